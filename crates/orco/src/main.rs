@@ -1,0 +1,3 @@
+//! The `orco` binary: parses arguments and dispatches to one verb per module.
+
+fn main() {}

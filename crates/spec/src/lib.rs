@@ -1,0 +1,1 @@
+//! The stack file: its model, loader, validation and JSON Schema (DESIGN.md §8).

@@ -1,0 +1,1 @@
+//! The event store: a durable, gap-free log of events with snapshots, time travel and watches.
