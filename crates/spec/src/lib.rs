@@ -1,1 +1,12 @@
 //! The stack file: its model, loader, validation and JSON Schema (DESIGN.md §8).
+//!
+//! - [`model`]: the types every part of orco shares, with their defaults.
+//! - [`duration`], [`expr`]: durations (`1m30s`) and probe expressions (`http || log`).
+
+pub mod duration;
+pub mod expr;
+pub mod model;
+
+pub use duration::Duration;
+pub use expr::Expr;
+pub use model::*;

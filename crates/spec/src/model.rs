@@ -1,0 +1,890 @@
+//! The stack file's model: every key of DESIGN.md §8, with its default, as the loader resolves it.
+//!
+//! These types are both the loader's output (defaults merged, every optional value filled in)
+//! and the source of the JSON Schema (`orco schema`): the doc comment of a field is its
+//! description there, so the schema, `docs/stack-file.md` and the code cannot drift apart.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::duration::Duration;
+use crate::expr::Expr;
+
+/// The supported stack-file version.
+pub const VERSION: &str = "0.1";
+
+/// One stack file's contents: services and jobs that are applied, run and stopped together.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(title = "orco stack file")]
+pub struct Stack {
+    /// Version of the stack-file format. Only `0.1` exists.
+    #[schemars(with = "VersionSchema")]
+    pub version: String,
+    /// The stack's name and working directory.
+    pub stack: StackMeta,
+    /// Settings merged into every service; a service's own keys win, key by key.
+    #[serde(default, skip_serializing_if = "Defaults::is_empty")]
+    pub defaults: Defaults,
+    /// Long-running workloads, by name.
+    #[serde(default)]
+    pub services: BTreeMap<String, Service>,
+    /// Workloads that run to completion, by name; each is a graph of tasks.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub jobs: BTreeMap<String, Job>,
+}
+
+/// `version` accepts the number `0.1` or the string `"0.1"`.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code, unreachable_pub)]
+enum VersionSchema {
+    Number(f64),
+    Text(String),
+}
+
+/// The `stack:` section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StackMeta {
+    /// The stack's name: `[a-z0-9_-]`, at most 63 characters. Several stacks run side by side,
+    /// told apart by name.
+    pub name: String,
+    /// Directory that relative paths (`workdir`, `envFromFile`) start from; itself relative to
+    /// the stack file's directory. Default: `./`.
+    #[serde(default = "default_workdir")]
+    pub workdir: PathBuf,
+}
+
+fn default_workdir() -> PathBuf {
+    PathBuf::from("./")
+}
+
+/// The `defaults:` section: merged into every service, key by key (the service's keys win).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Defaults {
+    /// Default restart policy for services.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart_policy: Option<RestartPolicy>,
+    /// Default probe settings for services (timings, thresholds, even probes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<Health>,
+    /// Default stop settings for services.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop: Option<StopPolicy>,
+}
+
+impl Defaults {
+    /// Whether no default is set.
+    pub fn is_empty(&self) -> bool {
+        self.restart_policy.is_none() && self.health.is_none() && self.stop.is_none()
+    }
+}
+
+/// A long-running workload: a local process or a container, with replicas.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Service {
+    /// How instances run: `process` (a local process) or `docker` (a container).
+    /// Default: `docker` when `image` is set, else `process`.
+    pub runtime: RuntimeKind,
+    /// What to run: an argument list (exec form) or a string run through `/bin/sh -c`.
+    /// Required for process services; for docker services it overrides the image's command.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<Command>,
+    /// Container image (docker services only, where it is required).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// Environment variables.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    /// Dotenv files read into the environment (before `env`, which wins); a path or a list,
+    /// relative to `stack.workdir`. A missing file is an error.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(with = "OneOrMany<PathBuf>")]
+    pub env_from_file: Vec<PathBuf>,
+    /// Working directory, relative to `stack.workdir`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workdir: Option<PathBuf>,
+    /// Published ports: `"[ip:]published:target[/tcp|udp]"`, or `"port"` for the same on both
+    /// sides.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(with = "Vec<String>")]
+    pub ports: Vec<PortMapping>,
+    /// Whether orco's built-in proxy owns the published TCP ports: `auto` (when several
+    /// instances share one port), `true` or `false`.
+    #[serde(default)]
+    pub proxy: ProxyMode,
+    /// Number of instances (`NAME-0` … `NAME-(N-1)`); 0 defines the service without running it.
+    #[serde(default = "one")]
+    pub replicas: u32,
+    /// What must hold for other workloads before this one starts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<Dependency>,
+    /// Readiness (and, with `onFailure: restart`, liveness) probes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<Health>,
+    /// When and how fast an exited instance is started again.
+    #[serde(default)]
+    pub restart_policy: RestartPolicy,
+    /// How an instance is stopped.
+    #[serde(default)]
+    pub stop: StopPolicy,
+    /// How a changed service replaces its instances.
+    #[serde(default)]
+    pub update: UpdatePolicy,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// `envFromFile` accepts one path or a list of paths.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code, unreachable_pub)]
+enum OneOrMany<T> {
+    One(T),
+    Many(Vec<T>),
+}
+
+/// Where a workload's instances run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RuntimeKind {
+    /// A local process in its own process group.
+    Process,
+    /// A Docker container.
+    Docker,
+}
+
+impl RuntimeKind {
+    /// The name used in the stack file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuntimeKind::Process => "process",
+            RuntimeKind::Docker => "docker",
+        }
+    }
+}
+
+/// A command: exec form (argument list) or shell form (a string for `/bin/sh -c`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Command {
+    /// `["bin", "arg"]`: run directly, no shell.
+    Exec(Vec<String>),
+    /// `"bin arg && other"`: run through `/bin/sh -c`.
+    Shell(String),
+}
+
+impl Command {
+    /// The argument vector to execute: the exec form as is, the shell form through `/bin/sh -c`.
+    pub fn argv(&self) -> Vec<String> {
+        match self {
+            Command::Exec(args) => args.clone(),
+            Command::Shell(script) => vec!["/bin/sh".into(), "-c".into(), script.clone()],
+        }
+    }
+}
+
+impl fmt::Display for Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Command::Exec(args) => f.write_str(&args.join(" ")),
+            Command::Shell(script) => f.write_str(script),
+        }
+    }
+}
+
+/// One published port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct PortMapping {
+    /// Address the port is published on; `None` means 127.0.0.1 for docker services and the
+    /// process's own choice for process services.
+    pub ip: Option<IpAddr>,
+    /// Port on the host.
+    pub published: u16,
+    /// Port inside the container or instance.
+    pub target: u16,
+    /// Transport protocol.
+    pub protocol: Protocol,
+}
+
+impl fmt::Display for PortMapping {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.ip {
+            Some(IpAddr::V6(ip)) => write!(f, "[{ip}]:")?,
+            Some(IpAddr::V4(ip)) => write!(f, "{ip}:")?,
+            None => {}
+        }
+        write!(f, "{}:{}", self.published, self.target)?;
+        if self.protocol == Protocol::Udp {
+            f.write_str("/udp")?;
+        }
+        Ok(())
+    }
+}
+
+impl From<PortMapping> for String {
+    fn from(p: PortMapping) -> String {
+        p.to_string()
+    }
+}
+
+impl TryFrom<String> for PortMapping {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+impl std::str::FromStr for PortMapping {
+    type Err = String;
+
+    /// Parses `[ip:]published:target[/tcp|udp]` or a single `port`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (rest, protocol) = match s.rsplit_once('/') {
+            Some((rest, "tcp")) => (rest, Protocol::Tcp),
+            Some((rest, "udp")) => (rest, Protocol::Udp),
+            Some((_, other)) => {
+                return Err(format!(
+                    "unknown protocol `{other}`: expected `tcp` or `udp`"
+                ));
+            }
+            None => (s, Protocol::Tcp),
+        };
+        let port = |p: &str| -> Result<u16, String> {
+            match p.parse::<u16>() {
+                Ok(0) | Err(_) => Err(format!("`{p}` is not a port number (1-65535)")),
+                Ok(n) => Ok(n),
+            }
+        };
+        // An IPv6 address is written in brackets: `[::1]:8080:80`.
+        let (ip, ports) = if let Some(after) = rest.strip_prefix('[') {
+            let (ip, ports) = after
+                .split_once("]:")
+                .ok_or_else(|| "an IPv6 address must be written as `[addr]:`".to_string())?;
+            let ip: IpAddr = ip
+                .parse()
+                .map_err(|_| format!("`{ip}` is not an IP address"))?;
+            (Some(ip), ports)
+        } else {
+            match rest.matches(':').count() {
+                0 | 1 => (None, rest),
+                2 => {
+                    let (ip, ports) = rest.split_once(':').unwrap_or_default();
+                    let ip: IpAddr = ip
+                        .parse()
+                        .map_err(|_| format!("`{ip}` is not an IP address"))?;
+                    (Some(ip), ports)
+                }
+                _ => return Err("expected `[ip:]published:target[/tcp|udp]`".into()),
+            }
+        };
+        let (published, target) = match ports.split_once(':') {
+            Some((p, t)) => (port(p)?, port(t)?),
+            None => {
+                let p = port(ports)?;
+                (p, p)
+            }
+        };
+        Ok(PortMapping {
+            ip,
+            published,
+            target,
+            protocol,
+        })
+    }
+}
+
+/// Transport protocol of a port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// TCP (the default); may be proxied.
+    Tcp,
+    /// UDP; never proxied.
+    Udp,
+}
+
+/// Whether the built-in proxy owns a service's published TCP ports.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(try_from = "ProxyRepr", into = "ProxyRepr")]
+#[schemars(with = "ProxyRepr")]
+pub enum ProxyMode {
+    /// When several instances need one published port (replicas > 1, or a surging update).
+    #[default]
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+}
+
+/// How `proxy` is written: `auto`, `true` or `false`.
+#[derive(Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+enum ProxyRepr {
+    Bool(bool),
+    Auto(AutoWord),
+}
+
+#[derive(Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+enum AutoWord {
+    Auto,
+}
+
+impl From<ProxyRepr> for ProxyMode {
+    fn from(r: ProxyRepr) -> Self {
+        match r {
+            ProxyRepr::Bool(true) => ProxyMode::Always,
+            ProxyRepr::Bool(false) => ProxyMode::Never,
+            ProxyRepr::Auto(AutoWord::Auto) => ProxyMode::Auto,
+        }
+    }
+}
+
+impl From<ProxyMode> for ProxyRepr {
+    fn from(m: ProxyMode) -> Self {
+        match m {
+            ProxyMode::Auto => ProxyRepr::Auto(AutoWord::Auto),
+            ProxyMode::Always => ProxyRepr::Bool(true),
+            ProxyMode::Never => ProxyRepr::Bool(false),
+        }
+    }
+}
+
+/// An edge of the dependency graph: this workload waits until `target` meets `require`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Dependency {
+    /// A service or job of this stack.
+    pub target: String,
+    /// The condition: `exists`, `started`, `ready` (every replica), `succeeded` or `completed`.
+    /// Default: `ready` for a service target, `succeeded` for a job target.
+    pub require: Require,
+    /// How long to wait before the dependent is reported blocked; default: wait forever (and
+    /// show why).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Duration>,
+    /// Restart this workload when the target is restarted or replaced.
+    #[serde(default)]
+    pub restart: bool,
+}
+
+/// A condition on a dependency's target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Require {
+    /// The instance was created.
+    Exists,
+    /// Its process or container runs.
+    Started,
+    /// Its health passes, for every replica.
+    Ready,
+    /// It exited with status 0 (one-shot services, jobs, tasks).
+    Succeeded,
+    /// It exited with a non-zero status or was killed (tasks only: a cleanup step).
+    Failed,
+    /// It exited, either way.
+    Completed,
+}
+
+impl Require {
+    /// The name used in the stack file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Require::Exists => "exists",
+            Require::Started => "started",
+            Require::Ready => "ready",
+            Require::Succeeded => "succeeded",
+            Require::Failed => "failed",
+            Require::Completed => "completed",
+        }
+    }
+}
+
+/// Probes and their timing. Readiness gates dependents and feeds the READY column.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Health {
+    /// An HTTP GET that must answer with one of `expectStatus`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<HttpProbe>,
+    /// A TCP connect that must be accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tcp: Option<TcpProbe>,
+    /// A command that must exit 0 (inside the container for docker services).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cmd: Option<CmdProbe>,
+    /// A regular expression that must match a line of output (passes from then on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log: Option<LogProbe>,
+    /// How the configured probes combine: probe names, `||`, `&&` and parentheses.
+    /// Default: all configured probes must pass (`&&`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
+    pub expression: Option<Expr>,
+    /// Failures before this much time after start do not count; probing starts at once.
+    #[serde(default = "Duration::zero")]
+    pub grace_period: Duration,
+    /// Steady-state period between probes; before the first success orco probes faster.
+    #[serde(default = "default_interval")]
+    pub interval: Duration,
+    /// How long one probe may take before it counts as failed.
+    #[serde(default = "default_probe_timeout")]
+    pub timeout: Duration,
+    /// Consecutive successes that make an instance ready.
+    #[serde(default = "one")]
+    pub success_threshold: u32,
+    /// Consecutive failures that make a ready instance unready.
+    #[serde(default = "three")]
+    pub failure_threshold: u32,
+    /// What happens when a ready instance fails `failureThreshold` times: `none` (it is only
+    /// marked unready) or `restart` (liveness).
+    #[serde(default)]
+    pub on_failure: OnFailure,
+}
+
+fn default_interval() -> Duration {
+    Duration::from_secs(2)
+}
+fn default_probe_timeout() -> Duration {
+    Duration::from_secs(1)
+}
+fn three() -> u32 {
+    3
+}
+
+impl Health {
+    /// The kinds of probes configured, in the order http, tcp, cmd, log.
+    pub fn probes(&self) -> Vec<ProbeKind> {
+        let mut kinds = Vec::new();
+        if self.http.is_some() {
+            kinds.push(ProbeKind::Http);
+        }
+        if self.tcp.is_some() {
+            kinds.push(ProbeKind::Tcp);
+        }
+        if self.cmd.is_some() {
+            kinds.push(ProbeKind::Cmd);
+        }
+        if self.log.is_some() {
+            kinds.push(ProbeKind::Log);
+        }
+        kinds
+    }
+}
+
+/// The four probe kinds, also the names an `expression` may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProbeKind {
+    /// `http`
+    Http,
+    /// `tcp`
+    Tcp,
+    /// `cmd`
+    Cmd,
+    /// `log`
+    Log,
+}
+
+impl ProbeKind {
+    /// Every kind, in order.
+    pub const ALL: [ProbeKind; 4] = [
+        ProbeKind::Http,
+        ProbeKind::Tcp,
+        ProbeKind::Cmd,
+        ProbeKind::Log,
+    ];
+
+    /// The name used in the stack file and in expressions.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProbeKind::Http => "http",
+            ProbeKind::Tcp => "tcp",
+            ProbeKind::Cmd => "cmd",
+            ProbeKind::Log => "log",
+        }
+    }
+}
+
+/// An HTTP probe.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HttpProbe {
+    /// `http://host:port/path`; a URL aimed at a proxied published port is retargeted to each
+    /// instance's own port.
+    pub url: String,
+    /// Status codes that count as success. Default: `[200]`.
+    #[serde(default = "default_expect_status")]
+    pub expect_status: Vec<u16>,
+    /// Request headers.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+}
+
+fn default_expect_status() -> Vec<u16> {
+    vec![200]
+}
+
+/// A TCP probe.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TcpProbe {
+    /// Host to connect to. Default: `127.0.0.1`.
+    #[serde(default = "default_host")]
+    pub host: String,
+    /// Port to connect to.
+    pub port: u16,
+}
+
+fn default_host() -> String {
+    "127.0.0.1".into()
+}
+
+/// A command probe.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CmdProbe {
+    /// The command; exit status 0 is success.
+    pub command: Command,
+}
+
+/// A log probe.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LogProbe {
+    /// Regular expression matched against each raw output line.
+    pub pattern: String,
+    /// Which streams to watch. Default: both.
+    #[serde(default = "default_sources")]
+    pub sources: Vec<LogSource>,
+}
+
+fn default_sources() -> Vec<LogSource> {
+    vec![LogSource::Stdout, LogSource::Stderr]
+}
+
+/// An output stream of an instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum LogSource {
+    /// Standard output.
+    Stdout,
+    /// Standard error.
+    Stderr,
+}
+
+/// What a failing ready instance leads to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum OnFailure {
+    /// Only mark it unready.
+    #[default]
+    None,
+    /// Restart it (liveness).
+    Restart,
+}
+
+/// When and how fast exited instances are started again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RestartPolicy {
+    /// `always`, `on-failure` (only after a non-zero exit or a signal) or `never`.
+    #[serde(default)]
+    pub mode: RestartMode,
+    /// Consecutive failed runs of one instance before it is Failed; 0 = unlimited.
+    #[serde(default = "five")]
+    pub max_retries: u32,
+    /// Delay before each restart: exponential with jitter.
+    #[serde(default)]
+    pub backoff: Backoff,
+    /// Uptime after which the failure count starts again from zero.
+    #[serde(default = "default_reset_after")]
+    pub reset_after: Duration,
+}
+
+fn five() -> u32 {
+    5
+}
+fn default_reset_after() -> Duration {
+    Duration::from_secs(10)
+}
+
+impl Default for RestartPolicy {
+    fn default() -> Self {
+        RestartPolicy {
+            mode: RestartMode::default(),
+            max_retries: five(),
+            backoff: Backoff::default(),
+            reset_after: default_reset_after(),
+        }
+    }
+}
+
+/// When an exited instance is restarted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum RestartMode {
+    /// After every exit.
+    #[default]
+    Always,
+    /// After a non-zero exit or a signal.
+    OnFailure,
+    /// Never.
+    Never,
+}
+
+/// Exponential backoff: `min`, then ×`factor` per consecutive failure up to `max`, with jitter.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Backoff {
+    /// First delay; `0s` restarts at once.
+    #[serde(default = "default_backoff_min")]
+    pub min: Duration,
+    /// Largest delay.
+    #[serde(default = "default_backoff_max")]
+    pub max: Duration,
+    /// Growth per consecutive failure (≥ 1.0).
+    #[serde(default = "default_factor")]
+    pub factor: f64,
+}
+
+fn default_backoff_min() -> Duration {
+    Duration::from_secs(1)
+}
+fn default_backoff_max() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_factor() -> f64 {
+    2.0
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            min: default_backoff_min(),
+            max: default_backoff_max(),
+            factor: default_factor(),
+        }
+    }
+}
+
+/// How an instance is stopped.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StopPolicy {
+    /// Signal sent to the instance's process group (or container) first, e.g. `SIGTERM`.
+    #[serde(default = "default_signal")]
+    pub signal: String,
+    /// Time between the signal and SIGKILL.
+    #[serde(default = "default_stop_timeout")]
+    pub timeout: Duration,
+}
+
+fn default_signal() -> String {
+    "SIGTERM".into()
+}
+fn default_stop_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+impl Default for StopPolicy {
+    fn default() -> Self {
+        StopPolicy {
+            signal: default_signal(),
+            timeout: default_stop_timeout(),
+        }
+    }
+}
+
+/// How a changed service replaces its instances.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UpdatePolicy {
+    /// `rolling` (new instances ready before old ones stop) or `recreate` (stop, then start).
+    #[serde(default)]
+    pub strategy: UpdateStrategy,
+    /// Instances that may be unready during a rolling update.
+    #[serde(default)]
+    pub max_unavailable: u32,
+    /// Extra instances a rolling update may start above `replicas`.
+    #[serde(default = "one")]
+    pub max_surge: u32,
+}
+
+impl Default for UpdatePolicy {
+    fn default() -> Self {
+        UpdatePolicy {
+            strategy: UpdateStrategy::Rolling,
+            max_unavailable: 0,
+            max_surge: 1,
+        }
+    }
+}
+
+/// Update strategy.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum UpdateStrategy {
+    /// Replace instances in steps bounded by `maxSurge` and `maxUnavailable`.
+    #[default]
+    Rolling,
+    /// Stop all old instances, then start the new ones.
+    Recreate,
+}
+
+/// A workload that runs to completion: a graph of tasks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Job {
+    /// Higher-priority jobs' ready tasks run first when task slots are scarce.
+    #[serde(default)]
+    pub priority: i32,
+    /// Most tasks of this job running at once; 0 = limited only by the daemon's task slots.
+    #[serde(default)]
+    pub parallelism: u32,
+    /// Keep running independent tasks after one fails; the job then succeeds when all ran.
+    #[serde(default)]
+    pub continue_on_failure: bool,
+    /// Run the job periodically.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<Schedule>,
+    /// The tasks, by name.
+    pub tasks: BTreeMap<String, Task>,
+    /// What must hold for other workloads before this job starts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<Dependency>,
+}
+
+/// A periodic schedule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Schedule {
+    /// Five-field cron expression: minute hour day-of-month month day-of-week.
+    pub cron: String,
+    /// IANA time zone the expression is read in. Default: `UTC`.
+    #[serde(default = "default_timezone")]
+    pub timezone: String,
+    /// What happens when a run is due while the previous one still runs.
+    #[serde(default)]
+    pub overlap: Overlap,
+}
+
+fn default_timezone() -> String {
+    "UTC".into()
+}
+
+/// Overlap policy of a scheduled job.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Overlap {
+    /// Skip the new run.
+    #[default]
+    Skip,
+    /// Start it after the previous one ends.
+    Queue,
+    /// Run both.
+    Allow,
+}
+
+/// One step of a job: a subprocess.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Task {
+    /// What to run (as for services).
+    pub command: Command,
+    /// Environment variables.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    /// Dotenv files (as for services).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(with = "OneOrMany<PathBuf>")]
+    pub env_from_file: Vec<PathBuf>,
+    /// Working directory, relative to `stack.workdir`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workdir: Option<PathBuf>,
+    /// Longest a run may take before it is stopped and counts as failed; default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Duration>,
+    /// Retries after a failed run.
+    #[serde(default)]
+    pub retry: Retry,
+    /// Tasks of the same job that must reach a condition first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<TaskDependency>,
+}
+
+/// Retries of a task (restartPolicy's shape).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Retry {
+    /// Retries after the first failed run; 0 = none.
+    #[serde(default)]
+    pub max_retries: u32,
+    /// Delay before each retry.
+    #[serde(default)]
+    pub backoff: Backoff,
+}
+
+/// An edge between tasks of one job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TaskDependency {
+    /// A task of the same job.
+    pub target: String,
+    /// `succeeded` (default), `failed` or `completed`.
+    #[serde(default = "succeeded")]
+    pub require: Require,
+}
+
+fn succeeded() -> Require {
+    Require::Succeeded
+}
+
+/// A workload is a service or a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WorkloadKind {
+    /// A long-running service.
+    Service,
+    /// A job that runs to completion.
+    Job,
+}
+
+impl Stack {
+    /// The kind of the workload called `name`, if there is one.
+    pub fn workload_kind(&self, name: &str) -> Option<WorkloadKind> {
+        if self.services.contains_key(name) {
+            Some(WorkloadKind::Service)
+        } else if self.jobs.contains_key(name) {
+            Some(WorkloadKind::Job)
+        } else {
+            None
+        }
+    }
+
+    /// Every workload's dependencies, services and jobs alike, by name.
+    pub fn dependencies(&self) -> impl Iterator<Item = (&str, WorkloadKind, &[Dependency])> {
+        let services = self
+            .services
+            .iter()
+            .map(|(n, s)| (n.as_str(), WorkloadKind::Service, &s.depends_on[..]));
+        let jobs = self
+            .jobs
+            .iter()
+            .map(|(n, j)| (n.as_str(), WorkloadKind::Job, &j.depends_on[..]));
+        services.chain(jobs)
+    }
+}
