@@ -10,3 +10,9 @@ pub mod model;
 pub use duration::Duration;
 pub use expr::Expr;
 pub use model::*;
+pub mod diag;
+pub mod load;
+pub mod node;
+
+pub use load::{Loaded, graph, load_file, load_str};
+pub mod schema;

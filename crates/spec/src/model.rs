@@ -93,6 +93,7 @@ impl Defaults {
 pub struct Service {
     /// How instances run: `process` (a local process) or `docker` (a container).
     /// Default: `docker` when `image` is set, else `process`.
+    #[serde(default)]
     pub runtime: RuntimeKind,
     /// What to run: an argument list (exec form) or a string run through `/bin/sh -c`.
     /// Required for process services; for docker services it overrides the image's command.
@@ -155,10 +156,11 @@ enum OneOrMany<T> {
 }
 
 /// Where a workload's instances run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum RuntimeKind {
     /// A local process in its own process group.
+    #[default]
     Process,
     /// A Docker container.
     Docker,
@@ -371,6 +373,7 @@ pub struct Dependency {
     pub target: String,
     /// The condition: `exists`, `started`, `ready` (every replica), `succeeded` or `completed`.
     /// Default: `ready` for a service target, `succeeded` for a job target.
+    #[serde(default = "ready")]
     pub require: Require,
     /// How long to wait before the dependent is reported blocked; default: wait forever (and
     /// show why).
@@ -847,6 +850,10 @@ pub struct TaskDependency {
     /// `succeeded` (default), `failed` or `completed`.
     #[serde(default = "succeeded")]
     pub require: Require,
+}
+
+fn ready() -> Require {
+    Require::Ready
 }
 
 fn succeeded() -> Require {

@@ -1,0 +1,81 @@
+//! The command line: every verb, flag and argument, as clap definitions.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// orco orchestrates services and jobs — local processes and containers — from one stack file.
+#[derive(Debug, Parser)]
+#[command(name = "orco", version, about, propagate_version = true)]
+#[command(
+    after_help = "Exit codes: 0 success, 1 the operation failed, 2 invalid input or usage, 3 daemon unreachable."
+)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// The verbs.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Check a stack file and report every problem with its position.
+    Validate(ValidateArgs),
+    /// Show the dependency graph of a stack: start layers, or DOT / Mermaid.
+    Graph(GraphArgs),
+    /// Print the JSON Schema of the stack file (for editor completion).
+    Schema,
+    /// Print a shell completion script.
+    Completions(CompletionsArgs),
+}
+
+/// Picks the stack file.
+#[derive(Debug, Args)]
+pub(crate) struct FileArg {
+    /// The stack file; default: the first of stack.yaml, orco.yaml, compose.yaml,
+    /// docker-compose.yml in the current directory.
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub(crate) file: Option<PathBuf>,
+}
+
+/// Output formats for scripts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Output {
+    /// For people.
+    Table,
+    /// JSON.
+    Json,
+}
+
+/// `orco validate`.
+#[derive(Debug, Args)]
+pub(crate) struct ValidateArgs {
+    #[command(flatten)]
+    pub(crate) file: FileArg,
+    /// Output format.
+    #[arg(short = 'o', long = "output", value_enum, default_value = "table")]
+    pub(crate) output: Output,
+}
+
+/// `orco graph`.
+#[derive(Debug, Args)]
+pub(crate) struct GraphArgs {
+    #[command(flatten)]
+    pub(crate) file: FileArg,
+    /// Print Graphviz DOT.
+    #[arg(long, conflicts_with_all = ["mermaid", "output"])]
+    pub(crate) dot: bool,
+    /// Print a Mermaid flowchart.
+    #[arg(long, conflicts_with = "output")]
+    pub(crate) mermaid: bool,
+    /// Output format of the default view.
+    #[arg(short = 'o', long = "output", value_enum)]
+    pub(crate) output: Option<Output>,
+}
+
+/// `orco completions`.
+#[derive(Debug, Args)]
+pub(crate) struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub(crate) shell: clap_complete::Shell,
+}

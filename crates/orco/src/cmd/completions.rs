@@ -1,0 +1,12 @@
+//! `orco completions SHELL`: a completion script for bash, zsh, fish, elvish or PowerShell.
+
+use clap::CommandFactory;
+
+use crate::cli::{Cli, CompletionsArgs};
+use crate::exit;
+
+pub(crate) fn run(args: &CompletionsArgs) -> anyhow::Result<u8> {
+    let mut cmd = Cli::command();
+    clap_complete::generate(args.shell, &mut cmd, "orco", &mut std::io::stdout());
+    Ok(exit::OK)
+}

@@ -1,0 +1,59 @@
+//! `orco validate`: load the stack file and report every problem, or a one-line summary.
+
+use crate::cli::{Output, ValidateArgs};
+use crate::discover::{self, Failure};
+use crate::exit;
+
+pub(crate) fn run(args: &ValidateArgs) -> anyhow::Result<u8> {
+    if args.output == Output::Json {
+        return json(args);
+    }
+    let loaded = match discover::load(args.file.file.as_deref()) {
+        Ok(loaded) => loaded,
+        Err(Failure(code)) => return Ok(code),
+    };
+    let stack = &loaded.stack;
+    let layers = orco_spec::graph(stack)
+        .layers()
+        .map(|l| l.len())
+        .unwrap_or(0);
+    println!(
+        "{}: stack `{}` is valid: {} service{}, {} job{}, {} start layer{}",
+        loaded.warnings.file.display(),
+        stack.stack.name,
+        stack.services.len(),
+        plural(stack.services.len()),
+        stack.jobs.len(),
+        plural(stack.jobs.len()),
+        layers,
+        plural(layers),
+    );
+    Ok(exit::OK)
+}
+
+/// `-o json`: `{"file", "valid", "diagnostics": [...]}` on stdout, whatever the outcome.
+fn json(args: &ValidateArgs) -> anyhow::Result<u8> {
+    let dir = std::env::current_dir()?;
+    let path = match discover::find(args.file.file.as_deref(), &dir) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(exit::USAGE);
+        }
+    };
+    let (valid, report) = match orco_spec::load_file(&path) {
+        Ok(loaded) => (true, loaded.warnings),
+        Err(report) => (false, report),
+    };
+    let out = serde_json::json!({
+        "file": path,
+        "valid": valid,
+        "diagnostics": report.diagnostics,
+    });
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(if valid { exit::OK } else { exit::USAGE })
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}

@@ -1,0 +1,124 @@
+//! Finding and loading the stack file (DESIGN.md §9): `-f FILE`, or the first of the known
+//! names in the current directory; an orco stack is told from a compose file by its `stack:` key.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use orco_spec::Loaded;
+
+use crate::exit;
+
+/// The file names looked for, in order.
+pub(crate) const CANDIDATES: &[&str] = &[
+    "stack.yaml",
+    "orco.yaml",
+    "compose.yaml",
+    "docker-compose.yml",
+];
+
+/// Why no stack could be loaded; carries the exit code.
+#[derive(Debug)]
+pub(crate) struct Failure(pub(crate) u8);
+
+/// Finds the stack file: the given one, or the first candidate in `dir`.
+pub(crate) fn find(given: Option<&Path>, dir: &Path) -> Result<PathBuf, String> {
+    if let Some(path) = given {
+        return Ok(path.to_path_buf());
+    }
+    CANDIDATES
+        .iter()
+        .map(|name| dir.join(name))
+        .find(|p| p.is_file())
+        .map(|p| p.strip_prefix(dir).map(Path::to_path_buf).unwrap_or(p))
+        .ok_or_else(|| {
+            format!(
+                "no stack file here ({}): looked for {}; pass one with -f FILE",
+                dir.display(),
+                CANDIDATES.join(", ")
+            )
+        })
+}
+
+/// Whether the file looks like a compose file rather than an orco stack (no top-level `stack:`).
+fn is_compose(path: &Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return false;
+    };
+    let has = |key: &str| text.lines().any(|l| l.starts_with(key));
+    !has("stack:") && has("services:") && !has("version: 0.1") && !has("version: \"0.1\"")
+}
+
+/// Finds, reads and validates the stack file, printing every problem to stderr. Warnings are
+/// printed too; the stack is returned only when there is no error.
+pub(crate) fn load(given: Option<&Path>) -> Result<Loaded, Failure> {
+    let dir = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    let path = find(given, &dir).map_err(|e| {
+        eprintln!("error: {e}");
+        Failure(exit::USAGE)
+    })?;
+    if is_compose(&path) {
+        eprintln!(
+            "error: {} looks like a compose file (it has `services:` but no `stack:` key); orco reads stack files (see `orco schema`)",
+            path.display()
+        );
+        return Err(Failure(exit::USAGE));
+    }
+    let colour = colour_stderr();
+    match orco_spec::load_file(&path) {
+        Ok(loaded) => {
+            if !loaded.warnings.diagnostics.is_empty() {
+                eprint!("{}", loaded.warnings.render(colour));
+            }
+            Ok(loaded)
+        }
+        Err(report) => {
+            eprint!("{}", report.render(colour));
+            Err(Failure(exit::USAGE))
+        }
+    }
+}
+
+/// Colour on stderr: only on a terminal, and never with `NO_COLOR` set.
+pub(crate) fn colour_stderr() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn discovery_takes_the_first_known_name() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("compose.yaml"), "services: {}\n").unwrap();
+        assert_eq!(
+            find(None, dir.path()).unwrap(),
+            PathBuf::from("compose.yaml")
+        );
+        std::fs::write(dir.path().join("orco.yaml"), "").unwrap();
+        assert_eq!(find(None, dir.path()).unwrap(), PathBuf::from("orco.yaml"));
+        std::fs::write(dir.path().join("stack.yaml"), "").unwrap();
+        assert_eq!(find(None, dir.path()).unwrap(), PathBuf::from("stack.yaml"));
+    }
+
+    #[test]
+    fn no_stack_file_names_what_was_looked_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = find(None, dir.path()).unwrap_err();
+        assert!(
+            err.contains("stack.yaml, orco.yaml, compose.yaml, docker-compose.yml"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_compose_file_is_told_from_a_stack_by_its_stack_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let compose = dir.path().join("a.yaml");
+        std::fs::write(&compose, "services:\n  web:\n    image: nginx\n").unwrap();
+        assert!(is_compose(&compose));
+        let stack = dir.path().join("b.yaml");
+        std::fs::write(&stack, "version: 0.1\nstack: {name: x}\nservices: {}\n").unwrap();
+        assert!(!is_compose(&stack));
+    }
+}

@@ -1,0 +1,364 @@
+//! A YAML document as a tree of nodes that each know their line and column.
+//!
+//! serde-saphyr parses (with its limits on aliases, depth and size turned on) into this tree;
+//! the loader then converts it by hand so that it can report every problem at once.
+
+use std::fmt;
+use std::path::Path;
+
+use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_saphyr::{Budget, Options, Spanned};
+
+/// Largest stack file read, in bytes.
+pub const MAX_FILE_BYTES: usize = 4 * 1024 * 1024;
+
+/// A node of the YAML tree with its position (1-based line and column, in characters).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    /// The value.
+    pub value: Value,
+    /// 1-based line.
+    pub line: u32,
+    /// 1-based column, in characters.
+    pub column: u32,
+}
+
+/// A YAML value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// `~`, `null` or nothing.
+    Null,
+    /// `true` / `false`.
+    Bool(bool),
+    /// An integer.
+    Int(i128),
+    /// A float.
+    Float(f64),
+    /// A string.
+    Str(String),
+    /// A sequence.
+    Seq(Vec<Node>),
+    /// A mapping, in file order.
+    Map(Vec<(Node, Node)>),
+}
+
+impl Value {
+    /// What kind of value this is, for messages ("a string", "a list", ...).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Value::Null => "nothing (null)",
+            Value::Bool(_) => "a boolean",
+            Value::Int(_) => "an integer",
+            Value::Float(_) => "a number",
+            Value::Str(_) => "a string",
+            Value::Seq(_) => "a list",
+            Value::Map(_) => "a mapping",
+        }
+    }
+}
+
+impl Node {
+    /// The scalar as text (numbers and booleans as YAML would print them); `None` for
+    /// null, lists and mappings.
+    pub fn scalar_text(&self) -> Option<String> {
+        match &self.value {
+            Value::Str(s) => Some(s.clone()),
+            Value::Bool(b) => Some(b.to_string()),
+            Value::Int(i) => Some(i.to_string()),
+            Value::Float(f) => Some(f.to_string()),
+            Value::Null | Value::Seq(_) | Value::Map(_) => None,
+        }
+    }
+
+    /// The value of `key` in a mapping.
+    pub fn get(&self, key: &str) -> Option<&Node> {
+        match &self.value {
+            Value::Map(entries) => entries
+                .iter()
+                .find(|(k, _)| matches!(&k.value, Value::Str(s) if s == key))
+                .map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    /// Deep-merges `base` under `self`: mappings merge key by key, `self`'s keys win; any
+    /// other value of `self` replaces `base` entirely.
+    pub fn merged_over(&self, base: &Node) -> Node {
+        match (&self.value, &base.value) {
+            (Value::Map(mine), Value::Map(theirs)) => {
+                let mut out = mine.clone();
+                for (bk, bv) in theirs {
+                    let key = bk.scalar_text();
+                    let existing = out.iter_mut().find(|(k, _)| k.scalar_text() == key);
+                    match existing {
+                        Some((_, v)) => *v = v.merged_over(bv),
+                        None => out.push((bk.clone(), bv.clone())),
+                    }
+                }
+                Node {
+                    value: Value::Map(out),
+                    line: self.line,
+                    column: self.column,
+                }
+            }
+            _ => self.clone(),
+        }
+    }
+}
+
+/// Why a document could not be parsed into a tree at all.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyntaxError {
+    /// 1-based line (0 when unknown).
+    pub line: u32,
+    /// 1-based column (0 when unknown).
+    pub column: u32,
+    /// The parser's message.
+    pub message: String,
+}
+
+impl fmt::Display for SyntaxError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// The parser limits: they stop alias bombs, deep nesting and huge scalars before they cost
+/// memory or time.
+pub fn options() -> Options {
+    let mut budget = Budget::default();
+    budget.max_reader_input_bytes = Some(MAX_FILE_BYTES);
+    budget.max_total_scalar_bytes = 1024 * 1024;
+    budget.max_depth = 64;
+    budget.max_aliases = 1_000;
+    budget.max_anchors = 1_000;
+    budget.max_nodes = 200_000;
+    budget.max_events = 500_000;
+    budget.max_documents = 1;
+    budget.max_merge_keys = 1_000;
+    let mut options = Options::default();
+    options.budget = Some(budget);
+    options.alias_limits.max_total_replayed_events = 100_000;
+    options.alias_limits.max_replay_stack_depth = 32;
+    options.with_snippet = false;
+    options
+}
+
+/// Parses YAML text into a tree.
+pub fn parse_str(text: &str) -> Result<Node, SyntaxError> {
+    serde_saphyr::from_str_with_options::<Spanned<Raw>>(text, options())
+        .map(into_node)
+        .map_err(|e| syntax_error(&e))
+}
+
+/// Reads and parses a file. A file larger than [`MAX_FILE_BYTES`] is handed to the parser as
+/// a stream so that its own input limit rejects it without reading it all.
+pub fn parse_file(path: &Path) -> Result<(String, Node), ParseFileError> {
+    let meta = std::fs::metadata(path).map_err(ParseFileError::Io)?;
+    if meta.len() > MAX_FILE_BYTES as u64 {
+        let file = std::fs::File::open(path).map_err(ParseFileError::Io)?;
+        let err = match serde_saphyr::from_reader_with_options::<_, Spanned<Raw>>(file, options()) {
+            Err(e) => syntax_error(&e),
+            Ok(_) => SyntaxError {
+                line: 0,
+                column: 0,
+                message: format!("the file is larger than the {MAX_FILE_BYTES}-byte limit"),
+            },
+        };
+        return Err(ParseFileError::Syntax(String::new(), err));
+    }
+    let bytes = std::fs::read(path).map_err(ParseFileError::Io)?;
+    let text = match String::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            let at = e.utf8_error().valid_up_to();
+            let valid = String::from_utf8_lossy(&e.as_bytes()[..at]).into_owned();
+            let line = valid.matches('\n').count() as u32 + 1;
+            let column = valid.rsplit('\n').next().map_or(0, |l| l.chars().count()) as u32 + 1;
+            let message = format!("the file is not valid UTF-8 (byte offset {at})");
+            return Err(ParseFileError::Syntax(
+                valid,
+                SyntaxError {
+                    line,
+                    column,
+                    message,
+                },
+            ));
+        }
+    };
+    match parse_str(&text) {
+        Ok(node) => Ok((text, node)),
+        Err(e) => Err(ParseFileError::Syntax(text, e)),
+    }
+}
+
+/// Why [`parse_file`] failed.
+#[derive(Debug)]
+pub enum ParseFileError {
+    /// The file could not be read.
+    Io(std::io::Error),
+    /// The file is not YAML the parser accepts; carries the text read so far.
+    Syntax(String, SyntaxError),
+}
+
+fn syntax_error(e: &serde_saphyr::Error) -> SyntaxError {
+    let (line, column) = e
+        .location()
+        .map_or((0, 0), |l| (l.line() as u32, l.column() as u32));
+    let full = e.without_snippet().to_string();
+    // The parser prefixes "error: line L column C: "; the position is reported separately.
+    let message = full
+        .lines()
+        .next()
+        .unwrap_or("invalid YAML")
+        .trim_start_matches("error: ")
+        .split_once(": ")
+        .filter(|(head, _)| head.starts_with("line "))
+        .map_or_else(
+            || full.lines().next().unwrap_or("invalid YAML").to_string(),
+            |(_, m)| m.to_string(),
+        );
+    SyntaxError {
+        line,
+        column,
+        message,
+    }
+}
+
+fn into_node(s: Spanned<Raw>) -> Node {
+    let line = s.referenced.line() as u32;
+    let column = s.referenced.column() as u32;
+    let value = match s.value {
+        Raw::Null => Value::Null,
+        Raw::Bool(b) => Value::Bool(b),
+        Raw::Int(i) => Value::Int(i),
+        Raw::Float(f) => Value::Float(f),
+        Raw::Str(s) => Value::Str(s),
+        Raw::Seq(items) => Value::Seq(items.into_iter().map(into_node).collect()),
+        Raw::Map(entries) => Value::Map(
+            entries
+                .into_iter()
+                .map(|(k, v)| (into_node(k), into_node(v)))
+                .collect(),
+        ),
+    };
+    Node {
+        value,
+        line,
+        column,
+    }
+}
+
+/// What serde-saphyr produces before positions are copied into [`Node`]s.
+#[derive(Debug)]
+enum Raw {
+    Null,
+    Bool(bool),
+    Int(i128),
+    Float(f64),
+    Str(String),
+    Seq(Vec<Spanned<Raw>>),
+    Map(Vec<(Spanned<Raw>, Spanned<Raw>)>),
+}
+
+struct RawVisitor;
+
+impl<'de> Visitor<'de> for RawVisitor {
+    type Value = Raw;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any YAML value")
+    }
+    fn visit_unit<E>(self) -> Result<Raw, E> {
+        Ok(Raw::Null)
+    }
+    fn visit_none<E>(self) -> Result<Raw, E> {
+        Ok(Raw::Null)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Raw, D::Error> {
+        Raw::deserialize(d)
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Raw, E> {
+        Ok(Raw::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Raw, E> {
+        Ok(Raw::Int(v.into()))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Raw, E> {
+        Ok(Raw::Int(v.into()))
+    }
+    fn visit_i128<E>(self, v: i128) -> Result<Raw, E> {
+        Ok(Raw::Int(v))
+    }
+    fn visit_u128<E>(self, v: u128) -> Result<Raw, E> {
+        Ok(i128::try_from(v).map_or(Raw::Float(v as f64), Raw::Int))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Raw, E> {
+        Ok(Raw::Float(v))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Raw, E> {
+        Ok(Raw::Str(v.to_string()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Raw, E> {
+        Ok(Raw::Str(v))
+    }
+    fn visit_bytes<E>(self, v: &[u8]) -> Result<Raw, E> {
+        Ok(Raw::Str(String::from_utf8_lossy(v).into_owned()))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut access: A) -> Result<Raw, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = access.next_element::<Spanned<Raw>>()? {
+            items.push(item);
+        }
+        Ok(Raw::Seq(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Raw, A::Error> {
+        let mut entries = Vec::new();
+        while let Some(key) = access.next_key::<Spanned<Raw>>()? {
+            let value = access.next_value::<Spanned<Raw>>()?;
+            entries.push((key, value));
+        }
+        Ok(Raw::Map(entries))
+    }
+}
+
+impl<'de> Deserialize<'de> for Raw {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Raw, D::Error> {
+        d.deserialize_any(RawVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nodes_carry_line_and_column() {
+        let n = parse_str("a:\n  b: [1, \"x\"]\n").unwrap();
+        let b = n.get("a").and_then(|a| a.get("b")).unwrap();
+        assert_eq!((b.line, b.column), (2, 6));
+        let Value::Seq(items) = &b.value else {
+            panic!("not a list")
+        };
+        assert_eq!((items[1].line, items[1].column), (2, 10));
+        assert_eq!(items[1].value, Value::Str("x".into()));
+    }
+
+    #[test]
+    fn merge_keeps_own_keys_and_adds_missing_ones() {
+        let base = parse_str("a: 1\nb: {c: 2, d: 3}\n").unwrap();
+        let mine = parse_str("b: {c: 9}\ne: 4\n").unwrap();
+        let m = mine.merged_over(&base);
+        assert_eq!(m.get("a").unwrap().value, Value::Int(1));
+        assert_eq!(m.get("b").unwrap().get("c").unwrap().value, Value::Int(9));
+        assert_eq!(m.get("b").unwrap().get("d").unwrap().value, Value::Int(3));
+        assert_eq!(m.get("e").unwrap().value, Value::Int(4));
+    }
+
+    #[test]
+    fn a_duplicate_key_is_a_syntax_error_with_its_position() {
+        let e = parse_str("a: 1\nb: 2\na: 3\n").unwrap_err();
+        assert_eq!((e.line, e.column), (3, 1));
+        assert!(e.message.contains("duplicate"), "{}", e.message);
+    }
+}
