@@ -1,0 +1,284 @@
+//! The one `Event` type: every change to desired or observed state, as a fact with its time.
+//!
+//! An event is written by whoever observed or decided the change (the API for desired state,
+//! a supervisor for an instance, the workflow engine for jobs and tasks) and carries
+//! everything [`crate::State::apply`] needs: ids, the timestamp, and values such as the pid or
+//! the backoff deadline. Nothing is looked up at apply time, so replay is deterministic.
+//!
+//! The serde derive here gives the in-memory/API shape; the durable form adds a schema
+//! version around it (see [`crate::codec`]).
+
+use jiff::Timestamp;
+use orco_spec::Stack;
+use serde::{Deserialize, Serialize};
+
+use crate::id::{InstanceId, JobRunId, StackName, TaskId, WorkloadId};
+
+/// One change, at one moment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// When the change happened, by the clock of whoever emitted the event.
+    pub at: Timestamp,
+    /// What changed.
+    pub kind: EventKind,
+}
+
+impl Event {
+    /// An event of `kind` at `at`.
+    pub fn new(at: Timestamp, kind: EventKind) -> Event {
+        Event { at, kind }
+    }
+
+    /// The objects this event touches, as id strings, most specific first: an instance event
+    /// touches the instance, its workload and its stack; a stack applied touches the stack and
+    /// every workload in it. These are the keys of per-object history.
+    pub fn objects(&self) -> Vec<String> {
+        fn workload(w: &WorkloadId) -> Vec<String> {
+            vec![w.to_string(), w.stack.to_string()]
+        }
+        fn instance(i: &InstanceId) -> Vec<String> {
+            vec![
+                i.to_string(),
+                i.workload.to_string(),
+                i.workload.stack.to_string(),
+            ]
+        }
+        fn run(r: &JobRunId) -> Vec<String> {
+            vec![r.to_string(), r.job.to_string(), r.job.stack.to_string()]
+        }
+        fn task(t: &TaskId) -> Vec<String> {
+            let mut keys = vec![t.to_string()];
+            keys.extend(run(&t.run));
+            keys
+        }
+        match &self.kind {
+            EventKind::StackApplied { stack } => {
+                let name = &stack.stack.name;
+                let mut keys = vec![name.clone()];
+                for workload in stack.services.keys().chain(stack.jobs.keys()) {
+                    keys.push(format!("{name}/{workload}"));
+                }
+                keys
+            }
+            EventKind::StackRemoved { stack } => vec![stack.to_string()],
+            EventKind::ScaleChanged { workload: w, .. } => workload(w),
+            EventKind::InstanceCreated { instance: i, .. }
+            | EventKind::InstanceStarting { instance: i, .. }
+            | EventKind::InstanceStarted { instance: i, .. }
+            | EventKind::InstanceReady { instance: i }
+            | EventKind::InstanceUnready { instance: i, .. }
+            | EventKind::InstanceStopping { instance: i, .. }
+            | EventKind::InstanceExited { instance: i, .. }
+            | EventKind::InstanceStopped { instance: i }
+            | EventKind::InstanceFailed { instance: i, .. }
+            | EventKind::InstanceBackoff { instance: i, .. }
+            | EventKind::InstanceFailuresReset { instance: i }
+            | EventKind::InstanceRemoved { instance: i } => instance(i),
+            EventKind::JobSubmitted { run: r } | EventKind::JobFinished { run: r, .. } => run(r),
+            EventKind::TaskStarted { task: t, .. }
+            | EventKind::TaskProgress { task: t, .. }
+            | EventKind::TaskSucceeded { task: t }
+            | EventKind::TaskFailed { task: t, .. }
+            | EventKind::TaskSkipped { task: t, .. } => task(t),
+        }
+    }
+}
+
+/// What changed. Named in the past tense: an event is a fact, never a request.
+///
+/// Adding a variant or an optional field (`#[serde(default)]`) is compatible and keeps the
+/// schema version; renaming or reshaping one bumps [`crate::SCHEMA_VERSION`] and adds an
+/// upgrade step in [`crate::codec`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// A stack file was applied (created or changed): the whole resolved stack, as desired
+    /// state. Scale overrides of the stack's workloads are cleared.
+    StackApplied {
+        /// The resolved stack.
+        stack: Box<Stack>,
+    },
+    /// A stack was removed, with its instances and job runs.
+    StackRemoved {
+        /// Which stack.
+        stack: StackName,
+    },
+    /// A service's replica count was changed outside its stack file (`orco scale`).
+    ScaleChanged {
+        /// Which service.
+        workload: WorkloadId,
+        /// The new number of replicas.
+        replicas: u32,
+    },
+    /// An instance (a replica slot) was created: phase `pending`.
+    InstanceCreated {
+        /// Which instance.
+        instance: InstanceId,
+        /// The node it is placed on; `None` on a single machine.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        node: Option<String>,
+    },
+    /// The instance's process or container is being started: phase `starting`.
+    InstanceStarting {
+        /// Which instance.
+        instance: InstanceId,
+        /// 0 for the first start, then one more for each restart.
+        attempt: u32,
+    },
+    /// The process or container runs: phase `running`, not ready.
+    InstanceStarted {
+        /// Which instance.
+        instance: InstanceId,
+        /// The process id (for a container, its main process as seen from the host).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pid: Option<u32>,
+        /// The container id, for container runtimes.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        container: Option<String>,
+    },
+    /// The instance's health passes: running and ready.
+    InstanceReady {
+        /// Which instance.
+        instance: InstanceId,
+    },
+    /// The instance's health stopped passing: running, not ready.
+    InstanceUnready {
+        /// Which instance.
+        instance: InstanceId,
+        /// Why, for people (the failing probe and its output).
+        reason: String,
+    },
+    /// The instance is being stopped on purpose: phase `stopping`.
+    InstanceStopping {
+        /// Which instance.
+        instance: InstanceId,
+        /// Why, for people (`scale down`, `stack removed`, `liveness failed`…).
+        reason: String,
+    },
+    /// The process or container exited. After `stopping` the phase becomes `stopped`;
+    /// otherwise `succeeded` on exit code 0 and `failed` on anything else.
+    InstanceExited {
+        /// Which instance.
+        instance: InstanceId,
+        /// How it exited.
+        status: ExitStatus,
+    },
+    /// The instance is stopped (after a stop, or never started before removal).
+    InstanceStopped {
+        /// Which instance.
+        instance: InstanceId,
+    },
+    /// The instance failed without an exit (spawn error, image missing, gave up retrying).
+    InstanceFailed {
+        /// Which instance.
+        instance: InstanceId,
+        /// Why, for people.
+        reason: String,
+    },
+    /// The restart policy decided to restart after a delay. Carries the policy's counters so
+    /// that a re-adopting daemon continues the policy exactly where it was.
+    InstanceBackoff {
+        /// Which instance.
+        instance: InstanceId,
+        /// Consecutive failed runs so far (what `maxRetries` counts).
+        failures: u32,
+        /// The chosen delay (jitter included), in milliseconds.
+        delay_ms: u64,
+        /// When the restart is due.
+        until: Timestamp,
+    },
+    /// The instance stayed up for `resetAfter`: its consecutive-failure count is back to 0.
+    InstanceFailuresReset {
+        /// Which instance.
+        instance: InstanceId,
+    },
+    /// The instance (replica slot) no longer exists (scaled down or its stack removed).
+    InstanceRemoved {
+        /// Which instance.
+        instance: InstanceId,
+    },
+    /// A run of a job was submitted (by hand, by schedule, or by `orco up`).
+    JobSubmitted {
+        /// Which run.
+        run: JobRunId,
+    },
+    /// A job run finished.
+    JobFinished {
+        /// Which run.
+        run: JobRunId,
+        /// How it ended.
+        outcome: JobOutcome,
+    },
+    /// A task of a job run started (or restarted, after a retry backoff).
+    TaskStarted {
+        /// Which task.
+        task: TaskId,
+        /// 0 for the first run, then one more per retry.
+        attempt: u32,
+        /// The task's process id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pid: Option<u32>,
+    },
+    /// A task reported progress (through the API, `ORCO_HOST`).
+    TaskProgress {
+        /// Which task.
+        task: TaskId,
+        /// Completion in percent, 0 to 100, when the task knows it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        percent: Option<u8>,
+        /// A status line, or a checkpoint name to resume from.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message: Option<String>,
+    },
+    /// A task exited 0.
+    TaskSucceeded {
+        /// Which task.
+        task: TaskId,
+    },
+    /// A task failed for good (retries exhausted, timeout, or spawn error).
+    TaskFailed {
+        /// Which task.
+        task: TaskId,
+        /// Its exit, when it ran.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        status: Option<ExitStatus>,
+        /// Why, for people.
+        reason: String,
+    },
+    /// A task can no longer run (a dependency failed, or the run was cancelled).
+    TaskSkipped {
+        /// Which task.
+        task: TaskId,
+        /// Why, for people.
+        reason: String,
+    },
+}
+
+/// How a process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExitStatus {
+    /// It exited with this code.
+    Code(i32),
+    /// It was killed by this signal number.
+    Signal(i32),
+}
+
+impl ExitStatus {
+    /// Whether this is exit code 0.
+    pub fn success(self) -> bool {
+        self == ExitStatus::Code(0)
+    }
+}
+
+/// How a job run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobOutcome {
+    /// Every task succeeded (or, with `continueOnFailure`, every task ran).
+    Succeeded,
+    /// A task failed and the run stopped.
+    Failed,
+    /// The run was cancelled.
+    Cancelled,
+}

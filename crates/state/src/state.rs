@@ -1,0 +1,481 @@
+//! `State`: what the log says is desired and observed, and `State::apply`, the fold.
+//!
+//! `apply` is total and deterministic: it takes no clock, no randomness and does no IO, and
+//! it accepts every event. An event about an object the state does not know (an instance
+//! never created, a task of an unknown run) changes nothing but the revision: the log is a
+//! record of facts and replaying it must never fail.
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use orco_spec::Stack;
+use serde::{Deserialize, Serialize};
+
+use crate::Revision;
+use crate::event::{Event, EventKind, ExitStatus, JobOutcome};
+use crate::id::{InstanceId, JobRunId, StackName, WorkloadId};
+
+/// The fold of the log up to [`State::revision`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct State {
+    /// How many events were folded: the revision of the last one (0 for the empty log).
+    pub revision: Revision,
+    /// The timestamp of the last event folded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_event_at: Option<Timestamp>,
+    /// Applied stacks, by name.
+    pub stacks: BTreeMap<StackName, StackState>,
+    /// Instances, by id.
+    pub instances: BTreeMap<InstanceId, Instance>,
+    /// Job runs, by id.
+    pub jobs: BTreeMap<JobRunId, JobRun>,
+}
+
+/// One applied stack: its desired state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StackState {
+    /// The stack as last applied.
+    pub spec: Stack,
+    /// When it was last applied.
+    pub applied_at: Timestamp,
+    /// How many times it has been applied (1 after the first apply).
+    pub generation: u64,
+    /// Replica counts set by `orco scale` since the last apply, by service name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub scale: BTreeMap<String, u32>,
+}
+
+/// An instance's lifecycle: `pending → starting → running (ready or not) → stopping →
+/// stopped | succeeded | failed`; a restart goes from a final phase back to `starting`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// Created, not started yet (or waiting for its dependencies).
+    Pending,
+    /// Its process or container is being started.
+    Starting,
+    /// Its process or container runs; `ready` when its health passes.
+    Running {
+        /// Whether its health passes.
+        ready: bool,
+    },
+    /// Being stopped on purpose.
+    Stopping,
+    /// Stopped on purpose.
+    Stopped,
+    /// Exited 0 on its own.
+    Succeeded,
+    /// Exited non-zero, was killed, or could not run.
+    Failed,
+}
+
+impl Phase {
+    /// The phase after `event`, which concerns this instance. Exhaustive over the instance
+    /// events: this is the lifecycle's transition table.
+    fn next(self, kind: &EventKind) -> Phase {
+        match kind {
+            EventKind::InstanceCreated { .. } => Phase::Pending,
+            EventKind::InstanceStarting { .. } => Phase::Starting,
+            EventKind::InstanceStarted { .. } => Phase::Running { ready: false },
+            EventKind::InstanceReady { .. } => match self {
+                Phase::Running { .. } => Phase::Running { ready: true },
+                other => other,
+            },
+            EventKind::InstanceUnready { .. } => match self {
+                Phase::Running { .. } => Phase::Running { ready: false },
+                other => other,
+            },
+            EventKind::InstanceStopping { .. } => match self {
+                Phase::Stopped | Phase::Succeeded | Phase::Failed => self,
+                _ => Phase::Stopping,
+            },
+            EventKind::InstanceExited { status, .. } => match self {
+                Phase::Stopping | Phase::Stopped => Phase::Stopped,
+                _ if status.success() => Phase::Succeeded,
+                _ => Phase::Failed,
+            },
+            EventKind::InstanceStopped { .. } => Phase::Stopped,
+            EventKind::InstanceFailed { .. } => Phase::Failed,
+            EventKind::InstanceBackoff { .. }
+            | EventKind::InstanceFailuresReset { .. }
+            | EventKind::InstanceRemoved { .. }
+            | EventKind::StackApplied { .. }
+            | EventKind::StackRemoved { .. }
+            | EventKind::ScaleChanged { .. }
+            | EventKind::JobSubmitted { .. }
+            | EventKind::JobFinished { .. }
+            | EventKind::TaskStarted { .. }
+            | EventKind::TaskProgress { .. }
+            | EventKind::TaskSucceeded { .. }
+            | EventKind::TaskFailed { .. }
+            | EventKind::TaskSkipped { .. } => self,
+        }
+    }
+
+    /// Whether the instance's process or container may be running in this phase.
+    pub fn is_live(self) -> bool {
+        matches!(
+            self,
+            Phase::Starting | Phase::Running { .. } | Phase::Stopping
+        )
+    }
+}
+
+/// One instance (replica slot) and what is known about its current run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Instance {
+    /// Where it is in its lifecycle.
+    pub phase: Phase,
+    /// When it entered that phase.
+    pub since: Timestamp,
+    /// When it was created.
+    pub created_at: Timestamp,
+    /// The node it is placed on; `None` on a single machine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    /// The pid of the current (or last) run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    /// The container id of the current (or last) run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
+    /// How the last run ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_exit: Option<ExitStatus>,
+    /// Why it last failed, became unready or was stopped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The restart policy's counters.
+    pub restarts: Restarts,
+}
+
+/// The restart policy's state for one instance: enough to continue it after a daemon restart.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Restarts {
+    /// Starts after the first one.
+    pub total: u32,
+    /// Consecutive failed runs (reset after `resetAfter` of uptime).
+    pub failures: u32,
+    /// The last chosen backoff delay, in milliseconds.
+    pub delay_ms: u64,
+    /// When the pending restart is due, while backing off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backoff_until: Option<Timestamp>,
+}
+
+/// One run of a job and its tasks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobRun {
+    /// When it was submitted.
+    pub submitted_at: Timestamp,
+    /// How it ended, once it has.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<JobOutcome>,
+    /// When it ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<Timestamp>,
+    /// Tasks that have started or been decided, by name.
+    pub tasks: BTreeMap<String, TaskRecord>,
+}
+
+/// Where a task is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskPhase {
+    /// Its process runs.
+    Running,
+    /// It exited 0.
+    Succeeded,
+    /// It failed for good.
+    Failed,
+    /// It can no longer run.
+    Skipped,
+}
+
+/// One task of a job run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskRecord {
+    /// Where it is.
+    pub phase: TaskPhase,
+    /// When it entered that phase.
+    pub since: Timestamp,
+    /// The attempt number of the current (or last) run, 0 for the first.
+    pub attempt: u32,
+    /// The pid of the current (or last) run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    /// The last reported completion in percent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub percent: Option<u8>,
+    /// The last reported status line or checkpoint, or why it failed or was skipped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// How its last run exited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<ExitStatus>,
+}
+
+impl TaskRecord {
+    fn new(phase: TaskPhase, at: Timestamp) -> TaskRecord {
+        TaskRecord {
+            phase,
+            since: at,
+            attempt: 0,
+            pid: None,
+            percent: None,
+            message: None,
+            status: None,
+        }
+    }
+}
+
+impl State {
+    /// The empty state (revision 0).
+    pub fn new() -> State {
+        State::default()
+    }
+
+    /// The state after folding `events` into the empty state.
+    pub fn fold<'a>(events: impl IntoIterator<Item = &'a Event>) -> State {
+        let mut state = State::new();
+        for event in events {
+            state.apply(event);
+        }
+        state
+    }
+
+    /// Folds one event: the revision advances by one and the event's change is applied.
+    /// Deterministic and total (see the module docs).
+    pub fn apply(&mut self, event: &Event) {
+        self.revision += 1;
+        self.last_event_at = Some(event.at);
+        let at = event.at;
+        match &event.kind {
+            EventKind::StackApplied { stack } => {
+                let Ok(name) = StackName::new(stack.stack.name.clone()) else {
+                    return;
+                };
+                let entry = self.stacks.entry(name).or_insert_with(|| StackState {
+                    spec: (**stack).clone(),
+                    applied_at: at,
+                    generation: 0,
+                    scale: BTreeMap::new(),
+                });
+                entry.spec = (**stack).clone();
+                entry.applied_at = at;
+                entry.generation += 1;
+                entry.scale.clear();
+            }
+            EventKind::StackRemoved { stack } => {
+                self.stacks.remove(stack);
+                self.instances.retain(|id, _| &id.workload.stack != stack);
+                self.jobs.retain(|id, _| &id.job.stack != stack);
+            }
+            EventKind::ScaleChanged { workload, replicas } => {
+                if let Some(stack) = self.stacks.get_mut(&workload.stack) {
+                    stack.scale.insert(workload.name.clone(), *replicas);
+                }
+            }
+            EventKind::InstanceCreated { instance, node } => {
+                self.instances.insert(
+                    instance.clone(),
+                    Instance {
+                        phase: Phase::Pending,
+                        since: at,
+                        created_at: at,
+                        node: node.clone(),
+                        pid: None,
+                        container: None,
+                        last_exit: None,
+                        reason: None,
+                        restarts: Restarts::default(),
+                    },
+                );
+            }
+            EventKind::InstanceRemoved { instance } => {
+                self.instances.remove(instance);
+            }
+            EventKind::InstanceStarting { instance, attempt } => {
+                self.with_instance(instance, &event.kind, at, |i| {
+                    if *attempt > 0 {
+                        i.restarts.total = i.restarts.total.saturating_add(1);
+                    }
+                    i.restarts.backoff_until = None;
+                    i.pid = None;
+                    i.container = None;
+                    i.reason = None;
+                });
+            }
+            EventKind::InstanceStarted {
+                instance,
+                pid,
+                container,
+            } => {
+                self.with_instance(instance, &event.kind, at, |i| {
+                    i.pid = *pid;
+                    i.container = container.clone();
+                });
+            }
+            EventKind::InstanceReady { instance } => {
+                self.with_instance(instance, &event.kind, at, |i| i.reason = None);
+            }
+            EventKind::InstanceUnready { instance, reason }
+            | EventKind::InstanceStopping { instance, reason }
+            | EventKind::InstanceFailed { instance, reason } => {
+                self.with_instance(instance, &event.kind, at, |i| {
+                    i.reason = Some(reason.clone());
+                });
+            }
+            EventKind::InstanceExited { instance, status } => {
+                self.with_instance(instance, &event.kind, at, |i| i.last_exit = Some(*status));
+            }
+            EventKind::InstanceStopped { instance } => {
+                self.with_instance(instance, &event.kind, at, |_| {});
+            }
+            EventKind::InstanceBackoff {
+                instance,
+                failures,
+                delay_ms,
+                until,
+            } => {
+                self.with_instance(instance, &event.kind, at, |i| {
+                    i.restarts.failures = *failures;
+                    i.restarts.delay_ms = *delay_ms;
+                    i.restarts.backoff_until = Some(*until);
+                });
+            }
+            EventKind::InstanceFailuresReset { instance } => {
+                self.with_instance(instance, &event.kind, at, |i| {
+                    i.restarts.failures = 0;
+                    i.restarts.delay_ms = 0;
+                });
+            }
+            EventKind::JobSubmitted { run } => {
+                self.jobs.insert(
+                    run.clone(),
+                    JobRun {
+                        submitted_at: at,
+                        outcome: None,
+                        finished_at: None,
+                        tasks: BTreeMap::new(),
+                    },
+                );
+            }
+            EventKind::JobFinished { run, outcome } => {
+                if let Some(job) = self.jobs.get_mut(run) {
+                    job.outcome = Some(*outcome);
+                    job.finished_at = Some(at);
+                }
+            }
+            EventKind::TaskStarted { task, attempt, pid } => {
+                if let Some(job) = self.jobs.get_mut(&task.run) {
+                    let record = job
+                        .tasks
+                        .entry(task.task.clone())
+                        .or_insert_with(|| TaskRecord::new(TaskPhase::Running, at));
+                    record.phase = TaskPhase::Running;
+                    record.since = at;
+                    record.attempt = *attempt;
+                    record.pid = *pid;
+                    record.status = None;
+                }
+            }
+            EventKind::TaskProgress {
+                task,
+                percent,
+                message,
+            } => {
+                if let Some(record) = self
+                    .jobs
+                    .get_mut(&task.run)
+                    .and_then(|job| job.tasks.get_mut(&task.task))
+                {
+                    if percent.is_some() {
+                        record.percent = percent.map(|p| p.min(100));
+                    }
+                    if message.is_some() {
+                        record.message = message.clone();
+                    }
+                }
+            }
+            EventKind::TaskSucceeded { task } => {
+                self.finish_task(
+                    task,
+                    TaskPhase::Succeeded,
+                    at,
+                    Some(ExitStatus::Code(0)),
+                    None,
+                );
+            }
+            EventKind::TaskFailed {
+                task,
+                status,
+                reason,
+            } => {
+                self.finish_task(task, TaskPhase::Failed, at, *status, Some(reason));
+            }
+            EventKind::TaskSkipped { task, reason } => {
+                self.finish_task(task, TaskPhase::Skipped, at, None, Some(reason));
+            }
+        }
+    }
+
+    fn with_instance(
+        &mut self,
+        id: &InstanceId,
+        kind: &EventKind,
+        at: Timestamp,
+        change: impl FnOnce(&mut Instance),
+    ) {
+        if let Some(instance) = self.instances.get_mut(id) {
+            let next = instance.phase.next(kind);
+            if next != instance.phase {
+                instance.phase = next;
+                instance.since = at;
+            }
+            change(instance);
+        }
+    }
+
+    fn finish_task(
+        &mut self,
+        task: &crate::id::TaskId,
+        phase: TaskPhase,
+        at: Timestamp,
+        status: Option<ExitStatus>,
+        message: Option<&String>,
+    ) {
+        if let Some(job) = self.jobs.get_mut(&task.run) {
+            let record = job
+                .tasks
+                .entry(task.task.clone())
+                .or_insert_with(|| TaskRecord::new(phase, at));
+            record.phase = phase;
+            record.since = at;
+            record.status = status;
+            if let Some(message) = message {
+                record.message = Some(message.clone());
+            }
+        }
+    }
+
+    /// The desired replica count of a service: its `orco scale` override, else its stack
+    /// file's `replicas`; `None` for an unknown service.
+    pub fn replicas(&self, workload: &WorkloadId) -> Option<u32> {
+        let stack = self.stacks.get(&workload.stack)?;
+        if let Some(n) = stack.scale.get(&workload.name) {
+            return Some(*n);
+        }
+        stack.spec.services.get(&workload.name).map(|s| s.replicas)
+    }
+
+    /// The instances of one workload, in replica order.
+    pub fn instances_of<'a>(
+        &'a self,
+        workload: &'a WorkloadId,
+    ) -> impl Iterator<Item = (&'a InstanceId, &'a Instance)> + 'a {
+        self.instances
+            .iter()
+            .filter(move |(id, _)| &id.workload == workload)
+    }
+}

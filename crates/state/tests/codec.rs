@@ -1,0 +1,189 @@
+//! The durable encoding: round trips, old records still decode, newer ones are refused clearly.
+#![allow(clippy::unwrap_used)]
+
+use jiff::Timestamp;
+use orco_state::codec::{decode_event, decode_state, encode_event, encode_state};
+use orco_state::testing::{events, sample_stack};
+use orco_state::*;
+use proptest::prelude::*;
+
+fn at(second: i64) -> Timestamp {
+    Timestamp::from_second(1_767_225_600 + second).unwrap()
+}
+
+/// One event of every kind, as pinned in `fixtures/events-v1.jsonl`.
+fn every_kind() -> Vec<Event> {
+    let stack = StackName::new("demo").unwrap();
+    let web = WorkloadId::new(stack.clone(), "web").unwrap();
+    let web0 = web.instance(0);
+    let run = JobRunId {
+        job: WorkloadId::new(stack.clone(), "backup").unwrap(),
+        run: 1,
+    };
+    let task = TaskId {
+        run: run.clone(),
+        task: "dump".into(),
+    };
+    let kinds = vec![
+        EventKind::StackApplied {
+            stack: Box::new(sample_stack("demo", 2)),
+        },
+        EventKind::ScaleChanged {
+            workload: web.clone(),
+            replicas: 3,
+        },
+        EventKind::InstanceCreated {
+            instance: web0.clone(),
+            node: None,
+        },
+        EventKind::InstanceStarting {
+            instance: web0.clone(),
+            attempt: 0,
+        },
+        EventKind::InstanceStarted {
+            instance: web0.clone(),
+            pid: Some(4242),
+            container: None,
+        },
+        EventKind::InstanceReady {
+            instance: web0.clone(),
+        },
+        EventKind::InstanceUnready {
+            instance: web0.clone(),
+            reason: "http 503".into(),
+        },
+        EventKind::InstanceExited {
+            instance: web0.clone(),
+            status: ExitStatus::Signal(9),
+        },
+        EventKind::InstanceBackoff {
+            instance: web0.clone(),
+            failures: 2,
+            delay_ms: 2_150,
+            until: at(12),
+        },
+        EventKind::InstanceFailuresReset {
+            instance: web0.clone(),
+        },
+        EventKind::InstanceStopping {
+            instance: web0.clone(),
+            reason: "scale down".into(),
+        },
+        EventKind::InstanceStopped {
+            instance: web0.clone(),
+        },
+        EventKind::InstanceFailed {
+            instance: web0.clone(),
+            reason: "spawn failed".into(),
+        },
+        EventKind::InstanceRemoved {
+            instance: web0.clone(),
+        },
+        EventKind::JobSubmitted { run: run.clone() },
+        EventKind::TaskStarted {
+            task: task.clone(),
+            attempt: 0,
+            pid: Some(77),
+        },
+        EventKind::TaskProgress {
+            task: task.clone(),
+            percent: Some(40),
+            message: Some("checkpoint 2".into()),
+        },
+        EventKind::TaskSucceeded { task: task.clone() },
+        EventKind::TaskFailed {
+            task: task.clone(),
+            status: Some(ExitStatus::Code(3)),
+            reason: "exit 3".into(),
+        },
+        EventKind::TaskSkipped {
+            task,
+            reason: "dependency failed".into(),
+        },
+        EventKind::JobFinished {
+            run,
+            outcome: JobOutcome::Failed,
+        },
+        EventKind::StackRemoved { stack },
+    ];
+    kinds
+        .into_iter()
+        .enumerate()
+        .map(|(i, kind)| Event::new(at(i as i64), kind))
+        .collect()
+}
+
+const FIXTURE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/events-v1.jsonl"
+);
+
+#[test]
+fn version_1_records_still_decode() {
+    if std::env::var_os("ORCO_WRITE_FIXTURE").is_some() {
+        let lines: Vec<String> = every_kind()
+            .iter()
+            .map(|e| String::from_utf8(encode_event(e)).unwrap())
+            .collect();
+        std::fs::write(FIXTURE, lines.join("\n") + "\n").unwrap();
+    }
+    let text = std::fs::read_to_string(FIXTURE).unwrap();
+    let decoded: Vec<Event> = text
+        .lines()
+        .map(|line| decode_event(line.as_bytes()).unwrap())
+        .collect();
+    assert_eq!(decoded, every_kind());
+    assert!(text.lines().all(|line| line.starts_with("{\"v\":1,")));
+}
+
+#[test]
+fn a_record_from_a_newer_schema_is_refused_with_advice() {
+    let record = br#"{"v":9,"at":"2026-01-01T00:00:00Z","kind":{"future_thing":{}}}"#;
+    let err = decode_event(record).unwrap_err();
+    assert_eq!(
+        err,
+        DecodeError::Newer {
+            found: 9,
+            known: SCHEMA_VERSION
+        }
+    );
+    assert!(err.to_string().contains("upgrade orco"), "{err}");
+}
+
+#[test]
+fn malformed_records_are_errors_not_panics() {
+    for bad in [
+        &b""[..],
+        b"{",
+        b"null",
+        b"{\"v\":1}",
+        b"{\"v\":0,\"at\":\"2026-01-01T00:00:00Z\",\"kind\":{\"instance_ready\":{\"instance\":\"a/b-0\"}}}",
+        b"{\"v\":1,\"at\":\"2026-01-01T00:00:00Z\",\"kind\":{\"instance_ready\":{\"instance\":\"nope\"}}}",
+        b"\xff\xfe",
+    ] {
+        assert!(matches!(decode_event(bad), Err(DecodeError::Malformed(_))), "{bad:?}");
+    }
+}
+
+proptest! {
+    #[test]
+    fn events_survive_encoding(events in events(40)) {
+        for event in &events {
+            prop_assert_eq!(&decode_event(&encode_event(event)).unwrap(), event);
+        }
+    }
+
+    #[test]
+    fn folding_from_a_snapshot_equals_folding_from_the_start(
+        events in events(60),
+        cut in 0usize..60,
+    ) {
+        let cut = cut.min(events.len());
+        let whole = State::fold(&events);
+        let mut resumed = decode_state(&encode_state(&State::fold(&events[..cut]))).unwrap();
+        for event in &events[cut..] {
+            resumed.apply(event);
+        }
+        prop_assert_eq!(resumed, whole);
+    }
+}
