@@ -220,7 +220,8 @@ pub fn valid_name(name: &str) -> bool {
 /// The entries of a mapping that passed the unknown-key check.
 struct Fields<'n> {
     entries: Vec<(&'n str, &'n Node)>,
-    node: &'n Node,
+    /// Where "missing key" problems point: the mapping's own key when known.
+    at: &'n Node,
 }
 
 impl<'n> Fields<'n> {
@@ -308,7 +309,7 @@ impl Cx<'_> {
         }
         Some(Fields {
             entries: out,
-            node: n,
+            at: n,
         })
     }
 
@@ -348,7 +349,7 @@ impl Cx<'_> {
         let found = f.get(key);
         if found.is_none() {
             let message = format!("{what} has no `{key}`");
-            self.error(f.node, path, message, Some(format!("add `{key}:`")));
+            self.error(f.at, path, message, Some(format!("add `{key}:`")));
         }
         found
     }
@@ -495,7 +496,7 @@ impl Cx<'_> {
 
     fn string_map(&mut self, n: &Node, path: &str, what: &str) -> BTreeMap<String, String> {
         let mut out = BTreeMap::new();
-        for (k, name, v) in self.named(n, path, what) {
+        for (k, name, v) in self.named(n, path, &format!("{what}s")) {
             let p = join(path, &name);
             if name.is_empty() || name.contains('=') || name.contains('\0') {
                 self.error(k, &p, format!("`{name}` is not a valid {what} name"), None);
@@ -562,7 +563,7 @@ impl Cx<'_> {
             None => None,
         };
         let meta = match self.required(&f, "stack", "", "the stack file") {
-            Some(n) => self.meta(n),
+            Some(n) => self.meta(key_of(root, "stack").unwrap_or(n), n),
             None => None,
         };
         if let Some(meta) = &meta {
@@ -615,14 +616,18 @@ impl Cx<'_> {
             let own_health = service_nodes
                 .iter()
                 .find(|(_, s, _)| s == name)
-                .and_then(|(_, _, n)| n.get("health"));
-            if let Some(s) = self.service(n, name, own_health, &names) {
+                .and_then(|(_, _, n)| key_of(n, "health"));
+            let key = merged
+                .iter()
+                .find(|(_, s, _)| s == name)
+                .map_or(root, |(k, _, _)| *k);
+            if let Some(s) = self.service(key, n, name, own_health, &names) {
                 services.insert(name.clone(), s);
             }
         }
         let mut jobs = BTreeMap::new();
-        for (_, name, n) in &job_nodes {
-            if let Some(j) = self.job(n, name, &names) {
+        for (key, name, n) in &job_nodes {
+            if let Some(j) = self.job(key, n, name, &names) {
                 jobs.insert(name.clone(), j);
             }
         }
@@ -668,8 +673,9 @@ impl Cx<'_> {
         }
     }
 
-    fn meta(&mut self, n: &Node) -> Option<StackMeta> {
-        let f = self.fields(n, "stack", "`stack`", keys::META)?;
+    fn meta(&mut self, key: &Node, n: &Node) -> Option<StackMeta> {
+        let mut f = self.fields(n, "stack", "`stack`", keys::META)?;
+        f.at = key;
         let name = self.required(&f, "name", "stack", "`stack`").and_then(|n| {
             let name = self.string(n, "stack.name")?;
             self.name(n, "stack.name", &name, "stack").then_some(name)
@@ -774,6 +780,7 @@ impl Cx<'_> {
 
     fn service(
         &mut self,
+        key: &Node,
         n: &Node,
         name: &str,
         own_health: Option<&Node>,
@@ -781,7 +788,8 @@ impl Cx<'_> {
     ) -> Option<Service> {
         let path = join("services", name);
         let what = format!("service `{name}`");
-        let f = self.fields(n, &path, &what, keys::SERVICE)?;
+        let mut f = self.fields(n, &path, &what, keys::SERVICE)?;
+        f.at = key;
         let p = |k: &str| join(&path, k);
         let mut ok = true;
 
@@ -807,7 +815,7 @@ impl Cx<'_> {
             Some(RuntimeKind::Docker) if f.get("image").is_none() => {
                 let hint = Some("add `image: …`, or set `runtime: process` and a `command`".into());
                 self.error(
-                    n,
+                    key,
                     &path,
                     format!("docker service `{name}` has no `image`"),
                     hint,
@@ -820,7 +828,7 @@ impl Cx<'_> {
                         .into(),
                 );
                 self.error(
-                    n,
+                    key,
                     &path,
                     format!("process service `{name}` has no `command`"),
                     hint,
@@ -1527,9 +1535,10 @@ impl Cx<'_> {
         })
     }
 
-    fn job(&mut self, n: &Node, name: &str, names: &Names) -> Option<Job> {
+    fn job(&mut self, key: &Node, n: &Node, name: &str, names: &Names) -> Option<Job> {
         let path = join("jobs", name);
-        let f = self.fields(n, &path, &format!("job `{name}`"), keys::JOB)?;
+        let mut f = self.fields(n, &path, &format!("job `{name}`"), keys::JOB)?;
+        f.at = key;
         let p = |k: &str| join(&path, k);
         let priority = f.get("priority").map_or(Some(0), |v| {
             self.int(
@@ -1574,7 +1583,7 @@ impl Cx<'_> {
             if !self.name(k, &tpath, task, "task") {
                 ok = false;
             }
-            match self.task(tn, &tpath, name, task, &task_names, names) {
+            match self.task(k, tn, &tpath, name, task, &task_names, names) {
                 Some(t) => {
                     tasks.insert(task.clone(), t);
                 }
@@ -1666,8 +1675,10 @@ impl Cx<'_> {
         })
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn task(
         &mut self,
+        key: &Node,
         n: &Node,
         path: &str,
         job: &str,
@@ -1675,7 +1686,8 @@ impl Cx<'_> {
         siblings: &[String],
         names: &Names,
     ) -> Option<Task> {
-        let f = self.fields(n, path, &format!("task `{job}/{name}`"), keys::TASK)?;
+        let mut f = self.fields(n, path, &format!("task `{job}/{name}`"), keys::TASK)?;
+        f.at = key;
         let p = |k: &str| join(path, k);
         let command = self
             .required(&f, "command", path, &format!("task `{job}/{name}`"))
@@ -1872,6 +1884,17 @@ pub fn graph(stack: &Stack) -> orco_dag::Graph {
         }
     }
     g
+}
+
+/// The key node of an entry of a mapping.
+fn key_of<'n>(root: &'n Node, key: &str) -> Option<&'n Node> {
+    match &root.value {
+        Value::Map(entries) => entries
+            .iter()
+            .find(|(k, _)| k.value == Value::Str(key.into()))
+            .map(|(k, _)| k),
+        _ => None,
+    }
 }
 
 fn health_probes(n: &Node) -> Vec<ProbeKind> {

@@ -141,6 +141,8 @@ pub fn options() -> Options {
     options.alias_limits.max_total_replayed_events = 100_000;
     options.alias_limits.max_replay_stack_depth = 32;
     options.with_snippet = false;
+    // Only `true` and `false` are booleans: a service or task called `y`, `no` or `on` stays a name.
+    options.strict_booleans = true;
     options
 }
 
@@ -218,6 +220,11 @@ fn syntax_error(e: &serde_saphyr::Error) -> SyntaxError {
             || full.lines().next().unwrap_or("invalid YAML").to_string(),
             |(_, m)| m.to_string(),
         );
+    // The position is shown separately; drop the parser's own " at line L, column C".
+    let message = match message.rfind(" at line ") {
+        Some(at) if message[at..].contains(", column ") => message[..at].to_string(),
+        _ => message,
+    };
     SyntaxError {
         line,
         column,
