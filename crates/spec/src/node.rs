@@ -207,7 +207,11 @@ fn syntax_error(e: &serde_saphyr::Error) -> SyntaxError {
     let (line, column) = e
         .location()
         .map_or((0, 0), |l| (l.line() as u32, l.column() as u32));
-    let full = e.without_snippet().to_string();
+    let mut full = e.without_snippet().to_string();
+    // The input limit arrives as an IO error whose cause says which limit was hit.
+    if let Some(cause) = std::error::Error::source(e) {
+        full = format!("{full}: {cause}");
+    }
     // The parser prefixes "error: line L column C: "; the position is reported separately.
     let message = full
         .lines()
