@@ -1,0 +1,432 @@
+//! The keeper's instance table: spawn, reap, signal, stop with escalation, output logs.
+//!
+//! Every method runs under the table's lock on the keeper's single thread and never awaits,
+//! so a spawn and its entry in the table, or a reap and the exit it records, are atomic
+//! with respect to everything else the keeper does.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::io::Write;
+use std::os::fd::OwnedFd;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use nix::errno::Errno;
+use nix::sys::signal::{Signal, kill, killpg};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::Pid;
+use std::sync::Arc;
+
+use tokio::sync::{Notify, oneshot};
+
+use crate::launch::{Launch, check_instance_name};
+use crate::output::{Source, encode_record, unix_nanos};
+use crate::protocol::ErrorCode;
+use crate::runtime::{Exit, InstanceInfo, Stopped};
+use crate::status::ExitStatus;
+
+/// A request that failed, as sent to the client.
+pub(crate) type Failure = (ErrorCode, String);
+
+#[derive(Debug)]
+struct Stopping {
+    forced: bool,
+    waiters: Vec<oneshot::Sender<Stopped>>,
+}
+
+#[derive(Debug)]
+struct Instance {
+    pid: i32,
+    generation: u64,
+    started_at_unix_ms: u64,
+    exit: Option<Exit>,
+    group_alive: bool,
+    log: File,
+    log_len: u64,
+    stop: Option<Stopping>,
+}
+
+/// A stop either answered at once or answered when the group is gone.
+#[derive(Debug)]
+pub(crate) enum StopAnswer {
+    Now(Stopped),
+    Later(oneshot::Receiver<Stopped>),
+}
+
+/// Where one instance stands, for a watcher to catch up with.
+#[derive(Debug, Clone)]
+pub(crate) struct Snapshot {
+    pub(crate) instance: String,
+    pub(crate) generation: u64,
+    pub(crate) pid: i32,
+    pub(crate) log_len: u64,
+    pub(crate) exit: Option<ExitStatus>,
+    pub(crate) path: PathBuf,
+}
+
+/// The pipes of a freshly spawned instance, for the caller to pump.
+#[derive(Debug)]
+pub(crate) struct Spawned {
+    pub(crate) pid: i32,
+    pub(crate) generation: u64,
+    pub(crate) stdout: Option<OwnedFd>,
+    pub(crate) stderr: Option<OwnedFd>,
+}
+
+/// All instances this keeper started and has not forgotten.
+#[derive(Debug)]
+pub(crate) struct Table {
+    dir: PathBuf,
+    instances: BTreeMap<String, Instance>,
+    by_pid: HashMap<i32, String>,
+    /// One wake-up per watcher: watchers read the logs themselves, so none can lag.
+    watchers: Vec<Arc<Notify>>,
+    generations: u64,
+}
+
+fn unix_ms() -> u64 {
+    unix_nanos() / 1_000_000
+}
+
+fn failure(code: ErrorCode, message: impl Into<String>) -> Failure {
+    (code, message.into())
+}
+
+fn unknown(name: &str) -> Failure {
+    failure(
+        ErrorCode::UnknownInstance,
+        format!("unknown instance `{name}`"),
+    )
+}
+
+/// Whether any process is left in the group.
+fn group_exists(pgid: i32) -> bool {
+    !matches!(killpg(Pid::from_raw(pgid), None), Err(Errno::ESRCH))
+}
+
+impl Table {
+    pub(crate) fn new(dir: PathBuf) -> Table {
+        Table {
+            dir,
+            instances: BTreeMap::new(),
+            by_pid: HashMap::new(),
+            watchers: Vec::new(),
+            generations: 0,
+        }
+    }
+
+    fn log_path(&self, name: &str) -> PathBuf {
+        self.dir.join("instances").join(name).join("output.log")
+    }
+
+    /// Starts an instance in its own process group, stdout and stderr on pipes.
+    pub(crate) fn spawn(&mut self, name: &str, launch: &Launch) -> Result<Spawned, Failure> {
+        check_instance_name(name).map_err(|e| failure(ErrorCode::BadRequest, e.to_string()))?;
+        self.refresh_groups();
+        if let Some(old) = self.instances.get(name)
+            && (old.exit.is_none() || old.group_alive)
+        {
+            return Err(failure(
+                ErrorCode::AlreadyRunning,
+                format!("instance `{name}` is still running"),
+            ));
+        }
+        let program = launch
+            .program()
+            .map_err(|e| failure(ErrorCode::BadRequest, e.to_string()))?;
+        let spawn_error = |message: String| {
+            failure(
+                ErrorCode::Spawn,
+                format!("cannot start `{program}`: {message}"),
+            )
+        };
+        if let Some(dir) = &launch.workdir
+            && !dir.is_dir()
+        {
+            return Err(spawn_error(format!(
+                "working directory {} does not exist",
+                dir.display()
+            )));
+        }
+        let log_path = self.log_path(name);
+        let log = log_path
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| {
+                File::options()
+                    .create(true)
+                    .write(true)
+                    .truncate(true)
+                    .open(&log_path)
+            })
+            .map_err(|e| spawn_error(format!("cannot create {}: {e}", log_path.display())))?;
+
+        let mut cmd = std::process::Command::new(program);
+        cmd.args(&launch.argv[1..])
+            .env_clear()
+            .envs(&launch.env)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0);
+        if let Some(dir) = &launch.workdir {
+            cmd.current_dir(dir);
+        }
+        let mut child = cmd.spawn().map_err(|e| spawn_error(e.to_string()))?;
+        let pid = i32::try_from(child.id()).unwrap_or(i32::MAX);
+        self.generations += 1;
+        let generation = self.generations;
+        self.instances.insert(
+            name.to_string(),
+            Instance {
+                pid,
+                generation,
+                started_at_unix_ms: unix_ms(),
+                exit: None,
+                group_alive: true,
+                log,
+                log_len: 0,
+                stop: None,
+            },
+        );
+        self.by_pid.insert(pid, name.to_string());
+        // The std `Child` is dropped without waiting: the keeper reaps every child itself.
+        Ok(Spawned {
+            pid,
+            generation,
+            stdout: child.stdout.take().map(OwnedFd::from),
+            stderr: child.stderr.take().map(OwnedFd::from),
+        })
+    }
+
+    /// Appends back-to-back records to the instance's log and wakes every watcher.
+    pub(crate) fn append_output(&mut self, name: &str, generation: u64, records: &[u8]) {
+        let Some(inst) = self.instances.get_mut(name) else {
+            return;
+        };
+        if inst.generation != generation {
+            // A grandchild of a replaced instance still holds the old pipe.
+            return;
+        }
+        if let Err(e) = inst.log.write_all(records) {
+            eprintln!("orco keeper: cannot append output of {name}: {e}; lines dropped");
+            return;
+        }
+        inst.log_len += records.len() as u64;
+        self.wake();
+    }
+
+    fn wake(&mut self) {
+        // A watcher whose task ended holds the only other reference no more.
+        self.watchers.retain(|w| Arc::strong_count(w) > 1);
+        for w in &self.watchers {
+            w.notify_one();
+        }
+    }
+
+    /// Reaps every ended child: instances record their exit, adopted orphans just vanish.
+    pub(crate) fn reap(&mut self) {
+        loop {
+            let status = match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::StillAlive) | Err(Errno::ECHILD) => break,
+                Err(Errno::EINTR) => continue,
+                Err(e) => {
+                    eprintln!("orco keeper: waitpid failed: {e}");
+                    break;
+                }
+                Ok(status) => status,
+            };
+            let (Some(pid), Some(exit)) = (status.pid(), ExitStatus::from_wait(status)) else {
+                continue;
+            };
+            let Some(name) = self.by_pid.remove(&pid.as_raw()) else {
+                continue;
+            };
+            if let Some(inst) = self.instances.get_mut(&name) {
+                inst.exit = Some(Exit {
+                    status: exit,
+                    at_unix_ms: unix_ms(),
+                });
+                self.wake();
+            }
+        }
+        self.refresh_groups();
+    }
+
+    /// Notices groups that emptied and answers the stops waiting for them.
+    fn refresh_groups(&mut self) {
+        for inst in self.instances.values_mut() {
+            if inst.exit.is_some() && inst.group_alive && !group_exists(inst.pid) {
+                inst.group_alive = false;
+            }
+            if let (Some(exit), false) = (inst.exit, inst.group_alive)
+                && let Some(stop) = inst.stop.take()
+            {
+                let stopped = Stopped {
+                    status: exit.status,
+                    forced: stop.forced,
+                };
+                for waiter in stop.waiters {
+                    let _ = waiter.send(stopped);
+                }
+            }
+        }
+    }
+
+    fn send_signal(inst: &mut Instance, signal: Signal) {
+        let pid = Pid::from_raw(inst.pid);
+        if !inst.group_alive {
+            return;
+        }
+        match killpg(pid, signal) {
+            // The leader left its group (setsid): it is still ours to signal.
+            Err(Errno::ESRCH) if inst.exit.is_none() => {
+                let _ = kill(pid, signal);
+            }
+            Err(Errno::ESRCH) => inst.group_alive = false,
+            _ => {}
+        }
+    }
+
+    /// Sends a signal to the instance's group.
+    pub(crate) fn signal(&mut self, name: &str, signal: Signal) -> Result<(), Failure> {
+        self.refresh_groups();
+        let inst = self.instances.get_mut(name).ok_or_else(|| unknown(name))?;
+        Self::send_signal(inst, signal);
+        Ok(())
+    }
+
+    /// Starts (or joins) a stop. The caller arms [`Table::escalate`] after `timeout` when
+    /// the answer is `Later` and `armed` is true.
+    pub(crate) fn stop(
+        &mut self,
+        name: &str,
+        signal: Signal,
+    ) -> Result<(StopAnswer, Option<u64>), Failure> {
+        self.refresh_groups();
+        let inst = self.instances.get_mut(name).ok_or_else(|| unknown(name))?;
+        if let (Some(exit), false) = (inst.exit, inst.group_alive) {
+            let stopped = Stopped {
+                status: exit.status,
+                forced: false,
+            };
+            return Ok((StopAnswer::Now(stopped), None));
+        }
+        let (tx, rx) = oneshot::channel();
+        if let Some(stop) = &mut inst.stop {
+            stop.waiters.push(tx);
+            return Ok((StopAnswer::Later(rx), None));
+        }
+        inst.stop = Some(Stopping {
+            forced: false,
+            waiters: vec![tx],
+        });
+        Self::send_signal(inst, signal);
+        let generation = inst.generation;
+        // The signal may already have emptied the group (e.g. the leader had exited).
+        self.refresh_groups();
+        Ok((StopAnswer::Later(rx), Some(generation)))
+    }
+
+    /// The stop timeout passed: SIGKILL whatever is left of the group.
+    pub(crate) fn escalate(&mut self, name: &str, generation: u64) {
+        if let Some(inst) = self.instances.get_mut(name)
+            && inst.generation == generation
+            && let Some(stop) = &mut inst.stop
+        {
+            stop.forced = true;
+            Self::send_signal(inst, Signal::SIGKILL);
+        }
+        self.refresh_groups();
+    }
+
+    pub(crate) fn list(&mut self) -> Vec<InstanceInfo> {
+        self.refresh_groups();
+        self.instances
+            .iter()
+            .map(|(name, inst)| InstanceInfo {
+                instance: name.clone(),
+                pid: inst.pid,
+                started_at_unix_ms: inst.started_at_unix_ms,
+                exit: inst.exit,
+                group_alive: inst.group_alive,
+                output_len: inst.log_len,
+            })
+            .collect()
+    }
+
+    /// How many instances have a process left.
+    pub(crate) fn alive(&mut self) -> usize {
+        self.refresh_groups();
+        self.instances.values().filter(|i| i.group_alive).count()
+    }
+
+    pub(crate) fn kill_all(&mut self) {
+        for inst in self.instances.values_mut() {
+            Self::send_signal(inst, Signal::SIGKILL);
+        }
+    }
+
+    pub(crate) fn forget(&mut self, name: &str) -> Result<(), Failure> {
+        self.refresh_groups();
+        let inst = self.instances.get(name).ok_or_else(|| unknown(name))?;
+        if inst.exit.is_none() || inst.group_alive {
+            return Err(failure(
+                ErrorCode::AlreadyRunning,
+                format!("instance `{name}` is still running: stop it before forgetting it"),
+            ));
+        }
+        self.instances.remove(name);
+        if let Some(dir) = self.log_path(name).parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        Ok(())
+    }
+
+    /// Registers a watcher: its wake-up, woken by every output and exit.
+    pub(crate) fn watch(&mut self) -> Arc<Notify> {
+        let notify = Arc::new(Notify::new());
+        self.watchers.push(notify.clone());
+        notify
+    }
+
+    /// Where every instance stands.
+    pub(crate) fn snapshot(&self) -> Vec<Snapshot> {
+        self.instances
+            .iter()
+            .map(|(name, inst)| Snapshot {
+                instance: name.clone(),
+                generation: inst.generation,
+                pid: inst.pid,
+                log_len: inst.log_len,
+                exit: inst.exit.map(|e| e.status),
+                path: self.log_path(name),
+            })
+            .collect()
+    }
+}
+
+/// Parses a stop timeout in milliseconds.
+pub(crate) fn timeout(ms: u64) -> Duration {
+    Duration::from_millis(ms)
+}
+
+/// Encodes the lines of one read (or the end of the stream) into back-to-back records.
+pub(crate) fn encode_lines(
+    splitter: &mut crate::output::LineSplitter,
+    data: Option<&[u8]>,
+    source: Source,
+) -> Vec<u8> {
+    let at = unix_nanos();
+    let mut records = Vec::new();
+    let mut emit = |line: &[u8], continued: bool| {
+        encode_record(&mut records, at, source, continued, line);
+    };
+    match data {
+        Some(data) => splitter.push(data, &mut emit),
+        None => splitter.finish(&mut emit),
+    }
+    records
+}
