@@ -1,0 +1,37 @@
+//! The keeper's memory with 50 sleeping instances (PSS from /proc/PID/smaps_rollup).
+//! Ignored by default: run it on a release build to compare with DESIGN.md §4's 8 MB.
+//! `cargo test --release -p orco-runtime --test footprint -- --ignored --nocapture`
+
+mod common;
+
+use common::*;
+use orco_runtime::{Launch, Runtime};
+
+fn pss_kib(pid: i32) -> u64 {
+    let rollup =
+        std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).expect("smaps_rollup");
+    rollup
+        .lines()
+        .find_map(|l| l.strip_prefix("Pss:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("a Pss line")
+}
+
+#[tokio::test]
+#[ignore = "a measurement, not a check: run with --ignored --nocapture on a release build"]
+async fn keeper_pss_with_fifty_sleeping_instances() {
+    let k = TestKeeper::start().await;
+    let keeper = k.runtime.keeper_pid();
+    let idle = pss_kib(keeper);
+    let mut rx = watch_all(&k.runtime).await;
+    for i in 0..50 {
+        let name = format!("sleeper-{i}");
+        let launch = Launch::new(["/bin/sh", "-c", "echo up; exec sleep 1000"]);
+        let pid = k.runtime.start(&name, &launch).await.expect("start").pid;
+        k.reaper.group(pid);
+        line(&mut rx, &name, "up").await;
+    }
+    let loaded = pss_kib(keeper);
+    println!("keeper PSS: {idle} KiB idle, {loaded} KiB with 50 sleeping instances");
+    k.runtime.shutdown(true).await.expect("shutdown");
+}
