@@ -1,6 +1,7 @@
 //! The on-disk layout of the redb backend: tables, keys and record framing.
 //!
-//! One redb file, `events.redb`, in the data directory, with four tables:
+//! One redb file, `events.redb`, in the data directory (beside a marker file, `orco-store`,
+//! written once the log exists), with four tables:
 //!
 //! | table | key | value |
 //! |---|---|---|
@@ -23,6 +24,10 @@ pub const LAYOUT_VERSION: u64 = 1;
 
 /// The file name of the log inside the data directory.
 pub const FILE_NAME: &str = "events.redb";
+
+/// A marker file written once the log exists: an empty or missing log file beside it is
+/// damage to refuse, not a new log to create.
+pub const MARKER_NAME: &str = "orco-store";
 
 /// Revision → framed event.
 pub const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");

@@ -25,8 +25,8 @@ use tokio::sync::{broadcast, oneshot};
 
 use crate::error::StoreError;
 use crate::layout::{
-    EVENTS, FILE_NAME, LAYOUT_VERSION, META, META_HEAD, META_HORIZON, META_LAYOUT, OBJECTS,
-    SNAPSHOTS, next, unframe,
+    EVENTS, FILE_NAME, LAYOUT_VERSION, MARKER_NAME, META, META_HEAD, META_HORIZON, META_LAYOUT,
+    OBJECTS, SNAPSHOTS, next, unframe,
 };
 use crate::store::{At, History, Pending, Record, Retention, Store};
 use crate::watch::{LogSource, Watch};
@@ -128,6 +128,18 @@ impl RedbStore {
             detail: e.to_string(),
         })?;
         let path = dir.join(FILE_NAME);
+        let marker = dir.join(MARKER_NAME);
+        let file_len = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        if marker.exists() && file_len == 0 {
+            return Err(StoreError::Corrupt {
+                path: path.clone(),
+                offset: "byte 0".into(),
+                detail: format!(
+                    "the file is empty or missing, but {} says this directory held a log",
+                    marker.display()
+                ),
+            });
+        }
         let mut builder = redb::Builder::new();
         builder.set_check_integrity_on_open(options.verify_on_open);
         // redb may panic on some damaged files when they are not verified first; a panic
@@ -154,6 +166,12 @@ impl RedbStore {
             feed,
         };
         let (head, horizon) = inner.initialize()?;
+        if !marker.exists() {
+            write_marker(&marker).map_err(|e| StoreError::Open {
+                path: marker.clone(),
+                detail: e.to_string(),
+            })?;
+        }
         inner.head.store(head, Ordering::Release);
         inner.horizon.store(horizon, Ordering::Release);
         let state = inner.state_at_revision(head)?;
@@ -204,6 +222,21 @@ impl RedbStore {
         }
         answer.blocking_recv().unwrap_or(Err(StoreError::Closed))
     }
+}
+
+/// Records, durably, that this directory holds a log: from then on an empty or missing
+/// log file is damage, not a fresh start.
+fn write_marker(marker: &Path) -> std::io::Result<()> {
+    let mut file = std::fs::File::create(marker)?;
+    std::io::Write::write_all(
+        &mut file,
+        format!("orco event log, layout {LAYOUT_VERSION}\n").as_bytes(),
+    )?;
+    file.sync_all()?;
+    if let Some(dir) = marker.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
 }
 
 impl Drop for RedbStore {
