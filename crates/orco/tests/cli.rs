@@ -1,6 +1,8 @@
 //! The `orco` binary end to end: validate, graph, schema, completions, version, discovery and
 //! exit codes, run as a user would run them.
 
+#![allow(clippy::unwrap_used)] // a test helper that fails should panic
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 

@@ -2,6 +2,8 @@
 //! parser's limit error while `orco validate` runs under a memory limit (RLIMIT_AS via
 //! `ulimit -v`) and a generous watchdog. Nothing here asserts on time.
 
+#![allow(clippy::unwrap_used)] // a test helper that fails should panic
+
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};

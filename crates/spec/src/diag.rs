@@ -47,8 +47,7 @@ pub struct Report {
 impl Report {
     /// A report for `file` with `source` text.
     pub fn new(file: &Path, source: String, mut diagnostics: Vec<Diagnostic>) -> Report {
-        diagnostics
-            .sort_by(|a, b| (a.line, a.column, a.severity).cmp(&(b.line, b.column, b.severity)));
+        diagnostics.sort_by_key(|a| (a.line, a.column, a.severity));
         diagnostics.dedup();
         Report {
             file: file.to_path_buf(),
@@ -133,26 +132,26 @@ fn render_one(out: &mut String, file: &Path, source: &str, d: &Diagnostic, colou
         format!(" ({})", d.path)
     };
     out.push_str(&format!("  {} {at}{path}\n", paint("34", "-->")));
-    if d.line > 0 {
-        if let Some(text) = source.lines().nth(d.line as usize - 1) {
-            let num = d.line.to_string();
-            let pad = " ".repeat(num.len());
-            let shown: String = text.chars().take(160).collect();
-            let caret_at = (d.column.max(1) as usize - 1).min(shown.chars().count());
-            let width = caret_width(&shown, caret_at);
-            out.push_str(&format!("  {pad} {}\n", paint("34", "|")));
-            out.push_str(&format!(
-                "  {} {} {shown}\n",
-                paint("34", &num),
-                paint("34", "|")
-            ));
-            let marker = format!("{}{}", " ".repeat(caret_at), "^".repeat(width));
-            out.push_str(&format!(
-                "  {pad} {} {}\n",
-                paint("34", "|"),
-                paint(code, &marker)
-            ));
-        }
+    if d.line > 0
+        && let Some(text) = source.lines().nth(d.line as usize - 1)
+    {
+        let num = d.line.to_string();
+        let pad = " ".repeat(num.len());
+        let shown: String = text.chars().take(160).collect();
+        let caret_at = (d.column.max(1) as usize - 1).min(shown.chars().count());
+        let width = caret_width(&shown, caret_at);
+        out.push_str(&format!("  {pad} {}\n", paint("34", "|")));
+        out.push_str(&format!(
+            "  {} {} {shown}\n",
+            paint("34", &num),
+            paint("34", "|")
+        ));
+        let marker = format!("{}{}", " ".repeat(caret_at), "^".repeat(width));
+        out.push_str(&format!(
+            "  {pad} {} {}\n",
+            paint("34", "|"),
+            paint(code, &marker)
+        ));
     }
     if let Some(hint) = &d.hint {
         out.push_str(&format!("  = {}: {hint}\n", paint("1", "hint")));

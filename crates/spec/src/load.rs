@@ -684,15 +684,15 @@ impl Cx<'_> {
             Some(n) => PathBuf::from(self.nonempty_string(n, "stack.workdir")?),
             None => PathBuf::from("./"),
         };
-        if let Some(wd) = f.get("workdir") {
-            if !self.dir.join(&workdir).is_dir() {
-                let message = format!("stack.workdir `{}` is not a directory", workdir.display());
-                let hint = Some(format!(
-                    "it is relative to the stack file's directory ({})",
-                    self.dir.display()
-                ));
-                self.error(wd, "stack.workdir", message, hint);
-            }
+        if let Some(wd) = f.get("workdir")
+            && !self.dir.join(&workdir).is_dir()
+        {
+            let message = format!("stack.workdir `{}` is not a directory", workdir.display());
+            let hint = Some(format!(
+                "it is relative to the stack file's directory ({})",
+                self.dir.display()
+            ));
+            self.error(wd, "stack.workdir", message, hint);
         }
         Some(StackMeta {
             name: name?,
@@ -1169,15 +1169,15 @@ impl Cx<'_> {
         let interval = duration(self, "interval", Duration::from_secs(2));
         let timeout = duration(self, "timeout", Duration::from_secs(1));
         for (key, value) in [("interval", interval), ("timeout", timeout)] {
-            if value == Some(Duration::zero()) {
-                if let Some(v) = f.get(key) {
-                    self.error(
-                        v,
-                        &p(key),
-                        format!("`{}` must be more than 0s", p(key)),
-                        None,
-                    );
-                }
+            if value == Some(Duration::zero())
+                && let Some(v) = f.get(key)
+            {
+                self.error(
+                    v,
+                    &p(key),
+                    format!("`{}` must be more than 0s", p(key)),
+                    None,
+                );
             }
         }
         let success_threshold = match f.get("successThreshold") {
@@ -1434,29 +1434,29 @@ impl Cx<'_> {
         let factor = f
             .get("factor")
             .map_or(Some(d.factor), |v| self.float(v, &join(path, "factor")));
-        if let Some(fac) = factor {
-            if fac < 1.0 {
-                let v = f.get("factor").unwrap_or(n);
-                self.error(
-                    v,
-                    &join(path, "factor"),
-                    format!("backoff factor {fac} is less than 1.0: delays would shrink"),
-                    Some("use 1.0 for a constant delay, 2.0 to double it".into()),
-                );
-                return None;
-            }
+        if let Some(fac) = factor
+            && fac < 1.0
+        {
+            let v = f.get("factor").unwrap_or(n);
+            self.error(
+                v,
+                &join(path, "factor"),
+                format!("backoff factor {fac} is less than 1.0: delays would shrink"),
+                Some("use 1.0 for a constant delay, 2.0 to double it".into()),
+            );
+            return None;
         }
-        if let (Some(lo), Some(hi)) = (min, max) {
-            if lo > hi {
-                let v = f.get("max").or(f.get("min")).unwrap_or(n);
-                self.error(
-                    v,
-                    &join(path, "max"),
-                    format!("backoff max ({hi}) is less than min ({lo})"),
-                    Some("raise `max` or lower `min`".into()),
-                );
-                return None;
-            }
+        if let (Some(lo), Some(hi)) = (min, max)
+            && lo > hi
+        {
+            let v = f.get("max").or(f.get("min")).unwrap_or(n);
+            self.error(
+                v,
+                &join(path, "max"),
+                format!("backoff max ({hi}) is less than min ({lo})"),
+                Some("raise `max` or lower `min`".into()),
+            );
+            return None;
         }
         Some(Backoff {
             min: min?,
@@ -1975,10 +1975,10 @@ fn check_http_url(url: &str) -> Result<(), String> {
     } else {
         authority.rsplit_once(':').map(|(_, p)| p)
     };
-    if let Some(p) = port {
-        if !matches!(p.parse::<u16>(), Ok(n) if n > 0) {
-            return Err(format!("`{p}` is not a port number"));
-        }
+    if let Some(p) = port
+        && !matches!(p.parse::<u16>(), Ok(n) if n > 0)
+    {
+        return Err(format!("`{p}` is not a port number"));
     }
     Ok(())
 }
@@ -1995,10 +1995,10 @@ fn check_cron(expr: &str) -> Result<(), String> {
                 Some((r, s)) => (r, Some(s)),
                 None => (part, None),
             };
-            if let Some(s) = step {
-                if !matches!(s.parse::<u32>(), Ok(n) if n > 0) {
-                    return Err(format!("bad step `{s}` in `{field}`"));
-                }
+            if let Some(s) = step
+                && !matches!(s.parse::<u32>(), Ok(n) if n > 0)
+            {
+                return Err(format!("bad step `{s}` in `{field}`"));
             }
             if range == "*" {
                 continue;

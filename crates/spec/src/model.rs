@@ -128,7 +128,8 @@ pub struct Service {
     /// What must hold for other workloads before this one starts.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub depends_on: Vec<Dependency>,
-    /// Readiness (and, with `onFailure: restart`, liveness) probes.
+    /// Readiness (and, with `onFailure: restart`, liveness) probes. It must configure at least
+    /// one probe, counting those from `defaults.health`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health: Option<Health>,
     /// When and how fast an exited instance is started again.
@@ -371,8 +372,9 @@ impl From<ProxyMode> for ProxyRepr {
 pub struct Dependency {
     /// A service or job of this stack.
     pub target: String,
-    /// The condition: `exists`, `started`, `ready` (every replica), `succeeded` or `completed`.
-    /// Default: `ready` for a service target, `succeeded` for a job target.
+    /// The condition: `exists`, `started`, `ready` (every replica), `succeeded` or `completed`
+    /// (`failed` is only for task dependencies). Default: `ready` for a service target,
+    /// `succeeded` for a job target.
     #[serde(default = "ready")]
     pub require: Require,
     /// How long to wait before the dependent is reported blocked; default: wait forever (and
@@ -529,7 +531,7 @@ pub struct HttpProbe {
     /// `http://host:port/path`; a URL aimed at a proxied published port is retargeted to each
     /// instance's own port.
     pub url: String,
-    /// Status codes that count as success. Default: `[200]`.
+    /// Status codes that count as success (100–599): one code or a list. Default: `[200]`.
     #[serde(default = "default_expect_status")]
     pub expect_status: Vec<u16>,
     /// Request headers.

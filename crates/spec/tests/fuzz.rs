@@ -1,6 +1,8 @@
 //! The loader never panics: 10,000+ generated YAML-ish documents, and random edits of a real
 //! stack file, each either load or give diagnostics with positions inside the text.
 
+#![allow(clippy::unwrap_used)] // a test helper that fails should panic
+
 use std::path::Path;
 
 use proptest::prelude::*;

@@ -3,6 +3,8 @@
 //! the hint of an error at that position. Every error must be expected, and every expectation
 //! met: a file with several problems proves that all of them are reported.
 
+#![allow(clippy::unwrap_used)] // a test helper that fails should panic
+
 use std::path::{Path, PathBuf};
 
 use orco_spec::diag::Diagnostic;
