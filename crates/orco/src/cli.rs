@@ -44,6 +44,8 @@ pub(crate) enum Output {
     Table,
     /// JSON.
     Json,
+    /// YAML.
+    Yaml,
 }
 
 /// `orco validate`.

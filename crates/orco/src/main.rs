@@ -4,6 +4,7 @@ mod cli;
 mod cmd;
 mod discover;
 mod exit;
+mod output;
 
 use std::process::ExitCode;
 

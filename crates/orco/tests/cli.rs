@@ -249,3 +249,19 @@ fn version_and_unknown_flags() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("unexpected argument '--bogus'"));
 }
+
+#[test]
+fn yaml_output_parses_and_matches_json_output() {
+    let seed = seed();
+    let json = orco(
+        &["graph", "-o", "json", "-f", seed.to_str().unwrap()],
+        &root(),
+    );
+    let yaml = orco(
+        &["graph", "-o", "yaml", "-f", seed.to_str().unwrap()],
+        &root(),
+    );
+    let from_json: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let from_yaml: serde_json::Value = serde_saphyr::from_slice(&yaml.stdout).unwrap();
+    assert_eq!(from_json, from_yaml);
+}

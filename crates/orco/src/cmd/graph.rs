@@ -18,8 +18,8 @@ pub(crate) fn run(args: &GraphArgs) -> anyhow::Result<u8> {
         dot(stack)
     } else if args.mermaid {
         mermaid(stack)
-    } else if args.output == Some(Output::Json) {
-        serde_json::to_string_pretty(&json(stack)?)? + "\n"
+    } else if let Some(format @ (Output::Json | Output::Yaml)) = args.output {
+        crate::output::render(&json(stack)?, format)?
     } else {
         layers(stack)?
     };

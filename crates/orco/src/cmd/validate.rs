@@ -5,8 +5,8 @@ use crate::discover::{self, Failure};
 use crate::exit;
 
 pub(crate) fn run(args: &ValidateArgs) -> anyhow::Result<u8> {
-    if args.output == Output::Json {
-        return json(args);
+    if args.output != Output::Table {
+        return structured(args);
     }
     let loaded = match discover::load(args.file.file.as_deref()) {
         Ok(loaded) => loaded,
@@ -31,8 +31,8 @@ pub(crate) fn run(args: &ValidateArgs) -> anyhow::Result<u8> {
     Ok(exit::OK)
 }
 
-/// `-o json`: `{"file", "valid", "diagnostics": [...]}` on stdout, whatever the outcome.
-fn json(args: &ValidateArgs) -> anyhow::Result<u8> {
+/// `-o json|yaml`: `{file, valid, diagnostics: [...]}` on stdout, whatever the outcome.
+fn structured(args: &ValidateArgs) -> anyhow::Result<u8> {
     let dir = std::env::current_dir()?;
     let path = match discover::find(args.file.file.as_deref(), &dir) {
         Ok(p) => p,
@@ -50,7 +50,7 @@ fn json(args: &ValidateArgs) -> anyhow::Result<u8> {
         "valid": valid,
         "diagnostics": report.diagnostics,
     });
-    println!("{}", serde_json::to_string_pretty(&out)?);
+    print!("{}", crate::output::render(&out, args.output)?);
     Ok(if valid { exit::OK } else { exit::USAGE })
 }
 
