@@ -9,7 +9,7 @@
 //!
 //! Versioning: [`SCHEMA_VERSION`] is written into every record. Compatible changes (a new
 //! variant, a new optional field) keep it. An incompatible change bumps it and adds a step to
-//! [`upgrade`], which rewrites a record of version N into version N+1 as JSON; decoding runs
+//! `upgrade`, which rewrites a record of version N into version N+1 as JSON; decoding runs
 //! the steps from the record's version to the current one. A record of a newer version than
 //! this build knows is refused with a message saying to upgrade orco.
 //! `tests/fixtures/events-v1.jsonl` pins version 1: every later build must still decode it.

@@ -1,6 +1,6 @@
 //! The writer thread: group commit, snapshots and compaction, in one place.
 //!
-//! Appenders encode their events on their own threads ([`Prepared`]) and queue them. The
+//! Appenders encode their events on their own threads (`Prepared`) and queue them. The
 //! writer takes the first queued append, then every append already waiting (up to
 //! [`crate::Options::max_batch`] events), and writes them all in one redb transaction with
 //! `Durability::Immediate` (fsync). Only after the commit returns does it publish the new
