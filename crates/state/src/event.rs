@@ -61,7 +61,9 @@ impl Event {
                 keys
             }
             EventKind::StackRemoved { stack } => vec![stack.to_string()],
-            EventKind::ScaleChanged { workload: w, .. } => workload(w),
+            EventKind::ScaleChanged { workload: w, .. }
+            | EventKind::StopRequested { workload: w }
+            | EventKind::StartRequested { workload: w } => workload(w),
             EventKind::InstanceCreated { instance: i, .. }
             | EventKind::InstanceStarting { instance: i, .. }
             | EventKind::InstanceStarted { instance: i, .. }
@@ -73,7 +75,8 @@ impl Event {
             | EventKind::InstanceFailed { instance: i, .. }
             | EventKind::InstanceBackoff { instance: i, .. }
             | EventKind::InstanceFailuresReset { instance: i }
-            | EventKind::InstanceRemoved { instance: i } => instance(i),
+            | EventKind::InstanceRemoved { instance: i }
+            | EventKind::RestartRequested { instance: i } => instance(i),
             EventKind::JobSubmitted { run: r } | EventKind::JobFinished { run: r, .. } => run(r),
             EventKind::TaskStarted { task: t, .. }
             | EventKind::TaskProgress { task: t, .. }
@@ -196,6 +199,23 @@ pub enum EventKind {
     InstanceRemoved {
         /// Which instance.
         instance: InstanceId,
+    },
+    /// A restart of one instance was asked for (`orco restart`): the node restarts it once,
+    /// through its stop policy, whatever its restart policy says.
+    RestartRequested {
+        /// Which instance.
+        instance: InstanceId,
+    },
+    /// A service was asked to stop (`orco stop`): its instances are stopped and not
+    /// restarted until a [`EventKind::StartRequested`] or the next apply of its stack.
+    StopRequested {
+        /// Which service.
+        workload: WorkloadId,
+    },
+    /// A stopped service was asked to run again (`orco start`).
+    StartRequested {
+        /// Which service.
+        workload: WorkloadId,
     },
     /// A run of a job was submitted (by hand, by schedule, or by `orco up`).
     JobSubmitted {

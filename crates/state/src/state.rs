@@ -43,6 +43,9 @@ pub struct StackState {
     /// Replica counts set by `orco scale` since the last apply, by service name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub scale: BTreeMap<String, u32>,
+    /// Services stopped by `orco stop` since the last apply.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
+    pub stopped: std::collections::BTreeSet<String>,
 }
 
 /// An instance's lifecycle: `pending → starting → running (ready or not) → stopping →
@@ -102,6 +105,9 @@ impl Phase {
             | EventKind::StackApplied { .. }
             | EventKind::StackRemoved { .. }
             | EventKind::ScaleChanged { .. }
+            | EventKind::RestartRequested { .. }
+            | EventKind::StopRequested { .. }
+            | EventKind::StartRequested { .. }
             | EventKind::JobSubmitted { .. }
             | EventKind::JobFinished { .. }
             | EventKind::TaskStarted { .. }
@@ -147,6 +153,14 @@ pub struct Instance {
     pub reason: Option<String>,
     /// The restart policy's counters.
     pub restarts: Restarts,
+    /// How many restarts were asked for by hand (`orco restart`); the node restarts the
+    /// instance each time this grows.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub restart_requests: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// The restart policy's state for one instance: enough to continue it after a daemon restart.
@@ -260,11 +274,13 @@ impl State {
                     applied_at: at,
                     generation: 0,
                     scale: BTreeMap::new(),
+                    stopped: std::collections::BTreeSet::new(),
                 });
                 entry.spec = (**stack).clone();
                 entry.applied_at = at;
                 entry.generation += 1;
                 entry.scale.clear();
+                entry.stopped.clear();
             }
             EventKind::StackRemoved { stack } => {
                 self.stacks.remove(stack);
@@ -274,6 +290,21 @@ impl State {
             EventKind::ScaleChanged { workload, replicas } => {
                 if let Some(stack) = self.stacks.get_mut(&workload.stack) {
                     stack.scale.insert(workload.name.clone(), *replicas);
+                }
+            }
+            EventKind::StopRequested { workload } => {
+                if let Some(stack) = self.stacks.get_mut(&workload.stack) {
+                    stack.stopped.insert(workload.name.clone());
+                }
+            }
+            EventKind::StartRequested { workload } => {
+                if let Some(stack) = self.stacks.get_mut(&workload.stack) {
+                    stack.stopped.remove(&workload.name);
+                }
+            }
+            EventKind::RestartRequested { instance } => {
+                if let Some(i) = self.instances.get_mut(instance) {
+                    i.restart_requests = i.restart_requests.saturating_add(1);
                 }
             }
             EventKind::InstanceCreated { instance, node } => {
@@ -289,6 +320,7 @@ impl State {
                         last_exit: None,
                         reason: None,
                         restarts: Restarts::default(),
+                        restart_requests: 0,
                     },
                 );
             }

@@ -117,6 +117,9 @@ pub fn event_kind() -> impl Strategy<Value = EventKind> {
         ),
         instance().prop_map(|instance| EventKind::InstanceFailuresReset { instance }),
         instance().prop_map(|instance| EventKind::InstanceRemoved { instance }),
+        instance().prop_map(|instance| EventKind::RestartRequested { instance }),
+        workload().prop_map(|workload| EventKind::StopRequested { workload }),
+        workload().prop_map(|workload| EventKind::StartRequested { workload }),
         run().prop_map(|run| EventKind::JobSubmitted { run }),
         (
             run(),

@@ -212,3 +212,55 @@ fn events_about_unknown_objects_only_advance_the_revision() {
     assert_eq!(state.revision, 1);
     assert!(state.instances.is_empty());
 }
+
+#[test]
+fn stop_and_start_requests_mark_a_service_until_the_next_apply() {
+    let web = web0().workload;
+    let applied = EventKind::StackApplied {
+        stack: Box::new(sample_stack("demo", 1)),
+    };
+    let stopped = fold(vec![
+        applied.clone(),
+        EventKind::StopRequested {
+            workload: web.clone(),
+        },
+    ]);
+    assert!(stopped.stacks[&web.stack].stopped.contains("web"));
+    let started = fold(vec![
+        applied.clone(),
+        EventKind::StopRequested {
+            workload: web.clone(),
+        },
+        EventKind::StartRequested {
+            workload: web.clone(),
+        },
+    ]);
+    assert!(started.stacks[&web.stack].stopped.is_empty());
+    let reapplied = fold(vec![
+        applied.clone(),
+        EventKind::StopRequested { workload: web },
+        applied,
+    ]);
+    assert!(reapplied.stacks.values().all(|s| s.stopped.is_empty()));
+}
+
+#[test]
+fn a_restart_request_counts_on_the_instance() {
+    let i = web0();
+    let state = fold(vec![
+        EventKind::StackApplied {
+            stack: Box::new(sample_stack("demo", 1)),
+        },
+        EventKind::InstanceCreated {
+            instance: i.clone(),
+            node: None,
+        },
+        EventKind::RestartRequested {
+            instance: i.clone(),
+        },
+        EventKind::RestartRequested {
+            instance: i.clone(),
+        },
+    ]);
+    assert_eq!(state.instances[&i].restart_requests, 2);
+}

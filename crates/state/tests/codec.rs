@@ -104,7 +104,16 @@ fn every_kind() -> Vec<Event> {
             run,
             outcome: JobOutcome::Failed,
         },
-        EventKind::StackRemoved { stack },
+        EventKind::StackRemoved {
+            stack: stack.clone(),
+        },
+        EventKind::RestartRequested {
+            instance: web0.clone(),
+        },
+        EventKind::StopRequested {
+            workload: web.clone(),
+        },
+        EventKind::StartRequested { workload: web },
     ];
     kinds
         .into_iter()
