@@ -158,6 +158,9 @@ async fn a_cmd_probe_passes_on_exit_0_fails_otherwise_and_a_hung_one_is_killed_w
         failed.detail
     );
 
+    // The probe's grandchild is orphaned when its group is killed: as a subreaper this
+    // test inherits it and reaps it, instead of leaving it to an init that may not.
+    nix::sys::prctl::set_child_subreaper(true).expect("subreaper");
     let dir = tempfile::tempdir().expect("tempdir");
     let pid_file = dir.path().join("pids");
     let fixture = orco_fixture::path().expect("fixture").display().to_string();
@@ -175,17 +178,20 @@ async fn a_cmd_probe_passes_on_exit_0_fails_otherwise_and_a_hung_one_is_killed_w
         hung.detail
     );
     let pids = std::fs::read_to_string(&pid_file).expect("pids written before the timeout");
-    for pid in pids.lines() {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let state = stat
-            .rsplit_once(')')
-            .and_then(|(_, r)| r.split_whitespace().next())
-            .unwrap_or("gone");
-        assert!(
-            state == "gone" || state == "Z",
-            "process {pid} of the probe survived ({state})"
-        );
-    }
+    let grandchild: i32 = pids
+        .lines()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .expect("grandchild pid");
+    let ended = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(grandchild), None)
+        .expect("the grandchild was orphaned to this test");
+    assert!(
+        matches!(
+            ended,
+            nix::sys::wait::WaitStatus::Signaled(_, nix::sys::signal::Signal::SIGKILL, _)
+        ),
+        "the probe's whole group was killed: {ended:?}"
+    );
 }
 
 #[tokio::test]

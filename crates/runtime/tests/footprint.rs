@@ -35,3 +35,37 @@ async fn keeper_pss_with_fifty_sleeping_instances() {
     println!("keeper PSS: {idle} KiB idle, {loaded} KiB with 50 sleeping instances");
     k.runtime.shutdown(true).await.expect("shutdown");
 }
+
+/// Each cycle: the instance (`/bin/true`) exits, the keeper reaps it and tells the watcher,
+/// the client asks for a new spawn. The median cycle bounds crash → respawned (exec) from
+/// above, since it also includes running the process itself.
+#[tokio::test]
+#[ignore = "a measurement, not a check: run with --ignored --nocapture on a release build"]
+async fn respawn_cycle_latency() {
+    let k = TestKeeper::start().await;
+    let mut rx = watch_all(&k.runtime).await;
+    let launch = Launch::new(["/bin/true"]);
+    let mut cycles = Vec::new();
+    for _ in 0..300 {
+        let t0 = std::time::Instant::now();
+        let pid = k
+            .runtime
+            .start("crashy-0", &launch)
+            .await
+            .expect("start")
+            .pid;
+        until(&mut rx, |e| match e {
+            orco_runtime::RuntimeEvent::Exited { pid: p, .. } if *p == pid => Some(()),
+            _ => None,
+        })
+        .await;
+        cycles.push(t0.elapsed());
+    }
+    cycles.sort();
+    println!(
+        "spawn → exit → exit seen: median {:?}, p90 {:?}",
+        cycles[cycles.len() / 2],
+        cycles[cycles.len() * 9 / 10]
+    );
+    k.runtime.shutdown(true).await.expect("shutdown");
+}

@@ -86,6 +86,7 @@ async fn instances_survive_the_engine_being_killed_and_a_new_engine_recovers_eve
     }
     let (talker, quitter, keeper) = (pids["talker"], pids["quitter"], pids["keeper"]);
     reaper.pid(keeper);
+    reaper.keeper(dir.path(), keeper);
     reaper.group(talker);
     reaper.group(quitter);
 

@@ -165,6 +165,9 @@ async fn serve(config: KeeperConfig) -> Result<(), RuntimeError> {
     Ok(())
 }
 
+/// How long a `shutdown` with `kill_all` waits for the killed instances to be reaped.
+const SHUTDOWN_REAP_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// An outgoing frame; an empty one means "shut the keeper down once what precedes is sent".
 type Frame = Vec<u8>;
 
@@ -361,16 +364,19 @@ async fn handle(
             Ok(())
         }
         Op::Shutdown { kill_all } => {
-            let busy = {
-                let mut table = shared.table();
-                if kill_all {
-                    table.kill_all();
-                    0
-                } else {
-                    table.alive()
-                }
-            };
-            if busy > 0 {
+            let busy = shared.table().alive();
+            if busy > 0 && kill_all {
+                // Kill, then reap everything before exiting, so nothing is left for an init
+                // that may not reap. Bounded: a process stuck in the kernel is not waited for.
+                let woken = shared.table().watch();
+                shared.table().kill_all();
+                let reaped = async {
+                    while shared.table().alive() > 0 {
+                        woken.notified().await;
+                    }
+                };
+                let _ = tokio::time::timeout(SHUTDOWN_REAP_LIMIT, reaped).await;
+            } else if busy > 0 {
                 let message = format!("{busy} instance(s) still run");
                 return reply_err(tx, id, ErrorCode::Busy, message).await;
             }

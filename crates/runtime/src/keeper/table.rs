@@ -228,6 +228,7 @@ impl Table {
 
     /// Reaps every ended child: instances record their exit, adopted orphans just vanish.
     pub(crate) fn reap(&mut self) {
+        let mut reaped = false;
         loop {
             let status = match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
                 Ok(WaitStatus::StillAlive) | Err(Errno::ECHILD) => break,
@@ -238,6 +239,7 @@ impl Table {
                 }
                 Ok(status) => status,
             };
+            reaped = true;
             let (Some(pid), Some(exit)) = (status.pid(), ExitStatus::from_wait(status)) else {
                 continue;
             };
@@ -249,10 +251,12 @@ impl Table {
                     status: exit,
                     at_unix_ms: unix_ms(),
                 });
-                self.wake();
             }
         }
         self.refresh_groups();
+        if reaped {
+            self.wake();
+        }
     }
 
     /// Notices groups that emptied and answers the stops waiting for them.

@@ -30,14 +30,36 @@ pub fn keeper_args(dir: &Path) -> Vec<OsString> {
     vec!["--dir".into(), dir.as_os_str().to_owned()]
 }
 
-/// Kills (SIGKILL) every process group and pid registered, keeper last, on drop.
+/// On drop: asks the keeper (if any) to kill and reap its instances and exit, and reaps it;
+/// only if that fails, SIGKILLs every process group and pid registered.
 #[derive(Debug, Default, Clone)]
 pub struct Reaper {
     groups: Arc<Mutex<Vec<i32>>>,
     pids: Arc<Mutex<Vec<i32>>>,
+    keeper: Arc<Mutex<Option<(PathBuf, i32)>>>,
+}
+
+/// Shuts a keeper down from synchronous code: hello, shutdown with kill_all, wait for EOF.
+fn shutdown_keeper(dir: &Path) -> std::io::Result<()> {
+    use orco_runtime::protocol::{Op, Request, VERSION, json_frame};
+    use std::io::{Read, Write};
+    let mut stream = std::os::unix::net::UnixStream::connect(dir.join("keeper.sock"))?;
+    stream.set_read_timeout(Some(PATIENCE))?;
+    for (id, op) in [
+        (0, Op::Hello { version: VERSION }),
+        (1, Op::Shutdown { kill_all: true }),
+    ] {
+        stream.write_all(&json_frame(&Request { id, op }).map_err(std::io::Error::other)?)?;
+    }
+    let mut rest = Vec::new();
+    stream.read_to_end(&mut rest)?;
+    Ok(())
 }
 
 impl Reaper {
+    pub fn keeper(&self, dir: &Path, pid: i32) {
+        *self.keeper.lock().expect("lock") = Some((dir.to_path_buf(), pid));
+    }
     pub fn group(&self, pgid: i32) {
         self.groups.lock().expect("lock").push(pgid);
     }
@@ -51,20 +73,32 @@ impl Drop for Reaper {
         if Arc::strong_count(&self.groups) > 1 {
             return;
         }
+        if let Some((dir, pid)) = self.keeper.lock().expect("lock").take() {
+            // A keeper that exits kills and reaps its instances first (shutdown with
+            // kill_all); one that already exited (the test shut it down) did the same.
+            if shutdown_keeper(&dir).is_ok() || !alive(pid) {
+                // Our child unless another process started it; then ECHILD, harmless.
+                let _ = nix::sys::wait::waitpid(Pid::from_raw(pid), None);
+                return;
+            }
+        }
         for &g in self.groups.lock().expect("lock").iter() {
             let _ = killpg(Pid::from_raw(g), Signal::SIGKILL);
         }
         for &p in self.pids.lock().expect("lock").iter() {
-            let _ = kill(Pid::from_raw(p), Signal::SIGKILL);
+            if kill(Pid::from_raw(p), Signal::SIGKILL).is_ok() {
+                let _ = nix::sys::wait::waitpid(Pid::from_raw(p), None);
+            }
         }
     }
 }
 
 /// A keeper in a temporary directory, with its instances killed when the test ends.
 pub struct TestKeeper {
+    // Dropped first (fields drop in order), while the directory with the socket exists.
+    pub reaper: Reaper,
     pub runtime: ProcessRuntime,
     pub dir: tempfile::TempDir,
-    pub reaper: Reaper,
 }
 
 impl TestKeeper {
@@ -79,6 +113,7 @@ impl TestKeeper {
         .expect("keeper starts");
         let reaper = Reaper::default();
         reaper.pid(runtime.keeper_pid());
+        reaper.keeper(dir.path(), runtime.keeper_pid());
         TestKeeper {
             runtime,
             dir,
