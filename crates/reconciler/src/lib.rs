@@ -1,0 +1,15 @@
+//! The reconciler: a pure function from the state (desired and observed) and the time to a
+//! [`Plan`]: the control-plane events to append and the assignments a node should run.
+//!
+//! It is idempotent and level-triggered: reconciling the same state twice gives the same plan,
+//! and applying a plan's events then reconciling again converges (no events once the state
+//! matches the stack files). It does no IO and reads no clock: `now` is an argument.
+//!
+//! - [`plan`]: [`reconcile`], [`Plan`], [`Assignment`], [`Desired`].
+//! - [`gate`]: dependency conditions (`require`) and why a dependent is [`Blocked`].
+
+pub mod gate;
+pub mod plan;
+
+pub use gate::{Blocked, condition};
+pub use plan::{Assignment, Desired, Plan, reconcile};

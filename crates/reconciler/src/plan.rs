@@ -1,0 +1,207 @@
+//! [`reconcile`]: which instances should exist, which should run, and which wait for what.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use jiff::Timestamp;
+use orco_spec::Service;
+use orco_state::{EventKind, Instance, InstanceId, Phase, StackName, State, WorkloadId};
+
+use crate::gate::{Blocked, condition};
+
+/// What the node should do with an instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Desired {
+    /// Run it: start it if it is not running, and keep it running per its restart policy.
+    Run,
+    /// Stop it (if it runs) and keep it stopped.
+    Stop {
+        /// Why, for people (`scaled down`, `stopped by request`).
+        reason: String,
+    },
+}
+
+/// One instance the node should own, with everything needed to run it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Assignment {
+    /// Which instance.
+    pub instance: InstanceId,
+    /// The stack's working directory (absolute); relative paths of the service start here.
+    pub workdir: PathBuf,
+    /// The service as last applied.
+    pub service: Service,
+    /// The stack's generation the service comes from.
+    pub generation: u64,
+    /// Restarts asked for by hand so far: the node restarts the instance when this grows.
+    pub restart_requests: u32,
+    /// Run or stop.
+    pub desired: Desired,
+}
+
+/// What to do now.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Plan {
+    /// Control-plane facts to append (instances created or removed, dependency timeouts).
+    pub events: Vec<EventKind>,
+    /// Every instance the node should own, by id. An instance the node runs that is not here
+    /// is to be stopped and forgotten.
+    pub assignments: BTreeMap<InstanceId, Assignment>,
+    /// Instances that wait for a dependency, and why.
+    pub blocked: Vec<Blocked>,
+    /// When to reconcile again even if nothing happens (the next dependency timeout).
+    pub wake_at: Option<Timestamp>,
+}
+
+/// Reconciles `state` at `now`. Pure: no IO, no clock.
+pub fn reconcile(state: &State, now: Timestamp) -> Plan {
+    let mut plan = Plan::default();
+    for (stack_name, stack) in &state.stacks {
+        for name in stack.spec.services.keys() {
+            let Ok(workload) = WorkloadId::new(stack_name.clone(), name.clone()) else {
+                continue;
+            };
+            let replicas = state.replicas(&workload).unwrap_or(0);
+            for replica in 0..replicas {
+                let id = workload.instance(replica);
+                if !state.instances.contains_key(&id) {
+                    plan.events.push(EventKind::InstanceCreated { instance: id, node: None });
+                }
+            }
+        }
+    }
+    for (id, instance) in &state.instances {
+        let stack_name = &id.workload.stack;
+        let Some(stack) = state.stacks.get(stack_name) else {
+            continue;
+        };
+        let Some(service) = stack.spec.services.get(&id.workload.name) else {
+            stop_or_remove(&mut plan, state, id, instance, "removed from the stack");
+            continue;
+        };
+        let replicas = state.replicas(&id.workload).unwrap_or(0);
+        if id.replica >= replicas {
+            stop_or_remove(&mut plan, state, id, instance, "scaled down");
+            continue;
+        }
+        let desired = if stack.stopped.contains(&id.workload.name) {
+            Desired::Stop { reason: "stopped by request".into() }
+        } else if never_started(instance) {
+            match first_unmet(state, stack_name, service, id, instance, now) {
+                None => Desired::Run,
+                Some(blocked) => {
+                    if blocked.timed_out {
+                        let reason = blocked.to_string();
+                        if instance.reason.as_deref() != Some(reason.as_str()) {
+                            plan.events.push(EventKind::InstanceFailed { instance: id.clone(), reason });
+                        }
+                    } else if let Some(t) = blocked.timeout {
+                        let due = deadline(instance.created_at, t);
+                        plan.wake_at = Some(plan.wake_at.map_or(due, |w| w.min(due)));
+                    }
+                    plan.blocked.push(blocked);
+                    continue;
+                }
+            }
+        } else {
+            Desired::Run
+        };
+        plan.assignments.insert(id.clone(), assignment(state, stack_name, service, id, instance, desired));
+    }
+    plan
+}
+
+fn assignment(
+    state: &State,
+    stack: &StackName,
+    service: &Service,
+    id: &InstanceId,
+    instance: &Instance,
+    desired: Desired,
+) -> Assignment {
+    let st = &state.stacks[stack];
+    Assignment {
+        instance: id.clone(),
+        workdir: st.spec.stack.workdir.clone(),
+        service: service.clone(),
+        generation: st.generation,
+        restart_requests: instance.restart_requests,
+        desired,
+    }
+}
+
+/// An instance no longer wanted: the node stops it; once it does not run, it is removed.
+fn stop_or_remove(plan: &mut Plan, state: &State, id: &InstanceId, instance: &Instance, reason: &str) {
+    if instance.phase.is_live() {
+        // A service removed from the stack file is stopped with the default stop settings.
+        let service = state.stacks[&id.workload.stack]
+            .spec
+            .services
+            .get(&id.workload.name)
+            .cloned()
+            .unwrap_or_else(fallback_service);
+        let desired = Desired::Stop { reason: reason.to_string() };
+        plan.assignments.insert(id.clone(), assignment(state, &id.workload.stack, &service, id, instance, desired));
+    } else {
+        plan.events.push(EventKind::InstanceRemoved { instance: id.clone() });
+    }
+}
+
+/// A service with default stop settings, for an instance whose service is gone.
+fn fallback_service() -> Service {
+    Service {
+        runtime: orco_spec::RuntimeKind::Process,
+        command: None,
+        image: None,
+        env: BTreeMap::new(),
+        env_from_file: Vec::new(),
+        workdir: None,
+        ports: Vec::new(),
+        proxy: orco_spec::ProxyMode::Auto,
+        replicas: 0,
+        depends_on: Vec::new(),
+        health: None,
+        restart_policy: orco_spec::RestartPolicy::default(),
+        stop: orco_spec::StopPolicy::default(),
+        update: orco_spec::UpdatePolicy::default(),
+    }
+}
+
+/// Dependencies gate only an instance's first start: once satisfied at start, a dependency
+/// that later turns unready does not stop or hold back its dependents.
+fn never_started(instance: &Instance) -> bool {
+    match instance.phase {
+        Phase::Pending => true,
+        // Failed while blocked (a dependency timeout) is not a run.
+        Phase::Failed => instance.pid.is_none() && instance.last_exit.is_none() && instance.restarts.total == 0,
+        _ => false,
+    }
+}
+
+fn first_unmet(
+    state: &State,
+    stack: &StackName,
+    service: &Service,
+    id: &InstanceId,
+    instance: &Instance,
+    now: Timestamp,
+) -> Option<Blocked> {
+    service.depends_on.iter().find_map(|dep| match condition(state, stack, dep) {
+        Ok(()) => None,
+        Err(detail) => {
+            let timed_out = dep.timeout.is_some_and(|t| now >= deadline(instance.created_at, t));
+            Some(Blocked {
+                instance: id.clone(),
+                dependency: dep.target.clone(),
+                require: dep.require,
+                timeout: dep.timeout,
+                detail,
+                timed_out,
+            })
+        }
+    })
+}
+
+fn deadline(since: Timestamp, timeout: orco_spec::Duration) -> Timestamp {
+    let span = jiff::SignedDuration::try_from(timeout.get()).unwrap_or(jiff::SignedDuration::MAX);
+    since.checked_add(span).unwrap_or(Timestamp::MAX)
+}

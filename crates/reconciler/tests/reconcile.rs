@@ -1,0 +1,219 @@
+//! The reconciler as a pure function: instances created and removed, dependency gates in
+//! every `require` form, timeouts, stop requests, and convergence.
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+
+use jiff::Timestamp;
+use orco_reconciler::{Desired, Plan, reconcile};
+use orco_state::{Event, EventKind, ExitStatus, InstanceId, State, WorkloadId};
+
+fn t(second: i64) -> Timestamp {
+    Timestamp::from_second(1_800_000_000 + second).unwrap()
+}
+
+fn stack(yaml: &str) -> orco_spec::Stack {
+    let dir = std::env::temp_dir();
+    match orco_spec::load_str(Path::new("t.yaml"), yaml, &dir) {
+        Ok(l) => l.stack,
+        Err(r) => panic!("{r}"),
+    }
+}
+
+fn id(s: &str) -> InstanceId {
+    s.parse().unwrap()
+}
+
+struct World {
+    state: State,
+    clock: i64,
+}
+
+impl World {
+    fn new(yaml: &str) -> World {
+        let mut w = World { state: State::new(), clock: 0 };
+        w.apply(EventKind::StackApplied { stack: Box::new(stack(yaml)) });
+        w
+    }
+
+    fn apply(&mut self, kind: EventKind) {
+        self.state.apply(&Event::new(t(self.clock), kind));
+    }
+
+    /// Reconciles and applies the plan's events until there are none (what the control loop
+    /// does), returning the last plan.
+    fn settle(&mut self) -> Plan {
+        for _ in 0..10 {
+            let plan = reconcile(&self.state, t(self.clock));
+            if plan.events.is_empty() {
+                return plan;
+            }
+            for e in plan.events {
+                self.apply(e);
+            }
+        }
+        panic!("the reconciler did not converge");
+    }
+
+    fn start(&mut self, instance: &str) {
+        self.apply(EventKind::InstanceStarting { instance: id(instance), attempt: 0 });
+        self.apply(EventKind::InstanceStarted { instance: id(instance), pid: Some(100), container: None });
+    }
+
+    fn ready(&mut self, instance: &str) {
+        self.apply(EventKind::InstanceReady { instance: id(instance) });
+    }
+
+    fn exit(&mut self, instance: &str, code: i32) {
+        self.apply(EventKind::InstanceExited { instance: id(instance), status: ExitStatus::Code(code) });
+    }
+}
+
+const CHAIN: &str = "version: 0.1\nstack: {name: s}\nservices:\n  db:\n    command: x\n    health: {tcp: {port: 1}}\n  api:\n    command: x\n    replicas: 2\n    health: {tcp: {port: 2}}\n    dependsOn: [{target: db, require: ready, timeout: 10s}]\n  web:\n    command: x\n    dependsOn: [{target: api, require: ready}]\n";
+
+fn running(plan: &Plan) -> Vec<String> {
+    plan.assignments.iter().filter(|(_, a)| a.desired == Desired::Run).map(|(i, _)| i.to_string()).collect()
+}
+
+#[test]
+fn every_replica_is_created_and_only_what_has_no_unmet_dependency_runs() {
+    let mut w = World::new(CHAIN);
+    let plan = w.settle();
+    assert_eq!(w.state.instances.len(), 4, "db-0, api-0, api-1, web-0");
+    assert_eq!(running(&plan), ["s/db-0"]);
+    let blocked: Vec<String> = plan.blocked.iter().map(|b| b.to_string()).collect();
+    assert!(blocked.contains(&"api blocked: dependency db not ready (timeout 10s, db not started yet)".to_string()), "{blocked:?}");
+    assert!(blocked.contains(&"web blocked: dependency api not ready (0/2 ready; api not started yet)".to_string()), "{blocked:?}");
+}
+
+#[test]
+fn a_ready_dependency_releases_its_dependents_layer_by_layer() {
+    let mut w = World::new(CHAIN);
+    w.settle();
+    w.start("s/db-0");
+    assert_eq!(running(&w.settle()), ["s/db-0"], "started is not ready");
+    w.ready("s/db-0");
+    assert_eq!(running(&w.settle()), ["s/api-0", "s/api-1", "s/db-0"]);
+    w.start("s/api-0");
+    w.ready("s/api-0");
+    w.start("s/api-1");
+    let plan = w.settle();
+    assert!(!running(&plan).contains(&"s/web-0".to_string()), "ready means every replica");
+    assert!(plan.blocked[0].to_string().contains("1/2 ready"), "{}", plan.blocked[0]);
+    w.ready("s/api-1");
+    assert!(running(&w.settle()).contains(&"s/web-0".to_string()));
+}
+
+#[test]
+fn the_blocked_message_carries_the_probe_failure_of_the_dependency() {
+    let mut w = World::new(CHAIN);
+    w.settle();
+    w.start("s/db-0");
+    w.apply(EventKind::InstanceUnready { instance: id("s/db-0"), reason: "probe failing: tcp connect 127.0.0.1:1 refused".into() });
+    let plan = w.settle();
+    let api = plan.blocked.iter().find(|b| b.instance == id("s/api-0")).unwrap();
+    assert_eq!(api.to_string(), "api blocked: dependency db not ready (timeout 10s, probe failing: tcp connect 127.0.0.1:1 refused)");
+}
+
+#[test]
+fn a_dependency_timeout_fails_the_dependent_once_and_a_late_dependency_still_releases_it() {
+    let mut w = World::new(CHAIN);
+    let plan = w.settle();
+    assert_eq!(plan.wake_at, Some(t(10)), "the reconciler asks to be woken at the timeout");
+    w.clock = 11;
+    let plan = reconcile(&w.state, t(11));
+    let failed: Vec<_> = plan.events.iter().filter(|e| matches!(e, EventKind::InstanceFailed { .. })).collect();
+    assert_eq!(failed.len(), 2, "api-0 and api-1 fail: {failed:?}");
+    w.settle();
+    assert!(w.state.instances[&id("s/api-0")].reason.as_ref().unwrap().contains("timed out after 10s"));
+    assert!(reconcile(&w.state, t(12)).events.is_empty(), "failed once, not again");
+    w.start("s/db-0");
+    w.ready("s/db-0");
+    assert!(running(&w.settle()).contains(&"s/api-0".to_string()));
+}
+
+#[test]
+fn once_started_a_dependent_keeps_running_when_its_dependency_turns_unready() {
+    let mut w = World::new(CHAIN);
+    w.settle();
+    w.start("s/db-0");
+    w.ready("s/db-0");
+    w.settle();
+    w.start("s/api-0");
+    w.apply(EventKind::InstanceUnready { instance: id("s/db-0"), reason: "down".into() });
+    w.exit("s/api-0", 1);
+    assert!(running(&w.settle()).contains(&"s/api-0".to_string()), "a crashed dependent may restart");
+}
+
+#[test]
+fn started_succeeded_completed_and_exists_conditions() {
+    let yaml = "version: 0.1\nstack: {name: s}\nservices:\n  a: {command: x, restartPolicy: {mode: never}}\n  started: {command: x, dependsOn: [{target: a, require: started}]}\n  succeeded: {command: x, dependsOn: [{target: a, require: succeeded}]}\n  completed: {command: x, dependsOn: [{target: a, require: completed}]}\n  exists: {command: x, dependsOn: [{target: a, require: exists}]}\n";
+    let mut w = World::new(yaml);
+    let r = running(&w.settle());
+    assert_eq!(r, ["s/a-0", "s/exists-0"]);
+    w.start("s/a-0");
+    assert_eq!(running(&w.settle()), ["s/a-0", "s/exists-0", "s/started-0"]);
+    w.exit("s/a-0", 3);
+    let r = running(&w.settle());
+    assert!(r.contains(&"s/completed-0".to_string()) && !r.contains(&"s/succeeded-0".to_string()), "{r:?}");
+    let mut w = World::new(yaml);
+    w.settle();
+    w.start("s/a-0");
+    w.exit("s/a-0", 0);
+    let r = running(&w.settle());
+    assert!(r.contains(&"s/succeeded-0".to_string()) && r.contains(&"s/completed-0".to_string()), "{r:?}");
+}
+
+#[test]
+fn a_job_dependency_waits_for_the_latest_run_to_succeed() {
+    let yaml = "version: 0.1\nstack: {name: s}\nservices:\n  api: {command: x, dependsOn: [{target: mig}]}\njobs:\n  mig: {tasks: {up: {command: x}}}\n";
+    let mut w = World::new(yaml);
+    let plan = w.settle();
+    assert!(running(&plan).is_empty());
+    assert_eq!(plan.blocked[0].to_string(), "api blocked: dependency mig not succeeded (job mig has not run)");
+    let run = orco_state::JobRunId { job: "s/mig".parse::<WorkloadId>().unwrap(), run: 1 };
+    w.apply(EventKind::JobSubmitted { run: run.clone() });
+    assert!(running(&w.settle()).is_empty());
+    w.apply(EventKind::JobFinished { run, outcome: orco_state::JobOutcome::Succeeded });
+    assert_eq!(running(&w.settle()), ["s/api-0"]);
+}
+
+#[test]
+fn scaling_down_stops_then_removes_the_highest_replicas() {
+    let yaml = "version: 0.1\nstack: {name: s}\nservices:\n  w: {command: x, replicas: 3}\n";
+    let mut w = World::new(yaml);
+    w.settle();
+    w.start("s/w-2");
+    w.apply(EventKind::ScaleChanged { workload: "s/w".parse().unwrap(), replicas: 1 });
+    let plan = w.settle();
+    assert!(!w.state.instances.contains_key(&id("s/w-1")), "never started: removed at once");
+    assert_eq!(plan.assignments[&id("s/w-2")].desired, Desired::Stop { reason: "scaled down".into() });
+    w.apply(EventKind::InstanceStopping { instance: id("s/w-2"), reason: "scaled down".into() });
+    w.exit("s/w-2", 0);
+    w.settle();
+    assert_eq!(w.state.instances.keys().map(|i| i.to_string()).collect::<Vec<_>>(), ["s/w-0"]);
+}
+
+#[test]
+fn a_stop_request_stops_a_service_until_it_is_started_again() {
+    let yaml = "version: 0.1\nstack: {name: s}\nservices:\n  w: {command: x}\n";
+    let mut w = World::new(yaml);
+    w.settle();
+    w.start("s/w-0");
+    w.apply(EventKind::StopRequested { workload: "s/w".parse().unwrap() });
+    assert_eq!(w.settle().assignments[&id("s/w-0")].desired, Desired::Stop { reason: "stopped by request".into() });
+    w.apply(EventKind::StartRequested { workload: "s/w".parse().unwrap() });
+    assert_eq!(w.settle().assignments[&id("s/w-0")].desired, Desired::Run);
+}
+
+#[test]
+fn reconciling_a_settled_state_twice_gives_the_same_plan() {
+    let mut w = World::new(CHAIN);
+    w.settle();
+    w.start("s/db-0");
+    w.ready("s/db-0");
+    let a = w.settle();
+    let b = reconcile(&w.state, t(w.clock));
+    assert_eq!(a, b);
+    assert!(b.events.is_empty());
+}
