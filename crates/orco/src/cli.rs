@@ -26,6 +26,23 @@ pub(crate) enum Command {
     Schema,
     /// Print a shell completion script.
     Completions(CompletionsArgs),
+    /// Apply the stack and stay attached: output and state changes until Ctrl-C, which stops
+    /// the stack in reverse dependency order.
+    Up(UpArgs),
+    /// The node keeper (started by orco itself).
+    #[command(hide = true)]
+    Keeper {
+        /// `--dir DIR [--foreground]`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+/// `orco up`.
+#[derive(Debug, Args)]
+pub(crate) struct UpArgs {
+    #[command(flatten)]
+    pub(crate) file: FileArg,
 }
 
 /// Picks the stack file.

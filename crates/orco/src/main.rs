@@ -30,6 +30,8 @@ fn main() -> ExitCode {
         Command::Graph(args) => cmd::graph::run(&args),
         Command::Schema => cmd::schema::run(),
         Command::Completions(args) => cmd::completions::run(&args),
+        Command::Up(args) => cmd::up::run(&args),
+        Command::Keeper { args } => cmd::keeper::run(&args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

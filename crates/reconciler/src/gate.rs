@@ -34,7 +34,11 @@ impl fmt::Display for Blocked {
             Require::Failed => "failed",
             Require::Completed => "completed",
         };
-        write!(f, "{service} blocked: dependency {} not {condition}", self.dependency)?;
+        write!(
+            f,
+            "{service} blocked: dependency {} not {condition}",
+            self.dependency
+        )?;
         let mut notes = Vec::new();
         if let Some(t) = self.timeout {
             notes.push(if self.timed_out {
@@ -69,18 +73,32 @@ pub fn condition(state: &State, stack: &StackName, dep: &Dependency) -> Result<(
     }
 }
 
-fn service_condition(state: &State, target: &WorkloadId, require: Require) -> Result<(), Option<String>> {
+fn service_condition(
+    state: &State,
+    target: &WorkloadId,
+    require: Require,
+) -> Result<(), Option<String>> {
     let want = state.replicas(target).unwrap_or(0);
-    if state.stacks.get(&target.stack).is_some_and(|s| s.stopped.contains(&target.name)) {
+    if state
+        .stacks
+        .get(&target.stack)
+        .is_some_and(|s| s.stopped.contains(&target.name))
+    {
         return Err(Some(format!("{} was stopped", target.name)));
     }
     if want == 0 {
         return Err(Some(format!("{} has 0 replicas", target.name)));
     }
-    let instances: Vec<_> = state.instances_of(target).filter(|(id, _)| id.replica < want).collect();
+    let instances: Vec<_> = state
+        .instances_of(target)
+        .filter(|(id, _)| id.replica < want)
+        .collect();
     let holds = |phase: Phase, ever_started: bool| match require {
         Require::Exists => true,
-        Require::Started => matches!(phase, Phase::Running { .. } | Phase::Succeeded) || (ever_started && phase == Phase::Starting),
+        Require::Started => {
+            matches!(phase, Phase::Running { .. } | Phase::Succeeded)
+                || (ever_started && phase == Phase::Starting)
+        }
         Require::Ready => phase == Phase::Running { ready: true },
         Require::Succeeded => phase == Phase::Succeeded,
         Require::Completed => matches!(phase, Phase::Succeeded | Phase::Failed) && ever_started,
@@ -100,7 +118,9 @@ fn service_condition(state: &State, target: &WorkloadId, require: Require) -> Re
         .and_then(|(_, i)| {
             i.reason.clone().or_else(|| match i.phase {
                 Phase::Pending => Some(format!("{} not started yet", target.name)),
-                Phase::Failed => i.last_exit.map(|e| format!("last run ended with {}", exit_words(e))),
+                Phase::Failed => i
+                    .last_exit
+                    .map(|e| format!("last run ended with {}", exit_words(e))),
                 _ => None,
             })
         });
@@ -119,8 +139,16 @@ fn exit_words(e: orco_state::ExitStatus) -> String {
     }
 }
 
-fn job_condition(state: &State, target: &WorkloadId, require: Require) -> Result<(), Option<String>> {
-    let latest = state.jobs.iter().filter(|(id, _)| &id.job == target).max_by_key(|(id, _)| id.run);
+fn job_condition(
+    state: &State,
+    target: &WorkloadId,
+    require: Require,
+) -> Result<(), Option<String>> {
+    let latest = state
+        .jobs
+        .iter()
+        .filter(|(id, _)| &id.job == target)
+        .max_by_key(|(id, _)| id.run);
     let Some((_, run)) = latest else {
         return Err(Some(format!("job {} has not run", target.name)));
     };

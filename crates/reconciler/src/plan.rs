@@ -64,7 +64,10 @@ pub fn reconcile(state: &State, now: Timestamp) -> Plan {
             for replica in 0..replicas {
                 let id = workload.instance(replica);
                 if !state.instances.contains_key(&id) {
-                    plan.events.push(EventKind::InstanceCreated { instance: id, node: None });
+                    plan.events.push(EventKind::InstanceCreated {
+                        instance: id,
+                        node: None,
+                    });
                 }
             }
         }
@@ -84,7 +87,9 @@ pub fn reconcile(state: &State, now: Timestamp) -> Plan {
             continue;
         }
         let desired = if stack.stopped.contains(&id.workload.name) {
-            Desired::Stop { reason: "stopped by request".into() }
+            Desired::Stop {
+                reason: "stopped by request".into(),
+            }
         } else if never_started(instance) {
             match first_unmet(state, stack_name, service, id, instance, now) {
                 None => Desired::Run,
@@ -92,7 +97,10 @@ pub fn reconcile(state: &State, now: Timestamp) -> Plan {
                     if blocked.timed_out {
                         let reason = blocked.to_string();
                         if instance.reason.as_deref() != Some(reason.as_str()) {
-                            plan.events.push(EventKind::InstanceFailed { instance: id.clone(), reason });
+                            plan.events.push(EventKind::InstanceFailed {
+                                instance: id.clone(),
+                                reason,
+                            });
                         }
                     } else if let Some(t) = blocked.timeout {
                         let due = deadline(instance.created_at, t);
@@ -105,7 +113,10 @@ pub fn reconcile(state: &State, now: Timestamp) -> Plan {
         } else {
             Desired::Run
         };
-        plan.assignments.insert(id.clone(), assignment(state, stack_name, service, id, instance, desired));
+        plan.assignments.insert(
+            id.clone(),
+            assignment(state, stack_name, service, id, instance, desired),
+        );
     }
     plan
 }
@@ -130,7 +141,13 @@ fn assignment(
 }
 
 /// An instance no longer wanted: the node stops it; once it does not run, it is removed.
-fn stop_or_remove(plan: &mut Plan, state: &State, id: &InstanceId, instance: &Instance, reason: &str) {
+fn stop_or_remove(
+    plan: &mut Plan,
+    state: &State,
+    id: &InstanceId,
+    instance: &Instance,
+    reason: &str,
+) {
     if instance.phase.is_live() {
         // A service removed from the stack file is stopped with the default stop settings.
         let service = state.stacks[&id.workload.stack]
@@ -139,10 +156,17 @@ fn stop_or_remove(plan: &mut Plan, state: &State, id: &InstanceId, instance: &In
             .get(&id.workload.name)
             .cloned()
             .unwrap_or_else(fallback_service);
-        let desired = Desired::Stop { reason: reason.to_string() };
-        plan.assignments.insert(id.clone(), assignment(state, &id.workload.stack, &service, id, instance, desired));
+        let desired = Desired::Stop {
+            reason: reason.to_string(),
+        };
+        plan.assignments.insert(
+            id.clone(),
+            assignment(state, &id.workload.stack, &service, id, instance, desired),
+        );
     } else {
-        plan.events.push(EventKind::InstanceRemoved { instance: id.clone() });
+        plan.events.push(EventKind::InstanceRemoved {
+            instance: id.clone(),
+        });
     }
 }
 
@@ -172,7 +196,9 @@ fn never_started(instance: &Instance) -> bool {
     match instance.phase {
         Phase::Pending => true,
         // Failed while blocked (a dependency timeout) is not a run.
-        Phase::Failed => instance.pid.is_none() && instance.last_exit.is_none() && instance.restarts.total == 0,
+        Phase::Failed => {
+            instance.pid.is_none() && instance.last_exit.is_none() && instance.restarts.total == 0
+        }
         _ => false,
     }
 }
@@ -185,20 +211,25 @@ fn first_unmet(
     instance: &Instance,
     now: Timestamp,
 ) -> Option<Blocked> {
-    service.depends_on.iter().find_map(|dep| match condition(state, stack, dep) {
-        Ok(()) => None,
-        Err(detail) => {
-            let timed_out = dep.timeout.is_some_and(|t| now >= deadline(instance.created_at, t));
-            Some(Blocked {
-                instance: id.clone(),
-                dependency: dep.target.clone(),
-                require: dep.require,
-                timeout: dep.timeout,
-                detail,
-                timed_out,
-            })
-        }
-    })
+    service
+        .depends_on
+        .iter()
+        .find_map(|dep| match condition(state, stack, dep) {
+            Ok(()) => None,
+            Err(detail) => {
+                let timed_out = dep
+                    .timeout
+                    .is_some_and(|t| now >= deadline(instance.created_at, t));
+                Some(Blocked {
+                    instance: id.clone(),
+                    dependency: dep.target.clone(),
+                    require: dep.require,
+                    timeout: dep.timeout,
+                    detail,
+                    timed_out,
+                })
+            }
+        })
 }
 
 fn deadline(since: Timestamp, timeout: orco_spec::Duration) -> Timestamp {

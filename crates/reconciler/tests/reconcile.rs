@@ -31,8 +31,13 @@ struct World {
 
 impl World {
     fn new(yaml: &str) -> World {
-        let mut w = World { state: State::new(), clock: 0 };
-        w.apply(EventKind::StackApplied { stack: Box::new(stack(yaml)) });
+        let mut w = World {
+            state: State::new(),
+            clock: 0,
+        };
+        w.apply(EventKind::StackApplied {
+            stack: Box::new(stack(yaml)),
+        });
         w
     }
 
@@ -56,23 +61,39 @@ impl World {
     }
 
     fn start(&mut self, instance: &str) {
-        self.apply(EventKind::InstanceStarting { instance: id(instance), attempt: 0 });
-        self.apply(EventKind::InstanceStarted { instance: id(instance), pid: Some(100), container: None });
+        self.apply(EventKind::InstanceStarting {
+            instance: id(instance),
+            attempt: 0,
+        });
+        self.apply(EventKind::InstanceStarted {
+            instance: id(instance),
+            pid: Some(100),
+            container: None,
+        });
     }
 
     fn ready(&mut self, instance: &str) {
-        self.apply(EventKind::InstanceReady { instance: id(instance) });
+        self.apply(EventKind::InstanceReady {
+            instance: id(instance),
+        });
     }
 
     fn exit(&mut self, instance: &str, code: i32) {
-        self.apply(EventKind::InstanceExited { instance: id(instance), status: ExitStatus::Code(code) });
+        self.apply(EventKind::InstanceExited {
+            instance: id(instance),
+            status: ExitStatus::Code(code),
+        });
     }
 }
 
 const CHAIN: &str = "version: 0.1\nstack: {name: s}\nservices:\n  db:\n    command: x\n    health: {tcp: {port: 1}}\n  api:\n    command: x\n    replicas: 2\n    health: {tcp: {port: 2}}\n    dependsOn: [{target: db, require: ready, timeout: 10s}]\n  web:\n    command: x\n    dependsOn: [{target: api, require: ready}]\n";
 
 fn running(plan: &Plan) -> Vec<String> {
-    plan.assignments.iter().filter(|(_, a)| a.desired == Desired::Run).map(|(i, _)| i.to_string()).collect()
+    plan.assignments
+        .iter()
+        .filter(|(_, a)| a.desired == Desired::Run)
+        .map(|(i, _)| i.to_string())
+        .collect()
 }
 
 #[test]
@@ -82,8 +103,18 @@ fn every_replica_is_created_and_only_what_has_no_unmet_dependency_runs() {
     assert_eq!(w.state.instances.len(), 4, "db-0, api-0, api-1, web-0");
     assert_eq!(running(&plan), ["s/db-0"]);
     let blocked: Vec<String> = plan.blocked.iter().map(|b| b.to_string()).collect();
-    assert!(blocked.contains(&"api blocked: dependency db not ready (timeout 10s, db not started yet)".to_string()), "{blocked:?}");
-    assert!(blocked.contains(&"web blocked: dependency api not ready (0/2 ready; api not started yet)".to_string()), "{blocked:?}");
+    assert!(
+        blocked.contains(
+            &"api blocked: dependency db not ready (timeout 10s, db not started yet)".to_string()
+        ),
+        "{blocked:?}"
+    );
+    assert!(
+        blocked.contains(
+            &"web blocked: dependency api not ready (0/2 ready; api not started yet)".to_string()
+        ),
+        "{blocked:?}"
+    );
 }
 
 #[test]
@@ -98,8 +129,15 @@ fn a_ready_dependency_releases_its_dependents_layer_by_layer() {
     w.ready("s/api-0");
     w.start("s/api-1");
     let plan = w.settle();
-    assert!(!running(&plan).contains(&"s/web-0".to_string()), "ready means every replica");
-    assert!(plan.blocked[0].to_string().contains("1/2 ready"), "{}", plan.blocked[0]);
+    assert!(
+        !running(&plan).contains(&"s/web-0".to_string()),
+        "ready means every replica"
+    );
+    assert!(
+        plan.blocked[0].to_string().contains("1/2 ready"),
+        "{}",
+        plan.blocked[0]
+    );
     w.ready("s/api-1");
     assert!(running(&w.settle()).contains(&"s/web-0".to_string()));
 }
@@ -109,24 +147,51 @@ fn the_blocked_message_carries_the_probe_failure_of_the_dependency() {
     let mut w = World::new(CHAIN);
     w.settle();
     w.start("s/db-0");
-    w.apply(EventKind::InstanceUnready { instance: id("s/db-0"), reason: "probe failing: tcp connect 127.0.0.1:1 refused".into() });
+    w.apply(EventKind::InstanceUnready {
+        instance: id("s/db-0"),
+        reason: "probe failing: tcp connect 127.0.0.1:1 refused".into(),
+    });
     let plan = w.settle();
-    let api = plan.blocked.iter().find(|b| b.instance == id("s/api-0")).unwrap();
-    assert_eq!(api.to_string(), "api blocked: dependency db not ready (timeout 10s, probe failing: tcp connect 127.0.0.1:1 refused)");
+    let api = plan
+        .blocked
+        .iter()
+        .find(|b| b.instance == id("s/api-0"))
+        .unwrap();
+    assert_eq!(
+        api.to_string(),
+        "api blocked: dependency db not ready (timeout 10s, probe failing: tcp connect 127.0.0.1:1 refused)"
+    );
 }
 
 #[test]
 fn a_dependency_timeout_fails_the_dependent_once_and_a_late_dependency_still_releases_it() {
     let mut w = World::new(CHAIN);
     let plan = w.settle();
-    assert_eq!(plan.wake_at, Some(t(10)), "the reconciler asks to be woken at the timeout");
+    assert_eq!(
+        plan.wake_at,
+        Some(t(10)),
+        "the reconciler asks to be woken at the timeout"
+    );
     w.clock = 11;
     let plan = reconcile(&w.state, t(11));
-    let failed: Vec<_> = plan.events.iter().filter(|e| matches!(e, EventKind::InstanceFailed { .. })).collect();
+    let failed: Vec<_> = plan
+        .events
+        .iter()
+        .filter(|e| matches!(e, EventKind::InstanceFailed { .. }))
+        .collect();
     assert_eq!(failed.len(), 2, "api-0 and api-1 fail: {failed:?}");
     w.settle();
-    assert!(w.state.instances[&id("s/api-0")].reason.as_ref().unwrap().contains("timed out after 10s"));
-    assert!(reconcile(&w.state, t(12)).events.is_empty(), "failed once, not again");
+    assert!(
+        w.state.instances[&id("s/api-0")]
+            .reason
+            .as_ref()
+            .unwrap()
+            .contains("timed out after 10s")
+    );
+    assert!(
+        reconcile(&w.state, t(12)).events.is_empty(),
+        "failed once, not again"
+    );
     w.start("s/db-0");
     w.ready("s/db-0");
     assert!(running(&w.settle()).contains(&"s/api-0".to_string()));
@@ -140,9 +205,15 @@ fn once_started_a_dependent_keeps_running_when_its_dependency_turns_unready() {
     w.ready("s/db-0");
     w.settle();
     w.start("s/api-0");
-    w.apply(EventKind::InstanceUnready { instance: id("s/db-0"), reason: "down".into() });
+    w.apply(EventKind::InstanceUnready {
+        instance: id("s/db-0"),
+        reason: "down".into(),
+    });
     w.exit("s/api-0", 1);
-    assert!(running(&w.settle()).contains(&"s/api-0".to_string()), "a crashed dependent may restart");
+    assert!(
+        running(&w.settle()).contains(&"s/api-0".to_string()),
+        "a crashed dependent may restart"
+    );
 }
 
 #[test]
@@ -155,13 +226,19 @@ fn started_succeeded_completed_and_exists_conditions() {
     assert_eq!(running(&w.settle()), ["s/a-0", "s/exists-0", "s/started-0"]);
     w.exit("s/a-0", 3);
     let r = running(&w.settle());
-    assert!(r.contains(&"s/completed-0".to_string()) && !r.contains(&"s/succeeded-0".to_string()), "{r:?}");
+    assert!(
+        r.contains(&"s/completed-0".to_string()) && !r.contains(&"s/succeeded-0".to_string()),
+        "{r:?}"
+    );
     let mut w = World::new(yaml);
     w.settle();
     w.start("s/a-0");
     w.exit("s/a-0", 0);
     let r = running(&w.settle());
-    assert!(r.contains(&"s/succeeded-0".to_string()) && r.contains(&"s/completed-0".to_string()), "{r:?}");
+    assert!(
+        r.contains(&"s/succeeded-0".to_string()) && r.contains(&"s/completed-0".to_string()),
+        "{r:?}"
+    );
 }
 
 #[test]
@@ -170,11 +247,20 @@ fn a_job_dependency_waits_for_the_latest_run_to_succeed() {
     let mut w = World::new(yaml);
     let plan = w.settle();
     assert!(running(&plan).is_empty());
-    assert_eq!(plan.blocked[0].to_string(), "api blocked: dependency mig not succeeded (job mig has not run)");
-    let run = orco_state::JobRunId { job: "s/mig".parse::<WorkloadId>().unwrap(), run: 1 };
+    assert_eq!(
+        plan.blocked[0].to_string(),
+        "api blocked: dependency mig not succeeded (job mig has not run)"
+    );
+    let run = orco_state::JobRunId {
+        job: "s/mig".parse::<WorkloadId>().unwrap(),
+        run: 1,
+    };
     w.apply(EventKind::JobSubmitted { run: run.clone() });
     assert!(running(&w.settle()).is_empty());
-    w.apply(EventKind::JobFinished { run, outcome: orco_state::JobOutcome::Succeeded });
+    w.apply(EventKind::JobFinished {
+        run,
+        outcome: orco_state::JobOutcome::Succeeded,
+    });
     assert_eq!(running(&w.settle()), ["s/api-0"]);
 }
 
@@ -184,14 +270,35 @@ fn scaling_down_stops_then_removes_the_highest_replicas() {
     let mut w = World::new(yaml);
     w.settle();
     w.start("s/w-2");
-    w.apply(EventKind::ScaleChanged { workload: "s/w".parse().unwrap(), replicas: 1 });
+    w.apply(EventKind::ScaleChanged {
+        workload: "s/w".parse().unwrap(),
+        replicas: 1,
+    });
     let plan = w.settle();
-    assert!(!w.state.instances.contains_key(&id("s/w-1")), "never started: removed at once");
-    assert_eq!(plan.assignments[&id("s/w-2")].desired, Desired::Stop { reason: "scaled down".into() });
-    w.apply(EventKind::InstanceStopping { instance: id("s/w-2"), reason: "scaled down".into() });
+    assert!(
+        !w.state.instances.contains_key(&id("s/w-1")),
+        "never started: removed at once"
+    );
+    assert_eq!(
+        plan.assignments[&id("s/w-2")].desired,
+        Desired::Stop {
+            reason: "scaled down".into()
+        }
+    );
+    w.apply(EventKind::InstanceStopping {
+        instance: id("s/w-2"),
+        reason: "scaled down".into(),
+    });
     w.exit("s/w-2", 0);
     w.settle();
-    assert_eq!(w.state.instances.keys().map(|i| i.to_string()).collect::<Vec<_>>(), ["s/w-0"]);
+    assert_eq!(
+        w.state
+            .instances
+            .keys()
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>(),
+        ["s/w-0"]
+    );
 }
 
 #[test]
@@ -200,9 +307,18 @@ fn a_stop_request_stops_a_service_until_it_is_started_again() {
     let mut w = World::new(yaml);
     w.settle();
     w.start("s/w-0");
-    w.apply(EventKind::StopRequested { workload: "s/w".parse().unwrap() });
-    assert_eq!(w.settle().assignments[&id("s/w-0")].desired, Desired::Stop { reason: "stopped by request".into() });
-    w.apply(EventKind::StartRequested { workload: "s/w".parse().unwrap() });
+    w.apply(EventKind::StopRequested {
+        workload: "s/w".parse().unwrap(),
+    });
+    assert_eq!(
+        w.settle().assignments[&id("s/w-0")].desired,
+        Desired::Stop {
+            reason: "stopped by request".into()
+        }
+    );
+    w.apply(EventKind::StartRequested {
+        workload: "s/w".parse().unwrap(),
+    });
     assert_eq!(w.settle().assignments[&id("s/w-0")].desired, Desired::Run);
 }
 

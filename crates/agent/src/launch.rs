@@ -1,0 +1,46 @@
+//! What an instance is started with: its command, environment and working directory.
+
+use orco_reconciler::Assignment;
+use orco_runtime::Launch;
+use orco_spec::RuntimeKind;
+use orco_state::InstanceId;
+
+/// The runtime's name for an instance: unique on the node, e.g. `demo.web-0`.
+pub fn runtime_name(id: &InstanceId) -> String {
+    format!("{}.{}-{}", id.workload.stack, id.workload.name, id.replica)
+}
+
+/// The launch of `assignment`: the command (a string runs through `/bin/sh -c`), the
+/// environment (orco's own, then env files in order, then `env`, then the `ORCO_*` variables
+/// of DESIGN.md §8), and the working directory (the service's, relative to the stack's).
+pub fn launch(id: &InstanceId, assignment: &Assignment) -> Result<Launch, String> {
+    let service = &assignment.service;
+    let name = &id.workload.name;
+    if service.runtime == RuntimeKind::Docker {
+        return Err(format!(
+            "cannot run `{name}`: this orco runs process services only; give it `runtime: process` and a `command`"
+        ));
+    }
+    let Some(command) = &service.command else {
+        return Err(format!("cannot run `{name}`: it has no command"));
+    };
+    let files: Vec<_> = service
+        .env_from_file
+        .iter()
+        .map(|f| assignment.workdir.join(f))
+        .collect();
+    let workdir = match &service.workdir {
+        Some(dir) => assignment.workdir.join(dir),
+        None => assignment.workdir.clone(),
+    };
+    let launch = Launch::from_command(command)
+        .inherit_env()
+        .env_files(&files, &service.env)
+        .map_err(|e| e.to_string())?
+        .env("ORCO_STACK", id.workload.stack.as_str())
+        .env("ORCO_SERVICE", name.as_str())
+        .env("ORCO_REPLICA", id.replica.to_string())
+        .env("ORCO_INSTANCE", format!("{name}-{}", id.replica))
+        .workdir(workdir);
+    Ok(launch)
+}

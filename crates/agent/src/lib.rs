@@ -1,0 +1,236 @@
+//! The node agent: runs what the control plane assigns, one supervisor per instance, and
+//! reports every change as an event. Restart decisions are taken here, on the node.
+//!
+//! - [`Agent`]: takes assignments ([`Agent::assign`]), owns the supervisors, fans the
+//!   runtime's output and exits out to them.
+//! - [`policy`]: the restart policy as pure decisions (backoff with jitter, resets, giving up).
+//! - [`launch`]: an instance's command, environment and working directory.
+//! - `supervisor`: one task per instance, the only owner of its process.
+
+pub mod launch;
+pub mod policy;
+mod supervisor;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use orco_reconciler::Assignment;
+use orco_runtime::{InstanceInfo, OutputLine, Runtime, RuntimeError, RuntimeEvent, Source};
+use orco_spec::LogSource;
+use orco_state::{Event, InstanceId};
+use tokio::sync::mpsc;
+
+use crate::supervisor::{Command, Supervisor};
+
+/// One line of an instance's output, for whoever prints or stores it.
+#[derive(Debug, Clone)]
+pub struct Output {
+    /// The instance that printed it.
+    pub instance: InstanceId,
+    /// The line.
+    pub line: OutputLine,
+}
+
+/// Where the runtime's output and exits for one instance go.
+struct Inbox {
+    id: InstanceId,
+    exits: mpsc::UnboundedSender<(i32, orco_runtime::ExitStatus)>,
+    lines: mpsc::Sender<(LogSource, Vec<u8>)>,
+}
+
+#[derive(Default)]
+struct Routes {
+    inboxes: HashMap<String, Inbox>,
+    /// Exits of instances no supervisor owns yet (ended while no agent ran).
+    unclaimed: HashMap<String, (i32, orco_runtime::ExitStatus)>,
+}
+
+/// The node agent.
+pub struct Agent<R: Runtime + 'static> {
+    runtime: Arc<R>,
+    events: mpsc::Sender<Event>,
+    supervisors: HashMap<InstanceId, mpsc::UnboundedSender<Command>>,
+    routes: Arc<Mutex<Routes>>,
+    /// What the runtime ran before this agent started, by runtime name, until claimed.
+    adoptable: HashMap<String, InstanceInfo>,
+    assigned_once: bool,
+}
+
+impl<R: Runtime + 'static> std::fmt::Debug for Agent<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Agent")
+            .field("supervisors", &self.supervisors.len())
+            .finish()
+    }
+}
+
+impl<R: Runtime + 'static> Agent<R> {
+    /// Starts an agent on `runtime`: events go to `events`, output lines to `output` (lines
+    /// are dropped rather than wait when it is full). Instances the runtime already runs are
+    /// adopted when they are assigned, and stopped after the first assignment if they are not.
+    pub async fn start(
+        runtime: R,
+        events: mpsc::Sender<Event>,
+        output: Option<mpsc::Sender<Output>>,
+    ) -> Result<Agent<R>, RuntimeError> {
+        let runtime = Arc::new(runtime);
+        let adoptable: HashMap<String, InstanceInfo> = runtime
+            .list()
+            .await?
+            .into_iter()
+            .map(|i| (i.instance.clone(), i))
+            .collect();
+        let from: BTreeMap<String, u64> = adoptable
+            .values()
+            .map(|i| (i.instance.clone(), i.output_len))
+            .collect();
+        let watch = runtime.watch(from).await?;
+        let routes = Arc::new(Mutex::new(Routes::default()));
+        tokio::spawn(fan_out(watch, routes.clone(), output));
+        Ok(Agent {
+            runtime,
+            events,
+            supervisors: HashMap::new(),
+            routes,
+            adoptable,
+            assigned_once: false,
+        })
+    }
+
+    /// The runtime the agent drives.
+    pub fn runtime(&self) -> &R {
+        &self.runtime
+    }
+
+    /// Makes the node's instances match `assignments`: new ones get a supervisor, known ones
+    /// their (possibly changed) assignment, and those no longer assigned are stopped,
+    /// forgotten and their supervisors end. Returns at once; supervisors act on their own.
+    pub fn assign(&mut self, assignments: &BTreeMap<InstanceId, Assignment>) {
+        self.supervisors.retain(|id, tx| {
+            if assignments.contains_key(id) {
+                true
+            } else {
+                let _ = tx.send(Command::Remove);
+                false
+            }
+        });
+        for (id, assignment) in assignments {
+            if let Some(tx) = self.supervisors.get(id)
+                && tx
+                    .send(Command::Assign(Box::new(assignment.clone())))
+                    .is_ok()
+            {
+                continue;
+            }
+            self.spawn(id, assignment);
+        }
+        if !self.assigned_once {
+            self.assigned_once = true;
+            // Whatever the runtime ran that nobody claims is an orphan of an earlier run.
+            for (name, _) in self.adoptable.drain() {
+                let runtime = self.runtime.clone();
+                tokio::spawn(async move {
+                    let term = orco_runtime::Signal::SIGTERM;
+                    let _ = runtime
+                        .stop(&name, term, std::time::Duration::from_secs(10))
+                        .await;
+                    let _ = runtime.forget(&name).await;
+                });
+            }
+        }
+    }
+
+    /// How many instances the agent supervises.
+    pub fn len(&self) -> usize {
+        self.supervisors.len()
+    }
+
+    /// Whether the agent supervises no instance.
+    pub fn is_empty(&self) -> bool {
+        self.supervisors.is_empty()
+    }
+
+    fn spawn(&mut self, id: &InstanceId, assignment: &Assignment) {
+        let name = launch::runtime_name(id);
+        let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+        let (exit_tx, exit_rx) = mpsc::unbounded_channel();
+        let (line_tx, line_rx) = mpsc::channel(1024);
+        {
+            let mut routes = self.routes.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(exit) = routes.unclaimed.remove(&name) {
+                let _ = exit_tx.send(exit);
+            }
+            routes.inboxes.insert(
+                name.clone(),
+                Inbox {
+                    id: id.clone(),
+                    exits: exit_tx,
+                    lines: line_tx,
+                },
+            );
+        }
+        let supervisor = Supervisor {
+            id: id.clone(),
+            name: name.clone(),
+            runtime: self.runtime.clone(),
+            events: self.events.clone(),
+            assignment: assignment.clone(),
+            commands: cmd_rx,
+            exits: exit_rx,
+            lines: line_rx,
+            adopted: self.adoptable.remove(&name),
+        };
+        let routes = self.routes.clone();
+        tokio::spawn(async move {
+            supervisor.run().await;
+            let mut routes = routes.lock().unwrap_or_else(PoisonError::into_inner);
+            routes.inboxes.remove(&name);
+        });
+        self.supervisors.insert(id.clone(), cmd_tx);
+    }
+}
+
+/// Routes the runtime's output and exits to supervisors, and output to `output`. Never waits
+/// on a slow consumer: a full channel loses lines, not time.
+async fn fan_out(
+    mut watch: mpsc::Receiver<RuntimeEvent>,
+    routes: Arc<Mutex<Routes>>,
+    output: Option<mpsc::Sender<Output>>,
+) {
+    while let Some(event) = watch.recv().await {
+        match event {
+            RuntimeEvent::Output(line) => {
+                let id = {
+                    let routes = routes.lock().unwrap_or_else(PoisonError::into_inner);
+                    let Some(inbox) = routes.inboxes.get(&line.instance) else {
+                        continue;
+                    };
+                    let source = match line.source {
+                        Source::Stdout => LogSource::Stdout,
+                        Source::Stderr => LogSource::Stderr,
+                    };
+                    let _ = inbox.lines.try_send((source, line.bytes.clone()));
+                    inbox.id.clone()
+                };
+                if let Some(out) = &output {
+                    let _ = out.try_send(Output { instance: id, line });
+                }
+            }
+            RuntimeEvent::Exited {
+                instance,
+                pid,
+                status,
+            } => {
+                let mut routes = routes.lock().unwrap_or_else(PoisonError::into_inner);
+                match routes.inboxes.get(&instance) {
+                    Some(inbox) => {
+                        let _ = inbox.exits.send((pid, status));
+                    }
+                    None => {
+                        routes.unclaimed.insert(instance, (pid, status));
+                    }
+                }
+            }
+        }
+    }
+}

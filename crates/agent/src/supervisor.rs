@@ -1,0 +1,443 @@
+//! One supervisor per instance: the only owner of its process, so that concurrent commands
+//! (restart, stop, scale) are serialized and can never start it twice or wedge it.
+//!
+//! A supervisor is a task with a mailbox. It starts the instance when its assignment says
+//! run, restarts it per the restart policy, runs its probes, stops it through its stop policy,
+//! and reports every change as an [`Event`]. It never waits for its events to be stored.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use orco_probe::{HealthReport, Prober};
+use orco_reconciler::{Assignment, Desired};
+use orco_runtime::{InstanceInfo, Launch, Runtime};
+use orco_spec::{LogSource, OnFailure};
+use orco_state::{Event, EventKind, ExitStatus, InstanceId};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::policy::{self, AfterExit};
+
+/// What a supervisor is told.
+#[derive(Debug)]
+pub(crate) enum Command {
+    /// The instance's current assignment (possibly unchanged).
+    Assign(Box<Assignment>),
+    /// The instance is no longer assigned: stop it, forget it, end.
+    Remove,
+}
+
+/// Lines for the log probe of the current run, when it has one.
+pub(crate) type Lines = mpsc::Receiver<(LogSource, Vec<u8>)>;
+
+/// Everything a supervisor owns.
+pub(crate) struct Supervisor<R: Runtime> {
+    pub(crate) id: InstanceId,
+    pub(crate) name: String,
+    pub(crate) runtime: Arc<R>,
+    pub(crate) events: mpsc::Sender<Event>,
+    pub(crate) assignment: Assignment,
+    pub(crate) commands: mpsc::UnboundedReceiver<Command>,
+    pub(crate) exits: mpsc::UnboundedReceiver<(i32, orco_runtime::ExitStatus)>,
+    pub(crate) lines: Lines,
+    /// What the runtime already knew of this instance when the agent started (adoption).
+    pub(crate) adopted: Option<InstanceInfo>,
+}
+
+struct Run {
+    pid: i32,
+    started: Instant,
+    health: Option<mpsc::Receiver<HealthReport>>,
+    probe_lines: Option<mpsc::Sender<(LogSource, Vec<u8>)>>,
+    ready: bool,
+    reason: Option<String>,
+}
+
+struct Life {
+    run: Option<Run>,
+    /// Runs started so far (the next start's attempt number).
+    attempts: u32,
+    /// Consecutive failed runs.
+    failures: u32,
+    /// When the pending restart is due.
+    backoff: Option<Instant>,
+    /// When the failure count resets, if the current run lasts.
+    reset_at: Option<Instant>,
+    /// The policy does not restart it (done, or gave up) until told to.
+    finished: bool,
+    restart_requests: u32,
+}
+
+impl<R: Runtime + 'static> Supervisor<R> {
+    pub(crate) async fn run(mut self) {
+        let mut life = Life {
+            run: None,
+            attempts: 0,
+            failures: 0,
+            backoff: None,
+            reset_at: None,
+            finished: false,
+            restart_requests: self.assignment.restart_requests,
+        };
+        if let Some(info) = self.adopted.take() {
+            self.adopt(&mut life, info).await;
+        }
+        loop {
+            if self.assignment.desired == Desired::Run
+                && life.run.is_none()
+                && !life.finished
+                && life.backoff.is_none()
+            {
+                self.start(&mut life).await;
+                continue;
+            }
+            let health = async {
+                match life.run.as_mut().and_then(|r| r.health.as_mut()) {
+                    Some(rx) => rx.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            let backoff = sleep_until(life.backoff);
+            let reset = sleep_until(life.reset_at);
+            tokio::select! {
+                command = self.commands.recv() => match command {
+                    Some(Command::Assign(a)) => self.reassign(&mut life, *a).await,
+                    Some(Command::Remove) | None => {
+                        self.stop(&mut life, "removed").await;
+                        let _ = self.runtime.forget(&self.name).await;
+                        return;
+                    }
+                },
+                Some((pid, status)) = self.exits.recv() => {
+                    if life.run.as_ref().is_some_and(|r| r.pid == pid) {
+                        self.exited(&mut life, status.into_state()).await;
+                    }
+                }
+                report = health => match report {
+                    Some(report) => self.health(&mut life, report).await,
+                    None => {
+                        if let Some(run) = life.run.as_mut() {
+                            run.health = None;
+                        }
+                    }
+                },
+                Some(line) = self.lines.recv() => {
+                    if let Some(tx) = life.run.as_ref().and_then(|r| r.probe_lines.as_ref()) {
+                        // The log probe closes its channel once it passed.
+                        let _ = tx.try_send(line);
+                    }
+                }
+                () = backoff => life.backoff = None,
+                () = reset => {
+                    life.reset_at = None;
+                    if life.failures > 0 {
+                        life.failures = 0;
+                        self.emit(EventKind::InstanceFailuresReset { instance: self.id.clone() }).await;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn emit(&self, kind: EventKind) {
+        // The control loop outlives supervisors; if it is gone, there is nobody to tell.
+        let _ = self.events.send(Event::new(Timestamp::now(), kind)).await;
+    }
+
+    /// Takes over an instance that was running (or ended) before this agent started.
+    async fn adopt(&mut self, life: &mut Life, info: InstanceInfo) {
+        life.attempts = 1;
+        match info.exit {
+            None => {
+                let mut run = Run {
+                    pid: info.pid,
+                    started: Instant::now(),
+                    health: None,
+                    probe_lines: None,
+                    ready: false,
+                    reason: None,
+                };
+                self.start_probes(&mut run).await;
+                life.run = Some(run);
+                life.reset_at =
+                    Some(Instant::now() + self.assignment.service.restart_policy.reset_after.get());
+            }
+            Some(exit) => {
+                life.run = Some(Run {
+                    pid: info.pid,
+                    started: Instant::now(),
+                    health: None,
+                    probe_lines: None,
+                    ready: false,
+                    reason: None,
+                });
+                self.exited(life, exit.status.into_state()).await;
+            }
+        }
+    }
+
+    async fn reassign(&mut self, life: &mut Life, next: Assignment) {
+        let changed = next.service != self.assignment.service;
+        let restart = next.restart_requests > life.restart_requests;
+        life.restart_requests = life.restart_requests.max(next.restart_requests);
+        let desired = next.desired.clone();
+        self.assignment = next;
+        match desired {
+            Desired::Stop { reason } => {
+                life.backoff = None;
+                life.finished = false;
+                self.stop(life, &reason).await;
+            }
+            Desired::Run if changed || restart => {
+                let reason = if changed {
+                    "its spec changed"
+                } else {
+                    "restart requested"
+                };
+                self.stop(life, reason).await;
+                life.backoff = None;
+                life.finished = false;
+                life.failures = 0;
+            }
+            Desired::Run => {}
+        }
+    }
+
+    async fn start(&self, life: &mut Life) {
+        let attempt = life.attempts;
+        life.attempts = life.attempts.saturating_add(1);
+        self.emit(EventKind::InstanceStarting {
+            instance: self.id.clone(),
+            attempt,
+        })
+        .await;
+        let started = match crate::launch::launch(&self.id, &self.assignment) {
+            Ok(launch) => self.spawn(&launch).await,
+            Err(reason) => Err(reason),
+        };
+        match started {
+            Ok(pid) => {
+                self.emit(EventKind::InstanceStarted {
+                    instance: self.id.clone(),
+                    pid: u32::try_from(pid).ok(),
+                    container: None,
+                })
+                .await;
+                let mut run = Run {
+                    pid,
+                    started: Instant::now(),
+                    health: None,
+                    probe_lines: None,
+                    ready: false,
+                    reason: None,
+                };
+                self.start_probes(&mut run).await;
+                life.run = Some(run);
+                let reset_after = self.assignment.service.restart_policy.reset_after.get();
+                life.reset_at = Some(Instant::now() + reset_after);
+            }
+            Err(reason) => {
+                self.emit(EventKind::InstanceFailed {
+                    instance: self.id.clone(),
+                    reason: reason.clone(),
+                })
+                .await;
+                self.decide(life, true, Duration::ZERO, &reason).await;
+            }
+        }
+    }
+
+    async fn spawn(&self, launch: &Launch) -> Result<i32, String> {
+        self.runtime
+            .start(&self.name, launch)
+            .await
+            .map(|s| s.pid)
+            .map_err(|e| e.to_string())
+    }
+
+    /// Starts the probes of a run; without health, the instance is ready once it runs.
+    async fn start_probes(&self, run: &mut Run) {
+        let Some(health) = &self.assignment.service.health else {
+            run.ready = true;
+            self.emit(EventKind::InstanceReady {
+                instance: self.id.clone(),
+            })
+            .await;
+            return;
+        };
+        match Prober::new(health) {
+            Ok(prober) => {
+                let (tx, rx) = mpsc::channel(1024);
+                run.health = Some(prober.start(rx));
+                if health.log.is_some() {
+                    run.probe_lines = Some(tx);
+                }
+            }
+            Err(e) => {
+                let reason = format!("cannot probe: {e}");
+                run.reason = Some(reason.clone());
+                self.emit(EventKind::InstanceUnready {
+                    instance: self.id.clone(),
+                    reason,
+                })
+                .await;
+            }
+        }
+    }
+
+    async fn health(&self, life: &mut Life, report: HealthReport) {
+        let Some(run) = life.run.as_mut() else { return };
+        if report.ready {
+            run.reason = None;
+            if !run.ready {
+                run.ready = true;
+                self.emit(EventKind::InstanceReady {
+                    instance: self.id.clone(),
+                })
+                .await;
+            }
+            return;
+        }
+        let reason = report.why_not_ready().unwrap_or_else(|| "not ready".into());
+        let was_ready = run.ready;
+        run.ready = false;
+        if was_ready || run.reason.as_deref() != Some(reason.as_str()) {
+            run.reason = Some(reason.clone());
+            self.emit(EventKind::InstanceUnready {
+                instance: self.id.clone(),
+                reason: reason.clone(),
+            })
+            .await;
+        }
+        let liveness = self
+            .assignment
+            .service
+            .health
+            .as_ref()
+            .is_some_and(|h| h.on_failure == OnFailure::Restart);
+        if was_ready && liveness {
+            let uptime = run.started.elapsed();
+            let why = format!("liveness failed: {reason}");
+            self.stop(life, &why).await;
+            self.decide(life, true, uptime, &why).await;
+        }
+    }
+
+    /// The current run ended on its own.
+    async fn exited(&self, life: &mut Life, status: ExitStatus) {
+        let Some(run) = life.run.take() else { return };
+        life.reset_at = None;
+        self.emit(EventKind::InstanceExited {
+            instance: self.id.clone(),
+            status,
+        })
+        .await;
+        let why = match status {
+            ExitStatus::Code(c) => format!("exit code {c}"),
+            ExitStatus::Signal(s) => format!("killed by signal {s}"),
+        };
+        self.decide(life, !status.success(), run.started.elapsed(), &why)
+            .await;
+    }
+
+    /// Applies the restart policy after a run that ended (or could not start).
+    async fn decide(&self, life: &mut Life, failed: bool, uptime: Duration, why: &str) {
+        let policy = &self.assignment.service.restart_policy;
+        match policy::after_exit(policy, failed, life.failures, uptime, rand::random::<f64>()) {
+            AfterExit::Restart { delay, failures } => {
+                life.failures = failures;
+                let until = Timestamp::now()
+                    .checked_add(jiff::SignedDuration::try_from(delay).unwrap_or_default())
+                    .unwrap_or_else(|_| Timestamp::now());
+                self.emit(EventKind::InstanceBackoff {
+                    instance: self.id.clone(),
+                    failures,
+                    delay_ms: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                    until,
+                })
+                .await;
+                life.backoff = Some(Instant::now() + delay);
+            }
+            AfterExit::GiveUp { failures } => {
+                life.failures = failures;
+                life.finished = true;
+                let reason =
+                    format!("gave up after {failures} consecutive failed runs (last: {why})");
+                self.emit(EventKind::InstanceFailed {
+                    instance: self.id.clone(),
+                    reason,
+                })
+                .await;
+            }
+            AfterExit::Done => life.finished = true,
+        }
+    }
+
+    /// Stops the current run through the stop policy (signal, then SIGKILL after the
+    /// timeout); cancels a pending restart.
+    async fn stop(&self, life: &mut Life, reason: &str) {
+        life.reset_at = None;
+        let Some(run) = life.run.take() else {
+            if life.backoff.take().is_some() {
+                self.emit(EventKind::InstanceStopped {
+                    instance: self.id.clone(),
+                })
+                .await;
+            }
+            return;
+        };
+        drop(run);
+        self.emit(EventKind::InstanceStopping {
+            instance: self.id.clone(),
+            reason: reason.to_string(),
+        })
+        .await;
+        let stop = &self.assignment.service.stop;
+        let signal =
+            orco_runtime::parse_signal(&stop.signal).unwrap_or(orco_runtime::Signal::SIGTERM);
+        match self
+            .runtime
+            .stop(&self.name, signal, stop.timeout.get())
+            .await
+        {
+            Ok(stopped) => {
+                let status = stopped.status.into_state();
+                self.emit(EventKind::InstanceExited {
+                    instance: self.id.clone(),
+                    status,
+                })
+                .await;
+            }
+            Err(e) => {
+                let reason = format!("stop failed: {e}");
+                self.emit(EventKind::InstanceFailed {
+                    instance: self.id.clone(),
+                    reason,
+                })
+                .await;
+            }
+        }
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The runtime's exit status in the state's terms.
+pub(crate) trait IntoState {
+    fn into_state(self) -> ExitStatus;
+}
+
+impl IntoState for orco_runtime::ExitStatus {
+    fn into_state(self) -> ExitStatus {
+        match self {
+            orco_runtime::ExitStatus::Code(c) => ExitStatus::Code(c),
+            orco_runtime::ExitStatus::Signal(s) => ExitStatus::Signal(s),
+        }
+    }
+}

@@ -1,0 +1,63 @@
+//! Where the control loop's events are kept: the seam between the loop and the event store.
+
+use std::collections::VecDeque;
+use std::future::Future;
+
+use orco_state::{Event, Revision};
+
+/// Why an append failed.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot record events: {0}")]
+pub struct JournalError(pub String);
+
+/// An append-only log the control loop folds its state from. Every event the loop sees comes
+/// back through [`Journal::next`], in revision order, including the ones it appended itself:
+/// the state is always the fold of the journal.
+pub trait Journal: Send + 'static {
+    /// Appends events; answers with the revision of the last one once they are recorded.
+    fn append(
+        &mut self,
+        events: Vec<Event>,
+    ) -> impl Future<Output = Result<Revision, JournalError>> + Send;
+
+    /// The next recorded event after the ones already returned; waits for one.
+    fn next(&mut self) -> impl Future<Output = Option<(Revision, Event)>> + Send;
+
+    /// The next recorded event if one is there already; never waits.
+    fn try_next(&mut self) -> Option<(Revision, Event)>;
+}
+
+/// A journal in memory: for `orco up` without a daemon, and for tests.
+#[derive(Debug, Default)]
+pub struct MemoryJournal {
+    revision: Revision,
+    unread: VecDeque<(Revision, Event)>,
+}
+
+impl MemoryJournal {
+    /// An empty journal.
+    pub fn new() -> MemoryJournal {
+        MemoryJournal::default()
+    }
+}
+
+impl Journal for MemoryJournal {
+    async fn append(&mut self, events: Vec<Event>) -> Result<Revision, JournalError> {
+        for event in events {
+            self.revision += 1;
+            self.unread.push_back((self.revision, event));
+        }
+        Ok(self.revision)
+    }
+
+    fn try_next(&mut self) -> Option<(Revision, Event)> {
+        self.unread.pop_front()
+    }
+
+    async fn next(&mut self) -> Option<(Revision, Event)> {
+        match self.unread.pop_front() {
+            Some(entry) => Some(entry),
+            None => std::future::pending().await,
+        }
+    }
+}

@@ -1,0 +1,244 @@
+//! The control loop: folds the journal into [`State`], reconciles, and drives the node agent.
+//! On one machine control plane and agent meet here in one process: assignments go down
+//! through [`Agent::assign`], events come up through a channel and are recorded.
+//!
+//! - [`Engine`]: the loop and its [`Handle`] (submit desired-state events, stop everything in
+//!   reverse dependency order, follow events).
+//! - [`journal`]: where events are kept ([`Journal`], [`MemoryJournal`]).
+
+pub mod journal;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use orco_agent::{Agent, Output};
+use orco_reconciler::reconcile;
+use orco_runtime::Runtime;
+use orco_state::{Event, EventKind, Revision, StackName, State, WorkloadId};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+
+pub use journal::{Journal, JournalError, MemoryJournal};
+
+/// Why the engine could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    /// The journal refused the events.
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    /// The loop has ended.
+    #[error("the control loop has stopped")]
+    Stopped,
+}
+
+enum Request {
+    Submit(
+        Vec<EventKind>,
+        oneshot::Sender<Result<Revision, ControlError>>,
+    ),
+}
+
+/// Talks to a running [`Engine`].
+#[derive(Debug, Clone)]
+pub struct Handle {
+    requests: mpsc::Sender<Request>,
+    events: broadcast::Sender<(Revision, Event)>,
+    state: watch::Receiver<Arc<State>>,
+}
+
+impl Handle {
+    /// Records desired-state events (a stack applied, a scale, a restart request…); answers
+    /// once they are recorded.
+    pub async fn submit(&self, kinds: Vec<EventKind>) -> Result<Revision, ControlError> {
+        let (tx, rx) = oneshot::channel();
+        self.requests
+            .send(Request::Submit(kinds, tx))
+            .await
+            .map_err(|_| ControlError::Stopped)?;
+        rx.await.map_err(|_| ControlError::Stopped)?
+    }
+
+    /// Every event from now on, with its revision.
+    pub fn events(&self) -> broadcast::Receiver<(Revision, Event)> {
+        self.events.subscribe()
+    }
+
+    /// The state as of the latest event folded.
+    pub fn state(&self) -> Arc<State> {
+        self.state.borrow().clone()
+    }
+
+    /// Waits until `pred` holds for the state (checked after every event).
+    pub async fn wait_for(
+        &self,
+        mut pred: impl FnMut(&State) -> bool,
+    ) -> Result<Arc<State>, ControlError> {
+        let mut rx = self.state.clone();
+        loop {
+            let current = rx.borrow_and_update().clone();
+            if pred(&current) {
+                return Ok(current);
+            }
+            rx.changed().await.map_err(|_| ControlError::Stopped)?;
+        }
+    }
+
+    /// Stops every service of `stack` in reverse dependency order: a service stops only after
+    /// everything that depends on it has stopped; services of one layer stop in parallel.
+    pub async fn stop_stack(&self, stack: &StackName) -> Result<(), ControlError> {
+        let state = self.state();
+        let Some(spec) = state.stacks.get(stack).map(|s| s.spec.clone()) else {
+            return Ok(());
+        };
+        let layers = orco_spec::graph(&spec).layers().unwrap_or_default();
+        for layer in layers.iter().rev() {
+            let services: Vec<WorkloadId> = layer
+                .iter()
+                .filter(|name| spec.services.contains_key(*name))
+                .filter_map(|name| WorkloadId::new(stack.clone(), name.clone()).ok())
+                .collect();
+            if services.is_empty() {
+                continue;
+            }
+            let kinds = services
+                .iter()
+                .map(|w| EventKind::StopRequested {
+                    workload: w.clone(),
+                })
+                .collect();
+            self.submit(kinds).await?;
+            self.wait_for(|s| {
+                s.instances
+                    .iter()
+                    .all(|(id, i)| !services.contains(&id.workload) || !i.phase.is_live())
+            })
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+/// The control loop over a journal and an agent.
+#[derive(Debug)]
+pub struct Engine;
+
+impl Engine {
+    /// Starts the loop on `journal` with an agent on `runtime`. Output lines of instances go
+    /// to `output` when given. The loop runs until every [`Handle`] is dropped.
+    pub async fn start<R: Runtime + 'static, J: Journal>(
+        journal: J,
+        runtime: R,
+        output: Option<mpsc::Sender<Output>>,
+    ) -> Result<Handle, orco_runtime::RuntimeError> {
+        let (agent_tx, agent_rx) = mpsc::channel(4096);
+        let agent = Agent::start(runtime, agent_tx, output).await?;
+        let (req_tx, req_rx) = mpsc::channel(64);
+        let (events_tx, _) = broadcast::channel(65_536);
+        let (state_tx, state_rx) = watch::channel(Arc::new(State::new()));
+        let handle = Handle {
+            requests: req_tx,
+            events: events_tx.clone(),
+            state: state_rx,
+        };
+        let run = Loop {
+            journal,
+            agent,
+            agent_rx,
+            requests: req_rx,
+            events: events_tx,
+            state_tx,
+            state: State::new(),
+        };
+        tokio::spawn(run.run());
+        Ok(handle)
+    }
+}
+
+struct Loop<R: Runtime + 'static, J: Journal> {
+    journal: J,
+    agent: Agent<R>,
+    agent_rx: mpsc::Receiver<Event>,
+    requests: mpsc::Receiver<Request>,
+    events: broadcast::Sender<(Revision, Event)>,
+    state_tx: watch::Sender<Arc<State>>,
+    state: State,
+}
+
+impl<R: Runtime + 'static, J: Journal> Loop<R, J> {
+    async fn run(mut self) {
+        // The revision the reconciler's own last events reach: no new plan before they are
+        // folded, so that it never decides twice on the same facts.
+        let mut awaiting: Revision = 0;
+        let mut wake_at: Option<tokio::time::Instant> = None;
+        let mut dirty = false;
+        loop {
+            if dirty && self.state.revision >= awaiting {
+                dirty = false;
+                let plan = reconcile(&self.state, Timestamp::now());
+                wake_at = plan.wake_at.map(instant_of);
+                if !plan.events.is_empty() {
+                    let now = Timestamp::now();
+                    let events = plan
+                        .events
+                        .into_iter()
+                        .map(|k| Event::new(now, k))
+                        .collect();
+                    match self.journal.append(events).await {
+                        Ok(rev) => awaiting = rev,
+                        Err(_) => return,
+                    }
+                }
+                self.agent.assign(&plan.assignments);
+            }
+            let wake = async {
+                match wake_at {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                biased;
+                Some(first) = self.journal.next() => {
+                    let mut next = Some(first);
+                    while let Some((revision, event)) = next {
+                        self.state.apply(&event);
+                        debug_assert_eq!(self.state.revision, revision);
+                        let _ = self.events.send((revision, event));
+                        next = self.journal.try_next();
+                    }
+                    dirty = true;
+                    // Published once per burst of recorded events, not once per event.
+                    self.state_tx.send_replace(Arc::new(self.state.clone()));
+                }
+                Some(first) = self.agent_rx.recv() => {
+                    let mut batch = vec![first];
+                    while let Ok(more) = self.agent_rx.try_recv() {
+                        batch.push(more);
+                    }
+                    if self.journal.append(batch).await.is_err() {
+                        return;
+                    }
+                }
+                request = self.requests.recv() => match request {
+                    Some(Request::Submit(kinds, reply)) => {
+                        let now = Timestamp::now();
+                        let events = kinds.into_iter().map(|k| Event::new(now, k)).collect();
+                        let result = self.journal.append(events).await.map_err(ControlError::from);
+                        let _ = reply.send(result);
+                    }
+                    None => return,
+                },
+                () = wake => {
+                    wake_at = None;
+                    dirty = true;
+                }
+            }
+        }
+    }
+}
+
+fn instant_of(at: Timestamp) -> tokio::time::Instant {
+    let wait = at.duration_since(Timestamp::now());
+    let wait = Duration::try_from(wait).unwrap_or(Duration::ZERO);
+    tokio::time::Instant::now() + wait
+}
