@@ -93,6 +93,10 @@ pub(crate) struct Queue {
     max_lines: usize,
     max_bytes: usize,
     dropped: AtomicU64,
+    /// Tests hold this to keep the writer from taking the queue (a stalled disk, made
+    /// deterministic).
+    #[cfg(test)]
+    pub(crate) gate: Mutex<()>,
 }
 
 impl Queue {
@@ -103,6 +107,8 @@ impl Queue {
             max_lines: max_lines.max(1),
             max_bytes: max_bytes.max(1),
             dropped: AtomicU64::new(0),
+            #[cfg(test)]
+            gate: Mutex::new(()),
         }
     }
 
@@ -163,6 +169,13 @@ impl Queue {
             st.writer_waiting = true;
             st = self.ready.wait(st).unwrap_or_else(PoisonError::into_inner);
         }
+        #[cfg(test)]
+        let (_gate, mut st) = {
+            // Only the writer removes items, so what it waited for is still there.
+            drop(st);
+            let gate = self.gate.lock().unwrap_or_else(PoisonError::into_inner);
+            (gate, self.lock())
+        };
         if st.items.is_empty() && st.dirty.is_empty() {
             return false;
         }

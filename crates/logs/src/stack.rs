@@ -187,3 +187,92 @@ impl Drop for Inner {
         self.close();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error;
+
+    use super::*;
+    use crate::queue::Sent;
+    use crate::record::{Source, Workload};
+
+    type Result<T = ()> = std::result::Result<T, Box<dyn Error>>;
+
+    const STDOUT: orco_runtime::Source = orco_runtime::Source::Stdout;
+
+    #[test]
+    fn a_flood_into_a_stalled_writer_never_waits_and_the_loss_becomes_one_record() -> Result {
+        let tmp = tempfile::tempdir()?;
+        let config = LogConfig {
+            queue_lines: 8,
+            ..LogConfig::new(tmp.path())
+        };
+        let log = StackLog::open(&config, "demo")?;
+        let mut producer = log.producer(Origin::service("api", "api-0"));
+        // The writer cannot take the queue while the gate is held: a disk that stalls.
+        let gate = log.inner.queue.gate.lock().map_err(|e| e.to_string())?;
+        let mut results = Vec::new();
+        for i in 0..1000u64 {
+            results.push(producer.send_bytes(STDOUT, i, format!("line {i}").into_bytes(), false));
+        }
+        let queued = results.iter().filter(|r| **r == Sent::Queued).count();
+        let dropped = results.iter().filter(|r| **r == Sent::Dropped).count();
+        assert_eq!((queued, dropped), (8, 992), "every send returned at once");
+        assert_eq!(log.stats().dropped, 992);
+        drop(gate);
+        log.sync()?;
+        let records = log.read(&Filter::default())?;
+        let msgs: Vec<&str> = records.iter().map(|r| r.msg.as_str()).collect();
+        assert_eq!(msgs.len(), 9);
+        assert_eq!(
+            msgs[..8],
+            (0..8).map(|i| format!("line {i}")).collect::<Vec<_>>()
+        );
+        let notice = &records[8];
+        assert_eq!(notice.msg, "dropped 992 lines");
+        assert_eq!(notice.dropped, Some(992));
+        assert_eq!(notice.source, Source::Orco);
+        assert_eq!(notice.instance.as_deref(), Some("api-0"));
+        assert_eq!(notice.workload, Some(Workload::Service("api".into())));
+        Ok(())
+    }
+
+    #[test]
+    fn a_producer_flooding_a_small_buffer_loses_exactly_what_the_drop_records_count() -> Result {
+        let tmp = tempfile::tempdir()?;
+        let config = LogConfig {
+            queue_lines: 16,
+            ..LogConfig::new(tmp.path())
+        };
+        let log = StackLog::open(&config, "demo")?;
+        let mut producer = log.producer(Origin::service("api", "api-0"));
+        let produced = 200_000u64;
+        let mut refused = 0u64;
+        for i in 0..produced {
+            match producer.send_bytes(STDOUT, i, format!("{i}").into_bytes(), false) {
+                Sent::Queued => {}
+                Sent::Dropped => refused += 1,
+                other => return Err(format!("unexpected {other:?}").into()),
+            }
+        }
+        log.close();
+        let records = read_dir(log.dir(), &Filter::default())?;
+        let lines: Vec<u64> = records
+            .iter()
+            .filter(|r| r.source == Source::Stdout)
+            .map(|r| r.msg.parse::<u64>())
+            .collect::<std::result::Result<_, _>>()?;
+        let noticed: u64 = records.iter().filter_map(|r| r.dropped).sum();
+        assert!(
+            refused > 0,
+            "a 16-line buffer cannot keep up with a tight loop"
+        );
+        assert_eq!(noticed, refused);
+        assert_eq!(noticed, produced - lines.len() as u64);
+        assert!(
+            lines.windows(2).all(|w| w[0] < w[1]),
+            "kept lines stay in order"
+        );
+        Ok(())
+    }
+}
