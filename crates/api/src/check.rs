@@ -1,0 +1,131 @@
+//! Validating a [`Stack`] value that did not come from a file (a stack submitted to the API).
+//!
+//! A resolved stack serializes to the stack file's own keys (`camelCase`, durations as
+//! `1m30s`, ports as `"8080:80"`), and JSON is YAML, so the value is checked by the loader
+//! itself: the same rules, the same messages and the same YAML paths as for a file. The
+//! only rule added here is that `stack.workdir` must be absolute, since a submitted stack has
+//! no file for a relative one to start from.
+
+use std::path::Path;
+
+use orco_spec::Stack;
+use orco_spec::diag::{Diagnostic, Report, Severity};
+use orco_spec::load_str;
+
+/// Checks `stack` by every rule the loader applies to a stack file; the stack as the loader
+/// resolves it, or every problem found (each with its YAML path, e.g.
+/// `services.api.dependsOn[0].target`). `name` labels the report (e.g. `request body`).
+pub fn check_stack(name: &Path, stack: &Stack) -> Result<Stack, Report> {
+    let text = match serde_json::to_string_pretty(stack) {
+        Ok(text) => text,
+        Err(e) => {
+            return Err(single(
+                name,
+                "",
+                format!("the stack cannot be serialized: {e}"),
+            ));
+        }
+    };
+    if !stack.stack.workdir.is_absolute() {
+        return Err(single(
+            name,
+            "stack.workdir",
+            format!(
+                "stack.workdir `{}` is relative: a submitted stack needs an absolute workdir (the CLI resolves it from the stack file's directory)",
+                stack.stack.workdir.display()
+            ),
+        ));
+    }
+    load_str(name, &text, Path::new("/")).map(|loaded| loaded.stack)
+}
+
+fn single(name: &Path, path: &str, message: String) -> Report {
+    let diagnostic = Diagnostic {
+        severity: Severity::Error,
+        line: 0,
+        column: 0,
+        path: path.to_string(),
+        message,
+        hint: None,
+    };
+    Report::new(name, String::new(), vec![diagnostic])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn example(text: &str) -> Stack {
+        let dir = std::env::temp_dir();
+        match load_str(Path::new("t.yaml"), text, &dir) {
+            Ok(loaded) => loaded.stack,
+            Err(report) => panic!("{}", report.render(false)),
+        }
+    }
+
+    const FULL: &str = r#"
+version: 0.1
+stack: {name: demo}
+defaults: {restartPolicy: {mode: on-failure, backoff: {min: 500ms, max: 1m30s}}}
+services:
+  db:
+    command: ["sleep", "1000"]
+    ports: ["127.0.0.1:5432:5432"]
+    health: {tcp: {host: 127.0.0.1, port: 5432}, interval: 1s}
+  web:
+    command: "python3 -m http.server 8080"
+    replicas: 2
+    env: {A: "1"}
+    dependsOn: [{target: db, require: ready, timeout: 30s}]
+    health:
+      http: {url: "http://127.0.0.1:8080/"}
+      log: {pattern: "Serving"}
+      expression: "http || log"
+jobs:
+  backup:
+    tasks:
+      dump: {command: ["true"], timeout: 1h}
+      upload: {command: ["true"], dependsOn: [{target: dump}]}
+"#;
+
+    #[test]
+    fn a_resolved_stack_checks_back_to_itself() {
+        let stack = example(FULL);
+        let checked = check_stack(Path::new("body"), &stack).unwrap();
+        assert_eq!(checked, stack);
+    }
+
+    #[test]
+    fn a_dangling_dependency_is_reported_with_its_path() {
+        let mut stack = example(FULL);
+        let web = stack.services.get_mut("web").unwrap();
+        web.depends_on[0].target = "nope".into();
+        let report = check_stack(Path::new("body"), &stack).unwrap_err();
+        let paths: Vec<_> = report.errors().map(|d| d.path.as_str()).collect();
+        assert!(
+            paths.contains(&"services.web.dependsOn[0].target"),
+            "{paths:?}"
+        );
+    }
+
+    #[test]
+    fn a_bad_name_is_reported_with_its_path() {
+        let mut stack = example(FULL);
+        let db = stack.services.remove("db").unwrap();
+        stack.services.insert("Bad Name".into(), db);
+        let report = check_stack(Path::new("body"), &stack).unwrap_err();
+        assert!(
+            report.errors().any(|d| d.path.contains("Bad Name")),
+            "{:?}",
+            report.diagnostics
+        );
+    }
+
+    #[test]
+    fn a_relative_workdir_is_refused() {
+        let mut stack = example(FULL);
+        stack.stack.workdir = "rel".into();
+        let report = check_stack(Path::new("body"), &stack).unwrap_err();
+        assert_eq!(report.diagnostics[0].path, "stack.workdir");
+    }
+}

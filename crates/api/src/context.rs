@@ -1,0 +1,144 @@
+//! `ApiContext`: what every handler shares — the store, the local node, the metrics and the
+//! lock that makes an API write's check-then-append atomic among API writes.
+
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use orco_state::{Event, State};
+use orco_store::{At, Store};
+
+use crate::at::parse_at;
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+use crate::node::LocalNode;
+
+/// The handlers' shared state. Cheap to clone.
+#[derive(Clone)]
+pub struct ApiContext {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    node: LocalNode,
+    metrics: Metrics,
+    writes: tokio::sync::Mutex<()>,
+    started_at: Timestamp,
+    engine: bool,
+}
+
+impl std::fmt::Debug for ApiContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiContext")
+            .field("node", &self.inner.node)
+            .field("head", &self.inner.store.head())
+            .finish()
+    }
+}
+
+/// A state read for a request: the state and the moment its ages are measured to.
+#[derive(Debug)]
+pub struct Read {
+    /// The state at the moment asked for.
+    pub state: State,
+    /// That moment: the `at` time, the last event's time for an `at` revision, else now.
+    pub as_of: Timestamp,
+}
+
+impl ApiContext {
+    /// A context over `store`; `engine` tells clients whether the engine runs in this daemon.
+    pub fn new(store: Arc<dyn Store>, node: LocalNode, engine: bool) -> ApiContext {
+        let metrics = Metrics::new(store.head());
+        ApiContext {
+            inner: Arc::new(Inner {
+                store,
+                node,
+                metrics,
+                writes: tokio::sync::Mutex::new(()),
+                started_at: Timestamp::now(),
+                engine,
+            }),
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    /// The local node.
+    pub fn node(&self) -> &LocalNode {
+        &self.inner.node
+    }
+
+    /// The metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// When the daemon started.
+    pub fn started_at(&self) -> Timestamp {
+        self.inner.started_at
+    }
+
+    /// Whether the engine runs in this daemon.
+    pub fn engine(&self) -> bool {
+        self.inner.engine
+    }
+
+    /// The state at `at` (an `?at=` value; `None`: now), read off the async threads.
+    pub async fn read(&self, at: Option<&str>) -> Result<Read, ApiError> {
+        let now = Timestamp::now();
+        let moment = match at {
+            Some(text) => Some(parse_at(text, now)?),
+            None => None,
+        };
+        let store = self.inner.store.clone();
+        let state = tokio::task::spawn_blocking(move || match moment {
+            Some(at) => store.state_at(at),
+            None => store.state(),
+        })
+        .await
+        .map_err(|e| internal(format!("state read did not finish: {e}")))??;
+        let as_of = match moment {
+            None => now,
+            Some(At::Time(t)) => t,
+            Some(At::Revision(_)) => state.last_event_at.unwrap_or(now),
+        };
+        Ok(Read { state, as_of })
+    }
+
+    /// Runs `decide` on the current state under the API write lock and appends the events it
+    /// returns; answers once they are durable. No events: nothing is appended and the head
+    /// is returned.
+    pub async fn write(
+        &self,
+        decide: impl FnOnce(&State) -> Result<Vec<Event>, ApiError>,
+    ) -> Result<crate::model::Accepted, ApiError> {
+        let _guard = self.inner.writes.lock().await;
+        let current = self.read(None).await?;
+        let events = decide(&current.state)?;
+        if events.is_empty() {
+            return Ok(crate::model::Accepted {
+                revision: current.state.revision.max(self.inner.store.head()),
+                events: 0,
+            });
+        }
+        let n = u32::try_from(events.len()).unwrap_or(u32::MAX);
+        let pending = self.inner.store.submit(events)?;
+        let revision = pending.ack().await?;
+        Ok(crate::model::Accepted {
+            revision,
+            events: n,
+        })
+    }
+}
+
+/// A 500 for a failure inside the daemon.
+pub(crate) fn internal(message: String) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        message,
+    )
+}

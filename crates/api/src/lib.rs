@@ -1,0 +1,38 @@
+//! orco's REST API under `/api/v1`: writes append validated desired-state events to the
+//! store and answer once they are on disk; reads answer from the store's state at any moment.
+//!
+//! The API never calls the engine: the engine watches the same store.
+//!
+//! - [`router`] ([`router()`](router::router)): every route and the layers around them
+//!   (version exchange, JSON errors, body limit, latency).
+//! - [`context`]: [`ApiContext`], what handlers share (store, node, metrics, write lock).
+//! - [`routes`]: the handlers, one module per resource (stacks, workloads, instances, nodes,
+//!   events, history, cluster).
+//! - [`model`]: request and response bodies; [`views`]: computing them from a `State`.
+//! - [`error`]: [`ApiError`] and the JSON error body; [`extract`]: extractors that reject
+//!   with it.
+//! - [`at`]: the `?at=` moment; [`version`]: the `Orco-Version` exchange.
+//! - [`check`]: validating a submitted stack by the stack file's rules.
+//! - [`paths`]: the default data dir and socket.
+//! - [`metrics`]: `/metrics`; [`node`]: the local node's capacity; [`openapi`]: the document.
+
+pub mod at;
+pub mod check;
+pub mod context;
+pub mod error;
+pub mod extract;
+pub mod metrics;
+pub mod model;
+pub mod node;
+pub mod openapi;
+pub mod paths;
+pub mod router;
+pub mod routes;
+pub mod version;
+pub mod views;
+
+pub use context::ApiContext;
+pub use error::{ApiError, ErrorBody, ErrorDetail};
+pub use node::LocalNode;
+pub use router::router;
+pub use version::{API_PREFIX, VERSION, VERSION_HEADER};

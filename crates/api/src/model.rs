@@ -1,0 +1,316 @@
+//! The API's request and response bodies: what the CLI and every other client read and send.
+//!
+//! Reads return views computed from the [`orco_state::State`] at the moment asked for; lists
+//! carry the `revision` they answer for and `as_of`, the moment ages are measured to.
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// `GET /health`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Health {
+    /// Always `healthy` when the daemon answers.
+    pub status: String,
+}
+
+/// The answer to a write: the revision of its last event, on disk when this is sent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Accepted {
+    /// The revision of the last event appended (the head, when nothing changed).
+    pub revision: u64,
+    /// How many events were appended (0: the request changed nothing).
+    pub events: u32,
+}
+
+/// An applied stack.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct StackView {
+    /// Its name.
+    pub name: String,
+    /// Where its relative paths start (absolute).
+    pub workdir: String,
+    /// When it was last applied.
+    #[schema(value_type = String, format = DateTime)]
+    pub applied_at: Timestamp,
+    /// How many times it has been applied.
+    pub generation: u64,
+    /// Its services' names.
+    pub services: Vec<String>,
+    /// Its jobs' names.
+    pub jobs: Vec<String>,
+    /// How many instances it has.
+    pub instances: u32,
+    /// Replica counts set by `scale` since the last apply.
+    pub scale: BTreeMap<String, u32>,
+    /// Services stopped by `stop` since the last apply.
+    pub stopped: Vec<String>,
+}
+
+/// `GET /api/v1/stacks/{name}`: a stack with its resolved stack file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct StackDetail {
+    /// The revision this answers for.
+    pub revision: u64,
+    /// The stack.
+    #[serde(flatten)]
+    pub stack: StackView,
+    /// The resolved stack as applied (the stack file's keys; see `orco schema`).
+    #[schema(value_type = Object)]
+    pub spec: serde_json::Value,
+}
+
+/// `GET /api/v1/stacks`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct StackList {
+    /// The revision this answers for.
+    pub revision: u64,
+    /// The moment ages are measured to.
+    #[schema(value_type = String, format = DateTime)]
+    pub as_of: Timestamp,
+    /// The stacks, by name.
+    pub items: Vec<StackView>,
+}
+
+/// A workload (service or job) and a summary of its instances.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct WorkloadView {
+    /// `STACK/NAME`.
+    pub id: String,
+    /// Its stack.
+    pub stack: String,
+    /// Its name in the stack.
+    pub name: String,
+    /// `service` or `job`.
+    pub kind: String,
+    /// A one-word summary: `pending`, `starting`, `running`, `degraded`, `restarting`,
+    /// `failed`, `succeeded`, `stopped`, `scaled-to-zero` (jobs: `not-run`, `running`,
+    /// `succeeded`, `failed`, `cancelled`).
+    pub state: String,
+    /// Instances running and ready.
+    pub ready: u32,
+    /// Desired instances (a `scale` override, else the stack file's `replicas`; 0 for jobs).
+    pub replicas: u32,
+    /// Instances that exist.
+    pub instances: u32,
+    /// Restarts of its current instances, summed.
+    pub restarts: u32,
+    /// Since when it is in this state: its oldest instance's creation, else its stack's apply.
+    #[schema(value_type = String, format = DateTime)]
+    pub since: Timestamp,
+    /// Why it is not all well, when it is not (the first instance with a reason).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// `process` or `docker` (services).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<String>,
+    /// What it runs: the command, else the image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    /// Whether `stop` stopped it (until `start` or the next apply).
+    pub stopped: bool,
+}
+
+/// `GET /api/v1/workloads/{id}`: a workload, its spec and its instances.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct WorkloadDetail {
+    /// The revision this answers for.
+    pub revision: u64,
+    /// The moment ages are measured to.
+    #[schema(value_type = String, format = DateTime)]
+    pub as_of: Timestamp,
+    /// The workload.
+    pub workload: WorkloadView,
+    /// Its resolved spec (a service or a job of the stack file).
+    #[schema(value_type = Object)]
+    pub spec: serde_json::Value,
+    /// Its instances.
+    pub instances: Vec<InstanceView>,
+}
+
+/// `GET /api/v1/workloads`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct WorkloadList {
+    /// The revision this answers for.
+    pub revision: u64,
+    /// The moment ages are measured to.
+    #[schema(value_type = String, format = DateTime)]
+    pub as_of: Timestamp,
+    /// The workloads, by stack then name.
+    pub items: Vec<WorkloadView>,
+}
+
+/// `POST /api/v1/workloads`: add (or replace) one service in a stack, creating the stack
+/// when it does not exist.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WorkloadCreate {
+    /// The stack to add it to.
+    pub stack: String,
+    /// The service's name.
+    pub name: String,
+    /// The service, with the stack file's keys (`command`, `replicas`, `restartPolicy`, …).
+    #[schema(value_type = Object)]
+    pub service: orco_spec::Service,
+    /// The new stack's workdir (absolute) when the stack does not exist yet; default `/`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workdir: Option<String>,
+}
+
+/// `PATCH /api/v1/workloads/{id}/scale`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScaleRequest {
+    /// The new number of replicas.
+    pub replicas: u32,
+}
+
+/// One instance (replica slot) of a service.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct InstanceView {
+    /// `STACK/SERVICE-N`.
+    pub id: String,
+    /// `STACK/SERVICE`.
+    pub workload: String,
+    /// `SERVICE-N`.
+    pub name: String,
+    /// The replica slot N.
+    pub replica: u32,
+    /// `pending`, `starting`, `running`, `stopping`, `stopped`, `succeeded` or `failed`.
+    pub phase: String,
+    /// Whether it runs and its health passes.
+    pub ready: bool,
+    /// When it entered its phase.
+    #[schema(value_type = String, format = DateTime)]
+    pub since: Timestamp,
+    /// When it was created.
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+    /// The node it is placed on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    /// The pid of its current (or last) run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    /// The container id of its current (or last) run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
+    /// How its last run ended: `exit 0`, `signal 9`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_exit: Option<String>,
+    /// Why it last failed, became unready or was stopped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Starts after the first one.
+    pub restarts: u32,
+    /// Consecutive failed runs.
+    pub failures: u32,
+    /// When a pending restart is due, while backing off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub backoff_until: Option<Timestamp>,
+    /// Restarts asked for by hand.
+    pub restart_requests: u32,
+}
+
+/// `GET /api/v1/instances`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct InstanceList {
+    /// The revision this answers for.
+    pub revision: u64,
+    /// The moment ages are measured to.
+    #[schema(value_type = String, format = DateTime)]
+    pub as_of: Timestamp,
+    /// The instances, by id.
+    pub items: Vec<InstanceView>,
+}
+
+/// A node and its capacity.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct NodeView {
+    /// Its name (the host name).
+    pub name: String,
+    /// `ready` while the daemon answers.
+    pub status: String,
+    /// CPUs available to the daemon.
+    pub cpus: u32,
+    /// Memory, from /proc/meminfo `MemTotal`, in bytes.
+    pub memory_bytes: u64,
+    /// Memory available now, from /proc/meminfo `MemAvailable`, in bytes.
+    pub memory_available_bytes: u64,
+    /// Instances placed on it (on one machine: all of them).
+    pub instances: u32,
+    /// The orco version it runs.
+    pub version: String,
+    /// The operating system and architecture.
+    pub os: String,
+}
+
+/// `GET /api/v1/nodes`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct NodeList {
+    /// The revision this answers for.
+    pub revision: u64,
+    /// The nodes.
+    pub items: Vec<NodeView>,
+}
+
+/// One event of the log, as the API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct EventView {
+    /// Its revision.
+    pub revision: u64,
+    /// When it happened.
+    #[schema(value_type = String, format = DateTime)]
+    pub at: Timestamp,
+    /// Its kind (`stack_applied`, `instance_started`, …).
+    pub kind: String,
+    /// The object it is mostly about (`demo`, `demo/web`, `demo/web-0`).
+    pub object: String,
+    /// One line for people.
+    pub summary: String,
+    /// The event itself (`{"at": …, "kind": {…}}`).
+    #[schema(value_type = Object)]
+    pub event: serde_json::Value,
+}
+
+/// `GET /api/v1/history/{object}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct HistoryView {
+    /// The object (`demo`, `demo/web`, `demo/web-0`).
+    pub object: String,
+    /// Events at or before this revision were compacted away.
+    pub horizon: u64,
+    /// The events that touched it, oldest first.
+    pub items: Vec<EventView>,
+}
+
+/// `GET /api/v1/cluster`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ClusterInfo {
+    /// The daemon's orco version.
+    pub version: String,
+    /// The API version.
+    pub api: String,
+    /// `single-node` (cluster mode comes later).
+    pub mode: String,
+    /// The log's head revision.
+    pub revision: u64,
+    /// The compaction horizon.
+    pub horizon: u64,
+    /// When the daemon started.
+    #[schema(value_type = String, format = DateTime)]
+    pub started_at: Timestamp,
+    /// Whether the engine (reconciler and agent) runs in this daemon.
+    pub engine: bool,
+    /// Applied stacks.
+    pub stacks: u32,
+    /// Workloads of all stacks.
+    pub workloads: u32,
+    /// Instances of all stacks.
+    pub instances: u32,
+    /// Nodes.
+    pub nodes: u32,
+}

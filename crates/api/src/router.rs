@@ -1,0 +1,140 @@
+//! The router: every route, and the layers around them — version exchange, JSON errors for
+//! everything that fails outside a handler, body size limit and request latency.
+
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, patch, post};
+use tower_http::limit::RequestBodyLimitLayer;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::context::ApiContext;
+use crate::error::{ApiError, code_for_status};
+use crate::openapi::document;
+use crate::routes::{cluster, events, history, instances, nodes, stacks, workloads};
+use crate::version::{self, VERSION, VERSION_HEADER};
+
+/// The largest request body accepted (the stack file loader's own input limit).
+pub const BODY_LIMIT: usize = 4 << 20;
+
+/// The whole API.
+pub fn router(ctx: ApiContext) -> Router {
+    let api = Router::new()
+        .route("/stacks", get(stacks::list).post(stacks::apply))
+        .route(
+            "/stacks/{name}",
+            get(stacks::get).put(stacks::put).delete(stacks::delete),
+        )
+        .route("/workloads", get(workloads::list).post(workloads::create))
+        .route(
+            "/workloads/{id}",
+            get(workloads::get).delete(workloads::delete),
+        )
+        .route("/workloads/{id}/scale", patch(workloads::scale))
+        .route("/workloads/{id}/restart", post(workloads::restart))
+        .route("/workloads/{id}/stop", post(workloads::stop))
+        .route("/workloads/{id}/start", post(workloads::start))
+        .route("/instances", get(instances::list))
+        .route("/instances/{id}", get(instances::get))
+        .route("/instances/{id}/restart", post(instances::restart))
+        .route("/nodes", get(nodes::list))
+        .route("/nodes/{name}", get(nodes::get))
+        .route("/events", get(events::stream))
+        .route("/history/{object}", get(history::get))
+        .route("/cluster", get(cluster::info));
+    Router::new()
+        .nest(version::API_PREFIX, api)
+        .route("/health", get(cluster::health))
+        .route("/metrics", get(metrics))
+        .merge(SwaggerUi::new("/api/v1/docs").url("/api/v1/openapi.json", document()))
+        .fallback(fallback)
+        .layer(middleware::from_fn(json_errors))
+        .layer(DefaultBodyLimit::disable())
+        .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+        .layer(middleware::from_fn(exchange_versions))
+        .layer(middleware::from_fn_with_state(ctx.clone(), observe))
+        .with_state(ctx)
+}
+
+async fn fallback() -> ApiError {
+    let (code, message) = code_for_status(StatusCode::NOT_FOUND);
+    ApiError::not_found(code, message)
+}
+
+/// Prometheus text of every metric.
+async fn metrics(State(ctx): State<ApiContext>) -> Result<Response, ApiError> {
+    let read = ctx.read(None).await?;
+    let body = ctx.metrics().render(&read.state);
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response())
+}
+
+/// Refuses a client whose `Orco-Version` is incompatible, and sends ours on every response.
+async fn exchange_versions(request: Request, next: Next) -> Response {
+    let theirs = request
+        .headers()
+        .get(VERSION_HEADER)
+        .map(|v| v.to_str().unwrap_or("unreadable").to_string());
+    let mut response = match theirs.map(|client| version::check(&client, VERSION)) {
+        Some(Err(e)) => {
+            ApiError::bad_request("incompatible_version", e.to_string()).into_response()
+        }
+        Some(Ok(())) | None => next.run(request).await,
+    };
+    response
+        .headers_mut()
+        .insert(VERSION_HEADER, HeaderValue::from_static(VERSION));
+    response
+}
+
+/// Turns every error response that is not JSON yet (unknown route, wrong method, body too
+/// large from the limit layer) into the API's JSON error.
+async fn json_errors(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if status.as_u16() < 400 || is_json {
+        return response;
+    }
+    let (code, message) = code_for_status(status);
+    let mut fixed = ApiError::new(status, code, message).into_response();
+    for (name, value) in response.headers() {
+        if name == header::ALLOW {
+            fixed.headers_mut().insert(name, value.clone());
+        }
+    }
+    fixed
+}
+
+/// Records the latency of every request by method, matched route and status.
+async fn observe(State(ctx): State<ApiContext>, request: Request<Body>, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().to_string();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let response = next.run(request).await;
+    ctx.metrics().observe_request(
+        &method,
+        &route,
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
+    response
+}

@@ -1,0 +1,127 @@
+//! `/api/v1/events`: the log as server-sent events from a revision, resumable.
+//!
+//! Each event is an SSE message with `id:` its revision, `event: event` and the
+//! [`EventView`](crate::model::EventView) as `data:`. A client resumes with `?after=N` or the
+//! standard `Last-Event-ID` header. A client that falls too far behind gets one
+//! `event: error` message with code `too_slow` and `resume_after`, the revision to resume
+//! from, and the stream ends. With `follow=false` the stream ends at the head as of the
+//! request with an `event: end` message carrying that revision.
+
+use std::convert::Infallible;
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use futures_util::Stream;
+use orco_store::{StoreError, Watch};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use crate::context::ApiContext;
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::ApiQuery;
+use crate::views::event_view;
+
+/// `?after=&follow=`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct EventsQuery {
+    /// Send the events after this revision (default 0: the whole log). The `Last-Event-ID`
+    /// header, when present, wins.
+    pub after: Option<u64>,
+    /// Keep the stream open for new events (default true); `false` ends it at the head.
+    pub follow: Option<bool>,
+}
+
+fn message(name: &str, data: &serde_json::Value) -> SseEvent {
+    SseEvent::default().event(name).data(data.to_string())
+}
+
+fn failure(e: &StoreError) -> SseEvent {
+    let body = ApiError::from(e.clone()).body();
+    message("error", &serde_json::to_value(body).unwrap_or_default())
+}
+
+struct Cursor {
+    watch: Watch,
+    until: Option<u64>,
+}
+
+async fn step(mut cursor: Cursor) -> Option<(Result<SseEvent, Infallible>, Option<Cursor>)> {
+    if let Some(until) = cursor.until
+        && cursor.watch.last_revision() >= until
+    {
+        let end = message("end", &serde_json::json!({ "revision": until }));
+        return Some((Ok(end), None));
+    }
+    match cursor.watch.next().await {
+        Ok(record) => {
+            let view = event_view(record.revision, &record.event);
+            let data = serde_json::to_string(&view).unwrap_or_default();
+            let event = SseEvent::default()
+                .id(record.revision.to_string())
+                .event("event")
+                .data(data);
+            Some((Ok(event), Some(cursor)))
+        }
+        Err(e) => Some((Ok(failure(&e)), None)),
+    }
+}
+
+/// Stream the log's events after a revision as server-sent events.
+#[utoipa::path(get, path = "/api/v1/events", tag = "events", params(EventsQuery),
+    responses(
+        (status = 200, description = "`text/event-stream`: `event` messages (id = revision, data = EventView), then `end` (follow=false) or `error` (code `too_slow` with `resume_after`)", content_type = "text/event-stream", body = String),
+        (status = 400, description = "A revision beyond the head", body = ErrorBody),
+        (status = 410, description = "The revision is compacted", body = ErrorBody),
+    ))]
+pub async fn stream(
+    State(ctx): State<ApiContext>,
+    ApiQuery(q): ApiQuery<EventsQuery>,
+    headers: HeaderMap,
+) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
+    let from_header = match headers.get("last-event-id") {
+        Some(value) => Some(
+            value
+                .to_str()
+                .ok()
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .ok_or_else(|| {
+                    ApiError::bad_request(
+                        "invalid_header",
+                        "Last-Event-ID must be a revision (a number)",
+                    )
+                    .with_field("Last-Event-ID")
+                })?,
+        ),
+        None => None,
+    };
+    let after = from_header.or(q.after).unwrap_or(0);
+    let head = ctx.store().head();
+    if after > head {
+        return Err(StoreError::Future {
+            revision: after,
+            head,
+        }
+        .into());
+    }
+    let horizon = ctx.store().horizon();
+    if after < horizon {
+        return Err(StoreError::Compacted {
+            revision: after,
+            horizon,
+        }
+        .into());
+    }
+    let watch = ctx.store().watch(after)?;
+    let until = if q.follow.unwrap_or(true) {
+        None
+    } else {
+        Some(head)
+    };
+    let stream = futures_util::stream::unfold(Some(Cursor { watch, until }), |cursor| async move {
+        step(cursor?).await
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}

@@ -1,0 +1,315 @@
+//! Views: the response bodies of [`crate::model`] computed from a [`State`], and the one-line
+//! summaries of events. Pure functions of the state (and the moment asked for).
+
+use orco_state::{
+    Event, EventKind, ExitStatus, Instance, InstanceId, JobOutcome, Phase, StackName, StackState,
+    State, WorkloadId,
+};
+
+use crate::model::{EventView, InstanceView, StackView, WorkloadView};
+
+/// The view of one applied stack.
+pub fn stack_view(state: &State, name: &StackName, stack: &StackState) -> StackView {
+    StackView {
+        name: name.to_string(),
+        workdir: stack.spec.stack.workdir.display().to_string(),
+        applied_at: stack.applied_at,
+        generation: stack.generation,
+        services: stack.spec.services.keys().cloned().collect(),
+        jobs: stack.spec.jobs.keys().cloned().collect(),
+        instances: count(
+            state
+                .instances
+                .keys()
+                .filter(|id| &id.workload.stack == name),
+        ),
+        scale: stack.scale.clone(),
+        stopped: stack.stopped.iter().cloned().collect(),
+    }
+}
+
+fn count<T>(items: impl Iterator<Item = T>) -> u32 {
+    u32::try_from(items.count()).unwrap_or(u32::MAX)
+}
+
+/// The phase's name in the API.
+pub fn phase_name(phase: Phase) -> &'static str {
+    match phase {
+        Phase::Pending => "pending",
+        Phase::Starting => "starting",
+        Phase::Running { .. } => "running",
+        Phase::Stopping => "stopping",
+        Phase::Stopped => "stopped",
+        Phase::Succeeded => "succeeded",
+        Phase::Failed => "failed",
+    }
+}
+
+/// Every phase name, for metrics that list each one.
+pub const PHASES: &[&str] = &[
+    "pending",
+    "starting",
+    "running",
+    "stopping",
+    "stopped",
+    "succeeded",
+    "failed",
+];
+
+fn exit_text(status: ExitStatus) -> String {
+    match status {
+        ExitStatus::Code(code) => format!("exit {code}"),
+        ExitStatus::Signal(signal) => format!("signal {signal}"),
+    }
+}
+
+/// The view of one instance.
+pub fn instance_view(id: &InstanceId, instance: &Instance) -> InstanceView {
+    InstanceView {
+        id: id.to_string(),
+        workload: id.workload.to_string(),
+        name: format!("{}-{}", id.workload.name, id.replica),
+        replica: id.replica,
+        phase: phase_name(instance.phase).to_string(),
+        ready: instance.phase == Phase::Running { ready: true },
+        since: instance.since,
+        created_at: instance.created_at,
+        node: instance.node.clone(),
+        pid: instance.pid,
+        container: instance.container.clone(),
+        last_exit: instance.last_exit.map(exit_text),
+        reason: instance.reason.clone(),
+        restarts: instance.restarts.total,
+        failures: instance.restarts.failures,
+        backoff_until: instance.restarts.backoff_until,
+        restart_requests: instance.restart_requests,
+    }
+}
+
+/// The view of every workload of `stack`, services then jobs, each by name.
+pub fn workload_views(state: &State, name: &StackName, stack: &StackState) -> Vec<WorkloadView> {
+    let mut out = Vec::new();
+    for service in stack.spec.services.keys() {
+        if let Ok(id) = WorkloadId::new(name.clone(), service.clone()) {
+            out.extend(workload_view(state, &id));
+        }
+    }
+    for job in stack.spec.jobs.keys() {
+        if let Ok(id) = WorkloadId::new(name.clone(), job.clone()) {
+            out.extend(workload_view(state, &id));
+        }
+    }
+    out
+}
+
+/// The view of one workload; `None` when its stack or the workload is unknown.
+pub fn workload_view(state: &State, id: &WorkloadId) -> Option<WorkloadView> {
+    let stack = state.stacks.get(&id.stack)?;
+    if let Some(service) = stack.spec.services.get(&id.name) {
+        let replicas = state.replicas(id).unwrap_or(service.replicas);
+        let stopped = stack.stopped.contains(&id.name);
+        let instances: Vec<_> = state.instances_of(id).collect();
+        let ready = count(
+            instances
+                .iter()
+                .filter(|(_, i)| i.phase == Phase::Running { ready: true }),
+        );
+        let restarts = instances
+            .iter()
+            .map(|(_, i)| i.restarts.total)
+            .fold(0u32, u32::saturating_add);
+        let since = instances
+            .iter()
+            .map(|(_, i)| i.created_at)
+            .min()
+            .unwrap_or(stack.applied_at);
+        let message = instances.iter().find_map(|(iid, i)| {
+            i.reason
+                .as_ref()
+                .map(|r| format!("{}-{}: {r}", iid.workload.name, iid.replica))
+        });
+        let state_word = service_state(stopped, replicas, &instances);
+        let message = message.or_else(|| match state_word {
+            "stopped" => Some("stopped by `orco stop`; `orco start` runs it again".into()),
+            "pending" if instances.is_empty() && replicas > 0 => {
+                Some("no instance created yet".into())
+            }
+            _ => None,
+        });
+        let command = service
+            .command
+            .as_ref()
+            .map(ToString::to_string)
+            .or_else(|| service.image.clone());
+        return Some(WorkloadView {
+            id: id.to_string(),
+            stack: id.stack.to_string(),
+            name: id.name.clone(),
+            kind: "service".into(),
+            state: state_word.into(),
+            ready,
+            replicas,
+            instances: count(instances.iter()),
+            restarts,
+            since,
+            message,
+            runtime: Some(service.runtime.as_str().into()),
+            command,
+            stopped,
+        });
+    }
+    stack.spec.jobs.get(&id.name)?;
+    let runs: Vec<_> = state.jobs.iter().filter(|(r, _)| &r.job == id).collect();
+    let last = runs.iter().max_by_key(|(r, _)| r.run);
+    let state_word = match last.and_then(|(_, run)| run.outcome) {
+        None if last.is_some() => "running",
+        None => "not-run",
+        Some(JobOutcome::Succeeded) => "succeeded",
+        Some(JobOutcome::Failed) => "failed",
+        Some(JobOutcome::Cancelled) => "cancelled",
+    };
+    Some(WorkloadView {
+        id: id.to_string(),
+        stack: id.stack.to_string(),
+        name: id.name.clone(),
+        kind: "job".into(),
+        state: state_word.into(),
+        ready: 0,
+        replicas: 0,
+        instances: 0,
+        restarts: 0,
+        since: last.map_or(stack.applied_at, |(_, run)| run.submitted_at),
+        message: None,
+        runtime: None,
+        command: None,
+        stopped: false,
+    })
+}
+
+/// A service's one-word state from its desired replicas and its instances.
+fn service_state(
+    stopped: bool,
+    replicas: u32,
+    instances: &[(&InstanceId, &Instance)],
+) -> &'static str {
+    if stopped {
+        return "stopped";
+    }
+    if replicas == 0 && instances.is_empty() {
+        return "scaled-to-zero";
+    }
+    let phases: Vec<Phase> = instances.iter().map(|(_, i)| i.phase).collect();
+    let all = |f: fn(&Phase) -> bool| !phases.is_empty() && phases.iter().all(f);
+    let any = |f: fn(&Phase) -> bool| phases.iter().any(f);
+    let running = count(phases.iter().filter(|p| matches!(p, Phase::Running { .. })));
+    if instances
+        .iter()
+        .any(|(_, i)| i.restarts.backoff_until.is_some() && !i.phase.is_live())
+    {
+        return "restarting";
+    }
+    if all(|p| *p == Phase::Succeeded) {
+        return "succeeded";
+    }
+    if any(|p| *p == Phase::Failed) {
+        return if running > 0 { "degraded" } else { "failed" };
+    }
+    if running >= replicas && all(|p| matches!(p, Phase::Running { .. })) {
+        return "running";
+    }
+    if any(|p| matches!(p, Phase::Starting | Phase::Running { .. })) {
+        return "starting";
+    }
+    if any(|p| *p == Phase::Stopping) {
+        return "stopping";
+    }
+    "pending"
+}
+
+/// The event's kind name (`instance_started`), the object it is mostly about and a line for
+/// people.
+pub fn event_view(revision: u64, event: &Event) -> EventView {
+    let json = serde_json::to_value(event).unwrap_or(serde_json::Value::Null);
+    let kind = json
+        .get("kind")
+        .and_then(|k| k.as_object())
+        .and_then(|o| o.keys().next().cloned())
+        .unwrap_or_default();
+    let object = event.objects().into_iter().next().unwrap_or_default();
+    EventView {
+        revision,
+        at: event.at,
+        kind,
+        object,
+        summary: summary(&event.kind),
+        event: json,
+    }
+}
+
+fn summary(kind: &EventKind) -> String {
+    match kind {
+        EventKind::StackApplied { stack } => format!(
+            "stack {} applied ({} services, {} jobs)",
+            stack.stack.name,
+            stack.services.len(),
+            stack.jobs.len()
+        ),
+        EventKind::StackRemoved { stack } => format!("stack {stack} removed"),
+        EventKind::ScaleChanged { workload, replicas } => {
+            format!("{workload} scaled to {replicas}")
+        }
+        EventKind::RestartRequested { instance } => format!("{instance} restart requested"),
+        EventKind::StopRequested { workload } => format!("{workload} stop requested"),
+        EventKind::StartRequested { workload } => format!("{workload} start requested"),
+        EventKind::InstanceCreated { instance, .. } => format!("{instance} created"),
+        EventKind::InstanceStarting { instance, attempt } => {
+            format!("{instance} starting (attempt {attempt})")
+        }
+        EventKind::InstanceStarted { instance, pid, .. } => match pid {
+            Some(pid) => format!("{instance} started (pid {pid})"),
+            None => format!("{instance} started"),
+        },
+        EventKind::InstanceReady { instance } => format!("{instance} ready"),
+        EventKind::InstanceUnready { instance, reason } => {
+            format!("{instance} unready: {reason}")
+        }
+        EventKind::InstanceStopping { instance, reason } => {
+            format!("{instance} stopping: {reason}")
+        }
+        EventKind::InstanceExited { instance, status } => {
+            format!("{instance} exited ({})", exit_text(*status))
+        }
+        EventKind::InstanceStopped { instance } => format!("{instance} stopped"),
+        EventKind::InstanceFailed { instance, reason } => format!("{instance} failed: {reason}"),
+        EventKind::InstanceBackoff {
+            instance,
+            failures,
+            delay_ms,
+            ..
+        } => format!("{instance} restarting in {delay_ms} ms (failure {failures})"),
+        EventKind::InstanceFailuresReset { instance } => {
+            format!("{instance} failure count reset")
+        }
+        EventKind::InstanceRemoved { instance } => format!("{instance} removed"),
+        EventKind::JobSubmitted { run } => format!("{run} submitted"),
+        EventKind::JobFinished { run, outcome } => format!("{run} finished: {outcome:?}"),
+        EventKind::TaskStarted { task, attempt, .. } => {
+            format!("{task} started (attempt {attempt})")
+        }
+        EventKind::TaskProgress {
+            task,
+            percent,
+            message,
+        } => format!(
+            "{task} progress{}{}",
+            percent.map(|p| format!(" {p}%")).unwrap_or_default(),
+            message
+                .as_ref()
+                .map(|m| format!(": {m}"))
+                .unwrap_or_default()
+        ),
+        EventKind::TaskSucceeded { task } => format!("{task} succeeded"),
+        EventKind::TaskFailed { task, reason, .. } => format!("{task} failed: {reason}"),
+        EventKind::TaskSkipped { task, reason } => format!("{task} skipped: {reason}"),
+    }
+}

@@ -1,0 +1,420 @@
+//! `Client`: one HTTP/1.1 request per connection over the unix socket or TCP, with the
+//! version exchange, the bearer token and typed calls for every route.
+
+use std::path::Path;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use orco_api::model::{
+    Accepted, ClusterInfo, Health, HistoryView, InstanceList, InstanceView, NodeList, NodeView,
+    ScaleRequest, StackDetail, StackList, WorkloadCreate, WorkloadDetail, WorkloadList,
+};
+use orco_api::{ErrorBody, VERSION, VERSION_HEADER};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::ClientError;
+use crate::host::Host;
+use crate::sse::SseReader;
+
+/// A client of one daemon.
+#[derive(Debug, Clone)]
+pub struct Client {
+    host: Host,
+    token: Option<String>,
+}
+
+/// Percent-encodes one path segment (ids contain `/`).
+pub fn segment(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Percent-encodes a query value.
+fn query_value(text: &str) -> String {
+    segment(text)
+}
+
+/// `?a=b&c=d` of the present pairs (empty when none is).
+fn query(pairs: &[(&str, Option<&str>)]) -> String {
+    let parts: Vec<String> = pairs
+        .iter()
+        .filter_map(|(k, v)| v.map(|v| format!("{k}={}", query_value(v))))
+        .collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", parts.join("&"))
+    }
+}
+
+/// Reads a token file: its first line, trimmed.
+pub fn read_token(path: &Path) -> Result<String, ClientError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ClientError::Token {
+        path: path.display().to_string(),
+        detail: e.to_string(),
+    })?;
+    let token = text.lines().next().unwrap_or("").trim().to_string();
+    if token.is_empty() {
+        return Err(ClientError::Token {
+            path: path.display().to_string(),
+            detail: "the file is empty".into(),
+        });
+    }
+    Ok(token)
+}
+
+impl Client {
+    /// A client of the daemon at `host`, sending `token` as a bearer token when given.
+    pub fn new(host: Host, token: Option<String>) -> Client {
+        Client { host, token }
+    }
+
+    /// The daemon's address.
+    pub fn host(&self) -> &Host {
+        &self.host
+    }
+
+    fn unreachable(&self, e: impl std::fmt::Display) -> ClientError {
+        ClientError::Unreachable {
+            host: self.host.to_string(),
+            detail: e.to_string(),
+        }
+    }
+
+    fn protocol(&self, e: impl std::fmt::Display) -> ClientError {
+        ClientError::Protocol {
+            host: self.host.to_string(),
+            detail: e.to_string(),
+        }
+    }
+
+    /// Sends one request; the response once its head arrived, after the version check.
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<Response<Incoming>, ClientError> {
+        let mut sender = match &self.host {
+            Host::Unix(socket) => {
+                let stream = tokio::net::UnixStream::connect(socket)
+                    .await
+                    .map_err(|e| self.unreachable(e))?;
+                self.handshake(stream).await?
+            }
+            Host::Tcp(addr) => {
+                let stream = tokio::net::TcpStream::connect(addr)
+                    .await
+                    .map_err(|e| self.unreachable(e))?;
+                self.handshake(stream).await?
+            }
+        };
+        let authority = match &self.host {
+            Host::Unix(_) => "localhost",
+            Host::Tcp(addr) => addr.as_str(),
+        };
+        let mut builder = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(hyper::header::HOST, authority)
+            .header(VERSION_HEADER, VERSION)
+            .header(hyper::header::ACCEPT, "application/json");
+        if let Some(token) = &self.token {
+            builder = builder.header(hyper::header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        if body.is_some() {
+            builder = builder.header(hyper::header::CONTENT_TYPE, "application/json");
+        }
+        let request = builder
+            .body(Full::new(Bytes::from(body.unwrap_or_default())))
+            .map_err(|e| self.protocol(e))?;
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        if let Some(theirs) = response.headers().get(VERSION_HEADER) {
+            let theirs = theirs.to_str().unwrap_or("unreadable");
+            orco_api::version::check(VERSION, theirs)?;
+        }
+        Ok(response)
+    }
+
+    async fn handshake<S>(
+        &self,
+        stream: S,
+    ) -> Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>, ClientError>
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+    {
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        Ok(sender)
+    }
+
+    /// The body of a response, or the API error it carries.
+    async fn body(&self, response: Response<Incoming>) -> Result<Bytes, ClientError> {
+        let status = response.status();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| self.protocol(e))?
+            .to_bytes();
+        if status.is_success() {
+            return Ok(bytes);
+        }
+        Err(self.api_error(status, &bytes))
+    }
+
+    fn api_error(&self, status: StatusCode, bytes: &[u8]) -> ClientError {
+        match serde_json::from_slice::<ErrorBody>(bytes) {
+            Ok(body) => ClientError::Api {
+                status: status.as_u16(),
+                error: body.error,
+            },
+            Err(_) => self.protocol(format!(
+                "status {status} with a body that is not an API error: {}",
+                String::from_utf8_lossy(bytes)
+            )),
+        }
+    }
+
+    /// A call with an optional JSON body, decoding a JSON answer.
+    pub async fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&impl Serialize>,
+    ) -> Result<T, ClientError> {
+        let body = match body {
+            Some(b) => Some(serde_json::to_vec(b).map_err(|e| self.protocol(e))?),
+            None => None,
+        };
+        let response = self.request(method, path, body).await?;
+        let bytes = self.body(response).await?;
+        serde_json::from_slice(&bytes).map_err(|e| self.protocol(e))
+    }
+
+    /// A GET decoding a JSON answer.
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        self.call(Method::GET, path, None::<&()>).await
+    }
+
+    /// A GET returning the body as text (`/metrics`).
+    pub async fn get_text(&self, path: &str) -> Result<String, ClientError> {
+        let response = self.request(Method::GET, path, None).await?;
+        let bytes = self.body(response).await?;
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    /// `GET /health`.
+    pub async fn health(&self) -> Result<Health, ClientError> {
+        self.get("/health").await
+    }
+
+    /// `GET /api/v1/cluster`.
+    pub async fn cluster(&self, at: Option<&str>) -> Result<ClusterInfo, ClientError> {
+        self.get(&format!("/api/v1/cluster{}", query(&[("at", at)])))
+            .await
+    }
+
+    /// `POST /api/v1/stacks`: apply a resolved stack.
+    pub async fn apply(&self, stack: &orco_spec::Stack) -> Result<Accepted, ClientError> {
+        self.call(Method::POST, "/api/v1/stacks", Some(stack)).await
+    }
+
+    /// `GET /api/v1/stacks`.
+    pub async fn stacks(&self, at: Option<&str>) -> Result<StackList, ClientError> {
+        self.get(&format!("/api/v1/stacks{}", query(&[("at", at)])))
+            .await
+    }
+
+    /// `GET /api/v1/stacks/{name}`.
+    pub async fn stack(&self, name: &str, at: Option<&str>) -> Result<StackDetail, ClientError> {
+        self.get(&format!(
+            "/api/v1/stacks/{}{}",
+            segment(name),
+            query(&[("at", at)])
+        ))
+        .await
+    }
+
+    /// `DELETE /api/v1/stacks/{name}`.
+    pub async fn remove_stack(&self, name: &str) -> Result<Accepted, ClientError> {
+        self.call(
+            Method::DELETE,
+            &format!("/api/v1/stacks/{}", segment(name)),
+            None::<&()>,
+        )
+        .await
+    }
+
+    /// `GET /api/v1/workloads`.
+    pub async fn workloads(
+        &self,
+        stack: Option<&str>,
+        at: Option<&str>,
+    ) -> Result<WorkloadList, ClientError> {
+        self.get(&format!(
+            "/api/v1/workloads{}",
+            query(&[("stack", stack), ("at", at)])
+        ))
+        .await
+    }
+
+    /// `GET /api/v1/workloads/{id}`.
+    pub async fn workload(
+        &self,
+        id: &str,
+        at: Option<&str>,
+    ) -> Result<WorkloadDetail, ClientError> {
+        self.get(&format!(
+            "/api/v1/workloads/{}{}",
+            segment(id),
+            query(&[("at", at)])
+        ))
+        .await
+    }
+
+    /// `POST /api/v1/workloads`.
+    pub async fn create_workload(&self, body: &WorkloadCreate) -> Result<Accepted, ClientError> {
+        self.call(Method::POST, "/api/v1/workloads", Some(body))
+            .await
+    }
+
+    /// `DELETE /api/v1/workloads/{id}`.
+    pub async fn delete_workload(&self, id: &str) -> Result<Accepted, ClientError> {
+        self.call(
+            Method::DELETE,
+            &format!("/api/v1/workloads/{}", segment(id)),
+            None::<&()>,
+        )
+        .await
+    }
+
+    /// `PATCH /api/v1/workloads/{id}/scale`.
+    pub async fn scale(&self, id: &str, replicas: u32) -> Result<Accepted, ClientError> {
+        self.call(
+            Method::PATCH,
+            &format!("/api/v1/workloads/{}/scale", segment(id)),
+            Some(&ScaleRequest { replicas }),
+        )
+        .await
+    }
+
+    /// `POST /api/v1/workloads/{id}/{action}` for `restart`, `stop` or `start`.
+    pub async fn workload_action(&self, id: &str, action: &str) -> Result<Accepted, ClientError> {
+        self.call(
+            Method::POST,
+            &format!("/api/v1/workloads/{}/{}", segment(id), segment(action)),
+            None::<&()>,
+        )
+        .await
+    }
+
+    /// `GET /api/v1/instances`.
+    pub async fn instances(
+        &self,
+        stack: Option<&str>,
+        workload: Option<&str>,
+        at: Option<&str>,
+    ) -> Result<InstanceList, ClientError> {
+        self.get(&format!(
+            "/api/v1/instances{}",
+            query(&[("stack", stack), ("workload", workload), ("at", at)])
+        ))
+        .await
+    }
+
+    /// `GET /api/v1/instances/{id}`.
+    pub async fn instance(&self, id: &str, at: Option<&str>) -> Result<InstanceView, ClientError> {
+        self.get(&format!(
+            "/api/v1/instances/{}{}",
+            segment(id),
+            query(&[("at", at)])
+        ))
+        .await
+    }
+
+    /// `POST /api/v1/instances/{id}/restart`.
+    pub async fn restart_instance(&self, id: &str) -> Result<Accepted, ClientError> {
+        self.call(
+            Method::POST,
+            &format!("/api/v1/instances/{}/restart", segment(id)),
+            None::<&()>,
+        )
+        .await
+    }
+
+    /// `GET /api/v1/nodes`.
+    pub async fn nodes(&self, at: Option<&str>) -> Result<NodeList, ClientError> {
+        self.get(&format!("/api/v1/nodes{}", query(&[("at", at)])))
+            .await
+    }
+
+    /// `GET /api/v1/nodes/{name}`.
+    pub async fn node(&self, name: &str) -> Result<NodeView, ClientError> {
+        self.get(&format!("/api/v1/nodes/{}", segment(name))).await
+    }
+
+    /// `GET /api/v1/history/{object}`.
+    pub async fn history(
+        &self,
+        object: &str,
+        at: Option<&str>,
+    ) -> Result<HistoryView, ClientError> {
+        self.get(&format!(
+            "/api/v1/history/{}{}",
+            segment(object),
+            query(&[("at", at)])
+        ))
+        .await
+    }
+
+    /// `GET /api/v1/events`: a stream of server-sent events after revision `after`.
+    pub async fn events(&self, after: u64, follow: bool) -> Result<SseReader, ClientError> {
+        let path = format!("/api/v1/events?after={after}&follow={follow}");
+        let response = self.request(Method::GET, &path, None).await?;
+        if !response.status().is_success() {
+            let status = response.status();
+            let bytes = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| self.protocol(e))?
+                .to_bytes();
+            return Err(self.api_error(status, &bytes));
+        }
+        Ok(SseReader::new(response.into_body()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_encoded_as_one_path_segment() {
+        assert_eq!(segment("demo/web-0"), "demo%2Fweb-0");
+        assert_eq!(
+            query(&[("at", Some("rev:3")), ("stack", None)]),
+            "?at=rev%3A3"
+        );
+        assert_eq!(query(&[("at", None)]), "");
+    }
+}

@@ -1,0 +1,72 @@
+//! `ClientError`: what went wrong talking to the daemon; "unreachable" is its own case.
+
+use orco_api::ErrorDetail;
+use orco_api::version::Incompatible;
+
+/// A failed call to the daemon.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// Nothing answers at the address.
+    #[error(
+        "cannot reach the orco daemon at {host}: {detail}; start one with `orco daemon` (or pass --host / ORCO_HOST)"
+    )]
+    Unreachable {
+        /// The address tried.
+        host: String,
+        /// What the system said.
+        detail: String,
+    },
+    /// The daemon answered with an error.
+    #[error("{}", .error.message)]
+    Api {
+        /// The HTTP status.
+        status: u16,
+        /// The error body.
+        error: ErrorDetail,
+    },
+    /// The daemon's version cannot talk to this client's.
+    #[error("{0}")]
+    Incompatible(#[from] Incompatible),
+    /// The token file could not be read.
+    #[error("cannot read the token file {path}: {detail}")]
+    Token {
+        /// The file.
+        path: String,
+        /// What the system said.
+        detail: String,
+    },
+    /// The daemon's answer could not be understood.
+    #[error("unexpected answer from the daemon at {host}: {detail}")]
+    Protocol {
+        /// The address.
+        host: String,
+        /// What was wrong.
+        detail: String,
+    },
+}
+
+impl ClientError {
+    /// Whether the request was refused as bad input (a 4xx other than a version mismatch or
+    /// a missing token): the CLI exits 2 for these.
+    pub fn is_bad_input(&self) -> bool {
+        match self {
+            ClientError::Api { status, error } => {
+                (400..500).contains(status)
+                    && *status != 401
+                    && error.code != "incompatible_version"
+            }
+            ClientError::Unreachable { .. }
+            | ClientError::Incompatible(_)
+            | ClientError::Token { .. }
+            | ClientError::Protocol { .. } => false,
+        }
+    }
+
+    /// The API error code, when the daemon answered with one.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            ClientError::Api { error, .. } => Some(&error.code),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,33 @@
+//! The daemon's settings: where its data lives, where it listens, and how TCP clients
+//! authenticate.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Everything `orco daemon` is told.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// The data directory (event store, lock file).
+    pub data_dir: PathBuf,
+    /// The unix socket the API listens on.
+    pub socket: PathBuf,
+    /// An optional TCP address to listen on as well (needs `token_file`).
+    pub listen: Option<SocketAddr>,
+    /// The file holding the bearer token TCP clients must send.
+    pub token_file: Option<PathBuf>,
+    /// Verify every page of the event store when opening it (slower start).
+    pub verify_store: bool,
+}
+
+impl Config {
+    /// The defaults of DESIGN.md §9 for this user: see [`orco_api::paths`].
+    pub fn defaults() -> Config {
+        Config {
+            data_dir: orco_api::paths::default_data_dir(),
+            socket: orco_api::paths::default_socket(),
+            listen: None,
+            token_file: None,
+            verify_store: false,
+        }
+    }
+}

@@ -1,0 +1,21 @@
+//! `orco daemon`: the data dir and its lock, the event store, the API on the unix socket
+//! (and optionally TCP with a token), and the engine, in one process.
+//!
+//! - [`daemon`]: [`Daemon`], start-up, serving and graceful shutdown.
+//! - [`engine`]: [`start_engine`](engine::start_engine), the one place the control loop
+//!   starts.
+//! - [`config`]: [`Config`], the daemon's settings and their defaults.
+//! - [`lock`]: the exclusive lock on the data dir.
+//! - [`listen`]: the socket (0600) and the token-checked TCP listener.
+//! - [`error`]: the [`DaemonError`] type.
+
+pub mod config;
+pub mod daemon;
+pub mod engine;
+pub mod error;
+pub mod listen;
+pub mod lock;
+
+pub use config::Config;
+pub use daemon::Daemon;
+pub use error::DaemonError;
