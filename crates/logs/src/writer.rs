@@ -1,6 +1,6 @@
 //! The writer thread of one stack: numbers records, writes them, rotates, feeds subscribers.
 //!
-//! One thread per stack takes everything queued at once ([`Queue::take`]), forms and writes
+//! One thread per stack takes everything queued at once, forms and writes
 //! each record to a buffered `current.ndjson`, offers it to the live subscribers, and flushes
 //! the buffer after every batch (so that readers see what was written, without an fsync per
 //! line). It fsyncs on rotation, on [`StackLog::sync`] and when it stops. A write error is
