@@ -24,6 +24,33 @@
 //! - [`LogConfig`] ([`config`]): directory, rotation and buffer sizes, with defaults.
 //! - [`files`]: the on-disk layout. [`writer`]: the writer thread.
 //! - [`LogError`] ([`error`]).
+//!
+//! In the daemon: the engine asks [`Logs::stack`] for the stack's log and one
+//! [`StackLog::producer`] per instance, and hands it every [`orco_runtime::OutputLine`]
+//! (and its own notes); the API reads with [`Logs::read`] and follows with [`Logs::follow`]
+//! (both block on file IO: call them from `spawn_blocking`); [`Logs::shutdown`] on exit.
+//!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let tmp = tempfile::tempdir()?;
+//! use orco_logs::{Delivery, Filter, LogConfig, Logs, Origin};
+//!
+//! let logs = Logs::new(LogConfig::new(tmp.path().join("logs")))?;
+//! let log = logs.stack("demo")?;
+//! let mut api0 = log.producer(Origin::service("api", "api-0"));
+//! api0.send_bytes(orco_runtime::Source::Stdout, 0, b"INFO listening".to_vec(), false);
+//!
+//! let mut follow = logs.follow("demo", Filter::default())?;
+//! assert_eq!(follow.history[0].msg, "INFO listening");
+//! api0.send_bytes(orco_runtime::Source::Stderr, 0, br#"{"level":"warn","msg":"slow"}"#.to_vec(), false);
+//! match follow.live.blocking_recv() {
+//!     Some(Delivery::Record(r)) => assert_eq!((r.seq, r.msg.as_str()), (2, "slow")),
+//!     other => panic!("{other:?}"),
+//! }
+//! logs.shutdown();
+//! # Ok(())
+//! # }
+//! ```
 
 pub mod config;
 pub mod error;
