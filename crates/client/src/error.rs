@@ -46,13 +46,14 @@ pub enum ClientError {
 }
 
 impl ClientError {
-    /// Whether the request was refused as bad input (a 4xx other than a version mismatch or
-    /// a missing token): the CLI exits 2 for these.
+    /// Whether the request was refused as bad input (a 4xx other than a version mismatch, a
+    /// missing token or a conflict with the current state): the CLI exits 2 for these.
     pub fn is_bad_input(&self) -> bool {
         match self {
             ClientError::Api { status, error } => {
                 (400..500).contains(status)
                     && *status != 401
+                    && *status != 409
                     && error.code != "incompatible_version"
             }
             ClientError::Unreachable { .. }

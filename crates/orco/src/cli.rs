@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::args::*;
+
 /// orco orchestrates services and jobs — local processes and containers — from one stack file.
 #[derive(Debug, Parser)]
 #[command(name = "orco", version, about, propagate_version = true)]
@@ -29,6 +31,38 @@ pub(crate) enum Command {
     /// Apply the stack and stay attached: output and state changes until Ctrl-C, which stops
     /// the stack in reverse dependency order.
     Up(UpArgs),
+    /// Run the daemon (API, event store and engine) in the foreground.
+    Daemon(DaemonArgs),
+    /// Submit a stack file to the daemon (start what is missing, change what changed).
+    Apply(ApplyArgs),
+    /// Remove the stack and its instances.
+    Down(DownArgs),
+    /// One line per service: SERVICE STATE READY REPL RESTARTS AGE MESSAGE.
+    Status(StatusArgs),
+    /// One line per instance.
+    Ps(StatusArgs),
+    /// Restart a service (every instance) or one instance, once.
+    Restart(TargetArgs),
+    /// Stop a service until `orco start` or the next apply.
+    Stop(TargetArgs),
+    /// Start a stopped service again.
+    Start(TargetArgs),
+    /// Set a service's replica count (until the next apply).
+    Scale(ScaleArgs),
+    /// Print the event log; -f follows it.
+    Events(EventsArgs),
+    /// Every event that touched a stack, service or instance.
+    History(HistoryArgs),
+    /// Run a command as a one-service workload, without a stack file.
+    Run(RunArgs),
+    /// Workloads: create -f, list, describe, delete, scale.
+    Workload(WorkloadArgs),
+    /// Instances: list.
+    Instance(InstanceArgs),
+    /// Nodes: list, describe.
+    Node(NodeArgs),
+    /// The daemon: info, health.
+    Cluster(ClusterArgs),
     /// The node keeper (started by orco itself).
     #[command(hide = true)]
     Keeper {

@@ -1,10 +1,12 @@
 //! The `orco` binary: parses arguments and dispatches to one verb per module.
 
+mod args;
 mod cli;
 mod cmd;
 mod discover;
 mod exit;
 mod output;
+mod remote;
 
 use std::process::ExitCode;
 
@@ -32,6 +34,22 @@ fn main() -> ExitCode {
         Command::Completions(args) => cmd::completions::run(&args),
         Command::Up(args) => cmd::up::run(&args),
         Command::Keeper { args } => cmd::keeper::run(&args),
+        Command::Daemon(args) => cmd::daemon::run(&args),
+        Command::Apply(args) => cmd::apply::run(&args),
+        Command::Down(args) => cmd::down::run(&args),
+        Command::Status(args) => cmd::status::run(&args),
+        Command::Ps(args) => cmd::ps::run(&args),
+        Command::Restart(args) => cmd::restart::run(&args),
+        Command::Stop(args) => cmd::stop::run(&args),
+        Command::Start(args) => cmd::start::run(&args),
+        Command::Scale(args) => cmd::scale::run(&args),
+        Command::Events(args) => cmd::events::run(&args),
+        Command::History(args) => cmd::history::run(&args),
+        Command::Run(args) => cmd::run::run(&args),
+        Command::Workload(args) => cmd::workload::run(&args),
+        Command::Instance(args) => cmd::instance::run(&args),
+        Command::Node(args) => cmd::node::run(&args),
+        Command::Cluster(args) => cmd::cluster::run(&args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -1,0 +1,343 @@
+//! Clap definitions of the verbs that talk to the daemon (the API verbs): `daemon`, `apply`,
+//! `down`, `status`, `ps`, `restart`, `stop`, `start`, `scale`, `events`, `history`, `run`
+//! and the nouns `workload`, `instance`, `node`, `cluster`. `cli.rs` names them in `Command`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand, ValueEnum};
+
+use crate::cli::FileArg;
+
+/// Which daemon to talk to (DESIGN.md §9).
+#[derive(Debug, Clone, Args)]
+pub(crate) struct ConnectArgs {
+    /// The daemon: unix:///path/to/orco.sock or tcp://host:port. Default: the user's socket
+    /// (/run/orco/orco.sock as root, else $XDG_RUNTIME_DIR/orco.sock or
+    /// /tmp/orco-$UID/orco.sock).
+    #[arg(long, env = "ORCO_HOST", value_name = "URL")]
+    pub(crate) host: Option<String>,
+    /// A file holding the bearer token for a TCP daemon (or set ORCO_TOKEN).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) token_file: Option<PathBuf>,
+}
+
+/// Which stack: `-f FILE`, `--stack NAME`, or the only stack applied.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct StackArgs {
+    /// The stack file whose stack to use (its `stack.name`).
+    #[arg(
+        short = 'f',
+        long = "file",
+        value_name = "FILE",
+        conflicts_with = "stack"
+    )]
+    pub(crate) file: Option<PathBuf>,
+    /// The stack, by name. Default: the only stack applied.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) stack: Option<String>,
+}
+
+/// Output formats of the API verbs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Format {
+    /// A table for people.
+    Table,
+    /// A table with more columns.
+    Wide,
+    /// JSON.
+    Json,
+    /// YAML.
+    Yaml,
+}
+
+/// `-o FORMAT`.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct FormatArg {
+    /// Output format.
+    #[arg(short = 'o', long = "output", value_enum, default_value = "table")]
+    pub(crate) output: Format,
+}
+
+/// `orco daemon`.
+#[derive(Debug, Args)]
+pub(crate) struct DaemonArgs {
+    /// The data directory. Default: /var/lib/orco as root, else $XDG_DATA_HOME/orco.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) data_dir: Option<PathBuf>,
+    /// The unix socket to serve the API on. Default: /run/orco/orco.sock as root, else
+    /// $XDG_RUNTIME_DIR/orco.sock (or /tmp/orco-$UID/orco.sock).
+    #[arg(long, value_name = "PATH")]
+    pub(crate) socket: Option<PathBuf>,
+    /// Also serve the API on this TCP address (needs --token-file).
+    #[arg(long, value_name = "ADDR", requires = "token_file")]
+    pub(crate) listen: Option<SocketAddr>,
+    /// The file holding the bearer token TCP clients must send.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) token_file: Option<PathBuf>,
+    /// Verify every page of the event store when opening it (slower start-up).
+    #[arg(long)]
+    pub(crate) verify_store: bool,
+}
+
+/// `orco apply`.
+#[derive(Debug, Args)]
+pub(crate) struct ApplyArgs {
+    #[command(flatten)]
+    pub(crate) file: FileArg,
+    #[command(flatten)]
+    pub(crate) connect: ConnectArgs,
+    #[command(flatten)]
+    pub(crate) format: FormatArg,
+}
+
+/// `orco down`.
+#[derive(Debug, Args)]
+pub(crate) struct DownArgs {
+    #[command(flatten)]
+    pub(crate) stack: StackArgs,
+    #[command(flatten)]
+    pub(crate) connect: ConnectArgs,
+}
+
+/// `orco status` and `orco ps`.
+#[derive(Debug, Args)]
+pub(crate) struct StatusArgs {
+    /// Only this service.
+    pub(crate) service: Option<String>,
+    /// Show the state at a past moment: a revision (rev:42), an RFC 3339 time, or a
+    /// duration ago (10m).
+    #[arg(long, value_name = "WHEN")]
+    pub(crate) at: Option<String>,
+    #[command(flatten)]
+    pub(crate) stack: StackArgs,
+    #[command(flatten)]
+    pub(crate) connect: ConnectArgs,
+    #[command(flatten)]
+    pub(crate) format: FormatArg,
+}
+
+/// `orco restart`, `orco stop`, `orco start`.
+#[derive(Debug, Args)]
+pub(crate) struct TargetArgs {
+    /// A service or an instance (SERVICE-N); default: every service of the stack.
+    pub(crate) target: Option<String>,
+    #[command(flatten)]
+    pub(crate) stack: StackArgs,
+    #[command(flatten)]
+    pub(crate) connect: ConnectArgs,
+}
+
+/// `orco scale`.
+#[derive(Debug, Args)]
+pub(crate) struct ScaleArgs {
+    /// The service.
+    pub(crate) service: String,
+    /// The new number of replicas.
+    pub(crate) replicas: u32,
+    #[command(flatten)]
+    pub(crate) stack: StackArgs,
+    #[command(flatten)]
+    pub(crate) connect: ConnectArgs,
+}
+
+/// `orco events`.
+#[derive(Debug, Args)]
+pub(crate) struct EventsArgs {
+    /// Keep printing new events as they are appended.
+    #[arg(short = 'f', long)]
+    pub(crate) follow: bool,
+    /// Start after this revision (default: the beginning of the log).
+    #[arg(long, value_name = "REVISION", default_value_t = 0)]
+    pub(crate) after: u64,
+    #[command(flatten)]
+    pub(crate) connect: ConnectArgs,
+    #[command(flatten)]
+    pub(crate) format: FormatArg,
+}
+
+/// `orco history`.
+#[derive(Debug, Args)]
+pub(crate) struct HistoryArgs {
+    /// A stack, service or instance (STACK/NAME also works).
+    pub(crate) name: String,
+    #[command(flatten)]
+    pub(crate) stack: StackArgs,
+    #[command(flatten)]
+    pub(crate) connect: ConnectArgs,
+    #[command(flatten)]
+    pub(crate) format: FormatArg,
+}
+
+/// Restart modes for `orco run`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum RestartMode {
+    /// Always restart.
+    Always,
+    /// Restart when it exits non-zero.
+    OnFailure,
+    /// Never restart.
+    Never,
+}
+
+impl RestartMode {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            RestartMode::Always => "always",
+            RestartMode::OnFailure => "on-failure",
+            RestartMode::Never => "never",
+        }
+    }
+}
+
+/// `orco run`.
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    /// The service's name.
+    pub(crate) name: String,
+    /// The command and its arguments (after `--`).
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub(crate) command: Vec<String>,
+    /// Number of instances.
+    #[arg(long, default_value_t = 1)]
+    pub(crate) replicas: u32,
+    /// When to restart it.
+    #[arg(long, value_enum, default_value = "always")]
+    pub(crate) restart: RestartMode,
+    /// The stack to add it to (created when missing). Default: a stack named like the service.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) stack: Option<String>,
+    #[command(flatten)]
+    pub(crate) connect: ConnectArgs,
+}
+
+/// `orco workload …`.
+#[derive(Debug, Args)]
+pub(crate) struct WorkloadArgs {
+    #[command(subcommand)]
+    pub(crate) verb: WorkloadVerb,
+}
+
+/// The workload verbs.
+#[derive(Debug, Subcommand)]
+pub(crate) enum WorkloadVerb {
+    /// Apply the workloads of a stack file.
+    Create(ApplyArgs),
+    /// List workloads of every stack (or of --stack).
+    List(WorkloadListArgs),
+    /// Show a workload, its spec and its instances.
+    Describe(WorkloadNameArgs),
+    /// Remove a workload from its stack.
+    Delete(WorkloadNameArgs),
+    /// Set a service's replica count.
+    Scale(ScaleArgs),
+}
+
+/// `orco workload list`.
+#[derive(Debug, Args)]
+pub(crate) struct WorkloadListArgs {
+    /// Only this stack.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) stack: Option<String>,
+    /// Show the state at a past moment.
+    #[arg(long, value_name = "WHEN")]
+    pub(crate) at: Option<String>,
+    #[command(flatten)]
+    pub(crate) connect: ConnectArgs,
+    #[command(flatten)]
+    pub(crate) format: FormatArg,
+}
+
+/// `orco workload describe|delete NAME`.
+#[derive(Debug, Args)]
+pub(crate) struct WorkloadNameArgs {
+    /// The workload: NAME, or STACK/NAME.
+    pub(crate) name: String,
+    #[command(flatten)]
+    pub(crate) stack: StackArgs,
+    #[command(flatten)]
+    pub(crate) connect: ConnectArgs,
+    #[command(flatten)]
+    pub(crate) format: FormatArg,
+}
+
+/// `orco instance …`.
+#[derive(Debug, Args)]
+pub(crate) struct InstanceArgs {
+    #[command(subcommand)]
+    pub(crate) verb: InstanceVerb,
+}
+
+/// The instance verbs.
+#[derive(Debug, Subcommand)]
+pub(crate) enum InstanceVerb {
+    /// List instances of every stack (or of --stack).
+    List(InstanceListArgs),
+}
+
+/// `orco instance list`.
+#[derive(Debug, Args)]
+pub(crate) struct InstanceListArgs {
+    /// Only this stack.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) stack: Option<String>,
+    /// Show the state at a past moment.
+    #[arg(long, value_name = "WHEN")]
+    pub(crate) at: Option<String>,
+    #[command(flatten)]
+    pub(crate) connect: ConnectArgs,
+    #[command(flatten)]
+    pub(crate) format: FormatArg,
+}
+
+/// `orco node …`.
+#[derive(Debug, Args)]
+pub(crate) struct NodeArgs {
+    #[command(subcommand)]
+    pub(crate) verb: NodeVerb,
+}
+
+/// The node verbs.
+#[derive(Debug, Subcommand)]
+pub(crate) enum NodeVerb {
+    /// List the nodes and their capacity.
+    List(PlainArgs),
+    /// Show one node.
+    Describe(NodeNameArgs),
+}
+
+/// `orco node describe NAME`.
+#[derive(Debug, Args)]
+pub(crate) struct NodeNameArgs {
+    /// The node's name.
+    pub(crate) name: String,
+    #[command(flatten)]
+    pub(crate) connect: ConnectArgs,
+    #[command(flatten)]
+    pub(crate) format: FormatArg,
+}
+
+/// A verb with only the connection and the output format.
+#[derive(Debug, Args)]
+pub(crate) struct PlainArgs {
+    #[command(flatten)]
+    pub(crate) connect: ConnectArgs,
+    #[command(flatten)]
+    pub(crate) format: FormatArg,
+}
+
+/// `orco cluster …`.
+#[derive(Debug, Args)]
+pub(crate) struct ClusterArgs {
+    #[command(subcommand)]
+    pub(crate) verb: ClusterVerb,
+}
+
+/// The cluster verbs.
+#[derive(Debug, Subcommand)]
+pub(crate) enum ClusterVerb {
+    /// The daemon's version, mode and what it holds.
+    Info(PlainArgs),
+    /// Whether the daemon answers (`/health`).
+    Health(PlainArgs),
+}

@@ -1,0 +1,40 @@
+//! `orco instance list`: instances of every stack (or of `--stack`). `instance logs` comes
+//! with the log pipeline's API.
+
+use comfy_table::Cell;
+
+use crate::args::{InstanceArgs, InstanceListArgs, InstanceVerb};
+use crate::exit;
+use crate::remote::{self, Failure};
+
+pub(crate) fn run(args: &InstanceArgs) -> anyhow::Result<u8> {
+    match &args.verb {
+        InstanceVerb::List(list) => remote::run(self::list(list)),
+    }
+}
+
+async fn list(args: &InstanceListArgs) -> Result<u8, Failure> {
+    let client = remote::client(&args.connect)?;
+    let list = client
+        .instances(args.stack.as_deref(), None, args.at.as_deref())
+        .await?;
+    if remote::print_structured(&list, args.format.output)? {
+        return Ok(exit::OK);
+    }
+    let mut table = remote::table(&[
+        "INSTANCE", "PHASE", "READY", "PID", "RESTARTS", "AGE", "NODE",
+    ]);
+    for i in &list.items {
+        table.add_row(vec![
+            Cell::new(&i.id),
+            remote::state_cell(&i.phase),
+            Cell::new(if i.ready { "yes" } else { "no" }),
+            Cell::new(i.pid.map_or_else(|| "-".to_string(), |p| p.to_string())),
+            Cell::new(i.restarts),
+            Cell::new(remote::age(i.since, list.as_of)),
+            Cell::new(i.node.as_deref().unwrap_or("-")),
+        ]);
+    }
+    remote::print_table(&table);
+    Ok(exit::OK)
+}

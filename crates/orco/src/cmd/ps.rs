@@ -1,0 +1,53 @@
+//! `orco ps`: one line per instance — INSTANCE PHASE READY PID RESTARTS AGE REASON.
+
+use comfy_table::Cell;
+
+use crate::args::{Format, StatusArgs};
+use crate::exit;
+use crate::remote::{self, Failure};
+
+pub(crate) fn run(args: &StatusArgs) -> anyhow::Result<u8> {
+    remote::run(async move {
+        let client = remote::client(&args.connect)?;
+        let stack = remote::stack(&client, &args.stack).await?;
+        let workload = args.service.as_deref().map(|s| remote::qualify(&stack, s));
+        let list = client
+            .instances(Some(&stack), workload.as_deref(), args.at.as_deref())
+            .await?;
+        if remote::print_structured(&list, args.format.output)? {
+            return Ok(exit::OK);
+        }
+        let wide = args.format.output == Format::Wide;
+        let mut header = vec![
+            "INSTANCE", "PHASE", "READY", "PID", "RESTARTS", "AGE", "REASON",
+        ];
+        if wide {
+            header.extend(["NODE", "LAST EXIT", "CONTAINER"]);
+        }
+        let mut table = remote::table(&header);
+        for i in &list.items {
+            let mut row = vec![
+                Cell::new(&i.name),
+                remote::state_cell(&i.phase),
+                Cell::new(if i.ready { "yes" } else { "no" }),
+                Cell::new(i.pid.map_or_else(|| "-".to_string(), |p| p.to_string())),
+                Cell::new(i.restarts),
+                Cell::new(remote::age(i.since, list.as_of)),
+                Cell::new(i.reason.as_deref().unwrap_or("")),
+            ];
+            if wide {
+                row.extend([
+                    Cell::new(i.node.as_deref().unwrap_or("-")),
+                    Cell::new(i.last_exit.as_deref().unwrap_or("-")),
+                    Cell::new(i.container.as_deref().unwrap_or("-")),
+                ]);
+            }
+            table.add_row(row);
+        }
+        if let Some(at) = &args.at {
+            println!("stack {stack} at {at} (revision {})", list.revision);
+        }
+        remote::print_table(&table);
+        Ok::<u8, Failure>(exit::OK)
+    })
+}

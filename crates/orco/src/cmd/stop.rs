@@ -1,0 +1,8 @@
+//! `orco stop [SERVICE|INSTANCE]`: stop a service until `orco start` or the next apply; every service of the stack without a target.
+
+use crate::args::TargetArgs;
+use crate::remote::{self, Action};
+
+pub(crate) fn run(args: &TargetArgs) -> anyhow::Result<u8> {
+    remote::run(remote::act(Action::Stop, args))
+}

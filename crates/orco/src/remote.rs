@@ -1,0 +1,332 @@
+//! What the API verbs share: connecting to the daemon, choosing the stack, resolving names,
+//! turning failures into exit codes, and rendering tables and structured output.
+
+use std::future::Future;
+use std::io::IsTerminal;
+
+use comfy_table::{Cell, Color, ContentArrangement, Table};
+use jiff::Timestamp;
+use orco_client::{Client, ClientError, Host};
+
+use crate::args::{ConnectArgs, Format, StackArgs};
+use crate::cli::Output;
+use crate::exit;
+
+/// Why an API verb failed, with the exit code it leads to.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    /// The daemon (or reaching it) failed.
+    Client(ClientError),
+    /// Bad input found on this side (exit 2).
+    Usage(String),
+    /// The input was printed about already (exit with the code).
+    Reported(u8),
+}
+
+impl From<ClientError> for Failure {
+    fn from(e: ClientError) -> Failure {
+        Failure::Client(e)
+    }
+}
+
+/// The exit code DESIGN.md §9 gives a client error: 3 unreachable, 2 refused input, else 1.
+pub(crate) fn exit_code(e: &ClientError) -> u8 {
+    match e {
+        ClientError::Unreachable { .. } => exit::UNREACHABLE,
+        _ if e.is_bad_input() => exit::USAGE,
+        _ => exit::FAILURE,
+    }
+}
+
+/// Prints a failure to stderr; its exit code.
+pub(crate) fn report(failure: Failure) -> u8 {
+    match failure {
+        Failure::Client(e) => {
+            eprintln!("error: {e}");
+            if let ClientError::Api { error, .. } = &e {
+                if let Some(field) = &error.field
+                    && error.details.len() <= 1
+                {
+                    eprintln!("  at: {field}");
+                }
+                if error.details.len() > 1 {
+                    for d in &error.details {
+                        eprintln!("  {}: {}", d.field, d.message);
+                    }
+                }
+            }
+            exit_code(&e)
+        }
+        Failure::Usage(message) => {
+            eprintln!("error: {message}");
+            exit::USAGE
+        }
+        Failure::Reported(code) => code,
+    }
+}
+
+/// Runs an API verb on a single-threaded runtime and maps its failure to an exit code.
+pub(crate) fn run<F>(verb: F) -> anyhow::Result<u8>
+where
+    F: Future<Output = Result<u8, Failure>>,
+{
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    Ok(match runtime.block_on(verb) {
+        Ok(code) => code,
+        Err(failure) => report(failure),
+    })
+}
+
+/// The client for `--host`/`ORCO_HOST` and `--token-file`/`ORCO_TOKEN`.
+pub(crate) fn client(args: &ConnectArgs) -> Result<Client, Failure> {
+    let host = match &args.host {
+        Some(text) => Host::parse(text).map_err(|e| Failure::Usage(e.to_string()))?,
+        None => Host::Unix(Host::default_socket()),
+    };
+    let token = match &args.token_file {
+        Some(path) => Some(orco_client::read_token(path)?),
+        None => std::env::var("ORCO_TOKEN")
+            .ok()
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty()),
+    };
+    Ok(Client::new(host, token))
+}
+
+/// The stack a verb works on: `-f FILE`'s `stack.name`, `--stack NAME`, or the only stack
+/// applied.
+pub(crate) async fn stack(client: &Client, args: &StackArgs) -> Result<String, Failure> {
+    if let Some(name) = &args.stack {
+        return Ok(name.clone());
+    }
+    if let Some(file) = &args.file {
+        let loaded = crate::discover::load(Some(file)).map_err(|f| Failure::Reported(f.0))?;
+        return Ok(loaded.stack.stack.name);
+    }
+    let stacks = client.stacks(None).await?;
+    match stacks.items.as_slice() {
+        [one] => Ok(one.name.clone()),
+        [] => Err(Failure::Usage(
+            "no stack is applied: apply one with `orco apply -f FILE` or `orco up`".into(),
+        )),
+        many => Err(Failure::Usage(format!(
+            "several stacks are applied ({}): pick one with --stack NAME or -f FILE",
+            many.iter()
+                .map(|s| s.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
+/// `NAME` in `stack` as an id string (`STACK/NAME`), unless it is one already.
+pub(crate) fn qualify(stack: &str, name: &str) -> String {
+    if name.contains('/') {
+        name.to_string()
+    } else {
+        format!("{stack}/{name}")
+    }
+}
+
+/// Whether colour is on for stdout: never with `NO_COLOR`, always with `CLICOLOR_FORCE`,
+/// else on a terminal.
+pub(crate) fn colour() -> bool {
+    let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+    if set("NO_COLOR") {
+        return false;
+    }
+    set("CLICOLOR_FORCE") || std::io::stdout().is_terminal()
+}
+
+/// A table with `header`, borderless like kubectl's.
+pub(crate) fn table(header: &[&str]) -> Table {
+    let mut table = Table::new();
+    table
+        .load_style(comfy_table::presets::NOTHING)
+        .set_content_arrangement(ContentArrangement::Disabled)
+        .set_header(header.iter().map(|h| Cell::new(*h)));
+    for column in table.column_iter_mut() {
+        column.set_padding((0, 3));
+    }
+    if colour() {
+        table.enforce_styling();
+    } else {
+        table.force_no_tty();
+    }
+    table
+}
+
+/// Prints a table, trimming the padding at the ends of lines.
+pub(crate) fn print_table(table: &Table) {
+    for line in table.to_string().lines() {
+        println!("{}", line.trim_end());
+    }
+}
+
+/// A state word's cell, coloured by how well things are when colour is on.
+pub(crate) fn state_cell(state: &str) -> Cell {
+    let cell = Cell::new(state);
+    if !colour() {
+        return cell;
+    }
+    match state {
+        "running" | "succeeded" => cell.fg(Color::Green),
+        "failed" | "degraded" => cell.fg(Color::Red),
+        "restarting" | "starting" | "pending" | "stopping" => cell.fg(Color::Yellow),
+        _ => cell,
+    }
+}
+
+/// A short age: `42s`, `5m`, `3h`, `2d`.
+pub(crate) fn age(since: Timestamp, as_of: Timestamp) -> String {
+    let seconds = as_of.as_second().saturating_sub(since.as_second()).max(0);
+    match seconds {
+        s if s < 120 => format!("{s}s"),
+        s if s < 2 * 3600 => format!("{}m", s / 60),
+        s if s < 2 * 86400 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86400),
+    }
+}
+
+/// Prints `value` as JSON or YAML; `false` for the table formats (the caller prints one).
+pub(crate) fn structured(value: &impl serde::Serialize, format: Format) -> anyhow::Result<bool> {
+    let output = match format {
+        Format::Json => Output::Json,
+        Format::Yaml => Output::Yaml,
+        Format::Table | Format::Wide => return Ok(false),
+    };
+    let value = serde_json::to_value(value)?;
+    print!("{}", crate::output::render(&value, output)?);
+    Ok(true)
+}
+
+/// [`structured`] for an async verb.
+pub(crate) fn print_structured(
+    value: &impl serde::Serialize,
+    format: Format,
+) -> Result<bool, Failure> {
+    structured(value, format).map_err(|e| Failure::Usage(format!("cannot print the output: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ages_are_short() {
+        let t0: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+        let at = |s: i64| t0.checked_add(jiff::SignedDuration::from_secs(s)).unwrap();
+        assert_eq!(age(t0, at(5)), "5s");
+        assert_eq!(age(t0, at(600)), "10m");
+        assert_eq!(age(t0, at(3 * 3600)), "3h");
+        assert_eq!(age(t0, at(3 * 86400)), "3d");
+        assert_eq!(age(at(10), t0), "0s");
+    }
+
+    #[test]
+    fn names_are_qualified_with_their_stack() {
+        assert_eq!(qualify("demo", "web"), "demo/web");
+        assert_eq!(qualify("demo", "other/web"), "other/web");
+    }
+}
+
+/// `restart`, `stop` or `start`: what the verb asks of a service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Action {
+    /// Restart every instance once.
+    Restart,
+    /// Stop until started again.
+    Stop,
+    /// Start again after a stop.
+    Start,
+}
+
+impl Action {
+    fn word(self) -> &'static str {
+        match self {
+            Action::Restart => "restart",
+            Action::Stop => "stop",
+            Action::Start => "start",
+        }
+    }
+
+    fn done(self) -> &'static str {
+        match self {
+            Action::Restart => "restart requested",
+            Action::Stop => "stop requested",
+            Action::Start => "start requested",
+        }
+    }
+}
+
+/// Runs `action` on a service or an instance of the selected stack, or on every service of
+/// it when no target is given.
+pub(crate) async fn act(action: Action, args: &crate::args::TargetArgs) -> Result<u8, Failure> {
+    let client = client(&args.connect)?;
+    let stack = stack(&client, &args.stack).await?;
+    let Some(target) = &args.target else {
+        let list = client.workloads(Some(&stack), None).await?;
+        let mut code = exit::OK;
+        for w in list.items.iter().filter(|w| w.kind == "service") {
+            match client.workload_action(&w.id, action.word()).await {
+                Ok(accepted) => println!(
+                    "{}: {} (revision {})",
+                    w.name,
+                    action.done(),
+                    accepted.revision
+                ),
+                Err(e) if e.code() == Some("no_instances") => {
+                    println!("{}: no instance to restart yet", w.name);
+                }
+                Err(e) => {
+                    code = report(Failure::Client(e));
+                }
+            }
+        }
+        return Ok(code);
+    };
+    let id = qualify(&stack, target);
+    match client.workload(&id, None).await {
+        Ok(_) => {
+            let accepted = client.workload_action(&id, action.word()).await?;
+            println!(
+                "{target}: {} (revision {})",
+                action.done(),
+                accepted.revision
+            );
+            return Ok(exit::OK);
+        }
+        Err(e) if e.code() == Some("workload_not_found") => {}
+        Err(e) => return Err(e.into()),
+    }
+    let instance = match client.instance(&id, None).await {
+        Ok(instance) => instance,
+        Err(e) if e.code() == Some("instance_not_found") => {
+            return Err(Failure::Usage(format!(
+                "stack {stack} has no service or instance `{target}`: `orco status` and `orco ps` list them"
+            )));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if action != Action::Restart {
+        return Err(Failure::Usage(format!(
+            "`{target}` is an instance: {} works on services, e.g. `orco {} {}`",
+            action.word(),
+            action.word(),
+            instance
+                .workload
+                .rsplit('/')
+                .next()
+                .unwrap_or(&instance.workload)
+        )));
+    }
+    let accepted = client.restart_instance(&instance.id).await?;
+    println!(
+        "{target}: {} (revision {})",
+        action.done(),
+        accepted.revision
+    );
+    Ok(exit::OK)
+}
