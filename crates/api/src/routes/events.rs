@@ -125,3 +125,22 @@ pub async fn stream(
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_slow_watcher_gets_an_error_event_naming_the_revision_to_resume_from() {
+        let body = ApiError::from(StoreError::TooSlow { resume_after: 41 }).body();
+        assert_eq!(body.error.code, "too_slow");
+        assert_eq!(body.error.resume_after, Some(41));
+        assert!(body.error.message.contains("watch again from revision 41"));
+        // The SSE message carries that body under `event: error`.
+        let rendered = format!("{:?}", failure(&StoreError::TooSlow { resume_after: 41 }));
+        assert!(
+            rendered.contains("error") && rendered.contains("41"),
+            "{rendered}"
+        );
+    }
+}
