@@ -17,6 +17,9 @@ pub struct Config {
     pub token_file: Option<PathBuf>,
     /// Verify every page of the event store when opening it (slower start).
     pub verify_store: bool,
+    /// Start the engine (default). Without it the daemon records desired state and answers
+    /// reads but runs nothing: for inspecting a data dir, and for tests of the API alone.
+    pub engine: bool,
 }
 
 impl Config {
@@ -28,6 +31,7 @@ impl Config {
             listen: None,
             token_file: None,
             verify_store: false,
+            engine: true,
         }
     }
 }

@@ -102,7 +102,11 @@ impl Daemon {
         let store = Arc::new(opened);
         tighten(&config.data_dir)?;
         let node = LocalNode::detect();
-        let engine = start_engine(&store, &node);
+        let engine = if config.engine {
+            start_engine(&store, &node)
+        } else {
+            EngineHandle::disabled()
+        };
         let dyn_store: Arc<dyn Store> = store.clone();
         let ctx = ApiContext::new(dyn_store, node, engine.is_running());
         let router = orco_api::router(ctx);

@@ -17,6 +17,11 @@ pub struct EngineHandle {
 }
 
 impl EngineHandle {
+    /// No engine: the daemon was told to run without one.
+    pub fn disabled() -> EngineHandle {
+        EngineHandle { running: false }
+    }
+
     /// Whether an engine runs in this daemon.
     pub fn is_running(&self) -> bool {
         self.running

@@ -26,6 +26,8 @@ fn config(dir: &Path) -> Config {
         listen: None,
         token_file: None,
         verify_store: false,
+        // These tests append the engine's events themselves.
+        engine: false,
     }
 }
 
@@ -65,7 +67,8 @@ services:
         .stack
 }
 
-/// Appends what the engine would append for a started, ready instance.
+/// Appends what the engine would append for a started, ready instance. Pids are above
+/// Linux's largest (2^22), so they can never name a real process.
 async fn engine_runs(store: &dyn Store, instance: &str, pid: u32) {
     let instance: InstanceId = instance.parse().unwrap();
     let now = Timestamp::now();
@@ -296,15 +299,15 @@ async fn instances_are_listed_read_and_restarted() {
     assert_eq!(err.code(), Some("no_instances"));
     assert_eq!(s.daemon.store().head(), head);
 
-    engine_runs(s.daemon.store().as_ref(), "demo/web-0", 4242).await;
-    engine_runs(s.daemon.store().as_ref(), "demo/web-1", 4243).await;
+    engine_runs(s.daemon.store().as_ref(), "demo/web-0", 4_900_042).await;
+    engine_runs(s.daemon.store().as_ref(), "demo/web-1", 4_900_043).await;
     let list = s
         .client
         .instances(Some("demo"), Some("web"), None)
         .await
         .unwrap();
     assert_eq!(list.items.len(), 2);
-    assert_eq!(list.items[0].pid, Some(4242));
+    assert_eq!(list.items[0].pid, Some(4_900_042));
     assert!(list.items[0].ready);
     let one = s.client.instance("demo/web-1", None).await.unwrap();
     assert_eq!(
@@ -359,7 +362,7 @@ async fn history_lists_the_transitions_of_one_object() {
     s.client.apply(&stack("demo", 2)).await.unwrap();
     s.client.apply(&stack("other", 1)).await.unwrap();
     s.client.scale("demo/web", 3).await.unwrap();
-    engine_runs(s.daemon.store().as_ref(), "demo/web-0", 10).await;
+    engine_runs(s.daemon.store().as_ref(), "demo/web-0", 4_900_010).await;
     let history = s.client.history("demo/web-0", None).await.unwrap();
     let kinds: Vec<_> = history.items.iter().map(|e| e.kind.as_str()).collect();
     assert_eq!(
@@ -776,8 +779,8 @@ fn parse_prometheus(text: &str) -> Vec<(String, f64)> {
 async fn metrics_parse_as_prometheus_text_and_count_what_the_log_holds() {
     let s = start().await;
     s.client.apply(&stack("demo", 2)).await.unwrap();
-    engine_runs(s.daemon.store().as_ref(), "demo/web-0", 1).await;
-    engine_runs(s.daemon.store().as_ref(), "demo/web-1", 2).await;
+    engine_runs(s.daemon.store().as_ref(), "demo/web-0", 4_900_001).await;
+    engine_runs(s.daemon.store().as_ref(), "demo/web-1", 4_900_002).await;
     let text = s.client.get_text("/metrics").await.unwrap();
     let samples = parse_prometheus(&text);
     let value = |series: &str| {

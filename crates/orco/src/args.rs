@@ -78,6 +78,9 @@ pub(crate) struct DaemonArgs {
     /// Verify every page of the event store when opening it (slower start-up).
     #[arg(long)]
     pub(crate) verify_store: bool,
+    /// Do not start the engine: record desired state and answer reads, run nothing.
+    #[arg(long)]
+    pub(crate) no_engine: bool,
 }
 
 /// `orco apply`.

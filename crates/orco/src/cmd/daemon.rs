@@ -23,6 +23,7 @@ pub(crate) fn run(args: &DaemonArgs) -> anyhow::Result<u8> {
         listen: args.listen,
         token_file: args.token_file.clone(),
         verify_store: args.verify_store,
+        engine: !args.no_engine,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
