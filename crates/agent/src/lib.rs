@@ -43,7 +43,13 @@ struct Routes {
     inboxes: HashMap<String, Inbox>,
     /// Exits of instances no supervisor owns yet (ended while no agent ran).
     unclaimed: HashMap<String, (i32, orco_runtime::ExitStatus)>,
+    /// Output of instances no supervisor owns yet (printed while no agent ran), up to
+    /// [`UNCLAIMED_LINES`] lines each; shown once the instance is claimed.
+    unclaimed_output: HashMap<String, Vec<OutputLine>>,
 }
+
+/// Lines kept per instance that no supervisor owns yet.
+const UNCLAIMED_LINES: usize = 10_000;
 
 /// The node agent.
 pub struct Agent<R: Runtime + 'static> {
@@ -54,6 +60,7 @@ pub struct Agent<R: Runtime + 'static> {
     /// What the runtime ran before this agent started, by runtime name, until claimed.
     adoptable: HashMap<String, InstanceInfo>,
     assigned_once: bool,
+    output: Option<mpsc::Sender<Output>>,
 }
 
 impl<R: Runtime + 'static> std::fmt::Debug for Agent<R> {
@@ -80,13 +87,12 @@ impl<R: Runtime + 'static> Agent<R> {
             .into_iter()
             .map(|i| (i.instance.clone(), i))
             .collect();
-        let from: BTreeMap<String, u64> = adoptable
-            .values()
-            .map(|i| (i.instance.clone(), i.output_len))
-            .collect();
+        // Output of adopted instances is read from the start of their logs: what they printed
+        // while no agent ran is not lost (an agent that restarts shows it again).
+        let from: BTreeMap<String, u64> = adoptable.keys().map(|name| (name.clone(), 0)).collect();
         let watch = runtime.watch(from).await?;
         let routes = Arc::new(Mutex::new(Routes::default()));
-        tokio::spawn(fan_out(watch, routes.clone(), output));
+        tokio::spawn(fan_out(watch, routes.clone(), output.clone()));
         Ok(Agent {
             runtime,
             events,
@@ -94,6 +100,7 @@ impl<R: Runtime + 'static> Agent<R> {
             routes,
             adoptable,
             assigned_once: false,
+            output,
         })
     }
 
@@ -105,7 +112,11 @@ impl<R: Runtime + 'static> Agent<R> {
     /// Makes the node's instances match `assignments`: new ones get a supervisor, known ones
     /// their (possibly changed) assignment, and those no longer assigned are stopped,
     /// forgotten and their supervisors end. Returns at once; supervisors act on their own.
-    pub fn assign(&mut self, assignments: &BTreeMap<InstanceId, Assignment>) {
+    ///
+    /// `settled` says the assignments are complete (the control plane has nothing left to
+    /// create): only then are instances the runtime ran before this agent, and that nobody
+    /// claimed, stopped as orphans.
+    pub fn assign(&mut self, assignments: &BTreeMap<InstanceId, Assignment>, settled: bool) {
         self.supervisors.retain(|id, tx| {
             if assignments.contains_key(id) {
                 true
@@ -124,7 +135,7 @@ impl<R: Runtime + 'static> Agent<R> {
             }
             self.spawn(id, assignment);
         }
-        if !self.assigned_once {
+        if settled && !self.assigned_once {
             self.assigned_once = true;
             // Whatever the runtime ran that nobody claims is an orphan of an earlier run.
             for (name, _) in self.adoptable.drain() {
@@ -159,6 +170,15 @@ impl<R: Runtime + 'static> Agent<R> {
             let mut routes = self.routes.lock().unwrap_or_else(PoisonError::into_inner);
             if let Some(exit) = routes.unclaimed.remove(&name) {
                 let _ = exit_tx.send(exit);
+            }
+            let kept = routes.unclaimed_output.remove(&name).unwrap_or_default();
+            if let Some(out) = &self.output {
+                for line in kept {
+                    let _ = out.try_send(Output {
+                        instance: id.clone(),
+                        line,
+                    });
+                }
             }
             routes.inboxes.insert(
                 name.clone(),
@@ -201,8 +221,15 @@ async fn fan_out(
         match event {
             RuntimeEvent::Output(line) => {
                 let id = {
-                    let routes = routes.lock().unwrap_or_else(PoisonError::into_inner);
+                    let mut routes = routes.lock().unwrap_or_else(PoisonError::into_inner);
                     let Some(inbox) = routes.inboxes.get(&line.instance) else {
+                        let kept = routes
+                            .unclaimed_output
+                            .entry(line.instance.clone())
+                            .or_default();
+                        if kept.len() < UNCLAIMED_LINES {
+                            kept.push(line);
+                        }
                         continue;
                     };
                     let source = match line.source {

@@ -148,6 +148,13 @@ impl<R: Runtime + 'static> Supervisor<R> {
     /// Takes over an instance that was running (or ended) before this agent started.
     async fn adopt(&mut self, life: &mut Life, info: InstanceInfo) {
         life.attempts = 1;
+        // Same process, no restart: the state learns (again) which pid runs the instance.
+        self.emit(EventKind::InstanceStarted {
+            instance: self.id.clone(),
+            pid: u32::try_from(info.pid).ok(),
+            container: None,
+        })
+        .await;
         match info.exit {
             None => {
                 let mut run = Run {

@@ -176,7 +176,8 @@ impl<R: Runtime + 'static, J: Journal> Loop<R, J> {
                 dirty = false;
                 let plan = reconcile(&self.state, Timestamp::now());
                 wake_at = plan.wake_at.map(instant_of);
-                if !plan.events.is_empty() {
+                let settled = plan.events.is_empty();
+                if !settled {
                     let now = Timestamp::now();
                     let events = plan
                         .events
@@ -188,7 +189,7 @@ impl<R: Runtime + 'static, J: Journal> Loop<R, J> {
                         Err(_) => return,
                     }
                 }
-                self.agent.assign(&plan.assignments);
+                self.agent.assign(&plan.assignments, settled);
             }
             let wake = async {
                 match wake_at {

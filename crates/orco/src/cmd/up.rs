@@ -31,12 +31,13 @@ pub(crate) fn run(args: &UpArgs) -> anyhow::Result<u8> {
     runtime.block_on(up(loaded.stack))
 }
 
-/// The keeper's directory for a stack run by `orco up` without a daemon.
+/// The keeper's directory for a stack run by `orco up` without a daemon: under
+/// `$XDG_RUNTIME_DIR/orco` when set, else `/run/orco` as root, else `/tmp/orco-UID`.
 fn keeper_dir(stack: &str) -> PathBuf {
-    let base = if nix::unistd::Uid::effective().is_root() {
-        PathBuf::from("/run/orco")
-    } else if let Some(dir) = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
+    let base = if let Some(dir) = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
         PathBuf::from(dir).join("orco")
+    } else if nix::unistd::Uid::effective().is_root() {
+        PathBuf::from("/run/orco")
     } else {
         PathBuf::from(format!("/tmp/orco-{}", nix::unistd::Uid::effective()))
     };
