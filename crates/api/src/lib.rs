@@ -3,7 +3,7 @@
 //!
 //! The API never calls the engine: the engine watches the same store.
 //!
-//! - [`router`] ([`router()`](router::router)): every route and the layers around them
+//! - [`mod@router`] ([`router()`](router::router)): every route and the layers around them
 //!   (version exchange, JSON errors, body limit, latency).
 //! - [`context`]: [`ApiContext`], what handlers share (store, node, metrics, write lock).
 //! - [`routes`]: the handlers, one module per resource (stacks, workloads, instances, nodes,
