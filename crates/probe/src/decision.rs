@@ -8,12 +8,12 @@ use std::time::Duration;
 use orco_spec::{Expr, ProbeKind};
 
 /// How often an http or tcp probe runs before its first success.
-pub const FAST_NETWORK: Duration = Duration::from_millis(10);
+pub const FAST_NETWORK: Duration = Duration::from_millis(2);
 /// How often a cmd probe runs before its first success (each run forks).
 pub const FAST_CMD: Duration = Duration::from_millis(100);
 /// Before the first success the delay grows by 1/`SLOWDOWN` of the time waited, so a
 /// probe that never passes settles towards `interval` instead of spinning.
-pub const SLOWDOWN: u32 = 50;
+pub const SLOWDOWN: u32 = 100;
 
 /// One probe's settings, from the stack file's `health`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -199,10 +199,10 @@ mod tests {
     #[test]
     fn probing_is_fast_before_the_first_success_then_follows_the_interval() {
         let mut t = Tracker::new(settings(0, 1, 3));
-        assert_eq!(t.next_delay(ms(0)), ms(10));
+        assert_eq!(t.next_delay(ms(0)), ms(2));
         assert_eq!(
             t.next_delay(ms(500)),
-            ms(20),
+            ms(7),
             "slows down with the time waited"
         );
         assert_eq!(
