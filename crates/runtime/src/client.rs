@@ -282,6 +282,12 @@ fn unexpected(answer: Answer) -> RuntimeError {
 impl Runtime for ProcessRuntime {
     async fn start(&self, instance: &str, launch: &Launch) -> Result<Started, RuntimeError> {
         crate::launch::check_instance_name(instance)?;
+        if let Some(container) = &launch.container {
+            return Err(RuntimeError::Container(format!(
+                "the process runtime cannot run the container image `{}`: start it through the docker runtime",
+                container.image
+            )));
+        }
         let program = launch.program()?.to_string();
         let op = Op::Spawn {
             instance: instance.to_string(),

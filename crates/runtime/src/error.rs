@@ -51,6 +51,9 @@ pub enum RuntimeError {
     },
     #[error("the keeper failed: {0}")]
     Keeper(String),
+    /// A container runtime's failure, worded as what failed and what to do.
+    #[error("{0}")]
+    Container(String),
     #[error("{context}: {source}")]
     Io {
         context: String,

@@ -17,8 +17,51 @@ pub struct Launch {
     pub argv: Vec<String>,
     /// The instance's entire environment.
     pub env: BTreeMap<String, String>,
-    /// Working directory; `None` keeps the keeper's.
+    /// Working directory; `None` keeps the keeper's (for a container: the image's).
     pub workdir: Option<PathBuf>,
+    /// Run a container of this image instead of a local process (the docker runtime); an
+    /// empty `argv` then keeps the image's command.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<Container>,
+}
+
+/// What a container instance needs beyond argv, environment and workdir.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Container {
+    /// The image, e.g. `busybox:1.36` or `registry:5000/app`.
+    pub image: String,
+    /// The stack it belongs to: it joins the stack's network.
+    pub stack: String,
+    /// Its service: the name other containers of the stack reach it by.
+    pub service: String,
+    /// Published ports; without an ip they are published on 127.0.0.1.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<orco_spec::PortMapping>,
+    /// Bind mounts and named volumes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volumes: Vec<Volume>,
+    /// Replaces the image's entrypoint when set (`[]` clears it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entrypoint: Option<Vec<String>>,
+}
+
+/// A bind mount (an absolute host path) or a named volume mounted into a container.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Volume {
+    /// An absolute host path (a bind mount) or a volume name.
+    pub source: String,
+    /// The path inside the container.
+    pub target: String,
+    /// Mounted read-only.
+    #[serde(default)]
+    pub read_only: bool,
+}
+
+impl Volume {
+    /// Whether the source is a host path (a bind mount) rather than a volume name.
+    pub fn is_bind(&self) -> bool {
+        self.source.starts_with('/')
+    }
 }
 
 impl Launch {
@@ -74,6 +117,12 @@ impl Launch {
     /// Sets the working directory.
     pub fn workdir(mut self, dir: impl Into<PathBuf>) -> Launch {
         self.workdir = Some(dir.into());
+        self
+    }
+
+    /// Runs a container instead of a local process (see [`Container`]).
+    pub fn container(mut self, container: Container) -> Launch {
+        self.container = Some(container);
         self
     }
 

@@ -2,7 +2,8 @@
 //!
 //! - [`runtime`]: the `Runtime` trait and what it answers ([`Started`], [`Stopped`],
 //!   [`InstanceInfo`], [`RuntimeEvent`]).
-//! - [`launch`]: what to start ([`Launch`]): argv, complete environment, workdir.
+//! - [`launch`]: what to start ([`Launch`]): argv, complete environment, workdir, and for a
+//!   container its image, ports and volumes ([`Container`]).
 //! - [`dotenv`]: env files.
 //! - [`output`]: line splitting and the output log's record format ([`OutputLine`]).
 //! - [`status`]: [`ExitStatus`] and signal names.
@@ -24,7 +25,7 @@ pub mod status;
 
 pub use client::ProcessRuntime;
 pub use error::RuntimeError;
-pub use launch::Launch;
+pub use launch::{Container, Launch, Volume};
 pub use nix::sys::signal::Signal;
 pub use output::{OutputLine, Source};
 pub use runtime::{Exit, InstanceInfo, Runtime, RuntimeEvent, Started, Stopped};

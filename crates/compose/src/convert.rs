@@ -1,0 +1,983 @@
+//! The conversion itself: a compose file's YAML tree → orco's [`Stack`], with a diagnostic
+//! (and its line) for every key orco does not support and every value it cannot take.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use orco_spec::diag::{Diagnostic, Severity};
+use orco_spec::node::{Node, Value};
+use orco_spec::{
+    Backoff, CmdProbe, Command, Dependency, Duration, Health, OnFailure, PortMapping, ProxyMode,
+    Require, RestartMode, RestartPolicy, RuntimeKind, Service, Stack, StackMeta, StopPolicy,
+    UpdatePolicy,
+};
+
+use crate::interpolate::{Problem, interpolate};
+use crate::words;
+
+/// Compose's healthcheck defaults: `interval` and `timeout` 30s, `retries` 3.
+const HEALTH_INTERVAL: u64 = 30;
+const HEALTH_TIMEOUT: u64 = 30;
+const HEALTH_RETRIES: u32 = 3;
+
+/// What the conversion needs from outside: the variables for interpolation and whether an
+/// image exists on this machine (for services with `build:`).
+pub(crate) struct Input<'a> {
+    pub(crate) vars: &'a BTreeMap<String, String>,
+    pub(crate) project: String,
+    pub(crate) image_exists: &'a dyn Fn(&str) -> bool,
+}
+
+/// Where an orco path came from in the compose file: (orco path, line, column, compose path).
+pub(crate) type Site = (String, u32, u32, String);
+
+/// The converter: diagnostics and sites collected along the way.
+pub(crate) struct Converter<'a> {
+    input: Input<'a>,
+    pub(crate) diags: Vec<Diagnostic>,
+    pub(crate) sites: Vec<Site>,
+}
+
+fn key_text(node: &Node) -> String {
+    node.scalar_text().unwrap_or_default()
+}
+
+fn entries(node: &Node) -> &[(Node, Node)] {
+    match &node.value {
+        Value::Map(entries) => entries,
+        _ => &[],
+    }
+}
+
+/// A compose service name as an orco name: lower case, `.` as `-`.
+pub(crate) fn orco_name(name: &str) -> String {
+    name.to_ascii_lowercase().replace('.', "-")
+}
+
+impl<'a> Converter<'a> {
+    pub(crate) fn new(input: Input<'a>) -> Converter<'a> {
+        Converter {
+            input,
+            diags: Vec::new(),
+            sites: Vec::new(),
+        }
+    }
+
+    fn push(
+        &mut self,
+        severity: Severity,
+        node: &Node,
+        path: &str,
+        message: String,
+        hint: Option<String>,
+    ) {
+        self.diags.push(Diagnostic {
+            severity,
+            line: node.line,
+            column: node.column,
+            path: path.to_string(),
+            message,
+            hint,
+        });
+    }
+
+    fn error(&mut self, node: &Node, path: &str, message: String, hint: Option<String>) {
+        self.push(Severity::Error, node, path, message, hint);
+    }
+
+    fn warn(&mut self, node: &Node, path: &str, message: String, hint: Option<String>) {
+        self.push(Severity::Warning, node, path, message, hint);
+    }
+
+    fn unsupported(&mut self, key: &Node, path: &str, why: &str) {
+        let name = key_text(key);
+        self.warn(
+            key,
+            path,
+            format!("`{name}` is not supported by orco and is ignored{why}"),
+            None,
+        );
+    }
+
+    fn site(&mut self, orco: String, node: &Node, compose: &str) {
+        self.sites
+            .push((orco, node.line, node.column, compose.to_string()));
+    }
+
+    /// A scalar as interpolated text; `None` (with an error) for lists, mappings and null.
+    fn text(&mut self, node: &Node, path: &str) -> Option<String> {
+        let Some(raw) = node.scalar_text() else {
+            self.error(
+                node,
+                path,
+                format!("expected a string, found {}", node.value.kind()),
+                None,
+            );
+            return None;
+        };
+        if !matches!(node.value, Value::Str(_)) {
+            return Some(raw);
+        }
+        let (out, problems) = interpolate(&raw, self.input.vars);
+        for problem in problems {
+            match problem {
+                Problem::Unset(var) => self.warn(
+                    node,
+                    path,
+                    format!("variable `{var}` is not set: it is read as an empty string"),
+                    Some(format!(
+                        "set it in the environment or in .env, or write `${{{var}:-default}}`"
+                    )),
+                ),
+                Problem::Required { var, message } => self.error(
+                    node,
+                    path,
+                    format!("required variable `{var}` is not set: {message}"),
+                    Some("set it in the environment or in .env".into()),
+                ),
+                Problem::Syntax(message) => self.error(
+                    node,
+                    path,
+                    format!("bad interpolation: {message}"),
+                    Some("write `$$` for a literal `$`".into()),
+                ),
+            }
+        }
+        Some(out)
+    }
+
+    fn duration(&mut self, node: &Node, path: &str) -> Option<Duration> {
+        let text = self.text(node, path)?;
+        match Duration::from_str(&text) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                self.error(node, path, e.to_string(), None);
+                None
+            }
+        }
+    }
+
+    fn count(&mut self, node: &Node, path: &str) -> Option<u32> {
+        let parsed = match &node.value {
+            Value::Int(i) => u32::try_from(*i).ok(),
+            Value::Str(_) => self.text(node, path).and_then(|t| t.trim().parse().ok()),
+            _ => None,
+        };
+        if parsed.is_none() {
+            self.error(
+                node,
+                path,
+                "expected a whole number of 0 or more".into(),
+                None,
+            );
+        }
+        parsed
+    }
+
+    fn list<'n>(&mut self, node: &'n Node, path: &str) -> &'n [Node] {
+        match &node.value {
+            Value::Seq(items) => items,
+            _ => {
+                self.error(
+                    node,
+                    path,
+                    format!("expected a list, found {}", node.value.kind()),
+                    None,
+                );
+                &[]
+            }
+        }
+    }
+
+    /// Converts the whole file.
+    pub(crate) fn stack(&mut self, root: &Node) -> Stack {
+        let mut services = BTreeMap::new();
+        if !matches!(root.value, Value::Map(_)) {
+            self.error(
+                root,
+                "",
+                format!(
+                    "a compose file is a mapping with `services:`, found {}",
+                    root.value.kind()
+                ),
+                None,
+            );
+        }
+        let mut networks = Vec::new();
+        for (key, value) in entries(root) {
+            let name = key_text(key);
+            match name.as_str() {
+                "services" => {
+                    for (svc_key, svc) in entries(value) {
+                        let raw = key_text(svc_key);
+                        let path = format!("services.{raw}");
+                        let name = orco_name(&raw);
+                        if !orco_spec::load::valid_name(&name) {
+                            self.error(
+                                svc_key,
+                                &path,
+                                format!("`{raw}` cannot be an orco service name"),
+                                Some("use letters, digits, `_` and `-`, at most 63, starting with a letter or digit".into()),
+                            );
+                            continue;
+                        }
+                        if name != raw {
+                            self.warn(
+                                svc_key,
+                                &path,
+                                format!("service `{raw}` is called `{name}` in orco"),
+                                Some("orco names are lower case without dots".into()),
+                            );
+                        }
+                        self.site(format!("services.{name}"), svc_key, &path);
+                        if let Some(service) = self.service(&name, svc, &path) {
+                            services.insert(name, service);
+                        }
+                    }
+                }
+                "name" | "version" if !matches!(value.value, Value::Map(_)) => {
+                    if name == "version" {
+                        self.warn(
+                            key,
+                            "version",
+                            "`version` is obsolete in compose files and is ignored".into(),
+                            None,
+                        );
+                    }
+                }
+                "networks" => {
+                    for (net_key, net) in entries(value) {
+                        let net_name = key_text(net_key);
+                        networks.push((net_key, net_name.clone()));
+                        for (k, v) in entries(net) {
+                            let path = format!("networks.{net_name}.{}", key_text(k));
+                            let bridge = key_text(k) == "driver"
+                                && v.scalar_text().as_deref() == Some("bridge");
+                            if !bridge {
+                                self.unsupported(
+                                    k,
+                                    &path,
+                                    ": each stack has one bridge network of orco's own",
+                                );
+                            }
+                        }
+                    }
+                }
+                "volumes" => {
+                    for (vol_key, vol) in entries(value) {
+                        for (k, _) in entries(vol) {
+                            let path = format!("volumes.{}.{}", key_text(vol_key), key_text(k));
+                            self.unsupported(k, &path, ": volumes are the engine's local volumes");
+                        }
+                    }
+                }
+                other if other.starts_with("x-") => {}
+                _ => self.unsupported(key, &name, ""),
+            }
+        }
+        if networks.len() > 1 {
+            let names: Vec<String> = networks.iter().map(|(_, n)| format!("`{n}`")).collect();
+            let first = networks[0].0;
+            self.warn(
+                first,
+                "networks",
+                format!(
+                    "orco puts every service of a stack on one network: {} are merged into it",
+                    names.join(", ")
+                ),
+                Some("services that must not reach each other belong in different stacks".into()),
+            );
+        }
+        if root.get("services").is_none() && matches!(root.value, Value::Map(_)) {
+            self.error(
+                root,
+                "services",
+                "a compose file needs `services:`".into(),
+                None,
+            );
+        }
+        Stack {
+            version: orco_spec::VERSION.to_string(),
+            stack: StackMeta {
+                name: self.input.project.clone(),
+                workdir: PathBuf::from("./"),
+            },
+            defaults: orco_spec::Defaults::default(),
+            services,
+            jobs: BTreeMap::new(),
+        }
+    }
+
+    fn service(&mut self, name: &str, node: &Node, path: &str) -> Option<Service> {
+        let mut s = blank_service();
+        s.runtime = RuntimeKind::Docker;
+        // Compose restarts nothing unless told to.
+        s.restart_policy.mode = RestartMode::Never;
+        let mut build = None;
+        if !matches!(node.value, Value::Map(_)) {
+            self.error(
+                node,
+                path,
+                format!("expected a mapping, found {}", node.value.kind()),
+                None,
+            );
+            return None;
+        }
+        for (key, value) in entries(node) {
+            let k = key_text(key);
+            let p = format!("{path}.{k}");
+            match k.as_str() {
+                "image" => s.image = self.text(value, &p),
+                "build" => build = Some((key, value)),
+                "command" => s.command = self.command(value, &p),
+                "entrypoint" => self.unsupported(
+                    key,
+                    &p,
+                    ": orco keeps the image's entrypoint; put the whole command in `command`",
+                ),
+                "environment" => self.environment(value, &p, &mut s.env),
+                "env_file" => {
+                    let files = self.env_files(value, &p);
+                    for (i, (file, at)) in files.into_iter().enumerate() {
+                        self.site(format!("services.{name}.envFromFile[{i}]"), at, &p);
+                        s.env_from_file.push(file);
+                    }
+                }
+                "ports" => {
+                    let ports = self.ports(value, &p);
+                    for (port, at) in ports {
+                        let i = s.ports.len();
+                        self.site(format!("services.{name}.ports[{i}]"), at, &p);
+                        s.ports.push(port);
+                    }
+                }
+                "volumes" => self.unsupported(
+                    key,
+                    &p,
+                    ": orco's stack file has no volumes yet; mount data with the image or a process service",
+                ),
+                "networks" => self.service_networks(value, &p),
+                "depends_on" => {
+                    self.site(format!("services.{name}.dependsOn"), key, &p);
+                    s.depends_on = self.depends_on(name, value, &p);
+                }
+                "healthcheck" => {
+                    self.site(format!("services.{name}.health"), key, &p);
+                    s.health = self.healthcheck(value, &p);
+                }
+                "restart" => {
+                    if let Some(policy) = self.restart(value, &p) {
+                        s.restart_policy = policy;
+                    }
+                }
+                "deploy" => {
+                    for (dk, dv) in entries(value) {
+                        let dp = format!("{p}.{}", key_text(dk));
+                        if key_text(dk) == "replicas" {
+                            if let Some(n) = self.count(dv, &dp) {
+                                s.replicas = n;
+                            }
+                        } else {
+                            self.unsupported(dk, &dp, "");
+                        }
+                    }
+                }
+                "scale" => {
+                    if let Some(n) = self.count(value, &p) {
+                        s.replicas = n;
+                    }
+                }
+                "stop_grace_period" => {
+                    if let Some(d) = self.duration(value, &p) {
+                        s.stop.timeout = d;
+                    }
+                }
+                "stop_signal" => {
+                    if let Some(sig) = self.signal(value, &p) {
+                        s.stop.signal = sig;
+                    }
+                }
+                "working_dir" => s.workdir = self.text(value, &p).map(PathBuf::from),
+                "expose" => self.warn(
+                    key,
+                    &p,
+                    "`expose` is not needed and is ignored: containers of a stack reach every port of each other on the stack network".into(),
+                    None,
+                ),
+                "container_name" | "hostname" => self.unsupported(
+                    key,
+                    &p,
+                    ": containers are named by orco and reached by their service name",
+                ),
+                other if other.starts_with("x-") => {}
+                _ => self.unsupported(key, &p, ""),
+            }
+        }
+        if let Some((key, value)) = build {
+            let image = s
+                .image
+                .clone()
+                .unwrap_or_else(|| format!("{}-{name}", self.input.project));
+            let context = match &value.value {
+                Value::Map(_) => value.get("context").and_then(Node::scalar_text),
+                _ => value.scalar_text(),
+            }
+            .unwrap_or_else(|| ".".into());
+            if (self.input.image_exists)(&image) {
+                self.warn(
+                    key,
+                    &format!("{path}.build"),
+                    format!("orco does not build images: it runs the existing image `{image}`"),
+                    Some(format!("rebuild it with `docker build -t {image} {context}` when its sources change")),
+                );
+            } else {
+                self.warn(
+                    key,
+                    &format!("{path}.build"),
+                    format!("orco does not build images, and image `{image}` is not on this machine: `{name}` will fail to start until it is"),
+                    Some(format!("build it first with `docker build -t {image} {context}`")),
+                );
+            }
+            s.image = Some(image);
+        }
+        if s.image.is_none() {
+            self.error(
+                node,
+                path,
+                format!("service `{name}` has no `image`"),
+                Some("give it an `image` (orco runs containers of existing images)".into()),
+            );
+            return None;
+        }
+        Some(s)
+    }
+
+    fn command(&mut self, node: &Node, path: &str) -> Option<Command> {
+        match &node.value {
+            Value::Seq(items) => {
+                let args: Option<Vec<String>> = items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, n)| self.text(n, &format!("{path}[{i}]")))
+                    .collect();
+                args.map(Command::Exec)
+            }
+            Value::Null => None,
+            _ => {
+                let text = self.text(node, path)?;
+                match words::split(&text) {
+                    Ok(args) => Some(Command::Exec(args)),
+                    Err(e) => {
+                        self.error(node, path, e, None);
+                        None
+                    }
+                }
+            }
+        }
+    }
+
+    fn environment(&mut self, node: &Node, path: &str, env: &mut BTreeMap<String, String>) {
+        match &node.value {
+            Value::Map(entries) => {
+                for (k, v) in entries {
+                    let key = key_text(k);
+                    let p = format!("{path}.{key}");
+                    match &v.value {
+                        Value::Null => {
+                            if let Some(value) = self.input.vars.get(&key) {
+                                env.insert(key, value.clone());
+                            }
+                        }
+                        Value::Seq(_) | Value::Map(_) => self.error(
+                            v,
+                            &p,
+                            format!("expected a string, found {}", v.value.kind()),
+                            None,
+                        ),
+                        _ => {
+                            if let Some(value) = self.text(v, &p) {
+                                env.insert(key, value);
+                            }
+                        }
+                    }
+                }
+            }
+            Value::Seq(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    let p = format!("{path}[{i}]");
+                    let Some(text) = self.text(item, &p) else {
+                        continue;
+                    };
+                    match text.split_once('=') {
+                        Some((k, v)) => {
+                            env.insert(k.to_string(), v.to_string());
+                        }
+                        None => {
+                            if let Some(value) = self.input.vars.get(&text) {
+                                env.insert(text, value.clone());
+                            }
+                        }
+                    }
+                }
+            }
+            Value::Null => {}
+            _ => self.error(
+                node,
+                path,
+                format!("expected a mapping or a list, found {}", node.value.kind()),
+                None,
+            ),
+        }
+    }
+
+    fn env_files<'n>(&mut self, node: &'n Node, path: &str) -> Vec<(PathBuf, &'n Node)> {
+        let items: Vec<&Node> = match &node.value {
+            Value::Seq(items) => items.iter().collect(),
+            _ => vec![node],
+        };
+        let mut out = Vec::new();
+        for (i, item) in items.into_iter().enumerate() {
+            let p = format!("{path}[{i}]");
+            let file = match &item.value {
+                Value::Map(_) => {
+                    if let Some(req) = item.get("required")
+                        && req.value == Value::Bool(false)
+                    {
+                        self.warn(
+                            req,
+                            &format!("{p}.required"),
+                            "`required: false` is not supported: orco requires every env file"
+                                .into(),
+                            None,
+                        );
+                    }
+                    match item.get("path") {
+                        Some(path_node) => self.text(path_node, &format!("{p}.path")),
+                        None => {
+                            self.error(item, &p, "an env_file entry needs a `path`".into(), None);
+                            None
+                        }
+                    }
+                }
+                _ => self.text(item, &p),
+            };
+            if let Some(file) = file {
+                out.push((PathBuf::from(file), item));
+            }
+        }
+        out
+    }
+
+    fn ports<'n>(&mut self, node: &'n Node, path: &str) -> Vec<(PortMapping, &'n Node)> {
+        let mut out = Vec::new();
+        for (i, item) in self.list(node, path).iter().enumerate() {
+            let p = format!("{path}[{i}]");
+            match &item.value {
+                Value::Map(_) => {
+                    if let Some(port) = self.long_port(item, &p) {
+                        out.push((port, item));
+                    }
+                }
+                Value::Int(_) | Value::Str(_) => {
+                    let Some(text) = self.text(item, &p) else {
+                        continue;
+                    };
+                    match short_ports(&text) {
+                        Ok((ports, random)) => {
+                            if random {
+                                self.warn(
+                                    item,
+                                    &p,
+                                    format!("`{text}` leaves the host port to chance in compose; orco publishes the container port on the same host port"),
+                                    Some("write `published:target` to choose the host port".into()),
+                                );
+                            }
+                            out.extend(ports.into_iter().map(|port| (port, item)));
+                        }
+                        Err(e) => self.error(
+                            item,
+                            &p,
+                            e,
+                            Some("write `[ip:]published:target[/tcp|udp]`".into()),
+                        ),
+                    }
+                }
+                _ => self.error(
+                    item,
+                    &p,
+                    format!("expected a port, found {}", item.value.kind()),
+                    None,
+                ),
+            }
+        }
+        out
+    }
+
+    fn long_port(&mut self, node: &Node, path: &str) -> Option<PortMapping> {
+        let mut target = None;
+        let mut published = None;
+        let mut ip = None;
+        let mut protocol = "tcp".to_string();
+        for (k, v) in entries(node) {
+            let key = key_text(k);
+            let p = format!("{path}.{key}");
+            match key.as_str() {
+                "target" => target = self.text(v, &p),
+                "published" => published = self.text(v, &p),
+                "host_ip" => ip = self.text(v, &p),
+                "protocol" => protocol = self.text(v, &p).unwrap_or_default(),
+                "mode" | "name" | "app_protocol" => self.unsupported(k, &p, ""),
+                _ => self.unsupported(k, &p, ""),
+            }
+        }
+        let Some(target) = target else {
+            self.error(node, path, "a long-form port needs a `target`".into(), None);
+            return None;
+        };
+        let published = published.unwrap_or_else(|| target.clone());
+        let mut text = format!("{published}:{target}/{protocol}");
+        if let Some(ip) = ip {
+            text = if ip.contains(':') {
+                format!("[{ip}]:{text}")
+            } else {
+                format!("{ip}:{text}")
+            };
+        }
+        match PortMapping::from_str(&text) {
+            Ok(port) => Some(port),
+            Err(e) => {
+                self.error(node, path, e, None);
+                None
+            }
+        }
+    }
+
+    fn service_networks(&mut self, node: &Node, path: &str) {
+        match &node.value {
+            Value::Seq(_) | Value::Null => {}
+            Value::Map(entries) => {
+                for (net, cfg) in entries {
+                    for (k, _) in orco_entries(cfg) {
+                        let p = format!("{path}.{}.{}", key_text(net), key_text(k));
+                        self.unsupported(k, &p, ": a container is reached by its service name");
+                    }
+                }
+            }
+            _ => self.error(
+                node,
+                path,
+                format!("expected a list or a mapping, found {}", node.value.kind()),
+                None,
+            ),
+        }
+    }
+
+    fn depends_on(&mut self, name: &str, node: &Node, path: &str) -> Vec<Dependency> {
+        let mut deps = Vec::new();
+        let mut add =
+            |cx: &mut Self, target: String, require: Require, restart: bool, at: &Node| {
+                let i = deps.len();
+                cx.site(format!("services.{name}.dependsOn[{i}]"), at, path);
+                deps.push(Dependency {
+                    target: orco_name(&target),
+                    require,
+                    timeout: None,
+                    restart,
+                });
+            };
+        match &node.value {
+            Value::Seq(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    if let Some(target) = self.text(item, &format!("{path}[{i}]")) {
+                        add(self, target, Require::Started, false, item);
+                    }
+                }
+            }
+            Value::Map(entries) => {
+                for (k, v) in entries {
+                    let target = key_text(k);
+                    let p = format!("{path}.{target}");
+                    let mut require = Require::Started;
+                    let mut restart = false;
+                    for (ck, cv) in orco_entries(v) {
+                        let cp = format!("{p}.{}", key_text(ck));
+                        match key_text(ck).as_str() {
+                            "condition" => match self.text(cv, &cp).as_deref() {
+                                Some("service_started") => require = Require::Started,
+                                Some("service_healthy") => require = Require::Ready,
+                                Some("service_completed_successfully") => {
+                                    require = Require::Succeeded;
+                                }
+                                Some(other) => self.error(
+                                    cv,
+                                    &cp,
+                                    format!("unknown condition `{other}`"),
+                                    Some("use service_started, service_healthy or service_completed_successfully".into()),
+                                ),
+                                None => {}
+                            },
+                            "restart" => restart = cv.value == Value::Bool(true),
+                            "required" if cv.value == Value::Bool(true) => {}
+                            "required" => self.warn(
+                                ck,
+                                &cp,
+                                "`required: false` is not supported: orco waits for every dependency".into(),
+                                None,
+                            ),
+                            _ => self.unsupported(ck, &cp, ""),
+                        }
+                    }
+                    add(self, target, require, restart, k);
+                }
+            }
+            _ => self.error(
+                node,
+                path,
+                format!("expected a list or a mapping, found {}", node.value.kind()),
+                None,
+            ),
+        }
+        deps
+    }
+
+    fn healthcheck(&mut self, node: &Node, path: &str) -> Option<Health> {
+        let mut command = None;
+        let mut disabled = false;
+        let mut interval = Duration::from_secs(HEALTH_INTERVAL);
+        let mut timeout = Duration::from_secs(HEALTH_TIMEOUT);
+        let mut grace = Duration::zero();
+        let mut retries = HEALTH_RETRIES;
+        for (k, v) in entries(node) {
+            let key = key_text(k);
+            let p = format!("{path}.{key}");
+            match key.as_str() {
+                "test" => match &v.value {
+                    Value::Seq(items) => {
+                        let parts: Option<Vec<String>> = items
+                            .iter()
+                            .enumerate()
+                            .map(|(i, n)| self.text(n, &format!("{p}[{i}]")))
+                            .collect();
+                        let parts = parts.unwrap_or_default();
+                        match parts.split_first() {
+                            Some((first, rest)) if first == "CMD" && !rest.is_empty() => {
+                                command = Some(Command::Exec(rest.to_vec()));
+                            }
+                            Some((first, rest)) if first == "CMD-SHELL" && !rest.is_empty() => {
+                                command = Some(Command::Shell(rest.join(" ")));
+                            }
+                            Some((first, _)) if first == "NONE" => disabled = true,
+                            _ => self.error(
+                                v,
+                                &p,
+                                "a healthcheck test list starts with CMD, CMD-SHELL or NONE and has a command".into(),
+                                None,
+                            ),
+                        }
+                    }
+                    _ => command = self.text(v, &p).map(Command::Shell),
+                },
+                "disable" => disabled = v.value == Value::Bool(true),
+                "interval" => interval = self.duration(v, &p).unwrap_or(interval),
+                "timeout" => timeout = self.duration(v, &p).unwrap_or(timeout),
+                "start_period" => grace = self.duration(v, &p).unwrap_or(grace),
+                "retries" => retries = self.count(v, &p).unwrap_or(retries).max(1),
+                _ => self.unsupported(k, &p, ""),
+            }
+        }
+        if disabled {
+            return None;
+        }
+        let Some(command) = command else {
+            self.error(node, path, "a healthcheck needs a `test`".into(), None);
+            return None;
+        };
+        Some(Health {
+            http: None,
+            tcp: None,
+            cmd: Some(CmdProbe { command }),
+            log: None,
+            expression: None,
+            grace_period: grace,
+            interval,
+            timeout,
+            success_threshold: 1,
+            failure_threshold: retries,
+            on_failure: OnFailure::None,
+        })
+    }
+
+    fn restart(&mut self, node: &Node, path: &str) -> Option<RestartPolicy> {
+        let text = self.text(node, path)?;
+        let (mode, retries) = match text.as_str() {
+            "no" => (RestartMode::Never, 0),
+            "always" | "unless-stopped" => (RestartMode::Always, 0),
+            "on-failure" => (RestartMode::OnFailure, 0),
+            other => match other.strip_prefix("on-failure:").map(str::parse::<u32>) {
+                Some(Ok(n)) => (RestartMode::OnFailure, n),
+                _ => {
+                    self.error(
+                        node,
+                        path,
+                        format!("unknown restart policy `{other}`"),
+                        Some("use no, always, unless-stopped, on-failure or on-failure:N".into()),
+                    );
+                    return None;
+                }
+            },
+        };
+        Some(RestartPolicy {
+            mode,
+            max_retries: retries,
+            ..RestartPolicy::default()
+        })
+    }
+
+    fn signal(&mut self, node: &Node, path: &str) -> Option<String> {
+        let text = self.text(node, path)?;
+        let upper = text.trim().to_ascii_uppercase();
+        let name = if upper.starts_with("SIG") {
+            upper
+        } else {
+            format!("SIG{upper}")
+        };
+        if orco_spec::load::SIGNALS.contains(&name.as_str()) {
+            Some(name)
+        } else {
+            self.error(
+                node,
+                path,
+                format!("`{text}` is not a signal orco can send"),
+                Some(format!(
+                    "use one of {}",
+                    orco_spec::load::SIGNALS.join(", ")
+                )),
+            );
+            None
+        }
+    }
+}
+
+fn orco_entries(node: &Node) -> &[(Node, Node)] {
+    entries(node)
+}
+
+/// A service with every default of the stack-file model.
+pub(crate) fn blank_service() -> Service {
+    Service {
+        runtime: RuntimeKind::Process,
+        command: None,
+        image: None,
+        env: BTreeMap::new(),
+        env_from_file: Vec::new(),
+        workdir: None,
+        ports: Vec::new(),
+        proxy: ProxyMode::Auto,
+        replicas: 1,
+        depends_on: Vec::new(),
+        health: None,
+        restart_policy: RestartPolicy {
+            backoff: Backoff::default(),
+            ..RestartPolicy::default()
+        },
+        stop: StopPolicy::default(),
+        update: UpdatePolicy::default(),
+    }
+}
+
+/// Parses compose's short port syntax: `80`, `8080:80`, `127.0.0.1:8080:80`, `ip::80`,
+/// ranges `8000-8002:9000-9002`, each with an optional `/tcp|udp`. Answers the mappings and
+/// whether compose would have chosen the host port at random.
+pub(crate) fn short_ports(text: &str) -> Result<(Vec<PortMapping>, bool), String> {
+    let (body, proto) = match text.rsplit_once('/') {
+        Some((body, proto)) => (body, format!("/{proto}")),
+        None => (text, String::new()),
+    };
+    // `[ipv6]:…` or `ipv4:…` (three parts) or `published:target` or `target`.
+    let (ip, ports) = if let Some(rest) = body.strip_prefix('[') {
+        let (ip, ports) = rest
+            .split_once("]:")
+            .ok_or_else(|| format!("`{text}`: an IPv6 address is written `[addr]:`"))?;
+        (Some(format!("[{ip}]")), ports.to_string())
+    } else {
+        let parts: Vec<&str> = body.split(':').collect();
+        match parts.as_slice() {
+            [ip, published, target] => (Some((*ip).to_string()), format!("{published}:{target}")),
+            _ => (None, body.to_string()),
+        }
+    };
+    let (published, target) = match ports.split_once(':') {
+        Some((p, t)) => (p.to_string(), t.to_string()),
+        None => (String::new(), ports.clone()),
+    };
+    let random = published.is_empty();
+    let range = |r: &str| -> Result<(u32, u32), String> {
+        let (a, b) = r.split_once('-').unwrap_or((r, r));
+        let a: u32 = a
+            .trim()
+            .parse()
+            .map_err(|_| format!("`{r}` is not a port or a port range"))?;
+        let b: u32 = b
+            .trim()
+            .parse()
+            .map_err(|_| format!("`{r}` is not a port or a port range"))?;
+        if b < a || b - a > 1000 {
+            return Err(format!("`{r}` is not a port range"));
+        }
+        Ok((a, b))
+    };
+    let (t0, t1) = range(&target)?;
+    let (p0, p1) = if random { (t0, t1) } else { range(&published)? };
+    if p1 - p0 != t1 - t0 && p0 != p1 {
+        return Err(format!(
+            "`{text}`: the published and target ranges differ in size"
+        ));
+    }
+    let mut out = Vec::new();
+    for (n, t) in (t0..=t1).enumerate() {
+        let n = u32::try_from(n).unwrap_or(0);
+        let p = if p0 == p1 { p0 } else { p0 + n };
+        let ip = ip
+            .as_deref()
+            .filter(|ip| !ip.is_empty())
+            .map(|ip| format!("{ip}:"))
+            .unwrap_or_default();
+        let mapping = format!("{ip}{p}:{t}{proto}");
+        out.push(PortMapping::from_str(&mapping).map_err(|e| format!("`{text}`: {e}"))?);
+    }
+    Ok((out, random))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_ports_cover_single_pairs_ips_ranges_and_protocols() {
+        let one = |t: &str| {
+            short_ports(t).map(|(p, r)| (p.iter().map(ToString::to_string).collect::<Vec<_>>(), r))
+        };
+        assert_eq!(one("8080:80"), Ok((vec!["8080:80".into()], false)));
+        assert_eq!(one("80"), Ok((vec!["80:80".into()], true)));
+        assert_eq!(
+            one("127.0.0.1:8080:80"),
+            Ok((vec!["127.0.0.1:8080:80".into()], false))
+        );
+        assert_eq!(
+            one("127.0.0.1::80"),
+            Ok((vec!["127.0.0.1:80:80".into()], true))
+        );
+        assert_eq!(
+            one("5000:5000/udp"),
+            Ok((vec!["5000:5000/udp".into()], false))
+        );
+        assert_eq!(
+            one("9090-9091:8080-8081"),
+            Ok((vec!["9090:8080".into(), "9091:8081".into()], false))
+        );
+        assert!(short_ports("x:80").is_err());
+        assert!(short_ports("1-2:1-5").is_err());
+        assert!(short_ports("70000").is_err());
+    }
+}

@@ -1,0 +1,225 @@
+//! Compose files as they are: a compose file converted into orco's stack model.
+//!
+//! `load_file` reads a compose file, interpolates `${VAR:-default}` from the environment and
+//! `.env`, converts every key orco understands into the same `orco_spec::Stack` that
+//! `orco_spec::load_file` produces (validated by the same loader), and reports every key it
+//! does not support as a warning with its line. Nothing is dropped silently.
+//!
+//! - [`convert`]: the conversion, key by key.
+//! - [`interpolate`]: `${VAR}` interpolation.
+//! - [`words`]: compose's splitting of a command string into arguments.
+//! - [`render`]: the converted stack as stack-file YAML (`orco convert`).
+
+pub mod convert;
+pub mod interpolate;
+pub mod render;
+pub mod words;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use orco_spec::Loaded;
+use orco_spec::diag::{Diagnostic, Report, Severity};
+
+/// What a conversion needs from outside the file.
+#[derive(Clone, Copy)]
+pub struct Options<'a> {
+    /// The stack name; default: the file's `name:`, else `COMPOSE_PROJECT_NAME`, else the
+    /// name of the file's directory.
+    pub project: Option<&'a str>,
+    /// The environment for interpolation (it wins over `.env`).
+    pub env: &'a BTreeMap<String, String>,
+    /// Whether an image is on this machine (asked for services with `build:`).
+    pub image_exists: &'a dyn Fn(&str) -> bool,
+}
+
+impl std::fmt::Debug for Options<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options")
+            .field("project", &self.project)
+            .field("env", &self.env.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A converted compose file.
+#[derive(Debug, Clone)]
+pub struct Converted {
+    /// The stack as `orco_spec::load_file` would give it, with the compose file's warnings.
+    pub loaded: Loaded,
+    /// The same stack written as a stack file (what `orco convert` prints).
+    pub yaml: String,
+}
+
+/// Whether `text` is a compose file rather than an orco stack file: it has `services:` and
+/// no top-level `stack:` key.
+pub fn is_compose(text: &str) -> bool {
+    let has = |key: &str| text.lines().any(|l| l.starts_with(key));
+    !has("stack:") && has("services:")
+}
+
+/// Whether the file at `path` is a compose file (see [`is_compose`]); false if unreadable.
+pub fn is_compose_file(path: &Path) -> bool {
+    std::fs::read_to_string(path).is_ok_and(|t| is_compose(&t))
+}
+
+/// Reads and converts a compose file; `.env` is read from its directory.
+pub fn load_file(path: &Path, options: &Options<'_>) -> Result<Converted, Report> {
+    let (text, root) = match orco_spec::node::parse_file(path) {
+        Ok(parsed) => parsed,
+        Err(orco_spec::node::ParseFileError::Io(e)) => {
+            let d = error_at(0, 0, "", format!("cannot read the compose file: {e}"));
+            return Err(Report::new(path, String::new(), vec![d]));
+        }
+        Err(orco_spec::node::ParseFileError::Syntax(text, e)) => {
+            let d = error_at(e.line, e.column, "", e.message);
+            return Err(Report::new(path, text, vec![d]));
+        }
+    };
+    let dir = path
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let dir = if dir.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        dir
+    };
+    convert_tree(path, text, &root, &dir, options)
+}
+
+/// Converts compose text; relative paths (and `.env`) start from `dir`.
+pub fn convert_str(
+    name: &Path,
+    text: &str,
+    dir: &Path,
+    options: &Options<'_>,
+) -> Result<Converted, Report> {
+    match orco_spec::node::parse_str(text) {
+        Ok(root) => convert_tree(name, text.to_string(), &root, dir, options),
+        Err(e) => {
+            let d = error_at(e.line, e.column, "", e.message);
+            Err(Report::new(name, text.to_string(), vec![d]))
+        }
+    }
+}
+
+fn error_at(line: u32, column: u32, path: &str, message: String) -> Diagnostic {
+    Diagnostic {
+        severity: Severity::Error,
+        line,
+        column,
+        path: path.to_string(),
+        message,
+        hint: None,
+    }
+}
+
+/// The project (stack) name as orco accepts it: lower case, `[a-z0-9_-]`.
+pub fn project_name(raw: &str) -> String {
+    raw.to_ascii_lowercase()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'))
+        .collect::<String>()
+        .trim_start_matches(['_', '-'])
+        .chars()
+        .take(63)
+        .collect()
+}
+
+fn convert_tree(
+    name: &Path,
+    text: String,
+    root: &orco_spec::node::Node,
+    dir: &Path,
+    options: &Options<'_>,
+) -> Result<Converted, Report> {
+    let mut diags = Vec::new();
+    // `.env` first, the environment over it.
+    let mut vars = BTreeMap::new();
+    let dotenv = dir.join(".env");
+    if dotenv.is_file() {
+        match orco_runtime::dotenv::read(&dotenv) {
+            Ok(pairs) => vars.extend(pairs),
+            Err(e) => diags.push(error_at(0, 0, "", format!("cannot read .env: {e}"))),
+        }
+    }
+    vars.extend(options.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+    let raw_project = match options.project {
+        Some(p) => p.to_string(),
+        None => root
+            .get("name")
+            .and_then(orco_spec::node::Node::scalar_text)
+            .map(|n| interpolate::interpolate(&n, &vars).0)
+            .or_else(|| vars.get("COMPOSE_PROJECT_NAME").cloned())
+            .unwrap_or_else(|| {
+                let abs = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+                abs.file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            }),
+    };
+    let mut project = project_name(&raw_project);
+    if project.is_empty() {
+        project = "default".into();
+    }
+    let mut converter = convert::Converter::new(convert::Input {
+        vars: &vars,
+        project,
+        image_exists: options.image_exists,
+    });
+    let stack = converter.stack(root);
+    diags.append(&mut converter.diags);
+    let sites = std::mem::take(&mut converter.sites);
+    let report = Report::new(name, text.clone(), diags.clone());
+    if report.has_errors() {
+        return Err(report);
+    }
+    let yaml = render::to_yaml(&stack);
+    match orco_spec::load_str(name, &yaml, dir) {
+        Ok(mut loaded) => {
+            // The stack loader's warnings are about the converted stack: shown at the compose
+            // line they come from.
+            let mut all = diags;
+            all.extend(
+                loaded
+                    .warnings
+                    .diagnostics
+                    .iter()
+                    .map(|d| located(d, &sites)),
+            );
+            loaded.warnings = Report::new(name, text, all);
+            Ok(Converted { loaded, yaml })
+        }
+        Err(stack_report) => {
+            let mut all = diags;
+            all.extend(stack_report.diagnostics.iter().map(|d| located(d, &sites)));
+            Err(Report::new(name, text, all))
+        }
+    }
+}
+
+/// A diagnostic of the converted stack, moved to the compose line its path comes from.
+fn located(d: &Diagnostic, sites: &[convert::Site]) -> Diagnostic {
+    let best = sites
+        .iter()
+        .filter(|(orco, ..)| {
+            d.path == *orco
+                || d.path
+                    .strip_prefix(orco.as_str())
+                    .is_some_and(|rest| rest.starts_with('.') || rest.starts_with('['))
+        })
+        .max_by_key(|(orco, ..)| orco.len());
+    match best {
+        Some((_, line, column, compose)) => Diagnostic {
+            line: *line,
+            column: *column,
+            path: compose.clone(),
+            ..d.clone()
+        },
+        None => Diagnostic {
+            line: 0,
+            column: 0,
+            ..d.clone()
+        },
+    }
+}
