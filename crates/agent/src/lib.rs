@@ -31,6 +31,28 @@ pub struct Output {
     pub line: OutputLine,
 }
 
+/// Where instances' output goes (a printer, the log pipeline). Called on the agent's fan-out
+/// task for every line: it must never wait.
+pub trait OutputSink: Send + Sync + 'static {
+    /// One line an instance printed.
+    fn line(&self, output: Output);
+
+    /// Where to resume reading the output log of an instance adopted from an earlier run:
+    /// the offset up to which its lines were already kept. 0 (the default) reads the whole
+    /// log again.
+    fn resume_offset(&self, instance: &InstanceInfo) -> u64 {
+        let _ = instance;
+        0
+    }
+}
+
+/// A channel as a sink: lines are dropped rather than wait when it is full.
+impl OutputSink for mpsc::Sender<Output> {
+    fn line(&self, output: Output) {
+        let _ = self.try_send(output);
+    }
+}
+
 /// Where the runtime's output and exits for one instance go.
 struct Inbox {
     id: InstanceId,
@@ -60,7 +82,7 @@ pub struct Agent<R: Runtime + 'static> {
     /// What the runtime ran before this agent started, by runtime name, until claimed.
     adoptable: HashMap<String, InstanceInfo>,
     assigned_once: bool,
-    output: Option<mpsc::Sender<Output>>,
+    output: Option<Arc<dyn OutputSink>>,
 }
 
 impl<R: Runtime + 'static> std::fmt::Debug for Agent<R> {
@@ -72,13 +94,13 @@ impl<R: Runtime + 'static> std::fmt::Debug for Agent<R> {
 }
 
 impl<R: Runtime + 'static> Agent<R> {
-    /// Starts an agent on `runtime`: events go to `events`, output lines to `output` (lines
-    /// are dropped rather than wait when it is full). Instances the runtime already runs are
-    /// adopted when they are assigned, and stopped after the first assignment if they are not.
+    /// Starts an agent on `runtime`: events go to `events`, output lines to `output`.
+    /// Instances the runtime already runs are adopted when they are assigned, and stopped
+    /// after the first assignment if they are not.
     pub async fn start(
         runtime: R,
         events: mpsc::Sender<Event>,
-        output: Option<mpsc::Sender<Output>>,
+        output: Option<Arc<dyn OutputSink>>,
     ) -> Result<Agent<R>, RuntimeError> {
         let runtime = Arc::new(runtime);
         let adoptable: HashMap<String, InstanceInfo> = runtime
@@ -87,9 +109,15 @@ impl<R: Runtime + 'static> Agent<R> {
             .into_iter()
             .map(|i| (i.instance.clone(), i))
             .collect();
-        // Output of adopted instances is read from the start of their logs: what they printed
-        // while no agent ran is not lost (an agent that restarts shows it again).
-        let from: BTreeMap<String, u64> = adoptable.keys().map(|name| (name.clone(), 0)).collect();
+        // Output of adopted instances is read from where the sink says it has kept them (by
+        // default the start of their logs): what they printed while no agent ran is not lost.
+        let from: BTreeMap<String, u64> = adoptable
+            .values()
+            .map(|i| {
+                let offset = output.as_ref().map_or(0, |o| o.resume_offset(i));
+                (i.instance.clone(), offset.min(i.output_len))
+            })
+            .collect();
         let watch = runtime.watch(from).await?;
         let routes = Arc::new(Mutex::new(Routes::default()));
         tokio::spawn(fan_out(watch, routes.clone(), output.clone()));
@@ -174,7 +202,7 @@ impl<R: Runtime + 'static> Agent<R> {
             let kept = routes.unclaimed_output.remove(&name).unwrap_or_default();
             if let Some(out) = &self.output {
                 for line in kept {
-                    let _ = out.try_send(Output {
+                    out.line(Output {
                         instance: id.clone(),
                         line,
                     });
@@ -215,7 +243,7 @@ impl<R: Runtime + 'static> Agent<R> {
 async fn fan_out(
     mut watch: mpsc::Receiver<RuntimeEvent>,
     routes: Arc<Mutex<Routes>>,
-    output: Option<mpsc::Sender<Output>>,
+    output: Option<Arc<dyn OutputSink>>,
 ) {
     while let Some(event) = watch.recv().await {
         match event {
@@ -240,7 +268,7 @@ async fn fan_out(
                     inbox.id.clone()
                 };
                 if let Some(out) = &output {
-                    let _ = out.try_send(Output { instance: id, line });
+                    out.line(Output { instance: id, line });
                 }
             }
             RuntimeEvent::Exited {

@@ -103,11 +103,14 @@ impl<R: Runtime + 'static> Supervisor<R> {
             tokio::select! {
                 command = self.commands.recv() => match command {
                     Some(Command::Assign(a)) => self.reassign(&mut life, *a).await,
-                    Some(Command::Remove) | None => {
+                    Some(Command::Remove) => {
                         self.stop(&mut life, "removed").await;
                         let _ = self.runtime.forget(&self.name).await;
                         return;
                     }
+                    // The agent is gone (the daemon stops): the instance keeps running for
+                    // the next agent to adopt.
+                    None => return,
                 },
                 Some((pid, status)) = self.exits.recv() => {
                     if life.run.as_ref().is_some_and(|r| r.pid == pid) {
@@ -148,24 +151,34 @@ impl<R: Runtime + 'static> Supervisor<R> {
     /// Takes over an instance that was running (or ended) before this agent started.
     async fn adopt(&mut self, life: &mut Life, info: InstanceInfo) {
         life.attempts = 1;
-        // Same process, no restart: the state learns (again) which pid runs the instance.
-        self.emit(EventKind::InstanceStarted {
-            instance: self.id.clone(),
-            pid: u32::try_from(info.pid).ok(),
-            container: None,
-        })
-        .await;
+        let pid = u32::try_from(info.pid).ok();
+        let seen = self.assignment.last_seen.filter(|s| Some(s.pid) == pid);
+        // Same process, no restart: the state learns (again) which pid runs the instance,
+        // unless it knows already.
+        if seen.is_none() {
+            self.emit(EventKind::InstanceStarted {
+                instance: self.id.clone(),
+                pid,
+                container: None,
+            })
+            .await;
+        }
         match info.exit {
             None => {
+                let was_ready = seen.is_some_and(|s| s.ready);
                 let mut run = Run {
                     pid: info.pid,
                     started: Instant::now(),
                     health: None,
                     probe_lines: None,
-                    ready: false,
+                    ready: was_ready,
                     reason: None,
                 };
-                self.start_probes(&mut run).await;
+                if was_ready {
+                    self.resume_probes(&mut run);
+                } else {
+                    self.start_probes(&mut run).await;
+                }
                 life.run = Some(run);
                 life.reset_at =
                     Some(Instant::now() + self.assignment.service.restart_policy.reset_after.get());
@@ -290,6 +303,17 @@ impl<R: Runtime + 'static> Supervisor<R> {
                 })
                 .await;
             }
+        }
+    }
+
+    /// Probes of an instance adopted while ready: they start as passed.
+    fn resume_probes(&self, run: &mut Run) {
+        let Some(health) = &self.assignment.service.health else {
+            return;
+        };
+        if let Ok(prober) = Prober::new(health) {
+            let (_, rx) = mpsc::channel(1);
+            run.health = Some(prober.start_passed(rx));
         }
     }
 

@@ -25,6 +25,7 @@ struct Inner {
     writes: tokio::sync::Mutex<()>,
     started_at: Timestamp,
     engine: bool,
+    logs: std::sync::OnceLock<orco_logs::Logs>,
 }
 
 impl std::fmt::Debug for ApiContext {
@@ -57,8 +58,21 @@ impl ApiContext {
                 writes: tokio::sync::Mutex::new(()),
                 started_at: Timestamp::now(),
                 engine,
+                logs: std::sync::OnceLock::new(),
             }),
         }
+    }
+
+    /// The context reading instances' output from `logs` (set once; later calls are
+    /// ignored). Without logs, log routes answer 503.
+    pub fn with_logs(self, logs: orco_logs::Logs) -> ApiContext {
+        let _ = self.inner.logs.set(logs);
+        self
+    }
+
+    /// The structured logs, when this daemon keeps them.
+    pub fn logs(&self) -> Option<&orco_logs::Logs> {
+        self.inner.logs.get()
     }
 
     /// The store.

@@ -8,7 +8,7 @@ use crate::model::{
     NodeView, ScaleRequest, StackDetail, StackList, StackView, WorkloadCreate, WorkloadDetail,
     WorkloadList, WorkloadView,
 };
-use crate::routes::{cluster, events, history, instances, nodes, stacks, workloads};
+use crate::routes::{cluster, events, history, instances, logs, nodes, stacks, workloads};
 
 /// The API's OpenAPI description.
 #[derive(Debug, OpenApi)]
@@ -36,6 +36,8 @@ use crate::routes::{cluster, events, history, instances, nodes, stacks, workload
         instances::list,
         instances::get,
         instances::restart,
+        logs::instance,
+        logs::read,
         nodes::list,
         nodes::get,
         events::stream,
@@ -51,6 +53,7 @@ use crate::routes::{cluster, events, history, instances, nodes, stacks, workload
         (name = "workloads", description = "Services and jobs: create, scale, restart, stop, start"),
         (name = "instances", description = "Replicas of services"),
         (name = "nodes", description = "Machines and their capacity"),
+        (name = "logs", description = "Instances' output as structured records"),
         (name = "events", description = "The event log as a stream"),
         (name = "history", description = "The events of one object"),
         (name = "cluster", description = "The daemon itself"),

@@ -16,7 +16,7 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::context::ApiContext;
 use crate::error::{ApiError, code_for_status};
 use crate::openapi::document;
-use crate::routes::{cluster, events, history, instances, nodes, stacks, workloads};
+use crate::routes::{cluster, events, history, instances, logs, nodes, stacks, workloads};
 use crate::version::{self, VERSION, VERSION_HEADER};
 
 /// The largest request body accepted (the stack file loader's own input limit).
@@ -42,6 +42,8 @@ pub fn router(ctx: ApiContext) -> Router {
         .route("/instances", get(instances::list))
         .route("/instances/{id}", get(instances::get))
         .route("/instances/{id}/restart", post(instances::restart))
+        .route("/instances/{id}/logs", get(logs::instance))
+        .route("/logs", get(logs::read))
         .route("/nodes", get(nodes::list))
         .route("/nodes/{name}", get(nodes::get))
         .route("/events", get(events::stream))

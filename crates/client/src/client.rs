@@ -18,6 +18,7 @@ use serde::de::DeserializeOwned;
 
 use crate::error::ClientError;
 use crate::host::Host;
+use crate::lines::LineReader;
 use crate::sse::SseReader;
 
 /// A client of one daemon.
@@ -386,10 +387,26 @@ impl Client {
         .await
     }
 
+    /// `GET /api/v1/logs` with `query` (pairs of `LogsQuery`): NDJSON records, one per line.
+    pub async fn logs(
+        &self,
+        query_pairs: &[(&str, Option<&str>)],
+    ) -> Result<LineReader, ClientError> {
+        let path = format!("/api/v1/logs{}", query(query_pairs));
+        let response = self.streaming(&path).await?;
+        Ok(LineReader::new(response.into_body()))
+    }
+
     /// `GET /api/v1/events`: a stream of server-sent events after revision `after`.
     pub async fn events(&self, after: u64, follow: bool) -> Result<SseReader, ClientError> {
         let path = format!("/api/v1/events?after={after}&follow={follow}");
-        let response = self.request(Method::GET, &path, None).await?;
+        let response = self.streaming(&path).await?;
+        Ok(SseReader::new(response.into_body()))
+    }
+
+    /// A GET whose body is read as it streams; an error status gives the API error.
+    async fn streaming(&self, path: &str) -> Result<Response<Incoming>, ClientError> {
+        let response = self.request(Method::GET, path, None).await?;
         if !response.status().is_success() {
             let status = response.status();
             let bytes = response
@@ -400,7 +417,7 @@ impl Client {
                 .to_bytes();
             return Err(self.api_error(status, &bytes));
         }
-        Ok(SseReader::new(response.into_body()))
+        Ok(response)
     }
 }
 

@@ -8,13 +8,16 @@
 //! - [`host`]: [`Host`], the daemon's address (`unix:///path`, `tcp://addr`).
 //! - [`client`]: [`Client`], typed calls for every route, version exchange, bearer token.
 //! - [`sse`]: reading the `/api/v1/events` stream.
+//! - [`lines`]: reading the `/api/v1/logs` stream (NDJSON).
 //! - [`error`]: [`ClientError`]; [`ClientError::Unreachable`] is what the CLI exits 3 on.
 
 pub mod client;
 pub mod error;
 pub mod host;
+pub mod lines;
 pub mod sse;
 
 pub use client::{Client, read_token, segment};
 pub use error::ClientError;
 pub use host::Host;
+pub use lines::LineReader;

@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 use std::future::Future;
 
-use orco_state::{Event, Revision};
+use orco_state::{Event, Revision, State};
 
 /// Why an append failed.
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +25,13 @@ pub trait Journal: Send + 'static {
 
     /// The next recorded event if one is there already; never waits.
     fn try_next(&mut self) -> Option<(Revision, Event)>;
+
+    /// The state folded from what was recorded before the loop started (a store's snapshot
+    /// plus the events after it); [`Journal::next`] returns the events after it. An empty
+    /// journal's is the empty state.
+    fn recovered(&mut self) -> State {
+        State::new()
+    }
 }
 
 /// A journal in memory: for `orco up` without a daemon, and for tests.

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
-use orco_agent::{Agent, Output};
+use orco_agent::{Agent, OutputSink};
 use orco_reconciler::reconcile;
 use orco_runtime::Runtime;
 use orco_state::{Event, EventKind, Revision, StackName, State, WorkloadId};
@@ -126,15 +126,16 @@ impl Engine {
     /// Starts the loop on `journal` with an agent on `runtime`. Output lines of instances go
     /// to `output` when given. The loop runs until every [`Handle`] is dropped.
     pub async fn start<R: Runtime + 'static, J: Journal>(
-        journal: J,
+        mut journal: J,
         runtime: R,
-        output: Option<mpsc::Sender<Output>>,
+        output: Option<Arc<dyn OutputSink>>,
     ) -> Result<Handle, orco_runtime::RuntimeError> {
         let (agent_tx, agent_rx) = mpsc::channel(4096);
         let agent = Agent::start(runtime, agent_tx, output).await?;
         let (req_tx, req_rx) = mpsc::channel(64);
         let (events_tx, _) = broadcast::channel(65_536);
-        let (state_tx, state_rx) = watch::channel(Arc::new(State::new()));
+        let recovered = journal.recovered();
+        let (state_tx, state_rx) = watch::channel(Arc::new(recovered.clone()));
         let handle = Handle {
             requests: req_tx,
             events: events_tx.clone(),
@@ -147,7 +148,7 @@ impl Engine {
             requests: req_rx,
             events: events_tx,
             state_tx,
-            state: State::new(),
+            state: recovered,
         };
         tokio::spawn(run.run());
         Ok(handle)
@@ -170,7 +171,9 @@ impl<R: Runtime + 'static, J: Journal> Loop<R, J> {
         // folded, so that it never decides twice on the same facts.
         let mut awaiting: Revision = 0;
         let mut wake_at: Option<tokio::time::Instant> = None;
-        let mut dirty = false;
+        // A recovered state is reconciled at once; an empty one waits for the first event
+        // (deciding on nothing would stop what the runtime runs before anything is applied).
+        let mut dirty = self.state.revision > 0;
         loop {
             if dirty && self.state.revision >= awaiting {
                 dirty = false;

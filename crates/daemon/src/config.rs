@@ -20,6 +20,9 @@ pub struct Config {
     /// Start the engine (default). Without it the daemon records desired state and answers
     /// reads but runs nothing: for inspecting a data dir, and for tests of the API alone.
     pub engine: bool,
+    /// The orco executable, which runs the node keeper as `PROGRAM keeper --dir DIR`; by
+    /// default the running executable.
+    pub program: Option<PathBuf>,
 }
 
 impl Config {
@@ -32,6 +35,7 @@ impl Config {
             token_file: None,
             verify_store: false,
             engine: true,
+            program: std::env::current_exe().ok(),
         }
     }
 }

@@ -102,13 +102,20 @@ impl Daemon {
         let store = Arc::new(opened);
         tighten(&config.data_dir)?;
         let node = LocalNode::detect();
-        let engine = if config.engine {
-            start_engine(&store, &node)
-        } else {
-            EngineHandle::disabled()
+        let engine = match (config.engine, &config.program) {
+            (false, _) => EngineHandle::disabled(),
+            (true, Some(program)) => start_engine(&store, &config.data_dir, program).await?,
+            (true, None) => {
+                return Err(DaemonError::Config(
+                    "cannot find the orco executable to run the node keeper with".to_string(),
+                ));
+            }
         };
         let dyn_store: Arc<dyn Store> = store.clone();
-        let ctx = ApiContext::new(dyn_store, node, engine.is_running());
+        let mut ctx = ApiContext::new(dyn_store, node, engine.is_running());
+        if let Some(logs) = engine.logs() {
+            ctx = ctx.with_logs(logs.clone());
+        }
         let router = orco_api::router(ctx);
         let (stop, stopped) = watch::channel(false);
         let mut servers = Vec::new();

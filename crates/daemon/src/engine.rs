@@ -2,45 +2,97 @@
 //! daemon. The API never calls the engine: the engine watches the same store the API
 //! appends desired-state events to, and appends what it observes.
 //!
-//! Until `crates/control` lands, [`start_engine`] starts nothing: the daemon records desired
-//! state and answers every read, and `GET /api/v1/cluster` says `"engine": false`.
+//! The engine's instances run under the node keeper (`orco keeper --dir DATA/keeper`), which
+//! the daemon connects to, or starts when none answers. The keeper outlives the daemon: a
+//! restarted daemon connects to the same keeper and adopts every instance still running.
 
+use std::ffi::OsString;
+use std::path::Path;
 use std::sync::Arc;
 
-use orco_api::LocalNode;
-use orco_store::RedbStore;
+use orco_control::{Engine, Handle};
+use orco_logs::{LogConfig, Logs};
+use orco_runtime::ProcessRuntime;
+use orco_store::{RedbStore, Store};
+
+use crate::error::DaemonError;
+use crate::journal::StoreJournal;
+use crate::output::LogSink;
+
+/// The keeper's directory inside the data dir.
+pub const KEEPER_DIR: &str = "keeper";
+/// The structured logs' directory inside the data dir.
+pub const LOGS_DIR: &str = "logs";
 
 /// The running engine, stopped by [`EngineHandle::stop`] on shutdown.
 #[derive(Debug)]
 pub struct EngineHandle {
-    running: bool,
+    engine: Option<Handle>,
+    logs: Option<Logs>,
 }
 
 impl EngineHandle {
     /// No engine: the daemon was told to run without one.
     pub fn disabled() -> EngineHandle {
-        EngineHandle { running: false }
+        EngineHandle {
+            engine: None,
+            logs: None,
+        }
     }
 
     /// Whether an engine runs in this daemon.
     pub fn is_running(&self) -> bool {
-        self.running
+        self.engine.is_some()
     }
 
-    /// Stops the engine (its supervisors leave instances running for the next daemon to
-    /// adopt).
-    pub async fn stop(self) {}
+    /// The structured logs the engine writes, when it runs.
+    pub fn logs(&self) -> Option<&Logs> {
+        self.logs.as_ref()
+    }
+
+    /// Stops the engine: its supervisors leave instances running for the next daemon to
+    /// adopt, and the logs are flushed.
+    pub async fn stop(self) {
+        drop(self.engine);
+        if let Some(logs) = self.logs {
+            let _ = tokio::task::spawn_blocking(move || logs.shutdown()).await;
+        }
+    }
 }
 
-/// Starts the control loop over `store` for the local `node`: watch the store, fold the
-/// state, reconcile, drive the agent, append the agent's events.
-///
-/// This is the one place the engine is started. It starts nothing yet: `crates/control`
-/// fills it in.
-pub fn start_engine(store: &Arc<RedbStore>, node: &LocalNode) -> EngineHandle {
-    let _ = (store, node);
-    tracing::warn!(
-        "the engine is not part of this build yet: desired state is recorded, but no instance is started"
-    );
-    EngineHandle { running: false }
+/// Starts the control loop over `store`: connect to (or start) the node keeper with
+/// `program keeper --dir DATA/keeper`, recover the state, and watch the store from there.
+pub async fn start_engine(
+    store: &Arc<RedbStore>,
+    data_dir: &Path,
+    program: &Path,
+) -> Result<EngineHandle, DaemonError> {
+    let keeper_dir = data_dir.join(KEEPER_DIR);
+    let args: [OsString; 3] = [
+        "keeper".into(),
+        "--dir".into(),
+        keeper_dir.clone().into_os_string(),
+    ];
+    let runtime = ProcessRuntime::connect_or_start(&keeper_dir, program, &args)
+        .await
+        .map_err(|e| DaemonError::Engine(format!("cannot reach the node keeper: {e}")))?;
+    let log_dir = data_dir.join(LOGS_DIR);
+    let logs = Logs::new(LogConfig::new(&log_dir))
+        .map_err(|e| DaemonError::Engine(format!("cannot open the logs: {e}")))?;
+    let sink = LogSink::new(logs.clone(), &log_dir);
+    sink.keep_saving();
+    let recovering = store.clone();
+    let recovered = tokio::task::spawn_blocking(move || recovering.state())
+        .await
+        .map_err(|e| DaemonError::Engine(format!("state recovery did not finish: {e}")))?
+        .map_err(|e| DaemonError::Engine(format!("cannot recover the state: {e}")))?;
+    let journal = StoreJournal::new(store.clone(), recovered)
+        .map_err(|e| DaemonError::Engine(format!("cannot watch the store: {e}")))?;
+    let engine = Engine::start(journal, runtime, Some(Arc::new(sink)))
+        .await
+        .map_err(|e| DaemonError::Engine(format!("cannot start the agent: {e}")))?;
+    Ok(EngineHandle {
+        engine: Some(engine),
+        logs: Some(logs),
+    })
 }

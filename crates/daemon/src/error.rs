@@ -42,6 +42,9 @@ pub enum DaemonError {
     /// The event store could not be opened.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The engine (node keeper, logs, control loop) could not start.
+    #[error("{0}")]
+    Engine(String),
 }
 
 impl DaemonError {

@@ -3,7 +3,9 @@
 //!
 //! - [`daemon`]: [`Daemon`], start-up, serving and graceful shutdown.
 //! - [`engine`]: [`start_engine`](engine::start_engine), the one place the control loop
-//!   starts.
+//!   starts (with the node keeper and the logs).
+//! - [`journal`]: [`StoreJournal`](journal::StoreJournal), the engine's journal over the store.
+//! - [`output`]: [`LogSink`](output::LogSink), instances' output into the structured logs.
 //! - [`config`]: [`Config`], the daemon's settings and their defaults.
 //! - [`lock`]: the exclusive lock on the data dir.
 //! - [`listen`]: the socket (0600) and the token-checked TCP listener.
@@ -13,8 +15,10 @@ pub mod config;
 pub mod daemon;
 pub mod engine;
 pub mod error;
+pub mod journal;
 pub mod listen;
 pub mod lock;
+pub mod output;
 
 pub use config::Config;
 pub use daemon::Daemon;

@@ -28,6 +28,7 @@ fn config(dir: &Path) -> Config {
         verify_store: false,
         // These tests append the engine's events themselves.
         engine: false,
+        program: None,
     }
 }
 
@@ -825,6 +826,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/instances"),
     ("get", "/api/v1/instances/{id}"),
     ("post", "/api/v1/instances/{id}/restart"),
+    ("get", "/api/v1/instances/{id}/logs"),
+    ("get", "/api/v1/logs"),
     ("get", "/api/v1/nodes"),
     ("get", "/api/v1/nodes/{name}"),
     ("get", "/api/v1/events"),

@@ -159,6 +159,54 @@ pub(crate) struct EventsArgs {
     pub(crate) format: FormatArg,
 }
 
+/// `orco logs`.
+#[derive(Debug, Args)]
+pub(crate) struct LogsVerbArgs {
+    /// A service, job or instance (`SERVICE-N`); default: the whole stack.
+    pub(crate) target: Option<String>,
+    #[command(flatten)]
+    pub(crate) logs: LogsArgs,
+}
+
+/// What `orco logs` and `orco instance logs` share.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct LogsArgs {
+    /// Keep printing new records as they come.
+    #[arg(short = 'f', long)]
+    pub(crate) follow: bool,
+    /// Only records at or after this moment: a duration ago (`10m`) or an RFC 3339 time.
+    #[arg(long, value_name = "WHEN")]
+    pub(crate) since: Option<String>,
+    /// Only records whose message matches this regular expression.
+    #[arg(long, value_name = "RE")]
+    pub(crate) grep: Option<String>,
+    /// Only records at least this severe (trace, debug, info, warn, error, fatal).
+    #[arg(long, value_name = "LEVEL")]
+    pub(crate) level: Option<String>,
+    /// Only the last N records of history.
+    #[arg(short = 'n', long, value_name = "N")]
+    pub(crate) tail: Option<usize>,
+    /// The stack, by name. Default: the only stack applied.
+    #[arg(long, value_name = "NAME", conflicts_with = "file")]
+    pub(crate) stack: Option<String>,
+    /// The stack file whose stack to use (`-f` means follow here).
+    #[arg(long = "file", value_name = "FILE")]
+    pub(crate) file: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) connect: ConnectArgs,
+    #[command(flatten)]
+    pub(crate) format: FormatArg,
+}
+
+/// `orco tui`.
+#[derive(Debug, Args)]
+pub(crate) struct TuiArgs {
+    #[command(flatten)]
+    pub(crate) stack: StackArgs,
+    #[command(flatten)]
+    pub(crate) connect: ConnectArgs,
+}
+
 /// `orco history`.
 #[derive(Debug, Args)]
 pub(crate) struct HistoryArgs {
@@ -276,6 +324,17 @@ pub(crate) struct InstanceArgs {
 pub(crate) enum InstanceVerb {
     /// List instances of every stack (or of --stack).
     List(InstanceListArgs),
+    /// The logs of one instance (`SERVICE-N` or `STACK/SERVICE-N`).
+    Logs(InstanceLogsArgs),
+}
+
+/// `orco instance logs`.
+#[derive(Debug, Args)]
+pub(crate) struct InstanceLogsArgs {
+    /// The instance.
+    pub(crate) instance: String,
+    #[command(flatten)]
+    pub(crate) logs: LogsArgs,
 }
 
 /// `orco instance list`.

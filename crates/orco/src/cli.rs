@@ -49,6 +49,8 @@ pub(crate) enum Command {
     Start(TargetArgs),
     /// Set a service's replica count (until the next apply).
     Scale(ScaleArgs),
+    /// Print the logs of the stack, a service or an instance; -f follows them.
+    Logs(LogsVerbArgs),
     /// Print the event log; -f follows it.
     Events(EventsArgs),
     /// Every event that touched a stack, service or instance.
@@ -57,7 +59,7 @@ pub(crate) enum Command {
     Run(RunArgs),
     /// Workloads: create -f, list, describe, delete, scale.
     Workload(WorkloadArgs),
-    /// Instances: list.
+    /// Instances: list, logs.
     Instance(InstanceArgs),
     /// Nodes: list, describe.
     Node(NodeArgs),

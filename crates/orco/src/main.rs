@@ -6,6 +6,7 @@ mod cmd;
 mod discover;
 mod exit;
 mod output;
+mod printer;
 mod remote;
 
 use std::process::ExitCode;
@@ -43,6 +44,7 @@ fn main() -> ExitCode {
         Command::Stop(args) => cmd::stop::run(&args),
         Command::Start(args) => cmd::start::run(&args),
         Command::Scale(args) => cmd::scale::run(&args),
+        Command::Logs(args) => cmd::logs::run(&args),
         Command::Events(args) => cmd::events::run(&args),
         Command::History(args) => cmd::history::run(&args),
         Command::Run(args) => cmd::run::run(&args),

@@ -79,6 +79,17 @@ impl Tracker {
         }
     }
 
+    /// A tracker of a probe that has already passed (an instance adopted while ready):
+    /// it probes at `interval` and fails only after `failureThreshold` failures.
+    pub fn passed(settings: Settings) -> Tracker {
+        Tracker {
+            status: Status::Passing,
+            successes: settings.success_threshold,
+            ever_passed: true,
+            ..Tracker::new(settings)
+        }
+    }
+
     pub fn status(&self) -> Status {
         self.status
     }
@@ -194,6 +205,15 @@ mod tests {
         assert_eq!(t.record(ms(90), false), Some(Status::Failing));
         assert_eq!(t.record(ms(100), true), None);
         assert_eq!(t.record(ms(110), true), Some(Status::Passing));
+    }
+
+    #[test]
+    fn a_probe_that_already_passed_follows_the_interval_and_fails_only_at_the_threshold() {
+        let mut t = Tracker::passed(settings(0, 1, 2));
+        assert_eq!(t.status(), Status::Passing);
+        assert_eq!(t.next_delay(ms(0)), ms(1000));
+        assert_eq!(t.record(ms(10), false), None);
+        assert_eq!(t.record(ms(20), false), Some(Status::Failing));
     }
 
     #[test]

@@ -129,13 +129,38 @@ impl Prober {
         self,
         lines: mpsc::Receiver<(LogSource, Vec<u8>)>,
     ) -> mpsc::Receiver<HealthReport> {
+        self.run(lines, false)
+    }
+
+    /// Like [`Prober::start`], for an instance that was ready before orco restarted and
+    /// adopted it: every probe starts as passed (the log probe's line is in the past), so
+    /// the instance stays ready unless a probe fails `failureThreshold` times.
+    pub fn start_passed(
+        self,
+        lines: mpsc::Receiver<(LogSource, Vec<u8>)>,
+    ) -> mpsc::Receiver<HealthReport> {
+        self.run(lines, true)
+    }
+
+    fn run(
+        self,
+        lines: mpsc::Receiver<(LogSource, Vec<u8>)>,
+        passed: bool,
+    ) -> mpsc::Receiver<HealthReport> {
         let start = Instant::now();
         let (results_tx, mut results_rx) = mpsc::channel::<(ProbeKind, Status, String)>(64);
         for (kind, probe, settings) in self.periodic {
             let tx = results_tx.clone();
             let timeout = self.timeout;
             tokio::spawn(async move {
-                let mut tracker = Tracker::new(settings);
+                let mut tracker = if passed {
+                    Tracker::passed(settings)
+                } else {
+                    Tracker::new(settings)
+                };
+                if passed {
+                    tokio::time::sleep(tracker.next_delay(start.elapsed())).await;
+                }
                 loop {
                     let outcome = probe.run(timeout).await;
                     let at = start.elapsed();
@@ -153,7 +178,24 @@ impl Prober {
         }
         if let Some((matcher, settings)) = self.log {
             let tx = results_tx.clone();
-            tokio::spawn(watch_log(matcher, settings, lines, tx, start));
+            if passed {
+                tokio::spawn(async move {
+                    let detail = format!(
+                        "log probe: `{}` matched before orco restarted",
+                        matcher.pattern()
+                    );
+                    drop(lines);
+                    if tx
+                        .send((ProbeKind::Log, Status::Passing, detail))
+                        .await
+                        .is_ok()
+                    {
+                        tx.closed().await;
+                    }
+                });
+            } else {
+                tokio::spawn(watch_log(matcher, settings, lines, tx, start));
+            }
         }
         drop(results_tx);
         let (report_tx, report_rx) = mpsc::channel(16);
@@ -163,14 +205,18 @@ impl Prober {
             let mut probes: BTreeMap<ProbeKind, ProbeState> = kinds
                 .iter()
                 .map(|&k| {
-                    let detail = format!("{} probe has not run yet", k.as_str());
-                    (
-                        k,
-                        ProbeState {
-                            status: Status::Unknown,
-                            detail,
-                        },
-                    )
+                    let (status, detail) = if passed {
+                        (
+                            Status::Passing,
+                            format!("{} probe passed before orco restarted", k.as_str()),
+                        )
+                    } else {
+                        (
+                            Status::Unknown,
+                            format!("{} probe has not run yet", k.as_str()),
+                        )
+                    };
+                    (k, ProbeState { status, detail })
                 })
                 .collect();
             while let Some((kind, status, detail)) = results_rx.recv().await {

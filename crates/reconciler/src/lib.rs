@@ -12,4 +12,4 @@ pub mod gate;
 pub mod plan;
 
 pub use gate::{Blocked, condition};
-pub use plan::{Assignment, Desired, Plan, reconcile};
+pub use plan::{Assignment, Desired, LastSeen, Plan, reconcile};

@@ -36,6 +36,18 @@ pub struct Assignment {
     pub restart_requests: u32,
     /// Run or stop.
     pub desired: Desired,
+    /// The process the state last saw running the instance, for a node that adopts it
+    /// after a restart of orco.
+    pub last_seen: Option<LastSeen>,
+}
+
+/// A process the state recorded as running an instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LastSeen {
+    /// Its pid.
+    pub pid: u32,
+    /// Whether the instance was ready.
+    pub ready: bool,
 }
 
 /// What to do now.
@@ -137,6 +149,10 @@ fn assignment(
         generation: st.generation,
         restart_requests: instance.restart_requests,
         desired,
+        last_seen: match (instance.phase, instance.pid) {
+            (Phase::Running { ready }, Some(pid)) => Some(LastSeen { pid, ready }),
+            _ => None,
+        },
     }
 }
 

@@ -24,6 +24,7 @@ pub(crate) fn run(args: &DaemonArgs) -> anyhow::Result<u8> {
         token_file: args.token_file.clone(),
         verify_store: args.verify_store,
         engine: !args.no_engine,
+        program: defaults.program,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

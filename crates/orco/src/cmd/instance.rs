@@ -1,5 +1,5 @@
-//! `orco instance list`: instances of every stack (or of `--stack`). `instance logs` comes
-//! with the log pipeline's API.
+//! `orco instance list`: instances of every stack (or of `--stack`); `orco instance logs`:
+//! one instance's logs.
 
 use comfy_table::Cell;
 
@@ -10,6 +10,11 @@ use crate::remote::{self, Failure};
 pub(crate) fn run(args: &InstanceArgs) -> anyhow::Result<u8> {
     match &args.verb {
         InstanceVerb::List(list) => remote::run(self::list(list)),
+        InstanceVerb::Logs(logs) => remote::run(crate::cmd::logs::logs(
+            &logs.logs,
+            None,
+            Some(logs.instance.as_str()),
+        )),
     }
 }
 

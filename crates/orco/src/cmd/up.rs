@@ -4,7 +4,6 @@
 //! instances' processes.
 
 use std::collections::BTreeSet;
-use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -17,6 +16,7 @@ use tokio::sync::{broadcast, mpsc};
 use crate::cli::UpArgs;
 use crate::discover::{self, Failure};
 use crate::exit;
+use crate::printer::Printer;
 
 pub(crate) fn run(args: &UpArgs) -> anyhow::Result<u8> {
     let loaded = match discover::load(args.file.file.as_deref()) {
@@ -57,7 +57,12 @@ async fn up(stack: orco_spec::Stack) -> anyhow::Result<u8> {
         .await
         .with_context(|| format!("cannot start the node keeper in {}", dir.display()))?;
     let (output_tx, output_rx) = mpsc::channel(16_384);
-    let engine = Engine::start(MemoryJournal::new(), runtime, Some(output_tx)).await?;
+    let engine = Engine::start(
+        MemoryJournal::new(),
+        runtime,
+        Some(std::sync::Arc::new(output_tx)),
+    )
+    .await?;
     let events = engine.events();
     engine
         .submit(vec![EventKind::StackApplied {
@@ -130,53 +135,11 @@ fn report_blocked(state: &State, shown: &mut BTreeSet<String>, printer: &mut Pri
     }
 }
 
-/// Prefixed, coloured lines like compose's: `api-0  | listening on 8080`.
-struct Printer {
-    colour: bool,
-    width: usize,
-    out: std::io::Stdout,
-}
-
-const PALETTE: [u8; 6] = [36, 33, 32, 35, 34, 31];
-
 impl Printer {
-    fn new() -> Printer {
-        let colour = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-            && std::io::stdout().is_terminal();
-        Printer {
-            colour,
-            width: 8,
-            out: std::io::stdout(),
-        }
-    }
-
-    fn prefix(&mut self, name: &str) -> String {
-        self.width = self.width.max(name.len());
-        let padded = format!("{name:<width$} |", width = self.width);
-        if !self.colour {
-            return padded;
-        }
-        let hash = name
-            .bytes()
-            .fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize));
-        format!("\x1b[{}m{padded}\x1b[0m", PALETTE[hash % PALETTE.len()])
-    }
-
-    fn line(&mut self, name: &str, text: &str) {
-        let prefix = self.prefix(name);
-        let mut out = self.out.lock();
-        // A closed stdout (a pipe whose reader left) must not stop the stack.
-        let _ = writeln!(out, "{prefix} {text}");
-    }
-
     fn output(&mut self, out: &Output) {
         let name = format!("{}-{}", out.instance.workload.name, out.instance.replica);
         let text = out.line.text().into_owned();
         self.line(&name, &text);
-    }
-
-    fn orco(&mut self, text: &str) {
-        self.line("orco", text);
     }
 
     fn event(&mut self, event: &Event) {

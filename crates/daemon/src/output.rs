@@ -1,0 +1,231 @@
+//! `LogSink`: instances' output into the structured log of their stack, without a gap or a
+//! repeat across daemon restarts.
+//!
+//! Every line the agent fans out goes to the [`orco_logs::Producer`] of its instance (which
+//! never waits: a flood drops lines there and says so). The keeper keeps each instance's raw
+//! output on disk, so a restarted daemon reads what adopted instances printed meanwhile. To
+//! avoid reading everything again, the sink saves, about once a second and only after the
+//! stack logs are fsynced, how far it has read each instance's output (`resume.json`); lines
+//! between that point and the crash may already be in the log, so lines no newer than the
+//! last record of the instance found in its stack's current log file are skipped.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use orco_agent::{Output, OutputSink};
+use orco_logs::{Logs, Origin, Producer, Record};
+use orco_runtime::InstanceInfo;
+use orco_state::InstanceId;
+use serde::{Deserialize, Serialize};
+
+/// The file, in the log directory, where read positions are saved.
+pub const RESUME_FILE: &str = "resume.json";
+/// How often read positions are saved.
+const SAVE_EVERY: Duration = Duration::from_secs(1);
+
+/// How far one instance's output was read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct Position {
+    /// The offset in the keeper's output log just past the last line handed to the log.
+    offset: u64,
+    /// When that line was read (nanoseconds since the Unix epoch).
+    at: u64,
+}
+
+#[derive(Default)]
+struct Inner {
+    producers: HashMap<InstanceId, Producer>,
+    /// Read positions by runtime name.
+    positions: BTreeMap<String, Position>,
+    /// Adopted instances: lines read at or before this time are already in the log.
+    skip_through: HashMap<String, u64>,
+    /// Positions saved by an earlier daemon, until used.
+    saved: BTreeMap<String, Position>,
+    /// By stack: the time of each instance's last record in the current log file.
+    in_log: HashMap<String, HashMap<String, u64>>,
+}
+
+/// The daemon's output sink.
+#[derive(Clone)]
+pub struct LogSink {
+    logs: Logs,
+    resume_file: PathBuf,
+    inner: Arc<Mutex<Inner>>,
+}
+
+impl std::fmt::Debug for LogSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogSink")
+            .field("resume_file", &self.resume_file)
+            .finish()
+    }
+}
+
+impl LogSink {
+    /// A sink into `logs`, reading the positions an earlier daemon saved in `log_dir`.
+    pub fn new(logs: Logs, log_dir: &Path) -> LogSink {
+        let resume_file = log_dir.join(RESUME_FILE);
+        let saved = std::fs::read(&resume_file)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or_default();
+        LogSink {
+            logs,
+            resume_file,
+            inner: Arc::new(Mutex::new(Inner {
+                saved,
+                ..Inner::default()
+            })),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Saves read positions every second until the sink's last clone is gone.
+    pub fn keep_saving(&self) {
+        let weak = Arc::downgrade(&self.inner);
+        let logs = self.logs.clone();
+        let file = self.resume_file.clone();
+        tokio::spawn(async move {
+            let mut last: Option<BTreeMap<String, Position>> = None;
+            loop {
+                tokio::time::sleep(SAVE_EVERY).await;
+                let Some(inner) = weak.upgrade() else { return };
+                let (positions, stacks) = {
+                    let inner = inner.lock().unwrap_or_else(PoisonError::into_inner);
+                    let stacks: Vec<String> = inner
+                        .producers
+                        .keys()
+                        .map(|id| id.workload.stack.as_str().to_string())
+                        .collect();
+                    (inner.positions.clone(), stacks)
+                };
+                drop(inner);
+                if last.as_ref() == Some(&positions) {
+                    continue;
+                }
+                let logs = logs.clone();
+                let file = file.clone();
+                let saved = positions.clone();
+                let done =
+                    tokio::task::spawn_blocking(move || save(&logs, &stacks, &file, &saved)).await;
+                match done {
+                    Ok(Ok(())) => last = Some(positions),
+                    Ok(Err(e)) => tracing::warn!("cannot save log read positions: {e}"),
+                    Err(e) => tracing::warn!("cannot save log read positions: {e}"),
+                }
+            }
+        });
+    }
+
+    fn producer<'a>(&self, inner: &'a mut Inner, id: &InstanceId) -> Option<&'a mut Producer> {
+        if !inner.producers.contains_key(id) {
+            let log = match self.logs.stack(id.workload.stack.as_str()) {
+                Ok(log) => log,
+                Err(e) => {
+                    tracing::warn!("cannot open the log of stack {}: {e}", id.workload.stack);
+                    return None;
+                }
+            };
+            let origin = Origin::service(
+                id.workload.name.as_str(),
+                format!("{}-{}", id.workload.name, id.replica),
+            );
+            inner.producers.insert(id.clone(), log.producer(origin));
+        }
+        inner.producers.get_mut(id)
+    }
+}
+
+/// Syncs the stack logs (so that every line handed over before is on disk), then writes the
+/// positions atomically.
+fn save(
+    logs: &Logs,
+    stacks: &[String],
+    file: &Path,
+    positions: &BTreeMap<String, Position>,
+) -> Result<(), String> {
+    for stack in stacks {
+        let log = logs.stack(stack).map_err(|e| e.to_string())?;
+        log.sync().map_err(|e| e.to_string())?;
+    }
+    let bytes = serde_json::to_vec(positions).map_err(|e| e.to_string())?;
+    let tmp = file.with_extension("json.tmp");
+    std::fs::write(&tmp, bytes).map_err(|e| format!("{}: {e}", tmp.display()))?;
+    std::fs::File::open(&tmp)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| format!("{}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, file).map_err(|e| format!("{}: {e}", file.display()))
+}
+
+/// The time of the last record of each instance in `stack`'s current log file.
+fn last_records(logs: &Logs, stack: &str) -> HashMap<String, u64> {
+    let mut last = HashMap::new();
+    let Ok(dir) = orco_logs::files::stack_dir(&logs.config().dir, stack) else {
+        return last;
+    };
+    let Ok(bytes) = std::fs::read(dir.join(orco_logs::files::CURRENT)) else {
+        return last;
+    };
+    for line in bytes.split(|b| *b == b'\n') {
+        if let Some(record) = Record::from_json_line(line)
+            && record.source != orco_logs::Source::Orco
+            && let Some(instance) = record.instance
+        {
+            let at = u64::try_from(record.ts.as_nanosecond()).unwrap_or(0);
+            last.insert(instance, at);
+        }
+    }
+    last
+}
+
+impl OutputSink for LogSink {
+    fn line(&self, output: Output) {
+        let mut inner = self.lock();
+        let name = orco_agent::launch::runtime_name(&output.instance);
+        let at = output.line.at_unix_nanos;
+        if let Some(through) = inner.skip_through.get(&name) {
+            if at <= *through {
+                return;
+            }
+            inner.skip_through.remove(&name);
+        }
+        let end = output.line.offset
+            + u64::try_from(orco_runtime::output::RECORD_HEADER + output.line.bytes.len())
+                .unwrap_or(0);
+        inner.positions.insert(name, Position { offset: end, at });
+        if let Some(producer) = self.producer(&mut inner, &output.instance) {
+            producer.send(output.line);
+        }
+    }
+
+    fn resume_offset(&self, info: &InstanceInfo) -> u64 {
+        let mut inner = self.lock();
+        let saved = inner.saved.remove(&info.instance);
+        // The runtime name is `STACK.SERVICE-N`; the log names the instance `SERVICE-N`.
+        let (stack, short) = info
+            .instance
+            .split_once('.')
+            .unwrap_or(("", info.instance.as_str()));
+        let logs = &self.logs;
+        let in_log = inner
+            .in_log
+            .entry(stack.to_string())
+            .or_insert_with(|| last_records(logs, stack))
+            .get(short)
+            .copied();
+        let started = info.started_at_unix_ms.saturating_mul(1_000_000);
+        // A saved position counts only if it is about this run of the instance (a restart
+        // under the same name starts a new output log).
+        let saved = saved.filter(|p| p.at >= started && p.offset <= info.output_len);
+        let through = [in_log, saved.map(|p| p.at)].into_iter().flatten().max();
+        if let Some(through) = through {
+            inner.skip_through.insert(info.instance.clone(), through);
+        }
+        saved.map_or(0, |p| p.offset)
+    }
+}
