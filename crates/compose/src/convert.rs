@@ -209,6 +209,17 @@ impl<'a> Converter<'a> {
             let name = key_text(key);
             match name.as_str() {
                 "services" => {
+                    if !matches!(value.value, Value::Map(_) | Value::Null) {
+                        self.error(
+                            value,
+                            "services",
+                            format!(
+                                "expected a mapping of services, found {}",
+                                value.value.kind()
+                            ),
+                            None,
+                        );
+                    }
                     for (svc_key, svc) in entries(value) {
                         let raw = key_text(svc_key);
                         let path = format!("services.{raw}");
@@ -245,6 +256,14 @@ impl<'a> Converter<'a> {
                             None,
                         );
                     }
+                }
+                "networks" | "volumes" if !matches!(value.value, Value::Map(_) | Value::Null) => {
+                    self.error(
+                        value,
+                        &name,
+                        format!("expected a mapping, found {}", value.value.kind()),
+                        None,
+                    );
                 }
                 "networks" => {
                     for (net_key, net) in entries(value) {

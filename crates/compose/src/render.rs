@@ -21,6 +21,22 @@ pub fn to_yaml(stack: &Stack) -> String {
             {
                 fields.remove("runtime");
             }
+            if let Some(Value::Object(health)) = fields.get_mut("health") {
+                let defaults = serde_json::json!({
+                    "gracePeriod": "0s", "interval": "2s", "timeout": "1s",
+                    "successThreshold": 1, "failureThreshold": 3, "onFailure": "none",
+                });
+                health.retain(|k, v| defaults.get(k) != Some(v));
+            }
+            if let Some(Value::Array(deps)) = fields.get_mut("dependsOn") {
+                for dep in deps {
+                    if let Value::Object(dep) = dep
+                        && dep.get("restart") == Some(&Value::Bool(false))
+                    {
+                        dep.remove("restart");
+                    }
+                }
+            }
             if let Some(Value::Object(policy)) = fields.get_mut("restartPolicy") {
                 let default_policy = defaults.get("restartPolicy").and_then(Value::as_object);
                 if let Some(default_policy) = default_policy {

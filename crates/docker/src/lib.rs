@@ -23,4 +23,4 @@ pub mod runtime;
 pub use error::DockerError;
 pub use pull::{PullProgress, PullStage};
 pub use router::Router;
-pub use runtime::{DockerOptions, DockerRuntime};
+pub use runtime::{DockerOptions, DockerRuntime, local_image_exists};

@@ -893,3 +893,28 @@ impl Runtime for DockerRuntime {
         Ok(self.watch_all(from).await?)
     }
 }
+
+/// Whether `image` is on this machine's docker engine; false when no engine answers. Blocks
+/// (on a thread of its own, so it is safe to call from inside or outside an async runtime).
+pub fn local_image_exists(image: &str) -> bool {
+    let image = image.to_string();
+    std::thread::spawn(move || {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return false;
+        };
+        rt.block_on(async {
+            let Ok(docker) = Docker::connect_with_local_defaults() else {
+                return false;
+            };
+            let Ok(docker) = docker.negotiate_version().await else {
+                return false;
+            };
+            docker.inspect_image(&image).await.is_ok()
+        })
+    })
+    .join()
+    .unwrap_or(false)
+}

@@ -24,6 +24,9 @@ pub(crate) enum Command {
     Validate(ValidateArgs),
     /// Show the dependency graph of a stack: start layers, or DOT / Mermaid.
     Graph(GraphArgs),
+    /// Print a compose file as the equivalent stack file; what orco does not support is
+    /// listed on stderr with its line.
+    Convert(ConvertArgs),
     /// Print the JSON Schema of the stack file (for editor completion).
     Schema,
     /// Print a shell completion script.
@@ -109,6 +112,18 @@ pub(crate) struct ValidateArgs {
     /// Output format.
     #[arg(short = 'o', long = "output", value_enum, default_value = "table")]
     pub(crate) output: Output,
+}
+
+/// `orco convert`.
+#[derive(Debug, Args)]
+pub(crate) struct ConvertArgs {
+    /// The compose file.
+    #[arg(value_name = "FILE")]
+    pub(crate) file: PathBuf,
+    /// The stack name; default: the file's `name:`, else `COMPOSE_PROJECT_NAME`, else its
+    /// directory's name.
+    #[arg(short = 'p', long = "project-name", value_name = "NAME")]
+    pub(crate) project_name: Option<String>,
 }
 
 /// `orco graph`.

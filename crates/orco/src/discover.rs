@@ -39,13 +39,28 @@ pub(crate) fn find(given: Option<&Path>, dir: &Path) -> Result<PathBuf, String> 
         })
 }
 
-/// Whether the file looks like a compose file rather than an orco stack (no top-level `stack:`).
-fn is_compose(path: &Path) -> bool {
-    let Ok(text) = std::fs::read_to_string(path) else {
-        return false;
+/// Converts a compose file into a stack (interpolating from this process's environment and
+/// the file's `.env`); `project` overrides the stack name.
+pub(crate) fn convert_compose(
+    path: &Path,
+    project: Option<&str>,
+) -> Result<orco_compose::Converted, orco_spec::diag::Report> {
+    let env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
+    let options = orco_compose::Options {
+        project,
+        env: &env,
+        image_exists: &orco_docker::local_image_exists,
     };
-    let has = |key: &str| text.lines().any(|l| l.starts_with(key));
-    !has("stack:") && has("services:") && !has("version: 0.1") && !has("version: \"0.1\"")
+    orco_compose::load_file(path, &options)
+}
+
+/// Loads a stack file or, told apart by content, a compose file converted into a stack.
+pub(crate) fn load_path(path: &Path) -> Result<Loaded, orco_spec::diag::Report> {
+    if orco_compose::is_compose_file(path) {
+        convert_compose(path, None).map(|c| c.loaded)
+    } else {
+        orco_spec::load_file(path)
+    }
 }
 
 /// Finds, reads and validates the stack file, printing every problem to stderr. Warnings are
@@ -56,15 +71,8 @@ pub(crate) fn load(given: Option<&Path>) -> Result<Loaded, Failure> {
         eprintln!("error: {e}");
         Failure(exit::USAGE)
     })?;
-    if is_compose(&path) {
-        eprintln!(
-            "error: {} looks like a compose file (it has `services:` but no `stack:` key); orco reads stack files (see `orco schema`)",
-            path.display()
-        );
-        return Err(Failure(exit::USAGE));
-    }
     let colour = colour_stderr();
-    match orco_spec::load_file(&path) {
+    match load_path(&path) {
         Ok(loaded) => {
             if !loaded.warnings.diagnostics.is_empty() {
                 eprint!("{}", loaded.warnings.render(colour));
@@ -116,9 +124,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let compose = dir.path().join("a.yaml");
         std::fs::write(&compose, "services:\n  web:\n    image: nginx\n").unwrap();
-        assert!(is_compose(&compose));
+        assert!(orco_compose::is_compose_file(&compose));
         let stack = dir.path().join("b.yaml");
         std::fs::write(&stack, "version: 0.1\nstack: {name: x}\nservices: {}\n").unwrap();
-        assert!(!is_compose(&stack));
+        assert!(!orco_compose::is_compose_file(&stack));
     }
 }

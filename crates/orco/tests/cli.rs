@@ -102,7 +102,7 @@ fn a_missing_stack_file_says_what_was_looked_for_and_exits_two() {
 }
 
 #[test]
-fn a_compose_file_is_not_mistaken_for_a_stack() {
+fn a_compose_file_is_told_from_a_stack_and_converted() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("compose.yaml"),
@@ -110,11 +110,11 @@ fn a_compose_file_is_not_mistaken_for_a_stack() {
     )
     .unwrap();
     let out = orco(&["validate"], dir.path());
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(
-        text(&out.stderr).contains("compose.yaml looks like a compose file"),
+        text(&out.stdout).contains("is valid: 1 service"),
         "{}",
-        text(&out.stderr)
+        text(&out.stdout)
     );
 }
 

@@ -41,7 +41,7 @@ fn structured(args: &ValidateArgs) -> anyhow::Result<u8> {
             return Ok(exit::USAGE);
         }
     };
-    let (valid, report) = match orco_spec::load_file(&path) {
+    let (valid, report) = match discover::load_path(&path) {
         Ok(loaded) => (true, loaded.warnings),
         Err(report) => (false, report),
     };
