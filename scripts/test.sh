@@ -4,8 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages the tests use: graphviz renders `orco graph --dot`.
-packages=(graphviz)
+# Debian packages the tests use: graphviz renders `orco graph --dot`; tmux drives the TUI.
+packages=(graphviz tmux)
 
 missing=()
 for p in "${packages[@]}"; do

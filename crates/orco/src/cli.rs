@@ -56,6 +56,8 @@ pub(crate) enum Command {
     Logs(LogsVerbArgs),
     /// Print the event log; -f follows it.
     Events(EventsArgs),
+    /// The terminal UI: live status, logs and actions (also a bare `orco` on a terminal).
+    Tui(TuiArgs),
     /// Every event that touched a stack, service or instance.
     History(HistoryArgs),
     /// Run a command as a one-service workload, without a stack file.
@@ -82,6 +84,10 @@ pub(crate) enum Command {
 pub(crate) struct UpArgs {
     #[command(flatten)]
     pub(crate) file: FileArg,
+    /// Apply the stack to the daemon and open the terminal UI on it (q leaves the stack
+    /// running).
+    #[arg(long)]
+    pub(crate) tui: bool,
 }
 
 /// Picks the stack file.

@@ -16,6 +16,9 @@ use clap::Parser;
 use crate::cli::{Cli, Command};
 
 fn main() -> ExitCode {
+    if std::env::args_os().len() <= 1 {
+        return ExitCode::from(cmd::tui::bare());
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -47,6 +50,7 @@ fn main() -> ExitCode {
         Command::Scale(args) => cmd::scale::run(&args),
         Command::Logs(args) => cmd::logs::run(&args),
         Command::Events(args) => cmd::events::run(&args),
+        Command::Tui(args) => cmd::tui::run(&args),
         Command::History(args) => cmd::history::run(&args),
         Command::Run(args) => cmd::run::run(&args),
         Command::Workload(args) => cmd::workload::run(&args),

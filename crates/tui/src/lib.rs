@@ -25,5 +25,5 @@ pub mod view;
 
 pub use app::{Options, run};
 pub use error::TuiError;
-pub use logs::{LogLine, LogSource, NoLogs};
+pub use logs::{ApiLogs, LogLine, LogSource, NoLogs};
 pub use model::{Command, Model, Msg};

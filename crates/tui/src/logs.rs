@@ -246,6 +246,79 @@ impl LogSource for NoLogs {
     }
 }
 
+/// The daemon's logs route (`GET /api/v1/logs?stack=…&follow=true`): the last lines of
+/// history, then the live tail. When the pane cannot keep up, lines are dropped here and
+/// the drop is told in the pane, so a flood never slows the TUI down.
+#[derive(Debug, Clone)]
+pub struct ApiLogs {
+    client: orco_client::Client,
+    tail: usize,
+}
+
+impl ApiLogs {
+    /// Follows logs through `client`, starting with the last `tail` lines of history.
+    pub fn new(client: orco_client::Client, tail: usize) -> ApiLogs {
+        ApiLogs { client, tail }
+    }
+}
+
+impl LogSource for ApiLogs {
+    fn follow<'a>(
+        &'a self,
+        stack: &'a str,
+        lines: mpsc::Sender<LogLine>,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let tail = self.tail.to_string();
+            let mut reader = self
+                .client
+                .logs(&[
+                    ("stack", Some(stack)),
+                    ("tail", Some(&tail)),
+                    ("follow", Some("true")),
+                ])
+                .await
+                .map_err(|e| e.to_string())?;
+            let mut dropped: u64 = 0;
+            while let Some(raw) = reader.next().await? {
+                let text = String::from_utf8_lossy(&raw);
+                let line = match LogLine::from_record(&text) {
+                    Some(line) => line,
+                    None => match lost(&text) {
+                        Some(n) => {
+                            dropped = dropped.saturating_add(n);
+                            continue;
+                        }
+                        None => continue,
+                    },
+                };
+                if dropped > 0 {
+                    let note = LogLine::note(
+                        "",
+                        Level::Warn,
+                        format!("{dropped} log lines dropped: the pane could not keep up"),
+                    );
+                    if lines.try_send(note).is_ok() {
+                        dropped = 0;
+                    }
+                }
+                match lines.try_send(line) {
+                    Ok(()) => {}
+                    Err(mpsc::error::TrySendError::Full(_)) => dropped = dropped.saturating_add(1),
+                    Err(mpsc::error::TrySendError::Closed(_)) => return Ok(()),
+                }
+            }
+            Ok(())
+        })
+    }
+}
+
+/// `{"lost": N}`: the daemon's note that a slow follower missed N records.
+fn lost(text: &str) -> Option<u64> {
+    let value: Value = serde_json::from_str(text).ok()?;
+    value.get("lost")?.as_u64()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -274,6 +347,8 @@ mod tests {
         assert_eq!(t.workload, "j/t");
         assert!(LogLine::from_record("not json").is_none());
         assert!(LogLine::from_record("[1]").is_none());
+        assert!(LogLine::from_record(r#"{"lost":3}"#).is_none());
+        assert_eq!(lost(r#"{"lost":3}"#), Some(3));
     }
 
     #[test]

@@ -19,6 +19,9 @@ use crate::exit;
 use crate::printer::Printer;
 
 pub(crate) fn run(args: &UpArgs) -> anyhow::Result<u8> {
+    if args.tui {
+        return crate::cmd::tui::up(args);
+    }
     let loaded = match discover::load(args.file.file.as_deref()) {
         Ok(loaded) => loaded,
         Err(Failure(code)) => return Ok(code),
