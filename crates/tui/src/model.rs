@@ -366,7 +366,7 @@ impl Model {
 
     fn event(&mut self, event: &EventView) {
         self.revision = self.revision.max(event.revision);
-        let (workload, rest) = split_object(&event.object);
+        let (workload, _) = split_object(&event.object);
         if let Some((job, run, task)) = task_of(&event.object) {
             let progress = self.jobs.entry(job.to_string()).or_default();
             if run > progress.run {
@@ -388,18 +388,21 @@ impl Model {
                 }
             }
         }
-        let _ = rest;
         let level = match event.kind.as_str() {
             "instance_failed" | "task_failed" => Level::Error,
             "instance_unready" | "instance_backoff" | "task_skipped" => Level::Warn,
             "instance_exited" if !event.summary.contains("(exit 0)") => Level::Warn,
             _ => Level::Info,
         };
-        self.update(Msg::Log(LogLine::note(
-            workload,
-            level,
-            event.summary.clone(),
-        )));
+        // `demo/db-0 ready` reads `db-0 ready` in the pane of stack demo.
+        let summary = self
+            .stack
+            .as_deref()
+            .and_then(|stack| event.summary.strip_prefix(stack))
+            .and_then(|rest| rest.strip_prefix('/'))
+            .unwrap_or(&event.summary)
+            .to_string();
+        self.update(Msg::Log(LogLine::note(workload, level, summary)));
     }
 
     fn key(&mut self, key: KeyEvent) -> Vec<Command> {

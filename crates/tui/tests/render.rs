@@ -424,7 +424,8 @@ fn events_appear_in_the_log_pane_and_job_runs_show_task_progress() {
     ));
     let screen = screen(&model, 140, 30);
     assert!(
-        line_with(&screen, "demo/db-0 failed").contains("ERROR"),
+        line_with(&screen, "db-0 failed: exit 1").contains("ERROR")
+            && !screen.contains("demo/db-0"),
         "{screen}"
     );
     assert!(
