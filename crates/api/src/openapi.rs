@@ -25,6 +25,7 @@ use crate::routes::{cluster, events, history, instances, logs, nodes, stacks, wo
         stacks::get,
         stacks::put,
         stacks::delete,
+        stacks::stop,
         workloads::list,
         workloads::create,
         workloads::get,

@@ -30,6 +30,7 @@ pub fn router(ctx: ApiContext) -> Router {
             "/stacks/{name}",
             get(stacks::get).put(stacks::put).delete(stacks::delete),
         )
+        .route("/stacks/{name}/stop", post(stacks::stop))
         .route("/workloads", get(workloads::list).post(workloads::create))
         .route(
             "/workloads/{id}",

@@ -260,6 +260,7 @@ fn summary(kind: &EventKind) -> String {
         }
         EventKind::RestartRequested { instance } => format!("{instance} restart requested"),
         EventKind::StopRequested { workload } => format!("{workload} stop requested"),
+        EventKind::StackStopRequested { stack } => format!("stack {stack} stop requested"),
         EventKind::StartRequested { workload } => format!("{workload} start requested"),
         EventKind::InstanceCreated { instance, .. } => format!("{instance} created"),
         EventKind::InstanceStarting { instance, attempt } => {

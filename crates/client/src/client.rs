@@ -239,6 +239,16 @@ impl Client {
         self.call(Method::POST, "/api/v1/stacks", Some(stack)).await
     }
 
+    /// `POST /api/v1/stacks/{name}/stop`: every service of the stack, dependents first.
+    pub async fn stop_stack(&self, name: &str) -> Result<Accepted, ClientError> {
+        self.call(
+            Method::POST,
+            &format!("/api/v1/stacks/{}/stop", segment(name)),
+            None::<&()>,
+        )
+        .await
+    }
+
     /// `GET /api/v1/stacks`.
     pub async fn stacks(&self, at: Option<&str>) -> Result<StackList, ClientError> {
         self.get(&format!("/api/v1/stacks{}", query(&[("at", at)])))

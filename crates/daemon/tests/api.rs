@@ -828,6 +828,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/instances/{id}/restart"),
     ("get", "/api/v1/instances/{id}/logs"),
     ("get", "/api/v1/logs"),
+    ("post", "/api/v1/stacks/{name}/stop"),
     ("get", "/api/v1/nodes"),
     ("get", "/api/v1/nodes/{name}"),
     ("get", "/api/v1/events"),

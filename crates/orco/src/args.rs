@@ -63,7 +63,7 @@ pub(crate) struct FormatArg {
 #[derive(Debug, Args)]
 pub(crate) struct DaemonArgs {
     /// The data directory. Default: /var/lib/orco as root, else $XDG_DATA_HOME/orco.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, env = "ORCO_DATA_DIR", value_name = "DIR")]
     pub(crate) data_dir: Option<PathBuf>,
     /// The unix socket to serve the API on. Default: /run/orco/orco.sock as root, else
     /// $XDG_RUNTIME_DIR/orco.sock (or /tmp/orco-$UID/orco.sock).

@@ -31,8 +31,9 @@ pub(crate) enum Command {
     Schema,
     /// Print a shell completion script.
     Completions(CompletionsArgs),
-    /// Apply the stack and stay attached: output and state changes until Ctrl-C, which stops
-    /// the stack in reverse dependency order.
+    /// Apply the stack to the daemon (started in the background when none answers) and stay
+    /// attached: output and state changes until Ctrl-C, which stops the stack in reverse
+    /// dependency order. -d returns at once; --wait returns once every service is ready.
     Up(UpArgs),
     /// Run the daemon (API, event store and engine) in the foreground.
     Daemon(DaemonArgs),
@@ -84,6 +85,18 @@ pub(crate) enum Command {
 pub(crate) struct UpArgs {
     #[command(flatten)]
     pub(crate) file: FileArg,
+    /// Apply and return at once instead of staying attached.
+    #[arg(short = 'd', long)]
+    pub(crate) detach: bool,
+    /// Wait until every service is ready (or give up at --timeout), showing progress, then
+    /// return; implies -d.
+    #[arg(long)]
+    pub(crate) wait: bool,
+    /// How long --wait waits.
+    #[arg(long, value_name = "DURATION", default_value = "5m", requires = "wait")]
+    pub(crate) timeout: String,
+    #[command(flatten)]
+    pub(crate) connect: ConnectArgs,
     /// Apply the stack to the daemon and open the terminal UI on it (q leaves the stack
     /// running).
     #[arg(long)]

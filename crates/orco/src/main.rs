@@ -1,6 +1,7 @@
 //! The `orco` binary: parses arguments and dispatches to one verb per module.
 
 mod args;
+mod autostart;
 mod cli;
 mod cmd;
 mod discover;

@@ -1,5 +1,6 @@
-//! `orco up` as a user runs it: attached output, Ctrl-C stopping the stack in reverse order with
-//! exit 0, and instances that outlive a SIGKILLed `orco up` and are adopted by the next one.
+//! `orco up` as a user runs it, against a daemon it starts itself: attached output, Ctrl-C
+//! stopping the stack in reverse order with exit 0; `up -d --wait` and the verbs that follow
+//! (status, ps, logs, restart, scale, run, history, --at, down) with every output format.
 
 #![allow(clippy::unwrap_used)]
 
@@ -7,7 +8,7 @@ mod common;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -34,21 +35,16 @@ fn alive(pid: i32) -> bool {
 
 /// A running `orco up` whose stdout lines arrive on a channel; killed on drop if still running.
 struct Up {
-    _keeper: common::KeeperGuard,
     child: Child,
     lines: mpsc::Receiver<String>,
     seen: Vec<String>,
 }
 
 impl Up {
-    /// Runs `orco up -f FILE` with its runtime directory in `runtime_dir`.
-    fn start(file: &Path, runtime_dir: &Path, stack: &str) -> Up {
-        let keeper = common::KeeperGuard(runtime_dir.join("orco").join(format!("up-{stack}")));
-        let mut child = Command::new(env!("CARGO_BIN_EXE_orco"))
-            .args(["up", "-f"])
-            .arg(file)
-            .env("NO_COLOR", "1")
-            .env("XDG_RUNTIME_DIR", runtime_dir)
+    /// Runs `orco up -f FILE` in `world`.
+    fn start(world: &common::World, file: &Path) -> Up {
+        let mut child = world
+            .command(&["up", "-f", file.to_str().unwrap()])
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -63,7 +59,6 @@ impl Up {
             }
         });
         Up {
-            _keeper: keeper,
             child,
             lines: rx,
             seen: Vec::new(),
@@ -134,20 +129,18 @@ fn pid_in(line: &str) -> i32 {
 
 #[test]
 fn up_attaches_and_ctrl_c_stops_in_reverse_dependency_order_with_exit_zero() {
-    let dir = tempfile::tempdir().unwrap();
+    let world = common::World::new();
     let (f, port) = (fixture(), free_port());
-    let file = dir.path().join("stack.yaml");
-    std::fs::write(
-        &file,
-        format!(
+    let file = world.file(
+        "stack.yaml",
+        &format!(
             "version: 0.1\nstack: {{name: up-attach}}\nservices:\n  db: {{command: [{f}, --listen, '{port}@100', --stdout, 'db says hi'], health: {{tcp: {{port: {port}}}}}}}\n  api: {{command: [{f}, --stdout, 'api up'], dependsOn: [{{target: db}}]}}\n"
         ),
-    )
-    .unwrap();
-    let mut up = Up::start(&file, dir.path(), "up-attach");
+    );
+    let mut up = Up::start(&world, &file);
     up.expect("db-0     | db says hi");
-    let api = up.expect("api-0 running (pid ");
-    let db = up.expect("db-0 running (pid ");
+    let api = up.expect("api-0 started (pid ");
+    let db = up.expect("db-0 started (pid ");
     up.expect("api-0    | api up");
     assert!(up.position("db-0 ready") < up.position("api-0 starting"));
     up.signal(Signal::SIGINT);
@@ -162,44 +155,156 @@ fn up_attaches_and_ctrl_c_stops_in_reverse_dependency_order_with_exit_zero() {
         !alive(pid_in(&api)) && !alive(pid_in(&db)),
         "no process left"
     );
+    // The daemon `up` started keeps running for the next command.
+    assert!(world.daemon_pid().is_some());
+    let ps = world.ok(&["ps"]);
+    assert!(ps.contains("stopped"), "{ps}");
+}
+
+/// What the state says of one instance, from `orco ps -o json`.
+fn instance(world: &common::World, name: &str) -> serde_json::Value {
+    world
+        .instances()
+        .into_iter()
+        .find(|i| i["name"] == name)
+        .unwrap_or_else(|| panic!("no instance {name}"))
+}
+
+fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 #[test]
-fn instances_outlive_a_killed_up_and_the_next_up_adopts_them() {
-    let dir = tempfile::tempdir().unwrap();
-    let f = fixture();
-    let file = dir.path().join("stack.yaml");
-    std::fs::write(
-        &file,
-        format!(
-            "version: 0.1\nstack: {{name: up-survive}}\nservices:\n  long: {{command: [{f}, --stdout, 'printed while nobody watched@2500']}}\n  short: {{command: [{f}, --exit, '7@2500'], restartPolicy: {{mode: never}}}}\n"
+fn up_detached_with_wait_then_every_verb_through_the_daemon() {
+    let world = common::World::new();
+    let (f, port) = (fixture(), free_port());
+    let file = world.file(
+        "stack.yaml",
+        &format!(
+            "version: 0.1\nstack: {{name: verbs}}\nservices:\n  db: {{command: [{f}, --listen, '{port}@300', --stdout, 'INFO db listening'], health: {{tcp: {{port: {port}}}}}}}\n  api: {{command: [{f}, --stdout, 'ERROR api complains', --stdout, 'INFO api fine'], replicas: 2, dependsOn: [{{target: db}}]}}\n"
         ),
-    )
-    .unwrap();
-    let mut first = Up::start(&file, dir.path(), "up-survive");
-    let long_pid = pid_in(&first.expect("long-0 running (pid "));
-    let short_pid = pid_in(&first.expect("short-0 running (pid "));
-    first.signal(Signal::SIGKILL);
-    first.wait();
-    assert!(alive(long_pid), "an instance outlives the engine");
-    // `short` exits with 7 while no engine runs.
-    let deadline = Instant::now() + PATIENCE;
-    while alive(short_pid) {
-        assert!(Instant::now() < deadline, "short did not exit");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    std::thread::sleep(Duration::from_millis(300));
-    let mut second = Up::start(&file, dir.path(), "up-survive");
-    let adopted = second.expect("long-0 running (pid ");
-    assert_eq!(pid_in(&adopted), long_pid, "adopted, not restarted");
-    second.expect("long-0   | printed while nobody watched");
-    second.expect("short-0 exited with code 7");
-    assert!(
-        !second.seen.iter().any(|l| l.contains("long-0 starting")),
-        "never started twice"
     );
-    second.signal(Signal::SIGTERM);
-    assert_eq!(second.wait(), Some(0));
-    second.expect("stopped (terminated)");
-    assert!(!alive(long_pid));
+    let out = world
+        .command(&["up", "-d", "--wait", "-f", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("started the daemon"), "{stderr}");
+    assert!(
+        stderr.contains("waiting for"),
+        "progress is shown: {stderr}"
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("2 services ready"));
+
+    // The socket is the user's alone.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(world.socket())
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+
+    // status and ps, as a table without colour and as JSON and YAML.
+    let status = world.ok(&["status"]);
+    assert!(status.starts_with("SERVICE"), "{status}");
+    assert!(!status.contains('\x1b'), "NO_COLOR: {status:?}");
+    assert!(
+        status
+            .lines()
+            .any(|l| l.starts_with("api") && l.contains("2/2")),
+        "{status}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&world.ok(&["status", "-o", "json"])).unwrap();
+    assert_eq!(json["items"].as_array().unwrap().len(), 2);
+    let yaml = world.ok(&["ps", "-o", "yaml"]);
+    let parsed: serde_json::Value = serde_saphyr::from_str(&yaml).unwrap();
+    assert_eq!(parsed["items"].as_array().unwrap().len(), 3);
+    let before_scale: u64 = json["revision"].as_u64().unwrap();
+
+    // logs: history with filters.
+    wait_until("api output in the logs", || {
+        world.ok(&["logs", "api"]).contains("api fine")
+    });
+    let logs = world.ok(&["logs", "api", "--grep", "complains"]);
+    assert!(logs.contains("api-0") && logs.contains("api-1"), "{logs}");
+    assert!(!logs.contains("api fine"), "{logs}");
+    let errors = world.ok(&["logs", "--level", "error"]);
+    assert!(
+        errors.contains("api complains") && !errors.contains("db listening"),
+        "{errors}"
+    );
+    let one = world.ok(&["instance", "logs", "db-0"]);
+    assert!(one.contains("db listening"), "{one}");
+    let records = world.ok(&["logs", "db", "-o", "json"]);
+    let record: serde_json::Value = serde_json::from_str(records.lines().next().unwrap()).unwrap();
+    assert_eq!(record["service"], "db");
+    assert_eq!(record["level"], "info");
+
+    // restart: a new pid, one restart more.
+    let pid = instance(&world, "db-0")["pid"].as_u64().unwrap();
+    world.ok(&["restart", "db-0"]);
+    wait_until("db-0 restarted", || {
+        let i = instance(&world, "db-0");
+        i["pid"].as_u64().is_some_and(|p| p != pid) && i["ready"] == true
+    });
+    assert_eq!(instance(&world, "db-0")["restarts"], 1);
+
+    // scale: up to 3, then --at shows the past.
+    world.ok(&["scale", "api", "3"]);
+    wait_until("api-2 running", || {
+        world
+            .instances()
+            .iter()
+            .any(|i| i["name"] == "api-2" && i["phase"] == "running")
+    });
+    let past = world.ok(&["ps", "--at", &before_scale.to_string()]);
+    assert!(!past.contains("api-2"), "{past}");
+    assert!(world.ok(&["ps"]).contains("api-2"));
+
+    // history lists the transitions of one instance.
+    let history = world.ok(&["history", "db-0"]);
+    for word in ["created", "started", "ready", "restart requested"] {
+        assert!(history.contains(word), "{word} in:\n{history}");
+    }
+
+    // a one-off workload beside the stack, then two stacks side by side.
+    world.ok(&["run", "oneoff", "--", &f, "--stdout", "one-off ran"]);
+    let stacks = world.ok(&["workload", "list"]);
+    assert!(stacks.contains("oneoff"), "{stacks}");
+    let second = world.file(
+        "second.yaml",
+        &format!("version: 0.1\nstack: {{name: second}}\nservices:\n  solo: {{command: [{f}, --stdout, 'solo here']}}\n"),
+    );
+    world.ok(&["up", "-d", "--wait", "-f", second.to_str().unwrap()]);
+    let solo = world.ok(&["ps", "--stack", "second"]);
+    assert!(solo.contains("solo-0"), "{solo}");
+    assert!(world.ok(&["ps", "--stack", "verbs"]).contains("db-0"));
+
+    // down removes one stack and stops its processes; the other runs on.
+    let pids: Vec<i32> = world
+        .ok(&["ps", "--stack", "verbs", "-o", "json"])
+        .parse::<serde_json::Value>()
+        .unwrap()["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|i| i["pid"].as_i64())
+        .map(|p| p as i32)
+        .collect();
+    world.ok(&["down", "--stack", "verbs"]);
+    assert!(
+        pids.iter().all(|p| !alive(*p)),
+        "every process of the stack stopped"
+    );
+    assert!(world.ok(&["ps", "--stack", "second"]).contains("running"));
 }

@@ -99,8 +99,15 @@ pub fn reconcile(state: &State, now: Timestamp) -> Plan {
             continue;
         }
         let desired = if stack.stopped.contains(&id.workload.name) {
-            Desired::Stop {
-                reason: "stopped by request".into(),
+            let running = matches!(instance.phase, Phase::Starting | Phase::Running { .. });
+            if running && dependents_still_live(state, &id.workload) {
+                // Stopped in reverse dependency order: dependents that are being stopped
+                // too go first.
+                Desired::Run
+            } else {
+                Desired::Stop {
+                    reason: "stopped by request".into(),
+                }
             }
         } else if never_started(instance) {
             match first_unmet(state, stack_name, service, id, instance, now) {
@@ -154,6 +161,34 @@ fn assignment(
             _ => None,
         },
     }
+}
+
+/// Whether a service of the same stack that depends on `workload` and is being stopped too
+/// still has a live instance.
+fn dependents_still_live(state: &State, workload: &WorkloadId) -> bool {
+    let Some(stack) = state.stacks.get(&workload.stack) else {
+        return false;
+    };
+    let dependents: Vec<&String> = stack
+        .spec
+        .services
+        .iter()
+        .filter(|(name, service)| {
+            stack.stopped.contains(*name)
+                && service
+                    .depends_on
+                    .iter()
+                    .any(|d| d.target == workload.name.as_str())
+        })
+        .map(|(name, _)| name)
+        .collect();
+    state.instances.iter().any(|(id, i)| {
+        id.workload.stack == workload.stack
+            && dependents
+                .iter()
+                .any(|d| id.workload.name.as_str() == d.as_str())
+            && i.phase.is_live()
+    })
 }
 
 /// An instance no longer wanted: the node stops it; once it does not run, it is removed.

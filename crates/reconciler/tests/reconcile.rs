@@ -333,3 +333,47 @@ fn reconciling_a_settled_state_twice_gives_the_same_plan() {
     assert_eq!(a, b);
     assert!(b.events.is_empty());
 }
+
+#[test]
+fn stopping_a_whole_stack_stops_dependents_before_what_they_depend_on() {
+    let mut w = World::new(CHAIN);
+    w.settle();
+    for i in ["s/db-0", "s/api-0", "s/api-1", "s/web-0"] {
+        w.start(i);
+        w.ready(i);
+    }
+    w.apply(EventKind::StackStopRequested {
+        stack: "s".parse().unwrap(),
+    });
+    assert_eq!(running(&w.settle()), ["s/api-0", "s/api-1", "s/db-0"]);
+    w.apply(EventKind::InstanceStopped {
+        instance: id("s/web-0"),
+    });
+    assert_eq!(running(&w.settle()), ["s/db-0"]);
+    w.apply(EventKind::InstanceStopped {
+        instance: id("s/api-0"),
+    });
+    assert_eq!(running(&w.settle()), ["s/db-0"], "api-1 still runs");
+    w.apply(EventKind::InstanceStopped {
+        instance: id("s/api-1"),
+    });
+    assert!(running(&w.settle()).is_empty());
+}
+
+#[test]
+fn stopping_one_service_does_not_wait_for_dependents_that_keep_running() {
+    let mut w = World::new(CHAIN);
+    w.settle();
+    for i in ["s/db-0", "s/api-0", "s/api-1", "s/web-0"] {
+        w.start(i);
+        w.ready(i);
+    }
+    w.apply(EventKind::StopRequested {
+        workload: "s/db".parse().unwrap(),
+    });
+    assert_eq!(
+        running(&w.settle()),
+        ["s/api-0", "s/api-1", "s/web-0"],
+        "db is stopped at once"
+    );
+}

@@ -60,7 +60,9 @@ impl Event {
                 }
                 keys
             }
-            EventKind::StackRemoved { stack } => vec![stack.to_string()],
+            EventKind::StackRemoved { stack } | EventKind::StackStopRequested { stack } => {
+                vec![stack.to_string()]
+            }
             EventKind::ScaleChanged { workload: w, .. }
             | EventKind::StopRequested { workload: w }
             | EventKind::StartRequested { workload: w } => workload(w),
@@ -211,6 +213,13 @@ pub enum EventKind {
     StopRequested {
         /// Which service.
         workload: WorkloadId,
+    },
+    /// Every service of a stack was asked to stop at once (`orco up` on Ctrl-C, `orco
+    /// down`): as a [`EventKind::StopRequested`] for each, in one event, so that the
+    /// reconciler sees them together and stops dependents first.
+    StackStopRequested {
+        /// Which stack.
+        stack: StackName,
     },
     /// A stopped service was asked to run again (`orco start`).
     StartRequested {

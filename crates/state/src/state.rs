@@ -107,6 +107,7 @@ impl Phase {
             | EventKind::ScaleChanged { .. }
             | EventKind::RestartRequested { .. }
             | EventKind::StopRequested { .. }
+            | EventKind::StackStopRequested { .. }
             | EventKind::StartRequested { .. }
             | EventKind::JobSubmitted { .. }
             | EventKind::JobFinished { .. }
@@ -290,6 +291,12 @@ impl State {
             EventKind::ScaleChanged { workload, replicas } => {
                 if let Some(stack) = self.stacks.get_mut(&workload.stack) {
                     stack.scale.insert(workload.name.clone(), *replicas);
+                }
+            }
+            EventKind::StackStopRequested { stack } => {
+                if let Some(stack) = self.stacks.get_mut(stack) {
+                    let names: Vec<String> = stack.spec.services.keys().cloned().collect();
+                    stack.stopped.extend(names);
                 }
             }
             EventKind::StopRequested { workload } => {

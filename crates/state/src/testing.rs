@@ -84,6 +84,7 @@ pub fn event_kind() -> impl Strategy<Value = EventKind> {
             stack: Box::new(sample_stack(s.as_str(), r))
         }),
         stack_name().prop_map(|stack| EventKind::StackRemoved { stack }),
+        stack_name().prop_map(|stack| EventKind::StackStopRequested { stack }),
         (workload(), 0u32..5)
             .prop_map(|(workload, replicas)| EventKind::ScaleChanged { workload, replicas }),
         (instance(), proptest::option::of(Just("node-a".to_owned())))

@@ -158,6 +158,33 @@ pub async fn get(
     }))
 }
 
+/// Stop every service of a stack at once, dependents first (`orco up` on Ctrl-C); the
+/// stack stays applied, and applying it again starts them.
+#[utoipa::path(post, path = "/api/v1/stacks/{name}/stop", tag = "stacks",
+    params(("name" = String, Path, description = "The stack's name")),
+    responses((status = 200, body = Accepted), (status = 404, body = ErrorBody)))]
+pub async fn stop(
+    State(ctx): State<ApiContext>,
+    ApiPath(name): ApiPath<String>,
+) -> Result<axum::Json<Accepted>, ApiError> {
+    let accepted = ctx
+        .write(|state| {
+            let stack = known_stack(state, &name)?;
+            let st = &state.stacks[&stack];
+            let all_stopped = st.spec.services.keys().all(|n| st.stopped.contains(n));
+            Ok(if all_stopped {
+                Vec::new()
+            } else {
+                vec![Event::new(
+                    Timestamp::now(),
+                    EventKind::StackStopRequested { stack },
+                )]
+            })
+        })
+        .await?;
+    Ok(axum::Json(accepted))
+}
+
 /// Remove a stack with its instances (`orco down`).
 #[utoipa::path(delete, path = "/api/v1/stacks/{name}", tag = "stacks",
     params(("name" = String, Path, description = "The stack's name")),

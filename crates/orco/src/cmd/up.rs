@@ -1,22 +1,26 @@
-//! `orco up`: applies the stack and stays attached, printing each instance's output prefixed by
-//! its name and every state change; Ctrl-C or SIGTERM stops the stack in reverse dependency
-//! order and exits 0. The engine runs inside this process, over a node keeper that owns the
-//! instances' processes.
+//! `orco up`: applies the stack to the daemon (starting one in the background when none
+//! answers) and stays attached, printing each instance's output prefixed by its name and every
+//! state change of the stack; Ctrl-C or SIGTERM stops the stack's services (the reconciler
+//! stops dependents first) and exits 0 once none runs. `-d` returns after the apply;
+//! `--wait` returns once every service is ready, showing what it still waits for.
 
-use std::collections::BTreeSet;
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
-use anyhow::Context;
-use orco_agent::Output;
-use orco_control::{Engine, Handle, MemoryJournal};
-use orco_runtime::ProcessRuntime;
-use orco_state::{Event, EventKind, StackName, State};
-use tokio::sync::{broadcast, mpsc};
+use orco_api::model::{EventView, WorkloadView};
+use orco_client::sse::SseReader;
+use orco_client::{Client, LineReader};
+use orco_logs::Record;
 
+use crate::autostart;
 use crate::cli::UpArgs;
-use crate::discover::{self, Failure};
+use crate::discover;
 use crate::exit;
 use crate::printer::Printer;
+use crate::remote::{self, Failure};
+
+/// How often `--wait` and the stop after Ctrl-C look at the stack.
+const POLL: Duration = Duration::from_millis(100);
 
 pub(crate) fn run(args: &UpArgs) -> anyhow::Result<u8> {
     if args.tui {
@@ -24,179 +28,228 @@ pub(crate) fn run(args: &UpArgs) -> anyhow::Result<u8> {
     }
     let loaded = match discover::load(args.file.file.as_deref()) {
         Ok(loaded) => loaded,
-        Err(Failure(code)) => return Ok(code),
+        Err(discover::Failure(code)) => return Ok(code),
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    runtime.block_on(up(loaded.stack))
-}
-
-/// The keeper's directory for a stack run by `orco up` without a daemon: under
-/// `$XDG_RUNTIME_DIR/orco` when set, else `/run/orco` as root, else `/tmp/orco-UID`.
-fn keeper_dir(stack: &str) -> PathBuf {
-    let base = if let Some(dir) = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
-        PathBuf::from(dir).join("orco")
-    } else if nix::unistd::Uid::effective().is_root() {
-        PathBuf::from("/run/orco")
-    } else {
-        PathBuf::from(format!("/tmp/orco-{}", nix::unistd::Uid::effective()))
-    };
-    base.join(format!("up-{stack}"))
-}
-
-async fn up(stack: orco_spec::Stack) -> anyhow::Result<u8> {
-    let name = StackName::new(stack.stack.name.clone()).context("invalid stack name")?;
-    let dir = keeper_dir(name.as_str());
-    let exe = std::env::current_exe().context("cannot find the orco executable")?;
-    let keeper_args = [
-        "keeper".into(),
-        "--dir".into(),
-        dir.clone().into_os_string(),
-    ];
-    let runtime = ProcessRuntime::connect_or_start(&dir, &exe, &keeper_args)
-        .await
-        .with_context(|| format!("cannot start the node keeper in {}", dir.display()))?;
-    let (output_tx, output_rx) = mpsc::channel(16_384);
-    let engine = Engine::start(
-        MemoryJournal::new(),
-        runtime,
-        Some(std::sync::Arc::new(output_tx)),
-    )
-    .await?;
-    let events = engine.events();
-    engine
-        .submit(vec![EventKind::StackApplied {
-            stack: Box::new(stack),
-        }])
-        .await?;
-
-    let mut printer = Printer::new();
-    let stopped = attach(&engine, events, output_rx, &mut printer).await;
-    printer.orco("stopping the stack in reverse dependency order");
-    let stop = engine.stop_stack(&name);
-    let mut events = engine.events();
-    tokio::pin!(stop);
-    loop {
-        tokio::select! {
-            result = &mut stop => {
-                result?;
-                break;
-            }
-            Ok((_, event)) = events.recv() => printer.event(&event),
+    let timeout = match args.timeout.parse::<orco_spec::Duration>() {
+        Ok(d) => d.get(),
+        Err(e) => {
+            eprintln!("error: --timeout {}: {e}", args.timeout);
+            return Ok(exit::USAGE);
         }
+    };
+    remote::run(up(args, loaded.stack, timeout))
+}
+
+async fn up(args: &UpArgs, stack: orco_spec::Stack, timeout: Duration) -> Result<u8, Failure> {
+    let client = autostart::client(&args.connect).await?;
+    let name = stack.stack.name.clone();
+    let since = jiff::Timestamp::now().to_string();
+    let accepted = client.apply(&stack).await?;
+    if args.wait {
+        return wait_ready(&client, &name, timeout).await;
     }
-    // The keeper of an `up` session ends with it (it refuses while anything still runs).
-    if let Ok(keeper) = ProcessRuntime::connect(&dir).await {
-        let _ = keeper.shutdown(false).await;
+    if args.detach {
+        println!("stack {name} applied (revision {})", accepted.revision);
+        return Ok(exit::OK);
     }
-    printer.orco(&format!("stopped ({stopped})"));
+    let logs = client
+        .logs(&[
+            ("stack", Some(&name)),
+            ("since", Some(&since)),
+            ("follow", Some("true")),
+        ])
+        .await?;
+    let events = client
+        .events(accepted.revision.saturating_sub(1), true)
+        .await?;
+    let mut attached = Attached {
+        client: &client,
+        stack: &name,
+        printer: Printer::new(),
+        logs: Some(logs),
+        events: Some(events),
+    };
+    let why = attached.until_signal().await?;
+    attached
+        .printer
+        .orco("stopping the stack (dependents first)");
+    client.stop_stack(&name).await?;
+    attached.until_stopped().await?;
+    attached.printer.orco(&format!("stopped ({why})"));
     Ok(exit::OK)
 }
 
-/// Prints output and events until Ctrl-C or SIGTERM; says which one it was.
-async fn attach(
-    engine: &Handle,
-    mut events: broadcast::Receiver<(u64, Event)>,
-    mut output: mpsc::Receiver<Output>,
-    printer: &mut Printer,
-) -> &'static str {
-    let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-    else {
-        return "cannot listen for SIGTERM";
-    };
-    let mut blocked: BTreeSet<String> = BTreeSet::new();
-    loop {
+/// An attached `up`: the stack's log and event streams, printed as they come.
+struct Attached<'a> {
+    client: &'a Client,
+    stack: &'a str,
+    printer: Printer,
+    logs: Option<LineReader>,
+    events: Option<SseReader>,
+}
+
+impl Attached<'_> {
+    /// Prints until Ctrl-C or SIGTERM; says which one it was.
+    async fn until_signal(&mut self) -> Result<&'static str, Failure> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate())
+            .map_err(|e| Failure::Usage(format!("cannot listen for SIGTERM: {e}")))?;
+        loop {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => return Ok("interrupted"),
+                _ = term.recv() => return Ok("terminated"),
+                () = self.step() => {}
+            }
+        }
+    }
+
+    /// Prints until no instance of the stack runs.
+    async fn until_stopped(&mut self) -> Result<(), Failure> {
+        loop {
+            let list = self.client.instances(Some(self.stack), None, None).await?;
+            let live = list
+                .items
+                .iter()
+                .any(|i| matches!(i.phase.as_str(), "starting" | "running" | "stopping"));
+            if !live {
+                // What is already on its way is still shown.
+                let settle = tokio::time::sleep(Duration::from_millis(200));
+                tokio::pin!(settle);
+                loop {
+                    tokio::select! {
+                        () = &mut settle => return Ok(()),
+                        () = self.step() => {}
+                    }
+                }
+            }
+            tokio::select! {
+                () = tokio::time::sleep(POLL) => {}
+                () = self.step() => {}
+            }
+        }
+    }
+
+    /// Waits for the next log line or event and prints it. A stream that ends or breaks is
+    /// dropped (said once); with both gone this waits forever.
+    async fn step(&mut self) {
+        let logs = async {
+            match self.logs.as_mut() {
+                Some(r) => r.next().await,
+                None => std::future::pending().await,
+            }
+        };
+        let events = async {
+            match self.events.as_mut() {
+                Some(r) => r.next().await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => return "interrupted",
-            _ = term.recv() => return "terminated",
-            Some(out) = output.recv() => printer.output(&out),
-            event = events.recv() => match event {
-                Ok((_, event)) => {
-                    printer.event(&event);
-                    report_blocked(&engine.state(), &mut blocked, printer);
+            line = logs => match line {
+                Ok(Some(line)) => self.log_line(&line),
+                Ok(None) | Err(_) => {
+                    self.logs = None;
+                    self.printer.orco("the log stream ended");
                 }
-                Err(broadcast::error::RecvError::Lagged(n)) => {
-                    printer.orco(&format!("{n} state changes not shown (output too slow)"));
+            },
+            message = events => match message {
+                Ok(Some(message)) if message.event == "event" => {
+                    if let Ok(view) = serde_json::from_str::<EventView>(&message.data) {
+                        self.event(&view);
+                    }
                 }
-                Err(broadcast::error::RecvError::Closed) => return "the engine stopped",
+                Ok(Some(_)) => {}
+                Ok(None) | Err(_) => {
+                    self.events = None;
+                    self.printer.orco("the event stream ended");
+                }
             },
         }
     }
-}
 
-/// Prints why each waiting instance waits, once per distinct reason.
-fn report_blocked(state: &State, shown: &mut BTreeSet<String>, printer: &mut Printer) {
-    let plan = orco_reconciler::reconcile(state, jiff::Timestamp::now());
-    for b in plan.blocked {
-        let line = b.to_string();
-        if shown.insert(line.clone()) {
-            printer.orco(&line);
+    fn log_line(&mut self, line: &[u8]) {
+        if let Some(record) = Record::from_json_line(line) {
+            let name = record.instance.unwrap_or_else(|| "orco".into());
+            self.printer.line(&name, &record.msg);
+        } else if let Ok(v) = serde_json::from_slice::<serde_json::Value>(line)
+            && let Some(n) = v.get("lost").and_then(serde_json::Value::as_u64)
+        {
+            self.printer
+                .orco(&format!("{n} log records not shown (output too slow)"));
+        }
+    }
+
+    fn event(&mut self, view: &EventView) {
+        let ours = view.object == self.stack
+            || view
+                .object
+                .strip_prefix(self.stack)
+                .is_some_and(|rest| rest.starts_with('/'));
+        if ours {
+            let prefix = format!("{}/", self.stack);
+            let text = view.summary.replace(&prefix, "");
+            self.printer.orco(&text);
         }
     }
 }
 
-impl Printer {
-    fn output(&mut self, out: &Output) {
-        let name = format!("{}-{}", out.instance.workload.name, out.instance.replica);
-        let text = out.line.text().into_owned();
-        self.line(&name, &text);
-    }
-
-    fn event(&mut self, event: &Event) {
-        if let Some(text) = describe(&event.kind) {
-            self.orco(&text);
-        }
-    }
-}
-
-/// A state change in words, for people; `None` for what is not worth a line.
-fn describe(kind: &EventKind) -> Option<String> {
-    let short = |i: &orco_state::InstanceId| format!("{}-{}", i.workload.name, i.replica);
-    Some(match kind {
-        EventKind::StackApplied { stack } => format!("stack {} applied", stack.stack.name),
-        EventKind::InstanceStarting {
-            instance,
-            attempt: 0,
-        } => format!("{} starting", short(instance)),
-        EventKind::InstanceStarting { instance, attempt } => {
-            format!("{} restarting (restart {attempt})", short(instance))
-        }
-        EventKind::InstanceStarted {
-            instance,
-            pid: Some(pid),
-            ..
-        } => format!("{} running (pid {pid})", short(instance)),
-        EventKind::InstanceReady { instance } => format!("{} ready", short(instance)),
-        EventKind::InstanceUnready { instance, reason } => {
-            format!("{} not ready: {reason}", short(instance))
-        }
-        EventKind::InstanceStopping { instance, reason } => {
-            format!("{} stopping ({reason})", short(instance))
-        }
-        EventKind::InstanceExited { instance, status } => match status {
-            orco_state::ExitStatus::Code(c) => format!("{} exited with code {c}", short(instance)),
-            orco_state::ExitStatus::Signal(s) => {
-                format!("{} killed by signal {s}", short(instance))
+/// `--wait`: polls the stack's services until each has all its replicas ready, printing
+/// what it waits for whenever that changes. A service that failed (gave up restarting) or
+/// the timeout ends the wait with exit 1.
+async fn wait_ready(client: &Client, stack: &str, timeout: Duration) -> Result<u8, Failure> {
+    let deadline = Instant::now() + timeout;
+    let mut shown = String::new();
+    loop {
+        let list = client.workloads(Some(stack), None).await?;
+        let services: Vec<&WorkloadView> =
+            list.items.iter().filter(|w| w.kind == "service").collect();
+        let failed: Vec<&&WorkloadView> = services.iter().filter(|w| w.state == "failed").collect();
+        if !failed.is_empty() {
+            for w in failed {
+                eprintln!(
+                    "error: {} failed: {}",
+                    w.name,
+                    w.message.as_deref().unwrap_or("see `orco logs`")
+                );
             }
-        },
-        EventKind::InstanceFailed { instance, reason } => {
-            format!("{} failed: {reason}", short(instance))
+            return Ok(exit::FAILURE);
         }
-        EventKind::InstanceBackoff {
-            instance,
-            failures,
-            delay_ms,
-            ..
-        } => {
-            format!(
-                "{} restarts in {delay_ms}ms (consecutive failures: {failures})",
-                short(instance)
-            )
+        let waiting: BTreeMap<&str, String> = services
+            .iter()
+            .filter(|w| w.ready < w.replicas && w.state != "stopped")
+            .map(|w| {
+                let why = w.message.clone().unwrap_or_else(|| w.state.clone());
+                (
+                    w.name.as_str(),
+                    format!("{}/{} ready, {why}", w.ready, w.replicas),
+                )
+            })
+            .collect();
+        if waiting.is_empty() {
+            println!(
+                "stack {stack}: {} services ready (revision {})",
+                services.len(),
+                list.revision
+            );
+            return Ok(exit::OK);
         }
-        EventKind::InstanceStopped { instance } => format!("{} stopped", short(instance)),
-        _ => return None,
-    })
+        let now = waiting
+            .iter()
+            .map(|(name, why)| format!("{name} ({why})"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        if now != shown {
+            eprintln!(
+                "waiting for {}/{} services: {now}",
+                waiting.len(),
+                services.len()
+            );
+            shown = now;
+        }
+        if Instant::now() >= deadline {
+            eprintln!("error: not ready within {timeout:?}: {shown}");
+            return Ok(exit::FAILURE);
+        }
+        tokio::time::sleep(POLL).await;
+    }
 }

@@ -36,3 +36,144 @@ impl Drop for KeeperGuard {
         shutdown_keeper(&self.0);
     }
 }
+
+/// The orco binary under test.
+pub const ORCO: &str = env!("CARGO_BIN_EXE_orco");
+
+/// An isolated orco installation in a temp dir: `ORCO_HOST` and `ORCO_DATA_DIR` point into
+/// it, so `orco up` starts its own daemon there. On drop, the daemon (whoever started it) is
+/// killed by the pid in its lock file and the keeper is shut down with its instances.
+pub struct World {
+    pub dir: tempfile::TempDir,
+}
+
+impl World {
+    pub fn new() -> World {
+        World {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn socket(&self) -> PathBuf {
+        self.dir.path().join("orco.sock")
+    }
+
+    pub fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// `orco ARGS` in this world (not run yet).
+    pub fn command(&self, args: &[&str]) -> std::process::Command {
+        let mut command = std::process::Command::new(ORCO);
+        command
+            .args(args)
+            .current_dir(self.dir.path())
+            .env("ORCO_HOST", format!("unix://{}", self.socket().display()))
+            .env("ORCO_DATA_DIR", self.data())
+            .env("NO_COLOR", "1")
+            .stdin(std::process::Stdio::null());
+        command
+    }
+
+    /// Runs `orco ARGS` and returns its output.
+    pub fn orco(&self, args: &[&str]) -> std::process::Output {
+        self.command(args).output().unwrap()
+    }
+
+    /// Runs `orco ARGS`, asserts it succeeded, returns its stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.orco(args);
+        assert!(
+            out.status.success(),
+            "orco {args:?} failed ({}):\n{}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Writes `text` as a stack file in this world's dir; returns its path.
+    pub fn file(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// The pid of the daemon holding the data dir, if one does.
+    pub fn daemon_pid(&self) -> Option<i32> {
+        let text = std::fs::read_to_string(self.data().join("daemon.lock")).ok()?;
+        let pid: i32 = text.trim().parse().ok()?;
+        std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
+            .ok()
+            .filter(|c| c.contains("daemon"))
+            .map(|_| pid)
+    }
+
+    /// Starts `orco daemon` here in the background (its own process group).
+    pub fn start_daemon(&self) -> std::process::Child {
+        use std::os::unix::process::CommandExt;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("daemon.log"))
+            .unwrap();
+        let child = self
+            .command(&["daemon"])
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        self.wait_answering();
+        child
+    }
+
+    /// Waits until the API answers on the socket.
+    pub fn wait_answering(&self) {
+        for _ in 0..600 {
+            if self.orco(&["cluster", "health"]).status.success() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "the daemon did not answer; its log:\n{}",
+            std::fs::read_to_string(self.dir.path().join("daemon.log")).unwrap_or_default()
+        );
+    }
+
+    /// SIGKILLs the daemon holding the data dir and waits until it is gone.
+    pub fn kill_daemon(&self) {
+        let Some(pid) = self.daemon_pid() else {
+            return;
+        };
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+        for _ in 0..400 {
+            let gone = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .map_or(true, |s| s.contains(") Z "));
+            if gone {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("daemon {pid} survived SIGKILL");
+    }
+
+    /// `orco ps -o json` items.
+    pub fn instances(&self) -> Vec<serde_json::Value> {
+        let out = self.ok(&["ps", "-o", "json"]);
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        v["items"].as_array().cloned().unwrap_or_default()
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        self.kill_daemon();
+        shutdown_keeper(&self.data().join("keeper"));
+    }
+}
