@@ -4,8 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages the tests use: graphviz renders `orco graph --dot`; tmux drives the TUI.
-packages=(graphviz tmux)
+# Debian packages the tests use: graphviz renders `orco graph --dot`; tmux drives the TUI;
+# s6 supervises the daemon in the crash test.
+packages=(graphviz tmux s6)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -23,6 +23,8 @@ pub struct Config {
     /// The orco executable, which runs the node keeper as `PROGRAM keeper --dir DIR`; by
     /// default the running executable.
     pub program: Option<PathBuf>,
+    /// Output lines a stack's log queue holds before lines are dropped and counted.
+    pub log_queue_lines: usize,
 }
 
 impl Config {
@@ -36,6 +38,7 @@ impl Config {
             verify_store: false,
             engine: true,
             program: std::env::current_exe().ok(),
+            log_queue_lines: orco_logs::config::DEFAULT_QUEUE_LINES,
         }
     }
 }

@@ -104,7 +104,9 @@ impl Daemon {
         let node = LocalNode::detect();
         let engine = match (config.engine, &config.program) {
             (false, _) => EngineHandle::disabled(),
-            (true, Some(program)) => start_engine(&store, &config.data_dir, program).await?,
+            (true, Some(program)) => {
+                start_engine(&store, &config.data_dir, program, config.log_queue_lines).await?
+            }
             (true, None) => {
                 return Err(DaemonError::Config(
                     "cannot find the orco executable to run the node keeper with".to_string(),

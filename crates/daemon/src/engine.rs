@@ -66,6 +66,7 @@ pub async fn start_engine(
     store: &Arc<RedbStore>,
     data_dir: &Path,
     program: &Path,
+    log_queue_lines: usize,
 ) -> Result<EngineHandle, DaemonError> {
     let keeper_dir = data_dir.join(KEEPER_DIR);
     let args: [OsString; 3] = [
@@ -77,8 +78,12 @@ pub async fn start_engine(
         .await
         .map_err(|e| DaemonError::Engine(format!("cannot reach the node keeper: {e}")))?;
     let log_dir = data_dir.join(LOGS_DIR);
-    let logs = Logs::new(LogConfig::new(&log_dir))
-        .map_err(|e| DaemonError::Engine(format!("cannot open the logs: {e}")))?;
+    let config = LogConfig {
+        queue_lines: log_queue_lines,
+        ..LogConfig::new(&log_dir)
+    };
+    let logs =
+        Logs::new(config).map_err(|e| DaemonError::Engine(format!("cannot open the logs: {e}")))?;
     let sink = LogSink::new(logs.clone(), &log_dir);
     sink.keep_saving();
     let recovering = store.clone();

@@ -29,6 +29,7 @@ fn config(dir: &Path) -> Config {
         // These tests append the engine's events themselves.
         engine: false,
         program: None,
+        log_queue_lines: 8192,
     }
 }
 

@@ -81,6 +81,11 @@ pub(crate) struct DaemonArgs {
     /// Do not start the engine: record desired state and answer reads, run nothing.
     #[arg(long)]
     pub(crate) no_engine: bool,
+    /// Output lines a stack's log queue holds before new lines are dropped (and counted in a
+    /// `dropped N lines` record): more absorbs longer bursts, less bounds memory.
+    #[arg(long, value_name = "LINES", default_value_t = 8192,
+        value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) log_queue_lines: u32,
 }
 
 /// `orco apply`.

@@ -25,6 +25,7 @@ pub(crate) fn run(args: &DaemonArgs) -> anyhow::Result<u8> {
         verify_store: args.verify_store,
         engine: !args.no_engine,
         program: defaults.program,
+        log_queue_lines: args.log_queue_lines as usize,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -118,8 +118,9 @@ impl World {
             .append(true)
             .open(self.dir.path().join("daemon.log"))
             .unwrap();
+        let socket = self.socket();
         let child = self
-            .command(&["daemon"])
+            .command(&["daemon", "--socket", socket.to_str().unwrap()])
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .process_group(0)
