@@ -45,12 +45,15 @@ pub const ORCO: &str = env!("CARGO_BIN_EXE_orco");
 /// killed by the pid in its lock file and the keeper is shut down with its instances.
 pub struct World {
     pub dir: tempfile::TempDir,
+    /// Daemons this world started itself, reaped once they end.
+    daemons: std::sync::Mutex<Vec<std::process::Child>>,
 }
 
 impl World {
     pub fn new() -> World {
         World {
             dir: tempfile::tempdir().unwrap(),
+            daemons: std::sync::Mutex::new(Vec::new()),
         }
     }
 
@@ -111,7 +114,7 @@ impl World {
     }
 
     /// Starts `orco daemon` here in the background (its own process group).
-    pub fn start_daemon(&self) -> std::process::Child {
+    pub fn start_daemon(&self) {
         use std::os::unix::process::CommandExt;
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -126,8 +129,8 @@ impl World {
             .process_group(0)
             .spawn()
             .unwrap();
+        self.daemons.lock().unwrap().push(child);
         self.wait_answering();
-        child
     }
 
     /// Waits until the API answers on the socket.
@@ -154,6 +157,9 @@ impl World {
             nix::sys::signal::Signal::SIGKILL,
         );
         for _ in 0..400 {
+            for child in self.daemons.lock().unwrap().iter_mut() {
+                let _ = child.try_wait();
+            }
             let gone = std::fs::read_to_string(format!("/proc/{pid}/stat"))
                 .map_or(true, |s| s.contains(") Z "));
             if gone {
@@ -175,6 +181,10 @@ impl World {
 impl Drop for World {
     fn drop(&mut self) {
         self.kill_daemon();
+        for mut child in self.daemons.lock().unwrap().drain(..) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
         shutdown_keeper(&self.data().join("keeper"));
     }
 }
