@@ -75,6 +75,11 @@ impl Metrics {
             latency_histogram,
         );
         registry.register(
+            "probe_duration_seconds",
+            "Health probe run time, by kind (http, tcp, cmd), in this process",
+            orco_probe::metrics::latency().clone(),
+        );
+        registry.register(
             "api_request_duration_seconds",
             "API request latency, by method, route and status",
             requests.clone(),

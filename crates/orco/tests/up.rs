@@ -290,6 +290,29 @@ fn up_detached_with_wait_then_every_verb_through_the_daemon() {
     assert!(solo.contains("solo-0"), "{solo}");
     assert!(world.ok(&["ps", "--stack", "verbs"]).contains("db-0"));
 
+    // /metrics has the probe latency of the tcp probe that ran, and the API's own.
+    let metrics = {
+        use std::io::{Read, Write};
+        let mut s = std::os::unix::net::UnixStream::connect(world.socket()).unwrap();
+        s.write_all(b"GET /metrics HTTP/1.0\r\nHost: orco\r\n\r\n")
+            .unwrap();
+        let mut text = String::new();
+        s.read_to_string(&mut text).unwrap();
+        text
+    };
+    assert!(
+        metrics.contains("orco_probe_duration_seconds_count{kind=\"tcp\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("orco_api_request_duration_seconds"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("orco_instances{phase=\"running\"}"),
+        "{metrics}"
+    );
+
     // down removes one stack and stops its processes; the other runs on.
     let pids: Vec<i32> = world
         .ok(&["ps", "--stack", "verbs", "-o", "json"])

@@ -5,12 +5,14 @@
 //! - [`check`]: one attempt of each kind ([`HttpCheck`], [`check::tcp`], [`check::cmd`]).
 //! - [`log`]: the log probe's matcher ([`LogMatcher`]).
 //! - [`prober`]: runs an instance's probes and reports changes ([`Prober`], [`HealthReport`]).
+//! - [`metrics`]: probe run times by kind, for the daemon's `/metrics`.
 //! - [`error`]: the [`ProbeError`] type.
 
 pub mod check;
 pub mod decision;
 pub mod error;
 pub mod log;
+pub mod metrics;
 pub mod prober;
 
 pub use check::{HttpCheck, Outcome};

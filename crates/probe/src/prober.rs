@@ -22,11 +22,14 @@ enum Periodic {
 
 impl Periodic {
     async fn run(&self, timeout: Duration) -> Outcome {
-        match self {
-            Periodic::Http(c) => c.run(timeout).await,
-            Periodic::Tcp { host, port } => check::tcp(host, *port, timeout).await,
-            Periodic::Cmd(argv) => check::cmd(argv, timeout).await,
-        }
+        let started = Instant::now();
+        let (kind, outcome) = match self {
+            Periodic::Http(c) => ("http", c.run(timeout).await),
+            Periodic::Tcp { host, port } => ("tcp", check::tcp(host, *port, timeout).await),
+            Periodic::Cmd(argv) => ("cmd", check::cmd(argv, timeout).await),
+        };
+        crate::metrics::observe(kind, started.elapsed().as_secs_f64());
+        outcome
     }
 }
 
