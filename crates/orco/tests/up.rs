@@ -331,3 +331,36 @@ fn up_detached_with_wait_then_every_verb_through_the_daemon() {
     );
     assert!(world.ok(&["ps", "--stack", "second"]).contains("running"));
 }
+
+#[test]
+fn the_demo_stack_comes_up_ready_with_wait_and_goes_down() {
+    let world = common::World::new();
+    let demo = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/demo/stack.yaml"
+    );
+    let out = world.ok(&["up", "-d", "--wait", "--timeout", "60s", "-f", demo]);
+    assert!(out.contains("stack demo: 4 services ready"), "{out}");
+    let status = world.ok(&["status"]);
+    for service in ["db", "api", "web", "worker"] {
+        assert!(
+            status.lines().any(|l| l.starts_with(service)),
+            "{service} in:\n{status}"
+        );
+    }
+    wait_until("web's output in the logs", || {
+        world.ok(&["logs", "web"]).contains("web: serving on 18433")
+    });
+    let pids: Vec<u64> = world
+        .instances()
+        .iter()
+        .filter_map(|i| i["pid"].as_u64())
+        .collect();
+    world.ok(&["down"]);
+    let stacks = world.ok(&["workload", "list", "-o", "json"]);
+    assert!(!stacks.contains("\"demo\""), "{stacks}");
+    assert!(
+        pids.iter().all(|p| !alive(*p as i32)),
+        "nothing of the demo runs"
+    );
+}
