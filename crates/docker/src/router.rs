@@ -198,3 +198,204 @@ impl<P: Runtime, D: Runtime> Runtime for Router<P, D> {
         Ok(rx)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use orco_runtime::{Container, ExitStatus};
+
+    use super::*;
+
+    /// A runtime that records calls, lists what it started and streams what a test sends.
+    #[derive(Debug, Clone, Default)]
+    struct Fake {
+        name: &'static str,
+        calls: Arc<Mutex<Vec<String>>>,
+        started: Arc<Mutex<Vec<String>>>,
+        events: Arc<Mutex<Option<mpsc::Sender<RuntimeEvent>>>>,
+    }
+
+    impl Fake {
+        fn new(name: &'static str) -> Fake {
+            Fake {
+                name,
+                ..Fake::default()
+            }
+        }
+
+        fn calls(&self) -> Vec<String> {
+            self.calls.lock().map(|c| c.clone()).unwrap_or_default()
+        }
+
+        fn record(&self, call: String) {
+            if let Ok(mut calls) = self.calls.lock() {
+                calls.push(call);
+            }
+        }
+
+        fn info(instance: &str) -> InstanceInfo {
+            InstanceInfo {
+                instance: instance.to_string(),
+                pid: 1,
+                started_at_unix_ms: 0,
+                exit: None,
+                group_alive: true,
+                output_len: 0,
+            }
+        }
+    }
+
+    impl Runtime for Fake {
+        async fn start(&self, instance: &str, _: &Launch) -> Result<Started, RuntimeError> {
+            self.record(format!("{} start {instance}", self.name));
+            if let Ok(mut s) = self.started.lock() {
+                s.push(instance.to_string());
+            }
+            Ok(Started { pid: 7 })
+        }
+        async fn signal(&self, instance: &str, _: Signal) -> Result<(), RuntimeError> {
+            self.record(format!("{} signal {instance}", self.name));
+            Ok(())
+        }
+        async fn stop(
+            &self,
+            instance: &str,
+            _: Signal,
+            _: Duration,
+        ) -> Result<Stopped, RuntimeError> {
+            self.record(format!("{} stop {instance}", self.name));
+            Ok(Stopped {
+                status: ExitStatus::Code(0),
+                forced: false,
+            })
+        }
+        async fn list(&self) -> Result<Vec<InstanceInfo>, RuntimeError> {
+            let started = self.started.lock().map(|s| s.clone()).unwrap_or_default();
+            Ok(started.iter().map(|i| Fake::info(i)).collect())
+        }
+        async fn forget(&self, instance: &str) -> Result<(), RuntimeError> {
+            self.record(format!("{} forget {instance}", self.name));
+            if let Ok(mut s) = self.started.lock() {
+                s.retain(|i| i != instance);
+            }
+            Ok(())
+        }
+        async fn watch(
+            &self,
+            _: BTreeMap<String, u64>,
+        ) -> Result<mpsc::Receiver<RuntimeEvent>, RuntimeError> {
+            let (tx, rx) = mpsc::channel(8);
+            if let Ok(mut events) = self.events.lock() {
+                *events = Some(tx);
+            }
+            Ok(rx)
+        }
+    }
+
+    fn container_launch() -> Launch {
+        Launch::default().container(Container {
+            image: "busybox".into(),
+            ..Container::default()
+        })
+    }
+
+    #[tokio::test]
+    async fn a_start_goes_to_the_runtime_its_launch_names_and_later_calls_follow_it() {
+        let (process, docker) = (Fake::new("process"), Fake::new("docker"));
+        let router = Router::new(process.clone(), Some(docker.clone()));
+        router.start("s.web-0", &container_launch()).await.ok();
+        router.start("s.api-0", &Launch::new(["true"])).await.ok();
+        router.signal("s.web-0", Signal::SIGHUP).await.ok();
+        router
+            .stop("s.api-0", Signal::SIGTERM, Duration::ZERO)
+            .await
+            .ok();
+        router.forget("s.web-0").await.ok();
+        assert_eq!(
+            process.calls(),
+            vec!["process start s.api-0", "process stop s.api-0"]
+        );
+        assert_eq!(
+            docker.calls(),
+            vec![
+                "docker start s.web-0",
+                "docker signal s.web-0",
+                "docker forget s.web-0"
+            ]
+        );
+        assert_eq!(router.owner("s.web-0"), None, "forgotten");
+    }
+
+    #[tokio::test]
+    async fn owners_are_learned_from_listing_after_a_restart() {
+        let (process, docker) = (Fake::new("process"), Fake::new("docker"));
+        docker.start("s.db-0", &container_launch()).await.ok();
+        process.start("s.app-0", &Launch::new(["true"])).await.ok();
+        let router = Router::new(process.clone(), Some(docker.clone()));
+        let listed: Vec<String> = router
+            .list()
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .map(|i| i.instance)
+            .collect();
+        assert_eq!(listed, vec!["s.app-0", "s.db-0"]);
+        let fresh = Router::new(process.clone(), Some(docker.clone()));
+        fresh
+            .stop("s.db-0", Signal::SIGTERM, Duration::ZERO)
+            .await
+            .ok();
+        assert_eq!(
+            docker.calls().last().map(String::as_str),
+            Some("docker stop s.db-0")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_container_start_without_a_docker_engine_fails_saying_so() {
+        let router: Router<Fake, Fake> = Router::new(Fake::new("process"), None);
+        let err = router.start("s.web-0", &container_launch()).await.err();
+        assert!(err.is_some_and(|e| e.to_string().contains("no docker engine")));
+    }
+
+    #[tokio::test]
+    async fn a_name_moving_to_the_other_runtime_is_forgotten_on_the_first() {
+        let (process, docker) = (Fake::new("process"), Fake::new("docker"));
+        let router = Router::new(process.clone(), Some(docker.clone()));
+        router.start("s.web-0", &Launch::new(["true"])).await.ok();
+        router.start("s.web-0", &container_launch()).await.ok();
+        assert_eq!(
+            process.calls(),
+            vec!["process start s.web-0", "process forget s.web-0"]
+        );
+        assert_eq!(router.owner("s.web-0"), Some(Owner::Docker));
+    }
+
+    #[tokio::test]
+    async fn watch_merges_both_runtimes_and_ends_when_either_ends() {
+        let (process, docker) = (Fake::new("process"), Fake::new("docker"));
+        let router = Router::new(process.clone(), Some(docker.clone()));
+        let mut rx = router
+            .watch(BTreeMap::new())
+            .await
+            .unwrap_or_else(|_| mpsc::channel(1).1);
+        let exited = |instance: &str| RuntimeEvent::Exited {
+            instance: instance.into(),
+            pid: 1,
+            status: ExitStatus::Code(0),
+        };
+        let sender = |f: &Fake| f.events.lock().ok().and_then(|mut e| e.take());
+        let (ptx, dtx) = (sender(&process), sender(&docker));
+        if let (Some(ptx), Some(dtx)) = (ptx, dtx) {
+            ptx.send(exited("p")).await.ok();
+            assert_eq!(rx.recv().await, Some(exited("p")));
+            dtx.send(exited("d")).await.ok();
+            assert_eq!(rx.recv().await, Some(exited("d")));
+            drop(ptx);
+            assert_eq!(rx.recv().await, None, "the process stream ended");
+        } else {
+            panic!("both runtimes are watched");
+        }
+    }
+}
