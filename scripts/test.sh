@@ -5,8 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages the tests use: graphviz renders `orco graph --dot`; tmux drives the TUI;
-# s6 supervises the daemon in the crash test.
-packages=(graphviz tmux s6)
+# s6 supervises the daemon in the crash test; docker.io runs the docker runtime's tests, with
+# busybox-static for the test image and docker-registry for the pull test.
+packages=(graphviz tmux s6 docker.io busybox-static docker-registry)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -18,6 +19,20 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   $sudo apt-get update -q
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# The docker runtime's tests need a running engine: start dockerd if none answers. No image
+# can be pulled here; the tests build theirs from busybox-static.
+if ! docker info >/dev/null 2>&1; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "starting dockerd"
+  $sudo sh -c 'nohup dockerd >/var/log/dockerd.log 2>&1 &'
+  for _ in $(seq 1 60); do
+    docker info >/dev/null 2>&1 && break
+    sleep 0.5
+  done
+  docker info >/dev/null 2>&1 || { echo "dockerd did not start: see /var/log/dockerd.log"; exit 1; }
 fi
 
 echo "== cargo fmt --check"
