@@ -12,7 +12,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bollard::Docker;
-use bollard::models::{ContainerInspectResponse, ExecConfig, NetworkCreateRequest};
+use bollard::models::{
+    ContainerInspectResponse, ExecConfig, NetworkCreateRequest, VolumeCreateRequest,
+};
 use bollard::query_parameters::{
     CreateContainerOptions, CreateImageOptions, EventsOptions, KillContainerOptions,
     ListContainersOptions, ListNetworksOptions, LogsOptions, RemoveContainerOptions,
@@ -318,6 +320,30 @@ impl DockerRuntime {
         }
     }
 
+    /// Makes sure the named volume exists, labelled with this scope and the stack when orco
+    /// creates it (an existing volume is used as it is, and never removed by orco).
+    async fn ensure_volume(&self, stack: &str, name: &str) -> Result<(), DockerError> {
+        match self.inner.docker.inspect_volume(name).await {
+            Ok(_) => return Ok(()),
+            Err(e) if status(&e) == Some(404) => {}
+            Err(e) => return Err(self.engine_error("a volume inspection", name)(e)),
+        }
+        let request = VolumeCreateRequest {
+            name: Some(name.to_string()),
+            labels: Some(HashMap::from([
+                (LABEL_SCOPE.to_string(), self.inner.scope.clone()),
+                (LABEL_STACK.to_string(), stack.to_string()),
+            ])),
+            ..VolumeCreateRequest::default()
+        };
+        self.inner
+            .docker
+            .create_volume(request)
+            .await
+            .map(drop)
+            .map_err(self.engine_error("the creation of a volume", name))
+    }
+
     async fn start_container(
         &self,
         instance: &str,
@@ -338,6 +364,9 @@ impl DockerRuntime {
         }
         self.ensure_image(instance, &container.image).await?;
         let network = self.ensure_network(&container.stack).await?;
+        for volume in container.volumes.iter().filter(|v| !v.is_bind()) {
+            self.ensure_volume(&container.stack, &volume.source).await?;
+        }
         let body = create_body(&self.inner.scope, instance, launch, container, &network);
         lock(&self.inner.starting).insert(instance.to_string());
         let _guard = StartingGuard {

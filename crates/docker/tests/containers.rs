@@ -320,3 +320,56 @@ async fn starting_a_running_instance_is_refused_and_an_ended_one_is_replaced() {
     assert_eq!(status, ExitStatus::Code(7));
     assert_eq!(lines, vec!["second"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bind_mount_shares_a_host_directory_and_a_named_volume_outlives_its_container() {
+    let scope = Scope::new("volumes");
+    let rt = scope.runtime().await;
+    let mut rx = watch(&rt).await;
+    let host = tempfile::tempdir().unwrap();
+    std::fs::write(host.path().join("in.txt"), "from-host\n").unwrap();
+    let volume = format!("{}-data", scope.name);
+    let with_mounts = |script: &str| {
+        let mut l = launch("s", "app", script);
+        if let Some(c) = l.container.as_mut() {
+            c.volumes = vec![
+                orco_runtime::Volume {
+                    source: host.path().display().to_string(),
+                    target: "/host".into(),
+                    read_only: false,
+                },
+                orco_runtime::Volume {
+                    source: volume.clone(),
+                    target: "/data".into(),
+                    read_only: false,
+                },
+            ];
+        }
+        l
+    };
+    rt.start(
+        "s.app-0",
+        &with_mounts("cat /host/in.txt; echo kept > /data/v.txt; echo written > /host/out.txt"),
+    )
+    .await
+    .unwrap();
+    let (lines, _, status) = until_exit(&mut rx, "s.app-0").await;
+    assert_eq!(status, ExitStatus::Code(0), "{lines:?}");
+    assert_eq!(lines, vec!["from-host"]);
+    assert_eq!(
+        std::fs::read_to_string(host.path().join("out.txt")).unwrap(),
+        "written\n"
+    );
+    rt.forget("s.app-0").await.unwrap();
+    rt.start("s.app-0", &with_mounts("cat /data/v.txt"))
+        .await
+        .unwrap();
+    let (lines, _, _) = until_exit(&mut rx, "s.app-0").await;
+    assert_eq!(
+        lines,
+        vec!["kept"],
+        "the named volume outlived the first container"
+    );
+    let labels = rt.engine().inspect_volume(&volume).await.unwrap().labels;
+    assert_eq!(labels.get("orco.scope"), Some(&scope.name));
+}
