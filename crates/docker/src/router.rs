@@ -84,6 +84,22 @@ impl<P: Runtime, D: Runtime> Router<P, D> {
     }
 }
 
+impl<P: Runtime> Router<P, crate::DockerRuntime> {
+    /// Runs `argv` inside `instance`'s container and answers its exit code: how a `cmd`
+    /// probe of a docker service runs. `None` when the instance is not a container (run the
+    /// probe as a local process then).
+    pub async fn exec(
+        &self,
+        instance: &str,
+        argv: &[String],
+    ) -> Option<Result<i64, crate::DockerError>> {
+        match (self.owner_of(instance).await, &self.docker) {
+            (Some(Owner::Docker), Some(docker)) => Some(docker.exec(instance, argv).await),
+            _ => None,
+        }
+    }
+}
+
 impl<P: Runtime, D: Runtime> Runtime for Router<P, D> {
     async fn start(&self, instance: &str, launch: &Launch) -> Result<Started, RuntimeError> {
         let wanted = if launch.container.is_some() {

@@ -373,3 +373,36 @@ async fn a_bind_mount_shares_a_host_directory_and_a_named_volume_outlives_its_co
     let labels = rt.engine().inspect_volume(&volume).await.unwrap().labels;
     assert_eq!(labels.get("orco.scope"), Some(&scope.name));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_router_runs_container_launches_on_docker_and_execs_probes_inside_them() {
+    let scope = Scope::new("router");
+    let docker = scope.runtime().await;
+    // The process side is a second docker scope here: what matters is where each call goes.
+    let other = Scope::new("router-proc");
+    let process = other.runtime().await;
+    let router = orco_docker::Router::new(process.clone(), Some(docker.clone()));
+    let mut rx = router.watch(BTreeMap::new()).await.unwrap();
+    router
+        .start(
+            "s.db-0",
+            &launch("s", "db", "touch /tmp/ok; echo up; sleep 1000"),
+        )
+        .await
+        .unwrap();
+    until_line(&mut rx, "s.db-0", "up").await;
+    assert_eq!(docker.list().await.unwrap().len(), 1);
+    assert!(process.list().await.unwrap().is_empty());
+    let ok = router
+        .exec("s.db-0", &["test".into(), "-e".into(), "/tmp/ok".into()])
+        .await;
+    assert_eq!(ok.map(Result::unwrap), Some(0));
+    router
+        .stop("s.db-0", Signal::SIGKILL, Duration::from_secs(5))
+        .await
+        .unwrap();
+    let (_, _, status) = until_exit(&mut rx, "s.db-0").await;
+    assert_eq!(status, ExitStatus::Signal(9));
+    router.forget("s.db-0").await.unwrap();
+    assert!(router.list().await.unwrap().is_empty());
+}
