@@ -131,6 +131,14 @@ pub fn workload_view(state: &State, id: &WorkloadId) -> Option<WorkloadView> {
         let state_word = service_state(stopped, replicas, &instances);
         let message = message.or_else(|| match state_word {
             "stopped" => Some("stopped by `orco stop`; `orco start` runs it again".into()),
+            // Why it waits, in the reconciler's words (only a waiting service pays for it).
+            "pending" if !instances.is_empty() => {
+                orco_reconciler::reconcile(state, jiff::Timestamp::now())
+                    .blocked
+                    .into_iter()
+                    .find(|b| &b.instance.workload == id)
+                    .map(|b| b.to_string())
+            }
             "pending" if instances.is_empty() && replicas > 0 => {
                 Some("no instance created yet".into())
             }

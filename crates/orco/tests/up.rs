@@ -364,3 +364,50 @@ fn the_demo_stack_comes_up_ready_with_wait_and_goes_down() {
         "nothing of the demo runs"
     );
 }
+
+#[test]
+fn a_blocked_service_says_why_in_status_and_wait_gives_up_at_its_timeout() {
+    let world = common::World::new();
+    let (f, port) = (fixture(), free_port());
+    let file = world.file(
+        "stack.yaml",
+        &format!(
+            "version: 0.1\nstack: {{name: blocked}}\nservices:\n  db: {{command: [{f}, --sleep], health: {{tcp: {{port: {port}}}}}}}\n  api: {{command: [{f}, --sleep], dependsOn: [{{target: db}}]}}\n"
+        ),
+    );
+    let out = world
+        .command(&[
+            "up",
+            "-d",
+            "--wait",
+            "--timeout",
+            "1s",
+            "-f",
+            file.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "not ready: exit 1");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("not ready within"), "{stderr}");
+    assert!(
+        stderr.contains("api blocked: dependency db not ready"),
+        "{stderr}"
+    );
+    let status: serde_json::Value =
+        serde_json::from_str(&world.ok(&["status", "-o", "json"])).unwrap();
+    let api = status["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["name"] == "api")
+        .unwrap()
+        .clone();
+    assert!(
+        api["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("api blocked: dependency db not ready"),
+        "{api}"
+    );
+}

@@ -211,7 +211,7 @@ mod tests {
     fn a_probe_that_already_passed_follows_the_interval_and_fails_only_at_the_threshold() {
         let mut t = Tracker::passed(settings(0, 1, 2));
         assert_eq!(t.status(), Status::Passing);
-        assert_eq!(t.next_delay(ms(0)), ms(1000));
+        assert_eq!(t.next_delay(ms(0)), ms(2000), "the interval from the start");
         assert_eq!(t.record(ms(10), false), None);
         assert_eq!(t.record(ms(20), false), Some(Status::Failing));
     }
