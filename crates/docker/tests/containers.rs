@@ -406,3 +406,32 @@ async fn the_router_runs_container_launches_on_docker_and_execs_probes_inside_th
     router.forget("s.db-0").await.unwrap();
     assert!(router.list().await.unwrap().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_stops_of_one_container_all_answer_its_exit() {
+    let scope = Scope::new("stops");
+    let rt = scope.runtime().await;
+    let mut rx = watch(&rt).await;
+    rt.start("s.x-0", &launch("s", "x", "echo up; sleep 1000"))
+        .await
+        .unwrap();
+    until_line(&mut rx, "s.x-0", "up").await;
+    let stops: Vec<_> = (0..20)
+        .map(|_| {
+            let rt = rt.clone();
+            tokio::spawn(async move {
+                rt.stop("s.x-0", Signal::SIGTERM, Duration::from_millis(200))
+                    .await
+            })
+        })
+        .collect();
+    let mut forced = 0;
+    for stop in stops {
+        let stopped = stop.await.unwrap().unwrap();
+        assert_eq!(stopped.status, ExitStatus::Signal(9));
+        forced += usize::from(stopped.forced);
+    }
+    assert_eq!(forced, 1, "one escalation, shared");
+    let (_, _, status) = until_exit(&mut rx, "s.x-0").await;
+    assert_eq!(status, ExitStatus::Signal(9));
+}
