@@ -29,6 +29,10 @@ pub enum DockerError {
         network: String,
         answer: String,
     },
+    #[error(
+        "a container named `{name}` exists and is not orco's (it lacks the label orco.scope={scope}): remove or rename it"
+    )]
+    Foreign { name: String, scope: String },
     #[error("instance `{0}` has no container description: give the service an `image`")]
     NotAContainer(String),
     #[error("unknown instance `{0}`: no orco container of that name")]

@@ -204,10 +204,37 @@ impl DockerRuntime {
         }
     }
 
+    /// The container of `instance`, if there is one; a container of that name without this
+    /// scope's label is not orco's: it is an error, and it is left alone.
+    async fn instance_container(
+        &self,
+        instance: &str,
+    ) -> Result<Option<ContainerInspectResponse>, DockerError> {
+        let name = container_name(&self.inner.scope, instance);
+        match self.inspect(&name).await? {
+            Some(c) => {
+                let owned = c
+                    .config
+                    .as_ref()
+                    .and_then(|cfg| cfg.labels.as_ref())
+                    .and_then(|l| l.get(LABEL_SCOPE))
+                    .is_some_and(|scope| *scope == self.inner.scope);
+                if owned {
+                    Ok(Some(c))
+                } else {
+                    Err(DockerError::Foreign {
+                        name,
+                        scope: self.inner.scope.clone(),
+                    })
+                }
+            }
+            None => Ok(None),
+        }
+    }
+
     /// The id of the container running (or last run by) `instance`.
     pub async fn container_id(&self, instance: &str) -> Result<String, DockerError> {
-        let name = container_name(&self.inner.scope, instance);
-        self.inspect(&name)
+        self.instance_container(instance)
             .await?
             .and_then(|c| c.id)
             .ok_or_else(|| DockerError::UnknownInstance(instance.to_string()))
@@ -356,7 +383,7 @@ impl DockerRuntime {
             .as_ref()
             .ok_or_else(|| DockerError::NotAContainer(instance.to_string()))?;
         let name = container_name(&self.inner.scope, instance);
-        if let Some(old) = self.inspect(&name).await? {
+        if let Some(old) = self.instance_container(instance).await? {
             if running(&old) {
                 return Err(DockerError::AlreadyRunning(instance.to_string()));
             }
@@ -472,7 +499,7 @@ impl DockerRuntime {
         let _escalation = shared.lock().await;
         let name = container_name(&self.inner.scope, instance);
         let c = self
-            .inspect(&name)
+            .instance_container(instance)
             .await?
             .ok_or_else(|| DockerError::UnknownInstance(instance.to_string()))?;
         let id = c.id.clone().unwrap_or(name);
@@ -555,7 +582,7 @@ impl DockerRuntime {
     /// Runs `argv` inside the instance's container and answers its exit code (for `cmd`
     /// probes). The caller bounds it with the probe's timeout.
     pub async fn exec(&self, instance: &str, argv: &[String]) -> Result<i64, DockerError> {
-        let name = container_name(&self.inner.scope, instance);
+        let name = self.container_id(instance).await?;
         let config = ExecConfig {
             cmd: Some(argv.to_vec()),
             attach_stdout: Some(true),
@@ -693,7 +720,7 @@ impl DockerRuntime {
     async fn forget_container(&self, instance: &str) -> Result<(), DockerError> {
         let name = container_name(&self.inner.scope, instance);
         let c = self
-            .inspect(&name)
+            .instance_container(instance)
             .await?
             .ok_or_else(|| DockerError::UnknownInstance(instance.to_string()))?;
         if running(&c) {
@@ -892,7 +919,7 @@ impl Runtime for DockerRuntime {
 
     async fn signal(&self, instance: &str, signal: Signal) -> Result<(), RuntimeError> {
         let name = container_name(&self.inner.scope, instance);
-        if self.inspect(&name).await?.is_none() {
+        if self.instance_container(instance).await?.is_none() {
             return Err(DockerError::UnknownInstance(instance.to_string()).into());
         }
         Ok(self.kill(&name, signal).await?)

@@ -435,3 +435,28 @@ async fn concurrent_stops_of_one_container_all_answer_its_exit() {
     let (_, _, status) = until_exit(&mut rx, "s.x-0").await;
     assert_eq!(status, ExitStatus::Signal(9));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_container_of_the_same_name_that_is_not_orcos_is_refused_and_left_alone() {
+    let scope = Scope::new("foreign");
+    let rt = scope.runtime().await;
+    let name = orco_docker::names::container_name(rt.scope(), "s.f-0");
+    let created = std::process::Command::new("docker")
+        .args(["create", "--name", &name, common::IMAGE, "true"])
+        .output()
+        .unwrap();
+    assert!(created.status.success());
+    let err = rt
+        .start("s.f-0", &launch("s", "f", "true"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("is not orco's"), "{err}");
+    assert!(rt.forget("s.f-0").await.is_err());
+    assert!(rt.list().await.unwrap().is_empty());
+    let still_there = rt.engine().inspect_container(&name, None).await.is_ok();
+    let _ = std::process::Command::new("docker")
+        .args(["rm", "-f", &name])
+        .output();
+    assert!(still_there, "the foreign container was left alone");
+}
