@@ -1418,8 +1418,9 @@ def main():
     elif any(s in only for s in ("respawn", "ready")):
         ctx.image, ctx.docker_why = docker_setup(ctx)
         ctx.docker = ctx.image is not None
-    commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL).stdout.decode()
+    commit = os.environ.get("ORCO_BENCH_COMMIT") or subprocess.run(
+        ["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL).stdout.decode()
     meta = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "cpus": os.cpu_count(), "kernel": os.uname().release,
             "orco_commit": commit.strip() or "unknown", "loadavg_start": loadavg(),
