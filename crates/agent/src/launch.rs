@@ -17,9 +17,13 @@ pub fn launch(id: &InstanceId, assignment: &Assignment) -> Result<Launch, String
     let service = &assignment.service;
     let name = &id.workload.name;
     if service.runtime == RuntimeKind::Docker {
-        return Err(format!(
-            "cannot run `{name}`: this orco runs process services only; give it `runtime: process` and a `command`"
-        ));
+        return orco_docker::launch::launch(
+            id.workload.stack.as_str(),
+            name.as_str(),
+            id.replica,
+            service,
+            &assignment.workdir,
+        );
     }
     let Some(command) = &service.command else {
         return Err(format!("cannot run `{name}`: it has no command"));

@@ -286,7 +286,7 @@ impl<R: Runtime + 'static> Supervisor<R> {
             .await;
             return;
         };
-        match Prober::new(health) {
+        match Prober::new(health).map(|p| self.in_container(p)) {
             Ok(prober) => {
                 let (tx, rx) = mpsc::channel(1024);
                 run.health = Some(prober.start(rx));
@@ -306,12 +306,32 @@ impl<R: Runtime + 'static> Supervisor<R> {
         }
     }
 
+    /// A docker service's `cmd` probe runs inside its container.
+    fn in_container(&self, prober: Prober) -> Prober {
+        if self.assignment.service.runtime != orco_spec::RuntimeKind::Docker {
+            return prober;
+        }
+        let runtime = self.runtime.clone();
+        let name = self.name.clone();
+        prober.with_exec(orco_probe::Exec(Arc::new(move |argv: Vec<String>| {
+            let runtime = runtime.clone();
+            let name = name.clone();
+            Box::pin(async move {
+                match runtime.exec(&name, &argv).await {
+                    Some(Ok(code)) => Ok(code),
+                    Some(Err(e)) => Err(e.to_string()),
+                    None => Err("the runtime cannot run commands inside this instance".into()),
+                }
+            })
+        })))
+    }
+
     /// Probes of an instance adopted while ready: they start as passed.
     fn resume_probes(&self, run: &mut Run) {
         let Some(health) = &self.assignment.service.health else {
             return;
         };
-        if let Ok(prober) = Prober::new(health) {
+        if let Ok(prober) = Prober::new(health).map(|p| self.in_container(p)) {
             let (_, rx) = mpsc::channel(1);
             run.health = Some(prober.start_passed(rx));
         }

@@ -25,6 +25,9 @@ pub struct Config {
     pub program: Option<PathBuf>,
     /// Output lines a stack's log queue holds before lines are dropped and counted.
     pub log_queue_lines: usize,
+    /// The label scope of this daemon's containers (`orco.scope`): two daemons on one
+    /// Docker engine need different scopes.
+    pub docker_scope: String,
 }
 
 impl Config {
@@ -39,6 +42,7 @@ impl Config {
             engine: true,
             program: std::env::current_exe().ok(),
             log_queue_lines: orco_logs::config::DEFAULT_QUEUE_LINES,
+            docker_scope: "orco".to_string(),
         }
     }
 }

@@ -105,7 +105,14 @@ impl Daemon {
         let engine = match (config.engine, &config.program) {
             (false, _) => EngineHandle::disabled(),
             (true, Some(program)) => {
-                start_engine(&store, &config.data_dir, program, config.log_queue_lines).await?
+                start_engine(
+                    &store,
+                    &config.data_dir,
+                    program,
+                    config.log_queue_lines,
+                    &config.docker_scope,
+                )
+                .await?
             }
             (true, None) => {
                 return Err(DaemonError::Config(
@@ -113,6 +120,8 @@ impl Daemon {
                 ));
             }
         };
+        // What the engine created (the keeper's and the logs' directories) is private too.
+        tighten(&config.data_dir)?;
         let dyn_store: Arc<dyn Store> = store.clone();
         let mut ctx = ApiContext::new(dyn_store, node, engine.is_running());
         if let Some(logs) = engine.logs() {

@@ -5,12 +5,15 @@
 //! The engine's instances run under the node keeper (`orco keeper --dir DATA/keeper`), which
 //! the daemon connects to, or starts when none answers. The keeper outlives the daemon: a
 //! restarted daemon connects to the same keeper and adopts every instance still running.
+//! Containers of docker services run on the Docker engine, when one answers, labelled with
+//! the daemon's scope; the agent drives both through one router.
 
 use std::ffi::OsString;
 use std::path::Path;
 use std::sync::Arc;
 
 use orco_control::{Engine, Handle};
+use orco_docker::{DockerOptions, DockerRuntime, Router};
 use orco_logs::{LogConfig, Logs};
 use orco_runtime::ProcessRuntime;
 use orco_store::{RedbStore, Store};
@@ -21,6 +24,9 @@ use crate::output::LogSink;
 
 /// The keeper's directory inside the data dir.
 pub const KEEPER_DIR: &str = "keeper";
+/// How long the daemon waits for the Docker engine at start.
+const DOCKER_PATIENCE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The structured logs' directory inside the data dir.
 pub const LOGS_DIR: &str = "logs";
 
@@ -67,6 +73,7 @@ pub async fn start_engine(
     data_dir: &Path,
     program: &Path,
     log_queue_lines: usize,
+    docker_scope: &str,
 ) -> Result<EngineHandle, DaemonError> {
     let keeper_dir = data_dir.join(KEEPER_DIR);
     let args: [OsString; 3] = [
@@ -74,9 +81,35 @@ pub async fn start_engine(
         "--dir".into(),
         keeper_dir.clone().into_os_string(),
     ];
-    let runtime = ProcessRuntime::connect_or_start(&keeper_dir, program, &args)
+    let process = ProcessRuntime::connect_or_start(&keeper_dir, program, &args)
         .await
         .map_err(|e| DaemonError::Engine(format!("cannot reach the node keeper: {e}")))?;
+    let options = DockerOptions {
+        scope: docker_scope.to_string(),
+        ..DockerOptions::default()
+    };
+    // A Docker engine that does not answer must not keep the daemon from serving.
+    let connect = tokio::time::timeout(DOCKER_PATIENCE, DockerRuntime::connect(options));
+    let docker = match connect.await.unwrap_or_else(|_| {
+        Err(orco_docker::DockerError::Unreachable(format!(
+            "the Docker engine did not answer within {DOCKER_PATIENCE:?}"
+        )))
+    }) {
+        Ok(docker) => {
+            let mut progress = docker.pull_progress();
+            tokio::spawn(async move {
+                while let Ok(p) = progress.recv().await {
+                    tracing::info!("{p}");
+                }
+            });
+            Some(docker)
+        }
+        Err(e) => {
+            tracing::info!("no docker engine ({e}): docker services cannot start");
+            None
+        }
+    };
+    let runtime = Router::new(process, docker);
     let log_dir = data_dir.join(LOGS_DIR);
     let config = LogConfig {
         queue_lines: log_queue_lines,

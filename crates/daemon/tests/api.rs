@@ -30,6 +30,7 @@ fn config(dir: &Path) -> Config {
         engine: false,
         program: None,
         log_queue_lines: 8192,
+        docker_scope: "orco-api-test".to_string(),
     }
 }
 

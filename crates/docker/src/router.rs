@@ -179,6 +179,13 @@ impl<P: Runtime, D: Runtime> Runtime for Router<P, D> {
         forgotten
     }
 
+    async fn exec(&self, instance: &str, argv: &[String]) -> Option<Result<i64, RuntimeError>> {
+        match (self.owner_of(instance).await, &self.docker) {
+            (Some(Owner::Docker), Some(docker)) => Runtime::exec(docker, instance, argv).await,
+            _ => None,
+        }
+    }
+
     async fn watch(
         &self,
         from: BTreeMap<String, u64>,

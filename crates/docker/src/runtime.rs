@@ -917,6 +917,14 @@ impl Runtime for DockerRuntime {
         Ok(self.start_container(instance, launch).await?)
     }
 
+    async fn exec(&self, instance: &str, argv: &[String]) -> Option<Result<i64, RuntimeError>> {
+        Some(
+            DockerRuntime::exec(self, instance, argv)
+                .await
+                .map_err(Into::into),
+        )
+    }
+
     async fn signal(&self, instance: &str, signal: Signal) -> Result<(), RuntimeError> {
         let name = container_name(&self.inner.scope, instance);
         if self.instance_container(instance).await?.is_none() {

@@ -86,6 +86,15 @@ pub(crate) struct DaemonArgs {
     #[arg(long, value_name = "LINES", default_value_t = 8192,
         value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) log_queue_lines: u32,
+    /// The label scope of this daemon's containers: two daemons on one Docker engine need
+    /// different scopes.
+    #[arg(
+        long,
+        env = "ORCO_DOCKER_SCOPE",
+        value_name = "NAME",
+        default_value = "orco"
+    )]
+    pub(crate) docker_scope: String,
 }
 
 /// `orco apply`.

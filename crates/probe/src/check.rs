@@ -19,13 +19,13 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    fn pass(detail: String) -> Outcome {
+    pub(crate) fn pass(detail: String) -> Outcome {
         Outcome {
             passed: true,
             detail,
         }
     }
-    fn fail(detail: String) -> Outcome {
+    pub(crate) fn fail(detail: String) -> Outcome {
         Outcome {
             passed: false,
             detail,

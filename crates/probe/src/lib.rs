@@ -19,4 +19,4 @@ pub use check::{HttpCheck, Outcome};
 pub use decision::{Settings, Status, Tracker, ready};
 pub use error::ProbeError;
 pub use log::LogMatcher;
-pub use prober::{HealthReport, ProbeState, Prober};
+pub use prober::{Exec, HealthReport, ProbeState, Prober};

@@ -1,6 +1,9 @@
 //! Runs an instance's probes and reports when its readiness or a probe's status changes.
 
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use orco_spec::{Expr, Health, LogSource, ProbeKind};
@@ -17,7 +20,36 @@ use crate::log::LogMatcher;
 enum Periodic {
     Http(HttpCheck),
     Tcp { host: String, port: u16 },
-    Cmd(Vec<String>),
+    Cmd(Vec<String>, Option<Exec>),
+}
+
+/// How a `cmd` probe runs when not as a local process (inside a container): the command's
+/// exit code, or why it could not run.
+#[derive(Clone)]
+pub struct Exec(
+    #[allow(clippy::type_complexity)]
+    pub  Arc<
+        dyn Fn(Vec<String>) -> Pin<Box<dyn Future<Output = Result<i64, String>> + Send>>
+            + Send
+            + Sync,
+    >,
+);
+
+impl std::fmt::Debug for Exec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Exec")
+    }
+}
+
+/// Runs `argv` through `exec` within `timeout`.
+async fn exec_cmd(exec: &Exec, argv: &[String], timeout: Duration) -> Outcome {
+    let what = format!("cmd `{}` in the container", argv.join(" "));
+    match tokio::time::timeout(timeout, (exec.0)(argv.to_vec())).await {
+        Ok(Ok(0)) => Outcome::pass(format!("{what} exited 0")),
+        Ok(Ok(code)) => Outcome::fail(format!("{what} failed: exit {code}")),
+        Ok(Err(e)) => Outcome::fail(format!("{what}: {e}")),
+        Err(_) => Outcome::fail(format!("{what}: no exit within {timeout:?}")),
+    }
 }
 
 impl Periodic {
@@ -26,7 +58,8 @@ impl Periodic {
         let (kind, outcome) = match self {
             Periodic::Http(c) => ("http", c.run(timeout).await),
             Periodic::Tcp { host, port } => ("tcp", check::tcp(host, *port, timeout).await),
-            Periodic::Cmd(argv) => ("cmd", check::cmd(argv, timeout).await),
+            Periodic::Cmd(argv, None) => ("cmd", check::cmd(argv, timeout).await),
+            Periodic::Cmd(argv, Some(exec)) => ("cmd", exec_cmd(exec, argv, timeout).await),
         };
         crate::metrics::observe(kind, started.elapsed().as_secs_f64());
         outcome
@@ -79,6 +112,17 @@ pub struct Prober {
 }
 
 impl Prober {
+    /// Runs the `cmd` probe through `exec` (inside the instance's container) instead of as a
+    /// local process.
+    pub fn with_exec(mut self, exec: Exec) -> Prober {
+        for (_, periodic, _) in &mut self.periodic {
+            if let Periodic::Cmd(_, slot) = periodic {
+                *slot = Some(exec.clone());
+            }
+        }
+        self
+    }
+
     /// Checks `health` (urls, patterns, commands) without running anything.
     pub fn new(health: &Health) -> Result<Prober, ProbeError> {
         let mut periodic = Vec::new();
@@ -104,7 +148,7 @@ impl Prober {
             }
             periodic.push((
                 ProbeKind::Cmd,
-                Periodic::Cmd(argv),
+                Periodic::Cmd(argv, None),
                 Settings::of(health, ProbeKind::Cmd),
             ));
         }

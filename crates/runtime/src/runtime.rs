@@ -110,4 +110,15 @@ pub trait Runtime: Send + Sync {
         &self,
         from: BTreeMap<String, u64>,
     ) -> impl Future<Output = Result<mpsc::Receiver<RuntimeEvent>, RuntimeError>> + Send;
+
+    /// Runs `argv` inside the instance (a `cmd` probe of a container) and answers its exit
+    /// code; `None` when this runtime runs such commands as local processes (the default).
+    fn exec(
+        &self,
+        instance: &str,
+        argv: &[String],
+    ) -> impl Future<Output = Option<Result<i64, RuntimeError>>> + Send {
+        let _ = (instance, argv);
+        async { None }
+    }
 }

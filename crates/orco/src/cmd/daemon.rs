@@ -26,6 +26,7 @@ pub(crate) fn run(args: &DaemonArgs) -> anyhow::Result<u8> {
         engine: !args.no_engine,
         program: defaults.program,
         log_queue_lines: args.log_queue_lines as usize,
+        docker_scope: args.docker_scope.clone(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

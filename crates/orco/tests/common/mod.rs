@@ -57,6 +57,12 @@ impl World {
         }
     }
 
+    /// The label scope of this world's containers, unique to it.
+    pub fn docker_scope(&self) -> String {
+        let dir = self.dir.path().file_name().unwrap().to_string_lossy();
+        format!("orco-test-{}", dir.replace('.', "").to_lowercase())
+    }
+
     pub fn socket(&self) -> PathBuf {
         self.dir.path().join("orco.sock")
     }
@@ -73,6 +79,7 @@ impl World {
             .current_dir(self.dir.path())
             .env("ORCO_HOST", format!("unix://{}", self.socket().display()))
             .env("ORCO_DATA_DIR", self.data())
+            .env("ORCO_DOCKER_SCOPE", self.docker_scope())
             .env("NO_COLOR", "1")
             .stdin(std::process::Stdio::null());
         command
@@ -135,7 +142,7 @@ impl World {
 
     /// Waits until the API answers on the socket.
     pub fn wait_answering(&self) {
-        for _ in 0..600 {
+        for _ in 0..1200 {
             if self.orco(&["cluster", "health"]).status.success() {
                 return;
             }
