@@ -16,6 +16,7 @@ pub mod error;
 pub mod host;
 pub mod lines;
 pub mod sse;
+mod stream;
 
 pub use client::{Client, read_token, segment};
 pub use error::ClientError;

@@ -1,24 +1,21 @@
 //! A reader of newline-delimited JSON over a streaming response body (`/api/v1/logs`).
 
-use bytes::{Buf, BytesMut};
-use http_body_util::BodyExt;
+use bytes::Buf;
 use hyper::body::Incoming;
+
+use crate::stream::Buffered;
 
 /// Reads one line at a time from a streaming body.
 #[derive(Debug)]
 pub struct LineReader {
-    body: Incoming,
-    buffer: BytesMut,
-    done: bool,
+    body: Buffered,
 }
 
 impl LineReader {
     /// A reader of `body`.
     pub fn new(body: Incoming) -> LineReader {
         LineReader {
-            body,
-            buffer: BytesMut::new(),
-            done: false,
+            body: Buffered::new(body),
         }
     }
 
@@ -26,28 +23,22 @@ impl LineReader {
     /// a newline is returned too.
     pub async fn next(&mut self) -> Result<Option<Vec<u8>>, String> {
         loop {
-            if let Some(end) = self.buffer.iter().position(|b| *b == b'\n') {
-                let line = self.buffer[..end].to_vec();
-                self.buffer.advance(end + 1);
+            let done = self.body.is_done();
+            let buffer = &mut self.body.buffer;
+            if let Some(end) = buffer.iter().position(|b| *b == b'\n') {
+                let line = buffer[..end].to_vec();
+                buffer.advance(end + 1);
                 return Ok(Some(line));
             }
-            if self.done {
-                if self.buffer.is_empty() {
+            if done {
+                if buffer.is_empty() {
                     return Ok(None);
                 }
-                let line = self.buffer.to_vec();
-                self.buffer.clear();
+                let line = buffer.to_vec();
+                buffer.clear();
                 return Ok(Some(line));
             }
-            match self.body.frame().await {
-                Some(Ok(frame)) => {
-                    if let Ok(data) = frame.into_data() {
-                        self.buffer.extend_from_slice(&data);
-                    }
-                }
-                Some(Err(e)) => return Err(e.to_string()),
-                None => self.done = true,
-            }
+            self.body.fill().await?;
         }
     }
 }

@@ -2,8 +2,9 @@
 //! `event` name and `data`.
 
 use bytes::{Buf, BytesMut};
-use http_body_util::BodyExt;
 use hyper::body::Incoming;
+
+use crate::stream::Buffered;
 
 /// One SSE message.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -19,42 +20,30 @@ pub struct Message {
 /// Reads messages from a streaming body.
 #[derive(Debug)]
 pub struct SseReader {
-    body: Incoming,
-    buffer: BytesMut,
-    done: bool,
+    body: Buffered,
 }
 
 impl SseReader {
     /// A reader of `body`.
     pub fn new(body: Incoming) -> SseReader {
         SseReader {
-            body,
-            buffer: BytesMut::new(),
-            done: false,
+            body: Buffered::new(body),
         }
     }
 
     /// The next message; `None` when the stream ended.
     pub async fn next(&mut self) -> Result<Option<Message>, String> {
         loop {
-            if let Some(block) = take_block(&mut self.buffer) {
+            if let Some(block) = take_block(&mut self.body.buffer) {
                 if let Some(message) = parse_block(&block) {
                     return Ok(Some(message));
                 }
                 continue;
             }
-            if self.done {
+            if self.body.is_done() {
                 return Ok(None);
             }
-            match self.body.frame().await {
-                Some(Ok(frame)) => {
-                    if let Ok(data) = frame.into_data() {
-                        self.buffer.extend_from_slice(&data);
-                    }
-                }
-                Some(Err(e)) => return Err(e.to_string()),
-                None => self.done = true,
-            }
+            self.body.fill().await?;
         }
     }
 }

@@ -10,30 +10,6 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-const IMAGE: &str = "orco-test/busybox:1";
-
-/// Builds a busybox image from busybox-static unless the engine has it.
-fn ensure_image() {
-    let have = Command::new("docker")
-        .args(["image", "inspect", IMAGE])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if have {
-        return;
-    }
-    let script = format!(
-        "set -e; d=$(mktemp -d); mkdir -p $d/bin $d/tmp $d/etc; cp /bin/busybox $d/bin/busybox; \
-         for a in $(/bin/busybox --list); do [ \"$a\" = busybox ] || ln -s busybox $d/bin/$a; done; \
-         echo 'root:x:0:0:root:/:/bin/sh' > $d/etc/passwd; \
-         tar -C $d -c . | docker import -c 'CMD [\"/bin/sh\"]' -c 'ENV PATH=/bin' - {IMAGE} >/dev/null; rm -rf $d"
-    );
-    let ok = Command::new("sh").args(["-c", &script]).status().unwrap();
-    assert!(
-        ok.success(),
-        "building {IMAGE} failed: is busybox-static installed?"
-    );
-}
-
 fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(90);
     while !cond() {
@@ -61,7 +37,7 @@ fn containers(scope: &str) -> Vec<String> {
 
 #[test]
 fn a_docker_service_and_a_process_service_run_side_by_side_and_down_removes_the_container() {
-    ensure_image();
+    let image = orco_fixture::busybox_image().unwrap();
     let world = common::World::new();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -72,7 +48,7 @@ fn a_docker_service_and_a_process_service_run_side_by_side_and_down_removes_the_
     let file = world.file(
         "stack.yaml",
         &format!(
-            "version: 0.1\nstack: {{name: mixed}}\nservices:\n  web:\n    runtime: docker\n    image: {IMAGE}\n    command: [sh, -c, 'echo web in a container; sleep 0.3; touch /tmp/ready; exec httpd -f -p 8080 -h /etc']\n    ports: ['{port}:8080']\n    health: {{cmd: {{command: [test, -f, /tmp/ready]}}}}\n  client:\n    command: [{f}, --stdout, 'client after web']\n    dependsOn: [{{target: web}}]\n"
+            "version: 0.1\nstack: {{name: mixed}}\nservices:\n  web:\n    runtime: docker\n    image: {image}\n    command: [sh, -c, 'echo web in a container; sleep 0.3; touch /tmp/ready; exec httpd -f -p 8080 -h /etc']\n    ports: ['{port}:8080']\n    health: {{cmd: {{command: [test, -f, /tmp/ready]}}}}\n  client:\n    command: [{f}, --stdout, 'client after web']\n    dependsOn: [{{target: web}}]\n"
         ),
     );
     world.ok(&[

@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 use std::process::Command;
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
@@ -13,31 +12,11 @@ use orco_runtime::{Container, ExitStatus, Launch, Runtime, RuntimeEvent};
 use tokio::sync::mpsc;
 
 /// The test image: a busybox rootfs imported from Debian's busybox-static.
-pub const IMAGE: &str = "orco-test/busybox:1";
+pub const IMAGE: &str = orco_fixture::BUSYBOX_IMAGE;
 
-/// Builds the test image once per test binary if the engine does not have it.
+/// Builds the test image once if the engine does not have it.
 pub fn ensure_image() {
-    static DONE: OnceLock<()> = OnceLock::new();
-    DONE.get_or_init(|| {
-        let have = Command::new("docker")
-            .args(["image", "inspect", IMAGE])
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if have {
-            return;
-        }
-        let script = format!(
-            "set -e; d=$(mktemp -d); mkdir -p $d/bin $d/tmp $d/etc; cp /bin/busybox $d/bin/busybox; \
-             for a in $(/bin/busybox --list); do [ \"$a\" = busybox ] || ln -s busybox $d/bin/$a; done; \
-             echo 'root:x:0:0:root:/:/bin/sh' > $d/etc/passwd; \
-             tar -C $d -c . | docker import -c 'CMD [\"/bin/sh\"]' -c 'ENV PATH=/bin' - {IMAGE} >/dev/null; rm -rf $d"
-        );
-        let status = Command::new("sh")
-            .args(["-c", &script])
-            .status()
-            .expect("run the image build");
-        assert!(status.success(), "building {IMAGE} failed: is busybox-static installed?");
-    });
+    orco_fixture::busybox_image().unwrap();
 }
 
 /// A unique scope for one test; dropping it removes the containers, networks and volumes
