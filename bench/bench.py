@@ -108,6 +108,20 @@ def ratio_text(orco, peer, lower_is_better):
     return f"{r:.2f}" if r >= 0.1 else f"{r:.2g}"
 
 
+def verdict(row):
+    """Met or missed (and by how much) for a goal written `≤ N unit` or `< N unit`."""
+    import re
+    m = re.match(r"\s*([≤<])\s*([\d.,]+)", row["goal"] or "")
+    if not m or row["median"] is None:
+        return "not measured"
+    limit = float(m.group(2).replace(",", ""))
+    v = row["median"]
+    ok = v <= limit if m.group(1) == "≤" else v < limit
+    if ok:
+        return "met"
+    return f"missed by {fmt(v - limit)} {row['unit']} ({v / limit:.2f}× the goal)"
+
+
 def write_report(results, meta, out_dir):
     os.makedirs(out_dir, exist_ok=True)
     with open(os.path.join(out_dir, "LATEST.json"), "w") as f:
@@ -148,6 +162,16 @@ def write_report(results, meta, out_dir):
             load = f"{r['loadavg'][0]:.1f}"
             lines.append(f"| {r['measure']} | {system} | {r['runs']} | {fmt(r['median'])} | "
                          f"{fmt(r['p90'])} | {r['unit']} | {ratio} | {r['goal'] or ''} | {load} |")
+        lines.append("")
+    goals = [r for r in results.rows if r["system"] == "orco" and r["goal"]]
+    if goals:
+        lines.append("## Against the goals of DESIGN.md §4")
+        lines.append("")
+        lines.append("| measure | orco median | goal | verdict |")
+        lines.append("|---|---|---|---|")
+        for r in goals:
+            lines.append(f"| {r['scenario'].split(' (')[0]}: {r['measure']} | "
+                         f"{fmt(r['median'])} {r['unit']} | {r['goal']} | {verdict(r)} |")
         lines.append("")
     if results.skipped:
         lines.append("## Skipped")
@@ -333,16 +357,35 @@ def out_of_order(kind, ports, seen):
     return bad
 
 
+_next_port = [20000 + (os.getpid() % 100) * 100]
+
+
 def free_ports(n):
-    """n ports that nothing listens on now, above the ephemeral range's usual start."""
-    base = 20000 + (os.getpid() % 200) * 100
+    """n ports that nothing listens on now and that no earlier call handed out, so that a
+    process left over from one run can never answer for the next."""
     out = []
-    p = base
     while len(out) < n:
+        p = _next_port[0]
+        _next_port[0] = 20000 if p >= 32000 else p + 1
         if not port_open(p):
             out.append(p)
-        p += 1
     return out
+
+
+def reap_leftovers(pids):
+    """SIGKILLs those of `pids` (processes this driver started, listed while their
+    supervisor still ran) that outlived their supervisor's shutdown; pids are checked
+    against the command line they had, so a reused pid is left alone."""
+    for pid, cmd in pids:
+        if cmdline(pid) == cmd:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+
+def tree(root):
+    return [(p, cmdline(p)) for p in descendants(root)]
 
 
 # --------------------------------------------------------------------------------------------
@@ -570,6 +613,7 @@ class S6:
 
     def close(self):
         if self.proc:
+            started = tree(self.proc.pid)
             subprocess.run(["s6-svscanctl", "-t", self.scan], stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL, timeout=10)
             try:
@@ -577,6 +621,7 @@ class S6:
             except subprocess.TimeoutExpired:
                 pass
             stop_popen(self.proc)
+            reap_leftovers(started)
         shutil.rmtree(self.scan, ignore_errors=True)
 
 
@@ -597,7 +642,7 @@ class Runit:
         return d
 
     def start(self):
-        self.proc = spawn(["runsvdir", "-P", self.dir])
+        self.proc = spawn(["runsvdir", self.dir])
 
     def pids(self):
         t = proc_table()
@@ -606,6 +651,7 @@ class Runit:
 
     def close(self):
         if self.proc:
+            started = tree(self.proc.pid)
             # runsvdir sends SIGTERM to every runsv on SIGHUP; runsv stops its service.
             kill_group(self.proc.pid, signal.SIGHUP)
             try:
@@ -613,6 +659,7 @@ class Runit:
             except subprocess.TimeoutExpired:
                 pass
             stop_popen(self.proc)
+            reap_leftovers(started)
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
@@ -645,7 +692,9 @@ class Supervisord:
         return [self.proc.pid]
 
     def close(self):
+        started = tree(self.proc.pid) if self.proc else []
         stop_popen(self.proc, timeout=10)
+        reap_leftovers(started)
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
@@ -879,10 +928,15 @@ def ready_compose(ctx, kind, ports):
     cmd = ["docker-compose", "-p", project, "-f", path]
     try:
         t0 = now_ns()
+        errors = os.path.join(ctx.work, f"compose-{kind}.log")
         p = subprocess.Popen(cmd + ["up", "-d"], stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)
+                             stderr=open(errors, "wb"))
         seen = wait_ports(ports, 180)
         p.wait(timeout=180)
+        if len(seen) < len(ports):
+            with open(errors, errors="replace") as f:
+                log(f"docker-compose {kind}: {len(seen)}/{len(ports)} ready; exit "
+                    f"{p.returncode}: {f.read()[-600:]}")
         return all_ready(seen, ports, t0), out_of_order(kind, ports, seen)
     finally:
         subprocess.run(cmd + ["down", "-t", "1"], stdout=subprocess.DEVNULL,
@@ -892,13 +946,12 @@ def ready_compose(ctx, kind, ports):
 
 def ready(ctx, res):
     for kind, ideal, count in [("chain", 2.0, 10), ("dag", 0.6, 30)]:
-        ports = free_ports(count)
-        systems = [("orco", lambda: ready_orco(ctx, kind, ports)),
-                   ("s6 (readiness notification)", lambda: ready_s6(ctx, kind, ports)),
-                   ("runit (sv check)", lambda: ready_runit(ctx, kind, ports))]
+        systems = [("orco", lambda ports: ready_orco(ctx, kind, ports)),
+                   ("s6 (readiness notification)", lambda ports: ready_s6(ctx, kind, ports)),
+                   ("runit (sv check)", lambda ports: ready_runit(ctx, kind, ports))]
         if ctx.docker and shutil.which("docker-compose"):
             systems.append(("docker-compose v1 (healthchecks)",
-                            lambda: ready_compose(ctx, kind, ports)))
+                            lambda ports: ready_compose(ctx, kind, ports)))
         times = {n: [] for n, _ in systems}
         disorder = {n: 0 for n, _ in systems}
         cli = []
@@ -907,11 +960,14 @@ def ready(ctx, res):
             for name, fn in systems:
                 if name.startswith("docker") and r >= ctx.args.compose_runs:
                     continue
+                ports = free_ports(count)
                 try:
-                    v = fn()
+                    v = fn(ports)
                 except Exception as e:
                     log(f"ready {kind} {name}: {e}")
                     v = (None, 0, None)
+                if not wait_until(lambda: not any(port_open(p) for p in ports), 15, 0.05):
+                    log(f"ready {kind} {name}: ports still answer 15 s after the teardown")
                 times[name].append(v[0])
                 disorder[name] += v[1]
                 if name == "orco":
@@ -1215,8 +1271,9 @@ def recovery(ctx, res):
                 t0 = now_ns()
                 orco.start()
                 first = (now_ns() - t0) / 1e9
-                res.notes.append(f"Recovery: the first start over {events:,} events (no "
-                                 f"snapshot yet) answered after {first:.3f} s.")
+                res.notes.append(f"Recovery: the first start over the seeded log of "
+                                 f"{events:,} events (closed cleanly) answered after "
+                                 f"{first:.3f} s.")
                 continue
             time.sleep(0.5)
             t0 = now_ns()

@@ -26,11 +26,21 @@ if [ -n "$need" ]; then
 fi
 # Start a docker engine only if none answers and one is installed; the suite skips docker
 # peers (and says why) when the engine still does not answer.
+# It is stopped again when the suite ends.
+DOCKERD_PID=""
 if command -v dockerd >/dev/null 2>&1 && ! docker info >/dev/null 2>&1; then
-    echo "starting dockerd" >&2
-    ($SUDO dockerd >/tmp/orco-bench-dockerd.log 2>&1 &)
+    echo "starting dockerd (stopped again at the end)" >&2
+    $SUDO dockerd >/tmp/orco-bench-dockerd.log 2>&1 &
+    DOCKERD_PID=$!
     for _ in $(seq 1 30); do docker info >/dev/null 2>&1 && break; sleep 1; done
 fi
+stop_dockerd() {
+    if [ -n "$DOCKERD_PID" ]; then
+        $SUDO kill -TERM "$DOCKERD_PID" 2>/dev/null || true
+        wait "$DOCKERD_PID" 2>/dev/null || true
+    fi
+}
+trap stop_dockerd EXIT
 
 # supervisord from PyPI, in a venv outside the checkout.
 VENV="${ORCO_BENCH_VENV:-$HOME/.cache/orco-bench/venv}"
@@ -43,5 +53,5 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 cargo build --release -q -p orco -p orco-fixture -p orco-bench
 BIN="$CARGO_TARGET_DIR/release"
 
-exec python3 bench/bench.py --orco "$BIN/orco" --fixture "$BIN/orco-fixture" \
+python3 bench/bench.py --orco "$BIN/orco" --fixture "$BIN/orco-fixture" \
     --bench-bin "$BIN/orco-bench" --supervisord "$VENV/bin/supervisord" "$@"
