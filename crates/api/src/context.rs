@@ -1,5 +1,7 @@
-//! `ApiContext`: what every handler shares — the store, the local node, the metrics and the
-//! lock that makes an API write's check-then-append atomic among API writes.
+//! `ApiContext`: what every handler shares — the store, the local node, the metrics, the
+//! lock that makes an API write's check-then-append atomic among API writes, and the current
+//! state, folded live from a watch of the store so that a read of "now" costs a clone of an
+//! `Arc` rather than a fold from the last snapshot.
 
 use std::sync::Arc;
 
@@ -26,6 +28,8 @@ struct Inner {
     started_at: Timestamp,
     engine: bool,
     logs: std::sync::OnceLock<orco_logs::Logs>,
+    /// The current state, when a tokio runtime runs the task that keeps it.
+    live: Option<tokio::sync::watch::Receiver<Arc<State>>>,
 }
 
 impl std::fmt::Debug for ApiContext {
@@ -41,7 +45,7 @@ impl std::fmt::Debug for ApiContext {
 #[derive(Debug)]
 pub struct Read {
     /// The state at the moment asked for.
-    pub state: State,
+    pub state: Arc<State>,
     /// That moment: the `at` time, the last event's time for an `at` revision, else now.
     pub as_of: Timestamp,
 }
@@ -50,6 +54,11 @@ impl ApiContext {
     /// A context over `store`; `engine` tells clients whether the engine runs in this daemon.
     pub fn new(store: Arc<dyn Store>, node: LocalNode, engine: bool) -> ApiContext {
         let metrics = Metrics::new(store.head());
+        let live = tokio::runtime::Handle::try_current().ok().map(|runtime| {
+            let (tx, rx) = tokio::sync::watch::channel(Arc::new(State::new()));
+            runtime.spawn(follow(store.clone(), tx));
+            rx
+        });
         ApiContext {
             inner: Arc::new(Inner {
                 store,
@@ -59,6 +68,7 @@ impl ApiContext {
                 started_at: Timestamp::now(),
                 engine,
                 logs: std::sync::OnceLock::new(),
+                live,
             }),
         }
     }
@@ -107,6 +117,11 @@ impl ApiContext {
             Some(text) => Some(parse_at(text, now)?),
             None => None,
         };
+        if moment.is_none()
+            && let Some(state) = self.live_state().await
+        {
+            return Ok(Read { state, as_of: now });
+        }
         let store = self.inner.store.clone();
         let state = tokio::task::spawn_blocking(move || match moment {
             Some(at) => store.state_at(at),
@@ -114,6 +129,7 @@ impl ApiContext {
         })
         .await
         .map_err(|e| internal(format!("state read did not finish: {e}")))??;
+        let state = Arc::new(state);
         let as_of = match moment {
             None => now,
             Some(At::Time(t)) => t,
@@ -145,6 +161,59 @@ impl ApiContext {
             revision,
             events: n,
         })
+    }
+}
+
+impl ApiContext {
+    /// The live state once it has caught up with the log's head as of now (so a read after
+    /// an acknowledged write sees it); `None` when there is no live state or it lags.
+    async fn live_state(&self) -> Option<Arc<State>> {
+        let mut live = self.inner.live.clone()?;
+        let head = self.inner.store.head();
+        let caught_up = live.wait_for(|s| s.revision >= head);
+        match tokio::time::timeout(LIVE_PATIENCE, caught_up).await {
+            Ok(Ok(state)) => Some(state.clone()),
+            _ => None,
+        }
+    }
+}
+
+/// How long a read waits for the live state to catch up before folding from the store.
+const LIVE_PATIENCE: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Keeps `tx` at the current state: a fold from the store, then every event its watch
+/// delivers; folds again after a watch failure. Ends when every receiver is gone.
+async fn follow(store: Arc<dyn Store>, tx: tokio::sync::watch::Sender<Arc<State>>) {
+    loop {
+        let folding = store.clone();
+        let state = match tokio::task::spawn_blocking(move || folding.state()).await {
+            Ok(Ok(state)) => state,
+            _ => {
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                continue;
+            }
+        };
+        let Ok(mut watch) = store.watch(state.revision) else {
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            continue;
+        };
+        let mut state = state;
+        tx.send_replace(Arc::new(state.clone()));
+        loop {
+            tokio::select! {
+                () = tx.closed() => return,
+                next = watch.next() => match next {
+                    Ok(record) => {
+                        state.apply(&record.event);
+                        while let Ok(Some(more)) = watch.try_next() {
+                            state.apply(&more.event);
+                        }
+                        tx.send_replace(Arc::new(state.clone()));
+                    }
+                    Err(_) => break,
+                },
+            }
+        }
     }
 }
 
