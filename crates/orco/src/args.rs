@@ -102,6 +102,10 @@ pub(crate) struct DaemonArgs {
 pub(crate) struct ApplyArgs {
     #[command(flatten)]
     pub(crate) file: FileArg,
+    /// Print what the apply would change (added, removed, changed and scaled workloads, and
+    /// the instances it would replace) and change nothing.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
     #[command(flatten)]
     pub(crate) connect: ConnectArgs,
     #[command(flatten)]

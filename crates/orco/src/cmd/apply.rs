@@ -1,8 +1,36 @@
-//! `orco apply -f FILE`: validate the stack file here, then submit the resolved stack.
+//! `orco apply -f FILE [--dry-run]`: validate the stack file here, compare it with the running
+//! stack, then print the plan (`--dry-run`, which changes nothing) or submit the stack and
+//! print what it changed.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use comfy_table::Cell;
+use orco_change::{Plan, Running, WorkloadPlan};
+use orco_client::{Client, ClientError};
+use orco_spec::Stack;
+use serde::Serialize;
 
 use crate::args::ApplyArgs;
 use crate::remote::{self, Failure};
 use crate::{discover, exit};
+
+/// The running stack as the daemon answers for it.
+struct Current {
+    spec: Stack,
+    scale: BTreeMap<String, u32>,
+    stopped: BTreeSet<String>,
+}
+
+/// What `apply -o json|yaml` prints: the write's answer and its plan.
+#[derive(Debug, Serialize)]
+struct Applied<'a> {
+    /// The revision of the last event appended (the head, when nothing changed).
+    revision: u64,
+    /// How many events were appended.
+    events: u32,
+    /// What the apply changed.
+    plan: &'a Plan,
+}
 
 pub(crate) fn run(args: &ApplyArgs) -> anyhow::Result<u8> {
     let loaded = match discover::load(args.file.file.as_deref()) {
@@ -11,16 +39,113 @@ pub(crate) fn run(args: &ApplyArgs) -> anyhow::Result<u8> {
     };
     remote::run(async move {
         let client = remote::client(&args.connect)?;
-        let accepted = client.apply(&loaded.stack).await?;
-        if remote::print_structured(&accepted, args.format.output)? {
+        let name = &loaded.stack.stack.name;
+        let current = current(&client, name).await?;
+        let plan = orco_change::plan(
+            current.as_ref().map(|c| Running {
+                spec: &c.spec,
+                scale: &c.scale,
+                stopped: &c.stopped,
+            }),
+            &loaded.stack,
+        );
+        if args.dry_run {
+            if remote::print_structured(&plan, args.format.output)? {
+                return Ok(exit::OK);
+            }
+            if plan.is_empty() {
+                println!("stack {name}: no changes (dry run)");
+            } else {
+                print_plan(&plan);
+                println!("stack {name}: {} (dry run)", plan.summary());
+            }
             return Ok(exit::OK);
         }
-        let name = &loaded.stack.stack.name;
+        let accepted = client.apply(&loaded.stack).await?;
+        let applied = Applied {
+            revision: accepted.revision,
+            events: accepted.events,
+            plan: &plan,
+        };
+        if remote::print_structured(&applied, args.format.output)? {
+            return Ok(exit::OK);
+        }
         if accepted.events == 0 {
             println!("stack {name} unchanged (revision {})", accepted.revision);
         } else {
+            if !plan.is_empty() {
+                print_plan(&plan);
+            }
             println!("stack {name} applied (revision {})", accepted.revision);
+            println!("stack {name}: {}", plan.summary());
         }
         Ok::<u8, Failure>(exit::OK)
     })
+}
+
+/// The running stack named `name`, `None` when none runs under that name.
+async fn current(client: &Client, name: &str) -> Result<Option<Current>, Failure> {
+    let detail = match client.stack(name, None).await {
+        Ok(detail) => detail,
+        Err(e @ ClientError::Api { status: 404, .. }) if e.code() == Some("stack_not_found") => {
+            return Ok(None);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let spec: Stack = serde_json::from_value(detail.spec).map_err(|e| {
+        Failure::Client(ClientError::Protocol {
+            host: client.host().to_string(),
+            detail: format!("the running stack `{name}` cannot be read: {e}"),
+        })
+    })?;
+    Ok(Some(Current {
+        spec,
+        scale: detail.stack.scale,
+        stopped: detail.stack.stopped.into_iter().collect(),
+    }))
+}
+
+/// The plan as a table: one line per changed workload, then the stack's own changes.
+fn print_plan(plan: &Plan) {
+    let mut table = remote::table(&["WORKLOAD", "KIND", "ACTION", "INSTANCES", "CHANGES"]);
+    for change in &plan.stack_changes {
+        table.add_row(vec![
+            Cell::new(format!("(stack {})", plan.stack)),
+            Cell::new("stack"),
+            Cell::new("change"),
+            Cell::new(""),
+            Cell::new(change.to_string()),
+        ]);
+    }
+    for w in &plan.workloads {
+        table.add_row(vec![
+            Cell::new(&w.name),
+            Cell::new(w.kind.as_str()),
+            Cell::new(w.action.as_str()),
+            Cell::new(instances(w)),
+            Cell::new(
+                w.changes
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ),
+        ]);
+    }
+    remote::print_table(&table);
+}
+
+/// `create web-1, web-2; replace api-0`.
+fn instances(w: &WorkloadPlan) -> String {
+    [
+        ("create", &w.create),
+        ("replace", &w.replace),
+        ("remove", &w.remove),
+        ("start", &w.start),
+    ]
+    .iter()
+    .filter(|(_, names)| !names.is_empty())
+    .map(|(verb, names)| format!("{verb} {}", names.join(", ")))
+    .collect::<Vec<_>>()
+    .join("; ")
 }
