@@ -142,6 +142,31 @@ fn a_dry_run_reports_exactly_the_change_and_an_apply_replaces_the_changed_servic
         running(i, &["api-0", "db-0", "web-0", "web-1"]) && pid(i, "api-0") != pid(&before, "api-0")
     });
     assert_eq!(pid(&now, "db-0"), pid(&before, "db-0"));
+
+    // Removing a service from the file plans its instances' removal, and still touches nothing.
+    world.file(
+        "stack.yaml",
+        &STACK
+            .replace(
+                "api: {command: [sleep, '1000']}",
+                "api: {command: [sleep, '2000']}",
+            )
+            .replace(
+                "web: {command: [sleep, '1000']}",
+                "web: {command: [sleep, '1000'], replicas: 2}",
+            )
+            .replace("  db: {command: [sleep, '1000']}\n", ""),
+    );
+    let (revision, now) = snapshot(&world);
+    let out = world.ok(&["apply", "-f", file, "--dry-run", "-o", "yaml"]);
+    assert!(out.contains("action: remove"), "{out}");
+    assert!(out.contains("- db-0"), "{out}");
+    let table = world.ok(&["apply", "-f", file, "--dry-run"]);
+    assert!(
+        table.contains("0 to add, 0 to change, 0 to scale, 1 to remove"),
+        "{table}"
+    );
+    assert_eq!(snapshot(&world), (revision, now));
 }
 
 #[test]
