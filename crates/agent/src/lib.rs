@@ -6,21 +6,26 @@
 //! - [`policy`]: the restart policy as pure decisions (backoff with jitter, resets, giving up).
 //! - [`launch`]: an instance's command, environment and working directory.
 //! - `supervisor`: one task per instance, the only owner of its process.
+//! - [`task`]: one tokio task per job task attempt (start or adopt, timeout, progress,
+//!   result, retry decision).
 
 pub mod launch;
 pub mod policy;
 mod supervisor;
+pub mod task;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use orco_reconciler::Assignment;
+use orco_reconciler::{Assignment, TaskAssignment};
 use orco_runtime::{InstanceInfo, OutputLine, Runtime, RuntimeError, RuntimeEvent, Source};
 use orco_spec::LogSource;
+use orco_state::TaskId;
 use orco_state::{Event, InstanceId};
 use tokio::sync::mpsc;
 
 use crate::supervisor::{Command, Supervisor};
+use crate::task::{TaskCommand, TaskRunner};
 
 /// One line of an instance's output, for whoever prints or stores it.
 #[derive(Debug, Clone)]
@@ -55,7 +60,8 @@ impl OutputSink for mpsc::Sender<Output> {
 
 /// Where the runtime's output and exits for one instance go.
 struct Inbox {
-    id: InstanceId,
+    /// The instance, for output; `None` for a task attempt (its output is read for progress).
+    id: Option<InstanceId>,
     exits: mpsc::UnboundedSender<(i32, orco_runtime::ExitStatus)>,
     lines: mpsc::Sender<(LogSource, Vec<u8>)>,
 }
@@ -78,6 +84,8 @@ pub struct Agent<R: Runtime + 'static> {
     runtime: Arc<R>,
     events: mpsc::Sender<Event>,
     supervisors: HashMap<InstanceId, mpsc::UnboundedSender<Command>>,
+    /// Task attempts, by runtime name.
+    tasks: HashMap<String, mpsc::UnboundedSender<TaskCommand>>,
     routes: Arc<Mutex<Routes>>,
     /// What the runtime ran before this agent started, by runtime name, until claimed.
     adoptable: HashMap<String, InstanceInfo>,
@@ -125,6 +133,7 @@ impl<R: Runtime + 'static> Agent<R> {
             runtime,
             events,
             supervisors: HashMap::new(),
+            tasks: HashMap::new(),
             routes,
             adoptable,
             assigned_once: false,
@@ -179,6 +188,71 @@ impl<R: Runtime + 'static> Agent<R> {
         }
     }
 
+    /// Makes the node's task attempts match `tasks`: a new attempt gets a runner (which
+    /// adopts its process if the runtime has one, or starts it), known ones their changed
+    /// assignment (a cancel), and attempts no longer assigned are stopped if they run and
+    /// forgotten by the runtime. Call before [`Agent::assign`], so that attempts are claimed
+    /// before unclaimed processes are swept as orphans.
+    pub fn assign_tasks(&mut self, tasks: &BTreeMap<TaskId, TaskAssignment>) {
+        let wanted: HashMap<String, &TaskAssignment> = tasks
+            .values()
+            .map(|a| (task::runtime_name(&a.task, a.attempt), a))
+            .collect();
+        self.tasks.retain(|name, tx| {
+            if let Some(a) = wanted.get(name) {
+                tx.send(TaskCommand::Assign(Box::new((*a).clone()))).is_ok()
+            } else {
+                let _ = tx.send(TaskCommand::Remove);
+                false
+            }
+        });
+        for (name, assignment) in wanted {
+            if self.tasks.contains_key(&name) {
+                continue;
+            }
+            self.spawn_task(name, assignment.clone());
+        }
+    }
+
+    fn spawn_task(&mut self, name: String, assignment: TaskAssignment) {
+        let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+        let (exit_tx, exit_rx) = mpsc::unbounded_channel();
+        let (line_tx, line_rx) = mpsc::channel(1024);
+        {
+            let mut routes = self.routes.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(exit) = routes.unclaimed.remove(&name) {
+                let _ = exit_tx.send(exit);
+            }
+            routes.unclaimed_output.remove(&name);
+            routes.inboxes.insert(
+                name.clone(),
+                Inbox {
+                    id: None,
+                    exits: exit_tx,
+                    lines: line_tx,
+                },
+            );
+        }
+        let runner = TaskRunner {
+            name: name.clone(),
+            runtime: self.runtime.clone(),
+            events: self.events.clone(),
+            assignment,
+            commands: cmd_rx,
+            exits: exit_rx,
+            lines: line_rx,
+            adopted: self.adoptable.remove(&name),
+        };
+        let routes = self.routes.clone();
+        let key = name.clone();
+        tokio::spawn(async move {
+            runner.run().await;
+            let mut routes = routes.lock().unwrap_or_else(PoisonError::into_inner);
+            routes.inboxes.remove(&key);
+        });
+        self.tasks.insert(name, cmd_tx);
+    }
+
     /// How many instances the agent supervises.
     pub fn len(&self) -> usize {
         self.supervisors.len()
@@ -211,7 +285,7 @@ impl<R: Runtime + 'static> Agent<R> {
             routes.inboxes.insert(
                 name.clone(),
                 Inbox {
-                    id: id.clone(),
+                    id: Some(id.clone()),
                     exits: exit_tx,
                     lines: line_tx,
                 },
@@ -265,7 +339,10 @@ async fn fan_out(
                         Source::Stderr => LogSource::Stderr,
                     };
                     let _ = inbox.lines.try_send((source, line.bytes.clone()));
-                    inbox.id.clone()
+                    let Some(id) = inbox.id.clone() else {
+                        continue;
+                    };
+                    id
                 };
                 if let Some(out) = &output {
                     out.line(Output { instance: id, line });

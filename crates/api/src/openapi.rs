@@ -8,7 +8,8 @@ use crate::model::{
     NodeView, ScaleRequest, StackDetail, StackList, StackView, WorkloadCreate, WorkloadDetail,
     WorkloadList, WorkloadView,
 };
-use crate::routes::{cluster, events, history, instances, logs, nodes, stacks, workloads};
+use crate::routes::jobs::{JobList, JobRunView, JobSubmit, JobSubmitted, TaskView};
+use crate::routes::{cluster, events, history, instances, jobs, logs, nodes, stacks, workloads};
 
 /// The API's OpenAPI description.
 #[derive(Debug, OpenApi)]
@@ -43,11 +44,17 @@ use crate::routes::{cluster, events, history, instances, logs, nodes, stacks, wo
         nodes::get,
         events::stream,
         history::get,
+        jobs::submit,
+        jobs::list,
+        jobs::get,
+        jobs::cancel,
+        jobs::retry,
     ),
     components(schemas(
         ErrorBody, ErrorDetail, FieldProblem, Health, Accepted, StackView, StackDetail, StackList,
         WorkloadView, WorkloadDetail, WorkloadList, WorkloadCreate, ScaleRequest, InstanceView,
-        InstanceList, NodeView, NodeList, EventView, HistoryView, ClusterInfo,
+        InstanceList, NodeView, NodeList, EventView, HistoryView, ClusterInfo, JobSubmit,
+        JobSubmitted, JobRunView, TaskView, JobList,
     )),
     tags(
         (name = "stacks", description = "Apply, read and remove stacks"),
@@ -58,6 +65,7 @@ use crate::routes::{cluster, events, history, instances, logs, nodes, stacks, wo
         (name = "events", description = "The event log as a stream"),
         (name = "history", description = "The events of one object"),
         (name = "cluster", description = "The daemon itself"),
+        (name = "jobs", description = "Job runs and their tasks (also under `/api/v1/workflows`)"),
     )
 )]
 pub struct ApiDoc;

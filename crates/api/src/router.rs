@@ -16,7 +16,7 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::context::ApiContext;
 use crate::error::{ApiError, code_for_status};
 use crate::openapi::document;
-use crate::routes::{cluster, events, history, instances, logs, nodes, stacks, workloads};
+use crate::routes::{cluster, events, history, instances, jobs, logs, nodes, stacks, workloads};
 use crate::version::{self, VERSION, VERSION_HEADER};
 
 /// The largest request body accepted (the stack file loader's own input limit).
@@ -49,7 +49,15 @@ pub fn router(ctx: ApiContext) -> Router {
         .route("/nodes/{name}", get(nodes::get))
         .route("/events", get(events::stream))
         .route("/history/{object}", get(history::get))
-        .route("/cluster", get(cluster::info));
+        .route("/cluster", get(cluster::info))
+        .route("/jobs", get(jobs::list).post(jobs::submit))
+        .route("/jobs/{id}", get(jobs::get))
+        .route("/jobs/{id}/cancel", post(jobs::cancel))
+        .route("/jobs/{id}/retry", post(jobs::retry))
+        .route("/workflows", get(jobs::list).post(jobs::submit))
+        .route("/workflows/{id}", get(jobs::get))
+        .route("/workflows/{id}/cancel", post(jobs::cancel))
+        .route("/workflows/{id}/retry", post(jobs::retry));
     Router::new()
         .nest(version::API_PREFIX, api)
         .route("/health", get(cluster::health))

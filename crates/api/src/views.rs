@@ -320,5 +320,11 @@ fn summary(kind: &EventKind) -> String {
         EventKind::TaskSucceeded { task } => format!("{task} succeeded"),
         EventKind::TaskFailed { task, reason, .. } => format!("{task} failed: {reason}"),
         EventKind::TaskSkipped { task, reason } => format!("{task} skipped: {reason}"),
+        EventKind::TaskStarting { task, attempt } => {
+            format!("{task} starting (attempt {attempt})")
+        }
+        EventKind::TaskRetrying { task, reason, .. } => format!("{task} will retry: {reason}"),
+        EventKind::JobCancelRequested { run } => format!("{run} cancel requested"),
+        EventKind::JobRetryRequested { run } => format!("{run} retry requested"),
     }
 }

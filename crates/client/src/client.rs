@@ -414,6 +414,40 @@ impl Client {
         Ok(SseReader::new(response.into_body()))
     }
 
+    /// `POST /api/v1/jobs`: runs of `jobs` of `stack` (every job when empty), the stack
+    /// applied first when it changed.
+    pub async fn submit_jobs(
+        &self,
+        stack: &orco_spec::Stack,
+        jobs: &[String],
+    ) -> Result<orco_api::routes::jobs::JobSubmitted, ClientError> {
+        let body = orco_api::routes::jobs::JobSubmit {
+            stack: stack.clone(),
+            jobs: jobs.to_vec(),
+        };
+        self.call(Method::POST, "/api/v1/jobs", Some(&body)).await
+    }
+
+    /// `GET /api/v1/jobs`.
+    pub async fn jobs(&self) -> Result<orco_api::routes::jobs::JobList, ClientError> {
+        self.get("/api/v1/jobs").await
+    }
+
+    /// `GET /api/v1/jobs/{id}`.
+    pub async fn job(&self, id: &str) -> Result<orco_api::routes::jobs::JobRunView, ClientError> {
+        self.get(&format!("/api/v1/jobs/{}", segment(id))).await
+    }
+
+    /// `POST /api/v1/jobs/{id}/{action}` (`cancel`, `retry`).
+    pub async fn job_action(&self, id: &str, action: &str) -> Result<Accepted, ClientError> {
+        self.call(
+            Method::POST,
+            &format!("/api/v1/jobs/{}/{action}", segment(id)),
+            None::<&()>,
+        )
+        .await
+    }
+
     /// A GET whose body is read as it streams; an error status gives the API error.
     async fn streaming(&self, path: &str) -> Result<Response<Incoming>, ClientError> {
         let response = self.request(Method::GET, path, None).await?;

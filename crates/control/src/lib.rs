@@ -13,12 +13,13 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use orco_agent::{Agent, OutputSink};
-use orco_reconciler::reconcile;
+use orco_reconciler::reconcile_with;
 use orco_runtime::Runtime;
 use orco_state::{Event, EventKind, Revision, StackName, State, WorkloadId};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 pub use journal::{Journal, JournalError, MemoryJournal};
+pub use orco_reconciler::Limits;
 
 /// Why the engine could not do what was asked.
 #[derive(Debug, thiserror::Error)]
@@ -126,9 +127,19 @@ impl Engine {
     /// Starts the loop on `journal` with an agent on `runtime`. Output lines of instances go
     /// to `output` when given. The loop runs until every [`Handle`] is dropped.
     pub async fn start<R: Runtime + 'static, J: Journal>(
+        journal: J,
+        runtime: R,
+        output: Option<Arc<dyn OutputSink>>,
+    ) -> Result<Handle, orco_runtime::RuntimeError> {
+        Engine::start_with(journal, runtime, output, Limits::default()).await
+    }
+
+    /// [`Engine::start`] with task-slot limits (`--max-concurrent-tasks`).
+    pub async fn start_with<R: Runtime + 'static, J: Journal>(
         mut journal: J,
         runtime: R,
         output: Option<Arc<dyn OutputSink>>,
+        limits: Limits,
     ) -> Result<Handle, orco_runtime::RuntimeError> {
         let (agent_tx, agent_rx) = mpsc::channel(4096);
         let agent = Agent::start(runtime, agent_tx, output).await?;
@@ -149,6 +160,7 @@ impl Engine {
             events: events_tx,
             state_tx,
             state: recovered,
+            limits,
         };
         tokio::spawn(run.run());
         Ok(handle)
@@ -163,6 +175,7 @@ struct Loop<R: Runtime + 'static, J: Journal> {
     events: broadcast::Sender<(Revision, Event)>,
     state_tx: watch::Sender<Arc<State>>,
     state: State,
+    limits: Limits,
 }
 
 impl<R: Runtime + 'static, J: Journal> Loop<R, J> {
@@ -177,7 +190,7 @@ impl<R: Runtime + 'static, J: Journal> Loop<R, J> {
         loop {
             if dirty && self.state.revision >= awaiting {
                 dirty = false;
-                let plan = reconcile(&self.state, Timestamp::now());
+                let plan = reconcile_with(&self.state, Timestamp::now(), &self.limits);
                 wake_at = plan.wake_at.map(instant_of);
                 let settled = plan.events.is_empty();
                 if !settled {
@@ -192,6 +205,8 @@ impl<R: Runtime + 'static, J: Journal> Loop<R, J> {
                         Err(_) => return,
                     }
                 }
+                // Task attempts first: they claim their processes before orphans are swept.
+                self.agent.assign_tasks(&plan.tasks);
                 self.agent.assign(&plan.assignments, settled);
             }
             let wake = async {

@@ -28,6 +28,9 @@ pub struct Config {
     /// The label scope of this daemon's containers (`orco.scope`): two daemons on one
     /// Docker engine need different scopes.
     pub docker_scope: String,
+    /// Most job tasks running at once on this node (`--max-concurrent-tasks`); 0: the
+    /// number of CPUs.
+    pub max_concurrent_tasks: u32,
 }
 
 impl Config {
@@ -43,6 +46,7 @@ impl Config {
             program: std::env::current_exe().ok(),
             log_queue_lines: orco_logs::config::DEFAULT_QUEUE_LINES,
             docker_scope: "orco".to_string(),
+            max_concurrent_tasks: 0,
         }
     }
 }

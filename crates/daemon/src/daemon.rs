@@ -111,6 +111,7 @@ impl Daemon {
                     program,
                     config.log_queue_lines,
                     &config.docker_scope,
+                    config.max_concurrent_tasks,
                 )
                 .await?
             }

@@ -74,6 +74,7 @@ pub async fn start_engine(
     program: &Path,
     log_queue_lines: usize,
     docker_scope: &str,
+    max_concurrent_tasks: u32,
 ) -> Result<EngineHandle, DaemonError> {
     let keeper_dir = data_dir.join(KEEPER_DIR);
     let args: [OsString; 3] = [
@@ -126,7 +127,15 @@ pub async fn start_engine(
         .map_err(|e| DaemonError::Engine(format!("cannot recover the state: {e}")))?;
     let journal = StoreJournal::new(store.clone(), recovered)
         .map_err(|e| DaemonError::Engine(format!("cannot watch the store: {e}")))?;
-    let engine = Engine::start(journal, runtime, Some(Arc::new(sink)))
+    let slots = match max_concurrent_tasks {
+        0 => std::thread::available_parallelism()
+            .map_or(1, |n| u32::try_from(n.get()).unwrap_or(u32::MAX)),
+        n => n,
+    };
+    let limits = orco_control::Limits {
+        max_concurrent_tasks: slots,
+    };
+    let engine = Engine::start_with(journal, runtime, Some(Arc::new(sink)), limits)
         .await
         .map_err(|e| DaemonError::Engine(format!("cannot start the agent: {e}")))?;
     Ok(EngineHandle {

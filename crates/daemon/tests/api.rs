@@ -31,6 +31,7 @@ fn config(dir: &Path) -> Config {
         program: None,
         log_queue_lines: 8192,
         docker_scope: "orco-api-test".to_string(),
+        max_concurrent_tasks: 0,
     }
 }
 
@@ -835,6 +836,11 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/nodes/{name}"),
     ("get", "/api/v1/events"),
     ("get", "/api/v1/history/{object}"),
+    ("get", "/api/v1/jobs"),
+    ("post", "/api/v1/jobs"),
+    ("get", "/api/v1/jobs/{id}"),
+    ("post", "/api/v1/jobs/{id}/cancel"),
+    ("post", "/api/v1/jobs/{id}/retry"),
 ];
 
 fn refs(value: &Value, out: &mut Vec<String>) {

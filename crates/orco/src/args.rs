@@ -95,6 +95,9 @@ pub(crate) struct DaemonArgs {
         default_value = "orco"
     )]
     pub(crate) docker_scope: String,
+    /// Most job tasks running at once on this node; 0: the number of CPUs.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub(crate) max_concurrent_tasks: u32,
 }
 
 /// `orco apply`.

@@ -67,6 +67,9 @@ pub(crate) enum Command {
     Workload(WorkloadArgs),
     /// Instances: list, logs.
     Instance(InstanceArgs),
+    /// Job runs: submit, list, status, retry, cancel (also `orco workflow`).
+    #[command(alias = "workflow")]
+    Job(crate::cmd::job::JobArgs),
     /// Nodes: list, describe.
     Node(NodeArgs),
     /// The daemon: info, health.

@@ -56,6 +56,7 @@ fn main() -> ExitCode {
         Command::Run(args) => cmd::run::run(&args),
         Command::Workload(args) => cmd::workload::run(&args),
         Command::Instance(args) => cmd::instance::run(&args),
+        Command::Job(args) => cmd::job::run(&args),
         Command::Node(args) => cmd::node::run(&args),
         Command::Cluster(args) => cmd::cluster::run(&args),
     };

@@ -7,9 +7,12 @@
 //!
 //! - [`plan`]: [`reconcile`], [`Plan`], [`Assignment`], [`Desired`].
 //! - [`gate`]: dependency conditions (`require`) and why a dependent is [`Blocked`].
+//! - [`tasks`]: which tasks of job runs start, are skipped or end a run ([`TaskAssignment`]).
 
 pub mod gate;
 pub mod plan;
+pub mod tasks;
 
 pub use gate::{Blocked, condition};
-pub use plan::{Assignment, Desired, LastSeen, Plan, reconcile};
+pub use plan::{Assignment, Desired, LastSeen, Plan, reconcile, reconcile_with};
+pub use tasks::{Limits, TaskAssignment, TaskDesired};

@@ -8,6 +8,8 @@ use orco_spec::Service;
 use orco_state::{EventKind, Instance, InstanceId, Phase, StackName, State, WorkloadId};
 
 use crate::gate::{Blocked, condition};
+use crate::tasks::{Limits, TaskAssignment, schedule};
+use orco_state::TaskId;
 
 /// What the node should do with an instance.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,13 +62,25 @@ pub struct Plan {
     pub assignments: BTreeMap<InstanceId, Assignment>,
     /// Instances that wait for a dependency, and why.
     pub blocked: Vec<Blocked>,
-    /// When to reconcile again even if nothing happens (the next dependency timeout).
+    /// When to reconcile again even if nothing happens (the next dependency timeout or
+    /// task retry).
     pub wake_at: Option<Timestamp>,
+    /// Every task attempt the node should own (started or being started), by task.
+    pub tasks: BTreeMap<TaskId, TaskAssignment>,
 }
 
-/// Reconciles `state` at `now`. Pure: no IO, no clock.
+/// Reconciles `state` at `now` with no task-slot limit. Pure: no IO, no clock.
 pub fn reconcile(state: &State, now: Timestamp) -> Plan {
+    reconcile_with(state, now, &Limits::default())
+}
+
+/// Reconciles `state` at `now` within `limits`. Pure: no IO, no clock.
+pub fn reconcile_with(state: &State, now: Timestamp, limits: &Limits) -> Plan {
     let mut plan = Plan::default();
+    let tasks = schedule(state, now, limits);
+    plan.events.extend(tasks.events);
+    plan.tasks = tasks.tasks;
+    plan.wake_at = tasks.wake_at;
     for (stack_name, stack) in &state.stacks {
         for name in stack.spec.services.keys() {
             let Ok(workload) = WorkloadId::new(stack_name.clone(), name.clone()) else {

@@ -79,12 +79,17 @@ impl Event {
             | EventKind::InstanceFailuresReset { instance: i }
             | EventKind::InstanceRemoved { instance: i }
             | EventKind::RestartRequested { instance: i } => instance(i),
-            EventKind::JobSubmitted { run: r } | EventKind::JobFinished { run: r, .. } => run(r),
+            EventKind::JobSubmitted { run: r }
+            | EventKind::JobFinished { run: r, .. }
+            | EventKind::JobCancelRequested { run: r }
+            | EventKind::JobRetryRequested { run: r } => run(r),
             EventKind::TaskStarted { task: t, .. }
             | EventKind::TaskProgress { task: t, .. }
             | EventKind::TaskSucceeded { task: t }
             | EventKind::TaskFailed { task: t, .. }
-            | EventKind::TaskSkipped { task: t, .. } => task(t),
+            | EventKind::TaskSkipped { task: t, .. }
+            | EventKind::TaskStarting { task: t, .. }
+            | EventKind::TaskRetrying { task: t, .. } => task(t),
         }
     }
 }
@@ -280,6 +285,38 @@ pub enum EventKind {
         task: TaskId,
         /// Why, for people.
         reason: String,
+    },
+    /// A task is about to be started: recorded before its process starts, so that a
+    /// restarted daemon adopts the process of this attempt (by its runtime name) or starts
+    /// it, and never starts an attempt twice.
+    TaskStarting {
+        /// Which task.
+        task: TaskId,
+        /// The attempt: 0 for the first run, then one more per retry.
+        attempt: u32,
+    },
+    /// A run of a task failed and the task will be tried again at `retry_at`.
+    TaskRetrying {
+        /// Which task.
+        task: TaskId,
+        /// How the failed attempt exited, when it ran.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        status: Option<ExitStatus>,
+        /// Why the attempt failed, for people.
+        reason: String,
+        /// When the next attempt may start.
+        retry_at: Timestamp,
+    },
+    /// Cancelling a job run was asked for: nothing of it starts any more and its running
+    /// tasks are stopped.
+    JobCancelRequested {
+        /// Which run.
+        run: JobRunId,
+    },
+    /// Running the failed and skipped tasks of a finished run again was asked for.
+    JobRetryRequested {
+        /// Which run.
+        run: JobRunId,
     },
 }
 

@@ -115,7 +115,11 @@ impl Phase {
             | EventKind::TaskProgress { .. }
             | EventKind::TaskSucceeded { .. }
             | EventKind::TaskFailed { .. }
-            | EventKind::TaskSkipped { .. } => self,
+            | EventKind::TaskSkipped { .. }
+            | EventKind::TaskStarting { .. }
+            | EventKind::TaskRetrying { .. }
+            | EventKind::JobCancelRequested { .. }
+            | EventKind::JobRetryRequested { .. } => self,
         }
     }
 
@@ -191,20 +195,44 @@ pub struct JobRun {
     pub finished_at: Option<Timestamp>,
     /// Tasks that have started or been decided, by name.
     pub tasks: BTreeMap<String, TaskRecord>,
+    /// Cancelling the run was asked for.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cancel_requested: bool,
 }
 
 /// Where a task is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TaskPhase {
+    /// Waiting to run again (after `orco job retry`).
+    Pending,
+    /// Its start is recorded; its process may not run yet.
+    Starting,
     /// Its process runs.
     Running,
+    /// An attempt failed; the next one waits until `retry_at`.
+    Backoff,
     /// It exited 0.
     Succeeded,
     /// It failed for good.
     Failed,
     /// It can no longer run.
     Skipped,
+}
+
+impl TaskPhase {
+    /// Whether the task has ended for this run (succeeded, failed or skipped).
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            TaskPhase::Succeeded | TaskPhase::Failed | TaskPhase::Skipped
+        )
+    }
+
+    /// Whether the task holds a task slot (its process is starting or runs).
+    pub fn is_active(self) -> bool {
+        matches!(self, TaskPhase::Starting | TaskPhase::Running)
+    }
 }
 
 /// One task of a job run.
@@ -228,6 +256,28 @@ pub struct TaskRecord {
     /// How its last run exited.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<ExitStatus>,
+    /// When its current (or last) attempt started running.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<Timestamp>,
+    /// When the next attempt may start (in `backoff`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_at: Option<Timestamp>,
+    /// The first attempt of the current try: retries are counted from here, and a task
+    /// that waits (`pending`) starts with this attempt. Grows with `orco job retry`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub first_attempt: u32,
+}
+
+impl TaskRecord {
+    /// The attempt the next start of this task uses: runtime names carry it, so no two
+    /// starts of a task share one.
+    pub fn next_attempt(&self) -> u32 {
+        match self.phase {
+            TaskPhase::Pending => self.first_attempt,
+            TaskPhase::Starting | TaskPhase::Running => self.attempt,
+            _ => self.attempt.saturating_add(1),
+        }
+    }
 }
 
 impl TaskRecord {
@@ -240,6 +290,9 @@ impl TaskRecord {
             percent: None,
             message: None,
             status: None,
+            started_at: None,
+            retry_at: None,
+            first_attempt: 0,
         }
     }
 }
@@ -397,6 +450,7 @@ impl State {
                         outcome: None,
                         finished_at: None,
                         tasks: BTreeMap::new(),
+                        cancel_requested: false,
                     },
                 );
             }
@@ -414,6 +468,7 @@ impl State {
                         .or_insert_with(|| TaskRecord::new(TaskPhase::Running, at));
                     record.phase = TaskPhase::Running;
                     record.since = at;
+                    record.started_at = Some(at);
                     record.attempt = *attempt;
                     record.pid = *pid;
                     record.status = None;
@@ -455,6 +510,66 @@ impl State {
             }
             EventKind::TaskSkipped { task, reason } => {
                 self.finish_task(task, TaskPhase::Skipped, at, None, Some(reason));
+            }
+            EventKind::TaskStarting { task, attempt } => {
+                if let Some(job) = self.jobs.get_mut(&task.run) {
+                    let record = job
+                        .tasks
+                        .entry(task.task.clone())
+                        .or_insert_with(|| TaskRecord::new(TaskPhase::Starting, at));
+                    record.phase = TaskPhase::Starting;
+                    record.since = at;
+                    record.attempt = *attempt;
+                    record.pid = None;
+                    record.status = None;
+                    record.retry_at = None;
+                    record.started_at = None;
+                    record.percent = None;
+                    record.message = None;
+                }
+            }
+            EventKind::TaskRetrying {
+                task,
+                status,
+                reason,
+                retry_at,
+            } => {
+                self.finish_task(task, TaskPhase::Backoff, at, *status, Some(reason));
+                if let Some(record) = self
+                    .jobs
+                    .get_mut(&task.run)
+                    .and_then(|job| job.tasks.get_mut(&task.task))
+                {
+                    record.retry_at = Some(*retry_at);
+                }
+            }
+            EventKind::JobCancelRequested { run } => {
+                if let Some(job) = self.jobs.get_mut(run)
+                    && job.outcome.is_none()
+                {
+                    job.cancel_requested = true;
+                }
+            }
+            EventKind::JobRetryRequested { run } => {
+                if let Some(job) = self.jobs.get_mut(run)
+                    && job.outcome.is_some()
+                {
+                    job.outcome = None;
+                    job.finished_at = None;
+                    job.cancel_requested = false;
+                    for record in job.tasks.values_mut() {
+                        let ran = record.phase == TaskPhase::Failed;
+                        if ran || record.phase == TaskPhase::Skipped {
+                            if ran {
+                                record.first_attempt = record.attempt.saturating_add(1);
+                            }
+                            record.phase = TaskPhase::Pending;
+                            record.since = at;
+                            record.message = None;
+                            record.retry_at = None;
+                        }
+                    }
+                }
             }
         }
     }

@@ -152,6 +152,21 @@ pub fn event_kind() -> impl Strategy<Value = EventKind> {
             }
         ),
         (task(), reason()).prop_map(|(task, reason)| EventKind::TaskSkipped { task, reason }),
+        (task(), 0u32..3).prop_map(|(task, attempt)| EventKind::TaskStarting { task, attempt }),
+        (
+            task(),
+            proptest::option::of(exit_status()),
+            reason(),
+            timestamp()
+        )
+            .prop_map(|(task, status, reason, retry_at)| EventKind::TaskRetrying {
+                task,
+                status,
+                reason,
+                retry_at
+            }),
+        run().prop_map(|run| EventKind::JobCancelRequested { run }),
+        run().prop_map(|run| EventKind::JobRetryRequested { run }),
     ]
 }
 

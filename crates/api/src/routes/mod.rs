@@ -5,6 +5,7 @@ pub mod cluster;
 pub mod events;
 pub mod history;
 pub mod instances;
+pub mod jobs;
 pub mod logs;
 pub mod nodes;
 pub mod stacks;

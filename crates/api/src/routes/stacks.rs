@@ -48,7 +48,10 @@ pub(crate) fn validate(stack: &Stack) -> Result<Stack, ApiError> {
 
 /// The events that apply `stack`: none when it is applied already, unchanged and without
 /// overrides.
-fn apply_events(state: &orco_state::State, stack: Stack) -> Result<Vec<Event>, ApiError> {
+pub(crate) fn apply_events(
+    state: &orco_state::State,
+    stack: Stack,
+) -> Result<Vec<Event>, ApiError> {
     let name = StackName::new(stack.stack.name.clone()).map_err(|e| {
         ApiError::unprocessable("invalid_stack", e.to_string()).with_field("stack.name")
     })?;

@@ -27,6 +27,7 @@ pub(crate) fn run(args: &DaemonArgs) -> anyhow::Result<u8> {
         program: defaults.program,
         log_queue_lines: args.log_queue_lines as usize,
         docker_scope: args.docker_scope.clone(),
+        max_concurrent_tasks: args.max_concurrent_tasks,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

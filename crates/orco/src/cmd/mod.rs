@@ -10,6 +10,7 @@ pub(crate) mod events;
 pub(crate) mod graph;
 pub(crate) mod history;
 pub(crate) mod instance;
+pub(crate) mod job;
 pub(crate) mod keeper;
 pub(crate) mod logs;
 pub(crate) mod node;

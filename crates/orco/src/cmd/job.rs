@@ -1,0 +1,211 @@
+//! `orco job` (also `orco workflow`): submit runs of a stack file's jobs, list runs, show one
+//! run's task graph, retry its failed and skipped tasks, cancel it.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
+use comfy_table::Cell;
+use orco_api::routes::jobs::JobRunView;
+
+use crate::args::{ConnectArgs, FormatArg};
+use crate::discover;
+use crate::exit;
+use crate::remote::{self, Failure};
+
+/// `orco job …`.
+#[derive(Debug, Args)]
+pub(crate) struct JobArgs {
+    #[command(subcommand)]
+    pub(crate) verb: JobVerb,
+}
+
+/// The job verbs.
+#[derive(Debug, Subcommand)]
+pub(crate) enum JobVerb {
+    /// Submit runs of a stack file's jobs (every job, or those named with --job).
+    Submit(JobSubmitArgs),
+    /// Every job run.
+    List(JobListArgs),
+    /// One run: its tasks with state, attempts, duration, exit code and message.
+    Status(JobIdArgs),
+    /// Run the failed and skipped tasks of a finished run again.
+    Retry(JobIdArgs),
+    /// Cancel a run: nothing more starts and its running tasks are stopped.
+    Cancel(JobIdArgs),
+}
+
+/// `orco job submit`.
+#[derive(Debug, Args)]
+pub(crate) struct JobSubmitArgs {
+    /// The stack file holding the jobs.
+    pub(crate) file: PathBuf,
+    /// Only this job (repeatable).
+    #[arg(long = "job", value_name = "NAME")]
+    pub(crate) jobs: Vec<String>,
+    /// Wait until the runs end; exit 1 unless every one succeeded.
+    #[arg(long)]
+    pub(crate) wait: bool,
+    #[command(flatten)]
+    pub(crate) connect: ConnectArgs,
+    #[command(flatten)]
+    pub(crate) format: FormatArg,
+}
+
+/// `orco job list`.
+#[derive(Debug, Args)]
+pub(crate) struct JobListArgs {
+    #[command(flatten)]
+    pub(crate) connect: ConnectArgs,
+    #[command(flatten)]
+    pub(crate) format: FormatArg,
+}
+
+/// A verb on one run.
+#[derive(Debug, Args)]
+pub(crate) struct JobIdArgs {
+    /// The run: `STACK/JOB#RUN`, `JOB#RUN`, or `JOB` for its latest run.
+    pub(crate) id: String,
+    #[command(flatten)]
+    pub(crate) connect: ConnectArgs,
+    #[command(flatten)]
+    pub(crate) format: FormatArg,
+}
+
+pub(crate) fn run(args: &JobArgs) -> anyhow::Result<u8> {
+    match &args.verb {
+        JobVerb::Submit(a) => {
+            let loaded = match discover::load(Some(&a.file)) {
+                Ok(loaded) => loaded,
+                Err(discover::Failure(code)) => return Ok(code),
+            };
+            remote::run(submit(a, loaded.stack))
+        }
+        JobVerb::List(a) => remote::run(list(a)),
+        JobVerb::Status(a) => remote::run(status(a)),
+        JobVerb::Retry(a) => remote::run(action(a, "retry")),
+        JobVerb::Cancel(a) => remote::run(action(a, "cancel")),
+    }
+}
+
+async fn submit(args: &JobSubmitArgs, stack: orco_spec::Stack) -> Result<u8, Failure> {
+    let client = remote::client(&args.connect)?;
+    let submitted = client.submit_jobs(&stack, &args.jobs).await?;
+    if !args.wait {
+        if !remote::print_structured(&submitted, args.format.output)? {
+            for run in &submitted.runs {
+                println!("{run}");
+            }
+        }
+        return Ok(exit::OK);
+    }
+    let mut views = Vec::new();
+    for run in &submitted.runs {
+        loop {
+            let view = client.job(run).await?;
+            if view.finished_at.is_some() {
+                views.push(view);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let all_ok = views.iter().all(|v| v.state == "succeeded");
+    if !remote::print_structured(&views, args.format.output)? {
+        for view in &views {
+            print_run(view);
+        }
+    }
+    Ok(if all_ok { exit::OK } else { exit::FAILURE })
+}
+
+async fn list(args: &JobListArgs) -> Result<u8, Failure> {
+    let client = remote::client(&args.connect)?;
+    let list = client.jobs().await?;
+    if remote::print_structured(&list, args.format.output)? {
+        return Ok(exit::OK);
+    }
+    let mut table = remote::table(&["RUN", "STATE", "TASKS", "PRIORITY", "SUBMITTED"]);
+    for run in &list.items {
+        let done = run
+            .tasks
+            .iter()
+            .filter(|t| matches!(t.state.as_str(), "succeeded" | "failed" | "skipped"))
+            .count();
+        table.add_row(vec![
+            Cell::new(&run.id),
+            remote::state_cell(&run.state),
+            Cell::new(format!("{done}/{}", run.tasks.len())),
+            Cell::new(run.priority),
+            Cell::new(run.submitted_at.to_string()),
+        ]);
+    }
+    remote::print_table(&table);
+    Ok(exit::OK)
+}
+
+async fn status(args: &JobIdArgs) -> Result<u8, Failure> {
+    let client = remote::client(&args.connect)?;
+    let view = client.job(&args.id).await?;
+    if !remote::print_structured(&view, args.format.output)? {
+        print_run(&view);
+    }
+    Ok(exit::OK)
+}
+
+async fn action(args: &JobIdArgs, verb: &str) -> Result<u8, Failure> {
+    let client = remote::client(&args.connect)?;
+    let accepted = client.job_action(&args.id, verb).await?;
+    if !remote::print_structured(&accepted, args.format.output)? {
+        println!(
+            "{} {verb} requested (revision {})",
+            args.id, accepted.revision
+        );
+    }
+    Ok(exit::OK)
+}
+
+/// A run as a heading and a table of its tasks.
+fn print_run(view: &JobRunView) {
+    println!("{}  {}", view.id, view.state);
+    let mut table = remote::table(&[
+        "TASK",
+        "STATE",
+        "DEPENDS ON",
+        "ATTEMPTS",
+        "DURATION",
+        "EXIT",
+        "PROGRESS",
+        "MESSAGE",
+    ]);
+    for t in &view.tasks {
+        let exit = match (t.exit_code, t.signal) {
+            (Some(c), _) => c.to_string(),
+            (None, Some(s)) => format!("signal {s}"),
+            (None, None) => "-".into(),
+        };
+        table.add_row(vec![
+            Cell::new(&t.name),
+            remote::state_cell(&t.state),
+            Cell::new(if t.depends_on.is_empty() {
+                "-".to_string()
+            } else {
+                t.depends_on.join(", ")
+            }),
+            Cell::new(t.attempts),
+            Cell::new(t.duration_ms.map_or_else(|| "-".into(), duration)),
+            Cell::new(exit),
+            Cell::new(t.percent.map_or_else(|| "-".into(), |p| format!("{p}%"))),
+            Cell::new(t.message.as_deref().unwrap_or("")),
+        ]);
+    }
+    remote::print_table(&table);
+}
+
+fn duration(ms: u64) -> String {
+    if ms < 10_000 {
+        format!("{:.1}s", ms as f64 / 1000.0)
+    } else {
+        format!("{}s", ms / 1000)
+    }
+}

@@ -1,0 +1,185 @@
+//! Jobs as a user runs them against a daemon: `orco job submit --wait`, `status`, `list`,
+//! `retry`; tasks are real processes whose recorded start and end times show the order.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+fn status(world: &common::World, id: &str) -> serde_json::Value {
+    serde_json::from_str(&world.ok(&["job", "status", id, "-o", "json"])).unwrap()
+}
+
+fn task<'a>(run: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    run["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == name)
+        .unwrap()
+}
+
+/// Waits until run `id` has finished; its status.
+fn finished(world: &common::World, id: &str) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let run = status(world, id);
+        if !run["finished_at"].is_null() {
+            return run;
+        }
+        assert!(Instant::now() < deadline, "{id} did not finish: {run}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A task that records its start and end (nanoseconds) in `times`.
+fn timed(name: &str, deps: &[&str]) -> String {
+    let deps: Vec<String> = deps.iter().map(|d| format!("{{target: {d}}}")).collect();
+    let deps = deps.join(", ");
+    format!(
+        "      {name}:\n        command: \"echo {name} start $(date +%s%N) >> times; sleep 0.3; echo {name} end $(date +%s%N) >> times\"\n        dependsOn: [{deps}]\n"
+    )
+}
+
+fn times(world: &common::World) -> std::collections::BTreeMap<String, u128> {
+    let text = std::fs::read_to_string(world.dir.path().join("times")).unwrap();
+    text.lines()
+        .map(|l| {
+            let parts: Vec<&str> = l.split(' ').collect();
+            (
+                format!("{} {}", parts[0], parts[1]),
+                parts[2].parse().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_diamond_runs_in_dependency_order_and_its_status_shows_every_task() {
+    let world = common::World::new();
+    world.start_daemon();
+    let yaml = format!(
+        "version: 0.1\nstack: {{name: dag}}\njobs:\n  build:\n    tasks:\n{}{}{}{}",
+        timed("a", &[]),
+        timed("b", &["a"]),
+        timed("c", &["a"]),
+        timed("d", &["b", "c"])
+    );
+    let file = world.file("dag.yaml", &yaml);
+    let out = world.ok(&["job", "submit", file.to_str().unwrap(), "--wait"]);
+    assert!(out.contains("dag/build#1  succeeded"), "{out}");
+    let t = times(&world);
+    assert_eq!(t.len(), 8, "every task ran once: {t:?}");
+    assert!(
+        t["a end"] <= t["b start"] && t["a end"] <= t["c start"],
+        "{t:?}"
+    );
+    assert!(
+        t["b end"] <= t["d start"] && t["c end"] <= t["d start"],
+        "{t:?}"
+    );
+    let run = status(&world, "dag/build#1");
+    assert_eq!(run["state"], "succeeded");
+    for name in ["a", "b", "c", "d"] {
+        let task = task(&run, name);
+        assert_eq!(task["state"], "succeeded", "{task}");
+        assert_eq!(task["attempts"], 1, "{task}");
+        assert_eq!(task["exit_code"], 0, "{task}");
+        assert!(task["duration_ms"].as_u64().unwrap() >= 250, "{task}");
+    }
+    assert_eq!(task(&run, "d")["depends_on"], serde_json::json!(["b", "c"]));
+    let list = world.ok(&["workflow", "list"]);
+    assert!(
+        list.contains("dag/build#1") && list.contains("4/4"),
+        "{list}"
+    );
+}
+
+#[test]
+fn a_failure_skips_its_dependents_and_retry_runs_only_the_failed_and_skipped_tasks() {
+    let world = common::World::new();
+    world.start_daemon();
+    let yaml = "version: 0.1\nstack: {name: fx}\njobs:\n  deploy:\n    tasks:\n      fetch: {command: \"echo fetch >> ran\"}\n      check:\n        command: \"echo check >> ran; test -f fixed || exit 3\"\n        dependsOn: [{target: fetch}]\n      ship:\n        command: \"echo ship >> ran\"\n        dependsOn: [{target: check}]\n";
+    let file = world.file("fx.yaml", yaml);
+    let out = world.orco(&["job", "submit", file.to_str().unwrap(), "--wait"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let run = status(&world, "deploy");
+    assert_eq!(run["state"], "failed");
+    assert_eq!(task(&run, "check")["state"], "failed");
+    assert_eq!(task(&run, "check")["exit_code"], 3);
+    assert_eq!(task(&run, "ship")["state"], "skipped");
+    assert_eq!(
+        task(&run, "ship")["message"],
+        "dependency check failed (requires succeeded)"
+    );
+    std::fs::write(world.dir.path().join("fixed"), "").unwrap();
+    world.ok(&["job", "retry", "fx/deploy#1"]);
+    let run = finished(&world, "fx/deploy#1");
+    assert_eq!(run["state"], "succeeded", "{run}");
+    assert_eq!(task(&run, "check")["attempts"], 2);
+    let ran = std::fs::read_to_string(world.dir.path().join("ran")).unwrap();
+    assert_eq!(ran, "fetch\ncheck\ncheck\nship\n");
+}
+
+#[test]
+fn a_failing_task_is_retried_with_backoff_until_it_succeeds() {
+    let world = common::World::new();
+    world.start_daemon();
+    let yaml = "version: 0.1\nstack: {name: rt}\njobs:\n  flaky:\n    tasks:\n      t:\n        command: \"echo x >> tries; echo PROGRESS: 50 halfway; test $(wc -l < tries) -ge 3\"\n        retry: {maxRetries: 3, backoff: {min: 200ms, max: 400ms}}\n";
+    let file = world.file("rt.yaml", yaml);
+    let started = Instant::now();
+    world.ok(&["job", "submit", file.to_str().unwrap(), "--wait"]);
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "two backoffs"
+    );
+    let run = status(&world, "flaky");
+    let t = task(&run, "t");
+    assert_eq!(t["attempts"], 3, "{t}");
+    assert_eq!(t["state"], "succeeded");
+    let tries = std::fs::read_to_string(world.dir.path().join("tries")).unwrap();
+    assert_eq!(tries.lines().count(), 3);
+}
+
+#[test]
+fn a_workflow_survives_repeated_daemon_kills_and_every_task_runs_exactly_once() {
+    let world = common::World::new();
+    world.start_daemon();
+    let mut yaml = String::from("version: 0.1\nstack: {name: crash}\njobs:\n  many:\n    tasks:\n");
+    let n = 40;
+    for i in 0..n {
+        let sleep = 100 + (i * 37) % 300;
+        yaml.push_str(&format!(
+            "      t{i:02}:\n        command: \"echo t{i:02} >> ran; sleep 0.{sleep:03}\"\n"
+        ));
+        if i >= 10 {
+            yaml.push_str(&format!(
+                "        dependsOn: [{{target: t{:02}}}]\n",
+                i - 10
+            ));
+        }
+    }
+    let file = world.file("crash.yaml", &yaml);
+    world.ok(&["job", "submit", file.to_str().unwrap()]);
+    for round in 0..6u64 {
+        std::thread::sleep(Duration::from_millis(300 + round * 97 % 400));
+        world.kill_daemon();
+        world.start_daemon();
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let run = loop {
+        let run = status(&world, "crash/many#1");
+        if !run["finished_at"].is_null() {
+            break run;
+        }
+        assert!(Instant::now() < deadline, "the run did not finish: {run}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(run["state"], "succeeded", "{run}");
+    let ran = std::fs::read_to_string(world.dir.path().join("ran")).unwrap();
+    let mut lines: Vec<&str> = ran.lines().collect();
+    lines.sort_unstable();
+    let expected: Vec<String> = (0..n).map(|i| format!("t{i:02}")).collect();
+    assert_eq!(lines, expected, "every task exactly once");
+}

@@ -1,0 +1,315 @@
+//! Task scheduling: for every unfinished job run, which tasks start now, which are skipped
+//! and why, and when the run is over. Pure, like the rest of the reconciler.
+//!
+//! A task starts in two steps: the reconciler records `TaskStarting` (the intent), and only
+//! once that is folded does the task appear in [`crate::Plan::tasks`] for the node to run.
+//! So a start is always on record before its process exists, and a restarted daemon finds
+//! every attempt it may have started.
+//!
+//! When task slots are scarce, ready tasks of higher-`priority` jobs go first, then older
+//! runs (FIFO), then tasks by name; a job's `parallelism` caps its own running tasks.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use jiff::Timestamp;
+use orco_spec::{Job, Require, Task};
+use orco_state::{EventKind, JobOutcome, JobRun, JobRunId, State, TaskId, TaskPhase};
+
+/// Limits the scheduler respects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Most tasks starting or running at once on the node, over every job.
+    pub max_concurrent_tasks: u32,
+}
+
+impl Default for Limits {
+    /// No limit beyond each job's `parallelism`.
+    fn default() -> Limits {
+        Limits {
+            max_concurrent_tasks: u32::MAX,
+        }
+    }
+}
+
+/// What the node should do with a task attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskDesired {
+    /// Start it (if its process does not exist yet) and wait for its end.
+    Run,
+    /// Stop it: its run was cancelled.
+    Stop,
+}
+
+/// One task attempt the node should own: everything needed to run it and judge its end.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskAssignment {
+    /// Which task.
+    pub task: TaskId,
+    /// The attempt (part of the process's runtime name).
+    pub attempt: u32,
+    /// The first attempt of the current try; retries left are counted from it.
+    pub first_attempt: u32,
+    /// The task as the stack file gives it.
+    pub spec: Task,
+    /// The stack's working directory (absolute).
+    pub workdir: PathBuf,
+    /// The pid the state recorded, when the task was seen running.
+    pub pid: Option<u32>,
+    /// When the attempt was seen running.
+    pub started_at: Option<Timestamp>,
+    /// Run or stop.
+    pub desired: TaskDesired,
+}
+
+/// The task part of a plan.
+#[derive(Debug, Default)]
+pub(crate) struct TaskPlan {
+    pub events: Vec<EventKind>,
+    pub tasks: BTreeMap<TaskId, TaskAssignment>,
+    pub wake_at: Option<Timestamp>,
+}
+
+/// A task that could start now.
+struct Candidate<'a> {
+    priority: i32,
+    submitted_at: Timestamp,
+    run: &'a JobRunId,
+    task: &'a str,
+    attempt: u32,
+}
+
+pub(crate) fn schedule(state: &State, now: Timestamp, limits: &Limits) -> TaskPlan {
+    let mut plan = TaskPlan::default();
+    let mut active_total: u64 = 0;
+    let mut active_by_run: BTreeMap<&JobRunId, u32> = BTreeMap::new();
+    let mut candidates = Vec::new();
+    for (id, run) in &state.jobs {
+        let job = state
+            .stacks
+            .get(&id.job.stack)
+            .and_then(|s| s.spec.jobs.get(&id.job.name).map(|j| (s, j)));
+        let active = run.tasks.values().filter(|t| t.phase.is_active()).count() as u32;
+        active_total += u64::from(active);
+        active_by_run.insert(id, active);
+        let Some((stack, job)) = job else {
+            continue;
+        };
+        // What the node should own: every attempt on record as starting or running.
+        for (name, record) in &run.tasks {
+            let Some(spec) = job.tasks.get(name) else {
+                continue;
+            };
+            if record.phase.is_active() {
+                let task = TaskId {
+                    run: id.clone(),
+                    task: name.clone(),
+                };
+                plan.tasks.insert(
+                    task.clone(),
+                    TaskAssignment {
+                        task,
+                        attempt: record.attempt,
+                        first_attempt: record.first_attempt,
+                        spec: spec.clone(),
+                        workdir: stack.spec.stack.workdir.clone(),
+                        pid: record.pid,
+                        started_at: record.started_at,
+                        desired: if run.cancel_requested {
+                            TaskDesired::Stop
+                        } else {
+                            TaskDesired::Run
+                        },
+                    },
+                );
+            }
+        }
+        if run.outcome.is_some() {
+            continue;
+        }
+        decide_run(&mut plan, &mut candidates, id, run, job, now);
+    }
+    // Admit ready tasks while slots last: priority, then FIFO, then name.
+    candidates.sort_by(|a: &Candidate, b: &Candidate| {
+        b.priority
+            .cmp(&a.priority)
+            .then(a.submitted_at.cmp(&b.submitted_at))
+            .then(a.run.cmp(b.run))
+            .then(a.task.cmp(b.task))
+    });
+    let mut free = u64::from(limits.max_concurrent_tasks).saturating_sub(active_total);
+    for c in candidates {
+        if free == 0 {
+            break;
+        }
+        let Some(job) = state
+            .stacks
+            .get(&c.run.job.stack)
+            .and_then(|s| s.spec.jobs.get(&c.run.job.name))
+        else {
+            continue;
+        };
+        let active = active_by_run.entry(c.run).or_insert(0);
+        if job.parallelism > 0 && *active >= job.parallelism {
+            continue;
+        }
+        *active += 1;
+        free -= 1;
+        plan.events.push(EventKind::TaskStarting {
+            task: TaskId {
+                run: c.run.clone(),
+                task: c.task.to_string(),
+            },
+            attempt: c.attempt,
+        });
+    }
+    plan
+}
+
+/// Decides one unfinished run: skips, ready tasks, and its end.
+fn decide_run<'a>(
+    plan: &mut TaskPlan,
+    candidates: &mut Vec<Candidate<'a>>,
+    id: &'a JobRunId,
+    run: &'a JobRun,
+    job: &'a Job,
+    now: Timestamp,
+) {
+    // Phases as this plan leaves them: skips decided here release further skips at once.
+    let mut phase: BTreeMap<&str, Option<TaskPhase>> = job
+        .tasks
+        .keys()
+        .map(|name| (name.as_str(), run.tasks.get(name).map(|r| r.phase)))
+        .collect();
+    let mut skipped: Vec<(&str, String)> = Vec::new();
+    loop {
+        let failed = phase
+            .iter()
+            .find(|(_, p)| **p == Some(TaskPhase::Failed))
+            .map(|(name, _)| *name);
+        let mut changed = false;
+        for (name, task) in &job.tasks {
+            let waiting = matches!(phase[name.as_str()], None | Some(TaskPhase::Pending));
+            if !waiting {
+                continue;
+            }
+            let reason = if run.cancel_requested {
+                Some("the run was cancelled".to_string())
+            } else {
+                match gate(task, &phase) {
+                    Gate::Never(reason) => Some(reason),
+                    Gate::Open if !job.continue_on_failure => failed
+                        .filter(|_| !handles_failure(task, &phase))
+                        .map(|f| format!("task {f} failed")),
+                    Gate::Open | Gate::Wait => None,
+                }
+            };
+            if let Some(reason) = reason {
+                phase.insert(name.as_str(), Some(TaskPhase::Skipped));
+                skipped.push((name.as_str(), reason));
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    for (name, reason) in skipped {
+        plan.events.push(EventKind::TaskSkipped {
+            task: TaskId {
+                run: id.clone(),
+                task: name.to_string(),
+            },
+            reason,
+        });
+    }
+    if phase.values().all(|p| p.is_some_and(TaskPhase::is_final)) {
+        let outcome = if run.cancel_requested {
+            JobOutcome::Cancelled
+        } else if !job.continue_on_failure && phase.values().any(|p| *p == Some(TaskPhase::Failed))
+        {
+            JobOutcome::Failed
+        } else {
+            JobOutcome::Succeeded
+        };
+        plan.events.push(EventKind::JobFinished {
+            run: id.clone(),
+            outcome,
+        });
+        return;
+    }
+    for (name, task) in &job.tasks {
+        let record = run.tasks.get(name);
+        let ready = match phase[name.as_str()] {
+            None | Some(TaskPhase::Pending) => matches!(gate(task, &phase), Gate::Open),
+            Some(TaskPhase::Backoff) => {
+                let at = record.and_then(|r| r.retry_at).unwrap_or(now);
+                if at > now {
+                    plan.wake_at = Some(plan.wake_at.map_or(at, |w| w.min(at)));
+                }
+                at <= now && !run.cancel_requested
+            }
+            _ => false,
+        };
+        if ready {
+            candidates.push(Candidate {
+                priority: job.priority,
+                submitted_at: run.submitted_at,
+                run: id,
+                task: name,
+                attempt: record.map_or(0, |r| r.next_attempt()),
+            });
+        }
+    }
+}
+
+enum Gate {
+    /// Every dependency holds.
+    Open,
+    /// Some dependency has not ended yet.
+    Wait,
+    /// Some dependency ended in a way that can never satisfy it.
+    Never(String),
+}
+
+fn gate(task: &Task, phase: &BTreeMap<&str, Option<TaskPhase>>) -> Gate {
+    let mut gate = Gate::Open;
+    for dep in &task.depends_on {
+        let Some(p) = phase.get(dep.target.as_str()).copied().flatten() else {
+            gate = Gate::Wait;
+            continue;
+        };
+        if !p.is_final() {
+            gate = Gate::Wait;
+            continue;
+        }
+        let holds = match dep.require {
+            Require::Succeeded => p == TaskPhase::Succeeded,
+            Require::Failed => p == TaskPhase::Failed,
+            // Completed: it ended, whichever way (a cleanup step).
+            Require::Completed | Require::Exists | Require::Started | Require::Ready => true,
+        };
+        if !holds {
+            let word = match p {
+                TaskPhase::Succeeded => "succeeded",
+                TaskPhase::Failed => "failed",
+                _ => "was skipped",
+            };
+            return Gate::Never(format!(
+                "dependency {} {word} (requires {})",
+                dep.target,
+                dep.require.as_str()
+            ));
+        }
+    }
+    gate
+}
+
+/// Whether `task` waits on a failed task on purpose (`require: failed` or `completed`): it
+/// still runs when a failure stops the rest of the job.
+fn handles_failure(task: &Task, phase: &BTreeMap<&str, Option<TaskPhase>>) -> bool {
+    task.depends_on.iter().any(|dep| {
+        matches!(dep.require, Require::Failed | Require::Completed)
+            && phase.get(dep.target.as_str()).copied().flatten() == Some(TaskPhase::Failed)
+    })
+}

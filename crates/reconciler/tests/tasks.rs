@@ -1,0 +1,310 @@
+//! Task scheduling as a pure function: dependency order, skips with their reasons, the end of
+//! a run, slot limits, priorities, parallelism, retries on a manual clock, cancel and retry.
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+
+use jiff::Timestamp;
+use orco_reconciler::{Limits, Plan, TaskDesired, reconcile_with};
+use orco_state::{
+    Event, EventKind, ExitStatus, JobOutcome, JobRunId, State, TaskId, TaskPhase, WorkloadId,
+};
+
+fn t(second: i64) -> Timestamp {
+    Timestamp::from_second(1_800_000_000 + second).unwrap()
+}
+
+struct World {
+    state: State,
+    clock: i64,
+    limits: Limits,
+}
+
+impl World {
+    fn new(jobs: &str) -> World {
+        let yaml = format!("version: 0.1\nstack: {{name: s}}\njobs:\n{jobs}");
+        let dir = std::env::temp_dir();
+        let stack = match orco_spec::load_str(Path::new("t.yaml"), &yaml, &dir) {
+            Ok(l) => l.stack,
+            Err(r) => panic!("{r}"),
+        };
+        let mut w = World {
+            state: State::new(),
+            clock: 0,
+            limits: Limits::default(),
+        };
+        w.apply(EventKind::StackApplied {
+            stack: Box::new(stack),
+        });
+        w
+    }
+
+    fn apply(&mut self, kind: EventKind) {
+        self.state.apply(&Event::new(t(self.clock), kind));
+    }
+
+    fn submit(&mut self, job: &str) -> JobRunId {
+        let job: WorkloadId = format!("s/{job}").parse().unwrap();
+        let n = self.state.jobs.keys().filter(|r| r.job == job).count() as u64 + 1;
+        let run = JobRunId { job, run: n };
+        self.apply(EventKind::JobSubmitted { run: run.clone() });
+        run
+    }
+
+    /// Reconciles and applies the plan's events until there are none; the last plan.
+    fn settle(&mut self) -> Plan {
+        for _ in 0..20 {
+            let plan = reconcile_with(&self.state, t(self.clock), &self.limits);
+            if plan.events.is_empty() {
+                return plan;
+            }
+            for e in plan.events {
+                self.apply(e);
+            }
+        }
+        panic!("the reconciler did not converge");
+    }
+
+    /// The node's side: every assigned task still starting gets a process.
+    fn start_assigned(&mut self) -> Vec<String> {
+        let plan = self.settle();
+        let mut started = Vec::new();
+        for (task, a) in &plan.tasks {
+            if a.pid.is_none() {
+                self.apply(EventKind::TaskStarted {
+                    task: task.clone(),
+                    attempt: a.attempt,
+                    pid: Some(1000),
+                });
+                started.push(task.to_string());
+            }
+        }
+        started
+    }
+
+    fn succeed(&mut self, task: &str) {
+        self.apply(EventKind::TaskSucceeded { task: tid(task) });
+    }
+
+    fn fail(&mut self, task: &str) {
+        self.apply(EventKind::TaskFailed {
+            task: tid(task),
+            status: Some(ExitStatus::Code(1)),
+            reason: "exited 1".into(),
+        });
+    }
+
+    fn phase(&self, task: &str) -> Option<TaskPhase> {
+        let id = tid(task);
+        self.state.jobs[&id.run]
+            .tasks
+            .get(&id.task)
+            .map(|r| r.phase)
+    }
+
+    fn message(&self, task: &str) -> String {
+        let id = tid(task);
+        self.state.jobs[&id.run].tasks[&id.task]
+            .message
+            .clone()
+            .unwrap_or_default()
+    }
+
+    fn outcome(&self, run: &str) -> Option<JobOutcome> {
+        self.state.jobs[&run.parse::<JobRunId>().unwrap()].outcome
+    }
+}
+
+fn tid(s: &str) -> TaskId {
+    s.parse().unwrap()
+}
+
+const DIAMOND: &str = "  d:\n    tasks:\n      a: {command: x}\n      b: {command: x, dependsOn: [{target: a}]}\n      c: {command: x, dependsOn: [{target: a}]}\n      e: {command: x, dependsOn: [{target: b}, {target: c}]}\n";
+
+#[test]
+fn a_diamond_runs_its_root_then_both_branches_then_the_join() {
+    let mut w = World::new(DIAMOND);
+    w.submit("d");
+    assert_eq!(w.start_assigned(), ["s/d#1/a"]);
+    assert_eq!(w.start_assigned(), Vec::<String>::new());
+    w.succeed("s/d#1/a");
+    assert_eq!(w.start_assigned(), ["s/d#1/b", "s/d#1/c"]);
+    w.succeed("s/d#1/b");
+    assert!(w.start_assigned().is_empty(), "e waits for c too");
+    w.succeed("s/d#1/c");
+    assert_eq!(w.start_assigned(), ["s/d#1/e"]);
+    w.succeed("s/d#1/e");
+    w.settle();
+    assert_eq!(w.outcome("s/d#1"), Some(JobOutcome::Succeeded));
+}
+
+#[test]
+fn a_start_is_on_record_before_the_task_is_assigned_to_the_node() {
+    let mut w = World::new(DIAMOND);
+    w.submit("d");
+    let plan = reconcile_with(&w.state, t(0), &w.limits);
+    assert!(plan.tasks.is_empty());
+    assert_eq!(
+        plan.events,
+        [EventKind::TaskStarting {
+            task: tid("s/d#1/a"),
+            attempt: 0
+        }]
+    );
+    w.apply(plan.events[0].clone());
+    let plan = reconcile_with(&w.state, t(0), &w.limits);
+    assert!(plan.events.is_empty(), "{:?}", plan.events);
+    assert_eq!(plan.tasks[&tid("s/d#1/a")].desired, TaskDesired::Run);
+    assert_eq!(plan.tasks[&tid("s/d#1/a")].pid, None);
+}
+
+#[test]
+fn a_failed_task_skips_its_dependents_with_the_reason_and_fails_the_run() {
+    let mut w = World::new(DIAMOND);
+    w.submit("d");
+    w.start_assigned();
+    w.succeed("s/d#1/a");
+    w.start_assigned();
+    w.fail("s/d#1/b");
+    w.succeed("s/d#1/c");
+    w.settle();
+    assert_eq!(w.phase("s/d#1/e"), Some(TaskPhase::Skipped));
+    assert_eq!(
+        w.message("s/d#1/e"),
+        "dependency b failed (requires succeeded)"
+    );
+    assert_eq!(w.outcome("s/d#1"), Some(JobOutcome::Failed));
+}
+
+#[test]
+fn without_continue_on_failure_a_failure_stops_independent_tasks_but_not_cleanup() {
+    let jobs = "  j:\n    parallelism: 1\n    tasks:\n      a: {command: x}\n      b: {command: x}\n      z: {command: x, dependsOn: [{target: a, require: failed}]}\n";
+    let mut w = World::new(jobs);
+    w.submit("j");
+    assert_eq!(w.start_assigned(), ["s/j#1/a"]);
+    w.fail("s/j#1/a");
+    assert_eq!(w.start_assigned(), ["s/j#1/z"]);
+    assert_eq!(w.phase("s/j#1/b"), Some(TaskPhase::Skipped));
+    assert_eq!(w.message("s/j#1/b"), "task a failed");
+    w.succeed("s/j#1/z");
+    w.settle();
+    assert_eq!(w.outcome("s/j#1"), Some(JobOutcome::Failed));
+}
+
+#[test]
+fn with_continue_on_failure_independent_tasks_run_and_the_run_succeeds() {
+    let jobs = "  j:\n    continueOnFailure: true\n    tasks:\n      a: {command: x}\n      b: {command: x}\n      c: {command: x, dependsOn: [{target: a}]}\n";
+    let mut w = World::new(jobs);
+    w.submit("j");
+    assert_eq!(w.start_assigned(), ["s/j#1/a", "s/j#1/b"]);
+    w.fail("s/j#1/a");
+    w.settle();
+    assert_eq!(w.phase("s/j#1/c"), Some(TaskPhase::Skipped));
+    assert_eq!(w.outcome("s/j#1"), None, "b still runs");
+    w.succeed("s/j#1/b");
+    w.settle();
+    assert_eq!(w.outcome("s/j#1"), Some(JobOutcome::Succeeded));
+}
+
+#[test]
+fn the_slot_limit_admits_higher_priority_jobs_first_then_the_oldest_run() {
+    let jobs = "  low:\n    tasks: {t: {command: x}}\n  high:\n    priority: 10\n    tasks: {t: {command: x}}\n";
+    let mut w = World::new(jobs);
+    w.limits.max_concurrent_tasks = 1;
+    w.submit("low");
+    w.clock = 1;
+    w.submit("low");
+    w.clock = 2;
+    w.submit("high");
+    assert_eq!(w.start_assigned(), ["s/high#1/t"]);
+    assert!(w.start_assigned().is_empty(), "one slot");
+    w.succeed("s/high#1/t");
+    assert_eq!(w.start_assigned(), ["s/low#1/t"]);
+    w.succeed("s/low#1/t");
+    assert_eq!(w.start_assigned(), ["s/low#2/t"]);
+}
+
+#[test]
+fn parallelism_caps_the_running_tasks_of_one_job() {
+    let jobs = "  w:\n    parallelism: 2\n    tasks:\n      a: {command: x}\n      b: {command: x}\n      c: {command: x}\n";
+    let mut w = World::new(jobs);
+    w.submit("w");
+    assert_eq!(w.start_assigned(), ["s/w#1/a", "s/w#1/b"]);
+    w.succeed("s/w#1/a");
+    assert_eq!(w.start_assigned(), ["s/w#1/c"]);
+}
+
+#[test]
+fn a_task_in_backoff_starts_its_next_attempt_only_at_its_retry_time() {
+    let jobs = "  j:\n    tasks:\n      a: {command: x, retry: {maxRetries: 2}}\n";
+    let mut w = World::new(jobs);
+    w.submit("j");
+    w.start_assigned();
+    w.apply(EventKind::TaskRetrying {
+        task: tid("s/j#1/a"),
+        status: Some(ExitStatus::Code(3)),
+        reason: "exited 3".into(),
+        retry_at: t(5),
+    });
+    let plan = w.settle();
+    assert_eq!(plan.wake_at, Some(t(5)));
+    assert!(plan.tasks.is_empty());
+    w.clock = 5;
+    w.settle();
+    let record = &w.state.jobs[&tid("s/j#1/a").run].tasks["a"];
+    assert_eq!(record.phase, TaskPhase::Starting);
+    assert_eq!(record.attempt, 1);
+}
+
+#[test]
+fn cancelling_skips_waiting_tasks_stops_running_ones_and_ends_cancelled() {
+    let mut w = World::new(DIAMOND);
+    let run = w.submit("d");
+    w.start_assigned();
+    w.apply(EventKind::JobCancelRequested { run: run.clone() });
+    let plan = w.settle();
+    assert_eq!(plan.tasks[&tid("s/d#1/a")].desired, TaskDesired::Stop);
+    assert_eq!(w.phase("s/d#1/b"), Some(TaskPhase::Skipped));
+    assert_eq!(w.outcome("s/d#1"), None, "a still runs");
+    w.apply(EventKind::TaskFailed {
+        task: tid("s/d#1/a"),
+        status: None,
+        reason: "cancelled".into(),
+    });
+    let plan = w.settle();
+    assert!(plan.tasks.is_empty());
+    assert_eq!(w.outcome("s/d#1"), Some(JobOutcome::Cancelled));
+}
+
+#[test]
+fn retry_runs_only_failed_and_skipped_tasks_again_with_a_new_attempt() {
+    let mut w = World::new(DIAMOND);
+    let run = w.submit("d");
+    w.start_assigned();
+    w.succeed("s/d#1/a");
+    w.start_assigned();
+    w.succeed("s/d#1/b");
+    w.fail("s/d#1/c");
+    w.settle();
+    assert_eq!(w.outcome("s/d#1"), Some(JobOutcome::Failed));
+    w.apply(EventKind::JobRetryRequested { run });
+    assert_eq!(w.start_assigned(), ["s/d#1/c"]);
+    let c = &w.state.jobs[&tid("s/d#1/c").run].tasks["c"];
+    assert_eq!((c.attempt, c.first_attempt), (1, 1));
+    assert_eq!(w.phase("s/d#1/e"), Some(TaskPhase::Pending));
+    w.succeed("s/d#1/c");
+    assert_eq!(w.start_assigned(), ["s/d#1/e"]);
+    w.succeed("s/d#1/e");
+    w.settle();
+    assert_eq!(w.outcome("s/d#1"), Some(JobOutcome::Succeeded));
+}
+
+#[test]
+fn a_run_of_a_job_no_longer_in_the_stack_is_left_alone() {
+    let mut w = World::new(DIAMOND);
+    w.apply(EventKind::JobSubmitted {
+        run: "s/gone#1".parse().unwrap(),
+    });
+    let plan = w.settle();
+    assert!(plan.tasks.is_empty());
+}
