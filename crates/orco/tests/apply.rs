@@ -170,7 +170,6 @@ fn a_dry_run_reports_exactly_the_change_and_an_apply_replaces_the_changed_servic
 }
 
 #[test]
-#[ignore = "the node agent still restarts an instance when only its service's replicas changed"]
 fn an_apply_that_only_scales_keeps_the_existing_instances() {
     let world = common::World::new();
     world.start_daemon();
