@@ -142,6 +142,26 @@ fn a_failing_task_is_retried_with_backoff_until_it_succeeds() {
     assert_eq!(tries.lines().count(), 3);
 }
 
+/// Waits until every thread of a killed process has exited (a SIGKILLed leader shows as a
+/// zombie while its other threads still hold its files, the data dir's lock among them).
+fn wait_released(pid: i32) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let threads = std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("Threads:").map(|n| n.trim().to_string()))
+            });
+        if threads.is_none_or(|n| n == "1" || n == "0") {
+            std::thread::sleep(Duration::from_millis(50));
+            return;
+        }
+        assert!(Instant::now() < deadline, "daemon {pid} did not exit");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 #[test]
 fn a_workflow_survives_repeated_daemon_kills_and_every_task_runs_exactly_once() {
     let world = common::World::new();
@@ -164,7 +184,9 @@ fn a_workflow_survives_repeated_daemon_kills_and_every_task_runs_exactly_once() 
     world.ok(&["job", "submit", file.to_str().unwrap()]);
     for round in 0..6u64 {
         std::thread::sleep(Duration::from_millis(300 + round * 97 % 400));
+        let pid = world.daemon_pid().unwrap();
         world.kill_daemon();
+        wait_released(pid);
         world.start_daemon();
     }
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -182,4 +204,55 @@ fn a_workflow_survives_repeated_daemon_kills_and_every_task_runs_exactly_once() 
     lines.sort_unstable();
     let expected: Vec<String> = (0..n).map(|i| format!("t{i:02}")).collect();
     assert_eq!(lines, expected, "every task exactly once");
+}
+
+#[test]
+fn a_service_requiring_a_job_succeeded_starts_only_after_the_job_ran() {
+    let world = common::World::new();
+    let yaml = "version: 0.1\nstack: {name: mig}\nservices:\n  api:\n    command: \"date +%s%N > api-started; exec sleep 60\"\n    dependsOn: [{target: migrate, require: succeeded}]\njobs:\n  migrate:\n    tasks:\n      up: {command: \"sleep 0.5; date +%s%N > migrated\"}\n";
+    let file = world.file("mig.yaml", yaml);
+    world.ok(&["up", "-f", file.to_str().unwrap(), "-d", "--wait"]);
+    let read = |name: &str| -> u128 {
+        std::fs::read_to_string(world.dir.path().join(name))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let written = |name: &str| {
+        std::fs::read_to_string(world.dir.path().join(name)).is_ok_and(|s| s.ends_with('\n'))
+    };
+    while !written("api-started") {
+        assert!(Instant::now() < deadline, "api did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(read("migrated") <= read("api-started"));
+    let run = status(&world, "mig/migrate#1");
+    assert_eq!(run["state"], "succeeded");
+    world.ok(&["down", "--stack", "mig"]);
+}
+
+#[test]
+fn cancel_stops_the_running_task_and_nothing_else_starts() {
+    let world = common::World::new();
+    world.start_daemon();
+    let yaml = "version: 0.1\nstack: {name: cx}\njobs:\n  long:\n    tasks:\n      a: {command: \"sleep 30\"}\n      b: {command: \"echo b > b-ran\", dependsOn: [{target: a}]}\n";
+    let file = world.file("cx.yaml", yaml);
+    world.ok(&["job", "submit", file.to_str().unwrap()]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while task(&status(&world, "long"), "a")["state"] != "running" {
+        assert!(Instant::now() < deadline, "a did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let pid = task(&status(&world, "long"), "a")["pid"].as_i64().unwrap();
+    world.ok(&["job", "cancel", "long"]);
+    let run = finished(&world, "cx/long#1");
+    assert_eq!(run["state"], "cancelled", "{run}");
+    assert_eq!(task(&run, "a")["state"], "failed");
+    assert_eq!(task(&run, "a")["message"], "cancelled");
+    assert_eq!(task(&run, "b")["state"], "skipped");
+    assert!(!world.dir.path().join("b-ran").exists());
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"));
+    assert!(stat.map_or(true, |s| s.contains(") Z ")), "a still runs");
 }

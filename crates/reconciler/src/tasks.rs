@@ -6,6 +6,10 @@
 //! So a start is always on record before its process exists, and a restarted daemon finds
 //! every attempt it may have started.
 //!
+//! A job's own `dependsOn` (services or other jobs of the stack) holds back all its tasks
+//! until it is met. A job that a service of its stack depends on and that has never run is
+//! submitted (run 1), so that `orco up` runs migrations before the API that waits for them.
+//!
 //! When task slots are scarce, ready tasks of higher-`priority` jobs go first, then older
 //! runs (FIFO), then tasks by name; a job's `parallelism` caps its own running tasks.
 
@@ -14,7 +18,9 @@ use std::path::PathBuf;
 
 use jiff::Timestamp;
 use orco_spec::{Job, Require, Task};
-use orco_state::{EventKind, JobOutcome, JobRun, JobRunId, State, TaskId, TaskPhase};
+use orco_state::{EventKind, JobOutcome, JobRun, JobRunId, State, TaskId, TaskPhase, WorkloadId};
+
+use crate::gate::condition;
 
 /// Limits the scheduler respects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,6 +90,7 @@ pub(crate) fn schedule(state: &State, now: Timestamp, limits: &Limits) -> TaskPl
     let mut active_total: u64 = 0;
     let mut active_by_run: BTreeMap<&JobRunId, u32> = BTreeMap::new();
     let mut candidates = Vec::new();
+    submit_awaited_jobs(state, &mut plan);
     for (id, run) in &state.jobs {
         let job = state
             .stacks
@@ -127,7 +134,11 @@ pub(crate) fn schedule(state: &State, now: Timestamp, limits: &Limits) -> TaskPl
         if run.outcome.is_some() {
             continue;
         }
-        decide_run(&mut plan, &mut candidates, id, run, job, now);
+        let held = job
+            .depends_on
+            .iter()
+            .any(|dep| condition(state, &id.job.stack, dep).is_err());
+        decide_run(&mut plan, &mut candidates, id, run, job, now, held);
     }
     // Admit ready tasks while slots last: priority, then FIFO, then name.
     candidates.sort_by(|a: &Candidate, b: &Candidate| {
@@ -174,6 +185,7 @@ fn decide_run<'a>(
     run: &'a JobRun,
     job: &'a Job,
     now: Timestamp,
+    held: bool,
 ) {
     // Phases as this plan leaves them: skips decided here release further skips at once.
     let mut phase: BTreeMap<&str, Option<TaskPhase>> = job
@@ -241,7 +253,7 @@ fn decide_run<'a>(
     for (name, task) in &job.tasks {
         let record = run.tasks.get(name);
         let ready = match phase[name.as_str()] {
-            None | Some(TaskPhase::Pending) => matches!(gate(task, &phase), Gate::Open),
+            None | Some(TaskPhase::Pending) => !held && matches!(gate(task, &phase), Gate::Open),
             Some(TaskPhase::Backoff) => {
                 let at = record.and_then(|r| r.retry_at).unwrap_or(now);
                 if at > now {
@@ -312,4 +324,25 @@ fn handles_failure(task: &Task, phase: &BTreeMap<&str, Option<TaskPhase>>) -> bo
         matches!(dep.require, Require::Failed | Require::Completed)
             && phase.get(dep.target.as_str()).copied().flatten() == Some(TaskPhase::Failed)
     })
+}
+
+/// Submits run 1 of every job that a service of its stack depends on and that has no run.
+fn submit_awaited_jobs(state: &State, plan: &mut TaskPlan) {
+    for (stack_name, stack) in &state.stacks {
+        for name in stack.spec.jobs.keys() {
+            let awaited = stack
+                .spec
+                .services
+                .values()
+                .any(|s| s.depends_on.iter().any(|d| &d.target == name));
+            let Ok(job) = WorkloadId::new(stack_name.clone(), name.clone()) else {
+                continue;
+            };
+            if awaited && !state.jobs.keys().any(|r| r.job == job) {
+                plan.events.push(EventKind::JobSubmitted {
+                    run: JobRunId { job, run: 1 },
+                });
+            }
+        }
+    }
 }

@@ -242,26 +242,29 @@ fn started_succeeded_completed_and_exists_conditions() {
 }
 
 #[test]
-fn a_job_dependency_waits_for_the_latest_run_to_succeed() {
+fn a_job_dependency_submits_the_job_once_and_waits_for_its_run_to_succeed() {
     let yaml = "version: 0.1\nstack: {name: s}\nservices:\n  api: {command: x, dependsOn: [{target: mig}]}\njobs:\n  mig: {tasks: {up: {command: x}}}\n";
     let mut w = World::new(yaml);
     let plan = w.settle();
     assert!(running(&plan).is_empty());
     assert_eq!(
         plan.blocked[0].to_string(),
-        "api blocked: dependency mig not succeeded (job mig has not run)"
+        "api blocked: dependency mig not succeeded (job mig is running)"
     );
     let run = orco_state::JobRunId {
         job: "s/mig".parse::<WorkloadId>().unwrap(),
         run: 1,
     };
-    w.apply(EventKind::JobSubmitted { run: run.clone() });
-    assert!(running(&w.settle()).is_empty());
+    assert!(
+        w.state.jobs.contains_key(&run),
+        "submitted by the reconciler"
+    );
     w.apply(EventKind::JobFinished {
         run,
         outcome: orco_state::JobOutcome::Succeeded,
     });
     assert_eq!(running(&w.settle()), ["s/api-0"]);
+    assert_eq!(w.state.jobs.len(), 1);
 }
 
 #[test]

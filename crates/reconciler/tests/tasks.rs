@@ -308,3 +308,42 @@ fn a_run_of_a_job_no_longer_in_the_stack_is_left_alone() {
     let plan = w.settle();
     assert!(plan.tasks.is_empty());
 }
+
+#[test]
+fn a_job_a_service_waits_for_is_submitted_once_and_its_tasks_wait_for_the_jobs_own_dependencies() {
+    let yaml = "version: 0.1\nstack: {name: s}\nservices:\n  db: {command: x}\n  api: {command: x, dependsOn: [{target: mig, require: succeeded}]}\njobs:\n  mig:\n    dependsOn: [{target: db, require: started}]\n    tasks: {up: {command: x}}\n";
+    let dir = std::env::temp_dir();
+    let stack = orco_spec::load_str(Path::new("t.yaml"), yaml, &dir)
+        .unwrap()
+        .stack;
+    let mut w = World {
+        state: State::new(),
+        clock: 0,
+        limits: Limits::default(),
+    };
+    w.apply(EventKind::StackApplied {
+        stack: Box::new(stack),
+    });
+    let plan = w.settle();
+    let run: JobRunId = "s/mig#1".parse().unwrap();
+    assert!(w.state.jobs.contains_key(&run));
+    assert_eq!(w.state.jobs.len(), 1);
+    assert!(
+        plan.tasks.is_empty() && w.state.jobs[&run].tasks.is_empty(),
+        "db has not started"
+    );
+    w.apply(EventKind::InstanceStarting {
+        instance: "s/db-0".parse().unwrap(),
+        attempt: 0,
+    });
+    w.apply(EventKind::InstanceStarted {
+        instance: "s/db-0".parse().unwrap(),
+        pid: Some(7),
+        container: None,
+    });
+    assert_eq!(w.start_assigned(), ["s/mig#1/up"]);
+    w.succeed("s/mig#1/up");
+    w.settle();
+    assert_eq!(w.outcome("s/mig#1"), Some(JobOutcome::Succeeded));
+    assert_eq!(w.state.jobs.len(), 1, "submitted once");
+}
