@@ -256,3 +256,78 @@ fn cancel_stops_the_running_task_and_nothing_else_starts() {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"));
     assert!(stat.map_or(true, |s| s.contains(") Z ")), "a still runs");
 }
+
+/// A daemon this test starts itself with its own flags; killed and reaped on drop.
+struct OwnDaemon(std::process::Child);
+
+impl OwnDaemon {
+    fn start(world: &common::World, flags: &[&str]) -> OwnDaemon {
+        use std::os::unix::process::CommandExt;
+        let socket = world.socket();
+        let mut args = vec!["daemon", "--socket", socket.to_str().unwrap()];
+        args.extend_from_slice(flags);
+        let log = std::fs::File::create(world.dir.path().join("daemon.log")).unwrap();
+        let child = world
+            .command(&args)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        world.wait_answering();
+        OwnDaemon(child)
+    }
+}
+
+impl Drop for OwnDaemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn under_a_limit_of_one_slot_tasks_never_overlap_and_higher_priority_jobs_go_first() {
+    let world = common::World::new();
+    let _daemon = OwnDaemon::start(&world, &["--max-concurrent-tasks", "1"]);
+    let job = |name: &str, priority: i32, tasks: usize, sleep: &str| {
+        let mut yaml = format!(
+            "version: 0.1\nstack: {{name: {name}}}\njobs:\n  {name}:\n    priority: {priority}\n    tasks:\n"
+        );
+        for i in 0..tasks {
+            yaml.push_str(&format!(
+                "      t{i}: {{command: \"echo {name}.t{i} start $(date +%s%N) >> times; sleep {sleep}; echo {name}.t{i} end $(date +%s%N) >> times\"}}\n"
+            ));
+        }
+        world.file(&format!("{name}.yaml"), &yaml)
+    };
+    let wide = job("wide", 0, 4, "0.5");
+    let low = job("low", 1, 1, "0.05");
+    let high = job("high", 9, 1, "0.05");
+    world.ok(&["job", "submit", wide.to_str().unwrap()]);
+    world.ok(&["job", "submit", low.to_str().unwrap()]);
+    world.ok(&["job", "submit", high.to_str().unwrap()]);
+    for run in ["wide/wide#1", "low/low#1", "high/high#1"] {
+        assert_eq!(finished(&world, run)["state"], "succeeded");
+    }
+    let text = std::fs::read_to_string(world.dir.path().join("times")).unwrap();
+    let mut spans: Vec<(u128, u128, String)> = Vec::new();
+    let t = times(&world);
+    for line in text.lines().filter(|l| l.contains(" start ")) {
+        let name = line.split(' ').next().unwrap().to_string();
+        spans.push((t[&format!("{name} start")], t[&format!("{name} end")], name));
+    }
+    spans.sort();
+    assert_eq!(spans.len(), 6, "{text}");
+    for pair in spans.windows(2) {
+        assert!(pair[0].1 <= pair[1].0, "overlap under one slot: {spans:?}");
+    }
+    let order: Vec<&str> = spans.iter().map(|s| s.2.as_str()).collect();
+    // wide.t0 took the slot before the others were submitted; then the queue is by priority.
+    assert_eq!(
+        order,
+        [
+            "wide.t0", "high.t0", "low.t0", "wide.t1", "wide.t2", "wide.t3"
+        ]
+    );
+}
