@@ -8,7 +8,7 @@ use crate::model::{
     NodeView, ScaleRequest, StackDetail, StackList, StackView, WorkloadCreate, WorkloadDetail,
     WorkloadList, WorkloadView,
 };
-use crate::routes::jobs::{JobList, JobRunView, JobSubmit, JobSubmitted, TaskView};
+use crate::routes::jobs::{JobList, JobRunView, JobSubmit, JobSubmitted, ProgressReport, TaskView};
 use crate::routes::{cluster, events, history, instances, jobs, logs, nodes, stacks, workloads};
 
 /// The API's OpenAPI description.
@@ -49,12 +49,13 @@ use crate::routes::{cluster, events, history, instances, jobs, logs, nodes, stac
         jobs::get,
         jobs::cancel,
         jobs::retry,
+        jobs::progress,
     ),
     components(schemas(
         ErrorBody, ErrorDetail, FieldProblem, Health, Accepted, StackView, StackDetail, StackList,
         WorkloadView, WorkloadDetail, WorkloadList, WorkloadCreate, ScaleRequest, InstanceView,
         InstanceList, NodeView, NodeList, EventView, HistoryView, ClusterInfo, JobSubmit,
-        JobSubmitted, JobRunView, TaskView, JobList,
+        JobSubmitted, JobRunView, TaskView, JobList, ProgressReport,
     )),
     tags(
         (name = "stacks", description = "Apply, read and remove stacks"),

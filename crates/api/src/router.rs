@@ -54,10 +54,15 @@ pub fn router(ctx: ApiContext) -> Router {
         .route("/jobs/{id}", get(jobs::get))
         .route("/jobs/{id}/cancel", post(jobs::cancel))
         .route("/jobs/{id}/retry", post(jobs::retry))
+        .route("/jobs/{id}/tasks/{task}/progress", post(jobs::progress))
         .route("/workflows", get(jobs::list).post(jobs::submit))
         .route("/workflows/{id}", get(jobs::get))
         .route("/workflows/{id}/cancel", post(jobs::cancel))
-        .route("/workflows/{id}/retry", post(jobs::retry));
+        .route("/workflows/{id}/retry", post(jobs::retry))
+        .route(
+            "/workflows/{id}/tasks/{task}/progress",
+            post(jobs::progress),
+        );
     Router::new()
         .nest(version::API_PREFIX, api)
         .route("/health", get(cluster::health))

@@ -841,6 +841,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/jobs/{id}"),
     ("post", "/api/v1/jobs/{id}/cancel"),
     ("post", "/api/v1/jobs/{id}/retry"),
+    ("post", "/api/v1/jobs/{id}/tasks/{task}/progress"),
 ];
 
 fn refs(value: &Value, out: &mut Vec<String>) {

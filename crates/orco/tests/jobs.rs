@@ -234,18 +234,28 @@ fn a_service_requiring_a_job_succeeded_starts_only_after_the_job_ran() {
 }
 
 #[test]
-fn cancel_stops_the_running_task_and_nothing_else_starts() {
+fn progress_lines_show_in_status_and_cancel_stops_the_running_task_and_nothing_else_starts() {
     let world = common::World::new();
     world.start_daemon();
-    let yaml = "version: 0.1\nstack: {name: cx}\njobs:\n  long:\n    tasks:\n      a: {command: \"sleep 30\"}\n      b: {command: \"echo b > b-ran\", dependsOn: [{target: a}]}\n";
+    let yaml = "version: 0.1\nstack: {name: cx}\njobs:\n  long:\n    tasks:\n      a: {command: \"echo PROGRESS: 40 warming up; sleep 0.5; curl -sf --unix-socket ${ORCO_HOST#unix://} -H content-type:application/json -d '{\\\"percent\\\": 70, \\\"message\\\": \\\"api\\\"}' http://orco/api/v1/jobs/cx%2Flong%231/tasks/a/progress; sleep 30\"}\n      b: {command: \"echo b > b-ran\", dependsOn: [{target: a}]}\n";
     let file = world.file("cx.yaml", yaml);
     world.ok(&["job", "submit", file.to_str().unwrap()]);
     let deadline = Instant::now() + Duration::from_secs(30);
-    while task(&status(&world, "long"), "a")["state"] != "running" {
-        assert!(Instant::now() < deadline, "a did not start");
+    while task(&status(&world, "long"), "a")["percent"] != 40 {
+        assert!(Instant::now() < deadline, "a did not report progress");
         std::thread::sleep(Duration::from_millis(50));
     }
-    let pid = task(&status(&world, "long"), "a")["pid"].as_i64().unwrap();
+    let a = task(&status(&world, "long"), "a").clone();
+    assert_eq!(
+        (&a["state"], &a["message"]),
+        (&"running".into(), &"warming up".into())
+    );
+    let pid = a["pid"].as_i64().unwrap();
+    while task(&status(&world, "long"), "a")["percent"] != 70 {
+        assert!(Instant::now() < deadline, "no progress through the API");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(task(&status(&world, "long"), "a")["message"], "api");
     world.ok(&["job", "cancel", "long"]);
     let run = finished(&world, "cx/long#1");
     assert_eq!(run["state"], "cancelled", "{run}");

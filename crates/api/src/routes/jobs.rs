@@ -237,6 +237,54 @@ pub async fn retry(
     Ok(axum::Json(accepted))
 }
 
+/// Progress a task reports: a percent, a message, or both.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProgressReport {
+    /// Completion in percent (0 to 100; more counts as 100).
+    #[serde(default)]
+    pub percent: Option<u8>,
+    /// A status line or a checkpoint name.
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+/// Record progress of a running task (what a `PROGRESS: 42 message` line does).
+#[utoipa::path(post, path = "/api/v1/jobs/{id}/tasks/{task}/progress", tag = "jobs",
+    params(("id" = String, Path, description = "The run"), ("task" = String, Path, description = "The task's name")),
+    request_body = ProgressReport,
+    responses((status = 200, body = Accepted), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn progress(
+    State(ctx): State<ApiContext>,
+    ApiPath((id, task)): ApiPath<(String, String)>,
+    JsonBody(body): JsonBody<ProgressReport>,
+) -> Result<axum::Json<Accepted>, ApiError> {
+    let accepted = ctx
+        .write(|state| {
+            let run = known_run(state, &id)?;
+            let active = state.jobs[&run]
+                .tasks
+                .get(&task)
+                .is_some_and(|t| t.phase.is_active());
+            if !active {
+                return Err(conflict(
+                    "task_not_running",
+                    format!("task `{task}` of {run} is not running"),
+                ));
+            }
+            Ok(vec![Event::new(
+                Timestamp::now(),
+                EventKind::TaskProgress {
+                    task: orco_state::TaskId { run, task },
+                    percent: body.percent.map(|p| p.min(100)),
+                    message: body.message.clone(),
+                },
+            )])
+        })
+        .await?;
+    Ok(axum::Json(accepted))
+}
+
 fn conflict(code: &'static str, message: String) -> ApiError {
     ApiError::new(axum::http::StatusCode::CONFLICT, code, message)
 }
