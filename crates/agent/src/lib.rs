@@ -49,6 +49,11 @@ pub trait OutputSink: Send + Sync + 'static {
         let _ = instance;
         0
     }
+
+    /// One line a job task printed (the default drops it).
+    fn task_line(&self, task: &TaskId, line: OutputLine) {
+        let _ = (task, line);
+    }
 }
 
 /// A channel as a sink: lines are dropped rather than wait when it is full.
@@ -62,6 +67,8 @@ impl OutputSink for mpsc::Sender<Output> {
 struct Inbox {
     /// The instance, for output; `None` for a task attempt (its output is read for progress).
     id: Option<InstanceId>,
+    /// The task, for a task attempt's inbox.
+    task: Option<TaskId>,
     exits: mpsc::UnboundedSender<(i32, orco_runtime::ExitStatus)>,
     lines: mpsc::Sender<(LogSource, Vec<u8>)>,
 }
@@ -228,6 +235,7 @@ impl<R: Runtime + 'static> Agent<R> {
                 name.clone(),
                 Inbox {
                     id: None,
+                    task: Some(assignment.task.clone()),
                     exits: exit_tx,
                     lines: line_tx,
                 },
@@ -286,6 +294,7 @@ impl<R: Runtime + 'static> Agent<R> {
                 name.clone(),
                 Inbox {
                     id: Some(id.clone()),
+                    task: None,
                     exits: exit_tx,
                     lines: line_tx,
                 },
@@ -340,6 +349,10 @@ async fn fan_out(
                     };
                     let _ = inbox.lines.try_send((source, line.bytes.clone()));
                     let Some(id) = inbox.id.clone() else {
+                        if let (Some(task), Some(out)) = (inbox.task.clone(), &output) {
+                            drop(routes);
+                            out.task_line(&task, line);
+                        }
                         continue;
                     };
                     id

@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use orco_agent::{Output, OutputSink};
 use orco_logs::{Logs, Origin, Producer, Record};
-use orco_runtime::InstanceInfo;
-use orco_state::InstanceId;
+use orco_runtime::{InstanceInfo, OutputLine};
+use orco_state::{InstanceId, TaskId};
 use serde::{Deserialize, Serialize};
 
 /// The file, in the log directory, where read positions are saved.
@@ -37,6 +37,8 @@ struct Position {
 #[derive(Default)]
 struct Inner {
     producers: HashMap<InstanceId, Producer>,
+    /// Producers of job task output, by task.
+    task_producers: HashMap<TaskId, Producer>,
     /// Read positions by runtime name.
     positions: BTreeMap<String, Position>,
     /// Adopted instances: lines read at or before this time are already in the log.
@@ -210,6 +212,31 @@ impl OutputSink for LogSink {
         inner.positions.insert(name, Position { offset: end, at });
         if let Some(producer) = self.producer(&mut inner, &output.instance) {
             producer.send(output.line);
+        }
+    }
+
+    fn task_line(&self, task: &TaskId, line: OutputLine) {
+        let mut inner = self.lock();
+        if !inner.task_producers.contains_key(task) {
+            let stack = task.run.job.stack.as_str();
+            let log = match self.logs.stack(stack) {
+                Ok(log) => log,
+                Err(e) => {
+                    tracing::warn!("cannot open the log of stack {stack}: {e}");
+                    return;
+                }
+            };
+            let origin = Origin::task(
+                task.run.job.name.as_str(),
+                task.task.as_str(),
+                format!("{}#{}", task.task, task.run.run),
+            );
+            inner
+                .task_producers
+                .insert(task.clone(), log.producer(origin));
+        }
+        if let Some(producer) = inner.task_producers.get_mut(task) {
+            producer.send(line);
         }
     }
 

@@ -38,7 +38,7 @@ fn timed(name: &str, deps: &[&str]) -> String {
     let deps: Vec<String> = deps.iter().map(|d| format!("{{target: {d}}}")).collect();
     let deps = deps.join(", ");
     format!(
-        "      {name}:\n        command: \"echo {name} start $(date +%s%N) >> times; sleep 0.3; echo {name} end $(date +%s%N) >> times\"\n        dependsOn: [{deps}]\n"
+        "      {name}:\n        command: \"echo hello from {name}; echo {name} start $(date +%s%N) >> times; sleep 0.3; echo {name} end $(date +%s%N) >> times\"\n        dependsOn: [{deps}]\n"
     )
 }
 
@@ -89,6 +89,24 @@ fn a_diamond_runs_in_dependency_order_and_its_status_shows_every_task() {
         assert!(task["duration_ms"].as_u64().unwrap() >= 250, "{task}");
     }
     assert_eq!(task(&run, "d")["depends_on"], serde_json::json!(["b", "c"]));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let record = loop {
+        let logs = world.ok(&["logs", "--stack", "dag", "-o", "json"]);
+        let found = logs
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .find(|r| r["task"] == "b");
+        if let Some(record) = found {
+            break record;
+        }
+        assert!(Instant::now() < deadline, "no record of task b in\n{logs}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(
+        (&record["job"], &record["msg"]),
+        (&"build".into(), &"hello from b".into()),
+        "{record}"
+    );
     let list = world.ok(&["workflow", "list"]);
     assert!(
         list.contains("dag/build#1") && list.contains("4/4"),
