@@ -100,6 +100,14 @@ pub(crate) fn schedule(state: &State, now: Timestamp, limits: &Limits) -> TaskPl
         active_total += u64::from(active);
         active_by_run.insert(id, active);
         let Some((stack, job)) = job else {
+            // The job left the stack: its run ends, and its running tasks (no longer
+            // assigned) are stopped by the node.
+            if run.outcome.is_none() {
+                plan.events.push(EventKind::JobFinished {
+                    run: id.clone(),
+                    outcome: JobOutcome::Cancelled,
+                });
+            }
             continue;
         };
         // What the node should own: every attempt on record as starting or running.

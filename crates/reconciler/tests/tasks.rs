@@ -300,13 +300,14 @@ fn retry_runs_only_failed_and_skipped_tasks_again_with_a_new_attempt() {
 }
 
 #[test]
-fn a_run_of_a_job_no_longer_in_the_stack_is_left_alone() {
+fn a_run_of_a_job_no_longer_in_the_stack_ends_cancelled_and_nothing_of_it_runs() {
     let mut w = World::new(DIAMOND);
     w.apply(EventKind::JobSubmitted {
         run: "s/gone#1".parse().unwrap(),
     });
     let plan = w.settle();
     assert!(plan.tasks.is_empty());
+    assert_eq!(w.outcome("s/gone#1"), Some(JobOutcome::Cancelled));
 }
 
 #[test]
