@@ -359,3 +359,20 @@ fn under_a_limit_of_one_slot_tasks_never_overlap_and_higher_priority_jobs_go_fir
         ]
     );
 }
+
+#[test]
+fn submitting_a_jobs_file_into_a_running_stack_keeps_its_services() {
+    let world = common::World::new();
+    let app = "version: 0.1\nstack: {name: shop}\nservices:\n  web: {command: \"exec sleep 60\"}\n";
+    let app = world.file("app.yaml", app);
+    world.ok(&["up", "-f", app.to_str().unwrap(), "-d", "--wait"]);
+    let pid = world.instances()[0]["pid"].clone();
+    let jobs = "version: 0.1\nstack: {name: shop}\njobs:\n  report:\n    tasks:\n      t: {command: \"echo report\"}\n";
+    let jobs = world.file("jobs.yaml", jobs);
+    world.ok(&["job", "submit", jobs.to_str().unwrap(), "--wait"]);
+    let instances = world.instances();
+    assert_eq!(instances.len(), 1, "{instances:?}");
+    assert_eq!(instances[0]["id"], "shop/web-0");
+    assert_eq!(instances[0]["pid"], pid, "web kept running");
+    world.ok(&["down", "--stack", "shop"]);
+}

@@ -97,7 +97,8 @@ pub struct JobList {
     pub items: Vec<JobRunView>,
 }
 
-/// Submit runs of a stack's jobs; the stack is applied first when it is new or changed.
+/// Submit runs of a stack's jobs. A new stack is applied as it is; into an applied stack only
+/// the submitted file's jobs are merged (its services stay as they are).
 #[utoipa::path(post, path = "/api/v1/jobs", tag = "jobs", request_body = JobSubmit,
     responses(
         (status = 200, description = "Submitted (durable)", body = JobSubmitted),
@@ -124,7 +125,20 @@ pub async fn submit(
                     format!("stack `{name}` has no jobs: add one under `jobs:`"),
                 ));
             }
-            let mut events = apply_events(state, stack.clone())?;
+            // A jobs file never changes the services of a stack that runs.
+            let merged = match state.stacks.get(&name) {
+                Some(current) => {
+                    let mut spec = current.spec.clone();
+                    spec.jobs.extend(stack.jobs.clone());
+                    validate(&spec)?
+                }
+                None => stack.clone(),
+            };
+            let mut events = if state.stacks.get(&name).is_some_and(|c| c.spec == merged) {
+                Vec::new()
+            } else {
+                apply_events(state, merged)?
+            };
             let now = Timestamp::now();
             for job in jobs {
                 if !stack.jobs.contains_key(&job) {
