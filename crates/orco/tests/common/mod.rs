@@ -154,7 +154,8 @@ impl World {
         );
     }
 
-    /// SIGKILLs the daemon holding the data dir and waits until it is gone.
+    /// SIGKILLs the daemon holding the data dir and waits until every thread of it is gone
+    /// (its main thread can be a zombie while others still hold the data dir's lock).
     pub fn kill_daemon(&self) {
         let Some(pid) = self.daemon_pid() else {
             return;
@@ -167,8 +168,10 @@ impl World {
             for child in self.daemons.lock().unwrap().iter_mut() {
                 let _ = child.try_wait();
             }
-            let gone = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            let threads = std::fs::read_dir(format!("/proc/{pid}/task")).map_or(0, Iterator::count);
+            let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
                 .map_or(true, |s| s.contains(") Z "));
+            let gone = threads <= 1 && zombie;
             if gone {
                 return;
             }
