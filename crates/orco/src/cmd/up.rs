@@ -92,11 +92,15 @@ impl Attached<'_> {
     /// Prints until Ctrl-C or SIGTERM; says which one it was.
     async fn until_signal(&mut self) -> Result<&'static str, Failure> {
         use tokio::signal::unix::{SignalKind, signal};
+        // Both streams live across iterations: a signal that arrives while a line is being
+        // printed is kept for the next poll, never lost with a dropped future.
         let mut term = signal(SignalKind::terminate())
             .map_err(|e| Failure::Usage(format!("cannot listen for SIGTERM: {e}")))?;
+        let mut int = signal(SignalKind::interrupt())
+            .map_err(|e| Failure::Usage(format!("cannot listen for SIGINT: {e}")))?;
         loop {
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => return Ok("interrupted"),
+                _ = int.recv() => return Ok("interrupted"),
                 _ = term.recv() => return Ok("terminated"),
                 () = self.step() => {}
             }
