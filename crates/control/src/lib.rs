@@ -119,6 +119,10 @@ impl Handle {
     }
 }
 
+/// How many events a follower of [`Handle::events`] may fall behind before it is told it
+/// lagged.
+pub const EVENTS_BUFFER: usize = 4096;
+
 /// The control loop over a journal and an agent.
 #[derive(Debug)]
 pub struct Engine;
@@ -144,7 +148,9 @@ impl Engine {
         let (agent_tx, agent_rx) = mpsc::channel(4096);
         let agent = Agent::start(runtime, agent_tx, output).await?;
         let (req_tx, req_rx) = mpsc::channel(64);
-        let (events_tx, _) = broadcast::channel(65_536);
+        // A broadcast channel allocates every slot up front: this bounds memory (a slot holds
+        // an event) against how far a follower of `events()` may fall behind.
+        let (events_tx, _) = broadcast::channel(EVENTS_BUFFER);
         let recovered = journal.recovered();
         let (state_tx, state_rx) = watch::channel(Arc::new(recovered.clone()));
         let handle = Handle {

@@ -100,8 +100,14 @@ impl World {
     }
 
     fn drain(&mut self) {
-        while let Ok((_, e)) = self.events.try_recv() {
-            self.log.push(e);
+        loop {
+            match self.events.try_recv() {
+                Ok((_, e)) => self.log.push(e),
+                Err(tokio::sync::broadcast::error::TryRecvError::Lagged(n)) => {
+                    panic!("the test fell {n} events behind the engine")
+                }
+                Err(_) => return,
+            }
         }
     }
 
