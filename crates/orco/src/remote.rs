@@ -130,6 +130,11 @@ pub(crate) fn qualify(stack: &str, name: &str) -> String {
     }
 }
 
+/// Whether an instance in `phase` (as the API words it) may still have a process.
+pub(crate) fn is_live(phase: &str) -> bool {
+    matches!(phase, "starting" | "running" | "stopping")
+}
+
 /// Whether colour is on for stdout: never with `NO_COLOR`, always with `CLICOLOR_FORCE`,
 /// else on a terminal.
 pub(crate) fn colour() -> bool {

@@ -111,10 +111,7 @@ impl Attached<'_> {
     async fn until_stopped(&mut self) -> Result<(), Failure> {
         loop {
             let list = self.client.instances(Some(self.stack), None, None).await?;
-            let live = list
-                .items
-                .iter()
-                .any(|i| matches!(i.phase.as_str(), "starting" | "running" | "stopping"));
+            let live = list.items.iter().any(|i| remote::is_live(&i.phase));
             if !live {
                 // What is already on its way is still shown.
                 let settle = tokio::time::sleep(Duration::from_millis(200));
