@@ -214,6 +214,17 @@ impl Daemon {
             engine.stop().await;
         }
         let _ = std::fs::remove_file(&self.socket);
+        // Connection tasks and blocking appends may still hold the store for a moment; the
+        // store file must be closed before the data dir's lock is released (fields drop in
+        // order: the store first, the lock last), or a daemon started right after finds it
+        // locked.
+        let deadline = tokio::time::Instant::now() + DRAIN;
+        while Arc::strong_count(&self.store) > 1 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        if Arc::strong_count(&self.store) > 1 {
+            tracing::warn!("the event store is still in use after shutdown");
+        }
         tracing::info!(revision = self.store.head(), "orco daemon stopped");
     }
 }
