@@ -12,8 +12,13 @@ pub fn runtime_name(id: &InstanceId) -> String {
 
 /// The launch of `assignment`: the command (a string runs through `/bin/sh -c`), the
 /// environment (orco's own, then env files in order, then `env`, then the `ORCO_*` variables
-/// of DESIGN.md §8), and the working directory (the service's, relative to the stack's).
-pub fn launch(id: &InstanceId, assignment: &Assignment) -> Result<Launch, String> {
+/// of DESIGN.md §8, with `PORT` when the instance has a `port`), and the working directory
+/// (the service's, relative to the stack's). `{{port}}` in the command becomes `port`.
+pub fn launch(
+    id: &InstanceId,
+    assignment: &Assignment,
+    port: Option<u16>,
+) -> Result<Launch, String> {
     let service = &assignment.service;
     let name = &id.workload.name;
     if service.runtime == RuntimeKind::Docker {
@@ -37,7 +42,18 @@ pub fn launch(id: &InstanceId, assignment: &Assignment) -> Result<Launch, String
         Some(dir) => assignment.workdir.join(dir),
         None => assignment.workdir.clone(),
     };
-    let launch = Launch::from_command(command)
+    let command = match (port, command) {
+        (Some(port), orco_spec::Command::Exec(args)) => orco_spec::Command::Exec(
+            args.iter()
+                .map(|a| crate::front::substitute(a, port))
+                .collect(),
+        ),
+        (Some(port), orco_spec::Command::Shell(s)) => {
+            orco_spec::Command::Shell(crate::front::substitute(s, port))
+        }
+        (None, command) => command.clone(),
+    };
+    let mut launch = Launch::from_command(&command)
         .inherit_env()
         .env_files(&files, &service.env)
         .map_err(|e| e.to_string())?
@@ -46,5 +62,8 @@ pub fn launch(id: &InstanceId, assignment: &Assignment) -> Result<Launch, String
         .env("ORCO_REPLICA", id.replica.to_string())
         .env("ORCO_INSTANCE", format!("{name}-{}", id.replica))
         .workdir(workdir);
+    if let Some(port) = port {
+        launch = launch.env("PORT", port.to_string());
+    }
     Ok(launch)
 }

@@ -5,10 +5,13 @@
 //!   runtime's output and exits out to them.
 //! - [`policy`]: the restart policy as pure decisions (backoff with jitter, resets, giving up).
 //! - [`launch`]: an instance's command, environment and working directory.
+//! - [`front`]: the built-in proxy in front of a service's published port, the instances'
+//!   own ports and probes retargeted to them.
 //! - `supervisor`: one task per instance, the only owner of its process.
 //! - [`task`]: one tokio task per job task attempt (start or adopt, timeout, progress,
 //!   result, retry decision).
 
+pub mod front;
 pub mod launch;
 pub mod policy;
 mod supervisor;
@@ -21,9 +24,10 @@ use orco_reconciler::{Assignment, TaskAssignment};
 use orco_runtime::{InstanceInfo, OutputLine, Runtime, RuntimeError, RuntimeEvent, Source};
 use orco_spec::LogSource;
 use orco_state::TaskId;
-use orco_state::{Event, InstanceId};
+use orco_state::{Event, InstanceId, WorkloadId};
 use tokio::sync::mpsc;
 
+use crate::front::Front;
 use crate::supervisor::{Command, Supervisor};
 use crate::task::{TaskCommand, TaskRunner};
 
@@ -98,6 +102,8 @@ pub struct Agent<R: Runtime + 'static> {
     adoptable: HashMap<String, InstanceInfo>,
     assigned_once: bool,
     output: Option<Arc<dyn OutputSink>>,
+    /// The built-in proxy of every proxied (service, published address).
+    fronts: BTreeMap<(WorkloadId, std::net::SocketAddr), Arc<Front>>,
 }
 
 impl<R: Runtime + 'static> std::fmt::Debug for Agent<R> {
@@ -145,6 +151,7 @@ impl<R: Runtime + 'static> Agent<R> {
             adoptable,
             assigned_once: false,
             output,
+            fronts: BTreeMap::new(),
         })
     }
 
@@ -161,6 +168,27 @@ impl<R: Runtime + 'static> Agent<R> {
     /// create): only then are instances the runtime ran before this agent, and that nobody
     /// claimed, stopped as orphans.
     pub fn assign(&mut self, assignments: &BTreeMap<InstanceId, Assignment>, settled: bool) {
+        // One proxy per proxied (service, published address), for as long as an instance of
+        // the service is assigned with a spec that proxies it.
+        let wanted: BTreeMap<InstanceId, (WorkloadId, std::net::SocketAddr)> = assignments
+            .iter()
+            .filter_map(|(id, a)| {
+                let port = front::proxied_port(&a.service)?;
+                Some((
+                    id.clone(),
+                    (id.workload.clone(), front::published_addr(&port)),
+                ))
+            })
+            .collect();
+        self.fronts
+            .retain(|key, _| wanted.values().any(|k| k == key));
+        for key in wanted.values() {
+            if !self.fronts.contains_key(key) {
+                self.fronts.insert(key.clone(), Front::start(key.1));
+            }
+        }
+        let fronts = self.fronts.clone();
+        let front_of = |id: &InstanceId| wanted.get(id).and_then(|k| fronts.get(k)).cloned();
         self.supervisors.retain(|id, tx| {
             if assignments.contains_key(id) {
                 true
@@ -170,14 +198,15 @@ impl<R: Runtime + 'static> Agent<R> {
             }
         });
         for (id, assignment) in assignments {
+            let front = front_of(id);
             if let Some(tx) = self.supervisors.get(id)
                 && tx
-                    .send(Command::Assign(Box::new(assignment.clone())))
+                    .send(Command::Assign(Box::new(assignment.clone()), front.clone()))
                     .is_ok()
             {
                 continue;
             }
-            self.spawn(id, assignment);
+            self.spawn(id, assignment, front);
         }
         if settled && !self.assigned_once {
             self.assigned_once = true;
@@ -271,7 +300,7 @@ impl<R: Runtime + 'static> Agent<R> {
         self.supervisors.is_empty()
     }
 
-    fn spawn(&mut self, id: &InstanceId, assignment: &Assignment) {
+    fn spawn(&mut self, id: &InstanceId, assignment: &Assignment, front: Option<Arc<Front>>) {
         let name = launch::runtime_name(id);
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
         let (exit_tx, exit_rx) = mpsc::unbounded_channel();
@@ -310,6 +339,7 @@ impl<R: Runtime + 'static> Agent<R> {
             exits: exit_rx,
             lines: line_rx,
             adopted: self.adoptable.remove(&name),
+            front,
         };
         let routes = self.routes.clone();
         tokio::spawn(async move {

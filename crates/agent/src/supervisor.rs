@@ -17,13 +17,21 @@ use orco_state::{Event, EventKind, ExitStatus, InstanceId};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use crate::front::{self, Front};
 use crate::policy::{self, AfterExit};
+
+/// The longest a stop waits for a proxied instance's open connections to close before it
+/// signals the instance (bounded by the stop timeout too); the drain itself goes on for the
+/// whole stop timeout, so a server that closes its connections gracefully on the signal
+/// loses none.
+const DRAIN_BEFORE_SIGNAL: Duration = Duration::from_secs(1);
 
 /// What a supervisor is told.
 #[derive(Debug)]
 pub(crate) enum Command {
-    /// The instance's current assignment (possibly unchanged).
-    Assign(Box<Assignment>),
+    /// The instance's current assignment (possibly unchanged), and the proxy in front of
+    /// its service's published port when it is proxied.
+    Assign(Box<Assignment>, Option<Arc<Front>>),
     /// The instance is no longer assigned: stop it, forget it, end.
     Remove,
 }
@@ -43,10 +51,14 @@ pub(crate) struct Supervisor<R: Runtime> {
     pub(crate) lines: Lines,
     /// What the runtime already knew of this instance when the agent started (adoption).
     pub(crate) adopted: Option<InstanceInfo>,
+    /// The proxy in front of the service's published port, when it is proxied.
+    pub(crate) front: Option<Arc<Front>>,
 }
 
 struct Run {
     pid: i32,
+    /// The instance's own port for this run (`PORT`), if it has one.
+    port: Option<u16>,
     started: Instant,
     health: Option<mpsc::Receiver<HealthReport>>,
     probe_lines: Option<mpsc::Sender<(LogSource, Vec<u8>)>>,
@@ -102,7 +114,7 @@ impl<R: Runtime + 'static> Supervisor<R> {
             let reset = sleep_until(life.reset_at);
             tokio::select! {
                 command = self.commands.recv() => match command {
-                    Some(Command::Assign(a)) => self.reassign(&mut life, *a).await,
+                    Some(Command::Assign(a, front)) => self.reassign(&mut life, *a, front).await,
                     Some(Command::Remove) => {
                         self.stop(&mut life, "removed").await;
                         let _ = self.runtime.forget(&self.name).await;
@@ -166,8 +178,13 @@ impl<R: Runtime + 'static> Supervisor<R> {
         match info.exit {
             None => {
                 let was_ready = seen.is_some_and(|s| s.ready);
+                let port = self.assignment.port;
+                if let (Some(front), Some(port)) = (&self.front, port) {
+                    front.add(&self.name, port, was_ready);
+                }
                 let mut run = Run {
                     pid: info.pid,
+                    port,
                     started: Instant::now(),
                     health: None,
                     probe_lines: None,
@@ -186,6 +203,7 @@ impl<R: Runtime + 'static> Supervisor<R> {
             Some(exit) => {
                 life.run = Some(Run {
                     pid: info.pid,
+                    port: self.assignment.port,
                     started: Instant::now(),
                     health: None,
                     probe_lines: None,
@@ -197,7 +215,7 @@ impl<R: Runtime + 'static> Supervisor<R> {
         }
     }
 
-    async fn reassign(&mut self, life: &mut Life, next: Assignment) {
+    async fn reassign(&mut self, life: &mut Life, next: Assignment, front: Option<Arc<Front>>) {
         let changed = runs_differently(&next.service, &self.assignment.service);
         let restart = next.restart_requests > life.restart_requests;
         life.restart_requests = life.restart_requests.max(next.restart_requests);
@@ -208,6 +226,7 @@ impl<R: Runtime + 'static> Supervisor<R> {
                 life.backoff = None;
                 life.finished = false;
                 self.stop(life, &reason).await;
+                self.front = front;
             }
             Desired::Run if changed || restart => {
                 let reason = if changed {
@@ -216,28 +235,50 @@ impl<R: Runtime + 'static> Supervisor<R> {
                     "restart requested"
                 };
                 self.stop(life, reason).await;
+                self.front = front;
                 life.backoff = None;
                 life.finished = false;
                 life.failures = 0;
             }
-            Desired::Run => {}
+            Desired::Run => {
+                let same = match (&self.front, &front) {
+                    (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                    (None, None) => true,
+                    _ => false,
+                };
+                if !same
+                    && let (Some(new), Some(run)) = (&front, life.run.as_ref())
+                    && let Some(port) = run.port
+                {
+                    new.add(&self.name, port, run.ready);
+                }
+                self.front = front;
+            }
         }
     }
 
     async fn start(&self, life: &mut Life) {
         let attempt = life.attempts;
         life.attempts = life.attempts.saturating_add(1);
+        let port = self.port();
         self.emit(EventKind::InstanceStarting {
             instance: self.id.clone(),
             attempt,
+            port: port.as_ref().ok().copied().flatten(),
         })
         .await;
-        let started = match crate::launch::launch(&self.id, &self.assignment) {
-            Ok(launch) => self.spawn(&launch).await,
+        let started = match port {
+            Ok(port) => match crate::launch::launch(&self.id, &self.assignment, port) {
+                Ok(launch) => self.spawn(&launch).await.map(|pid| (pid, port)),
+                Err(reason) => Err(reason),
+            },
             Err(reason) => Err(reason),
         };
         match started {
-            Ok(pid) => {
+            Ok((pid, port)) => {
+                if let (Some(front), Some(port)) = (&self.front, port) {
+                    front.add(&self.name, port, false);
+                }
                 self.emit(EventKind::InstanceStarted {
                     instance: self.id.clone(),
                     pid: u32::try_from(pid).ok(),
@@ -246,6 +287,7 @@ impl<R: Runtime + 'static> Supervisor<R> {
                 .await;
                 let mut run = Run {
                     pid,
+                    port,
                     started: Instant::now(),
                     health: None,
                     probe_lines: None,
@@ -268,6 +310,35 @@ impl<R: Runtime + 'static> Supervisor<R> {
         }
     }
 
+    /// The port of the next run: a free loopback port behind the proxy, else the service's
+    /// first published TCP port (the instance listens on it itself), else none.
+    fn port(&self) -> Result<Option<u16>, String> {
+        if self.front.is_some() {
+            return front::free_port()
+                .map(Some)
+                .map_err(|e| format!("cannot find a free loopback port for the instance: {e}"));
+        }
+        Ok(self
+            .assignment
+            .service
+            .ports
+            .iter()
+            .find(|p| p.protocol == orco_spec::Protocol::Tcp)
+            .map(|p| p.published))
+    }
+
+    /// The service's health with its probes aimed at this run's own port.
+    fn health_of(&self, run: &Run) -> Option<orco_spec::Health> {
+        let health = self.assignment.service.health.as_ref()?;
+        Some(match run.port {
+            Some(port) => {
+                let published = self.front.as_ref().map(|f| f.addr().port());
+                front::retarget(health, published, port)
+            }
+            None => health.clone(),
+        })
+    }
+
     async fn spawn(&self, launch: &Launch) -> Result<i32, String> {
         self.runtime
             .start(&self.name, launch)
@@ -278,14 +349,16 @@ impl<R: Runtime + 'static> Supervisor<R> {
 
     /// Starts the probes of a run; without health, the instance is ready once it runs.
     async fn start_probes(&self, run: &mut Run) {
-        let Some(health) = &self.assignment.service.health else {
+        let Some(health) = self.health_of(run) else {
             run.ready = true;
+            self.set_ready(true);
             self.emit(EventKind::InstanceReady {
                 instance: self.id.clone(),
             })
             .await;
             return;
         };
+        let health = &health;
         match Prober::new(health).map(|p| self.in_container(p)) {
             Ok(prober) => {
                 let (tx, rx) = mpsc::channel(1024);
@@ -328,10 +401,10 @@ impl<R: Runtime + 'static> Supervisor<R> {
 
     /// Probes of an instance adopted while ready: they start as passed.
     fn resume_probes(&self, run: &mut Run) {
-        let Some(health) = &self.assignment.service.health else {
+        let Some(health) = self.health_of(run) else {
             return;
         };
-        if let Ok(prober) = Prober::new(health).map(|p| self.in_container(p)) {
+        if let Ok(prober) = Prober::new(&health).map(|p| self.in_container(p)) {
             let (_, rx) = mpsc::channel(1);
             run.health = Some(prober.start_passed(rx));
         }
@@ -343,6 +416,7 @@ impl<R: Runtime + 'static> Supervisor<R> {
             run.reason = None;
             if !run.ready {
                 run.ready = true;
+                self.set_ready(true);
                 self.emit(EventKind::InstanceReady {
                     instance: self.id.clone(),
                 })
@@ -353,6 +427,7 @@ impl<R: Runtime + 'static> Supervisor<R> {
         let reason = report.why_not_ready().unwrap_or_else(|| "not ready".into());
         let was_ready = run.ready;
         run.ready = false;
+        self.set_ready(false);
         if was_ready || run.reason.as_deref() != Some(reason.as_str()) {
             run.reason = Some(reason.clone());
             self.emit(EventKind::InstanceUnready {
@@ -379,6 +454,7 @@ impl<R: Runtime + 'static> Supervisor<R> {
     async fn exited(&self, life: &mut Life, status: ExitStatus) {
         let Some(run) = life.run.take() else { return };
         life.reset_at = None;
+        self.set_ready(false);
         self.emit(EventKind::InstanceExited {
             instance: self.id.clone(),
             status,
@@ -445,6 +521,16 @@ impl<R: Runtime + 'static> Supervisor<R> {
         })
         .await;
         let stop = &self.assignment.service.stop;
+        if let Some(drain) = self
+            .front
+            .as_ref()
+            .and_then(|f| f.drain(&self.name, stop.timeout.get()))
+        {
+            // No new connections from now on; the open ones get a moment to finish before
+            // the signal, and the rest of the stop timeout after it.
+            let wait = DRAIN_BEFORE_SIGNAL.min(stop.timeout.get());
+            let _ = tokio::time::timeout(wait, drain.wait()).await;
+        }
         let signal =
             orco_runtime::parse_signal(&stop.signal).unwrap_or(orco_runtime::Signal::SIGTERM);
         match self
@@ -472,6 +558,16 @@ impl<R: Runtime + 'static> Supervisor<R> {
     }
 }
 
+impl<R: Runtime> Supervisor<R> {
+    /// Tells the proxy (when the service is proxied) whether to send this instance new
+    /// connections.
+    fn set_ready(&self, ready: bool) {
+        if let Some(front) = &self.front {
+            front.set_ready(&self.name, ready);
+        }
+    }
+}
+
 async fn sleep_until(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
@@ -495,11 +591,13 @@ impl IntoState for orco_runtime::ExitStatus {
 
 /// Whether an instance of `a` runs differently from one of `b`: any difference but the
 /// replica count (a scale creates or removes other instances and leaves this one alone).
+/// A replica count that puts the service behind the proxy (or takes it out) changes how
+/// every instance runs: its port.
 fn runs_differently(a: &orco_spec::Service, b: &orco_spec::Service) -> bool {
     a != b && {
-        let mut a = a.clone();
-        a.replicas = b.replicas;
-        a != *b
+        let mut same = a.clone();
+        same.replicas = b.replicas;
+        same != *b || front::proxied_port(a) != front::proxied_port(b)
     }
 }
 
@@ -530,5 +628,15 @@ mod tests {
             &service("{command: y, replicas: 3}"),
             &one
         ));
+    }
+
+    #[test]
+    fn a_replica_count_that_puts_the_service_behind_the_proxy_changes_how_it_runs() {
+        let one = service("{command: x, ports: ['8080:8080'], replicas: 1}");
+        let three = service("{command: x, ports: ['8080:8080'], replicas: 3}");
+        let two = service("{command: x, ports: ['8080:8080'], replicas: 2}");
+        assert!(runs_differently(&three, &one));
+        assert!(runs_differently(&one, &three));
+        assert!(!runs_differently(&three, &two));
     }
 }

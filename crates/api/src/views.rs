@@ -271,7 +271,9 @@ fn summary(kind: &EventKind) -> String {
         EventKind::StackStopRequested { stack } => format!("stack {stack} stop requested"),
         EventKind::StartRequested { workload } => format!("{workload} start requested"),
         EventKind::InstanceCreated { instance, .. } => format!("{instance} created"),
-        EventKind::InstanceStarting { instance, attempt } => {
+        EventKind::InstanceStarting {
+            instance, attempt, ..
+        } => {
             format!("{instance} starting (attempt {attempt})")
         }
         EventKind::InstanceStarted { instance, pid, .. } => match pid {

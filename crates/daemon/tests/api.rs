@@ -84,6 +84,7 @@ async fn engine_runs(store: &dyn Store, instance: &str, pid: u32) {
         EventKind::InstanceStarting {
             instance: instance.clone(),
             attempt: 0,
+            port: None,
         },
         EventKind::InstanceStarted {
             instance: instance.clone(),

@@ -222,6 +222,7 @@ fn apply_then_status_ps_and_their_json_and_yaml_forms() {
                     EventKind::InstanceStarting {
                         instance: instance.clone(),
                         attempt: 0,
+                        port: None,
                     },
                 ),
                 // A pid above Linux's largest: it can never name a real process.

@@ -41,6 +41,9 @@ pub struct Assignment {
     /// The process the state last saw running the instance, for a node that adopts it
     /// after a restart of orco.
     pub last_seen: Option<LastSeen>,
+    /// The loopback port the instance's current (or last) run was given, for a node that
+    /// adopts it behind the built-in proxy.
+    pub port: Option<u16>,
 }
 
 /// A process the state recorded as running an instance.
@@ -174,6 +177,7 @@ fn assignment(
             (Phase::Running { ready }, Some(pid)) => Some(LastSeen { pid, ready }),
             _ => None,
         },
+        port: instance.port,
     }
 }
 

@@ -64,6 +64,7 @@ impl World {
         self.apply(EventKind::InstanceStarting {
             instance: id(instance),
             attempt: 0,
+            port: None,
         });
         self.apply(EventKind::InstanceStarted {
             instance: id(instance),

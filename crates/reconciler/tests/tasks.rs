@@ -336,6 +336,7 @@ fn a_job_a_service_waits_for_is_submitted_once_and_its_tasks_wait_for_the_jobs_o
     w.apply(EventKind::InstanceStarting {
         instance: "s/db-0".parse().unwrap(),
         attempt: 0,
+        port: None,
     });
     w.apply(EventKind::InstanceStarted {
         instance: "s/db-0".parse().unwrap(),

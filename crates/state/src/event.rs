@@ -134,6 +134,10 @@ pub enum EventKind {
         instance: InstanceId,
         /// 0 for the first start, then one more for each restart.
         attempt: u32,
+        /// The instance's own loopback port for this run, when orco assigns one (`PORT`,
+        /// `{{port}}`): behind the built-in proxy, or the service's published port.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        port: Option<u16>,
     },
     /// The process or container runs: phase `running`, not ready.
     InstanceStarted {

@@ -162,6 +162,9 @@ pub struct Instance {
     /// instance each time this grows.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub restart_requests: u32,
+    /// The loopback port orco assigned to the current (or last) run, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -381,14 +384,20 @@ impl State {
                         reason: None,
                         restarts: Restarts::default(),
                         restart_requests: 0,
+                        port: None,
                     },
                 );
             }
             EventKind::InstanceRemoved { instance } => {
                 self.instances.remove(instance);
             }
-            EventKind::InstanceStarting { instance, attempt } => {
+            EventKind::InstanceStarting {
+                instance,
+                attempt,
+                port,
+            } => {
                 self.with_instance(instance, &event.kind, at, |i| {
+                    i.port = *port;
                     if *attempt > 0 {
                         i.restarts.total = i.restarts.total.saturating_add(1);
                     }

@@ -89,8 +89,13 @@ pub fn event_kind() -> impl Strategy<Value = EventKind> {
             .prop_map(|(workload, replicas)| EventKind::ScaleChanged { workload, replicas }),
         (instance(), proptest::option::of(Just("node-a".to_owned())))
             .prop_map(|(instance, node)| EventKind::InstanceCreated { instance, node }),
-        (instance(), 0u32..4)
-            .prop_map(|(instance, attempt)| EventKind::InstanceStarting { instance, attempt }),
+        (instance(), 0u32..4, proptest::option::of(1024u16..)).prop_map(
+            |(instance, attempt, port)| EventKind::InstanceStarting {
+                instance,
+                attempt,
+                port,
+            }
+        ),
         (instance(), proptest::option::of(1u32..100_000)).prop_map(|(instance, pid)| {
             EventKind::InstanceStarted {
                 instance,

@@ -40,6 +40,7 @@ fn an_instance_walks_its_lifecycle() {
     kinds.push(EventKind::InstanceStarting {
         instance: i.clone(),
         attempt: 0,
+        port: None,
     });
     assert_eq!(fold(kinds.clone()).instances[&i].phase, Phase::Starting);
     kinds.push(EventKind::InstanceStarted {
@@ -87,6 +88,7 @@ fn an_exit_outside_a_stop_is_success_or_failure_by_its_code() {
         EventKind::InstanceStarting {
             instance: i.clone(),
             attempt: 0,
+            port: None,
         },
         EventKind::InstanceStarted {
             instance: i.clone(),
@@ -119,6 +121,7 @@ fn restart_counters_and_backoff_survive_in_the_state() {
         EventKind::InstanceStarting {
             instance: i.clone(),
             attempt: 0,
+            port: None,
         },
         EventKind::InstanceStarted {
             instance: i.clone(),
@@ -138,6 +141,7 @@ fn restart_counters_and_backoff_survive_in_the_state() {
         EventKind::InstanceStarting {
             instance: i.clone(),
             attempt: 1,
+            port: None,
         },
         EventKind::InstanceStarted {
             instance: i.clone(),

@@ -39,6 +39,7 @@ fn every_kind() -> Vec<Event> {
         EventKind::InstanceStarting {
             instance: web0.clone(),
             attempt: 0,
+            port: None,
         },
         EventKind::InstanceStarted {
             instance: web0.clone(),

@@ -27,6 +27,7 @@ fn event(n: u64) -> Event {
         0 => EventKind::InstanceStarting {
             instance,
             attempt: (n % 7) as u32,
+            port: None,
         },
         1 => EventKind::InstanceStarted {
             instance,

@@ -1,0 +1,308 @@
+//! The built-in proxy and rolling updates through the real binary: several local-process
+//! instances behind one published port, loopback clients that count every failed request,
+//! and a daemon killed and restarted under them.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+fn fixture() -> String {
+    orco_fixture::path().unwrap().display().to_string()
+}
+
+/// A port nobody listens on now (the kernel's choice).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// One `GET /` on a connection of its own: the body (`VERSION INSTANCE`), or why it failed.
+fn get(port: u16) -> Result<String, String> {
+    let mut stream =
+        TcpStream::connect(("127.0.0.1", port)).map_err(|e| format!("connect: {e}"))?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(|e| e.to_string())?;
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: orco\r\nConnection: close\r\n\r\n")
+        .map_err(|e| format!("write: {e}"))?;
+    let mut text = String::new();
+    stream
+        .read_to_string(&mut text)
+        .map_err(|e| format!("read: {e}"))?;
+    match text.split_once("\r\n\r\n") {
+        Some((head, body)) if head.starts_with("HTTP/1.1 200") => Ok(body.trim().to_string()),
+        _ => Err(format!("bad answer: {text:?}")),
+    }
+}
+
+/// A client on one keep-alive connection: each request's body, or an error that says whether
+/// the connection closed between requests (before a request was written) or in the middle of
+/// one.
+struct KeepAlive {
+    reader: BufReader<TcpStream>,
+}
+
+#[derive(Debug)]
+enum KeepAliveError {
+    /// The server closed the connection after its last answer (`Connection: close`, or no
+    /// byte of the next answer).
+    ClosedBetween,
+    /// The connection broke while a request was under way.
+    Broken(String),
+}
+
+impl KeepAlive {
+    fn connect(port: u16) -> KeepAlive {
+        let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        KeepAlive {
+            reader: BufReader::new(stream),
+        }
+    }
+
+    /// One request; `Ok((body, close))` where `close` says the server announced the end.
+    fn get(&mut self) -> Result<(String, bool), KeepAliveError> {
+        let stream = self.reader.get_mut();
+        if stream
+            .write_all(b"GET / HTTP/1.1\r\nHost: orco\r\n\r\n")
+            .is_err()
+        {
+            return Err(KeepAliveError::ClosedBetween);
+        }
+        let mut line = String::new();
+        match self.reader.read_line(&mut line) {
+            // Closed before any byte of the answer: the server had closed it while idle.
+            Ok(0) => return Err(KeepAliveError::ClosedBetween),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+                return Err(KeepAliveError::ClosedBetween);
+            }
+            Err(e) => return Err(KeepAliveError::Broken(format!("status line: {e}"))),
+            Ok(_) => {}
+        }
+        if !line.starts_with("HTTP/1.1 200") {
+            return Err(KeepAliveError::Broken(format!("status line {line:?}")));
+        }
+        let mut length = 0usize;
+        let mut close = false;
+        loop {
+            let mut header = String::new();
+            match self.reader.read_line(&mut header) {
+                Ok(0) => return Err(KeepAliveError::Broken("headers cut".into())),
+                Err(e) => return Err(KeepAliveError::Broken(format!("headers: {e}"))),
+                Ok(_) => {}
+            }
+            let header = header.trim_end().to_ascii_lowercase();
+            if header.is_empty() {
+                break;
+            }
+            if let Some(n) = header.strip_prefix("content-length: ") {
+                length = n.parse().unwrap();
+            }
+            if header == "connection: close" {
+                close = true;
+            }
+        }
+        let mut body = vec![0; length];
+        self.reader
+            .read_exact(&mut body)
+            .map_err(|e| KeepAliveError::Broken(format!("body: {e}")))?;
+        Ok((String::from_utf8_lossy(&body).trim().to_string(), close))
+    }
+}
+
+/// Results of a load generator: every answer's body in order, and every failure.
+#[derive(Debug, Default)]
+struct Load {
+    answers: Vec<String>,
+    failures: Vec<String>,
+}
+
+/// Requests on connections of their own, one after another, from a thread until `stop`
+/// (bounded: at most `MAX_REQUESTS` requests and `MAX_LOAD` of time).
+fn load(port: u16, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<Load> {
+    const MAX_REQUESTS: usize = 50_000;
+    const MAX_LOAD: Duration = Duration::from_secs(240);
+    std::thread::spawn(move || {
+        let start = Instant::now();
+        let mut load = Load::default();
+        while !stop.load(Ordering::SeqCst)
+            && load.answers.len() + load.failures.len() < MAX_REQUESTS
+            && start.elapsed() < MAX_LOAD
+        {
+            match get(port) {
+                Ok(body) => load.answers.push(body),
+                Err(e) => load.failures.push(e),
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        load
+    })
+}
+
+/// Waits (bounded) until `cond` holds for `orco ps -o json`'s items.
+fn wait_until(
+    world: &common::World,
+    what: &str,
+    cond: impl Fn(&[serde_json::Value]) -> bool,
+) -> Vec<serde_json::Value> {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while Instant::now() < deadline {
+        let items = world.instances();
+        if cond(&items) {
+            return items;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!(
+        "gave up waiting until {what}: {:#?}\ndaemon log:\n{}",
+        world.instances(),
+        std::fs::read_to_string(world.dir.path().join("daemon.log")).unwrap_or_default()
+    );
+}
+
+/// Every instance of `service` is ready, and there are `n` of them.
+fn all_ready(items: &[serde_json::Value], service: &str, n: usize) -> bool {
+    let of: Vec<_> = items
+        .iter()
+        .filter(|i| i["workload"].as_str() == Some(&format!("shop/{service}")))
+        .collect();
+    of.len() == n && of.iter().all(|i| i["ready"].as_bool() == Some(true))
+}
+
+fn pids(items: &[serde_json::Value]) -> BTreeSet<u64> {
+    items.iter().filter_map(|i| i["pid"].as_u64()).collect()
+}
+
+/// The seed's shape: replicas publishing one port, each probed on that port.
+fn web(port: u16, replicas: u32, version: &str, update: &str) -> String {
+    format!(
+        "version: 0.1
+stack: {{name: shop}}
+services:
+  web:
+    command: ['{fixture}', '--serve', '{{{{port}}}}']
+    env: {{VERSION: {version}}}
+    ports: ['{port}:{port}']
+    replicas: {replicas}
+    health:
+      http: {{url: 'http://localhost:{port}/'}}
+      interval: 200ms
+    stop: {{timeout: 5s}}
+{update}",
+        fixture = fixture()
+    )
+}
+
+#[test]
+fn two_replicas_publishing_one_port_and_probed_on_it_share_it_and_get_it_back_after_a_daemon_restart()
+ {
+    let world = common::World::new();
+    world.start_daemon();
+    let port = free_port();
+    let file = world.file("stack.yaml", &web(port, 2, "v1", ""));
+    world.ok(&["up", "-d", "-f", file.to_str().unwrap()]);
+    let before = wait_until(&world, "both replicas are ready", |i| {
+        all_ready(i, "web", 2)
+    });
+
+    // Every connection goes to a ready instance, round robin: both answer.
+    let mut seen = BTreeSet::new();
+    for _ in 0..20 {
+        let body = get(port).unwrap();
+        assert!(body.starts_with("v1 "), "{body}");
+        seen.insert(body);
+    }
+    assert_eq!(
+        seen,
+        BTreeSet::from(["v1 web-0".to_string(), "v1 web-1".to_string()])
+    );
+
+    // A daemon killed and started again adopts the instances and publishes the port again.
+    world.kill_daemon();
+    world.start_daemon();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut seen = BTreeSet::new();
+    while seen.len() < 2 && Instant::now() < deadline {
+        if let Ok(body) = get(port) {
+            seen.insert(body);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        seen,
+        BTreeSet::from(["v1 web-0".to_string(), "v1 web-1".to_string()])
+    );
+    let after = wait_until(&world, "both replicas are ready", |i| {
+        all_ready(i, "web", 2)
+    });
+    assert_eq!(pids(&before), pids(&after), "the instances were adopted");
+}
+
+#[test]
+fn a_proxied_instance_that_is_stopped_is_drained_first_and_a_keep_alive_client_sees_its_connection_closed_between_requests()
+ {
+    let world = common::World::new();
+    world.start_daemon();
+    let port = free_port();
+    let file = world.file("stack.yaml", &web(port, 2, "v1", ""));
+    world.ok(&["up", "-d", "-f", file.to_str().unwrap()]);
+    wait_until(&world, "both replicas are ready", |i| {
+        all_ready(i, "web", 2)
+    });
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let generator = load(port, stop.clone());
+    let mut client = KeepAlive::connect(port);
+    let (body, _) = client.get().unwrap();
+    let first = body.split(' ').nth(1).unwrap().to_string();
+
+    // A restart of the client's own instance drains it (no new connection goes there) and
+    // stops it: its connection must end between two requests, and no request fails.
+    world.ok(&["restart", &first]);
+    let closed = Arc::new(Mutex::new(None));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut requests = 1;
+    while Instant::now() < deadline && requests < 100_000 {
+        match client.get() {
+            Ok((_, false)) => requests += 1,
+            Ok((_, true)) | Err(KeepAliveError::ClosedBetween) => {
+                *closed.lock().unwrap() = Some(requests);
+                break;
+            }
+            Err(KeepAliveError::Broken(why)) => {
+                panic!("the connection broke in the middle of request {requests}: {why}")
+            }
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(
+        closed.lock().unwrap().is_some(),
+        "the keep-alive connection was never closed"
+    );
+    wait_until(&world, "both replicas are ready again", |i| {
+        all_ready(i, "web", 2)
+    });
+    stop.store(true, Ordering::SeqCst);
+    let load = generator.join().unwrap();
+    assert!(
+        load.failures.is_empty(),
+        "{} of {} requests failed: {:?}",
+        load.failures.len(),
+        load.failures.len() + load.answers.len(),
+        &load.failures[..load.failures.len().min(5)]
+    );
+    assert!(!load.answers.is_empty());
+}
