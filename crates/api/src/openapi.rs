@@ -8,7 +8,9 @@ use crate::model::{
     NodeView, ScaleRequest, StackDetail, StackList, StackView, WorkloadCreate, WorkloadDetail,
     WorkloadList, WorkloadView,
 };
-use crate::routes::jobs::{JobList, JobRunView, JobSubmit, JobSubmitted, ProgressReport, TaskView};
+use crate::routes::jobs::{
+    JobList, JobRunView, JobSubmit, JobSubmitted, ProgressReport, ScheduleView, TaskView,
+};
 use crate::routes::{cluster, events, history, instances, jobs, logs, nodes, stacks, workloads};
 
 /// The API's OpenAPI description.
@@ -55,7 +57,7 @@ use crate::routes::{cluster, events, history, instances, jobs, logs, nodes, stac
         ErrorBody, ErrorDetail, FieldProblem, Health, Accepted, StackView, StackDetail, StackList,
         WorkloadView, WorkloadDetail, WorkloadList, WorkloadCreate, ScaleRequest, InstanceView,
         InstanceList, NodeView, NodeList, EventView, HistoryView, ClusterInfo, JobSubmit,
-        JobSubmitted, JobRunView, TaskView, JobList, ProgressReport,
+        JobSubmitted, JobRunView, TaskView, JobList, ProgressReport, ScheduleView,
     )),
     tags(
         (name = "stacks", description = "Apply, read and remove stacks"),

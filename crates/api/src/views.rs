@@ -328,5 +328,18 @@ fn summary(kind: &EventKind) -> String {
         EventKind::TaskRetrying { task, reason, .. } => format!("{task} will retry: {reason}"),
         EventKind::JobCancelRequested { run } => format!("{run} cancel requested"),
         EventKind::JobRetryRequested { run } => format!("{run} retry requested"),
+        EventKind::JobScheduled { run, due, missed } => format!(
+            "{run} scheduled for {due}{}",
+            if *missed > 0 {
+                format!(" ({missed} earlier due times missed while no daemon ran)")
+            } else {
+                String::new()
+            }
+        ),
+        EventKind::ScheduledRunSkipped {
+            job, due, reason, ..
+        } => {
+            format!("{job} run due at {due} skipped: {reason}")
+        }
     }
 }

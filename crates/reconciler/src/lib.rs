@@ -8,8 +8,10 @@
 //! - [`plan`]: [`reconcile`], [`Plan`], [`Assignment`], [`Desired`].
 //! - [`gate`]: dependency conditions (`require`) and why a dependent is [`Blocked`].
 //! - [`tasks`]: which tasks of job runs start, are skipped or end a run ([`TaskAssignment`]).
+//! - `periodic`: which due times of job schedules have come: a run, or a recorded skip.
 
 pub mod gate;
+mod periodic;
 pub mod plan;
 pub mod tasks;
 

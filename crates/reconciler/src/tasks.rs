@@ -76,6 +76,13 @@ pub(crate) struct TaskPlan {
     pub wake_at: Option<Timestamp>,
 }
 
+impl TaskPlan {
+    /// Asks to be reconciled again at `at` (the earliest of every such ask wins).
+    pub(crate) fn wake(&mut self, at: Timestamp) {
+        self.wake_at = Some(self.wake_at.map_or(at, |w| w.min(at)));
+    }
+}
+
 /// A task that could start now.
 struct Candidate<'a> {
     priority: i32,
@@ -91,6 +98,18 @@ pub(crate) fn schedule(state: &State, now: Timestamp, limits: &Limits) -> TaskPl
     let mut active_by_run: BTreeMap<&JobRunId, u32> = BTreeMap::new();
     let mut candidates = Vec::new();
     submit_awaited_jobs(state, &mut plan);
+    crate::periodic::due(state, now, &mut plan);
+    // The oldest unfinished run of each job: a scheduled run with `overlap: queue` waits
+    // for it.
+    let mut oldest_unfinished: BTreeMap<&WorkloadId, u64> = BTreeMap::new();
+    for id in state
+        .jobs
+        .iter()
+        .filter(|(_, r)| r.outcome.is_none())
+        .map(|(id, _)| id)
+    {
+        oldest_unfinished.entry(&id.job).or_insert(id.run);
+    }
     for (id, run) in &state.jobs {
         let job = state
             .stacks
@@ -142,10 +161,19 @@ pub(crate) fn schedule(state: &State, now: Timestamp, limits: &Limits) -> TaskPl
         if run.outcome.is_some() {
             continue;
         }
-        let held = job
-            .depends_on
-            .iter()
-            .any(|dep| condition(state, &id.job.stack, dep).is_err());
+        let queued = run.due.is_some()
+            && job
+                .schedule
+                .as_ref()
+                .is_some_and(|s| s.overlap == orco_spec::Overlap::Queue)
+            && oldest_unfinished
+                .get(&id.job)
+                .is_some_and(|first| *first < id.run);
+        let held = queued
+            || job
+                .depends_on
+                .iter()
+                .any(|dep| condition(state, &id.job.stack, dep).is_err());
         decide_run(&mut plan, &mut candidates, id, run, job, now, held);
     }
     // Admit ready tasks while slots last: priority, then FIFO, then name.
@@ -265,7 +293,7 @@ fn decide_run<'a>(
             Some(TaskPhase::Backoff) => {
                 let at = record.and_then(|r| r.retry_at).unwrap_or(now);
                 if at > now {
-                    plan.wake_at = Some(plan.wake_at.map_or(at, |w| w.min(at)));
+                    plan.wake(at);
                 }
                 at <= now && !run.cancel_requested
             }

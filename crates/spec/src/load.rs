@@ -1629,13 +1629,14 @@ impl Cx<'_> {
         let f = self.fields(n, path, "`schedule`", keys::SCHEDULE)?;
         let cron_node = self.required(&f, "cron", path, "`schedule`")?;
         let cron = self.nonempty_string(cron_node, &join(path, "cron"))?;
-        if let Err(why) = check_cron(&cron) {
+        if let Err(why) = orco_cron::Cron::parse(&cron) {
             self.error(
                 cron_node,
                 &join(path, "cron"),
                 format!("bad cron expression `{cron}`: {why}"),
                 Some(
-                    "five fields: minute hour day-of-month month day-of-week, e.g. `*/5 * * * *`"
+                    "five fields `minute hour day-of-month month day-of-week` (e.g. `*/5 * * * *`), \
+                     or six with seconds first (e.g. `*/2 * * * * *`)"
                         .into(),
                 ),
             );
@@ -1979,42 +1980,6 @@ fn check_http_url(url: &str) -> Result<(), String> {
         && !matches!(p.parse::<u16>(), Ok(n) if n > 0)
     {
         return Err(format!("`{p}` is not a port number"));
-    }
-    Ok(())
-}
-
-fn check_cron(expr: &str) -> Result<(), String> {
-    let fields: Vec<&str> = expr.split_whitespace().collect();
-    if fields.len() != 5 {
-        return Err(format!("it has {} fields, not 5", fields.len()));
-    }
-    let ranges = [(0, 59), (0, 23), (1, 31), (1, 12), (0, 7)];
-    for (field, (lo, hi)) in fields.iter().zip(ranges) {
-        for part in field.split(',') {
-            let (range, step) = match part.split_once('/') {
-                Some((r, s)) => (r, Some(s)),
-                None => (part, None),
-            };
-            if let Some(s) = step
-                && !matches!(s.parse::<u32>(), Ok(n) if n > 0)
-            {
-                return Err(format!("bad step `{s}` in `{field}`"));
-            }
-            if range == "*" {
-                continue;
-            }
-            let bounds: Vec<&str> = range.split('-').collect();
-            if bounds.is_empty() || bounds.len() > 2 {
-                return Err(format!("bad range `{range}` in `{field}`"));
-            }
-            for b in bounds {
-                let ok = b.parse::<u32>().is_ok_and(|n| (lo..=hi).contains(&n))
-                    || (b.len() == 3 && b.chars().all(|c| c.is_ascii_alphabetic()));
-                if !ok {
-                    return Err(format!("`{b}` is out of range {lo}-{hi} in `{field}`"));
-                }
-            }
-        }
     }
     Ok(())
 }

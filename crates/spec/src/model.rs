@@ -777,7 +777,8 @@ pub struct Job {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Schedule {
-    /// Five-field cron expression: minute hour day-of-month month day-of-week.
+    /// Cron expression: five fields (minute hour day-of-month month day-of-week), or six
+    /// with seconds first; lists, ranges, steps, month and day names, `@daily` and the like.
     pub cron: String,
     /// IANA time zone the expression is read in. Default: `UTC`.
     #[serde(default = "default_timezone")]

@@ -82,7 +82,9 @@ impl Event {
             EventKind::JobSubmitted { run: r }
             | EventKind::JobFinished { run: r, .. }
             | EventKind::JobCancelRequested { run: r }
-            | EventKind::JobRetryRequested { run: r } => run(r),
+            | EventKind::JobRetryRequested { run: r }
+            | EventKind::JobScheduled { run: r, .. } => run(r),
+            EventKind::ScheduledRunSkipped { job: w, .. } => workload(w),
             EventKind::TaskStarted { task: t, .. }
             | EventKind::TaskProgress { task: t, .. }
             | EventKind::TaskSucceeded { task: t }
@@ -235,7 +237,8 @@ pub enum EventKind {
         /// Which service.
         workload: WorkloadId,
     },
-    /// A run of a job was submitted (by hand, by schedule, or by `orco up`).
+    /// A run of a job was submitted (by hand, or by `orco up`; a scheduled run is
+    /// [`EventKind::JobScheduled`]).
     JobSubmitted {
         /// Which run.
         run: JobRunId,
@@ -322,6 +325,36 @@ pub enum EventKind {
         /// Which run.
         run: JobRunId,
     },
+    /// A run of a job fell due on its `schedule` and was submitted: recorded before any of
+    /// its tasks starts, and it moves the schedule past `due`, so that a due time is never
+    /// run twice.
+    JobScheduled {
+        /// The run.
+        run: JobRunId,
+        /// The due time it runs for.
+        due: Timestamp,
+        /// Earlier due times that passed while no daemon ran and are not run (see
+        /// `docs/stack-file.md`: only the most recent one is).
+        #[serde(default, skip_serializing_if = "is_zero")]
+        missed: u32,
+    },
+    /// A due time of a job's `schedule` passed without a run (`overlap: skip` while a run
+    /// is unfinished, or `queue` while one already waits); it moves the schedule past `due`.
+    ScheduledRunSkipped {
+        /// The job.
+        job: WorkloadId,
+        /// The due time not run.
+        due: Timestamp,
+        /// Earlier due times missed while no daemon ran.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        missed: u32,
+        /// Why, for people.
+        reason: String,
+    },
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// How a process ended.

@@ -19,7 +19,9 @@ pub mod state;
 pub use codec::{DecodeError, SCHEMA_VERSION};
 pub use event::{Event, EventKind, ExitStatus, JobOutcome};
 pub use id::{IdError, InstanceId, JobRunId, StackName, TaskId, WorkloadId};
-pub use state::{Instance, JobRun, Phase, Restarts, StackState, State, TaskPhase, TaskRecord};
+pub use state::{
+    Instance, JobRun, Phase, Restarts, ScheduleState, StackState, State, TaskPhase, TaskRecord,
+};
 
 /// A position in the event log: the first event has revision 1; revision 0 is the empty log.
 pub type Revision = u64;

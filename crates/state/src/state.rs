@@ -29,6 +29,36 @@ pub struct State {
     pub instances: BTreeMap<InstanceId, Instance>,
     /// Job runs, by id.
     pub jobs: BTreeMap<JobRunId, JobRun>,
+    /// Where each scheduled job's `schedule` is, by job.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub schedules: BTreeMap<WorkloadId, ScheduleState>,
+}
+
+/// A job's `schedule` as the log knows it: the due times it has dealt with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScheduleState {
+    /// The cron expression (as in the stack file).
+    pub cron: String,
+    /// Its time zone.
+    pub timezone: String,
+    /// When this schedule (this `cron` in this `timezone`) was applied: due times count from
+    /// here.
+    pub since: Timestamp,
+    /// The last due time dealt with (run or skipped).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_due: Option<Timestamp>,
+    /// Runs submitted by the schedule.
+    #[serde(default)]
+    pub runs: u64,
+    /// Due times not run because of `overlap`.
+    #[serde(default)]
+    pub skipped: u64,
+    /// Due times missed while no daemon ran.
+    #[serde(default)]
+    pub missed: u64,
+    /// Why the last skipped due time was not run, and which it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_skip: Option<(Timestamp, String)>,
 }
 
 /// One applied stack: its desired state.
@@ -119,7 +149,9 @@ impl Phase {
             | EventKind::TaskStarting { .. }
             | EventKind::TaskRetrying { .. }
             | EventKind::JobCancelRequested { .. }
-            | EventKind::JobRetryRequested { .. } => self,
+            | EventKind::JobRetryRequested { .. }
+            | EventKind::JobScheduled { .. }
+            | EventKind::ScheduledRunSkipped { .. } => self,
         }
     }
 
@@ -201,6 +233,22 @@ pub struct JobRun {
     /// Cancelling the run was asked for.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub cancel_requested: bool,
+    /// The due time of its job's `schedule` it runs for; `None` for a run submitted by hand.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due: Option<Timestamp>,
+}
+
+impl JobRun {
+    fn new(at: Timestamp, due: Option<Timestamp>) -> JobRun {
+        JobRun {
+            submitted_at: at,
+            outcome: None,
+            finished_at: None,
+            tasks: BTreeMap::new(),
+            cancel_requested: false,
+            due,
+        }
+    }
 }
 
 /// Where a task is.
@@ -326,15 +374,50 @@ impl State {
                 let Ok(name) = StackName::new(stack.stack.name.clone()) else {
                     return;
                 };
-                let entry = self.stacks.entry(name).or_insert_with(|| StackState {
-                    spec: (**stack).clone(),
-                    applied_at: at,
-                    generation: 0,
-                    scale: BTreeMap::new(),
-                    stopped: std::collections::BTreeSet::new(),
-                });
+                let entry = self
+                    .stacks
+                    .entry(name.clone())
+                    .or_insert_with(|| StackState {
+                        spec: (**stack).clone(),
+                        applied_at: at,
+                        generation: 0,
+                        scale: BTreeMap::new(),
+                        stopped: std::collections::BTreeSet::new(),
+                    });
                 entry.spec = (**stack).clone();
                 entry.applied_at = at;
+                let jobs: Vec<(String, Option<orco_spec::Schedule>)> = stack
+                    .jobs
+                    .iter()
+                    .map(|(n, j)| (n.clone(), j.schedule.clone()))
+                    .collect();
+                self.schedules.retain(|id, _| {
+                    id.stack != name || jobs.iter().any(|(n, s)| n == &id.name && s.is_some())
+                });
+                for (job, schedule) in jobs {
+                    let (Some(schedule), Ok(id)) = (schedule, WorkloadId::new(name.clone(), job))
+                    else {
+                        continue;
+                    };
+                    let same = self.schedules.get(&id).is_some_and(|s| {
+                        s.cron == schedule.cron && s.timezone == schedule.timezone
+                    });
+                    if !same {
+                        self.schedules.insert(
+                            id,
+                            ScheduleState {
+                                cron: schedule.cron,
+                                timezone: schedule.timezone,
+                                since: at,
+                                last_due: None,
+                                runs: 0,
+                                skipped: 0,
+                                missed: 0,
+                                last_skip: None,
+                            },
+                        );
+                    }
+                }
                 entry.generation += 1;
                 entry.scale.clear();
                 entry.stopped.clear();
@@ -343,6 +426,7 @@ impl State {
                 self.stacks.remove(stack);
                 self.instances.retain(|id, _| &id.workload.stack != stack);
                 self.jobs.retain(|id, _| &id.job.stack != stack);
+                self.schedules.retain(|id, _| &id.stack != stack);
             }
             EventKind::ScaleChanged { workload, replicas } => {
                 if let Some(stack) = self.stacks.get_mut(&workload.stack) {
@@ -452,16 +536,33 @@ impl State {
                 });
             }
             EventKind::JobSubmitted { run } => {
-                self.jobs.insert(
-                    run.clone(),
-                    JobRun {
-                        submitted_at: at,
-                        outcome: None,
-                        finished_at: None,
-                        tasks: BTreeMap::new(),
-                        cancel_requested: false,
-                    },
-                );
+                // A run id already taken keeps its run: a submit never resets one.
+                self.jobs
+                    .entry(run.clone())
+                    .or_insert_with(|| JobRun::new(at, None));
+            }
+            EventKind::JobScheduled { run, due, missed } => {
+                if let Some(schedule) = self.schedules.get_mut(&run.job) {
+                    schedule.last_due = Some(*due);
+                    schedule.runs = schedule.runs.saturating_add(1);
+                    schedule.missed = schedule.missed.saturating_add(u64::from(*missed));
+                }
+                self.jobs
+                    .entry(run.clone())
+                    .or_insert_with(|| JobRun::new(at, Some(*due)));
+            }
+            EventKind::ScheduledRunSkipped {
+                job,
+                due,
+                missed,
+                reason,
+            } => {
+                if let Some(schedule) = self.schedules.get_mut(job) {
+                    schedule.last_due = Some(*due);
+                    schedule.skipped = schedule.skipped.saturating_add(1);
+                    schedule.missed = schedule.missed.saturating_add(u64::from(*missed));
+                    schedule.last_skip = Some((*due, reason.clone()));
+                }
             }
             EventKind::JobFinished { run, outcome } => {
                 if let Some(job) = self.jobs.get_mut(run) {

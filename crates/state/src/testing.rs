@@ -172,6 +172,19 @@ pub fn event_kind() -> impl Strategy<Value = EventKind> {
             }),
         run().prop_map(|run| EventKind::JobCancelRequested { run }),
         run().prop_map(|run| EventKind::JobRetryRequested { run }),
+        (run(), timestamp(), 0u32..3).prop_map(|(run, due, missed)| EventKind::JobScheduled {
+            run,
+            due,
+            missed
+        }),
+        (workload(), timestamp(), 0u32..3, reason()).prop_map(|(job, due, missed, reason)| {
+            EventKind::ScheduledRunSkipped {
+                job,
+                due,
+                missed,
+                reason,
+            }
+        }),
     ]
 }
 

@@ -53,6 +53,10 @@ pub struct JobRunView {
     pub finished_at: Option<Timestamp>,
     /// Its job's priority.
     pub priority: i32,
+    /// The due time of its job's schedule it runs for; none for a run submitted by hand.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub due: Option<Timestamp>,
     /// Its tasks, by name.
     pub tasks: Vec<TaskView>,
 }
@@ -88,13 +92,46 @@ pub struct TaskView {
     pub pid: Option<u32>,
 }
 
-/// Every run, oldest first.
+/// Every run, oldest first, and every job schedule.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct JobList {
     /// The revision the list was read at.
     pub revision: u64,
     /// The runs.
     pub items: Vec<JobRunView>,
+    /// The scheduled jobs, by job id.
+    #[serde(default)]
+    pub schedules: Vec<ScheduleView>,
+}
+
+/// A job's schedule: its expression, what it has done and when it next falls due.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ScheduleView {
+    /// `STACK/JOB`.
+    pub job: String,
+    /// The cron expression.
+    pub cron: String,
+    /// Its time zone.
+    pub timezone: String,
+    /// `skip`, `queue` or `allow`.
+    pub overlap: String,
+    /// The next due time after the last one dealt with (it may have come already).
+    #[schema(value_type = Option<String>)]
+    pub next_due: Option<Timestamp>,
+    /// The last due time dealt with (run or skipped).
+    #[schema(value_type = Option<String>)]
+    pub last_due: Option<Timestamp>,
+    /// Runs the schedule submitted.
+    pub runs: u64,
+    /// Due times skipped because of `overlap`.
+    pub skipped: u64,
+    /// Due times missed while no daemon ran.
+    pub missed: u64,
+    /// The last skipped due time.
+    #[schema(value_type = Option<String>)]
+    pub last_skipped_due: Option<Timestamp>,
+    /// Why it was skipped.
+    pub last_skip_reason: Option<String>,
 }
 
 /// Submit runs of a stack's jobs. A new stack is applied as it is; into an applied stack only
@@ -182,10 +219,55 @@ pub async fn list(State(ctx): State<ApiContext>) -> Result<axum::Json<JobList>, 
         .map(|(id, run)| run_view(&read.state, id, run, read.as_of))
         .collect();
     items.sort_by(|a, b| a.submitted_at.cmp(&b.submitted_at).then(a.id.cmp(&b.id)));
+    let schedules = read
+        .state
+        .schedules
+        .iter()
+        .map(|(job, s)| schedule_view(&read.state, job, s))
+        .collect();
     Ok(axum::Json(JobList {
         revision: read.state.revision,
         items,
+        schedules,
     }))
+}
+
+fn schedule_view(
+    state: &orco_state::State,
+    job: &WorkloadId,
+    s: &orco_state::ScheduleState,
+) -> ScheduleView {
+    let overlap = state
+        .stacks
+        .get(&job.stack)
+        .and_then(|st| st.spec.jobs.get(&job.name))
+        .and_then(|j| j.schedule.as_ref())
+        .map_or(orco_spec::Overlap::Skip, |sc| sc.overlap);
+    let next_due = match (
+        orco_cron::Cron::parse(&s.cron),
+        jiff::tz::TimeZone::get(&s.timezone),
+    ) {
+        (Ok(cron), Ok(tz)) => cron.next_after(&tz, s.last_due.unwrap_or(s.since)),
+        _ => None,
+    };
+    ScheduleView {
+        job: job.to_string(),
+        cron: s.cron.clone(),
+        timezone: s.timezone.clone(),
+        overlap: match overlap {
+            orco_spec::Overlap::Skip => "skip",
+            orco_spec::Overlap::Queue => "queue",
+            orco_spec::Overlap::Allow => "allow",
+        }
+        .into(),
+        next_due,
+        last_due: s.last_due,
+        runs: s.runs,
+        skipped: s.skipped,
+        missed: s.missed,
+        last_skipped_due: s.last_skip.as_ref().map(|(at, _)| *at),
+        last_skip_reason: s.last_skip.as_ref().map(|(_, why)| why.clone()),
+    }
 }
 
 /// One run with its tasks.
@@ -446,6 +528,7 @@ pub fn run_view(
         submitted_at: run.submitted_at,
         finished_at: run.finished_at,
         priority: job.map_or(0, |j| j.priority),
+        due: run.due,
         tasks,
     }
 }

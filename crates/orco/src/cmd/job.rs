@@ -125,7 +125,7 @@ async fn list(args: &JobListArgs) -> Result<u8, Failure> {
     if remote::print_structured(&list, args.format.output)? {
         return Ok(exit::OK);
     }
-    let mut table = remote::table(&["RUN", "STATE", "TASKS", "PRIORITY", "SUBMITTED"]);
+    let mut table = remote::table(&["RUN", "STATE", "TASKS", "PRIORITY", "SUBMITTED", "DUE"]);
     for run in &list.items {
         let done = run
             .tasks
@@ -138,9 +138,42 @@ async fn list(args: &JobListArgs) -> Result<u8, Failure> {
             Cell::new(format!("{done}/{}", run.tasks.len())),
             Cell::new(run.priority),
             Cell::new(run.submitted_at.to_string()),
+            Cell::new(run.due.map_or_else(|| "-".into(), |d| d.to_string())),
         ]);
     }
     remote::print_table(&table);
+    if !list.schedules.is_empty() {
+        println!();
+        let mut table = remote::table(&[
+            "SCHEDULE",
+            "CRON",
+            "TIMEZONE",
+            "OVERLAP",
+            "NEXT DUE",
+            "RUNS",
+            "SKIPPED",
+            "MISSED",
+            "LAST SKIP",
+        ]);
+        for s in &list.schedules {
+            let last_skip = match (&s.last_skipped_due, &s.last_skip_reason) {
+                (Some(at), Some(why)) => format!("{at}: {why}"),
+                _ => "-".into(),
+            };
+            table.add_row(vec![
+                Cell::new(&s.job),
+                Cell::new(&s.cron),
+                Cell::new(&s.timezone),
+                Cell::new(&s.overlap),
+                Cell::new(s.next_due.map_or_else(|| "-".into(), |d| d.to_string())),
+                Cell::new(s.runs),
+                Cell::new(s.skipped),
+                Cell::new(s.missed),
+                Cell::new(last_skip),
+            ]);
+        }
+        remote::print_table(&table);
+    }
     Ok(exit::OK)
 }
 
