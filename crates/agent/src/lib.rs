@@ -104,6 +104,8 @@ pub struct Agent<R: Runtime + 'static> {
     output: Option<Arc<dyn OutputSink>>,
     /// The built-in proxy of every proxied (service, published address).
     fronts: BTreeMap<(WorkloadId, std::net::SocketAddr), Arc<Front>>,
+    /// The API address tasks get as `ORCO_HOST`.
+    api_host: Option<String>,
 }
 
 impl<R: Runtime + 'static> std::fmt::Debug for Agent<R> {
@@ -152,7 +154,14 @@ impl<R: Runtime + 'static> Agent<R> {
             assigned_once: false,
             output,
             fronts: BTreeMap::new(),
+            api_host: None,
         })
+    }
+
+    /// The API address (as the CLI's `--host` takes it, e.g. `unix:///run/orco/orco.sock`)
+    /// that tasks started from now on get as `ORCO_HOST`, to report progress through.
+    pub fn set_api_host(&mut self, host: Option<String>) {
+        self.api_host = host;
     }
 
     /// The runtime the agent drives.
@@ -279,6 +288,7 @@ impl<R: Runtime + 'static> Agent<R> {
             exits: exit_rx,
             lines: line_rx,
             adopted: self.adoptable.remove(&name),
+            api_host: self.api_host.clone(),
         };
         let routes = self.routes.clone();
         let key = name.clone();

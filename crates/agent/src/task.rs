@@ -33,8 +33,9 @@ pub fn runtime_name(task: &TaskId, attempt: u32) -> String {
 }
 
 /// The launch of a task attempt: its command, environment (orco's own, env files, `env`,
-/// then `ORCO_STACK`, `ORCO_JOB`, `ORCO_RUN`, `ORCO_TASK`, `ORCO_ATTEMPT`) and directory.
-pub fn launch(a: &TaskAssignment) -> Result<Launch, String> {
+/// then `ORCO_STACK`, `ORCO_JOB`, `ORCO_RUN`, `ORCO_TASK`, `ORCO_ATTEMPT`, and `ORCO_HOST`,
+/// the daemon's API address, when there is one) and directory.
+pub fn launch(a: &TaskAssignment, api_host: Option<&str>) -> Result<Launch, String> {
     let files: Vec<_> = a
         .spec
         .env_from_file
@@ -46,7 +47,7 @@ pub fn launch(a: &TaskAssignment) -> Result<Launch, String> {
         None => a.workdir.clone(),
     };
     let job = &a.task.run.job;
-    Ok(Launch::from_command(&a.spec.command)
+    let launch = Launch::from_command(&a.spec.command)
         .inherit_env()
         .env_files(&files, &a.spec.env)
         .map_err(|e| e.to_string())?
@@ -55,7 +56,11 @@ pub fn launch(a: &TaskAssignment) -> Result<Launch, String> {
         .env("ORCO_RUN", a.task.run.to_string())
         .env("ORCO_TASK", a.task.task.as_str())
         .env("ORCO_ATTEMPT", a.attempt.to_string())
-        .workdir(workdir))
+        .workdir(workdir);
+    Ok(match api_host {
+        Some(host) => launch.env("ORCO_HOST", host),
+        None => launch,
+    })
 }
 
 /// `PROGRESS: 42 copying files` → (42, "copying files"); `PROGRESS: done` → (none, "done").
@@ -88,6 +93,8 @@ pub(crate) struct TaskRunner<R: Runtime + 'static> {
     pub exits: mpsc::UnboundedReceiver<(i32, orco_runtime::ExitStatus)>,
     pub lines: mpsc::Receiver<(LogSource, Vec<u8>)>,
     pub adopted: Option<InstanceInfo>,
+    /// The daemon's API address, given to the task as `ORCO_HOST`.
+    pub api_host: Option<String>,
 }
 
 /// The process of the attempt, while it runs.
@@ -201,7 +208,7 @@ impl<R: Runtime + 'static> TaskRunner<R> {
             .await;
             return None;
         }
-        let started = match launch(a) {
+        let started = match launch(a, self.api_host.as_deref()) {
             Ok(launch) => self
                 .runtime
                 .start(&self.name, &launch)

@@ -135,18 +135,21 @@ impl Engine {
         runtime: R,
         output: Option<Arc<dyn OutputSink>>,
     ) -> Result<Handle, orco_runtime::RuntimeError> {
-        Engine::start_with(journal, runtime, output, Limits::default()).await
+        Engine::start_with(journal, runtime, output, Limits::default(), None).await
     }
 
-    /// [`Engine::start`] with task-slot limits (`--max-concurrent-tasks`).
+    /// [`Engine::start`] with task-slot limits (`--max-concurrent-tasks`) and the API address
+    /// tasks get as `ORCO_HOST`.
     pub async fn start_with<R: Runtime + 'static, J: Journal>(
         mut journal: J,
         runtime: R,
         output: Option<Arc<dyn OutputSink>>,
         limits: Limits,
+        api_host: Option<String>,
     ) -> Result<Handle, orco_runtime::RuntimeError> {
         let (agent_tx, agent_rx) = mpsc::channel(4096);
-        let agent = Agent::start(runtime, agent_tx, output).await?;
+        let mut agent = Agent::start(runtime, agent_tx, output).await?;
+        agent.set_api_host(api_host);
         let (req_tx, req_rx) = mpsc::channel(64);
         // A broadcast channel allocates every slot up front: this bounds memory (a slot holds
         // an event) against how far a follower of `events()` may fall behind.

@@ -112,6 +112,7 @@ impl Daemon {
                     config.log_queue_lines,
                     &config.docker_scope,
                     config.max_concurrent_tasks,
+                    Some(api_host(&config.socket)),
                 )
                 .await?
             }
@@ -243,4 +244,14 @@ where
     {
         tracing::error!("the API server stopped: {e}");
     }
+}
+
+/// The API address tasks get as `ORCO_HOST`: the unix socket, as `unix:///ABSOLUTE/PATH`.
+fn api_host(socket: &Path) -> String {
+    let path = if socket.is_absolute() {
+        socket.to_path_buf()
+    } else {
+        std::env::current_dir().map_or_else(|_| socket.to_path_buf(), |d| d.join(socket))
+    };
+    format!("unix://{}", path.display())
 }

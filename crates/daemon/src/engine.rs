@@ -75,6 +75,7 @@ pub async fn start_engine(
     log_queue_lines: usize,
     docker_scope: &str,
     max_concurrent_tasks: u32,
+    api_host: Option<String>,
 ) -> Result<EngineHandle, DaemonError> {
     let keeper_dir = data_dir.join(KEEPER_DIR);
     let args: [OsString; 3] = [
@@ -135,7 +136,7 @@ pub async fn start_engine(
     let limits = orco_control::Limits {
         max_concurrent_tasks: slots,
     };
-    let engine = Engine::start_with(journal, runtime, Some(Arc::new(sink)), limits)
+    let engine = Engine::start_with(journal, runtime, Some(Arc::new(sink)), limits, api_host)
         .await
         .map_err(|e| DaemonError::Engine(format!("cannot start the agent: {e}")))?;
     Ok(EngineHandle {

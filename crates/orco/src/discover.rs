@@ -63,16 +63,17 @@ pub(crate) fn load_path(path: &Path) -> Result<Loaded, orco_spec::diag::Report> 
     }
 }
 
-/// Finds, reads and validates the stack file, printing every problem to stderr. Warnings are
-/// printed too; the stack is returned only when there is no error.
-pub(crate) fn load(given: Option<&Path>) -> Result<Loaded, Failure> {
-    let dir = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-    let path = find(given, &dir).map_err(|e| {
-        eprintln!("error: {e}");
-        Failure(exit::USAGE)
-    })?;
+/// Reads and validates a file of jobs (`orco job submit FILE`), where `stack:` may be left
+/// out (see [`orco_spec::load_jobs_file`]); problems are printed as by [`load`]. It is always
+/// read as a stack file: compose files have no jobs.
+pub(crate) fn load_jobs(path: &Path) -> Result<Loaded, Failure> {
+    report(orco_spec::load_jobs_file(path))
+}
+
+/// Prints a load's warnings, or its errors and fails.
+fn report(result: Result<Loaded, orco_spec::diag::Report>) -> Result<Loaded, Failure> {
     let colour = colour_stderr();
-    match load_path(&path) {
+    match result {
         Ok(loaded) => {
             if !loaded.warnings.diagnostics.is_empty() {
                 eprint!("{}", loaded.warnings.render(colour));
@@ -84,6 +85,17 @@ pub(crate) fn load(given: Option<&Path>) -> Result<Loaded, Failure> {
             Err(Failure(exit::USAGE))
         }
     }
+}
+
+/// Finds, reads and validates the stack file, printing every problem to stderr. Warnings are
+/// printed too; the stack is returned only when there is no error.
+pub(crate) fn load(given: Option<&Path>) -> Result<Loaded, Failure> {
+    let dir = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    let path = find(given, &dir).map_err(|e| {
+        eprintln!("error: {e}");
+        Failure(exit::USAGE)
+    })?;
+    report(load_path(&path))
 }
 
 /// Colour on stderr: only on a terminal, and never with `NO_COLOR` set.

@@ -376,3 +376,52 @@ fn submitting_a_jobs_file_into_a_running_stack_keeps_its_services() {
     assert_eq!(instances[0]["pid"], pid, "web kept running");
     world.ok(&["down", "--stack", "shop"]);
 }
+
+#[test]
+fn a_file_of_jobs_alone_may_leave_out_stack_and_is_named_after_the_file() {
+    let world = common::World::new();
+    world.start_daemon();
+    let file = world.file(
+        "Nightly Backup.yaml",
+        "version: 0.1\njobs:\n  dump:\n    tasks:\n      run: {command: \"echo dumped\"}\n",
+    );
+    let out = world.ok(&["job", "submit", file.to_str().unwrap(), "--wait"]);
+    assert!(out.contains("nightly-backup/dump#1  succeeded"), "{out}");
+    // A file with services still needs its `stack:`.
+    let file = world.file(
+        "mixed.yaml",
+        "version: 0.1\nservices:\n  web: {command: \"sleep 60\"}\njobs:\n  dump:\n    tasks:\n      run: {command: \"true\"}\n",
+    );
+    let out = world.orco(&["job", "submit", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("mixed.yaml") && err.contains("stack"), "{err}");
+}
+
+#[test]
+fn a_task_reports_progress_through_the_api_at_orco_host() {
+    let world = common::World::new();
+    world.start_daemon();
+    let yaml = r#"version: 0.1
+stack: {name: report}
+jobs:
+  sync:
+    tasks:
+      copy:
+        command: |
+          set -e
+          echo "$ORCO_HOST" > host
+          curl -sSf --unix-socket "${ORCO_HOST#unix://}" -H 'content-type: application/json' \
+            -d '{"percent": 42, "message": "half way"}' \
+            "http://orco/api/v1/jobs/$ORCO_JOB/tasks/$ORCO_TASK/progress" > /dev/null
+"#;
+    let file = world.file("report.yaml", yaml);
+    let out = world.ok(&["job", "submit", file.to_str().unwrap(), "--wait"]);
+    assert!(out.contains("report/sync#1  succeeded"), "{out}");
+    let host = std::fs::read_to_string(world.dir.path().join("host")).unwrap();
+    assert_eq!(host.trim(), format!("unix://{}", world.socket().display()));
+    let run = status(&world, "report/sync#1");
+    let copy = task(&run, "copy");
+    assert_eq!(copy["percent"], 42, "{copy}");
+    assert_eq!(copy["message"], "half way", "{copy}");
+}

@@ -14,5 +14,5 @@ pub mod diag;
 pub mod load;
 pub mod node;
 
-pub use load::{Loaded, graph, load_file, load_str};
+pub use load::{Loaded, graph, load_file, load_jobs_file, load_str};
 pub mod schema;

@@ -116,6 +116,22 @@ pub const SIGNALS: &[&str] = &[
 
 /// Loads and validates a stack file.
 pub fn load_file(path: &Path) -> Result<Loaded, Report> {
+    load_file_with(path, None)
+}
+
+/// Loads and validates a file of jobs (`orco job submit FILE`): as [`load_file`], except that
+/// a file whose workloads are only jobs may leave out `stack:`. Its stack is then named after
+/// the file (`nightly-backup.yaml` → `nightly-backup`, lowercased, other characters than
+/// letters, digits, `-` and `_` made `-`) and its workdir is the file's directory.
+pub fn load_jobs_file(path: &Path) -> Result<Loaded, Report> {
+    let stem = path
+        .file_stem()
+        .map(|s| sanitize(&s.to_string_lossy()))
+        .unwrap_or_default();
+    load_file_with(path, Some(stem))
+}
+
+fn load_file_with(path: &Path, jobs_stack: Option<String>) -> Result<Loaded, Report> {
     let (text, root) = match node::parse_file(path) {
         Ok(parsed) => parsed,
         Err(ParseFileError::Io(e)) => {
@@ -135,13 +151,13 @@ pub fn load_file(path: &Path) -> Result<Loaded, Report> {
     } else {
         dir
     };
-    load_tree(path, text, &root, &dir)
+    load_tree(path, text, &root, &dir, jobs_stack)
 }
 
 /// Loads and validates stack-file text; relative paths start from `dir`.
 pub fn load_str(name: &Path, text: &str, dir: &Path) -> Result<Loaded, Report> {
     match node::parse_str(text) {
-        Ok(root) => load_tree(name, text.to_string(), &root, dir),
+        Ok(root) => load_tree(name, text.to_string(), &root, dir, None),
         Err(e) => {
             let d = diagnostic(e.line, e.column, "", e.message, None);
             Err(Report::new(name, text.to_string(), vec![d]))
@@ -149,12 +165,19 @@ pub fn load_str(name: &Path, text: &str, dir: &Path) -> Result<Loaded, Report> {
     }
 }
 
-fn load_tree(name: &Path, text: String, root: &Node, dir: &Path) -> Result<Loaded, Report> {
+fn load_tree(
+    name: &Path,
+    text: String,
+    root: &Node,
+    dir: &Path,
+    jobs_stack: Option<String>,
+) -> Result<Loaded, Report> {
     let mut cx = Cx {
         diags: Vec::new(),
         source: &text,
         dir: dir.to_path_buf(),
         edges: HashMap::new(),
+        jobs_stack,
     };
     let stack = cx.stack(root);
     let report = Report::new(name, text.clone(), std::mem::take(&mut cx.diags));
@@ -248,6 +271,8 @@ struct Cx<'s> {
     dir: PathBuf,
     /// (dependent, dependency) → where the edge was written, for cycle reports.
     edges: HashMap<(String, String), Site>,
+    /// The stack's name when a file of jobs alone has no `stack:` (see [`load_jobs_file`]).
+    jobs_stack: Option<String>,
 }
 
 impl Cx<'_> {
@@ -562,9 +587,31 @@ impl Cx<'_> {
             Some(n) => self.version(n),
             None => None,
         };
-        let meta = match self.required(&f, "stack", "", "the stack file") {
-            Some(n) => self.meta(key_of(root, "stack").unwrap_or(n), n),
-            None => None,
+        let jobs_only = f.get("services").is_none() && f.get("jobs").is_some();
+        let meta = match (f.get("stack"), self.jobs_stack.clone()) {
+            (None, Some(name)) if jobs_only => {
+                let hint = "add `stack: {name: NAME}`, or rename the file".to_string();
+                if valid_name(&name) {
+                    Some(StackMeta {
+                        name,
+                        workdir: PathBuf::from("./"),
+                    })
+                } else {
+                    self.error(
+                        root,
+                        "stack",
+                        format!(
+                            "the file has no `stack:` and its name does not make a stack name (`{name}`)"
+                        ),
+                        Some(hint),
+                    );
+                    None
+                }
+            }
+            _ => match self.required(&f, "stack", "", "the stack file") {
+                Some(n) => self.meta(key_of(root, "stack").unwrap_or(n), n),
+                None => None,
+            },
         };
         if let Some(meta) = &meta {
             self.dir = self.dir.join(&meta.workdir);

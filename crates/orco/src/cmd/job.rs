@@ -38,7 +38,8 @@ pub(crate) enum JobVerb {
 /// `orco job submit`.
 #[derive(Debug, Args)]
 pub(crate) struct JobSubmitArgs {
-    /// The stack file holding the jobs.
+    /// The stack file holding the jobs. `stack:` may be left out of a file of jobs alone: the
+    /// stack is then named after the file (`backup.yaml` → `backup`).
     pub(crate) file: PathBuf,
     /// Only this job (repeatable).
     #[arg(long = "job", value_name = "NAME")]
@@ -75,7 +76,7 @@ pub(crate) struct JobIdArgs {
 pub(crate) fn run(args: &JobArgs) -> anyhow::Result<u8> {
     match &args.verb {
         JobVerb::Submit(a) => {
-            let loaded = match discover::load(Some(&a.file)) {
+            let loaded = match discover::load_jobs(&a.file) {
                 Ok(loaded) => loaded,
                 Err(discover::Failure(code)) => return Ok(code),
             };
