@@ -268,7 +268,19 @@ impl<R: Runtime + 'static> Agent<R> {
             if let Some(exit) = routes.unclaimed.remove(&name) {
                 let _ = exit_tx.send(exit);
             }
-            routes.unclaimed_output.remove(&name);
+            // What it printed while no agent ran: into the logs, and to the runner for its
+            // progress lines.
+            let kept = routes.unclaimed_output.remove(&name).unwrap_or_default();
+            for line in kept {
+                let source = match line.source {
+                    Source::Stdout => LogSource::Stdout,
+                    Source::Stderr => LogSource::Stderr,
+                };
+                let _ = line_tx.try_send((source, line.bytes.clone()));
+                if let Some(out) = &self.output {
+                    out.task_line(&assignment.task, line);
+                }
+            }
             routes.inboxes.insert(
                 name.clone(),
                 Inbox {

@@ -49,6 +49,38 @@ struct Inner {
     in_log: HashMap<String, HashMap<String, u64>>,
 }
 
+impl Inner {
+    /// Whether a line of the runtime's `name` is new to the log (an adopted process's lines
+    /// already kept are not); if so, its position is the new read position.
+    fn keep(&mut self, name: String, line: &OutputLine) -> bool {
+        let at = line.at_unix_nanos;
+        if let Some(through) = self.skip_through.get(&name) {
+            if at <= *through {
+                return false;
+            }
+            self.skip_through.remove(&name);
+        }
+        let end = line.offset
+            + u64::try_from(orco_runtime::output::RECORD_HEADER + line.bytes.len()).unwrap_or(0);
+        self.positions.insert(name, Position { offset: end, at });
+        true
+    }
+}
+
+/// A runtime name's stack and the name its records carry in the log as `instance`: an
+/// instance `STACK.SERVICE-N` is `SERVICE-N`; a task attempt `job.STACK.JOB.RUN.TASK.ATTEMPT`
+/// is `TASK#RUN` (names never hold a `.`).
+fn log_names(runtime_name: &str) -> (String, String) {
+    let parts: Vec<&str> = runtime_name.split('.').collect();
+    match parts.as_slice() {
+        ["job", stack, _job, run, task, _attempt] => (stack.to_string(), format!("{task}#{run}")),
+        _ => match runtime_name.split_once('.') {
+            Some((stack, short)) => (stack.to_string(), short.to_string()),
+            None => (String::new(), runtime_name.to_string()),
+        },
+    }
+}
+
 /// The daemon's output sink.
 #[derive(Clone)]
 pub struct LogSink {
@@ -99,11 +131,19 @@ impl LogSink {
                 let Some(inner) = weak.upgrade() else { return };
                 let (positions, stacks) = {
                     let inner = inner.lock().unwrap_or_else(PoisonError::into_inner);
-                    let stacks: Vec<String> = inner
+                    let mut stacks: Vec<String> = inner
                         .producers
                         .keys()
                         .map(|id| id.workload.stack.as_str().to_string())
+                        .chain(
+                            inner
+                                .task_producers
+                                .keys()
+                                .map(|t| t.run.job.stack.as_str().to_string()),
+                        )
                         .collect();
+                    stacks.sort();
+                    stacks.dedup();
                     (inner.positions.clone(), stacks)
                 };
                 drop(inner);
@@ -199,17 +239,9 @@ impl OutputSink for LogSink {
     fn line(&self, output: Output) {
         let mut inner = self.lock();
         let name = orco_agent::launch::runtime_name(&output.instance);
-        let at = output.line.at_unix_nanos;
-        if let Some(through) = inner.skip_through.get(&name) {
-            if at <= *through {
-                return;
-            }
-            inner.skip_through.remove(&name);
+        if !inner.keep(name, &output.line) {
+            return;
         }
-        let end = output.line.offset
-            + u64::try_from(orco_runtime::output::RECORD_HEADER + output.line.bytes.len())
-                .unwrap_or(0);
-        inner.positions.insert(name, Position { offset: end, at });
         if let Some(producer) = self.producer(&mut inner, &output.instance) {
             producer.send(output.line);
         }
@@ -217,6 +249,10 @@ impl OutputSink for LogSink {
 
     fn task_line(&self, task: &TaskId, line: OutputLine) {
         let mut inner = self.lock();
+        // A task attempt's runtime name, as the output line carries it.
+        if !inner.keep(line.instance.clone(), &line) {
+            return;
+        }
         if !inner.task_producers.contains_key(task) {
             let stack = task.run.job.stack.as_str();
             let log = match self.logs.stack(stack) {
@@ -243,17 +279,13 @@ impl OutputSink for LogSink {
     fn resume_offset(&self, info: &InstanceInfo) -> u64 {
         let mut inner = self.lock();
         let saved = inner.saved.remove(&info.instance);
-        // The runtime name is `STACK.SERVICE-N`; the log names the instance `SERVICE-N`.
-        let (stack, short) = info
-            .instance
-            .split_once('.')
-            .unwrap_or(("", info.instance.as_str()));
+        let (stack, short) = log_names(&info.instance);
         let logs = &self.logs;
         let in_log = inner
             .in_log
-            .entry(stack.to_string())
-            .or_insert_with(|| last_records(logs, stack))
-            .get(short)
+            .entry(stack.clone())
+            .or_insert_with(|| last_records(logs, &stack))
+            .get(&short)
             .copied();
         let started = info.started_at_unix_ms.saturating_mul(1_000_000);
         // A saved position counts only if it is about this run of the instance (a restart

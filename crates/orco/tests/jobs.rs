@@ -425,3 +425,49 @@ jobs:
     assert_eq!(copy["percent"], 42, "{copy}");
     assert_eq!(copy["message"], "half way", "{copy}");
 }
+
+#[test]
+fn a_running_task_adopted_after_daemon_kills_keeps_its_output_without_a_gap_or_a_repeat() {
+    let world = common::World::new();
+    world.start_daemon();
+    let file = world.file(
+        "count.yaml",
+        "version: 0.1\nstack: {name: count}\njobs:\n  tally:\n    tasks:\n      lines: {command: \"for i in $(seq 1 60); do echo line $i; sleep 0.1; done\"}\n",
+    );
+    world.ok(&["job", "submit", file.to_str().unwrap()]);
+    let lines = |world: &common::World| -> Vec<String> {
+        world
+            .ok(&["logs", "--stack", "count", "-o", "json"])
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|r| r["task"] == "lines" && r["source"] != "orco")
+            .map(|r| r["msg"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    // Killed twice while the task prints, once early and once later.
+    for seen in [5, 25] {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while lines(&world).len() < seen {
+            assert!(Instant::now() < deadline, "fewer than {seen} lines logged");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        world.kill_daemon();
+        world.start_daemon();
+    }
+    let run = finished(&world, "count/tally#1");
+    assert_eq!(run["state"], "succeeded", "{run}");
+    assert_eq!(task(&run, "lines")["attempts"], 1, "{run}");
+    let want: Vec<String> = (1..=60).map(|i| format!("line {i}")).collect();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let got = lines(&world);
+        if got == want {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline && got.len() < want.len(),
+            "lines lost or repeated: {got:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
