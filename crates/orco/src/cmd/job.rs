@@ -29,6 +29,9 @@ pub(crate) enum JobVerb {
     List(JobListArgs),
     /// One run: its tasks with state, attempts, duration, exit code and message.
     Status(JobIdArgs),
+    /// Follow a run live, one line per task with a progress bar, until it ends; exits 0 when
+    /// it succeeded, 1 when it failed or was cancelled.
+    Monitor(JobIdArgs),
     /// Run the failed and skipped tasks of a finished run again.
     Retry(JobIdArgs),
     /// Cancel a run: nothing more starts and its running tasks are stopped.
@@ -84,6 +87,7 @@ pub(crate) fn run(args: &JobArgs) -> anyhow::Result<u8> {
         }
         JobVerb::List(a) => remote::run(list(a)),
         JobVerb::Status(a) => remote::run(status(a)),
+        JobVerb::Monitor(a) => remote::run(crate::cmd::monitor::monitor(a)),
         JobVerb::Retry(a) => remote::run(action(a, "retry")),
         JobVerb::Cancel(a) => remote::run(action(a, "cancel")),
     }
