@@ -172,7 +172,10 @@ fn a_snapshot_without_schedules_or_due_times_decodes_as_it_did_before_they_exist
     assert!(state.schedules.is_empty() && state.jobs.values().all(|r| r.due.is_none()));
     let bytes = encode_state(&state);
     let text = String::from_utf8_lossy(&bytes);
-    assert!(!text.contains("schedules") && !text.contains("\"due\""), "{text}");
+    assert!(
+        !text.contains("schedules") && !text.contains("\"due\""),
+        "{text}"
+    );
     assert_eq!(decode_state(&bytes).unwrap(), state);
 }
 
