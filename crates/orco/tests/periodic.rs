@@ -176,3 +176,36 @@ fn due_times_that_pass_while_no_daemon_runs_give_one_run_when_it_starts_again() 
         passed
     );
 }
+
+#[test]
+fn with_overlap_queue_one_run_waits_for_the_previous_one_and_later_due_times_are_skipped() {
+    let world = common::World::new();
+    world.start_daemon();
+    // Each run waits for the file `go`: run 1 holds, run 2 is queued behind it.
+    let file = world.file(
+        "queue.yaml",
+        "version: 0.1\nstack: {name: q}\njobs:\n  held:\n    schedule: {cron: \"*/2 * * * * *\", overlap: queue}\n    tasks:\n      wait: {command: \"while [ ! -f go ]; do sleep 0.05; done\"}\n",
+    );
+    world.ok(&["apply", "-f", file.to_str().unwrap()]);
+    let l = wait_list(&world, "a queued run and a skip", |l| {
+        let r = runs(l, "q/held");
+        r.len() >= 2
+            && r[1]["state"] == "queued"
+            && schedule(l, "q/held")["skipped"].as_u64().unwrap_or(0) >= 1
+    });
+    let r = runs(&l, "q/held");
+    assert_eq!(r.len(), 2, "one run runs, one waits: {l:#}");
+    assert_eq!(r[0]["state"], "running", "{l:#}");
+    assert_eq!(r[1]["tasks"][0]["state"], "waiting", "{l:#}");
+    let reason = schedule(&l, "q/held")["last_skip_reason"].clone();
+    assert_eq!(reason, "q/held#2 is already waiting (overlap: queue)");
+    std::fs::write(world.dir.path().join("go"), "").unwrap();
+    let l = wait_list(&world, "both runs done", |l| {
+        finished(&runs(l, "q/held")) >= 2
+    });
+    let r = runs(&l, "q/held");
+    let end_first = ts(&r[0]["finished_at"]);
+    let start_second = ts(&r[1]["tasks"][0]["started_at"]);
+    assert!(end_first <= start_second, "{l:#}");
+    assert_eq!(r[1]["state"], "succeeded", "{l:#}");
+}

@@ -43,7 +43,8 @@ pub struct JobSubmitted {
 pub struct JobRunView {
     /// `STACK/JOB#RUN`.
     pub id: String,
-    /// `running`, `succeeded`, `failed` or `cancelled` (`cancelling` while tasks stop).
+    /// `running`, `succeeded`, `failed` or `cancelled` (`cancelling` while tasks stop,
+    /// `queued` while a scheduled run waits for an earlier one, `overlap: queue`).
     pub state: String,
     /// When it was submitted.
     #[schema(value_type = String)]
@@ -425,6 +426,24 @@ fn known_run(state: &orco_state::State, text: &str) -> Result<JobRunId, ApiError
         .ok_or_else(not_found)
 }
 
+/// Whether a scheduled run waits for an earlier run of its job (`overlap: queue`), as the
+/// reconciler holds it.
+fn queued(state: &orco_state::State, id: &JobRunId, run: &JobRun) -> bool {
+    let queue = state
+        .stacks
+        .get(&id.job.stack)
+        .and_then(|s| s.spec.jobs.get(&id.job.name))
+        .and_then(|j| j.schedule.as_ref())
+        .is_some_and(|s| s.overlap == orco_spec::Overlap::Queue);
+    queue
+        && run.due.is_some()
+        && run.tasks.is_empty()
+        && state
+            .jobs
+            .iter()
+            .any(|(other, r)| other.job == id.job && other.run < id.run && r.outcome.is_none())
+}
+
 /// The view of one run at `now`.
 pub fn run_view(
     state: &orco_state::State,
@@ -439,6 +458,7 @@ pub fn run_view(
     let word = match run.outcome {
         Some(o) => format!("{o:?}").to_lowercase(),
         None if run.cancel_requested => "cancelling".into(),
+        None if queued(state, id, run) => "queued".into(),
         None => "running".into(),
     };
     let mut names: Vec<&String> = run.tasks.keys().collect();
