@@ -547,9 +547,24 @@ impl State {
                     schedule.runs = schedule.runs.saturating_add(1);
                     schedule.missed = schedule.missed.saturating_add(u64::from(*missed));
                 }
-                self.jobs
-                    .entry(run.clone())
-                    .or_insert_with(|| JobRun::new(at, Some(*due)));
+                // The API and the engine append independently: should a run submitted by hand
+                // have taken this number first, the scheduled run takes the next free one.
+                let id = if self.jobs.contains_key(run) {
+                    let last = self
+                        .jobs
+                        .keys()
+                        .filter(|r| r.job == run.job)
+                        .map(|r| r.run)
+                        .max()
+                        .unwrap_or(0);
+                    JobRunId {
+                        job: run.job.clone(),
+                        run: last.saturating_add(1),
+                    }
+                } else {
+                    run.clone()
+                };
+                self.jobs.insert(id, JobRun::new(at, Some(*due)));
             }
             EventKind::ScheduledRunSkipped {
                 job,

@@ -268,3 +268,25 @@ fn a_restart_request_counts_on_the_instance() {
     ]);
     assert_eq!(state.instances[&i].restart_requests, 2);
 }
+
+#[test]
+fn a_scheduled_run_whose_number_was_just_taken_by_a_submit_takes_the_next_one() {
+    let job = WorkloadId::new(StackName::new("demo").unwrap(), "backup").unwrap();
+    let run = |n| JobRunId {
+        job: job.clone(),
+        run: n,
+    };
+    let state = fold(vec![
+        EventKind::JobSubmitted { run: run(1) },
+        EventKind::JobScheduled {
+            run: run(1),
+            due: at(5),
+            missed: 0,
+        },
+        // A submit never resets a run that exists.
+        EventKind::JobSubmitted { run: run(2) },
+    ]);
+    assert_eq!(state.jobs.len(), 2);
+    assert_eq!(state.jobs[&run(1)].due, None);
+    assert_eq!(state.jobs[&run(2)].due, Some(at(5)));
+}
