@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
 use orco_proxy::{Desired, Drain, Proxy};
-use orco_spec::{Health, PortMapping, Protocol, ProxyMode, RuntimeKind, Service};
+use orco_spec::{Health, PortMapping, Service};
 
 /// How often a front whose published address is taken (by an instance of the service's
 /// previous, unproxied spec that is still stopping) tries to bind it again.
@@ -22,24 +22,10 @@ const BIND_RETRY: Duration = Duration::from_millis(100);
 /// The written placeholder for an instance's own port in its command and probes.
 pub const PORT_PLACEHOLDER: &str = "{{port}}";
 
-/// The published TCP port the built-in proxy owns for `service`, if any: `proxy: true`, or
-/// `auto` with more than one replica. Only process services are proxied; a docker service's
-/// ports are docker's mapping.
+/// The published TCP port the built-in proxy owns for `service`, if any
+/// ([`Service::proxied_port`]).
 pub fn proxied_port(service: &Service) -> Option<PortMapping> {
-    if service.runtime != RuntimeKind::Process {
-        return None;
-    }
-    let port = service
-        .ports
-        .iter()
-        .find(|p| p.protocol == Protocol::Tcp)
-        .copied()?;
-    let wanted = match service.proxy {
-        ProxyMode::Always => true,
-        ProxyMode::Never => false,
-        ProxyMode::Auto => service.replicas > 1,
-    };
-    wanted.then_some(port)
+    service.proxied_port()
 }
 
 /// The address a proxied port is published on: its ip, or 127.0.0.1.

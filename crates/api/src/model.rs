@@ -167,6 +167,75 @@ pub struct ScaleRequest {
     pub replicas: u32,
 }
 
+/// `POST /api/v1/workloads/{id}/rollback`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RollbackRequest {
+    /// The revision of the service's spec to return to; default: the one before the current.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<u32>,
+}
+
+/// A service's spec revisions and its latest rollout (`GET /api/v1/workloads/{id}/rollout`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RolloutView {
+    /// The event-log revision this answers for.
+    pub revision: u64,
+    /// `STACK/NAME`.
+    pub workload: String,
+    /// The current revision of its spec (1 for the first).
+    pub current: u32,
+    /// Every revision of its spec, oldest first.
+    pub revisions: Vec<SpecRevision>,
+    /// The replica count.
+    pub replicas: u32,
+    /// The latest rollout, if the spec ever changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<RolloutState>,
+    /// Each instance: `NAME`, the revision it runs, whether it is ready.
+    pub instances: Vec<RolloutInstance>,
+}
+
+/// One revision of a service's spec.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SpecRevision {
+    /// Its number.
+    pub revision: u32,
+    /// The spec.
+    #[schema(value_type = Object)]
+    pub spec: serde_json::Value,
+}
+
+/// Where a rollout is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RolloutState {
+    /// The revision the instances ran.
+    pub from: u32,
+    /// The revision they are replaced with.
+    pub to: u32,
+    /// `progressing`, `complete`, `rolling_back` or `rolled_back`.
+    pub status: String,
+    /// Why it was rolled back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// When it began.
+    #[schema(value_type = String)]
+    pub started_at: Timestamp,
+    /// Replica slots that run `to` and are ready.
+    pub updated: u32,
+}
+
+/// One instance in a rollout.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RolloutInstance {
+    /// `SERVICE-N`.
+    pub name: String,
+    /// The revision of the spec it runs.
+    pub revision: u32,
+    /// Whether it is ready.
+    pub ready: bool,
+}
+
 /// One instance (replica slot) of a service.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct InstanceView {

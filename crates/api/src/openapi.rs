@@ -5,8 +5,9 @@ use utoipa::OpenApi;
 use crate::error::{ErrorBody, ErrorDetail, FieldProblem};
 use crate::model::{
     Accepted, ClusterInfo, EventView, Health, HistoryView, InstanceList, InstanceView, NodeList,
-    NodeView, ScaleRequest, StackDetail, StackList, StackView, WorkloadCreate, WorkloadDetail,
-    WorkloadList, WorkloadView,
+    NodeView, RollbackRequest, RolloutInstance, RolloutState, RolloutView, ScaleRequest,
+    SpecRevision, StackDetail, StackList, StackView, WorkloadCreate, WorkloadDetail, WorkloadList,
+    WorkloadView,
 };
 use crate::routes::jobs::{
     JobList, JobRunView, JobSubmit, JobSubmitted, ProgressReport, ScheduleView, TaskView,
@@ -35,6 +36,8 @@ use crate::routes::{cluster, events, history, instances, jobs, logs, nodes, stac
         workloads::delete,
         workloads::scale,
         workloads::restart,
+        workloads::rollout,
+        workloads::rollback,
         workloads::stop,
         workloads::start,
         instances::list,
@@ -57,7 +60,8 @@ use crate::routes::{cluster, events, history, instances, jobs, logs, nodes, stac
         ErrorBody, ErrorDetail, FieldProblem, Health, Accepted, StackView, StackDetail, StackList,
         WorkloadView, WorkloadDetail, WorkloadList, WorkloadCreate, ScaleRequest, InstanceView,
         InstanceList, NodeView, NodeList, EventView, HistoryView, ClusterInfo, JobSubmit,
-        JobSubmitted, JobRunView, TaskView, JobList, ProgressReport, ScheduleView,
+        JobSubmitted, JobRunView, TaskView, JobList, ProgressReport, ScheduleView, RolloutView,
+        RolloutState, RolloutInstance, SpecRevision, RollbackRequest,
     )),
     tags(
         (name = "stacks", description = "Apply, read and remove stacks"),

@@ -38,6 +38,8 @@ pub fn router(ctx: ApiContext) -> Router {
         )
         .route("/workloads/{id}/scale", patch(workloads::scale))
         .route("/workloads/{id}/restart", post(workloads::restart))
+        .route("/workloads/{id}/rollout", get(workloads::rollout))
+        .route("/workloads/{id}/rollback", post(workloads::rollback))
         .route("/workloads/{id}/stop", post(workloads::stop))
         .route("/workloads/{id}/start", post(workloads::start))
         .route("/instances", get(instances::list))

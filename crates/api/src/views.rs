@@ -267,6 +267,16 @@ fn summary(kind: &EventKind) -> String {
             format!("{workload} scaled to {replicas}")
         }
         EventKind::RestartRequested { instance } => format!("{instance} restart requested"),
+        EventKind::InstanceRevised { instance, revision } => {
+            format!("{instance} replaced with revision {revision}")
+        }
+        EventKind::RolloutFinished { workload } => format!("{workload} rollout finished"),
+        EventKind::RolloutRolledBack { workload, reason } => {
+            format!("{workload} rollout failed, rolling back: {reason}")
+        }
+        EventKind::RollbackRequested { workload, revision } => {
+            format!("{workload} rollback to revision {revision} requested")
+        }
         EventKind::StopRequested { workload } => format!("{workload} stop requested"),
         EventKind::StackStopRequested { stack } => format!("stack {stack} stop requested"),
         EventKind::StartRequested { workload } => format!("{workload} start requested"),

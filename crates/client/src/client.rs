@@ -10,7 +10,8 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use orco_api::model::{
     Accepted, ClusterInfo, Health, HistoryView, InstanceList, InstanceView, NodeList, NodeView,
-    ScaleRequest, StackDetail, StackList, WorkloadCreate, WorkloadDetail, WorkloadList,
+    RollbackRequest, RolloutView, ScaleRequest, StackDetail, StackList, WorkloadCreate,
+    WorkloadDetail, WorkloadList,
 };
 use orco_api::{ErrorBody, VERSION, VERSION_HEADER};
 use serde::Serialize;
@@ -324,6 +325,22 @@ impl Client {
             Method::PATCH,
             &format!("/api/v1/workloads/{}/scale", segment(id)),
             Some(&ScaleRequest { replicas }),
+        )
+        .await
+    }
+
+    /// `GET /api/v1/workloads/{id}/rollout`.
+    pub async fn rollout(&self, id: &str) -> Result<RolloutView, ClientError> {
+        self.get(&format!("/api/v1/workloads/{}/rollout", segment(id)))
+            .await
+    }
+
+    /// `POST /api/v1/workloads/{id}/rollback`.
+    pub async fn rollback(&self, id: &str, revision: Option<u32>) -> Result<Accepted, ClientError> {
+        self.call(
+            Method::POST,
+            &format!("/api/v1/workloads/{}/rollback", segment(id)),
+            Some(&RollbackRequest { revision }),
         )
         .await
     }

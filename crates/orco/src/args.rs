@@ -109,10 +109,69 @@ pub(crate) struct ApplyArgs {
     /// the instances it would replace) and change nothing.
     #[arg(long)]
     pub(crate) dry_run: bool,
+    /// Return once the stack is applied instead of following the rollouts of the services it
+    /// replaces.
+    #[arg(short = 'd', long)]
+    pub(crate) detach: bool,
+    /// How long to follow rollouts before giving up.
+    #[arg(long, value_name = "DURATION", default_value = "10m")]
+    pub(crate) timeout: String,
     #[command(flatten)]
     pub(crate) connect: ConnectArgs,
     #[command(flatten)]
     pub(crate) format: FormatArg,
+}
+
+/// `orco rollout`.
+#[derive(Debug, Args)]
+pub(crate) struct RolloutArgs {
+    #[command(subcommand)]
+    pub(crate) command: RolloutCommand,
+}
+
+/// `orco rollout` verbs.
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum RolloutCommand {
+    /// Follow a service's latest rollout until it is complete (exit 0) or rolled back (exit
+    /// 1), printing its progress; with -o, print the revisions and the rollout once.
+    Status(RolloutStatusArgs),
+}
+
+/// `orco rollout status`.
+#[derive(Debug, Args)]
+pub(crate) struct RolloutStatusArgs {
+    /// The service.
+    pub(crate) service: String,
+    /// How long to follow before giving up.
+    #[arg(long, value_name = "DURATION", default_value = "10m")]
+    pub(crate) timeout: String,
+    #[command(flatten)]
+    pub(crate) stack: StackArgs,
+    #[command(flatten)]
+    pub(crate) connect: ConnectArgs,
+    #[command(flatten)]
+    pub(crate) format: FormatArg,
+}
+
+/// `orco rollback`.
+#[derive(Debug, Args)]
+pub(crate) struct RollbackArgs {
+    /// The service.
+    pub(crate) service: String,
+    /// The revision of its spec to return to (`orco rollout status SERVICE -o yaml` lists
+    /// them); default: the one before the current.
+    #[arg(long = "to", value_name = "REV")]
+    pub(crate) to: Option<u32>,
+    /// Return at once instead of following the rollout.
+    #[arg(short = 'd', long)]
+    pub(crate) detach: bool,
+    /// How long to follow the rollout before giving up.
+    #[arg(long, value_name = "DURATION", default_value = "10m")]
+    pub(crate) timeout: String,
+    #[command(flatten)]
+    pub(crate) stack: StackArgs,
+    #[command(flatten)]
+    pub(crate) connect: ConnectArgs,
 }
 
 /// `orco down`.

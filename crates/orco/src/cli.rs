@@ -53,6 +53,11 @@ pub(crate) enum Command {
     Start(TargetArgs),
     /// Set a service's replica count (until the next apply).
     Scale(ScaleArgs),
+    /// A service's rollouts: `status SERVICE` follows the latest one.
+    Rollout(RolloutArgs),
+    /// Return a service to an earlier revision of its spec (--to REV; default the one before),
+    /// through a rolling update that is followed until it ends (-d returns at once).
+    Rollback(RollbackArgs),
     /// Print the logs of the stack, a service or an instance; -f follows them.
     Logs(LogsVerbArgs),
     /// Print the event log; -f follows it.

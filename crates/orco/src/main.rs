@@ -49,6 +49,8 @@ fn main() -> ExitCode {
         Command::Stop(args) => cmd::stop::run(&args),
         Command::Start(args) => cmd::start::run(&args),
         Command::Scale(args) => cmd::scale::run(&args),
+        Command::Rollout(args) => cmd::rollout::run(&args),
+        Command::Rollback(args) => cmd::rollback::run(&args),
         Command::Logs(args) => cmd::logs::run(&args),
         Command::Events(args) => cmd::events::run(&args),
         Command::Tui(args) => cmd::tui::run(&args),

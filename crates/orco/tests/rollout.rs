@@ -133,23 +133,222 @@ struct Load {
 /// Requests on connections of their own, one after another, from a thread until `stop`
 /// (bounded: at most `MAX_REQUESTS` requests and `MAX_LOAD` of time).
 fn load(port: u16, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<Load> {
+    let shared = Arc::new(Mutex::new(Load::default()));
+    let handle = shared_load(port, stop, shared.clone());
+    std::thread::spawn(move || {
+        handle.join().unwrap();
+        std::mem::take(&mut *shared.lock().unwrap())
+    })
+}
+
+/// [`load`] into a record the test can read while it runs.
+fn shared_load(
+    port: u16,
+    stop: Arc<AtomicBool>,
+    load: Arc<Mutex<Load>>,
+) -> std::thread::JoinHandle<()> {
     const MAX_REQUESTS: usize = 50_000;
     const MAX_LOAD: Duration = Duration::from_secs(240);
     std::thread::spawn(move || {
         let start = Instant::now();
-        let mut load = Load::default();
-        while !stop.load(Ordering::SeqCst)
-            && load.answers.len() + load.failures.len() < MAX_REQUESTS
-            && start.elapsed() < MAX_LOAD
-        {
-            match get(port) {
+        let mut sent = 0;
+        while !stop.load(Ordering::SeqCst) && sent < MAX_REQUESTS && start.elapsed() < MAX_LOAD {
+            let answer = get(port);
+            let mut load = load.lock().unwrap();
+            match answer {
                 Ok(body) => load.answers.push(body),
                 Err(e) => load.failures.push(e),
             }
+            drop(load);
+            sent += 1;
             std::thread::sleep(Duration::from_millis(2));
         }
-        load
     })
+}
+
+/// Runs `orco ARGS`, returning (exit code, stdout, stderr).
+fn run(world: &common::World, args: &[&str]) -> (i32, String, String) {
+    let out = world.orco(args);
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Waits (bounded) until the load generator has `more` answers after `mark`.
+fn answers_after(load: &Arc<Mutex<Load>>, mark: usize, more: usize) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while load.lock().unwrap().answers.len() < mark + more && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn assert_no_failures(load: &Load) {
+    assert!(
+        load.failures.is_empty(),
+        "{} of {} requests failed: {:?}",
+        load.failures.len(),
+        load.failures.len() + load.answers.len(),
+        &load.failures[..load.failures.len().min(5)]
+    );
+}
+
+/// A 3-replica service updated to a new `VERSION` while a load generator runs: `apply`
+/// follows the rollout to its end, no request fails, and every answer after it is the new
+/// version's. Returns the world, the port and the running load for more steps.
+fn rolling_update_under_load(
+    update: &str,
+) -> (common::World, u16, Arc<Mutex<Load>>, Arc<AtomicBool>) {
+    let world = common::World::new();
+    world.start_daemon();
+    let port = free_port();
+    let v1 = world.file("v1.yaml", &web(port, 3, "v1", update));
+    world.ok(&["up", "-d", "-f", v1.to_str().unwrap()]);
+    wait_until(&world, "three replicas are ready", |i| {
+        all_ready(i, "web", 3)
+    });
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = Arc::new(Mutex::new(Load::default()));
+    shared_load(port, stop.clone(), load.clone());
+    answers_after(&load, 0, 20);
+    let v2 = world.file("v2.yaml", &web(port, 3, "v2", update));
+    let (code, out, err) = run(&world, &["apply", "-f", v2.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        out.contains("rollout to revision 2 complete"),
+        "{out}\n{err}"
+    );
+    assert!(err.contains("revision 1 -> 2"), "progress is shown: {err}");
+    let mark = load.lock().unwrap().answers.len();
+    answers_after(&load, mark, 50);
+    {
+        let load = load.lock().unwrap();
+        assert_no_failures(&load);
+        let before: BTreeSet<&str> = load.answers[..mark]
+            .iter()
+            .filter_map(|a| a.split(' ').next())
+            .collect();
+        assert!(before.contains("v1"), "{before:?}");
+        let late: Vec<&String> = load.answers[mark + 1..]
+            .iter()
+            .filter(|a| !a.starts_with("v2 "))
+            .collect();
+        assert!(
+            late.is_empty(),
+            "answers after the rollout from another version: {late:?}"
+        );
+    }
+    let items = wait_until(&world, "three replicas are ready", |i| {
+        all_ready(i, "web", 3)
+    });
+    assert_eq!(items.len(), 3, "the surge instance is gone: {items:#?}");
+    (world, port, load, stop)
+}
+
+#[test]
+fn a_rolling_update_under_load_loses_no_request_and_rollback_to_returns_to_the_earlier_spec() {
+    let (world, _port, load, stop) = rolling_update_under_load("");
+    let mark = load.lock().unwrap().answers.len();
+    let (code, out, err) = run(&world, &["rollback", "web", "--to", "1"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        out.contains("rollout to revision 3 complete"),
+        "{out}\n{err}"
+    );
+    let after = load.lock().unwrap().answers.len();
+    answers_after(&load, after, 50);
+    stop.store(true, Ordering::SeqCst);
+    let load = load.lock().unwrap();
+    assert_no_failures(&load);
+    assert!(load.answers[mark..].iter().any(|a| a.starts_with("v2 ")));
+    let late: Vec<&String> = load.answers[after + 1..]
+        .iter()
+        .filter(|a| !a.starts_with("v1 "))
+        .collect();
+    assert!(
+        late.is_empty(),
+        "answers after the rollback from another version: {late:?}"
+    );
+    let status = world.ok(&["rollout", "status", "web", "-o", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&status).unwrap();
+    assert_eq!(v["current"], 3);
+    assert_eq!(v["revisions"].as_array().unwrap().len(), 3);
+    assert_eq!(v["revisions"][2]["spec"]["env"]["VERSION"], "v1");
+    assert_eq!(v["rollout"]["status"], "complete");
+}
+
+#[test]
+fn a_rolling_update_with_one_unavailable_and_no_surge_loses_no_request() {
+    let (world, _port, _load, stop) =
+        rolling_update_under_load("    update: {maxUnavailable: 1, maxSurge: 0}\n");
+    stop.store(true, Ordering::SeqCst);
+    let status = world.ok(&["rollout", "status", "web", "-o", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&status).unwrap();
+    let names: Vec<&str> = v["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["web-0", "web-1", "web-2"],
+        "no surge instance was ever needed"
+    );
+}
+
+#[test]
+fn an_update_whose_new_version_never_becomes_ready_rolls_back_by_itself_while_the_old_instances_serve()
+ {
+    let world = common::World::new();
+    world.start_daemon();
+    let port = free_port();
+    let v1 = world.file("v1.yaml", &web(port, 3, "v1", ""));
+    world.ok(&["up", "-d", "-f", v1.to_str().unwrap()]);
+    let before = wait_until(&world, "three replicas are ready", |i| {
+        all_ready(i, "web", 3)
+    });
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let generator = load(port, stop.clone());
+    // The new version answers 404 on `/`, where it is probed: it never becomes ready.
+    let broken =
+        web(port, 3, "v2", "").replace("'--serve', '{{port}}'", "'--http', '{{port}}:/never'");
+    assert!(broken.contains("/never"));
+    let v2 = world.file("v2.yaml", &broken);
+    let (code, out, err) = run(&world, &["apply", "-f", v2.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(err.contains("rolled back"), "{err}");
+    assert!(
+        err.contains("was not ready within"),
+        "the reason is given: {err}"
+    );
+    let after = wait_until(&world, "three replicas are ready", |i| {
+        all_ready(i, "web", 3)
+    });
+    stop.store(true, Ordering::SeqCst);
+    let load = generator.join().unwrap();
+    assert_no_failures(&load);
+    let versions: BTreeSet<&str> = load
+        .answers
+        .iter()
+        .filter_map(|a| a.split(' ').next())
+        .collect();
+    assert_eq!(
+        versions,
+        BTreeSet::from(["v1"]),
+        "only the old instances served"
+    );
+    assert_eq!(
+        pids(&before),
+        pids(&after),
+        "the old instances were never replaced"
+    );
+    let (code, _, err) = run(&world, &["rollout", "status", "web"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("rolled back"), "{err}");
 }
 
 /// Waits (bounded) until `cond` holds for `orco ps -o json`'s items.

@@ -7,12 +7,15 @@
 //!
 //! - [`plan`]: [`reconcile`], [`Plan`], [`Assignment`], [`Desired`].
 //! - [`gate`]: dependency conditions (`require`) and why a dependent is [`Blocked`].
+//! - [`rollout`]: which instances of a changed service are replaced next (rolling or
+//!   recreate), and when a rollout is finished or rolled back.
 //! - [`tasks`]: which tasks of job runs start, are skipped or end a run ([`TaskAssignment`]).
 //! - `periodic`: which due times of job schedules have come: a run, or a recorded skip.
 
 pub mod gate;
 mod periodic;
 pub mod plan;
+pub mod rollout;
 pub mod tasks;
 
 pub use gate::{Blocked, condition};

@@ -8,6 +8,7 @@ use orco_spec::Service;
 use orco_state::{EventKind, Instance, InstanceId, Phase, StackName, State, WorkloadId};
 
 use crate::gate::{Blocked, condition};
+use crate::rollout;
 use crate::tasks::{Limits, TaskAssignment, schedule};
 use orco_state::TaskId;
 
@@ -84,12 +85,24 @@ pub fn reconcile_with(state: &State, now: Timestamp, limits: &Limits) -> Plan {
     plan.events.extend(tasks.events);
     plan.tasks = tasks.tasks;
     plan.wake_at = tasks.wake_at;
+    // Surge slots kept by rollouts under way, by service.
+    let mut surges: BTreeMap<WorkloadId, u32> = BTreeMap::new();
     for (stack_name, stack) in &state.stacks {
         for name in stack.spec.services.keys() {
             let Ok(workload) = WorkloadId::new(stack_name.clone(), name.clone()) else {
                 continue;
             };
             let replicas = state.replicas(&workload).unwrap_or(0);
+            if let Some(revisions) = stack.revisions.get(name) {
+                let step = rollout::step(state, &workload, revisions, replicas, now);
+                plan.events.extend(step.events);
+                if let Some(due) = step.wake_at {
+                    plan.wake_at = Some(plan.wake_at.map_or(due, |w| w.min(due)));
+                }
+                if step.surge > 0 {
+                    surges.insert(workload.clone(), step.surge);
+                }
+            }
             for replica in 0..replicas {
                 let id = workload.instance(replica);
                 if !state.instances.contains_key(&id) {
@@ -106,15 +119,32 @@ pub fn reconcile_with(state: &State, now: Timestamp, limits: &Limits) -> Plan {
         let Some(stack) = state.stacks.get(stack_name) else {
             continue;
         };
-        let Some(service) = stack.spec.services.get(&id.workload.name) else {
+        let Some(current) = stack.spec.services.get(&id.workload.name) else {
             stop_or_remove(&mut plan, state, id, instance, "removed from the stack");
             continue;
         };
         let replicas = state.replicas(&id.workload).unwrap_or(0);
-        if id.replica >= replicas {
-            stop_or_remove(&mut plan, state, id, instance, "scaled down");
+        let surge = surges.get(&id.workload).copied().unwrap_or(0);
+        if id.replica >= replicas.saturating_add(surge) {
+            let reason = if id.replica >= replicas && surge == 0 && is_surge(state, id) {
+                "rollout finished"
+            } else {
+                "scaled down"
+            };
+            stop_or_remove(&mut plan, state, id, instance, reason);
             continue;
         }
+        // The spec of the revision this instance runs (a rollout replaces it in turn).
+        let revised = stack
+            .revisions
+            .get(&id.workload.name)
+            .and_then(|r| r.spec(rollout::revision_of(instance, r)))
+            .map(|spec| {
+                let mut spec = spec.clone();
+                spec.replicas = current.replicas;
+                spec
+            });
+        let service = revised.as_ref().unwrap_or(current);
         let desired = if stack.stopped.contains(&id.workload.name) {
             let running = matches!(instance.phase, Phase::Starting | Phase::Running { .. });
             if running && dependents_still_live(state, &id.workload) {
@@ -179,6 +209,16 @@ fn assignment(
         },
         port: instance.port,
     }
+}
+
+/// Whether the instance is above its service's replica count while its service's last
+/// rollout was under way or just finished (a surge slot).
+fn is_surge(state: &State, id: &InstanceId) -> bool {
+    state.stacks.get(&id.workload.stack).is_some_and(|s| {
+        s.revisions
+            .get(&id.workload.name)
+            .is_some_and(|r| r.rollout.is_some())
+    })
 }
 
 /// Whether a service of the same stack that depends on `workload` and is being stopped too

@@ -206,6 +206,37 @@ impl fmt::Display for Command {
     }
 }
 
+impl Service {
+    /// The published TCP port orco's built-in proxy owns for this service, if any: `proxy:
+    /// true`, or `auto` with more than one replica; only process services are proxied (a
+    /// docker service's ports are docker's mapping). The first published TCP port.
+    pub fn proxied_port(&self) -> Option<PortMapping> {
+        if self.runtime != RuntimeKind::Process {
+            return None;
+        }
+        let port = self
+            .ports
+            .iter()
+            .find(|p| p.protocol == Protocol::Tcp)
+            .copied()?;
+        let wanted = match self.proxy {
+            ProxyMode::Always => true,
+            ProxyMode::Never => false,
+            ProxyMode::Auto => self.replicas > 1,
+        };
+        wanted.then_some(port)
+    }
+
+    /// Whether a second instance can run beside the first during an update: it is proxied,
+    /// or publishes no TCP port that the two would both listen on.
+    pub fn can_surge(&self) -> bool {
+        self.proxied_port().is_some()
+            || self.runtime == RuntimeKind::Docker && self.ports.is_empty()
+            || self.runtime == RuntimeKind::Process
+                && !self.ports.iter().any(|p| p.protocol == Protocol::Tcp)
+    }
+}
+
 /// One published port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]

@@ -64,9 +64,13 @@ impl Event {
                 vec![stack.to_string()]
             }
             EventKind::ScaleChanged { workload: w, .. }
+            | EventKind::RolloutFinished { workload: w }
+            | EventKind::RolloutRolledBack { workload: w, .. }
+            | EventKind::RollbackRequested { workload: w, .. }
             | EventKind::StopRequested { workload: w }
             | EventKind::StartRequested { workload: w } => workload(w),
             EventKind::InstanceCreated { instance: i, .. }
+            | EventKind::InstanceRevised { instance: i, .. }
             | EventKind::InstanceStarting { instance: i, .. }
             | EventKind::InstanceStarted { instance: i, .. }
             | EventKind::InstanceReady { instance: i }
@@ -109,6 +113,36 @@ pub enum EventKind {
     StackApplied {
         /// The resolved stack.
         stack: Box<Stack>,
+    },
+    /// The node replaces an instance's run with one of `revision` of its service's spec (a
+    /// step of a rollout): it stops the instance and starts it again with that spec.
+    InstanceRevised {
+        /// Which instance.
+        instance: InstanceId,
+        /// The service revision it runs from now on (1 for the first spec).
+        revision: u32,
+    },
+    /// A rollout replaced every instance of a service: each runs the rollout's revision.
+    RolloutFinished {
+        /// Which service.
+        workload: WorkloadId,
+    },
+    /// A rollout failed (a new instance not ready within its deadline, or crash-looping): the
+    /// service goes back to the spec it ran before, as a new revision, through the same
+    /// rolling path.
+    RolloutRolledBack {
+        /// Which service.
+        workload: WorkloadId,
+        /// Why, for people.
+        reason: String,
+    },
+    /// Returning a service to an earlier revision of its spec was asked for (`orco
+    /// rollback`): that spec becomes a new revision, rolled out like any change.
+    RollbackRequested {
+        /// Which service.
+        workload: WorkloadId,
+        /// The revision whose spec to return to.
+        revision: u32,
     },
     /// A stack was removed, with its instances and job runs.
     StackRemoved {

@@ -20,7 +20,8 @@ pub use codec::{DecodeError, SCHEMA_VERSION};
 pub use event::{Event, EventKind, ExitStatus, JobOutcome};
 pub use id::{IdError, InstanceId, JobRunId, StackName, TaskId, WorkloadId};
 pub use state::{
-    Instance, JobRun, Phase, Restarts, ScheduleState, StackState, State, TaskPhase, TaskRecord,
+    Instance, JobRun, Phase, Restarts, Revisions, Rollout, RolloutStatus, ScheduleState,
+    StackState, State, TaskPhase, TaskRecord, spec_changed,
 };
 
 /// A position in the event log: the first event has revision 1; revision 0 is the empty log.

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use jiff::Timestamp;
-use orco_spec::Stack;
+use orco_spec::{Service, Stack};
 use serde::{Deserialize, Serialize};
 
 use crate::Revision;
@@ -76,6 +76,95 @@ pub struct StackState {
     /// Services stopped by `orco stop` since the last apply.
     #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
     pub stopped: std::collections::BTreeSet<String>,
+    /// Every revision of each service's spec and its rollout, by service name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub revisions: BTreeMap<String, Revisions>,
+}
+
+/// Every spec a service has had, and its latest rollout.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Revisions {
+    /// The specs, oldest first: revision N is `specs[N - 1]`; the last is the current one.
+    /// A change of `replicas` alone is not a new revision.
+    pub specs: Vec<Service>,
+    /// The rollout under way, or the last one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<Rollout>,
+}
+
+impl Revisions {
+    /// The current revision (the last one; 0 when there is none).
+    pub fn current(&self) -> u32 {
+        u32::try_from(self.specs.len()).unwrap_or(u32::MAX)
+    }
+
+    /// The spec of revision `n` (1-based).
+    pub fn spec(&self, n: u32) -> Option<&Service> {
+        let i = usize::try_from(n).ok()?.checked_sub(1)?;
+        self.specs.get(i)
+    }
+
+    /// Adds `spec` as a new revision and starts a rollout to it from the current one.
+    fn push(&mut self, spec: Service, at: Timestamp, status: RolloutStatus) {
+        let from = self.current();
+        self.specs.push(spec);
+        self.rollout = Some(Rollout {
+            from,
+            to: self.current(),
+            started_at: at,
+            status,
+        });
+    }
+}
+
+/// Replacing a service's instances with those of another revision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rollout {
+    /// The revision the instances ran.
+    pub from: u32,
+    /// The revision they are replaced with.
+    pub to: u32,
+    /// When it began.
+    pub started_at: Timestamp,
+    /// Where it is.
+    pub status: RolloutStatus,
+}
+
+/// Where a rollout is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "status")]
+pub enum RolloutStatus {
+    /// Instances are being replaced.
+    Progressing,
+    /// Every instance runs the new revision.
+    Complete,
+    /// A rollout failed; this one returns to the spec that ran before it.
+    RollingBack {
+        /// Why the failed rollout was rolled back.
+        reason: String,
+    },
+    /// The failed rollout was rolled back: every instance runs the earlier spec again.
+    RolledBack {
+        /// Why.
+        reason: String,
+    },
+}
+
+impl RolloutStatus {
+    /// Whether instances are still being replaced.
+    pub fn in_progress(&self) -> bool {
+        matches!(
+            self,
+            RolloutStatus::Progressing | RolloutStatus::RollingBack { .. }
+        )
+    }
+}
+
+/// Whether two specs of a service differ in more than `replicas`.
+pub fn spec_changed(a: &Service, b: &Service) -> bool {
+    let mut a = a.clone();
+    a.replicas = b.replicas;
+    a != *b
 }
 
 /// An instance's lifecycle: `pending → starting → running (ready or not) → stopping →
@@ -151,7 +240,11 @@ impl Phase {
             | EventKind::JobCancelRequested { .. }
             | EventKind::JobRetryRequested { .. }
             | EventKind::JobScheduled { .. }
-            | EventKind::ScheduledRunSkipped { .. } => self,
+            | EventKind::ScheduledRunSkipped { .. }
+            | EventKind::InstanceRevised { .. }
+            | EventKind::RolloutFinished { .. }
+            | EventKind::RolloutRolledBack { .. }
+            | EventKind::RollbackRequested { .. } => self,
         }
     }
 
@@ -197,6 +290,13 @@ pub struct Instance {
     /// The loopback port orco assigned to the current (or last) run, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<u16>,
+    /// The revision of its service's spec it runs (0: recorded before revisions were kept,
+    /// that is the service's current one).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub revision: u32,
+    /// When it was created or last revised: a rollout's deadline counts from here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revised_at: Option<Timestamp>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -383,7 +483,31 @@ impl State {
                         generation: 0,
                         scale: BTreeMap::new(),
                         stopped: std::collections::BTreeSet::new(),
+                        revisions: BTreeMap::new(),
                     });
+                entry
+                    .revisions
+                    .retain(|s, _| stack.services.contains_key(s));
+                for (service, spec) in &stack.services {
+                    let revisions = entry.revisions.entry(service.clone()).or_default();
+                    let current = revisions.current();
+                    match revisions.specs.last_mut() {
+                        None => revisions.specs.push(spec.clone()),
+                        Some(last) if !spec_changed(last, spec) => *last = spec.clone(),
+                        Some(_) => {
+                            // Instances recorded before revisions were kept run the current one.
+                            for (id, i) in self.instances.iter_mut() {
+                                if id.workload.stack == name
+                                    && id.workload.name.as_str() == service
+                                    && i.revision == 0
+                                {
+                                    i.revision = current;
+                                }
+                            }
+                            revisions.push(spec.clone(), at, RolloutStatus::Progressing);
+                        }
+                    }
+                }
                 entry.spec = (**stack).clone();
                 entry.applied_at = at;
                 let jobs: Vec<(String, Option<orco_spec::Schedule>)> = stack
@@ -469,11 +593,54 @@ impl State {
                         restarts: Restarts::default(),
                         restart_requests: 0,
                         port: None,
+                        revision: self
+                            .stacks
+                            .get(&instance.workload.stack)
+                            .and_then(|s| s.revisions.get(instance.workload.name.as_str()))
+                            .map_or(0, Revisions::current),
+                        revised_at: Some(at),
                     },
                 );
             }
             EventKind::InstanceRemoved { instance } => {
                 self.instances.remove(instance);
+            }
+            EventKind::InstanceRevised { instance, revision } => {
+                self.with_instance(instance, &event.kind, at, |i| {
+                    i.revision = *revision;
+                    i.revised_at = Some(at);
+                    i.restarts.failures = 0;
+                });
+            }
+            EventKind::RolloutFinished { workload } => {
+                if let Some(rollout) = self
+                    .stacks
+                    .get_mut(&workload.stack)
+                    .and_then(|s| s.revisions.get_mut(workload.name.as_str()))
+                    .and_then(|r| r.rollout.as_mut())
+                {
+                    rollout.status =
+                        match std::mem::replace(&mut rollout.status, RolloutStatus::Complete) {
+                            RolloutStatus::RollingBack { reason } => {
+                                RolloutStatus::RolledBack { reason }
+                            }
+                            RolloutStatus::RolledBack { reason } => {
+                                RolloutStatus::RolledBack { reason }
+                            }
+                            RolloutStatus::Progressing | RolloutStatus::Complete => {
+                                RolloutStatus::Complete
+                            }
+                        };
+                }
+            }
+            EventKind::RolloutRolledBack { workload, reason } => {
+                let status = RolloutStatus::RollingBack {
+                    reason: reason.clone(),
+                };
+                self.return_to(workload, None, at, status);
+            }
+            EventKind::RollbackRequested { workload, revision } => {
+                self.return_to(workload, Some(*revision), at, RolloutStatus::Progressing);
             }
             EventKind::InstanceStarting {
                 instance,
@@ -697,6 +864,37 @@ impl State {
                 }
             }
         }
+    }
+
+    /// Makes the spec of `revision` (default: the one the current rollout started from) the
+    /// service's new revision, and starts a rollout to it.
+    fn return_to(
+        &mut self,
+        workload: &WorkloadId,
+        revision: Option<u32>,
+        at: Timestamp,
+        status: RolloutStatus,
+    ) {
+        let Some(stack) = self.stacks.get_mut(&workload.stack) else {
+            return;
+        };
+        let name = workload.name.as_str();
+        let Some(revisions) = stack.revisions.get_mut(name) else {
+            return;
+        };
+        let Some(revision) = revision.or_else(|| revisions.rollout.as_ref().map(|r| r.from)) else {
+            return;
+        };
+        let (Some(spec), Some(current)) = (
+            revisions.spec(revision).cloned(),
+            stack.spec.services.get_mut(name),
+        ) else {
+            return;
+        };
+        let mut spec = spec;
+        spec.replicas = current.replicas;
+        *current = spec.clone();
+        revisions.push(spec, at, status);
     }
 
     fn with_instance(

@@ -8,7 +8,10 @@ use orco_state::{Event, EventKind, StackName, StackState, WorkloadId};
 use crate::context::ApiContext;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiPath, ApiQuery, JsonBody};
-use crate::model::{Accepted, ScaleRequest, WorkloadCreate, WorkloadDetail, WorkloadList};
+use crate::model::{
+    Accepted, RollbackRequest, RolloutInstance, RolloutState, RolloutView, ScaleRequest,
+    SpecRevision, WorkloadCreate, WorkloadDetail, WorkloadList,
+};
 use crate::routes::stacks::validate;
 use crate::routes::{AtQuery, ListQuery, known_stack, known_workload};
 use crate::views::{instance_view, workload_view, workload_views};
@@ -274,6 +277,129 @@ pub async fn restart(
                 ));
             }
             Ok(events)
+        })
+        .await?;
+    Ok(axum::Json(accepted))
+}
+
+/// A service's spec revisions and its latest rollout.
+#[utoipa::path(get, path = "/api/v1/workloads/{id}/rollout", tag = "workloads",
+    params(("id" = String, Path, description = "`STACK/NAME`, or `NAME` when unambiguous"), AtQuery),
+    responses((status = 200, body = RolloutView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn rollout(
+    State(ctx): State<ApiContext>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<AtQuery>,
+) -> Result<axum::Json<RolloutView>, ApiError> {
+    let read = ctx.read(q.at.as_deref()).await?;
+    let state = &read.state;
+    let workload = service(state, &id)?;
+    let not_found =
+        || ApiError::not_found("workload_not_found", format!("no service `{workload}`"));
+    let stack = state.stacks.get(&workload.stack).ok_or_else(not_found)?;
+    let revisions = stack
+        .revisions
+        .get(&workload.name)
+        .cloned()
+        .unwrap_or_default();
+    let replicas = state.replicas(&workload).unwrap_or(0);
+    let current = revisions.current();
+    let of = |i: &orco_state::Instance| if i.revision == 0 { current } else { i.revision };
+    let ready = |i: &orco_state::Instance| i.phase == orco_state::Phase::Running { ready: true };
+    let rollout = revisions.rollout.as_ref().map(|r| {
+        let (status, reason) = match &r.status {
+            orco_state::RolloutStatus::Progressing => ("progressing", None),
+            orco_state::RolloutStatus::Complete => ("complete", None),
+            orco_state::RolloutStatus::RollingBack { reason } => {
+                ("rolling_back", Some(reason.clone()))
+            }
+            orco_state::RolloutStatus::RolledBack { reason } => {
+                ("rolled_back", Some(reason.clone()))
+            }
+        };
+        let updated = state
+            .instances_of(&workload)
+            .filter(|(iid, i)| iid.replica < replicas && of(i) == r.to && ready(i))
+            .count();
+        RolloutState {
+            from: r.from,
+            to: r.to,
+            status: status.to_string(),
+            reason,
+            started_at: r.started_at,
+            updated: u32::try_from(updated).unwrap_or(u32::MAX),
+        }
+    });
+    let instances = state
+        .instances_of(&workload)
+        .map(|(iid, i)| RolloutInstance {
+            name: format!("{}-{}", iid.workload.name, iid.replica),
+            revision: of(i),
+            ready: ready(i),
+        })
+        .collect();
+    let revisions = revisions
+        .specs
+        .iter()
+        .zip(1u32..)
+        .map(|(spec, revision)| SpecRevision {
+            revision,
+            spec: serde_json::to_value(spec).unwrap_or_default(),
+        })
+        .collect();
+    Ok(axum::Json(RolloutView {
+        revision: state.revision,
+        workload: workload.to_string(),
+        current,
+        revisions,
+        replicas,
+        rollout,
+        instances,
+    }))
+}
+
+/// Return a service to an earlier revision of its spec, rolled out like any change.
+#[utoipa::path(post, path = "/api/v1/workloads/{id}/rollback", tag = "workloads",
+    params(("id" = String, Path, description = "`STACK/NAME`, or `NAME` when unambiguous")),
+    request_body = RollbackRequest,
+    responses((status = 200, body = Accepted), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn rollback(
+    State(ctx): State<ApiContext>,
+    ApiPath(id): ApiPath<String>,
+    JsonBody(body): JsonBody<RollbackRequest>,
+) -> Result<axum::Json<Accepted>, ApiError> {
+    let accepted = ctx
+        .write(|state| {
+            let workload = service(state, &id)?;
+            let current = state
+                .stacks
+                .get(&workload.stack)
+                .and_then(|s| s.revisions.get(&workload.name))
+                .map_or(0, orco_state::Revisions::current);
+            let revision = match body.revision {
+                Some(r) => r,
+                None if current > 1 => current - 1,
+                None => {
+                    return Err(ApiError::unprocessable(
+                        "no_earlier_revision",
+                        format!("{workload} has only one revision of its spec: there is nothing to roll back to"),
+                    ));
+                }
+            };
+            if revision == 0 || revision >= current {
+                return Err(ApiError::unprocessable(
+                    "unknown_revision",
+                    format!(
+                        "{workload} has no earlier revision {revision}: pick one of 1..{} (`orco rollout status {}` lists them)",
+                        current.saturating_sub(1).max(1),
+                        workload.name
+                    ),
+                ));
+            }
+            Ok(vec![Event::new(
+                Timestamp::now(),
+                EventKind::RollbackRequested { workload, revision },
+            )])
         })
         .await?;
     Ok(axum::Json(accepted))

@@ -49,6 +49,9 @@ pub(crate) fn run(args: &ApplyArgs) -> anyhow::Result<u8> {
             }),
             &loaded.stack,
         );
+        let Some(timeout) = crate::cmd::rollout::parse_timeout(&args.timeout) else {
+            return Ok(exit::USAGE);
+        };
         if args.dry_run {
             if remote::print_structured(&plan, args.format.output)? {
                 return Ok(exit::OK);
@@ -79,7 +82,19 @@ pub(crate) fn run(args: &ApplyArgs) -> anyhow::Result<u8> {
             println!("stack {name} applied (revision {})", accepted.revision);
             println!("stack {name}: {}", plan.summary());
         }
-        Ok::<u8, Failure>(exit::OK)
+        if args.detach {
+            return Ok(exit::OK);
+        }
+        // Follow the rollout of every service whose instances the apply replaces.
+        let mut code = exit::OK;
+        for w in &plan.workloads {
+            if w.kind == orco_change::Kind::Service && w.action == orco_change::Action::Replace {
+                let id = format!("{name}/{}", w.name);
+                let followed = crate::cmd::rollout::follow(&client, &id, timeout).await?;
+                code = code.max(followed);
+            }
+        }
+        Ok::<u8, Failure>(code)
     })
 }
 

@@ -17,6 +17,8 @@ pub(crate) mod monitor;
 pub(crate) mod node;
 pub(crate) mod ps;
 pub(crate) mod restart;
+pub(crate) mod rollback;
+pub(crate) mod rollout;
 pub(crate) mod run;
 pub(crate) mod scale;
 pub(crate) mod schema;

@@ -1,0 +1,31 @@
+//! `orco rollback SERVICE [--to REV]`: return a service to an earlier revision of its spec,
+//! through the same rolling path as any change, and follow it.
+
+use crate::args::RollbackArgs;
+use crate::cmd::rollout::{follow, parse_timeout};
+use crate::exit;
+use crate::remote;
+
+pub(crate) fn run(args: &RollbackArgs) -> anyhow::Result<u8> {
+    let Some(timeout) = parse_timeout(&args.timeout) else {
+        return Ok(exit::USAGE);
+    };
+    remote::run(async move {
+        let client = remote::client(&args.connect)?;
+        let stack = remote::stack(&client, &args.stack).await?;
+        let id = remote::qualify(&stack, &args.service);
+        let accepted = client.rollback(&id, args.to).await?;
+        let view = client.rollout(&id).await?;
+        println!(
+            "{id}: rolling back to the spec of revision {} as revision {} (event revision {})",
+            args.to
+                .map_or_else(|| "before".to_string(), |r| r.to_string()),
+            view.current,
+            accepted.revision
+        );
+        if args.detach {
+            return Ok(exit::OK);
+        }
+        follow(&client, &id, timeout).await
+    })
+}

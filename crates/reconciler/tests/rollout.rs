@@ -1,0 +1,386 @@
+//! Rollouts as pure decisions: which instances a changed service replaces next within
+//! `maxSurge` and `maxUnavailable`, when the rollout is finished, and when it rolls back.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use jiff::Timestamp;
+use orco_reconciler::{Desired, Plan, reconcile};
+use orco_state::{Event, EventKind, ExitStatus, InstanceId, RolloutStatus, State, WorkloadId};
+
+fn t(second: i64) -> Timestamp {
+    Timestamp::from_second(1_800_000_000 + second).unwrap()
+}
+
+fn stack(yaml: &str) -> orco_spec::Stack {
+    let dir = std::env::temp_dir();
+    match orco_spec::load_str(Path::new("t.yaml"), yaml, &dir) {
+        Ok(l) => l.stack,
+        Err(r) => panic!("{r}"),
+    }
+}
+
+fn id(s: &str) -> InstanceId {
+    s.parse().unwrap()
+}
+
+fn web_stack(version: &str, update: &str) -> String {
+    format!(
+        "version: 0.1\nstack: {{name: s}}\nservices:\n  web:\n    command: x\n    env: {{VERSION: {version}}}\n    ports: ['8080:8080']\n    replicas: 3\n    health: {{tcp: {{port: 8080}}, interval: 1s}}\n    update: {update}\n"
+    )
+}
+
+struct World {
+    state: State,
+    clock: i64,
+}
+
+impl World {
+    fn new(yaml: &str) -> World {
+        let mut w = World {
+            state: State::new(),
+            clock: 0,
+        };
+        w.apply(EventKind::StackApplied {
+            stack: Box::new(stack(yaml)),
+        });
+        w
+    }
+
+    fn apply(&mut self, kind: EventKind) {
+        self.clock += 1;
+        self.state.apply(&Event::new(t(self.clock), kind));
+    }
+
+    fn settle(&mut self) -> Plan {
+        for _ in 0..10 {
+            let plan = reconcile(&self.state, t(self.clock));
+            if plan.events.is_empty() {
+                return plan;
+            }
+            for e in plan.events {
+                self.apply(e);
+            }
+        }
+        panic!("the reconciler did not converge");
+    }
+
+    /// What the node does with the plan's run assignments: starts what does not run, and
+    /// restarts (stops, then starts, not ready) what runs another revision's spec.
+    fn node(&mut self, plan: &Plan, specs: &mut std::collections::BTreeMap<InstanceId, String>) {
+        for (i, a) in &plan.assignments {
+            let spec = a.service.env.get("VERSION").cloned().unwrap_or_default();
+            let runs = self.state.instances[i].phase.is_live();
+            match &a.desired {
+                Desired::Run if !runs => {
+                    self.start(i);
+                    specs.insert(i.clone(), spec);
+                }
+                Desired::Run if specs.get(i) != Some(&spec) => {
+                    self.apply(EventKind::InstanceStopping {
+                        instance: i.clone(),
+                        reason: "its spec changed".into(),
+                    });
+                    self.apply(EventKind::InstanceExited {
+                        instance: i.clone(),
+                        status: ExitStatus::Code(0),
+                    });
+                    self.start(i);
+                    specs.insert(i.clone(), spec);
+                }
+                Desired::Run => {}
+                Desired::Stop { .. } if runs => {
+                    self.apply(EventKind::InstanceStopping {
+                        instance: i.clone(),
+                        reason: "stop".into(),
+                    });
+                    self.apply(EventKind::InstanceExited {
+                        instance: i.clone(),
+                        status: ExitStatus::Code(0),
+                    });
+                }
+                Desired::Stop { .. } => {}
+            }
+        }
+    }
+
+    fn start(&mut self, instance: &InstanceId) {
+        self.apply(EventKind::InstanceStarting {
+            instance: instance.clone(),
+            attempt: 0,
+            port: None,
+        });
+        self.apply(EventKind::InstanceStarted {
+            instance: instance.clone(),
+            pid: Some(100),
+            container: None,
+        });
+    }
+
+    fn ready(&mut self, instance: &str) {
+        self.apply(EventKind::InstanceReady {
+            instance: id(instance),
+        });
+    }
+
+    fn ready_count(&self) -> usize {
+        self.state
+            .instances
+            .values()
+            .filter(|i| i.phase == orco_state::Phase::Running { ready: true })
+            .count()
+    }
+
+    fn not_ready(&self) -> Vec<String> {
+        self.state
+            .instances
+            .iter()
+            .filter(|(_, i)| i.phase != orco_state::Phase::Running { ready: true })
+            .map(|(i, _)| i.to_string())
+            .collect()
+    }
+
+    fn status(&self) -> Option<RolloutStatus> {
+        self.state.stacks.values().next().unwrap().revisions["web"]
+            .rollout
+            .as_ref()
+            .map(|r| r.status.clone())
+    }
+}
+
+/// Brings `yaml` up: three ready instances of revision 1.
+fn up(yaml: &str) -> (World, std::collections::BTreeMap<InstanceId, String>) {
+    let mut w = World::new(yaml);
+    let mut specs = std::collections::BTreeMap::new();
+    let plan = w.settle();
+    w.node(&plan, &mut specs);
+    for i in ["s/web-0", "s/web-1", "s/web-2"] {
+        w.ready(i);
+    }
+    assert_eq!(w.settle().events, []);
+    (w, specs)
+}
+
+/// Runs a rollout to the end: the node acts on each plan and every started instance becomes
+/// ready; records the fewest ready instances and the most instances seen at once.
+fn roll(
+    w: &mut World,
+    specs: &mut std::collections::BTreeMap<InstanceId, String>,
+) -> (usize, usize) {
+    let (mut fewest, mut most) = (usize::MAX, 0);
+    for _ in 0..50 {
+        let plan = w.settle();
+        w.node(&plan, specs);
+        fewest = fewest.min(w.ready_count());
+        most = most.max(
+            w.state
+                .instances
+                .values()
+                .filter(|i| i.phase.is_live())
+                .count(),
+        );
+        if w.status() == Some(RolloutStatus::Complete) && w.not_ready().is_empty() {
+            return (fewest, most);
+        }
+        for i in w.not_ready() {
+            if w.state.instances[&id(&i)].phase.is_live() {
+                w.ready(&i);
+            }
+        }
+    }
+    let seen: Vec<_> = w
+        .state
+        .instances
+        .iter()
+        .map(|(i, x)| (i.to_string(), x.phase, x.revision, x.since, x.revised_at))
+        .collect();
+    panic!("the rollout did not finish: {:?} {seen:#?}", w.status());
+}
+
+#[test]
+fn a_rolling_update_never_has_fewer_ready_than_replicas_and_at_most_one_surge_instance() {
+    let (mut w, mut specs) = up(&web_stack("v1", "{}"));
+    w.apply(EventKind::StackApplied {
+        stack: Box::new(stack(&web_stack("v2", "{}"))),
+    });
+    // The first step starts a surge instance with the new spec and replaces nothing yet.
+    let plan = w.settle();
+    assert!(w.state.instances.contains_key(&id("s/web-3")));
+    assert_eq!(
+        plan.assignments[&id("s/web-0")].service.env["VERSION"],
+        "v1"
+    );
+    assert_eq!(
+        plan.assignments[&id("s/web-3")].service.env["VERSION"],
+        "v2"
+    );
+    let (fewest, most) = roll(&mut w, &mut specs);
+    assert_eq!(fewest, 3, "never fewer ready instances than replicas");
+    assert_eq!(most, 4, "at most one surge instance");
+    let versions: BTreeSet<_> = specs
+        .iter()
+        .filter(|(i, _)| i.replica < 3)
+        .map(|(_, v)| v.clone())
+        .collect();
+    assert_eq!(versions, BTreeSet::from(["v2".to_string()]));
+    assert_eq!(w.state.instances.len(), 3, "the surge slot is removed");
+}
+
+#[test]
+fn with_one_unavailable_and_no_surge_instances_are_replaced_in_place_one_at_a_time() {
+    let update = "{maxUnavailable: 1, maxSurge: 0}";
+    let (mut w, mut specs) = up(&web_stack("v1", update));
+    w.apply(EventKind::StackApplied {
+        stack: Box::new(stack(&web_stack("v2", update))),
+    });
+    let plan = w.settle();
+    let revised: Vec<_> = w
+        .state
+        .instances
+        .iter()
+        .filter(|(_, i)| i.revision == 2)
+        .map(|(i, _)| i.to_string())
+        .collect();
+    assert_eq!(revised, ["s/web-0"]);
+    assert_eq!(
+        plan.assignments[&id("s/web-0")].service.env["VERSION"],
+        "v2"
+    );
+    assert_eq!(
+        plan.assignments[&id("s/web-1")].service.env["VERSION"],
+        "v1"
+    );
+    let (fewest, most) = roll(&mut w, &mut specs);
+    assert_eq!(fewest, 2);
+    assert_eq!(most, 3, "no surge");
+}
+
+#[test]
+fn recreate_replaces_every_instance_at_once() {
+    let update = "{strategy: recreate}";
+    let (mut w, _) = up(&web_stack("v1", update));
+    w.apply(EventKind::StackApplied {
+        stack: Box::new(stack(&web_stack("v2", update))),
+    });
+    let plan = w.settle();
+    assert!(w.state.instances.values().all(|i| i.revision == 2));
+    assert!(
+        plan.assignments
+            .values()
+            .all(|a| a.service.env["VERSION"] == "v2")
+    );
+    assert!(!w.state.instances.contains_key(&id("s/web-3")));
+}
+
+#[test]
+fn a_new_instance_not_ready_within_the_deadline_rolls_the_service_back_to_its_previous_spec() {
+    let (mut w, mut specs) = up(&web_stack("v1", "{}"));
+    w.apply(EventKind::StackApplied {
+        stack: Box::new(stack(&web_stack("v2", "{}"))),
+    });
+    let plan = w.settle();
+    w.node(&plan, &mut specs);
+    // web-3 (v2) runs but never becomes ready; the old instances go on serving.
+    let due = reconcile(&w.state, t(w.clock)).wake_at.unwrap();
+    assert_eq!(w.ready_count(), 3);
+    w.clock = due.as_second() - 1_800_000_000;
+    let plan = w.settle();
+    let web = &w.state.stacks.values().next().unwrap();
+    let status = w.status().unwrap();
+    assert!(
+        matches!(&status, RolloutStatus::RollingBack { reason } if reason.contains("web-3") && reason.contains("not ready within")),
+        "{status:?}"
+    );
+    assert_eq!(web.spec.services["web"].env["VERSION"], "v1");
+    assert_eq!(web.revisions["web"].current(), 3, "v1 again, as revision 3");
+    // Nothing old was touched: the surge instance is stopped and the rollback finishes.
+    assert!(
+        ["s/web-0", "s/web-1", "s/web-2"]
+            .iter()
+            .all(|i| plan.assignments[&id(i)].service.env["VERSION"] == "v1")
+    );
+    roll_back(&mut w, &mut specs);
+}
+
+fn roll_back(w: &mut World, specs: &mut std::collections::BTreeMap<InstanceId, String>) {
+    for _ in 0..20 {
+        let plan = w.settle();
+        w.node(&plan, specs);
+        if matches!(w.status(), Some(RolloutStatus::RolledBack { .. })) {
+            assert_eq!(w.ready_count(), 3);
+            return;
+        }
+        for i in w.not_ready() {
+            if w.state.instances[&id(&i)].phase.is_live() {
+                w.ready(&i);
+            }
+        }
+    }
+    panic!("the rollback did not finish: {:?}", w.status());
+}
+
+#[test]
+fn a_crash_looping_new_instance_rolls_the_rollout_back() {
+    let (mut w, mut specs) = up(&web_stack("v1", "{}"));
+    w.apply(EventKind::StackApplied {
+        stack: Box::new(stack(&web_stack("v2", "{}"))),
+    });
+    let plan = w.settle();
+    w.node(&plan, &mut specs);
+    for failures in 1..=2 {
+        w.apply(EventKind::InstanceExited {
+            instance: id("s/web-3"),
+            status: ExitStatus::Code(1),
+        });
+        w.apply(EventKind::InstanceBackoff {
+            instance: id("s/web-3"),
+            failures,
+            delay_ms: 1000,
+            until: t(w.clock + 1),
+        });
+    }
+    w.settle();
+    let status = w.status().unwrap();
+    assert!(
+        matches!(&status, RolloutStatus::RollingBack { reason } | RolloutStatus::RolledBack { reason } if reason.contains("crash-looping")),
+        "{status:?}"
+    );
+}
+
+#[test]
+fn a_rollback_request_returns_to_an_earlier_spec_through_a_rollout() {
+    let (mut w, mut specs) = up(&web_stack("v1", "{}"));
+    w.apply(EventKind::StackApplied {
+        stack: Box::new(stack(&web_stack("v2", "{}"))),
+    });
+    roll(&mut w, &mut specs);
+    w.apply(EventKind::RollbackRequested {
+        workload: WorkloadId::new("s".parse().unwrap(), "web").unwrap(),
+        revision: 1,
+    });
+    assert_eq!(w.status(), Some(RolloutStatus::Progressing));
+    let (fewest, _) = roll(&mut w, &mut specs);
+    assert_eq!(fewest, 3);
+    assert!(
+        specs
+            .iter()
+            .filter(|(i, _)| i.replica < 3)
+            .all(|(_, v)| v == "v1")
+    );
+    let web = &w.state.stacks.values().next().unwrap();
+    assert_eq!(web.revisions["web"].current(), 3);
+    assert_eq!(web.spec.services["web"].env["VERSION"], "v1");
+}
+
+#[test]
+fn a_replica_change_alone_is_no_rollout() {
+    let (mut w, _) = up(&web_stack("v1", "{}"));
+    let yaml = web_stack("v1", "{}").replace("replicas: 3", "replicas: 4");
+    w.apply(EventKind::StackApplied {
+        stack: Box::new(stack(&yaml)),
+    });
+    assert_eq!(w.status(), None);
+    w.settle();
+    assert_eq!(w.state.instances.len(), 4);
+}
