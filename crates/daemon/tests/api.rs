@@ -825,6 +825,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("delete", "/api/v1/workloads/{id}"),
     ("patch", "/api/v1/workloads/{id}/scale"),
     ("post", "/api/v1/workloads/{id}/restart"),
+    ("get", "/api/v1/workloads/{id}/rollout"),
+    ("post", "/api/v1/workloads/{id}/rollback"),
     ("post", "/api/v1/workloads/{id}/stop"),
     ("post", "/api/v1/workloads/{id}/start"),
     ("get", "/api/v1/instances"),
