@@ -505,3 +505,35 @@ fn a_proxied_instance_that_is_stopped_is_drained_first_and_a_keep_alive_client_s
     );
     assert!(!load.answers.is_empty());
 }
+
+#[test]
+fn a_dependent_with_restart_true_is_restarted_after_its_target_was_replaced_and_the_others_are_not()
+{
+    let world = common::World::new();
+    world.start_daemon();
+    let port = free_port();
+    let dependents = "  api:\n    command: [sleep, '1000']\n    dependsOn: [{target: web, require: ready, restart: true}]\n  cron:\n    command: [sleep, '1000']\n    dependsOn: [{target: web, require: ready}]\n";
+    let v1 = world.file("v1.yaml", &(web(port, 2, "v1", "") + dependents));
+    world.ok(&["up", "-d", "-f", v1.to_str().unwrap()]);
+    let pid_of = |items: &[serde_json::Value], name: &str| {
+        items
+            .iter()
+            .find(|i| i["name"] == name)
+            .and_then(|i| i["pid"].as_u64())
+    };
+    let before = wait_until(&world, "everything is ready", |i| {
+        i.len() == 4 && i.iter().all(|x| x["ready"] == true)
+    });
+    let v2 = world.file("v2.yaml", &(web(port, 2, "v2", "") + dependents));
+    world.ok(&["apply", "-f", v2.to_str().unwrap()]);
+    let after = wait_until(&world, "api runs again after web's rollout", |i| {
+        i.len() == 4
+            && i.iter().all(|x| x["ready"] == true)
+            && pid_of(i, "api-0").is_some_and(|p| Some(p) != pid_of(&before, "api-0"))
+    });
+    assert_eq!(
+        pid_of(&after, "cron-0"),
+        pid_of(&before, "cron-0"),
+        "cron was left alone"
+    );
+}

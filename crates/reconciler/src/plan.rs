@@ -184,7 +184,56 @@ pub fn reconcile_with(state: &State, now: Timestamp, limits: &Limits) -> Plan {
             assignment(state, stack_name, service, id, instance, desired),
         );
     }
+    dependency_restarts(state, &mut plan);
     plan
+}
+
+/// `dependsOn` with `restart: true`: a running instance whose target service restarted or
+/// replaced an instance after this instance's run started is restarted once, when the target
+/// meets its `require` again and no rollout of it is under way (one restart for a whole
+/// rollout).
+fn dependency_restarts(state: &State, plan: &mut Plan) {
+    for (id, instance) in &state.instances {
+        let stack_name = &id.workload.stack;
+        let Some(stack) = state.stacks.get(stack_name) else {
+            continue;
+        };
+        let Some(service) = stack.spec.services.get(&id.workload.name) else {
+            continue;
+        };
+        let (Phase::Running { .. }, Some(started)) = (instance.phase, instance.started_at) else {
+            continue;
+        };
+        if stack.stopped.contains(&id.workload.name) {
+            continue;
+        }
+        let since = instance
+            .restart_requested_at
+            .map_or(started, |r| r.max(started));
+        let restart = service.depends_on.iter().filter(|d| d.restart).any(|dep| {
+            let Ok(target) = WorkloadId::new(stack_name.clone(), dep.target.clone()) else {
+                return false;
+            };
+            let rolling = stack
+                .revisions
+                .get(&dep.target)
+                .and_then(|r| r.rollout.as_ref())
+                .is_some_and(|r| r.status.in_progress());
+            let restarted = state.instances_of(&target).any(|(_, t)| {
+                let again = t.restarts.total > 0 || t.revised_at.is_some_and(|r| r > t.created_at);
+                again && t.started_at.is_some_and(|s| s > since)
+            });
+            stack.spec.services.contains_key(&dep.target)
+                && !rolling
+                && restarted
+                && condition(state, stack_name, dep).is_ok()
+        });
+        if restart {
+            plan.events.push(EventKind::RestartRequested {
+                instance: id.clone(),
+            });
+        }
+    }
 }
 
 fn assignment(

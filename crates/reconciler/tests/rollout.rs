@@ -384,3 +384,56 @@ fn a_replica_change_alone_is_no_rollout() {
     w.settle();
     assert_eq!(w.state.instances.len(), 4);
 }
+
+#[test]
+fn a_dependent_with_restart_true_is_restarted_once_after_its_target_was_replaced() {
+    let yaml = format!(
+        "{}  api:\n    command: x\n    dependsOn: [{{target: web, require: ready, restart: true}}]\n  other:\n    command: x\n    dependsOn: [{{target: web, require: ready}}]\n",
+        web_stack("v1", "{}")
+    );
+    let mut w = World::new(&yaml);
+    let mut specs = std::collections::BTreeMap::new();
+    for _ in 0..3 {
+        let plan = w.settle();
+        w.node(&plan, &mut specs);
+        for i in w.not_ready() {
+            if w.state.instances[&id(&i)].phase.is_live() {
+                w.ready(&i);
+            }
+        }
+    }
+    assert!(w.not_ready().is_empty(), "{:?}", w.not_ready());
+    let requests = |w: &World, i: &str| w.state.instances[&id(i)].restart_requests;
+    let v2 = format!(
+        "{}  api:\n    command: x\n    dependsOn: [{{target: web, require: ready, restart: true}}]\n  other:\n    command: x\n    dependsOn: [{{target: web, require: ready}}]\n",
+        web_stack("v2", "{}")
+    );
+    w.apply(EventKind::StackApplied {
+        stack: Box::new(stack(&v2)),
+    });
+    let mut during = 0;
+    for _ in 0..50 {
+        let plan = w.settle();
+        w.node(&plan, &mut specs);
+        if w.status() != Some(RolloutStatus::Complete) {
+            during = during.max(requests(&w, "s/api-0"));
+        }
+        for i in w.not_ready() {
+            if w.state.instances[&id(&i)].phase.is_live() {
+                w.ready(&i);
+            }
+        }
+        if w.status() == Some(RolloutStatus::Complete) && w.not_ready().is_empty() {
+            break;
+        }
+    }
+    w.settle();
+    assert_eq!(during, 0, "not restarted while the rollout runs");
+    assert_eq!(requests(&w, "s/api-0"), 1, "restarted once after it");
+    assert_eq!(
+        requests(&w, "s/other-0"),
+        0,
+        "without restart: true, left alone"
+    );
+    assert_eq!(w.settle().events, []);
+}

@@ -297,6 +297,13 @@ pub struct Instance {
     /// When it was created or last revised: a rollout's deadline counts from here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revised_at: Option<Timestamp>,
+    /// When its current (or last) run was started (its `InstanceStarting`; an adoption is no
+    /// start).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<Timestamp>,
+    /// When a restart was last asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart_requested_at: Option<Timestamp>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -576,6 +583,7 @@ impl State {
             EventKind::RestartRequested { instance } => {
                 if let Some(i) = self.instances.get_mut(instance) {
                     i.restart_requests = i.restart_requests.saturating_add(1);
+                    i.restart_requested_at = Some(at);
                 }
             }
             EventKind::InstanceCreated { instance, node } => {
@@ -599,6 +607,8 @@ impl State {
                             .and_then(|s| s.revisions.get(instance.workload.name.as_str()))
                             .map_or(0, Revisions::current),
                         revised_at: Some(at),
+                        started_at: None,
+                        restart_requested_at: None,
                     },
                 );
             }
@@ -649,6 +659,7 @@ impl State {
             } => {
                 self.with_instance(instance, &event.kind, at, |i| {
                     i.port = *port;
+                    i.started_at = Some(at);
                     if *attempt > 0 {
                         i.restarts.total = i.restarts.total.saturating_add(1);
                     }

@@ -185,6 +185,13 @@ pub fn event_kind() -> impl Strategy<Value = EventKind> {
                 reason,
             }
         }),
+        (instance(), 1u32..4)
+            .prop_map(|(instance, revision)| EventKind::InstanceRevised { instance, revision }),
+        workload().prop_map(|workload| EventKind::RolloutFinished { workload }),
+        (workload(), reason())
+            .prop_map(|(workload, reason)| EventKind::RolloutRolledBack { workload, reason }),
+        (workload(), 1u32..4)
+            .prop_map(|(workload, revision)| EventKind::RollbackRequested { workload, revision }),
     ]
 }
 

@@ -129,6 +129,21 @@ fn every_kind() -> Vec<Event> {
             missed: 0,
             reason: "demo/backup#2 has not finished (overlap: skip)".into(),
         },
+        EventKind::InstanceRevised {
+            instance: web0.clone(),
+            revision: 2,
+        },
+        EventKind::RolloutFinished {
+            workload: WorkloadId::new(stack.clone(), "web").unwrap(),
+        },
+        EventKind::RolloutRolledBack {
+            workload: WorkloadId::new(stack.clone(), "web").unwrap(),
+            reason: "instance demo/web-3 of revision 2 was not ready within 14s".into(),
+        },
+        EventKind::RollbackRequested {
+            workload: WorkloadId::new(stack.clone(), "web").unwrap(),
+            revision: 1,
+        },
     ];
     kinds
         .into_iter()
