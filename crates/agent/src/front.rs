@@ -239,6 +239,8 @@ mod tests {
         assert_eq!(port(udp), None);
         let both = "{command: x, ports: ['53:53/udp', '9000:9000'], replicas: 2}";
         assert_eq!(port(both), Some(9000));
+        let docker = "{image: busybox, ports: ['8080:80'], replicas: 2}";
+        assert_eq!(port(docker), Some(8080));
     }
 
     #[test]

@@ -22,11 +22,21 @@ pub fn launch(
     let service = &assignment.service;
     let name = &id.workload.name;
     if service.runtime == RuntimeKind::Docker {
+        // Behind the proxy, the container's target port is published on the instance's own
+        // loopback port instead of the service's published one.
+        let proxied = service.proxied_port().zip(port).map(|(published, own)| {
+            let mut service = service.clone();
+            for p in service.ports.iter_mut().filter(|p| **p == published) {
+                p.ip = Some(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
+                p.published = own;
+            }
+            service
+        });
         return orco_docker::launch::launch(
             id.workload.stack.as_str(),
             name.as_str(),
             id.replica,
-            service,
+            proxied.as_ref().unwrap_or(service),
             &assignment.workdir,
         );
     }

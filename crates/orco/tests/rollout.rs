@@ -537,3 +537,92 @@ fn a_dependent_with_restart_true_is_restarted_after_its_target_was_replaced_and_
         "cron was left alone"
     );
 }
+
+/// A docker service of two replicas behind the proxy: each container publishes its target
+/// port on its instance's own loopback port; the http probe aimed at the published port is
+/// retargeted; a rolling update loses no request. Needs a Docker engine and busybox-static.
+#[test]
+fn docker_replicas_share_one_published_port_through_the_proxy_and_roll_without_a_failed_request() {
+    let image = orco_fixture::busybox_image().unwrap();
+    let world = common::World::new();
+    world.start_daemon();
+    let port = free_port();
+    let stack = |version: &str| {
+        format!(
+            "version: 0.1
+stack: {{name: shop}}
+services:
+  web:
+    image: {image}
+    command: [sh, -c, 'mkdir -p /tmp/www && echo {version} $ORCO_INSTANCE > /tmp/www/id && exec httpd -f -p 8080 -h /tmp/www']
+    ports: ['{port}:8080']
+    replicas: 2
+    health:
+      http: {{url: 'http://127.0.0.1:{port}/id'}}
+      interval: 200ms
+    stop: {{timeout: 5s}}
+"
+        )
+    };
+    let v1 = world.file("v1.yaml", &stack("v1"));
+    world.ok(&["up", "-d", "-f", v1.to_str().unwrap()]);
+    wait_until(&world, "both containers are ready", |i| {
+        all_ready(i, "web", 2)
+    });
+    let fetch = move || -> Result<String, String> {
+        let mut stream =
+            TcpStream::connect(("127.0.0.1", port)).map_err(|e| format!("connect: {e}"))?;
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .map_err(|e| e.to_string())?;
+        stream
+            .write_all(b"GET /id HTTP/1.0\r\n\r\n")
+            .map_err(|e| format!("write: {e}"))?;
+        let mut text = String::new();
+        stream
+            .read_to_string(&mut text)
+            .map_err(|e| format!("read: {e}"))?;
+        match text.split_once("\r\n\r\n") {
+            Some((head, body)) if head.contains(" 200 ") => Ok(body.trim().to_string()),
+            _ => Err(format!("bad answer: {text:?}")),
+        }
+    };
+    let mut seen = BTreeSet::new();
+    for _ in 0..20 {
+        seen.insert(fetch().unwrap());
+    }
+    assert_eq!(
+        seen,
+        BTreeSet::from(["v1 web-0".to_string(), "v1 web-1".to_string()])
+    );
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let stopper = stop.clone();
+    let generator = std::thread::spawn(move || {
+        let mut load = Load::default();
+        let start = Instant::now();
+        while !stopper.load(Ordering::SeqCst)
+            && load.answers.len() + load.failures.len() < 20_000
+            && start.elapsed() < Duration::from_secs(180)
+        {
+            match fetch() {
+                Ok(body) => load.answers.push(body),
+                Err(e) => load.failures.push(e),
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        load
+    });
+    let v2 = world.file("v2.yaml", &stack("v2"));
+    let (code, out, err) = run(&world, &["apply", "-f", v2.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        out.contains("rollout to revision 2 complete"),
+        "{out}\n{err}"
+    );
+    stop.store(true, Ordering::SeqCst);
+    let load = generator.join().unwrap();
+    assert_no_failures(&load);
+    assert!(load.answers.iter().any(|a| a.starts_with("v2 ")));
+    world.ok(&["down"]);
+}

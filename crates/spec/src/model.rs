@@ -208,12 +208,9 @@ impl fmt::Display for Command {
 
 impl Service {
     /// The published TCP port orco's built-in proxy owns for this service, if any: `proxy:
-    /// true`, or `auto` with more than one replica; only process services are proxied (a
-    /// docker service's ports are docker's mapping). The first published TCP port.
+    /// true`, or `auto` with more than one replica. The first published TCP port; a proxied
+    /// docker service publishes its target port on each instance's own loopback port.
     pub fn proxied_port(&self) -> Option<PortMapping> {
-        if self.runtime != RuntimeKind::Process {
-            return None;
-        }
         let port = self
             .ports
             .iter()
