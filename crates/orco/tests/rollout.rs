@@ -626,3 +626,78 @@ services:
     assert!(load.answers.iter().any(|a| a.starts_with("v2 ")));
     world.ok(&["down"]);
 }
+
+#[test]
+fn a_rollout_interrupted_by_a_daemon_kill_carries_on_after_the_restart_and_ends_with_one_instance_per_slot()
+ {
+    let world = common::World::new();
+    world.start_daemon();
+    let port = free_port();
+    let v1 = world.file("v1.yaml", &web(port, 3, "v1", ""));
+    world.ok(&["up", "-d", "-f", v1.to_str().unwrap()]);
+    wait_until(&world, "three replicas are ready", |i| {
+        all_ready(i, "web", 3)
+    });
+    // The new version becomes ready 1.5 s after it starts: the rollout takes a while.
+    let slow =
+        web(port, 3, "v2", "").replace("'--serve', '{{port}}'", "'--http', '{{port}}:/@1500'");
+    let v2 = world.file("v2.yaml", &slow);
+    world.ok(&["apply", "-d", "-f", v2.to_str().unwrap()]);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let v: serde_json::Value =
+            serde_json::from_str(&world.ok(&["rollout", "status", "web", "-o", "json"])).unwrap();
+        if v["rollout"]["updated"].as_u64() >= Some(1) && v["rollout"]["status"] == "progressing" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the rollout never got under way: {v}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    world.kill_daemon();
+    world.start_daemon();
+    let (code, out, err) = run(&world, &["rollout", "status", "web", "--timeout", "2m"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        out.contains("rollout to revision 2 complete"),
+        "{out}\n{err}"
+    );
+    let items = wait_until(&world, "three replicas are ready", |i| {
+        all_ready(i, "web", 3)
+    });
+    let names: BTreeSet<&str> = items.iter().filter_map(|i| i["name"].as_str()).collect();
+    assert_eq!(names, BTreeSet::from(["web-0", "web-1", "web-2"]));
+    assert_eq!(pids(&items).len(), 3, "one process per slot: {items:#?}");
+    let v: serde_json::Value =
+        serde_json::from_str(&world.ok(&["rollout", "status", "web", "-o", "json"])).unwrap();
+    assert!(
+        v["instances"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["revision"] == 2),
+        "{v}"
+    );
+    for _ in 0..10 {
+        assert_eq!(get_status(port), 200);
+    }
+}
+
+/// The status code of one `GET /` through the published port.
+fn get_status(port: u16) -> u16 {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: orco\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    text.split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
