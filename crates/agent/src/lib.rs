@@ -346,11 +346,13 @@ impl<R: Runtime + 'static> Agent<R> {
                 Inbox {
                     id: Some(id.clone()),
                     task: None,
-                    exits: exit_tx,
+                    exits: exit_tx.clone(),
                     lines: line_tx,
                 },
             );
         }
+        // Tells this supervisor's inbox from a later one of the same name.
+        let mine = exit_tx;
         let supervisor = Supervisor {
             id: id.clone(),
             name: name.clone(),
@@ -367,7 +369,15 @@ impl<R: Runtime + 'static> Agent<R> {
         tokio::spawn(async move {
             supervisor.run().await;
             let mut routes = routes.lock().unwrap_or_else(PoisonError::into_inner);
-            routes.inboxes.remove(&name);
+            // A new supervisor of the same name (the stack removed and applied again) may
+            // have its inbox there already: that one stays.
+            if routes
+                .inboxes
+                .get(&name)
+                .is_some_and(|inbox| inbox.exits.same_channel(&mine))
+            {
+                routes.inboxes.remove(&name);
+            }
         });
         self.supervisors.insert(id.clone(), cmd_tx);
     }

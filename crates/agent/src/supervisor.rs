@@ -11,7 +11,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use orco_probe::{HealthReport, Prober};
 use orco_reconciler::{Assignment, Desired};
-use orco_runtime::{InstanceInfo, Launch, Runtime};
+use orco_runtime::{InstanceInfo, Launch, Runtime, Started};
 use orco_spec::{LogSource, OnFailure};
 use orco_state::{Event, EventKind, ExitStatus, InstanceId};
 use tokio::sync::mpsc;
@@ -171,7 +171,7 @@ impl<R: Runtime + 'static> Supervisor<R> {
             self.emit(EventKind::InstanceStarted {
                 instance: self.id.clone(),
                 pid,
-                container: None,
+                container: info.container.clone(),
             })
             .await;
         }
@@ -269,20 +269,20 @@ impl<R: Runtime + 'static> Supervisor<R> {
         .await;
         let started = match port {
             Ok(port) => match crate::launch::launch(&self.id, &self.assignment, port) {
-                Ok(launch) => self.spawn(&launch).await.map(|pid| (pid, port)),
+                Ok(launch) => self.spawn(&launch).await.map(|started| (started, port)),
                 Err(reason) => Err(reason),
             },
             Err(reason) => Err(reason),
         };
         match started {
-            Ok((pid, port)) => {
+            Ok((Started { pid, container }, port)) => {
                 if let (Some(front), Some(port)) = (&self.front, port) {
                     front.add(&self.name, port, false);
                 }
                 self.emit(EventKind::InstanceStarted {
                     instance: self.id.clone(),
                     pid: u32::try_from(pid).ok(),
-                    container: None,
+                    container,
                 })
                 .await;
                 let mut run = Run {
@@ -339,11 +339,10 @@ impl<R: Runtime + 'static> Supervisor<R> {
         })
     }
 
-    async fn spawn(&self, launch: &Launch) -> Result<i32, String> {
+    async fn spawn(&self, launch: &Launch) -> Result<Started, String> {
         self.runtime
             .start(&self.name, launch)
             .await
-            .map(|s| s.pid)
             .map_err(|e| e.to_string())
     }
 
@@ -386,6 +385,7 @@ impl<R: Runtime + 'static> Supervisor<R> {
         }
         let runtime = self.runtime.clone();
         let name = self.name.clone();
+        let prober = prober.through_port_forwarder();
         prober.with_exec(orco_probe::Exec(Arc::new(move |argv: Vec<String>| {
             let runtime = runtime.clone();
             let name = name.clone();

@@ -262,7 +262,14 @@ fn summary(kind: &EventKind) -> String {
             stack.services.len(),
             stack.jobs.len()
         ),
-        EventKind::StackRemoved { stack } => format!("stack {stack} removed"),
+        EventKind::StackRemoved {
+            stack,
+            volumes: false,
+        } => format!("stack {stack} removed"),
+        EventKind::StackRemoved {
+            stack,
+            volumes: true,
+        } => format!("stack {stack} removed with its volumes"),
         EventKind::ScaleChanged { workload, replicas } => {
             format!("{workload} scaled to {replicas}")
         }
@@ -290,6 +297,11 @@ fn summary(kind: &EventKind) -> String {
             Some(pid) => format!("{instance} started (pid {pid})"),
             None => format!("{instance} started"),
         },
+        EventKind::InstancePulling {
+            instance,
+            image,
+            progress,
+        } => format!("{instance} pulling image {image}: {progress}"),
         EventKind::InstanceReady { instance } => format!("{instance} ready"),
         EventKind::InstanceUnready { instance, reason } => {
             format!("{instance} unready: {reason}")

@@ -276,6 +276,16 @@ impl Client {
         .await
     }
 
+    /// `DELETE /api/v1/stacks/{name}?volumes=true`: the stack and its named volumes.
+    pub async fn remove_stack_and_volumes(&self, name: &str) -> Result<Accepted, ClientError> {
+        self.call(
+            Method::DELETE,
+            &format!("/api/v1/stacks/{}?volumes=true", segment(name)),
+            None::<&()>,
+        )
+        .await
+    }
+
     /// `GET /api/v1/workloads`.
     pub async fn workloads(
         &self,

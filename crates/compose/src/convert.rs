@@ -8,9 +8,9 @@ use std::str::FromStr;
 use orco_spec::diag::{Diagnostic, Severity};
 use orco_spec::node::{Node, Value};
 use orco_spec::{
-    Backoff, CmdProbe, Command, Dependency, Duration, Health, OnFailure, PortMapping, ProxyMode,
-    Require, RestartMode, RestartPolicy, RuntimeKind, Service, Stack, StackMeta, StopPolicy,
-    UpdatePolicy,
+    Backoff, CmdProbe, Command, Dependency, Duration, Health, Mount, OnFailure, PortMapping,
+    ProxyMode, Require, RestartMode, RestartPolicy, RuntimeKind, Service, Stack, StackMeta,
+    StopPolicy, UpdatePolicy,
 };
 
 use crate::interpolate::{Problem, interpolate};
@@ -350,11 +350,10 @@ impl<'a> Converter<'a> {
                 "image" => s.image = self.text(value, &p),
                 "build" => build = Some((key, value)),
                 "command" => s.command = self.command(value, &p),
-                "entrypoint" => self.unsupported(
-                    key,
-                    &p,
-                    ": orco keeps the image's entrypoint; put the whole command in `command`",
-                ),
+                "entrypoint" => {
+                    self.site(format!("services.{name}.entrypoint"), key, &p);
+                    s.entrypoint = self.entrypoint(value, &p);
+                }
                 "environment" => self.environment(value, &p, &mut s.env),
                 "env_file" => {
                     let files = self.env_files(value, &p);
@@ -371,11 +370,13 @@ impl<'a> Converter<'a> {
                         s.ports.push(port);
                     }
                 }
-                "volumes" => self.unsupported(
-                    key,
-                    &p,
-                    ": orco's stack file has no volumes yet; mount data with the image or a process service",
-                ),
+                "volumes" => {
+                    for (mount, at) in self.mounts(value, &p) {
+                        let i = s.volumes.len();
+                        self.site(format!("services.{name}.volumes[{i}]"), at, &p);
+                        s.volumes.push(mount);
+                    }
+                }
                 "networks" => self.service_networks(value, &p),
                 "depends_on" => {
                     self.site(format!("services.{name}.dependsOn"), key, &p);
@@ -494,6 +495,168 @@ impl<'a> Converter<'a> {
                 }
             }
         }
+    }
+
+    /// Compose's `entrypoint`: a list, or a string split into words; an empty one clears the
+    /// image's entrypoint.
+    fn entrypoint(&mut self, node: &Node, path: &str) -> Option<Command> {
+        let empty = match &node.value {
+            Value::Seq(items) => items.is_empty(),
+            Value::Str(text) => text.trim().is_empty(),
+            _ => false,
+        };
+        if empty {
+            return Some(Command::Exec(Vec::new()));
+        }
+        self.command(node, path)
+    }
+
+    /// `volumes` of a service, short (`./host:/path:ro`, `name:/path`) and long form
+    /// (`type: bind|volume`, `source`, `target`, `read_only`); anonymous volumes, tmpfs and
+    /// options orco does not take are warnings.
+    fn mounts<'n>(&mut self, node: &'n Node, path: &str) -> Vec<(Mount, &'n Node)> {
+        let mut out = Vec::new();
+        for (i, item) in self.list(node, path).iter().enumerate() {
+            let p = format!("{path}[{i}]");
+            let text = match &item.value {
+                Value::Map(_) => self.long_mount(item, &p),
+                _ => self
+                    .text(item, &p)
+                    .and_then(|t| self.short_mount(item, &p, &t)),
+            };
+            let Some(text) = text else { continue };
+            match Mount::from_str(&text) {
+                Ok(mount) => out.push((mount, item)),
+                Err(e) => self.error(
+                    item,
+                    &p,
+                    format!("bad volume `{text}`: {e}"),
+                    Some("write `./host/dir:/path[:ro]` or `name:/path[:ro]`".into()),
+                ),
+            }
+        }
+        out
+    }
+
+    /// A short-form mount as orco's `source:target[:ro]`, `None` (with a warning) when orco
+    /// cannot take it.
+    fn short_mount(&mut self, item: &Node, path: &str, text: &str) -> Option<String> {
+        let mut parts: Vec<&str> = text.split(':').collect();
+        if parts.len() == 1 {
+            self.warn(
+                item,
+                path,
+                format!("the anonymous volume `{text}` is not supported by orco and is ignored"),
+                Some(format!("name it: `data:{text}`")),
+            );
+            return None;
+        }
+        if let Some(source) = parts.first()
+            && source.starts_with('~')
+        {
+            let hint = Some("write the path relative to the compose file, or absolute".into());
+            self.error(
+                item,
+                path,
+                format!("orco does not expand `~` in `{text}`"),
+                hint,
+            );
+            return None;
+        }
+        if parts.len() == 3 {
+            let options: Vec<&str> = parts[2].split(',').collect();
+            let read_only = options.contains(&"ro");
+            let ignored: Vec<&str> = options
+                .iter()
+                .copied()
+                .filter(|o| !matches!(*o, "ro" | "rw"))
+                .collect();
+            if !ignored.is_empty() {
+                self.warn(
+                    item,
+                    path,
+                    format!(
+                        "volume options `{}` are not supported by orco and are ignored",
+                        ignored.join(",")
+                    ),
+                    None,
+                );
+            }
+            parts.truncate(2);
+            if read_only {
+                parts.push("ro");
+            }
+        }
+        Some(parts.join(":"))
+    }
+
+    /// A long-form mount as orco's `source:target[:ro]`.
+    fn long_mount(&mut self, node: &Node, path: &str) -> Option<String> {
+        let mut kind = None;
+        let mut source = None;
+        let mut target = None;
+        let mut read_only = false;
+        for (k, v) in entries(node) {
+            let key = key_text(k);
+            let p = format!("{path}.{key}");
+            match key.as_str() {
+                "type" => kind = self.text(v, &p),
+                "source" => source = self.text(v, &p),
+                "target" => target = self.text(v, &p),
+                "read_only" => read_only = v.value == Value::Bool(true),
+                _ => self.unsupported(k, &p, ""),
+            }
+        }
+        let Some(target) = target else {
+            self.error(
+                node,
+                path,
+                "a long-form volume needs a `target`".into(),
+                None,
+            );
+            return None;
+        };
+        let source = match (kind.as_deref(), source) {
+            (Some("bind" | "volume") | None, Some(source)) => source,
+            (Some("volume") | None, None) => {
+                self.warn(
+                    node,
+                    path,
+                    format!(
+                        "the anonymous volume at `{target}` is not supported by orco and is ignored"
+                    ),
+                    Some("give it a `source` name".into()),
+                );
+                return None;
+            }
+            (Some("bind"), None) => {
+                self.error(node, path, "a bind mount needs a `source`".into(), None);
+                return None;
+            }
+            (Some(other), _) => {
+                self.warn(
+                    node,
+                    path,
+                    format!("volumes of type `{other}` are not supported by orco and are ignored"),
+                    None,
+                );
+                return None;
+            }
+        };
+        // A relative bind source is relative to the compose file, as `./` is in orco.
+        let source = if kind.as_deref() == Some("bind")
+            && !source.starts_with('/')
+            && !source.starts_with('.')
+        {
+            format!("./{source}")
+        } else {
+            source
+        };
+        Some(if read_only {
+            format!("{source}:{target}:ro")
+        } else {
+            format!("{source}:{target}")
+        })
     }
 
     fn environment(&mut self, node: &Node, path: &str, env: &mut BTreeMap<String, String>) {
@@ -892,6 +1055,8 @@ pub(crate) fn blank_service() -> Service {
         env_from_file: Vec::new(),
         workdir: None,
         ports: Vec::new(),
+        entrypoint: None,
+        volumes: Vec::new(),
         proxy: ProxyMode::Auto,
         replicas: 1,
         depends_on: Vec::new(),

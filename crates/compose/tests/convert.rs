@@ -375,3 +375,69 @@ fn inputs_that_are_not_compose_files_give_errors_not_panics() {
         assert!(common::convert(text).is_err(), "{text:?} should be refused");
     }
 }
+
+#[test]
+fn volumes_in_short_and_long_form_become_mounts_and_what_orco_cannot_mount_is_a_warning() {
+    let text = concat!(
+        "services:\n",                                           // 1
+        "  db:\n",                                               // 2
+        "    image: pg\n",                                       // 3
+        "    volumes:\n",                                        // 4
+        "      - db-data:/var/lib/postgresql/data\n",            // 5
+        "      - ./conf/pg.conf:/etc/pg.conf:ro,z\n",            // 6
+        "      - /var/cache\n",                                  // 7
+        "      - type: bind\n",                                  // 8
+        "        source: ./proxy/nginx.conf\n",                  // 9
+        "        target: /etc/nginx/conf.d/default.conf\n",      // 10
+        "        read_only: true\n",                             // 11
+        "      - {type: tmpfs, target: /tmp}\n",                 // 12
+        "      - {type: volume, source: logs, target: /logs}\n", // 13
+        "volumes:\n",                                            // 14
+        "  db-data:\n",                                          // 15
+    );
+    let c = ok(text);
+    let mounts: Vec<String> = c.loaded.stack.services["db"]
+        .volumes
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        mounts,
+        vec![
+            "db-data:/var/lib/postgresql/data",
+            "./conf/pg.conf:/etc/pg.conf:ro",
+            "./proxy/nginx.conf:/etc/nginx/conf.d/default.conf:ro",
+            "logs:/logs",
+        ]
+    );
+    let lines: Vec<u32> = warnings(&c).iter().map(|w| w.0).collect();
+    assert_eq!(lines, vec![6, 7, 12], "{:?}", warnings(&c));
+}
+
+#[test]
+fn an_entrypoint_replaces_the_image_entrypoint_and_an_empty_one_clears_it() {
+    let c = ok(concat!(
+        "services:\n",
+        "  a:\n    image: x\n    entrypoint: /bin/app --fast\n    command: [serve]\n",
+        "  b:\n    image: x\n    entrypoint: []\n",
+    ));
+    let a = &c.loaded.stack.services["a"];
+    assert_eq!(
+        a.entrypoint,
+        Some(Command::Exec(vec!["/bin/app".into(), "--fast".into()]))
+    );
+    assert_eq!(a.command, Some(Command::Exec(vec!["serve".into()])));
+    assert_eq!(
+        c.loaded.stack.services["b"].entrypoint,
+        Some(Command::Exec(Vec::new()))
+    );
+    assert!(warnings(&c).is_empty(), "{:?}", warnings(&c));
+}
+
+#[test]
+fn a_bad_volume_is_an_error_at_its_compose_line() {
+    let e = errors("services:\n  db:\n    image: pg\n    volumes:\n      - 'data:relative'\n");
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert_eq!(e[0].0, 5);
+    assert!(e[0].1.contains("absolute path"), "{e:?}");
+}

@@ -81,8 +81,20 @@ fn nginx_golang_postgres_gates_the_backend_on_a_healthy_db() {
     assert_eq!(d["backend"], vec![("db".to_string(), Require::Ready)]);
     assert_eq!(d["proxy"], vec![("backend".to_string(), Require::Started)]);
     assert_eq!(layers(&c), vec![vec!["db"], vec!["backend"], vec!["proxy"]]);
+    let mounts = |s: &str| -> Vec<String> {
+        c.loaded.stack.services[s]
+            .volumes
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    };
+    assert_eq!(mounts("db"), vec!["db-data:/var/lib/postgresql/data"]);
+    assert_eq!(
+        mounts("proxy"),
+        vec!["./proxy/nginx.conf:/etc/nginx/conf.d/default.conf:ro"]
+    );
     let w = warned_keys(&c);
-    for key in ["build", "secrets", "`user`", "`volumes`", "`expose`"] {
+    for key in ["build", "secrets", "`user`", "`expose`"] {
         assert!(
             w.iter().any(|m| m.contains(key)),
             "no warning about {key}: {w:#?}"

@@ -66,6 +66,56 @@ impl EngineHandle {
     }
 }
 
+/// How long a removal of a stack's volumes waits for its containers to go.
+const VOLUME_PATIENCE: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Removes a stack's named volumes when its removal asks for it (`orco down --volumes`), once
+/// its containers are gone. Watches the log from its head: a removal recorded while no
+/// daemon ran leaves the volumes (`docker volume rm` takes them).
+async fn remove_volumes(docker: DockerRuntime, store: Arc<RedbStore>) {
+    let mut watch = match store.watch(store.head()) {
+        Ok(watch) => watch,
+        Err(e) => {
+            tracing::warn!("cannot watch the store for removed stacks: {e}");
+            return;
+        }
+    };
+    loop {
+        let record = match watch.next().await {
+            Ok(record) => record,
+            Err(orco_store::StoreError::TooSlow { .. }) => {
+                match store.watch(watch.last_revision()) {
+                    Ok(w) => watch = w,
+                    Err(e) => {
+                        tracing::warn!("cannot watch the store for removed stacks: {e}");
+                        return;
+                    }
+                }
+                continue;
+            }
+            Err(e) => {
+                tracing::warn!("the watch for removed stacks ended: {e}");
+                return;
+            }
+        };
+        if let orco_state::EventKind::StackRemoved {
+            stack,
+            volumes: true,
+        } = record.event.kind
+        {
+            let docker = docker.clone();
+            tokio::spawn(async move {
+                match docker.remove_volumes(stack.as_str(), VOLUME_PATIENCE).await {
+                    Ok(removed) => {
+                        tracing::info!("stack {stack}: volumes removed: {}", removed.join(", "));
+                    }
+                    Err(e) => tracing::warn!("stack {stack}: cannot remove its volumes: {e}"),
+                }
+            });
+        }
+    }
+}
+
 /// Starts the control loop over `store`: connect to (or start) the node keeper with
 /// `program keeper --dir DATA/keeper`, recover the state, and watch the store from there.
 pub async fn start_engine(
@@ -98,12 +148,8 @@ pub async fn start_engine(
         )))
     }) {
         Ok(docker) => {
-            let mut progress = docker.pull_progress();
-            tokio::spawn(async move {
-                while let Ok(p) = progress.recv().await {
-                    tracing::info!("{p}");
-                }
-            });
+            tokio::spawn(crate::pulls::report(docker.pull_progress(), store.clone()));
+            tokio::spawn(remove_volumes(docker.clone(), store.clone()));
             Some(docker)
         }
         Err(e) => {

@@ -6,6 +6,7 @@
 //!   starts (with the node keeper and the logs).
 //! - [`journal`]: [`StoreJournal`](journal::StoreJournal), the engine's journal over the store.
 //! - [`output`]: [`LogSink`](output::LogSink), instances' output into the structured logs.
+//! - `pulls`: image pull progress as `InstancePulling` events.
 //! - [`config`]: [`Config`], the daemon's settings and their defaults.
 //! - [`lock`]: the exclusive lock on the data dir.
 //! - [`listen`]: the socket (0600) and the token-checked TCP listener.
@@ -19,6 +20,7 @@ pub mod journal;
 pub mod listen;
 pub mod lock;
 pub mod output;
+mod pulls;
 
 pub use config::Config;
 pub use daemon::Daemon;

@@ -71,7 +71,14 @@ pub fn create_body(
     ContainerCreateBody {
         image: Some(container.image.clone()),
         cmd: (!launch.argv.is_empty()).then(|| launch.argv.clone()),
-        entrypoint: container.entrypoint.clone(),
+        // The engine reads an empty list as "the image's": `[""]` clears it.
+        entrypoint: container.entrypoint.as_ref().map(|e| {
+            if e.is_empty() {
+                vec![String::new()]
+            } else {
+                e.clone()
+            }
+        }),
         env: Some(env),
         working_dir: launch
             .workdir

@@ -1,16 +1,17 @@
 //! A docker service of the stack file as a [`Launch`]: what the agent starts a container
 //! instance with.
 
-use std::path::Path;
+use std::path::{Component, Path};
 
-use orco_runtime::{Container, Launch};
-use orco_spec::Service;
+use orco_runtime::{Container, Launch, Volume};
+use orco_spec::{Mount, MountSource, Service};
 
 /// The launch of replica `replica` of the docker service `name` of `stack`: its image; its
 /// command, which replaces the image's (none keeps the image's); its environment (env files
 /// in order, then `env`, then the `ORCO_*` variables of DESIGN.md §8, and nothing of orco's
-/// own environment); its published ports; and `workdir` as a path inside the container.
-/// Env files are relative to `stack_workdir`.
+/// own environment); its published ports; its mounts; its entrypoint; and `workdir` as a
+/// path inside the container. Env files and host paths of mounts are relative to
+/// `stack_workdir`.
 pub fn launch(
     stack: &str,
     name: &str,
@@ -45,13 +46,45 @@ pub fn launch(
             stack: stack.to_string(),
             service: name.to_string(),
             ports: service.ports.clone(),
-            volumes: Vec::new(),
-            entrypoint: None,
+            volumes: service
+                .volumes
+                .iter()
+                .map(|m| volume(stack, m, stack_workdir))
+                .collect(),
+            entrypoint: service.entrypoint.as_ref().map(orco_spec::Command::argv),
         });
     if let Some(dir) = &service.workdir {
         launch = launch.workdir(dir);
     }
     Ok(launch)
+}
+
+/// A mount of the stack file as the runtime's [`Volume`]: a host path made absolute against
+/// `stack_workdir` (without `.` components), or a named volume as the engine knows it,
+/// `STACK_NAME` (as compose names a project's volumes, so that a stack named after a compose
+/// project finds that project's data).
+fn volume(stack: &str, mount: &Mount, stack_workdir: &Path) -> Volume {
+    let source = match &mount.source {
+        MountSource::Bind(path) => {
+            let mut abs = std::path::PathBuf::new();
+            for part in stack_workdir.join(path).components() {
+                match part {
+                    Component::CurDir => {}
+                    Component::ParentDir => {
+                        abs.pop();
+                    }
+                    other => abs.push(other),
+                }
+            }
+            abs.to_string_lossy().into_owned()
+        }
+        MountSource::Volume(name) => format!("{stack}_{name}"),
+    };
+    Volume {
+        source,
+        target: mount.target.clone(),
+        read_only: mount.read_only,
+    }
 }
 
 #[cfg(test)]
@@ -80,6 +113,33 @@ mod tests {
         assert_eq!(container.service, "web");
         assert_eq!(container.ports[0].published, 8080);
         assert_eq!(launch.workdir, None);
+    }
+
+    #[test]
+    fn host_paths_are_resolved_against_the_stack_workdir_and_volumes_keep_their_name() {
+        let svc = service(
+            "    image: busybox\n    volumes: [\"./data/../conf:/etc/app:ro\", \"cache:/cache\", \"/srv:/srv\"]\n    entrypoint: \"exec app\"\n",
+        );
+        let launch = launch("s", "web", 0, &svc, Path::new("/home/me/shop")).expect("launch");
+        let container = launch.container.expect("container");
+        let volumes: Vec<_> = container
+            .volumes
+            .iter()
+            .map(|v| (v.source.as_str(), v.target.as_str(), v.read_only))
+            .collect();
+        assert_eq!(
+            volumes,
+            vec![
+                ("/home/me/shop/conf", "/etc/app", true),
+                ("s_cache", "/cache", false),
+                ("/srv", "/srv", false),
+            ]
+        );
+        assert!(container.volumes[0].is_bind() && !container.volumes[1].is_bind());
+        assert_eq!(
+            container.entrypoint,
+            Some(vec!["/bin/sh".into(), "-c".into(), "exec app".into()])
+        );
     }
 
     #[test]

@@ -265,6 +265,7 @@ mod tests {
                 exit: None,
                 group_alive: true,
                 output_len: 0,
+                container: None,
             }
         }
     }
@@ -275,7 +276,10 @@ mod tests {
             if let Ok(mut s) = self.started.lock() {
                 s.push(instance.to_string());
             }
-            Ok(Started { pid: 7 })
+            Ok(Started {
+                pid: 7,
+                container: None,
+            })
         }
         async fn signal(&self, instance: &str, _: Signal) -> Result<(), RuntimeError> {
             self.record(format!("{} signal {instance}", self.name));

@@ -37,6 +37,18 @@ use crate::names::{
 };
 use crate::pull::{PullProgress, PullStage};
 
+/// How many times a start makes the stack's network again when it went meanwhile.
+const NETWORK_TRIES: u32 = 3;
+
+/// Whether the engine refused because a network does not exist.
+fn network_gone(e: &bollard::errors::Error) -> bool {
+    let text = answer(e);
+    text.contains("network") && text.contains("not found")
+}
+
+/// How long a removal waits for another removal of the same container to finish.
+const REMOVAL_PATIENCE: Duration = Duration::from_secs(60);
+
 /// How a [`DockerRuntime`] is set up.
 #[derive(Debug, Clone)]
 pub struct DockerOptions {
@@ -390,51 +402,67 @@ impl DockerRuntime {
             self.remove(&name).await?;
         }
         self.ensure_image(instance, &container.image).await?;
-        let network = self.ensure_network(&container.stack).await?;
         for volume in container.volumes.iter().filter(|v| !v.is_bind()) {
             self.ensure_volume(&container.stack, &volume.source).await?;
         }
-        let body = create_body(&self.inner.scope, instance, launch, container, &network);
         lock(&self.inner.starting).insert(instance.to_string());
         let _guard = StartingGuard {
             inner: &self.inner,
             instance: instance.to_string(),
         };
-        let options = CreateContainerOptions {
-            name: Some(name.clone()),
-            ..CreateContainerOptions::default()
-        };
-        let created = self
-            .inner
-            .docker
-            .create_container(Some(options), body)
-            .await
-            .map_err(|e| {
-                if unreachable(&e) {
-                    DockerError::Unreachable(e.to_string())
-                } else {
-                    DockerError::Create {
+        // The stack's network can go between its check and the start: the last container of
+        // an earlier run of the stack, removed just now, takes it. Then it is made again.
+        let mut tries = 0;
+        let created = loop {
+            tries += 1;
+            let network = self.ensure_network(&container.stack).await?;
+            let body = create_body(&self.inner.scope, instance, launch, container, &network);
+            let options = CreateContainerOptions {
+                name: Some(name.clone()),
+                ..CreateContainerOptions::default()
+            };
+            let created = match self
+                .inner
+                .docker
+                .create_container(Some(options), body)
+                .await
+            {
+                Ok(created) => created,
+                Err(e) if unreachable(&e) => return Err(DockerError::Unreachable(e.to_string())),
+                Err(e) if network_gone(&e) && tries < NETWORK_TRIES => continue,
+                Err(e) => {
+                    return Err(DockerError::Create {
                         name: name.clone(),
                         image: container.image.clone(),
                         answer: answer(&e),
-                    }
+                    });
                 }
-            })?;
-        if let Err(e) = self.inner.docker.start_container(&created.id, None).await {
-            let _ = self.remove(&created.id).await;
-            return Err(DockerError::Start {
-                name,
-                answer: answer(&e),
-            });
-        }
+            };
+            match self.inner.docker.start_container(&created.id, None).await {
+                Ok(()) => break created,
+                Err(e) => {
+                    let _ = self.remove(&created.id).await;
+                    if network_gone(&e) && tries < NETWORK_TRIES {
+                        continue;
+                    }
+                    return Err(DockerError::Start {
+                        name,
+                        answer: answer(&e),
+                    });
+                }
+            }
+        };
         let pid = self
             .inspect(&created.id)
             .await?
             .and_then(|c| c.state.and_then(|s| s.pid))
             .and_then(|p| i32::try_from(p).ok())
             .unwrap_or(0);
-        lock(&self.inner.pids).insert(created.id, pid);
-        Ok(Started { pid })
+        lock(&self.inner.pids).insert(created.id.clone(), pid);
+        Ok(Started {
+            pid,
+            container: Some(created.id),
+        })
     }
 
     async fn remove(&self, id_or_name: &str) -> Result<(), DockerError> {
@@ -451,6 +479,18 @@ impl DockerRuntime {
         {
             Ok(()) => Ok(()),
             Err(e) if status(&e) == Some(404) => Ok(()),
+            // Another removal of it is under way (a `down` just before an `up`): done when
+            // that one is.
+            Err(e) if status(&e) == Some(409) => {
+                let deadline = tokio::time::Instant::now() + REMOVAL_PATIENCE;
+                while self.inspect(id_or_name).await?.is_some() {
+                    if tokio::time::Instant::now() >= deadline {
+                        return Err(self.engine_error("the removal", id_or_name)(e));
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Ok(())
+            }
             Err(e) => Err(self.engine_error("the removal", id_or_name)(e)),
         }
     }
@@ -526,7 +566,7 @@ impl DockerRuntime {
     }
 
     /// Removes every container of `stack` in this runtime's scope (running ones are killed)
-    /// and the stack's network. Named volumes are kept.
+    /// and the stack's network. Named volumes are kept (see [`Self::remove_volumes`]).
     pub async fn remove_stack(&self, stack: &str) -> Result<(), DockerError> {
         let filters = HashMap::from([(
             "label".to_string(),
@@ -553,6 +593,74 @@ impl DockerRuntime {
             }
         }
         self.remove_networks(filters).await
+    }
+
+    /// Removes the named volumes orco created for `stack` in this scope (labelled with both),
+    /// once no container of the stack is left: waits up to `patience` for them to go. A
+    /// volume orco found rather than created carries no label and is never removed.
+    pub async fn remove_volumes(
+        &self,
+        stack: &str,
+        patience: Duration,
+    ) -> Result<Vec<String>, DockerError> {
+        let filters = HashMap::from([(
+            "label".to_string(),
+            vec![
+                label(LABEL_SCOPE, &self.inner.scope),
+                label(LABEL_STACK, stack),
+            ],
+        )]);
+        let deadline = tokio::time::Instant::now() + patience;
+        loop {
+            let options = ListContainersOptions {
+                all: true,
+                filters: Some(filters.clone()),
+                ..ListContainersOptions::default()
+            };
+            let left = self
+                .inner
+                .docker
+                .list_containers(Some(options))
+                .await
+                .map_err(self.engine_error("the listing of containers", stack))?;
+            if left.is_empty() {
+                break;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(DockerError::Engine {
+                    action: "the removal of volumes",
+                    name: stack.to_string(),
+                    answer: format!(
+                        "{} container(s) of the stack still exist after {patience:?}",
+                        left.len()
+                    ),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let options = bollard::query_parameters::ListVolumesOptions {
+            filters: Some(filters),
+        };
+        let listed = self
+            .inner
+            .docker
+            .list_volumes(Some(options))
+            .await
+            .map_err(self.engine_error("the listing of volumes", stack))?;
+        let mut removed = Vec::new();
+        for volume in listed.volumes.unwrap_or_default() {
+            let options = None::<bollard::query_parameters::RemoveVolumeOptions>;
+            match self.inner.docker.remove_volume(&volume.name, options).await {
+                Ok(()) => removed.push(volume.name),
+                Err(e) if status(&e) == Some(404) => {}
+                Err(e) => {
+                    return Err(self.engine_error("the removal of a volume", &volume.name)(
+                        e,
+                    ));
+                }
+            }
+        }
+        Ok(removed)
     }
 
     async fn remove_networks(
@@ -711,6 +819,7 @@ impl DockerRuntime {
                 exit,
                 group_alive: alive,
                 output_len: self.output_len(&id, !alive).await,
+                container: Some(id),
             });
         }
         out.sort_by(|a, b| a.instance.cmp(&b.instance));

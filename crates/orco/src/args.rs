@@ -177,6 +177,9 @@ pub(crate) struct RollbackArgs {
 /// `orco down`.
 #[derive(Debug, Args)]
 pub(crate) struct DownArgs {
+    /// Remove the stack's named volumes too (they outlive `down` otherwise).
+    #[arg(short = 'v', long)]
+    pub(crate) volumes: bool,
     #[command(flatten)]
     pub(crate) stack: StackArgs,
     #[command(flatten)]

@@ -184,6 +184,11 @@ pub(crate) fn state_cell(state: &str) -> Cell {
     }
 }
 
+/// A container id as `docker ps` shows it (its first 12 characters), `-` for none.
+pub(crate) fn short_container(id: Option<&str>) -> String {
+    id.map_or_else(|| "-".to_string(), |id| id.chars().take(12).collect())
+}
+
 /// A short age: `42s`, `5m`, `3h`, `2d`.
 pub(crate) fn age(since: Timestamp, as_of: Timestamp) -> String {
     let seconds = as_of.as_second().saturating_sub(since.as_second()).max(0);

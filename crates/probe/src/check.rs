@@ -178,6 +178,38 @@ pub async fn tcp(host: &str, port: u16, timeout: Duration) -> Outcome {
     }
 }
 
+/// How long [`tcp_held`] watches a new connection for the peer closing it.
+pub const HOLD: Duration = Duration::from_millis(250);
+
+/// One TCP connect to `host:port` that passes only if the peer then keeps the connection
+/// open for [`HOLD`] (or sends something): the Docker engine's port forwarder accepts on a
+/// published port while nothing in the container listens yet, and closes at once.
+pub async fn tcp_held(host: &str, port: u16, timeout: Duration) -> Outcome {
+    use tokio::io::AsyncReadExt;
+    let addr = if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
+    let started = tokio::time::Instant::now();
+    let mut stream = match tokio::time::timeout(timeout, TcpStream::connect(&addr)).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(e)) => return Outcome::fail(format!("tcp {}", connect_error(&addr, &e))),
+        Err(_) => {
+            return Outcome::fail(format!("tcp connect {addr}: no answer within {timeout:?}"));
+        }
+    };
+    let hold = HOLD.min(timeout.saturating_sub(started.elapsed()));
+    let mut byte = [0u8; 1];
+    match tokio::time::timeout(hold, stream.read(&mut byte)).await {
+        Err(_) | Ok(Ok(1..)) => Outcome::pass(format!("tcp connect {addr} succeeded")),
+        Ok(Ok(0)) => Outcome::fail(format!(
+            "tcp connect {addr}: closed at once (nothing listens behind the published port yet)"
+        )),
+        Ok(Err(e)) => Outcome::fail(format!("tcp connect {addr}: {e}")),
+    }
+}
+
 /// Runs a command (in its own process group, killed as a group on timeout); exit 0 passes.
 pub async fn cmd(argv: &[String], timeout: Duration) -> Outcome {
     let Some((program, args)) = argv.split_first() else {

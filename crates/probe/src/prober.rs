@@ -19,7 +19,12 @@ use crate::log::LogMatcher;
 #[derive(Debug, Clone)]
 enum Periodic {
     Http(HttpCheck),
-    Tcp { host: String, port: u16 },
+    Tcp {
+        host: String,
+        port: u16,
+        /// Through the engine's port forwarder: see [`check::tcp_held`].
+        held: bool,
+    },
     Cmd(Vec<String>, Option<Exec>),
 }
 
@@ -57,7 +62,16 @@ impl Periodic {
         let started = Instant::now();
         let (kind, outcome) = match self {
             Periodic::Http(c) => ("http", c.run(timeout).await),
-            Periodic::Tcp { host, port } => ("tcp", check::tcp(host, *port, timeout).await),
+            Periodic::Tcp {
+                host,
+                port,
+                held: false,
+            } => ("tcp", check::tcp(host, *port, timeout).await),
+            Periodic::Tcp {
+                host,
+                port,
+                held: true,
+            } => ("tcp", check::tcp_held(host, *port, timeout).await),
             Periodic::Cmd(argv, None) => ("cmd", check::cmd(argv, timeout).await),
             Periodic::Cmd(argv, Some(exec)) => ("cmd", exec_cmd(exec, argv, timeout).await),
         };
@@ -123,6 +137,18 @@ impl Prober {
         self
     }
 
+    /// For a container's published ports: a `tcp` probe passes only when the connection
+    /// stays open a moment (see [`check::tcp_held`]), since the engine's port forwarder
+    /// accepts connections before the container listens.
+    pub fn through_port_forwarder(mut self) -> Prober {
+        for (_, periodic, _) in &mut self.periodic {
+            if let Periodic::Tcp { held, .. } = periodic {
+                *held = true;
+            }
+        }
+        self
+    }
+
     /// Checks `health` (urls, patterns, commands) without running anything.
     pub fn new(health: &Health) -> Result<Prober, ProbeError> {
         let mut periodic = Vec::new();
@@ -138,6 +164,7 @@ impl Prober {
             let p = Periodic::Tcp {
                 host: tcp.host.clone(),
                 port: tcp.port,
+                held: false,
             };
             periodic.push((ProbeKind::Tcp, p, Settings::of(health, ProbeKind::Tcp)));
         }

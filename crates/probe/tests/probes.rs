@@ -144,6 +144,35 @@ async fn a_tcp_probe_passes_once_the_port_listens() {
 }
 
 #[tokio::test]
+async fn a_held_tcp_probe_fails_when_the_peer_closes_at_once_and_passes_when_it_stays_open() {
+    let closing = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let closing_port = closing.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        // Accepts and closes at once, as the engine's port forwarder does while nothing in
+        // the container listens.
+        while let Ok((stream, _)) = closing.accept().await {
+            drop(stream);
+        }
+    });
+    let keeping = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let keeping_port = keeping.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((stream, _)) = keeping.accept().await {
+            open.push(stream);
+        }
+    });
+    let timeout = Duration::from_secs(5);
+    let plain = check::tcp("127.0.0.1", closing_port, timeout).await;
+    assert!(plain.passed, "{}", plain.detail);
+    let held = check::tcp_held("127.0.0.1", closing_port, timeout).await;
+    assert!(!held.passed, "{}", held.detail);
+    assert!(held.detail.contains("closed at once"), "{}", held.detail);
+    let held = check::tcp_held("127.0.0.1", keeping_port, timeout).await;
+    assert!(held.passed, "{}", held.detail);
+}
+
+#[tokio::test]
 async fn a_cmd_probe_passes_on_exit_0_fails_otherwise_and_a_hung_one_is_killed_with_its_group() {
     let sh = |script: &str| vec!["/bin/sh".to_string(), "-c".to_string(), script.to_string()];
     assert!(

@@ -338,6 +338,8 @@ fn fallback_service() -> Service {
         env_from_file: Vec::new(),
         workdir: None,
         ports: Vec::new(),
+        entrypoint: None,
+        volumes: Vec::new(),
         proxy: orco_spec::ProxyMode::Auto,
         replicas: 0,
         depends_on: Vec::new(),

@@ -294,7 +294,10 @@ impl Runtime for ProcessRuntime {
             launch: launch.clone(),
         };
         match self.request(op).await {
-            Ok(Answer::Spawned { pid }) => Ok(Started { pid }),
+            Ok(Answer::Spawned { pid }) => Ok(Started {
+                pid,
+                container: None,
+            }),
             Ok(other) => Err(unexpected(other)),
             Err(RuntimeError::Spawn { message, .. }) => {
                 Err(RuntimeError::Spawn { program, message })

@@ -14,10 +14,13 @@ use crate::output::OutputLine;
 use crate::status::ExitStatus;
 
 /// An instance was started.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Started {
     /// Its leader's pid, which is also its process group id.
     pub pid: i32,
+    /// The container's id, for a container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
 }
 
 /// An instance was stopped: its leader ended and no process of its group is left.
@@ -44,6 +47,9 @@ pub struct InstanceInfo {
     pub group_alive: bool,
     /// Length of its output log: the offset a reader that saw everything resumes from.
     pub output_len: u64,
+    /// The container's id, for a container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
 }
 
 /// How and when an instance's leader ended.

@@ -41,6 +41,8 @@ pub mod keys {
         "envFromFile",
         "workdir",
         "ports",
+        "entrypoint",
+        "volumes",
         "proxy",
         "replicas",
         "dependsOn",
@@ -914,6 +916,33 @@ impl Cx<'_> {
             Some(v) => self.port_list(v, &p("ports")),
             None => Vec::new(),
         };
+        // `entrypoint: []` clears the image's entrypoint.
+        let entrypoint = f.get("entrypoint").and_then(|v| match &v.value {
+            Value::Seq(items) if items.is_empty() => Some(Command::Exec(Vec::new())),
+            _ => self.command(v, &p("entrypoint")),
+        });
+        let volumes = match f.get("volumes") {
+            Some(v) => self.mount_list(v, &p("volumes")),
+            None => Vec::new(),
+        };
+        if runtime == Some(RuntimeKind::Process) {
+            for key in ["entrypoint", "volumes"] {
+                if let Some(v) = f.get(key) {
+                    let hint = Some(format!(
+                        "remove `{key}`, or run `{name}` as a container with `image: …`"
+                    ));
+                    self.error(
+                        v,
+                        &p(key),
+                        format!(
+                            "`{key}` is only for docker services, and `{name}` is a process service"
+                        ),
+                        hint,
+                    );
+                    ok = false;
+                }
+            }
+        }
         let proxy = match f.get("proxy") {
             Some(v) => match &v.value {
                 Value::Bool(true) => ProxyMode::Always,
@@ -985,6 +1014,8 @@ impl Cx<'_> {
             env_from_file,
             workdir,
             ports,
+            entrypoint,
+            volumes,
             proxy,
             replicas: replicas?,
             depends_on: depends_on?,
@@ -1015,6 +1046,37 @@ impl Cx<'_> {
                             .into(),
                     );
                     self.error(item, &p, format!("bad port `{text}`: {e}"), hint);
+                }
+            }
+        }
+        out
+    }
+
+    fn mount_list(&mut self, n: &Node, path: &str) -> Vec<Mount> {
+        let Value::Seq(items) = &n.value else {
+            self.type_error(n, path, "a list of mounts such as [\"./data:/data\"]");
+            return Vec::new();
+        };
+        let mut out: Vec<Mount> = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let p = format!("{path}[{i}]");
+            let Value::Str(text) = &item.value else {
+                self.type_error(item, &p, "a mount such as \"./data:/data\"");
+                continue;
+            };
+            match text.parse::<Mount>() {
+                Ok(m) if out.iter().any(|o| o.target == m.target) => {
+                    let message = format!("`{}` is mounted twice", m.target);
+                    let hint = Some("mount one source at each path".into());
+                    self.error(item, &p, message, hint);
+                }
+                Ok(m) => out.push(m),
+                Err(e) => {
+                    let hint = Some(
+                        "write `\"./host/dir:/path[:ro]\"` for a host directory or `\"name:/path[:ro]\"` for a named volume"
+                            .into(),
+                    );
+                    self.error(item, &p, format!("bad mount `{text}`: {e}"), hint);
                 }
             }
         }

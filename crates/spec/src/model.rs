@@ -118,6 +118,16 @@ pub struct Service {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(with = "Vec<String>")]
     pub ports: Vec<PortMapping>,
+    /// Replaces the image's entrypoint (docker services only): an argument list, or a string
+    /// run through `/bin/sh -c`; `command` then gives its arguments. `[]` clears it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entrypoint: Option<Command>,
+    /// Mounted into the container (docker services only): `"./host/dir:/path[:ro]"` (a bind
+    /// mount, relative to `stack.workdir`, or an absolute host path) or `"name:/path[:ro]"` (a
+    /// named volume of the stack, kept across `orco down`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(with = "Vec<String>")]
+    pub volumes: Vec<Mount>,
     /// Whether orco's built-in proxy owns the published TCP ports: `auto` (when several
     /// instances share one port), `true` or `false`.
     #[serde(default)]
@@ -332,6 +342,112 @@ impl std::str::FromStr for PortMapping {
             published,
             target,
             protocol,
+        })
+    }
+}
+
+/// A mount of a docker service: a host directory or a named volume at a path inside the
+/// container.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Mount {
+    /// What is mounted.
+    pub source: MountSource,
+    /// The absolute path inside the container.
+    pub target: String,
+    /// Mounted read-only (`:ro`).
+    pub read_only: bool,
+}
+
+/// What a [`Mount`] mounts.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum MountSource {
+    /// A host path: absolute, or relative to `stack.workdir` (written with a leading `.`).
+    Bind(PathBuf),
+    /// A named volume of the stack (`[A-Za-z0-9][A-Za-z0-9_.-]*`).
+    Volume(String),
+}
+
+impl fmt::Display for Mount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.source {
+            MountSource::Bind(path) => write!(f, "{}", path.display())?,
+            MountSource::Volume(name) => f.write_str(name)?,
+        }
+        write!(f, ":{}", self.target)?;
+        if self.read_only {
+            f.write_str(":ro")?;
+        }
+        Ok(())
+    }
+}
+
+impl From<Mount> for String {
+    fn from(m: Mount) -> String {
+        m.to_string()
+    }
+}
+
+impl TryFrom<String> for Mount {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+/// Whether `name` can name a volume: `[A-Za-z0-9][A-Za-z0-9_.-]*`, at most 64 bytes.
+pub fn valid_volume_name(name: &str) -> bool {
+    name.len() <= 64
+        && name
+            .as_bytes()
+            .first()
+            .is_some_and(u8::is_ascii_alphanumeric)
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+}
+
+impl std::str::FromStr for Mount {
+    type Err = String;
+
+    /// Parses `source:target[:ro|rw]`, where a source starting with `/` or `.` is a host path
+    /// and any other is a volume name.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let parts: Vec<&str> = s.split(':').collect();
+        let (source, target, read_only) = match parts.as_slice() {
+            [source, target] => (*source, *target, false),
+            [source, target, "ro"] => (*source, *target, true),
+            [source, target, "rw"] => (*source, *target, false),
+            [_, _, mode] => {
+                return Err(format!("unknown mode `{mode}`: expected `ro` or `rw`"));
+            }
+            [_] => {
+                return Err(
+                    "a mount needs a source and a target: `source:/path/in/container`".into(),
+                );
+            }
+            _ => return Err("expected `source:target[:ro|rw]`".into()),
+        };
+        if !target.starts_with('/') {
+            return Err(format!(
+                "the target `{target}` must be an absolute path inside the container"
+            ));
+        }
+        let source = if source.starts_with('/') || source.starts_with('.') {
+            MountSource::Bind(PathBuf::from(source))
+        } else if valid_volume_name(source) {
+            MountSource::Volume(source.to_string())
+        } else if source.is_empty() {
+            return Err("the source is empty".into());
+        } else {
+            return Err(format!(
+                "`{source}` is neither a host path (starting with `/` or `.`) nor a volume name (letters, digits, `_`, `.`, `-`)"
+            ));
+        };
+        Ok(Mount {
+            source,
+            target: target.to_string(),
+            read_only,
         })
     }
 }

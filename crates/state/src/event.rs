@@ -60,7 +60,7 @@ impl Event {
                 }
                 keys
             }
-            EventKind::StackRemoved { stack } | EventKind::StackStopRequested { stack } => {
+            EventKind::StackRemoved { stack, .. } | EventKind::StackStopRequested { stack } => {
                 vec![stack.to_string()]
             }
             EventKind::ScaleChanged { workload: w, .. }
@@ -73,6 +73,7 @@ impl Event {
             | EventKind::InstanceRevised { instance: i, .. }
             | EventKind::InstanceStarting { instance: i, .. }
             | EventKind::InstanceStarted { instance: i, .. }
+            | EventKind::InstancePulling { instance: i, .. }
             | EventKind::InstanceReady { instance: i }
             | EventKind::InstanceUnready { instance: i, .. }
             | EventKind::InstanceStopping { instance: i, .. }
@@ -148,6 +149,9 @@ pub enum EventKind {
     StackRemoved {
         /// Which stack.
         stack: StackName,
+        /// Its named volumes go too, once its containers are gone (`orco down --volumes`).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        volumes: bool,
     },
     /// A service's replica count was changed outside its stack file (`orco scale`).
     ScaleChanged {
@@ -185,6 +189,17 @@ pub enum EventKind {
         /// The container id, for container runtimes.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         container: Option<String>,
+    },
+    /// The image of a starting container instance is being pulled: how far the pull is, for
+    /// people (a starting instance shows it as its reason until it runs). A failed pull is the
+    /// start's failure, with the registry's answer, not one of these.
+    InstancePulling {
+        /// Which instance.
+        instance: InstanceId,
+        /// The image, as the stack names it.
+        image: String,
+        /// How far the pull is, e.g. `downloading 3 layers, 1.2 of 2.0 MB`, or `done`.
+        progress: String,
     },
     /// The instance's health passes: running and ready.
     InstanceReady {

@@ -15,6 +15,9 @@ use crate::Revision;
 use crate::event::{Event, EventKind, ExitStatus, JobOutcome};
 use crate::id::{InstanceId, JobRunId, StackName, WorkloadId};
 
+/// How the reason of an instance whose image is being pulled begins.
+const PULLING: &str = "pulling image ";
+
 /// The fold of the log up to [`State::revision`].
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct State {
@@ -219,6 +222,7 @@ impl Phase {
             EventKind::InstanceStopped { .. } => Phase::Stopped,
             EventKind::InstanceFailed { .. } => Phase::Failed,
             EventKind::InstanceBackoff { .. }
+            | EventKind::InstancePulling { .. }
             | EventKind::InstanceFailuresReset { .. }
             | EventKind::InstanceRemoved { .. }
             | EventKind::StackApplied { .. }
@@ -553,7 +557,7 @@ impl State {
                 entry.scale.clear();
                 entry.stopped.clear();
             }
-            EventKind::StackRemoved { stack } => {
+            EventKind::StackRemoved { stack, .. } => {
                 self.stacks.remove(stack);
                 self.instances.retain(|id, _| &id.workload.stack != stack);
                 self.jobs.retain(|id, _| &id.job.stack != stack);
@@ -677,6 +681,22 @@ impl State {
                 self.with_instance(instance, &event.kind, at, |i| {
                     i.pid = *pid;
                     i.container = container.clone();
+                    // What the start waited for (an image pull) is over.
+                    if i.reason.as_deref().is_some_and(|r| r.starts_with(PULLING)) {
+                        i.reason = None;
+                    }
+                });
+            }
+            EventKind::InstancePulling {
+                instance,
+                image,
+                progress,
+            } => {
+                self.with_instance(instance, &event.kind, at, |i| {
+                    // A report that arrives after the start is stale.
+                    if i.phase == Phase::Starting {
+                        i.reason = Some(format!("{PULLING}{image}: {progress}"));
+                    }
                 });
             }
             EventKind::InstanceReady { instance } => {

@@ -83,7 +83,8 @@ pub fn event_kind() -> impl Strategy<Value = EventKind> {
         (stack_name(), 0u32..4).prop_map(|(s, r)| EventKind::StackApplied {
             stack: Box::new(sample_stack(s.as_str(), r))
         }),
-        stack_name().prop_map(|stack| EventKind::StackRemoved { stack }),
+        (stack_name(), any::<bool>())
+            .prop_map(|(stack, volumes)| EventKind::StackRemoved { stack, volumes }),
         stack_name().prop_map(|stack| EventKind::StackStopRequested { stack }),
         (workload(), 0u32..5)
             .prop_map(|(workload, replicas)| EventKind::ScaleChanged { workload, replicas }),
@@ -122,6 +123,13 @@ pub fn event_kind() -> impl Strategy<Value = EventKind> {
             }
         ),
         instance().prop_map(|instance| EventKind::InstanceFailuresReset { instance }),
+        (instance(), "[a-z]{1,8}", "[a-z0-9 ]{0,12}").prop_map(|(instance, image, progress)| {
+            EventKind::InstancePulling {
+                instance,
+                image,
+                progress,
+            }
+        }),
         instance().prop_map(|instance| EventKind::InstanceRemoved { instance }),
         instance().prop_map(|instance| EventKind::RestartRequested { instance }),
         workload().prop_map(|workload| EventKind::StopRequested { workload }),

@@ -204,6 +204,7 @@ fn removing_a_stack_removes_its_instances_and_runs() {
         EventKind::JobSubmitted { run },
         EventKind::StackRemoved {
             stack: i.workload.stack.clone(),
+            volumes: false,
         },
     ]);
     assert!(state.stacks.is_empty() && state.instances.is_empty() && state.jobs.is_empty());

@@ -107,6 +107,7 @@ fn every_kind() -> Vec<Event> {
         },
         EventKind::StackRemoved {
             stack: stack.clone(),
+            volumes: false,
         },
         EventKind::RestartRequested {
             instance: web0.clone(),
@@ -143,6 +144,16 @@ fn every_kind() -> Vec<Event> {
         EventKind::RollbackRequested {
             workload: WorkloadId::new(stack.clone(), "web").unwrap(),
             revision: 1,
+        },
+        // Added later in schema version 1: older lines above still decode unchanged.
+        EventKind::InstancePulling {
+            instance: web0.clone(),
+            image: "registry.local/app:1".into(),
+            progress: "1/2 layers, 0.6 of 3.0 MB".into(),
+        },
+        EventKind::StackRemoved {
+            stack: stack.clone(),
+            volumes: true,
         },
     ];
     kinds

@@ -188,20 +188,33 @@ pub async fn stop(
     Ok(axum::Json(accepted))
 }
 
-/// Remove a stack with its instances (`orco down`).
+/// `?volumes=` of a stack's removal.
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct RemoveQuery {
+    /// Remove the stack's named volumes too, once its containers are gone (default false:
+    /// volumes outlive the stack).
+    pub volumes: Option<bool>,
+}
+
+/// Remove a stack with its instances (`orco down`), and with `?volumes=true` its named
+/// volumes.
 #[utoipa::path(delete, path = "/api/v1/stacks/{name}", tag = "stacks",
-    params(("name" = String, Path, description = "The stack's name")),
+    params(("name" = String, Path, description = "The stack's name"), RemoveQuery),
     responses((status = 200, body = Accepted), (status = 404, body = ErrorBody)))]
 pub async fn delete(
     State(ctx): State<ApiContext>,
     ApiPath(name): ApiPath<String>,
+    ApiQuery(q): ApiQuery<RemoveQuery>,
 ) -> Result<axum::Json<Accepted>, ApiError> {
+    let volumes = q.volumes.unwrap_or(false);
     let accepted = ctx
         .write(|state| {
             let stack = known_stack(state, &name)?;
             Ok(vec![Event::new(
                 Timestamp::now(),
-                EventKind::StackRemoved { stack },
+                EventKind::StackRemoved { stack, volumes },
             )])
         })
         .await?;

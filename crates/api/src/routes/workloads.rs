@@ -185,7 +185,10 @@ pub async fn delete(
             if stack.services.is_empty() && stack.jobs.is_empty() {
                 return Ok(vec![Event::new(
                     Timestamp::now(),
-                    EventKind::StackRemoved { stack: id.stack },
+                    EventKind::StackRemoved {
+                        stack: id.stack,
+                        volumes: false,
+                    },
                 )]);
             }
             let stack = validate(&stack).map_err(|mut e| {

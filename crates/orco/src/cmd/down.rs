@@ -1,6 +1,6 @@
 //! `orco down`: stop the stack's services, dependents first, then remove the stack. Waits
 //! (up to the longest stop timeout and then some) for the orderly stop; the removal stops
-//! whatever is left.
+//! whatever is left. `--volumes` removes the stack's named volumes too.
 
 use std::time::{Duration, Instant};
 
@@ -37,8 +37,16 @@ pub(crate) fn run(args: &DownArgs) -> anyhow::Result<u8> {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let accepted = client.remove_stack(&stack).await?;
-        println!("stack {stack} removed (revision {})", accepted.revision);
+        if args.volumes {
+            let accepted = client.remove_stack_and_volumes(&stack).await?;
+            println!(
+                "stack {stack} removed, its volumes once its containers are gone (revision {})",
+                accepted.revision
+            );
+        } else {
+            let accepted = client.remove_stack(&stack).await?;
+            println!("stack {stack} removed (revision {})", accepted.revision);
+        }
         Ok::<u8, Failure>(exit::OK)
     })
 }

@@ -1,5 +1,5 @@
-//! `orco instance list`: instances of every stack (or of `--stack`); `orco instance logs`:
-//! one instance's logs.
+//! `orco instance list`: instances of every stack (or of `--stack`), with `-o wide` their
+//! container ids; `orco instance logs`: one instance's logs.
 
 use comfy_table::Cell;
 
@@ -26,11 +26,16 @@ async fn list(args: &InstanceListArgs) -> Result<u8, Failure> {
     if remote::print_structured(&list, args.format.output)? {
         return Ok(exit::OK);
     }
-    let mut table = remote::table(&[
+    let wide = args.format.output == crate::args::Format::Wide;
+    let mut header = vec![
         "INSTANCE", "PHASE", "READY", "PID", "RESTARTS", "AGE", "NODE",
-    ]);
+    ];
+    if wide {
+        header.push("CONTAINER");
+    }
+    let mut table = remote::table(&header);
     for i in &list.items {
-        table.add_row(vec![
+        let mut row = vec![
             Cell::new(&i.id),
             remote::state_cell(&i.phase),
             Cell::new(if i.ready { "yes" } else { "no" }),
@@ -38,7 +43,11 @@ async fn list(args: &InstanceListArgs) -> Result<u8, Failure> {
             Cell::new(i.restarts),
             Cell::new(remote::age(i.since, list.as_of)),
             Cell::new(i.node.as_deref().unwrap_or("-")),
-        ]);
+        ];
+        if wide {
+            row.push(Cell::new(remote::short_container(i.container.as_deref())));
+        }
+        table.add_row(row);
     }
     remote::print_table(&table);
     Ok(exit::OK)

@@ -39,7 +39,7 @@ pub(crate) fn run(args: &StatusArgs) -> anyhow::Result<u8> {
                 row.extend([
                     Cell::new(i.node.as_deref().unwrap_or("-")),
                     Cell::new(i.last_exit.as_deref().unwrap_or("-")),
-                    Cell::new(i.container.as_deref().unwrap_or("-")),
+                    Cell::new(remote::short_container(i.container.as_deref())),
                 ]);
             }
             table.add_row(row);

@@ -2,7 +2,8 @@
 //! answers) and stays attached, printing each instance's output prefixed by its name and every
 //! state change of the stack; Ctrl-C or SIGTERM stops the stack's services (the reconciler
 //! stops dependents first) and exits 0 once none runs. `-d` returns after the apply;
-//! `--wait` returns once every service is ready, showing what it still waits for.
+//! `--wait` returns once every service is ready, showing what it still waits for and the
+//! progress of image pulls (on stderr).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -46,7 +47,16 @@ async fn up(args: &UpArgs, stack: orco_spec::Stack, timeout: Duration) -> Result
     let since = jiff::Timestamp::now().to_string();
     let accepted = client.apply(&stack).await?;
     if args.wait {
-        return wait_ready(&client, &name, timeout).await;
+        let events = client
+            .events(accepted.revision.saturating_sub(1), true)
+            .await
+            .ok();
+        let mut pulls = Pulls {
+            stack: &name,
+            events,
+            seen: 0,
+        };
+        return wait_ready(&client, &name, timeout, &mut pulls).await;
     }
     if args.detach {
         println!("stack {name} applied (revision {})", accepted.revision);
@@ -181,12 +191,7 @@ impl Attached<'_> {
     }
 
     fn event(&mut self, view: &EventView) {
-        let ours = view.object == self.stack
-            || view
-                .object
-                .strip_prefix(self.stack)
-                .is_some_and(|rest| rest.starts_with('/'));
-        if ours {
+        if of_stack(view, self.stack) {
             let prefix = format!("{}/", self.stack);
             let text = view.summary.replace(&prefix, "");
             self.printer.orco(&text);
@@ -194,10 +199,79 @@ impl Attached<'_> {
     }
 }
 
+/// Whether `view` is about `stack` or one of its objects.
+fn of_stack(view: &EventView, stack: &str) -> bool {
+    view.object == stack
+        || view
+            .object
+            .strip_prefix(stack)
+            .is_some_and(|rest| rest.starts_with('/'))
+}
+
+/// `--wait`'s view of image pulls: the stack's `instance_pulling` events, each printed on
+/// stderr as it comes.
+struct Pulls<'a> {
+    stack: &'a str,
+    events: Option<SseReader>,
+    /// The last revision read.
+    seen: u64,
+}
+
+impl Pulls<'_> {
+    /// Prints pull events for `period`.
+    async fn for_a_while(&mut self, period: Duration) {
+        let _ = tokio::time::timeout(period, self.forever()).await;
+    }
+
+    /// Prints pull events until the stream has passed `revision` (bounded: a stream that
+    /// stalls is given up after a second).
+    async fn until(&mut self, revision: u64) {
+        let _ = tokio::time::timeout(Duration::from_secs(1), async {
+            while self.seen < revision && self.events.is_some() {
+                self.next().await;
+            }
+        })
+        .await;
+    }
+
+    async fn forever(&mut self) {
+        loop {
+            if self.events.is_none() {
+                std::future::pending::<()>().await;
+            }
+            self.next().await;
+        }
+    }
+
+    async fn next(&mut self) {
+        let Some(events) = self.events.as_mut() else {
+            return;
+        };
+        match events.next().await {
+            Ok(Some(message)) if message.event == "event" => {
+                if let Ok(view) = serde_json::from_str::<EventView>(&message.data) {
+                    self.seen = self.seen.max(view.revision);
+                    if view.kind == "instance_pulling" && of_stack(&view, self.stack) {
+                        let prefix = format!("{}/", self.stack);
+                        eprintln!("{}", view.summary.replace(&prefix, ""));
+                    }
+                }
+            }
+            Ok(Some(_)) => {}
+            Ok(None) | Err(_) => self.events = None,
+        }
+    }
+}
+
 /// `--wait`: polls the stack's services until each has all its replicas ready, printing
-/// what it waits for whenever that changes. A service that failed (gave up restarting) or
-/// the timeout ends the wait with exit 1.
-async fn wait_ready(client: &Client, stack: &str, timeout: Duration) -> Result<u8, Failure> {
+/// what it waits for whenever that changes, and image pulls as they go. A service that
+/// failed (gave up restarting) or the timeout ends the wait with exit 1.
+async fn wait_ready(
+    client: &Client,
+    stack: &str,
+    timeout: Duration,
+    pulls: &mut Pulls<'_>,
+) -> Result<u8, Failure> {
     let deadline = Instant::now() + timeout;
     let mut shown = String::new();
     loop {
@@ -206,6 +280,7 @@ async fn wait_ready(client: &Client, stack: &str, timeout: Duration) -> Result<u
             list.items.iter().filter(|w| w.kind == "service").collect();
         let failed: Vec<&&WorkloadView> = services.iter().filter(|w| w.state == "failed").collect();
         if !failed.is_empty() {
+            pulls.until(list.revision).await;
             for w in failed {
                 eprintln!(
                     "error: {} failed: {}",
@@ -227,6 +302,7 @@ async fn wait_ready(client: &Client, stack: &str, timeout: Duration) -> Result<u
             })
             .collect();
         if waiting.is_empty() {
+            pulls.until(list.revision).await;
             println!(
                 "stack {stack}: {} services ready (revision {})",
                 services.len(),
@@ -251,6 +327,6 @@ async fn wait_ready(client: &Client, stack: &str, timeout: Duration) -> Result<u
             eprintln!("error: not ready within {timeout:?}: {shown}");
             return Ok(exit::FAILURE);
         }
-        tokio::time::sleep(POLL).await;
+        pulls.for_a_while(POLL).await;
     }
 }

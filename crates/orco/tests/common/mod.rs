@@ -196,5 +196,21 @@ impl Drop for World {
             let _ = child.wait();
         }
         shutdown_keeper(&self.data().join("keeper"));
+        remove_docker_scope(&self.docker_scope());
     }
+}
+
+/// Removes the containers, networks and volumes labelled with `scope` (a test's own), and
+/// nothing else; does nothing without a docker client.
+pub fn remove_docker_scope(scope: &str) {
+    let filter = format!("label=orco.scope={scope}");
+    let script = format!(
+        "command -v docker >/dev/null || exit 0; \
+         docker ps -aq --filter {filter} | xargs -r docker rm -f >/dev/null 2>&1; \
+         docker network ls -q --filter {filter} | xargs -r docker network rm >/dev/null 2>&1; \
+         docker volume ls -q --filter {filter} | xargs -r docker volume rm >/dev/null 2>&1"
+    );
+    let _ = std::process::Command::new("sh")
+        .args(["-c", &script])
+        .status();
 }

@@ -357,6 +357,7 @@ impl Table {
                 exit: inst.exit,
                 group_alive: inst.group_alive,
                 output_len: inst.log_len,
+                container: None,
             })
             .collect()
     }
