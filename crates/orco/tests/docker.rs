@@ -571,3 +571,66 @@ fn a_stack_removed_and_applied_again_at_once_runs_its_containers_again_each_time
         containers(&scope).is_empty() && networks(&scope).is_empty()
     });
 }
+
+/// `GET PATH` on 127.0.0.1:`port`: the body of a 200 answer.
+fn http_get(port: u16, path: &str) -> Result<String, String> {
+    use std::io::{Read, Write};
+    let mut stream =
+        std::net::TcpStream::connect(("127.0.0.1", port)).map_err(|e| format!("connect: {e}"))?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(|e| e.to_string())?;
+    stream
+        .write_all(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes())
+        .map_err(|e| format!("write: {e}"))?;
+    let mut text = String::new();
+    stream
+        .read_to_string(&mut text)
+        .map_err(|e| format!("read: {e}"))?;
+    match text.split_once("\r\n\r\n") {
+        Some((head, body)) if head.contains(" 200 ") => Ok(body.trim().to_string()),
+        _ => Err(format!("bad answer: {text:?}")),
+    }
+}
+
+#[test]
+fn the_runnable_twin_of_the_seed_example_runs_db_and_two_api_replicas_as_containers_and_web_as_a_process()
+ {
+    orco_fixture::busybox_image().unwrap();
+    let world = World::new();
+    let example =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/seed-local");
+    // The example's ports, each moved to a free one (inside the containers too).
+    let (db, api, web) = (free_port(), free_port(), free_port());
+    let text = std::fs::read_to_string(example.join("stack.yaml"))
+        .unwrap()
+        .replace("5432", &db.to_string())
+        .replace("8080", &api.to_string())
+        .replace("3000", &web.to_string());
+    for dir in ["secrets", "public"] {
+        std::fs::create_dir(world.dir.path().join(dir)).unwrap();
+    }
+    for file in ["secrets/api.env", "public/healthz"] {
+        std::fs::copy(example.join(file), world.dir.path().join(file)).unwrap();
+    }
+    let file = world.file("stack.yaml", &text);
+    let out = up(&world, &file);
+    assert!(out.contains("3 services ready"), "{out}");
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..20 {
+        seen.insert(http_get(api, "/health").unwrap());
+    }
+    assert_eq!(
+        seen,
+        std::collections::BTreeSet::from([
+            "api-0 says hello from api.env".to_string(),
+            "api-1 says hello from api.env".to_string()
+        ]),
+        "both api replicas answer behind one port"
+    );
+    assert_eq!(http_get(db, "/healthz").unwrap(), "ok");
+    assert_eq!(http_get(web, "/healthz").unwrap(), "ok");
+    let scope = world.docker_scope();
+    assert_eq!(containers(&scope).len(), 3, "db and two api containers");
+    down_leaves_nothing(&world);
+}
