@@ -1,12 +1,13 @@
 //! `ApiContext`: what every handler shares — the store, the local node, the metrics, the
 //! lock that makes an API write's check-then-append atomic among API writes, and the current
-//! state, folded live from a watch of the store so that a read of "now" costs a clone of an
-//! `Arc` rather than a fold from the last snapshot.
+//! state, folded live from a watch of the store so that a read of "now" costs at most one copy
+//! of the state (none when nothing changed since the last read) rather than a fold from the
+//! last snapshot.
 
 use std::sync::Arc;
 
 use jiff::Timestamp;
-use orco_state::{Event, State};
+use orco_state::{Event, Revision, SharedState, State};
 use orco_store::{At, Store};
 
 use crate::at::parse_at;
@@ -29,7 +30,7 @@ struct Inner {
     engine: bool,
     logs: std::sync::OnceLock<orco_logs::Logs>,
     /// The current state, when a tokio runtime runs the task that keeps it.
-    live: Option<tokio::sync::watch::Receiver<Arc<State>>>,
+    live: Option<Live>,
 }
 
 impl std::fmt::Debug for ApiContext {
@@ -55,9 +56,10 @@ impl ApiContext {
     pub fn new(store: Arc<dyn Store>, node: LocalNode, engine: bool) -> ApiContext {
         let metrics = Metrics::new(store.head());
         let live = tokio::runtime::Handle::try_current().ok().map(|runtime| {
-            let (tx, rx) = tokio::sync::watch::channel(Arc::new(State::new()));
-            runtime.spawn(follow(store.clone(), tx));
-            rx
+            let state = Arc::new(SharedState::default());
+            let (tx, folded) = tokio::sync::watch::channel(None);
+            runtime.spawn(follow(store.clone(), state.clone(), tx));
+            Live { state, folded }
         });
         ApiContext {
             inner: Arc::new(Inner {
@@ -168,22 +170,34 @@ impl ApiContext {
     /// The live state once it has caught up with the log's head as of now (so a read after
     /// an acknowledged write sees it); `None` when there is no live state or it lags.
     async fn live_state(&self) -> Option<Arc<State>> {
-        let mut live = self.inner.live.clone()?;
+        let live = self.inner.live.as_ref()?;
+        let mut folded = live.folded.clone();
         let head = self.inner.store.head();
-        let caught_up = live.wait_for(|s| s.revision >= head);
+        let caught_up = folded.wait_for(|r| r.is_some_and(|r| r >= head));
         match tokio::time::timeout(LIVE_PATIENCE, caught_up).await {
-            Ok(Ok(state)) => Some(state.clone()),
+            Ok(Ok(_)) => Some(live.state.snapshot()),
             _ => None,
         }
     }
 }
 
+/// The state folded live, and the revision it has reached (`None` before the first fold).
+struct Live {
+    state: Arc<SharedState>,
+    folded: tokio::sync::watch::Receiver<Option<Revision>>,
+}
+
 /// How long a read waits for the live state to catch up before folding from the store.
 const LIVE_PATIENCE: std::time::Duration = std::time::Duration::from_millis(500);
 
-/// Keeps `tx` at the current state: a fold from the store, then every event its watch
-/// delivers; folds again after a watch failure. Ends when every receiver is gone.
-async fn follow(store: Arc<dyn Store>, tx: tokio::sync::watch::Sender<Arc<State>>) {
+/// Keeps `live` at the current state and `tx` at its revision: a fold from the store, then
+/// every event its watch delivers; folds again after a watch failure. Ends when every
+/// receiver is gone.
+async fn follow(
+    store: Arc<dyn Store>,
+    live: Arc<SharedState>,
+    tx: tokio::sync::watch::Sender<Option<Revision>>,
+) {
     loop {
         let folding = store.clone();
         let state = match tokio::task::spawn_blocking(move || folding.state()).await {
@@ -197,18 +211,20 @@ async fn follow(store: Arc<dyn Store>, tx: tokio::sync::watch::Sender<Arc<State>
             tokio::time::sleep(std::time::Duration::from_millis(200)).await;
             continue;
         };
-        let mut state = state;
-        tx.send_replace(Arc::new(state.clone()));
+        let revision = state.revision;
+        live.replace(state);
+        tx.send_replace(Some(revision));
         loop {
             tokio::select! {
                 () = tx.closed() => return,
                 next = watch.next() => match next {
                     Ok(record) => {
-                        state.apply(&record.event);
+                        let mut burst = vec![record.event];
                         while let Ok(Some(more)) = watch.try_next() {
-                            state.apply(&more.event);
+                            burst.push(more.event);
                         }
-                        tx.send_replace(Arc::new(state.clone()));
+                        live.apply(&burst);
+                        tx.send_replace(Some(live.revision()));
                     }
                     Err(_) => break,
                 },

@@ -15,7 +15,7 @@ use jiff::Timestamp;
 use orco_agent::{Agent, OutputSink};
 use orco_reconciler::reconcile_with;
 use orco_runtime::Runtime;
-use orco_state::{Event, EventKind, Revision, StackName, State, WorkloadId};
+use orco_state::{Event, EventKind, Revision, SharedState, StackName, State, WorkloadId};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 pub use journal::{Journal, JournalError, MemoryJournal};
@@ -44,7 +44,8 @@ enum Request {
 pub struct Handle {
     requests: mpsc::Sender<Request>,
     events: broadcast::Sender<(Revision, Event)>,
-    state: watch::Receiver<Arc<State>>,
+    state: Arc<SharedState>,
+    folded: watch::Receiver<Revision>,
 }
 
 impl Handle {
@@ -66,7 +67,7 @@ impl Handle {
 
     /// The state as of the latest event folded.
     pub fn state(&self) -> Arc<State> {
-        self.state.borrow().clone()
+        self.state.snapshot()
     }
 
     /// Waits until `pred` holds for the state (checked after every event).
@@ -74,9 +75,10 @@ impl Handle {
         &self,
         mut pred: impl FnMut(&State) -> bool,
     ) -> Result<Arc<State>, ControlError> {
-        let mut rx = self.state.clone();
+        let mut rx = self.folded.clone();
         loop {
-            let current = rx.borrow_and_update().clone();
+            rx.borrow_and_update();
+            let current = self.state.snapshot();
             if pred(&current) {
                 return Ok(current);
             }
@@ -155,11 +157,13 @@ impl Engine {
         // an event) against how far a follower of `events()` may fall behind.
         let (events_tx, _) = broadcast::channel(EVENTS_BUFFER);
         let recovered = journal.recovered();
-        let (state_tx, state_rx) = watch::channel(Arc::new(recovered.clone()));
+        let (folded_tx, folded_rx) = watch::channel(recovered.revision);
+        let state = Arc::new(SharedState::new(recovered));
         let handle = Handle {
             requests: req_tx,
             events: events_tx.clone(),
-            state: state_rx,
+            state: state.clone(),
+            folded: folded_rx,
         };
         let run = Loop {
             journal,
@@ -167,8 +171,8 @@ impl Engine {
             agent_rx,
             requests: req_rx,
             events: events_tx,
-            state_tx,
-            state: recovered,
+            folded: folded_tx,
+            state,
             limits,
         };
         tokio::spawn(run.run());
@@ -182,8 +186,10 @@ struct Loop<R: Runtime + 'static, J: Journal> {
     agent_rx: mpsc::Receiver<Event>,
     requests: mpsc::Receiver<Request>,
     events: broadcast::Sender<(Revision, Event)>,
-    state_tx: watch::Sender<Arc<State>>,
-    state: State,
+    /// The revision folded so far, for [`Handle::wait_for`].
+    folded: watch::Sender<Revision>,
+    /// The state, folded in place; readers take snapshots of it only when they read.
+    state: Arc<SharedState>,
     limits: Limits,
 }
 
@@ -195,11 +201,12 @@ impl<R: Runtime + 'static, J: Journal> Loop<R, J> {
         let mut wake_at: Option<tokio::time::Instant> = None;
         // A recovered state is reconciled at once; an empty one waits for the first event
         // (deciding on nothing would stop what the runtime runs before anything is applied).
-        let mut dirty = self.state.revision > 0;
+        let mut dirty = self.state.revision() > 0;
         loop {
-            if dirty && self.state.revision >= awaiting {
+            if dirty && self.state.revision() >= awaiting {
                 dirty = false;
-                let plan = reconcile_with(&self.state, Timestamp::now(), &self.limits);
+                let now = Timestamp::now();
+                let plan = self.state.read(|s| reconcile_with(s, now, &self.limits));
                 wake_at = plan.wake_at.map(instant_of);
                 let settled = plan.events.is_empty();
                 if !settled {
@@ -227,16 +234,19 @@ impl<R: Runtime + 'static, J: Journal> Loop<R, J> {
             tokio::select! {
                 biased;
                 Some(first) = self.journal.next() => {
-                    let mut next = Some(first);
-                    while let Some((revision, event)) = next {
-                        self.state.apply(&event);
-                        debug_assert_eq!(self.state.revision, revision);
-                        let _ = self.events.send((revision, event));
-                        next = self.journal.try_next();
+                    let mut burst = vec![first];
+                    while let Some(more) = self.journal.try_next() {
+                        burst.push(more);
+                    }
+                    self.state.apply(burst.iter().map(|(_, event)| event));
+                    let revision = self.state.revision();
+                    debug_assert_eq!(burst.last().map(|(r, _)| *r), Some(revision));
+                    for record in burst {
+                        let _ = self.events.send(record);
                     }
                     dirty = true;
-                    // Published once per burst of recorded events, not once per event.
-                    self.state_tx.send_replace(Arc::new(self.state.clone()));
+                    // Announced once per burst of recorded events, not once per event.
+                    self.folded.send_replace(revision);
                 }
                 Some(first) = self.agent_rx.recv() => {
                     let mut batch = vec![first];

@@ -7,13 +7,17 @@ use std::time::Duration;
 
 use orco_spec::{Expr, ProbeKind};
 
-/// How often an http or tcp probe runs before its first success.
-pub const FAST_NETWORK: Duration = Duration::from_millis(2);
+/// How often an http or tcp probe runs before its first success (a failed connect on
+/// loopback costs microseconds; readiness seen 1 ms late delays every dependent by as much).
+pub const FAST_NETWORK: Duration = Duration::from_millis(1);
 /// How often a cmd probe runs before its first success (each run forks).
 pub const FAST_CMD: Duration = Duration::from_millis(100);
-/// Before the first success the delay grows by 1/`SLOWDOWN` of the time waited, so a
-/// probe that never passes settles towards `interval` instead of spinning.
+/// Before the first success the delay grows by 1/`SLOWDOWN` of the time waited beyond
+/// [`FAST_FOR`], so a probe that never passes settles towards `interval` instead of spinning.
 pub const SLOWDOWN: u32 = 100;
+/// How long after the start probing stays at its fastest: most instances become ready
+/// within it.
+pub const FAST_FOR: Duration = Duration::from_secs(1);
 
 /// One probe's settings, from the stack file's `health`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,7 +132,7 @@ impl Tracker {
         if self.ever_passed {
             return interval;
         }
-        let delay = self.settings.fast + at / SLOWDOWN;
+        let delay = self.settings.fast + at.saturating_sub(FAST_FOR) / SLOWDOWN;
         delay.min(interval).max(Duration::from_millis(1))
     }
 }
@@ -152,7 +156,7 @@ mod tests {
 
     fn settings(grace_ms: u64, success: u32, failure: u32) -> Settings {
         Settings {
-            fast: FAST_NETWORK,
+            fast: ms(1),
             interval: Duration::from_secs(2),
             grace: Duration::from_millis(grace_ms),
             success_threshold: success,
@@ -219,11 +223,12 @@ mod tests {
     #[test]
     fn probing_is_fast_before_the_first_success_then_follows_the_interval() {
         let mut t = Tracker::new(settings(0, 1, 3));
-        assert_eq!(t.next_delay(ms(0)), ms(2));
+        assert_eq!(t.next_delay(ms(0)), ms(1));
+        assert_eq!(t.next_delay(ms(900)), ms(1), "fastest for the first second");
         assert_eq!(
-            t.next_delay(ms(500)),
-            ms(7),
-            "slows down with the time waited"
+            t.next_delay(ms(1500)),
+            ms(6),
+            "then slows down with the time waited"
         );
         assert_eq!(
             t.next_delay(ms(200_000)),

@@ -10,15 +10,18 @@
 //! - [`codec`]: the durable, versioned encoding of an event (`{"v":1,…}`) and of a state
 //!   snapshot; old schema versions are upgraded on decode.
 //! - [`state`]: [`State`], its parts and [`State::apply`].
+//! - [`shared`]: [`SharedState`], a state folded by one writer and read as snapshots by many.
 
 pub mod codec;
 pub mod event;
 pub mod id;
+pub mod shared;
 pub mod state;
 
 pub use codec::{DecodeError, SCHEMA_VERSION};
 pub use event::{Event, EventKind, ExitStatus, JobOutcome};
 pub use id::{IdError, InstanceId, JobRunId, StackName, TaskId, WorkloadId};
+pub use shared::SharedState;
 pub use state::{
     Instance, JobRun, Phase, Restarts, Revisions, Rollout, RolloutStatus, ScheduleState,
     StackState, State, TaskPhase, TaskRecord, spec_changed,

@@ -6,6 +6,7 @@
 //! record of facts and replaying it must never fail.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use jiff::Timestamp;
 use orco_spec::{Service, Stack};
@@ -67,8 +68,9 @@ pub struct ScheduleState {
 /// One applied stack: its desired state.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StackState {
-    /// The stack as last applied.
-    pub spec: Stack,
+    /// The stack as last applied (shared: a state is cloned for every reader and snapshot,
+    /// and a stack of thousands of tasks must not be copied each time).
+    pub spec: Arc<Stack>,
     /// When it was last applied.
     pub applied_at: Timestamp,
     /// How many times it has been applied (1 after the first apply).
@@ -485,11 +487,12 @@ impl State {
                 let Ok(name) = StackName::new(stack.stack.name.clone()) else {
                     return;
                 };
+                let spec = Arc::new((**stack).clone());
                 let entry = self
                     .stacks
                     .entry(name.clone())
                     .or_insert_with(|| StackState {
-                        spec: (**stack).clone(),
+                        spec: spec.clone(),
                         applied_at: at,
                         generation: 0,
                         scale: BTreeMap::new(),
@@ -519,7 +522,7 @@ impl State {
                         }
                     }
                 }
-                entry.spec = (**stack).clone();
+                entry.spec = spec;
                 entry.applied_at = at;
                 let jobs: Vec<(String, Option<orco_spec::Schedule>)> = stack
                     .jobs
@@ -918,7 +921,7 @@ impl State {
         };
         let (Some(spec), Some(current)) = (
             revisions.spec(revision).cloned(),
-            stack.spec.services.get_mut(name),
+            Arc::make_mut(&mut stack.spec).services.get_mut(name),
         ) else {
             return;
         };

@@ -166,13 +166,13 @@ pub async fn submit(
             // A jobs file never changes the services of a stack that runs.
             let merged = match state.stacks.get(&name) {
                 Some(current) => {
-                    let mut spec = current.spec.clone();
+                    let mut spec = orco_spec::Stack::clone(&current.spec);
                     spec.jobs.extend(stack.jobs.clone());
                     validate(&spec)?
                 }
                 None => stack.clone(),
             };
-            let mut events = if state.stacks.get(&name).is_some_and(|c| c.spec == merged) {
+            let mut events = if state.stacks.get(&name).is_some_and(|c| *c.spec == merged) {
                 Vec::new()
             } else {
                 apply_events(state, merged)?

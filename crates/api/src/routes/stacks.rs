@@ -56,7 +56,7 @@ pub(crate) fn apply_events(
         ApiError::unprocessable("invalid_stack", e.to_string()).with_field("stack.name")
     })?;
     if let Some(current) = state.stacks.get(&name)
-        && current.spec == stack
+        && *current.spec == stack
         && current.scale.is_empty()
         && current.stopped.is_empty()
     {

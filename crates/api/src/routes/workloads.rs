@@ -100,7 +100,7 @@ pub async fn create(
                 .ok()
                 .and_then(|n| state.stacks.get(&n));
             let mut stack = match existing {
-                Some(current) => current.spec.clone(),
+                Some(current) => Stack::clone(&current.spec),
                 None => Stack {
                     version: orco_spec::VERSION.into(),
                     stack: StackMeta {
@@ -179,7 +179,7 @@ pub async fn delete(
             let Some(current) = state.stacks.get(&id.stack) else {
                 return Err(ApiError::not_found("stack_not_found", format!("no stack `{}`", id.stack)));
             };
-            let mut stack = current.spec.clone();
+            let mut stack = Stack::clone(&current.spec);
             stack.services.remove(&id.name);
             stack.jobs.remove(&id.name);
             if stack.services.is_empty() && stack.jobs.is_empty() {

@@ -4,7 +4,7 @@
 //!
 //! The engine talks to it over `DIR/keeper.sock` with the [`crate::protocol`]. The keeper
 //! holds `DIR/keeper.lock` (one keeper per directory), keeps each instance's output in
-//! `DIR/instances/NAME/output.log`, and runs on one thread: a SIGCHLD wakes the reaper,
+//! `DIR/instances/NAME/output.log` (created at its first line), and runs on one thread: a SIGCHLD wakes the reaper,
 //! which records the exit and tells watchers at once; nothing polls.
 
 mod table;

@@ -43,7 +43,9 @@ struct Instance {
     started_at_unix_ms: u64,
     exit: Option<Exit>,
     group_alive: bool,
-    log: File,
+    /// Created at the first output: most tasks print nothing, and an instance that never
+    /// prints costs no inode.
+    log: Option<File>,
     log_len: u64,
     stop: Option<Stopping>,
 }
@@ -150,18 +152,14 @@ impl Table {
                 dir.display()
             )));
         }
-        let log_path = self.log_path(name);
-        let log = log_path
-            .parent()
-            .map_or(Ok(()), std::fs::create_dir_all)
-            .and_then(|()| {
-                File::options()
-                    .create(true)
-                    .write(true)
-                    .truncate(true)
-                    .open(&log_path)
-            })
-            .map_err(|e| spawn_error(format!("cannot create {}: {e}", log_path.display())))?;
+        if self
+            .instances
+            .get(name)
+            .is_some_and(|old| old.log.is_some())
+        {
+            // The previous run's output is not this run's.
+            let _ = std::fs::remove_file(self.log_path(name));
+        }
 
         let mut cmd = std::process::Command::new(program);
         cmd.args(&launch.argv[1..])
@@ -186,7 +184,7 @@ impl Table {
                 started_at_unix_ms: unix_ms(),
                 exit: None,
                 group_alive: true,
-                log,
+                log: None,
                 log_len: 0,
                 stop: None,
             },
@@ -203,6 +201,7 @@ impl Table {
 
     /// Appends back-to-back records to the instance's log and wakes every watcher.
     pub(crate) fn append_output(&mut self, name: &str, generation: u64, records: &[u8]) {
+        let path = self.log_path(name);
         let Some(inst) = self.instances.get_mut(name) else {
             return;
         };
@@ -210,7 +209,32 @@ impl Table {
             // A grandchild of a replaced instance still holds the old pipe.
             return;
         }
-        if let Err(e) = inst.log.write_all(records) {
+        if inst.log.is_none() {
+            let created = path
+                .parent()
+                .map_or(Ok(()), std::fs::create_dir_all)
+                .and_then(|()| {
+                    File::options()
+                        .create(true)
+                        .write(true)
+                        .truncate(true)
+                        .open(&path)
+                });
+            match created {
+                Ok(file) => inst.log = Some(file),
+                Err(e) => {
+                    eprintln!(
+                        "orco keeper: cannot create {}: {e}; lines of {name} dropped",
+                        path.display()
+                    );
+                    return;
+                }
+            }
+        }
+        let Some(log) = inst.log.as_mut() else {
+            return;
+        };
+        if let Err(e) = log.write_all(records) {
             eprintln!("orco keeper: cannot append output of {name}: {e}; lines dropped");
             return;
         }
@@ -383,8 +407,10 @@ impl Table {
                 format!("instance `{name}` is still running: stop it before forgetting it"),
             ));
         }
-        self.instances.remove(name);
-        if let Some(dir) = self.log_path(name).parent() {
+        if let Some(inst) = self.instances.remove(name)
+            && inst.log.is_some()
+            && let Some(dir) = self.log_path(name).parent()
+        {
             let _ = std::fs::remove_dir_all(dir);
         }
         Ok(())
