@@ -231,7 +231,7 @@ mod tests {
             "then slows down with the time waited"
         );
         assert_eq!(
-            t.next_delay(ms(200_000)),
+            t.next_delay(ms(300_000)),
             ms(2000),
             "never slower than the interval"
         );
