@@ -82,7 +82,7 @@ mod tests {
     fn removed(name: &str) -> Event {
         Event::new(
             jiff::Timestamp::UNIX_EPOCH,
-            EventKind::StackRemoved {
+            EventKind::StackStopRequested {
                 stack: StackName::new(name.to_string()).expect("valid name"),
             },
         )
