@@ -123,13 +123,41 @@ pub fn workload_view(state: &State, id: &WorkloadId) -> Option<WorkloadView> {
             .map(|(_, i)| i.created_at)
             .min()
             .unwrap_or(stack.applied_at);
-        let message = instances.iter().find_map(|(iid, i)| {
-            i.reason
-                .as_ref()
-                .map(|r| format!("{}-{}: {r}", iid.workload.name, iid.replica))
+        // A rollout under way says so first; a rolled-back one once nothing else is to say.
+        let rollout = stack
+            .revisions
+            .get(&id.name)
+            .and_then(|r| r.rollout.as_ref());
+        let (rolling, rolled_back) = match rollout.map(|r| (r, &r.status)) {
+            Some((r, orco_state::RolloutStatus::Progressing)) => (
+                Some(format!("rolling out revision {} (from {})", r.to, r.from)),
+                None,
+            ),
+            Some((r, orco_state::RolloutStatus::RollingBack { reason })) => (
+                Some(format!(
+                    "rolling back to the previous spec as revision {}: {reason}",
+                    r.to
+                )),
+                None,
+            ),
+            Some((r, orco_state::RolloutStatus::RolledBack { reason })) => (
+                None,
+                Some(format!(
+                    "rolled back to the previous spec (revision {}): {reason}",
+                    r.to
+                )),
+            ),
+            _ => (None, None),
+        };
+        let message = rolling.or_else(|| {
+            instances.iter().find_map(|(iid, i)| {
+                i.reason
+                    .as_ref()
+                    .map(|r| format!("{}-{}: {r}", iid.workload.name, iid.replica))
+            })
         });
         let state_word = service_state(stopped, replicas, &instances);
-        let message = message.or_else(|| match state_word {
+        let message = message.or(rolled_back).or_else(|| match state_word {
             "stopped" => Some("stopped by `orco stop`; `orco start` runs it again".into()),
             // Why it waits, in the reconciler's words (only a waiting service pays for it).
             "pending" if !instances.is_empty() => {

@@ -185,6 +185,11 @@ fn answers_after(load: &Arc<Mutex<Load>>, mark: usize, more: usize) {
 }
 
 fn assert_no_failures(load: &Load) {
+    eprintln!(
+        "load: {} requests, {} failed",
+        load.answers.len() + load.failures.len(),
+        load.failures.len()
+    );
     assert!(
         load.failures.is_empty(),
         "{} of {} requests failed: {:?}",
@@ -349,6 +354,11 @@ fn an_update_whose_new_version_never_becomes_ready_rolls_back_by_itself_while_th
     let (code, _, err) = run(&world, &["rollout", "status", "web"]);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("rolled back"), "{err}");
+    let status = world.ok(&["status"]);
+    assert!(
+        status.contains("rolled back to the previous spec"),
+        "{status}"
+    );
 }
 
 /// Waits (bounded) until `cond` holds for `orco ps -o json`'s items.
