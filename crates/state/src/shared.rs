@@ -84,7 +84,6 @@ mod tests {
             jiff::Timestamp::UNIX_EPOCH,
             EventKind::StackStopRequested {
                 stack: StackName::new(name.to_string()).expect("valid name"),
-                volumes: false,
             },
         )
     }
