@@ -634,7 +634,30 @@ services:
     let load = generator.join().unwrap();
     assert_no_failures(&load);
     assert!(load.answers.iter().any(|a| a.starts_with("v2 ")));
+    // `down` removes every container and the network of this world's scope.
     world.ok(&["down"]);
+    let scope = world.docker_scope();
+    let left = || {
+        let out = std::process::Command::new("docker")
+            .args(["ps", "-a", "-q", "--filter"])
+            .arg(format!("label=orco.scope={scope}"))
+            .output()
+            .unwrap();
+        let nets = std::process::Command::new("docker")
+            .args(["network", "ls", "-q", "--filter"])
+            .arg(format!("name={scope}"))
+            .output()
+            .unwrap();
+        !out.stdout.is_empty() || !nets.stdout.is_empty()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while left() {
+        assert!(
+            Instant::now() < deadline,
+            "containers or network of {scope} left"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 #[test]
