@@ -53,11 +53,13 @@ pub(crate) fn revision_of(instance: &Instance, revisions: &Revisions) -> u32 {
     }
 }
 
-/// Ready since it was last revised (a revised instance still shows its old run's readiness
-/// until the node has stopped that run).
+/// Ready (or, for a one-shot service, succeeded) since it was last revised: a revised
+/// instance still shows its old run's phase until the node has stopped that run.
 fn fresh_ready(instance: &Instance) -> bool {
-    instance.phase == Phase::Running { ready: true }
-        && instance.revised_at.is_none_or(|r| instance.since > r)
+    matches!(
+        instance.phase,
+        Phase::Running { ready: true } | Phase::Succeeded
+    ) && instance.revised_at.is_none_or(|r| instance.since > r)
 }
 
 fn add(at: Timestamp, d: Duration) -> Timestamp {

@@ -437,3 +437,43 @@ fn a_dependent_with_restart_true_is_restarted_once_after_its_target_was_replaced
     );
     assert_eq!(w.settle().events, []);
 }
+
+#[test]
+fn a_one_shot_service_whose_new_run_succeeded_finishes_its_rollout() {
+    let yaml = |v: &str| {
+        format!(
+            "version: 0.1\nstack: {{name: s}}\nservices:\n  web:\n    command: x\n    env: {{VERSION: {v}}}\n    restartPolicy: {{mode: never}}\n"
+        )
+    };
+    let mut w = World::new(&yaml("v1"));
+    let mut specs = std::collections::BTreeMap::new();
+    let plan = w.settle();
+    w.node(&plan, &mut specs);
+    w.apply(EventKind::InstanceExited {
+        instance: id("s/web-0"),
+        status: ExitStatus::Code(0),
+    });
+    w.apply(EventKind::StackApplied {
+        stack: Box::new(stack(&yaml("v2"))),
+    });
+    for _ in 0..5 {
+        let plan = w.settle();
+        w.node(&plan, &mut specs);
+        let live: Vec<InstanceId> = w
+            .state
+            .instances
+            .iter()
+            .filter(|(_, i)| i.phase.is_live())
+            .map(|(i, _)| i.clone())
+            .collect();
+        for instance in live {
+            w.apply(EventKind::InstanceExited {
+                instance,
+                status: ExitStatus::Code(0),
+            });
+        }
+    }
+    w.settle();
+    assert_eq!(w.status(), Some(RolloutStatus::Complete));
+    assert_eq!(specs[&id("s/web-0")], "v2");
+}
