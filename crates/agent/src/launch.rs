@@ -12,12 +12,14 @@ pub fn runtime_name(id: &InstanceId) -> String {
 
 /// The launch of `assignment`: the command (a string runs through `/bin/sh -c`), the
 /// environment (orco's own, then env files in order, then `env`, then the `ORCO_*` variables
-/// of DESIGN.md §8, with `PORT` when the instance has a `port`), and the working directory
-/// (the service's, relative to the stack's). `{{port}}` in the command becomes `port`.
+/// of DESIGN.md §8, with `PORT` when the instance has a `port` and `ORCO_HOST` when the
+/// agent knows the API's address), and the working directory (the service's, relative to
+/// the stack's). `{{port}}` in the command becomes `port`.
 pub fn launch(
     id: &InstanceId,
     assignment: &Assignment,
     port: Option<u16>,
+    api_host: Option<&str>,
 ) -> Result<Launch, String> {
     let service = &assignment.service;
     let name = &id.workload.name;
@@ -74,6 +76,9 @@ pub fn launch(
         .workdir(workdir);
     if let Some(port) = port {
         launch = launch.env("PORT", port.to_string());
+    }
+    if let Some(host) = api_host {
+        launch = launch.env("ORCO_HOST", host);
     }
     Ok(launch)
 }

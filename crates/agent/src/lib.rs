@@ -104,7 +104,7 @@ pub struct Agent<R: Runtime + 'static> {
     output: Option<Arc<dyn OutputSink>>,
     /// The built-in proxy of every proxied (service, published address).
     fronts: BTreeMap<(WorkloadId, std::net::SocketAddr), Arc<Front>>,
-    /// The API address tasks get as `ORCO_HOST`.
+    /// The API address instances and tasks get as `ORCO_HOST`.
     api_host: Option<String>,
 }
 
@@ -159,7 +159,8 @@ impl<R: Runtime + 'static> Agent<R> {
     }
 
     /// The API address (as the CLI's `--host` takes it, e.g. `unix:///run/orco/orco.sock`)
-    /// that tasks started from now on get as `ORCO_HOST`, to report progress through.
+    /// that instances and tasks started from now on get as `ORCO_HOST` (tasks report
+    /// progress through it).
     pub fn set_api_host(&mut self, host: Option<String>) {
         self.api_host = host;
     }
@@ -364,6 +365,7 @@ impl<R: Runtime + 'static> Agent<R> {
             lines: line_rx,
             adopted: self.adoptable.remove(&name),
             front,
+            api_host: self.api_host.clone(),
         };
         let routes = self.routes.clone();
         tokio::spawn(async move {

@@ -53,6 +53,8 @@ pub(crate) struct Supervisor<R: Runtime> {
     pub(crate) adopted: Option<InstanceInfo>,
     /// The proxy in front of the service's published port, when it is proxied.
     pub(crate) front: Option<Arc<Front>>,
+    /// The API address the instance gets as `ORCO_HOST`.
+    pub(crate) api_host: Option<String>,
 }
 
 struct Run {
@@ -268,7 +270,12 @@ impl<R: Runtime + 'static> Supervisor<R> {
         })
         .await;
         let started = match port {
-            Ok(port) => match crate::launch::launch(&self.id, &self.assignment, port) {
+            Ok(port) => match crate::launch::launch(
+                &self.id,
+                &self.assignment,
+                port,
+                self.api_host.as_deref(),
+            ) {
                 Ok(launch) => self.spawn(&launch).await.map(|started| (started, port)),
                 Err(reason) => Err(reason),
             },

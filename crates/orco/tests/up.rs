@@ -411,3 +411,22 @@ fn a_blocked_service_says_why_in_status_and_wait_gives_up_at_its_timeout() {
         "{api}"
     );
 }
+
+#[test]
+fn a_process_service_gets_the_daemons_api_address_as_orco_host() {
+    let world = common::World::new();
+    world.start_daemon();
+    let file = world.file(
+        "hosted.yaml",
+        "version: 0.1\nstack: {name: hosted}\nservices:\n  app:\n    command: 'echo \"$ORCO_HOST\" > host.tmp && mv host.tmp host && exec sleep 60'\n",
+    );
+    world.ok(&["up", "-d", "-f", file.to_str().unwrap()]);
+    let host = world.dir.path().join("host");
+    wait_until("the service wrote ORCO_HOST", || host.exists());
+    let written = std::fs::read_to_string(&host).unwrap();
+    assert_eq!(
+        written.trim(),
+        format!("unix://{}", world.socket().display())
+    );
+    world.ok(&["down", "-f", file.to_str().unwrap()]);
+}

@@ -129,8 +129,11 @@ impl World {
             .open(self.dir.path().join("daemon.log"))
             .unwrap();
         let socket = self.socket();
+        // The daemon knows its address from --socket alone (as under a service manager):
+        // what instances get as ORCO_HOST must come from it, not from an inherited variable.
         let child = self
             .command(&["daemon", "--socket", socket.to_str().unwrap()])
+            .env_remove("ORCO_HOST")
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .process_group(0)
