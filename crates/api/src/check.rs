@@ -16,7 +16,7 @@ use orco_spec::load_str;
 /// resolves it, or every problem found (each with its YAML path, e.g.
 /// `services.api.dependsOn[0].target`). `name` labels the report (e.g. `request body`).
 pub fn check_stack(name: &Path, stack: &Stack) -> Result<Stack, Report> {
-    let text = match serde_json::to_string_pretty(stack) {
+    let text = match serde_json::to_string(stack) {
         Ok(text) => text,
         Err(e) => {
             return Err(single(
@@ -54,6 +54,36 @@ fn single(name: &Path, path: &str, message: String) -> Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_submitted_workflow_of_ten_thousand_tasks_passes_the_check() {
+        let mut text = String::from(
+            "version: 0.1\nstack: {name: dag}\njobs:\n  dag:\n    parallelism: 100\n    tasks:\n",
+        );
+        for layer in 0..100 {
+            for i in 0..100 {
+                let deps = if layer == 0 {
+                    String::new()
+                } else {
+                    format!(
+                        ", dependsOn: [{{target: t{}_{i}}}, {{target: t{}_{}}}]",
+                        layer - 1,
+                        layer - 1,
+                        (i + 1) % 100
+                    )
+                };
+                text.push_str(&format!(
+                    "      t{layer}_{i}: {{command: [\"true\"]{deps}}}\n"
+                ));
+            }
+        }
+        let mut stack = example(&text);
+        stack.stack.workdir = std::path::PathBuf::from("/tmp");
+        match check_stack(Path::new("request body"), &stack) {
+            Ok(checked) => assert_eq!(checked.jobs["dag"].tasks.len(), 10_000),
+            Err(report) => panic!("{}", report.render(false)),
+        }
+    }
 
     fn example(text: &str) -> Stack {
         let dir = std::env::temp_dir();

@@ -341,6 +341,11 @@ async fn a_missing_program_or_workdir_is_a_clear_error_and_the_keeper_carries_on
             .starts_with("cannot start `/nonexistent/program`"),
         "{err}"
     );
+    assert_eq!(
+        err.to_string().matches("cannot start").count(),
+        1,
+        "the program is named once: {err}"
+    );
 
     let launch = Launch::new([fixture()]).workdir("/nonexistent/dir");
     let err = k

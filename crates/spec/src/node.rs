@@ -128,12 +128,14 @@ impl fmt::Display for SyntaxError {
 pub fn options() -> Options {
     let mut budget = Budget::default();
     budget.max_reader_input_bytes = Some(MAX_FILE_BYTES);
-    budget.max_total_scalar_bytes = 1024 * 1024;
+    // Sized for a workflow of 10,000 tasks (also as the resolved stack a client submits),
+    // and still bounded by the input limit.
+    budget.max_total_scalar_bytes = MAX_FILE_BYTES;
     budget.max_depth = 64;
     budget.max_aliases = 1_000;
     budget.max_anchors = 1_000;
-    budget.max_nodes = 200_000;
-    budget.max_events = 500_000;
+    budget.max_nodes = 1_000_000;
+    budget.max_events = 2_500_000;
     budget.max_documents = 1;
     budget.max_merge_keys = 1_000;
     let mut options = Options::default();

@@ -138,12 +138,8 @@ impl Table {
         let program = launch
             .program()
             .map_err(|e| failure(ErrorCode::BadRequest, e.to_string()))?;
-        let spawn_error = |message: String| {
-            failure(
-                ErrorCode::Spawn,
-                format!("cannot start `{program}`: {message}"),
-            )
-        };
+        // The client names the program when it reports the failure.
+        let spawn_error = |message: String| failure(ErrorCode::Spawn, message);
         if let Some(dir) = &launch.workdir
             && !dir.is_dir()
         {
