@@ -565,28 +565,40 @@ impl DockerRuntime {
         })
     }
 
-    /// Removes every container of `stack` in this runtime's scope (running ones are killed)
-    /// and the stack's network. Named volumes are kept (see [`Self::remove_volumes`]).
-    pub async fn remove_stack(&self, stack: &str) -> Result<(), DockerError> {
-        let filters = HashMap::from([(
+    /// The label filter of `stack`'s objects in this scope.
+    fn stack_filters(&self, stack: &str) -> HashMap<String, Vec<String>> {
+        HashMap::from([(
             "label".to_string(),
             vec![
                 label(LABEL_SCOPE, &self.inner.scope),
                 label(LABEL_STACK, stack),
             ],
-        )]);
+        )])
+    }
+
+    /// Every container (running or not) that `filters` selects for `stack`.
+    async fn stack_containers(
+        &self,
+        stack: &str,
+        filters: &HashMap<String, Vec<String>>,
+    ) -> Result<Vec<bollard::models::ContainerSummary>, DockerError> {
         let options = ListContainersOptions {
             all: true,
             filters: Some(filters.clone()),
             ..ListContainersOptions::default()
         };
-        let containers = self
-            .inner
+        self.inner
             .docker
             .list_containers(Some(options))
             .await
-            .map_err(self.engine_error("the listing of containers", stack))?;
-        for c in containers {
+            .map_err(self.engine_error("the listing of containers", stack))
+    }
+
+    /// Removes every container of `stack` in this runtime's scope (running ones are killed)
+    /// and the stack's network. Named volumes are kept (see [`Self::remove_volumes`]).
+    pub async fn remove_stack(&self, stack: &str) -> Result<(), DockerError> {
+        let filters = self.stack_filters(stack);
+        for c in self.stack_containers(stack, &filters).await? {
             if let Some(id) = c.id {
                 self.remove(&id).await?;
                 lock(&self.inner.pids).remove(&id);
@@ -603,26 +615,10 @@ impl DockerRuntime {
         stack: &str,
         patience: Duration,
     ) -> Result<Vec<String>, DockerError> {
-        let filters = HashMap::from([(
-            "label".to_string(),
-            vec![
-                label(LABEL_SCOPE, &self.inner.scope),
-                label(LABEL_STACK, stack),
-            ],
-        )]);
+        let filters = self.stack_filters(stack);
         let deadline = tokio::time::Instant::now() + patience;
         loop {
-            let options = ListContainersOptions {
-                all: true,
-                filters: Some(filters.clone()),
-                ..ListContainersOptions::default()
-            };
-            let left = self
-                .inner
-                .docker
-                .list_containers(Some(options))
-                .await
-                .map_err(self.engine_error("the listing of containers", stack))?;
+            let left = self.stack_containers(stack, &filters).await?;
             if left.is_empty() {
                 break;
             }
