@@ -146,8 +146,10 @@ fn a_process_requiring_a_container_ready_on_its_published_port_starts_only_once_
     wait_until("the process's answer in the logs", || {
         world.ok(&["logs"]).contains("db answered: 200")
     });
-    let api = instance(&world, "api-0");
-    assert_eq!(api["phase"], "succeeded", "{api}");
+    // The line is written before the process exits: its exit is recorded a moment later.
+    wait_until("the process to have succeeded", || {
+        instance(&world, "api-0")["phase"] == "succeeded"
+    });
     let logs = world.ok(&["logs"]);
     assert!(logs.contains("db listening"), "{logs}");
 
