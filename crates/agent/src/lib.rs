@@ -96,7 +96,8 @@ pub struct Agent<R: Runtime + 'static> {
     events: mpsc::Sender<Event>,
     supervisors: HashMap<InstanceId, mpsc::UnboundedSender<Command>>,
     /// Task attempts, by runtime name.
-    tasks: HashMap<String, mpsc::UnboundedSender<TaskCommand>>,
+    /// Task runners by runtime name, with the assignment each was last given.
+    tasks: HashMap<String, (mpsc::UnboundedSender<TaskCommand>, TaskAssignment)>,
     routes: Arc<Mutex<Routes>>,
     /// What the runtime ran before this agent started, by runtime name, until claimed.
     adoptable: HashMap<String, InstanceInfo>,
@@ -244,8 +245,13 @@ impl<R: Runtime + 'static> Agent<R> {
             .values()
             .map(|a| (task::runtime_name(&a.task, a.attempt), a))
             .collect();
-        self.tasks.retain(|name, tx| {
+        self.tasks.retain(|name, (tx, last)| {
             if let Some(a) = wanted.get(name) {
+                // A runner hears only of a change: every plan re-states every running task.
+                if *a == last {
+                    return !tx.is_closed();
+                }
+                *last = (*a).clone();
                 tx.send(TaskCommand::Assign(Box::new((*a).clone()))).is_ok()
             } else {
                 let _ = tx.send(TaskCommand::Remove);
@@ -303,6 +309,7 @@ impl<R: Runtime + 'static> Agent<R> {
             adopted: self.adoptable.remove(&name),
             api_host: self.api_host.clone(),
         };
+        let last = runner.assignment.clone();
         let routes = self.routes.clone();
         let key = name.clone();
         tokio::spawn(async move {
@@ -310,7 +317,7 @@ impl<R: Runtime + 'static> Agent<R> {
             let mut routes = routes.lock().unwrap_or_else(PoisonError::into_inner);
             routes.inboxes.remove(&key);
         });
-        self.tasks.insert(name, cmd_tx);
+        self.tasks.insert(name, (cmd_tx, last));
     }
 
     /// How many instances the agent supervises.

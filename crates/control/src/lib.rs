@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use orco_agent::{Agent, OutputSink};
-use orco_reconciler::reconcile_with;
+use orco_reconciler::{may_change_plan, reconcile_with};
 use orco_runtime::Runtime;
 use orco_state::{Event, EventKind, Revision, SharedState, StackName, State, WorkloadId};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
@@ -241,10 +241,11 @@ impl<R: Runtime + 'static, J: Journal> Loop<R, J> {
                     self.state.apply(burst.iter().map(|(_, event)| event));
                     let revision = self.state.revision();
                     debug_assert_eq!(burst.last().map(|(r, _)| *r), Some(revision));
+                    // A burst of task starts and progress reports only changes no plan.
+                    dirty |= burst.iter().any(|(_, e)| may_change_plan(&e.kind));
                     for record in burst {
                         let _ = self.events.send(record);
                     }
-                    dirty = true;
                     // Announced once per burst of recorded events, not once per event.
                     self.folded.send_replace(revision);
                 }

@@ -21,3 +21,16 @@ pub mod tasks;
 pub use gate::{Blocked, condition};
 pub use plan::{Assignment, Desired, LastSeen, Plan, reconcile, reconcile_with};
 pub use tasks::{Limits, TaskAssignment, TaskDesired};
+
+use orco_state::EventKind;
+
+/// Whether folding an event of this kind can change what [`reconcile`] decides. A task's
+/// start and its progress cannot: they end no task, free no task slot, and no dependency
+/// condition reads them. So the control loop need not reconcile after a burst of only such
+/// events (a job of 10,000 tasks reports 10,000 starts).
+pub fn may_change_plan(kind: &EventKind) -> bool {
+    !matches!(
+        kind,
+        EventKind::TaskStarted { .. } | EventKind::TaskProgress { .. }
+    )
+}

@@ -18,7 +18,9 @@ use std::path::PathBuf;
 
 use jiff::Timestamp;
 use orco_spec::{Job, Require, Task};
-use orco_state::{EventKind, JobOutcome, JobRun, JobRunId, State, TaskId, TaskPhase, WorkloadId};
+use orco_state::{
+    EventKind, JobOutcome, JobRun, JobRunId, State, TaskId, TaskPhase, TaskRecord, WorkloadId,
+};
 
 use crate::gate::condition;
 
@@ -130,33 +132,31 @@ pub(crate) fn schedule(state: &State, now: Timestamp, limits: &Limits) -> TaskPl
             continue;
         };
         // What the node should own: every attempt on record as starting or running.
-        for (name, record) in &run.tasks {
+        for (name, record) in run.tasks.iter().filter(|(_, r)| r.phase.is_active()) {
             let Some(spec) = job.tasks.get(name) else {
                 continue;
             };
-            if record.phase.is_active() {
-                let task = TaskId {
-                    run: id.clone(),
-                    task: name.clone(),
-                };
-                plan.tasks.insert(
-                    task.clone(),
-                    TaskAssignment {
-                        task,
-                        attempt: record.attempt,
-                        first_attempt: record.first_attempt,
-                        spec: spec.clone(),
-                        workdir: stack.spec.stack.workdir.clone(),
-                        pid: record.pid,
-                        started_at: record.started_at,
-                        desired: if run.cancel_requested {
-                            TaskDesired::Stop
-                        } else {
-                            TaskDesired::Run
-                        },
+            let task = TaskId {
+                run: id.clone(),
+                task: name.clone(),
+            };
+            plan.tasks.insert(
+                task.clone(),
+                TaskAssignment {
+                    task,
+                    attempt: record.attempt,
+                    first_attempt: record.first_attempt,
+                    spec: spec.clone(),
+                    workdir: stack.spec.stack.workdir.clone(),
+                    pid: record.pid,
+                    started_at: record.started_at,
+                    desired: if run.cancel_requested {
+                        TaskDesired::Stop
+                    } else {
+                        TaskDesired::Run
                     },
-                );
-            }
+                },
+            );
         }
         if run.outcome.is_some() {
             continue;
@@ -213,7 +213,8 @@ pub(crate) fn schedule(state: &State, now: Timestamp, limits: &Limits) -> TaskPl
     plan
 }
 
-/// Decides one unfinished run: skips, ready tasks, and its end.
+/// Decides one unfinished run: skips, ready tasks, and its end. Linear in the job's tasks:
+/// it walks the job's [`orco_spec::TaskGraph`] by index, never looking a task up by name.
 fn decide_run<'a>(
     plan: &mut TaskPlan,
     candidates: &mut Vec<Candidate<'a>>,
@@ -223,38 +224,44 @@ fn decide_run<'a>(
     now: Timestamp,
     held: bool,
 ) {
+    let graph = job.graph();
+    let names: Vec<&'a str> = job.tasks.keys().map(String::as_str).collect();
+    // The records of the job's tasks, by index: both maps are ordered by name.
+    let mut records: Vec<Option<&'a TaskRecord>> = vec![None; names.len()];
+    let mut recorded = run.tasks.iter().peekable();
+    for (i, name) in names.iter().enumerate() {
+        while recorded.next_if(|(k, _)| k.as_str() < *name).is_some() {}
+        if let Some((_, record)) = recorded.next_if(|(k, _)| k.as_str() == *name) {
+            records[i] = Some(record);
+        }
+    }
     // Phases as this plan leaves them: skips decided here release further skips at once.
-    let mut phase: BTreeMap<&str, Option<TaskPhase>> = job
-        .tasks
-        .keys()
-        .map(|name| (name.as_str(), run.tasks.get(name).map(|r| r.phase)))
-        .collect();
-    let mut skipped: Vec<(&str, String)> = Vec::new();
+    let mut phase: Vec<Option<TaskPhase>> = records.iter().map(|r| r.map(|r| r.phase)).collect();
+    let failed = phase.iter().position(|p| *p == Some(TaskPhase::Failed));
+    let mut skipped: Vec<(usize, String)> = Vec::new();
+    // In dependency order one pass carries every skip to the end of the graph; a second
+    // pass only confirms it (tasks on a cycle, which validation rejects, may need more).
     loop {
-        let failed = phase
-            .iter()
-            .find(|(_, p)| **p == Some(TaskPhase::Failed))
-            .map(|(name, _)| *name);
         let mut changed = false;
-        for (name, task) in &job.tasks {
-            let waiting = matches!(phase[name.as_str()], None | Some(TaskPhase::Pending));
-            if !waiting {
+        for &i in &graph.order {
+            if !matches!(phase[i], None | Some(TaskPhase::Pending)) {
                 continue;
             }
+            let deps = &graph.deps[i];
             let reason = if run.cancel_requested {
                 Some("the run was cancelled".to_string())
             } else {
-                match gate(task, &phase) {
+                match gate(deps, &phase, &names) {
                     Gate::Never(reason) => Some(reason),
                     Gate::Open if !job.continue_on_failure => failed
-                        .filter(|_| !handles_failure(task, &phase))
-                        .map(|f| format!("task {f} failed")),
+                        .filter(|_| !handles_failure(deps, &phase))
+                        .map(|f| format!("task {} failed", names[f])),
                     Gate::Open | Gate::Wait => None,
                 }
             };
             if let Some(reason) = reason {
-                phase.insert(name.as_str(), Some(TaskPhase::Skipped));
-                skipped.push((name.as_str(), reason));
+                phase[i] = Some(TaskPhase::Skipped);
+                skipped.push((i, reason));
                 changed = true;
             }
         }
@@ -262,20 +269,20 @@ fn decide_run<'a>(
             break;
         }
     }
-    for (name, reason) in skipped {
+    skipped.sort_by_key(|(i, _)| *i);
+    for (i, reason) in skipped {
         plan.events.push(EventKind::TaskSkipped {
             task: TaskId {
                 run: id.clone(),
-                task: name.to_string(),
+                task: names[i].to_string(),
             },
             reason,
         });
     }
-    if phase.values().all(|p| p.is_some_and(TaskPhase::is_final)) {
+    if phase.iter().all(|p| p.is_some_and(TaskPhase::is_final)) {
         let outcome = if run.cancel_requested {
             JobOutcome::Cancelled
-        } else if !job.continue_on_failure && phase.values().any(|p| *p == Some(TaskPhase::Failed))
-        {
+        } else if !job.continue_on_failure && failed.is_some() {
             JobOutcome::Failed
         } else {
             JobOutcome::Succeeded
@@ -286,10 +293,12 @@ fn decide_run<'a>(
         });
         return;
     }
-    for (name, task) in &job.tasks {
-        let record = run.tasks.get(name);
-        let ready = match phase[name.as_str()] {
-            None | Some(TaskPhase::Pending) => !held && matches!(gate(task, &phase), Gate::Open),
+    for (i, name) in names.iter().enumerate() {
+        let record = records[i];
+        let ready = match phase[i] {
+            None | Some(TaskPhase::Pending) => {
+                !held && matches!(gate(&graph.deps[i], &phase, &names), Gate::Open)
+            }
             Some(TaskPhase::Backoff) => {
                 let at = record.and_then(|r| r.retry_at).unwrap_or(now);
                 if at > now {
@@ -320,18 +329,19 @@ enum Gate {
     Never(String),
 }
 
-fn gate(task: &Task, phase: &BTreeMap<&str, Option<TaskPhase>>) -> Gate {
+/// Whether a task with dependencies `deps` may start, given every task's phase.
+fn gate(deps: &[(Option<usize>, Require)], phase: &[Option<TaskPhase>], names: &[&str]) -> Gate {
     let mut gate = Gate::Open;
-    for dep in &task.depends_on {
-        let Some(p) = phase.get(dep.target.as_str()).copied().flatten() else {
+    for &(dep, require) in deps {
+        let Some(j) = dep else {
             gate = Gate::Wait;
             continue;
         };
-        if !p.is_final() {
+        let Some(p) = phase[j].filter(|p| p.is_final()) else {
             gate = Gate::Wait;
             continue;
-        }
-        let holds = match dep.require {
+        };
+        let holds = match require {
             Require::Succeeded => p == TaskPhase::Succeeded,
             Require::Failed => p == TaskPhase::Failed,
             // Completed: it ended, whichever way (a cleanup step).
@@ -345,20 +355,20 @@ fn gate(task: &Task, phase: &BTreeMap<&str, Option<TaskPhase>>) -> Gate {
             };
             return Gate::Never(format!(
                 "dependency {} {word} (requires {})",
-                dep.target,
-                dep.require.as_str()
+                names[j],
+                require.as_str()
             ));
         }
     }
     gate
 }
 
-/// Whether `task` waits on a failed task on purpose (`require: failed` or `completed`): it
-/// still runs when a failure stops the rest of the job.
-fn handles_failure(task: &Task, phase: &BTreeMap<&str, Option<TaskPhase>>) -> bool {
-    task.depends_on.iter().any(|dep| {
-        matches!(dep.require, Require::Failed | Require::Completed)
-            && phase.get(dep.target.as_str()).copied().flatten() == Some(TaskPhase::Failed)
+/// Whether a task with dependencies `deps` waits on a failed task on purpose (`require:
+/// failed` or `completed`): it still runs when a failure stops the rest of the job.
+fn handles_failure(deps: &[(Option<usize>, Require)], phase: &[Option<TaskPhase>]) -> bool {
+    deps.iter().any(|&(dep, require)| {
+        matches!(require, Require::Failed | Require::Completed)
+            && dep.is_some_and(|j| phase[j] == Some(TaskPhase::Failed))
     })
 }
 

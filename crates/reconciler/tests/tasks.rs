@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use jiff::Timestamp;
-use orco_reconciler::{Limits, Plan, TaskDesired, reconcile_with};
+use orco_reconciler::{Limits, Plan, TaskDesired, may_change_plan, reconcile_with};
 use orco_state::{
     Event, EventKind, ExitStatus, JobOutcome, JobRunId, State, TaskId, TaskPhase, WorkloadId,
 };
@@ -156,6 +156,44 @@ fn a_start_is_on_record_before_the_task_is_assigned_to_the_node() {
     assert!(plan.events.is_empty(), "{:?}", plan.events);
     assert_eq!(plan.tasks[&tid("s/d#1/a")].desired, TaskDesired::Run);
     assert_eq!(plan.tasks[&tid("s/d#1/a")].pid, None);
+}
+
+#[test]
+fn a_tasks_start_and_progress_change_nothing_the_reconciler_decides() {
+    let mut w = World::new(DIAMOND);
+    w.submit("d");
+    w.start_assigned();
+    w.succeed("s/d#1/a");
+    // b and c are on record as starting; the node starts only b so far.
+    let before = w.settle();
+    let started = [
+        EventKind::TaskStarted {
+            task: tid("s/d#1/b"),
+            attempt: 0,
+            pid: Some(1001),
+        },
+        EventKind::TaskProgress {
+            task: tid("s/d#1/b"),
+            percent: Some(50),
+            message: Some("half".into()),
+        },
+    ];
+    for kind in started {
+        assert!(!may_change_plan(&kind), "{kind:?}");
+        w.apply(kind);
+        let after = reconcile_with(&w.state, t(w.clock), &w.limits);
+        assert_eq!(after.events, before.events);
+        assert_eq!(
+            after.tasks.keys().collect::<Vec<_>>(),
+            before.tasks.keys().collect::<Vec<_>>()
+        );
+        assert_eq!(after.wake_at, before.wake_at);
+    }
+    // A task's end does change it: e waits for both.
+    let ended = EventKind::TaskSucceeded {
+        task: tid("s/d#1/b"),
+    };
+    assert!(may_change_plan(&ended));
 }
 
 #[test]

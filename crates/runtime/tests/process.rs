@@ -180,6 +180,33 @@ async fn env_workdir_and_env_files_reach_the_instance_and_nothing_else_does() {
 }
 
 #[tokio::test]
+async fn a_bare_program_name_is_found_in_the_instances_path_and_keeps_its_name_as_argv0() {
+    use std::os::unix::fs::PermissionsExt;
+    let k = TestKeeper::start().await;
+    let mut rx = watch_all(&k.runtime).await;
+    let bin = k.path("bin");
+    std::fs::create_dir(&bin).expect("mkdir");
+    let script = bin.join("greet");
+    std::fs::write(&script, "#!/bin/sh\necho greeted from the instance path\n").expect("write");
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let path = format!("{}:/usr/bin:/bin", bin.display());
+    let launch = Launch::new(["greet".to_string()]).env("PATH", &path);
+    let pid = k
+        .runtime
+        .start("greet-0", &launch)
+        .await
+        .expect("start")
+        .pid;
+    k.reaper.group(pid);
+    line(&mut rx, "greet-0", "greeted from the instance path").await;
+    // `sh -c` prints its own argv[0] as $0: the name given, not where it was found.
+    let launch = Launch::new(["sh", "-c", "echo \"zero=$0\""].map(String::from)).env("PATH", &path);
+    let pid = k.runtime.start("zero-0", &launch).await.expect("start").pid;
+    k.reaper.group(pid);
+    line(&mut rx, "zero-0", "zero=sh").await;
+}
+
+#[tokio::test]
 async fn a_shell_string_runs_through_bin_sh() {
     let k = TestKeeper::start().await;
     let mut rx = watch_all(&k.runtime).await;

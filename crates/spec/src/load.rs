@@ -1731,6 +1731,7 @@ impl Cx<'_> {
             schedule: schedule?,
             tasks,
             depends_on: depends_on?,
+            graph: Default::default(),
         })
     }
 

@@ -915,6 +915,92 @@ pub struct Job {
     /// What must hold for other workloads before this job starts.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub depends_on: Vec<Dependency>,
+    /// The tasks' graph by index, derived from `tasks` on first use.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub graph: TaskGraphCell,
+}
+
+impl Job {
+    /// The tasks' graph by index (in the order of [`Job::tasks`]), built on the first call:
+    /// what a scheduler walks instead of looking tasks up by name. `tasks` must not change
+    /// after the first call (a clone of the job builds its own).
+    pub fn graph(&self) -> &TaskGraph {
+        self.graph.0.get_or_init(|| TaskGraph::of(&self.tasks))
+    }
+}
+
+/// A job's tasks as indices into [`Job::tasks`] (in its order, by name).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskGraph {
+    /// For each task, its dependencies: the index of the task depended on (`None` when no
+    /// task has that name, which validation rejects) and the condition.
+    pub deps: Vec<Vec<(Option<usize>, Require)>>,
+    /// Every task index, each after all of its dependencies (tasks on a cycle, which
+    /// validation rejects, come last).
+    pub order: Vec<usize>,
+}
+
+impl TaskGraph {
+    fn of(tasks: &BTreeMap<String, Task>) -> TaskGraph {
+        let names: Vec<&str> = tasks.keys().map(String::as_str).collect();
+        let deps: Vec<Vec<(Option<usize>, Require)>> = tasks
+            .values()
+            .map(|task| {
+                task.depends_on
+                    .iter()
+                    .map(|d| (names.binary_search(&d.target.as_str()).ok(), d.require))
+                    .collect()
+            })
+            .collect();
+        // Kahn's algorithm over the dependencies that name a task.
+        let mut waiting: Vec<usize> = deps
+            .iter()
+            .map(|d| d.iter().filter(|(j, _)| j.is_some()).count())
+            .collect();
+        let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); names.len()];
+        for (i, d) in deps.iter().enumerate() {
+            for j in d.iter().filter_map(|(j, _)| *j) {
+                dependents[j].push(i);
+            }
+        }
+        let mut order: Vec<usize> = (0..names.len()).filter(|i| waiting[*i] == 0).collect();
+        let mut next = 0;
+        while next < order.len() {
+            for &k in &dependents[order[next]] {
+                waiting[k] -= 1;
+                if waiting[k] == 0 {
+                    order.push(k);
+                }
+            }
+            next += 1;
+        }
+        if order.len() < names.len() {
+            let mut placed = vec![false; names.len()];
+            for &i in &order {
+                placed[i] = true;
+            }
+            order.extend((0..names.len()).filter(|i| !placed[*i]));
+        }
+        TaskGraph { deps, order }
+    }
+}
+
+/// Holds a [`TaskGraph`] once built. It is derived data: never serialized, equal to every
+/// other cell, and empty in a clone (so that a clone whose tasks change builds its own).
+#[derive(Debug, Default)]
+pub struct TaskGraphCell(std::sync::OnceLock<TaskGraph>);
+
+impl Clone for TaskGraphCell {
+    fn clone(&self) -> TaskGraphCell {
+        TaskGraphCell::default()
+    }
+}
+
+impl PartialEq for TaskGraphCell {
+    fn eq(&self, _: &TaskGraphCell) -> bool {
+        true
+    }
 }
 
 /// A periodic schedule.

@@ -133,3 +133,26 @@ fn the_stack_round_trips_through_json_for_events() {
     let back: orco_spec::Stack = serde_json::from_str(&json).unwrap();
     assert_eq!(back, stack);
 }
+
+#[test]
+fn a_jobs_task_graph_gives_indices_by_name_and_an_order_with_dependencies_first() {
+    let stack = load(
+        "version: 0.1\nstack: {name: x}\njobs:\n  j:\n    tasks:\n      a: {command: x, dependsOn: [{target: c}, {target: b, require: failed}]}\n      b: {command: x, dependsOn: [{target: c}]}\n      c: {command: x}\n",
+    );
+    let job = &stack.jobs["j"];
+    let graph = job.graph();
+    // Tasks are indexed in name order: a = 0, b = 1, c = 2.
+    assert_eq!(
+        graph.deps,
+        vec![
+            vec![(Some(2), Require::Succeeded), (Some(1), Require::Failed)],
+            vec![(Some(2), Require::Succeeded)],
+            vec![],
+        ]
+    );
+    assert_eq!(graph.order, vec![2, 1, 0]);
+    // The graph is derived data: a clone compares equal and builds its own.
+    let copy = job.clone();
+    assert_eq!(&copy, job);
+    assert_eq!(copy.graph(), graph);
+}

@@ -1,11 +1,13 @@
 //! `orco job` (also `orco workflow`): submit runs of a stack file's jobs, list runs, show one
 //! run's task graph, retry its failed and skipped tasks, cancel it.
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
 use comfy_table::Cell;
+use orco_api::model::EventView;
 use orco_api::routes::jobs::JobRunView;
 
 use crate::args::{ConnectArgs, FormatArg};
@@ -104,16 +106,15 @@ async fn submit(args: &JobSubmitArgs, stack: orco_spec::Stack) -> Result<u8, Fai
         }
         return Ok(exit::OK);
     }
+    wait_finished(
+        &client,
+        &submitted.runs,
+        submitted.revision.saturating_sub(1),
+    )
+    .await?;
     let mut views = Vec::new();
     for run in &submitted.runs {
-        loop {
-            let view = client.job(run).await?;
-            if view.finished_at.is_some() {
-                views.push(view);
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        views.push(client.job(run).await?);
     }
     let all_ok = views.iter().all(|v| v.state == "succeeded");
     if !remote::print_structured(&views, args.format.output)? {
@@ -122,6 +123,38 @@ async fn submit(args: &JobSubmitArgs, stack: orco_spec::Stack) -> Result<u8, Fai
         }
     }
     Ok(if all_ok { exit::OK } else { exit::FAILURE })
+}
+
+/// Waits until every run of `runs` has finished. It follows the event log from `after` for
+/// their `job_finished` events, so that a big job is not fetched whole again and again; if
+/// the stream cannot be followed (or falls behind), it asks for each run every 100 ms.
+async fn wait_finished(
+    client: &orco_client::Client,
+    runs: &[String],
+    after: u64,
+) -> Result<(), Failure> {
+    let mut pending: BTreeSet<&str> = runs.iter().map(String::as_str).collect();
+    if let Ok(mut events) = client.events(after, true).await {
+        while !pending.is_empty() {
+            match events.next().await {
+                Ok(Some(message)) if message.event == "event" => {
+                    // Only a job's end is read in full.
+                    if message.data.contains("\"kind\":\"job_finished\"")
+                        && let Ok(view) = serde_json::from_str::<EventView>(&message.data)
+                    {
+                        pending.remove(view.object.as_str());
+                    }
+                }
+                _ => break,
+            }
+        }
+    }
+    for run in pending {
+        while client.job(run).await?.finished_at.is_none() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    Ok(())
 }
 
 async fn list(args: &JobListArgs) -> Result<u8, Failure> {

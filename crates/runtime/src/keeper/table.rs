@@ -103,6 +103,32 @@ fn unknown(name: &str) -> Failure {
     )
 }
 
+/// The program to execute: a bare name is looked up in the instance's own `PATH` here, once,
+/// rather than by the child trying every directory of it in turn. Anything unusual (a name
+/// with a slash, a relative `PATH` entry before a match, nothing found) is left to the
+/// child's own lookup, which then reports what went wrong.
+fn resolve(program: &str, env: &BTreeMap<String, String>) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    if program.is_empty() || program.contains('/') {
+        return PathBuf::from(program);
+    }
+    // Without PATH, the C library's default.
+    let path = env.get("PATH").map_or("/bin:/usr/bin", String::as_str);
+    for dir in path.split(':') {
+        if !dir.starts_with('/') {
+            break;
+        }
+        let candidate = std::path::Path::new(dir).join(program);
+        if let Ok(meta) = std::fs::metadata(&candidate)
+            && meta.is_file()
+            && meta.permissions().mode() & 0o111 != 0
+        {
+            return candidate;
+        }
+    }
+    PathBuf::from(program)
+}
+
 /// Whether any process is left in the group.
 fn group_exists(pgid: i32) -> bool {
     !matches!(killpg(Pid::from_raw(pgid), None), Err(Errno::ESRCH))
@@ -157,8 +183,10 @@ impl Table {
             let _ = std::fs::remove_file(self.log_path(name));
         }
 
-        let mut cmd = std::process::Command::new(program);
-        cmd.args(&launch.argv[1..])
+        let mut cmd = std::process::Command::new(resolve(program, &launch.env));
+        // The program sees the name it was given as its argv[0], not the path found.
+        cmd.arg0(program)
+            .args(&launch.argv[1..])
             .env_clear()
             .envs(&launch.env)
             .stdin(Stdio::null())
