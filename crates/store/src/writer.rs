@@ -70,6 +70,9 @@ pub(crate) struct Writer {
     state: State,
     max_ts: i128,
     last_snapshot: Revision,
+    /// Bytes of the last snapshot written, and of the events appended since.
+    snapshot_bytes: u64,
+    bytes_since_snapshot: u64,
     since_compaction: u64,
     broken: Option<StoreError>,
     scratch: Vec<u8>,
@@ -89,6 +92,8 @@ impl Writer {
             state,
             max_ts,
             last_snapshot,
+            snapshot_bytes: 0,
+            bytes_since_snapshot: 0,
             since_compaction: 0,
             broken: None,
             scratch: Vec::new(),
@@ -266,12 +271,21 @@ impl Writer {
                         .map_err(|e| self.write_error(e))?;
                 }
                 self.state.apply(&prepared.event);
-                if revision - last_snapshot >= self.options.snapshot_every.max(1) {
+                self.bytes_since_snapshot += scratch.len() as u64;
+                // Every `snapshot_every` events, but only once the events since the last
+                // snapshot weigh as much as it did: a big state (a job of 10,000 tasks) is
+                // not written out whole every 1,000 small events, and snapshots never cost
+                // more than the log itself.
+                if revision - last_snapshot >= self.options.snapshot_every.max(1)
+                    && self.bytes_since_snapshot >= self.snapshot_bytes
+                {
                     let snapshot = frame(self.max_ts, &encode_state(&self.state));
                     snapshots
                         .insert(revision, snapshot.as_slice())
                         .map_err(|e| self.write_error(e))?;
                     last_snapshot = revision;
+                    self.snapshot_bytes = snapshot.len() as u64;
+                    self.bytes_since_snapshot = 0;
                 }
             }
             self.scratch = scratch;
@@ -308,6 +322,8 @@ impl Writer {
         }
         txn.commit().map_err(|e| self.write_error(e))?;
         self.last_snapshot = head;
+        self.snapshot_bytes = encoded.len() as u64;
+        self.bytes_since_snapshot = 0;
         Ok(head)
     }
 

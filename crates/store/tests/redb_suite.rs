@@ -9,6 +9,7 @@ use orco_state::testing::events;
 use orco_store::suite;
 use orco_store::{At, Options, RedbStore, Store, StoreError};
 use proptest::prelude::*;
+use redb::{ReadableDatabase, ReadableTable};
 
 fn fresh() -> (tempfile::TempDir, RedbStore) {
     fresh_with(Options::default())
@@ -167,4 +168,70 @@ proptest! {
         let store = RedbStore::open_with(dir.path(), options).unwrap();
         prop_assert_eq!(store.state().unwrap(), State::fold(&events));
     }
+}
+
+#[test]
+fn a_big_state_is_snapshotted_only_once_the_events_since_weigh_as_much_as_it() {
+    use orco_state::{Event, EventKind};
+    let dir = tempfile::tempdir().unwrap();
+    let options = Options {
+        snapshot_every: 10,
+        ..Options::default()
+    };
+    let at = |i: i64| jiff::Timestamp::from_second(1_767_225_600 + i).unwrap();
+    // 2,000 instances make a big state; 2,000 small events follow that barely change it.
+    let created: Vec<Event> = (0..2000)
+        .map(|i| {
+            Event::new(
+                at(i),
+                EventKind::InstanceCreated {
+                    instance: suite::instance(i as u32),
+                    node: None,
+                },
+            )
+        })
+        .collect();
+    let ready: Vec<Event> = (0..2000)
+        .map(|i| suite::event(2000 + i, (i % 2000) as u32))
+        .collect();
+    let path = {
+        let store = RedbStore::open_with(dir.path(), options.clone()).unwrap();
+        for chunk in created.chunks(10).chain(ready.chunks(10)) {
+            store.append(chunk.to_vec()).unwrap();
+        }
+        assert_eq!(
+            store.state().unwrap(),
+            State::fold(created.iter().chain(&ready))
+        );
+        store.path().to_path_buf()
+    };
+    let db = redb::Database::open(&path).unwrap();
+    let txn = db.begin_read().unwrap();
+    let snapshots = txn.open_table(orco_store::layout::SNAPSHOTS).unwrap();
+    let (count, bytes) = snapshots.iter().unwrap().fold((0, 0), |(n, b), row| {
+        let (_, value) = row.unwrap();
+        (n + 1, b + value.value().len())
+    });
+    let events = txn.open_table(orco_store::layout::EVENTS).unwrap();
+    let logged: usize = events
+        .iter()
+        .unwrap()
+        .map(|row| row.unwrap().1.value().len())
+        .sum();
+    // One snapshot every 10 events would be 400 of them, each the whole state.
+    assert!(count < 40, "{count} snapshots");
+    assert!(
+        bytes <= 2 * logged,
+        "snapshots take {bytes} bytes for {logged} bytes of events"
+    );
+    drop(snapshots);
+    drop(events);
+    drop(txn);
+    drop(db);
+    // Reopened, the state is the same: replay covers what no snapshot does.
+    let store = RedbStore::open_with(dir.path(), options).unwrap();
+    assert_eq!(
+        store.state().unwrap(),
+        State::fold(created.iter().chain(&ready))
+    );
 }
