@@ -266,11 +266,7 @@ fn service_state(
 /// people.
 pub fn event_view(revision: u64, event: &Event) -> EventView {
     let json = serde_json::to_value(event).unwrap_or(serde_json::Value::Null);
-    let kind = json
-        .get("kind")
-        .and_then(|k| k.as_object())
-        .and_then(|o| o.keys().next().cloned())
-        .unwrap_or_default();
+    let kind = event.kind.name().to_string();
     let object = event.objects().into_iter().next().unwrap_or_default();
     EventView {
         revision,

@@ -434,9 +434,19 @@ impl Client {
         Ok(LineReader::new(response.into_body()))
     }
 
-    /// `GET /api/v1/events`: a stream of server-sent events after revision `after`.
-    pub async fn events(&self, after: u64, follow: bool) -> Result<SseReader, ClientError> {
-        let path = format!("/api/v1/events?after={after}&follow={follow}");
+    /// `GET /api/v1/events`: a stream of server-sent events after revision `after`; only
+    /// events of `kinds` when it is not empty.
+    pub async fn events(
+        &self,
+        after: u64,
+        follow: bool,
+        kinds: &[&str],
+    ) -> Result<SseReader, ClientError> {
+        let mut path = format!("/api/v1/events?after={after}&follow={follow}");
+        if !kinds.is_empty() {
+            path.push_str("&kinds=");
+            path.push_str(&segment(&kinds.join(",")));
+        }
         let response = self.streaming(&path).await?;
         Ok(SseReader::new(response.into_body()))
     }

@@ -394,7 +394,7 @@ async fn events_stream_from_a_revision_and_resume_from_the_last_event_id() {
     s.client.apply(&stack("demo", 2)).await.unwrap();
     s.client.scale("demo/web", 3).await.unwrap();
     s.client.scale("demo/web", 4).await.unwrap();
-    let mut stream = s.client.events(1, false).await.unwrap();
+    let mut stream = s.client.events(1, false, &[]).await.unwrap();
     let mut seen = Vec::new();
     while let Some(m) = stream.next().await.unwrap() {
         seen.push((m.event.clone(), m.id.clone()));
@@ -430,7 +430,7 @@ async fn events_stream_from_a_revision_and_resume_from_the_last_event_id() {
     assert!(body.contains("id: 3"), "{body}");
     assert!(!body.contains("id: 2"), "{body}");
     // A follower sees an event appended after it subscribed.
-    let mut follow = s.client.events(3, true).await.unwrap();
+    let mut follow = s.client.events(3, true, &[]).await.unwrap();
     s.client.scale("demo/web", 9).await.unwrap();
     let m = follow.next().await.unwrap().unwrap();
     assert_eq!(m.id.as_deref(), Some("4"));
@@ -446,6 +446,54 @@ async fn events_stream_from_a_revision_and_resume_from_the_last_event_id() {
         "future_revision",
     )
     .await;
+    s.daemon.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_events_stream_can_be_narrowed_to_some_kinds_and_an_unknown_kind_is_refused() {
+    let s = start().await;
+    s.client.apply(&stack("demo", 2)).await.unwrap();
+    s.client.scale("demo/web", 3).await.unwrap();
+    s.client.scale("demo/web", 4).await.unwrap();
+    let mut stream = s.client.events(0, false, &["scale_changed"]).await.unwrap();
+    let mut seen = Vec::new();
+    while let Some(m) = stream.next().await.unwrap() {
+        if m.event == "event" {
+            let view: orco_api::model::EventView = serde_json::from_str(&m.data).unwrap();
+            seen.push((view.revision, view.kind));
+        } else {
+            seen.push((0, m.event));
+        }
+    }
+    assert_eq!(
+        seen,
+        [
+            (2, "scale_changed".to_string()),
+            (3, "scale_changed".into()),
+            (0, "end".into())
+        ]
+    );
+    let (status, _, body) = http(
+        s.daemon.socket(),
+        &request(
+            "GET",
+            "/api/v1/events?follow=false&kinds=job_finshed",
+            &[],
+            "",
+        ),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["error"]["code"], "invalid_query");
+    assert_eq!(body["error"]["field"], "kinds");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("unknown event kind `job_finshed`"),
+        "{body}"
+    );
     s.daemon.shutdown().await;
 }
 

@@ -112,6 +112,12 @@ impl Queue {
         }
     }
 
+    /// How many items wait for the writer (lines, notes, announcements, control items).
+    #[cfg(test)]
+    pub(crate) fn queued_items(&self) -> usize {
+        self.lock().items.len()
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -142,12 +148,15 @@ impl Queue {
         Sent::Queued
     }
 
-    /// Queues a control item regardless of room; false when closed.
+    /// Queues a control item regardless of room; false when closed. Lines dropped before it
+    /// are announced before it: a sync returns once their `dropped N lines` record is
+    /// written too.
     pub(crate) fn push_control(&self, item: Item) -> bool {
         let mut st = self.lock();
         if st.closed {
             return false;
         }
+        announce_drops(&mut st);
         st.items.push_back(item);
         self.wake(st);
         true
@@ -179,20 +188,10 @@ impl Queue {
         if st.items.is_empty() && st.dirty.is_empty() {
             return false;
         }
+        announce_drops(&mut st);
         std::mem::swap(&mut st.items, into);
         st.lines = 0;
         st.bytes = 0;
-        let at = unix_nanos();
-        for pending in st.dirty.drain(..) {
-            let n = pending.count.swap(0, Ordering::Relaxed);
-            if n > 0 {
-                into.push_back(Item::Dropped {
-                    origin: Arc::clone(&pending.origin),
-                    at,
-                    n,
-                });
-            }
-        }
         true
     }
 
@@ -311,6 +310,22 @@ fn char_boundary(bytes: &[u8], limit: usize) -> usize {
         }
     }
     cut
+}
+
+/// Queues a `Dropped` item for every producer with a count of dropped lines, and clears
+/// the counts.
+fn announce_drops(st: &mut State) {
+    let at = unix_nanos();
+    for pending in std::mem::take(&mut st.dirty) {
+        let n = pending.count.swap(0, Ordering::Relaxed);
+        if n > 0 {
+            st.items.push_back(Item::Dropped {
+                origin: Arc::clone(&pending.origin),
+                at,
+                n,
+            });
+        }
+    }
 }
 
 #[cfg(test)]

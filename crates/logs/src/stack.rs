@@ -219,8 +219,17 @@ mod tests {
         let dropped = results.iter().filter(|r| **r == Sent::Dropped).count();
         assert_eq!((queued, dropped), (8, 992), "every send returned at once");
         assert_eq!(log.stats().dropped, 992);
+        // A sync asked for while the writer is still stalled returns only once the loss is
+        // on disk too.
+        let syncing = {
+            let log = log.clone();
+            std::thread::spawn(move || log.sync())
+        };
+        while log.inner.queue.queued_items() < 9 {
+            std::thread::yield_now();
+        }
         drop(gate);
-        log.sync()?;
+        syncing.join().map_err(|_| "the sync panicked")??;
         let records = log.read(&Filter::default())?;
         let msgs: Vec<&str> = records.iter().map(|r| r.msg.as_str()).collect();
         assert_eq!(msgs.len(), 9);

@@ -236,6 +236,9 @@ pub(crate) struct EventsArgs {
     /// Start after this revision (default: the beginning of the log).
     #[arg(long, value_name = "REVISION", default_value_t = 0)]
     pub(crate) after: u64,
+    /// Only events of this kind (`job_finished`, `instance_exited`, …); repeat for several.
+    #[arg(long, value_name = "KIND")]
+    pub(crate) kind: Vec<String>,
     #[command(flatten)]
     pub(crate) connect: ConnectArgs,
     #[command(flatten)]

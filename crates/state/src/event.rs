@@ -402,6 +402,93 @@ pub enum EventKind {
     },
 }
 
+impl EventKind {
+    /// Every kind's [`EventKind::name`].
+    pub const NAMES: [&'static str; 37] = [
+        "stack_applied",
+        "instance_revised",
+        "rollout_finished",
+        "rollout_rolled_back",
+        "rollback_requested",
+        "stack_removed",
+        "scale_changed",
+        "instance_created",
+        "instance_starting",
+        "instance_started",
+        "instance_pulling",
+        "instance_ready",
+        "instance_unready",
+        "instance_stopping",
+        "instance_exited",
+        "instance_stopped",
+        "instance_failed",
+        "instance_backoff",
+        "instance_failures_reset",
+        "instance_removed",
+        "restart_requested",
+        "stop_requested",
+        "stack_stop_requested",
+        "start_requested",
+        "job_submitted",
+        "job_finished",
+        "task_started",
+        "task_progress",
+        "task_succeeded",
+        "task_failed",
+        "task_skipped",
+        "task_starting",
+        "task_retrying",
+        "job_cancel_requested",
+        "job_retry_requested",
+        "job_scheduled",
+        "scheduled_run_skipped",
+    ];
+
+    /// The kind's name as the log and the API spell it (`instance_started`), without
+    /// serializing the event.
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::StackApplied { .. } => "stack_applied",
+            EventKind::InstanceRevised { .. } => "instance_revised",
+            EventKind::RolloutFinished { .. } => "rollout_finished",
+            EventKind::RolloutRolledBack { .. } => "rollout_rolled_back",
+            EventKind::RollbackRequested { .. } => "rollback_requested",
+            EventKind::StackRemoved { .. } => "stack_removed",
+            EventKind::ScaleChanged { .. } => "scale_changed",
+            EventKind::InstanceCreated { .. } => "instance_created",
+            EventKind::InstanceStarting { .. } => "instance_starting",
+            EventKind::InstanceStarted { .. } => "instance_started",
+            EventKind::InstancePulling { .. } => "instance_pulling",
+            EventKind::InstanceReady { .. } => "instance_ready",
+            EventKind::InstanceUnready { .. } => "instance_unready",
+            EventKind::InstanceStopping { .. } => "instance_stopping",
+            EventKind::InstanceExited { .. } => "instance_exited",
+            EventKind::InstanceStopped { .. } => "instance_stopped",
+            EventKind::InstanceFailed { .. } => "instance_failed",
+            EventKind::InstanceBackoff { .. } => "instance_backoff",
+            EventKind::InstanceFailuresReset { .. } => "instance_failures_reset",
+            EventKind::InstanceRemoved { .. } => "instance_removed",
+            EventKind::RestartRequested { .. } => "restart_requested",
+            EventKind::StopRequested { .. } => "stop_requested",
+            EventKind::StackStopRequested { .. } => "stack_stop_requested",
+            EventKind::StartRequested { .. } => "start_requested",
+            EventKind::JobSubmitted { .. } => "job_submitted",
+            EventKind::JobFinished { .. } => "job_finished",
+            EventKind::TaskStarted { .. } => "task_started",
+            EventKind::TaskProgress { .. } => "task_progress",
+            EventKind::TaskSucceeded { .. } => "task_succeeded",
+            EventKind::TaskFailed { .. } => "task_failed",
+            EventKind::TaskSkipped { .. } => "task_skipped",
+            EventKind::TaskStarting { .. } => "task_starting",
+            EventKind::TaskRetrying { .. } => "task_retrying",
+            EventKind::JobCancelRequested { .. } => "job_cancel_requested",
+            EventKind::JobRetryRequested { .. } => "job_retry_requested",
+            EventKind::JobScheduled { .. } => "job_scheduled",
+            EventKind::ScheduledRunSkipped { .. } => "scheduled_run_skipped",
+        }
+    }
+}
+
 fn is_zero(n: &u32) -> bool {
     *n == 0
 }

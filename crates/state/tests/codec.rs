@@ -256,3 +256,46 @@ proptest! {
         prop_assert_eq!(resumed, whole);
     }
 }
+
+#[test]
+fn every_kind_names_itself_as_its_encoding_does() {
+    let run: JobRunId = "demo/backup#1".parse().unwrap();
+    let task: TaskId = "demo/backup#1/dump".parse().unwrap();
+    let later = [
+        EventKind::JobCancelRequested { run: run.clone() },
+        EventKind::JobRetryRequested { run },
+        EventKind::StackStopRequested {
+            stack: StackName::new("demo").unwrap(),
+        },
+        EventKind::TaskRetrying {
+            task: task.clone(),
+            status: None,
+            reason: "exited 1".into(),
+            retry_at: at(5),
+        },
+        EventKind::TaskStarting { task, attempt: 1 },
+    ];
+    let all: Vec<Event> = every_kind()
+        .into_iter()
+        .chain(later.into_iter().map(|k| Event::new(at(0), k)))
+        .collect();
+    for event in &all {
+        let json = serde_json::to_value(&event.kind).unwrap();
+        let key = json
+            .as_object()
+            .and_then(|o| o.keys().next().cloned())
+            .or_else(|| json.as_str().map(String::from))
+            .unwrap();
+        assert_eq!(event.kind.name(), key);
+        assert!(EventKind::NAMES.contains(&event.kind.name()), "{key}");
+    }
+    let mut names = EventKind::NAMES.to_vec();
+    names.sort_unstable();
+    names.dedup();
+    let covered: std::collections::BTreeSet<&str> = all.iter().map(|e| e.kind.name()).collect();
+    let missing: Vec<_> = names.iter().filter(|n| !covered.contains(**n)).collect();
+    assert!(
+        missing.is_empty(),
+        "kinds without a pinned example: {missing:?}"
+    );
+}

@@ -98,7 +98,7 @@ pub async fn watch(
     let mut dirty: BTreeSet<String> = BTreeSet::new();
     let mut reload = false;
     loop {
-        let mut reader = match client.events(after, true).await {
+        let mut reader = match client.events(after, true, &[]).await {
             Ok(reader) => reader,
             Err(e) => {
                 if tx

@@ -13,6 +13,7 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use futures_util::Stream;
+use orco_state::EventKind;
 use orco_store::{StoreError, Watch};
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -32,6 +33,33 @@ pub struct EventsQuery {
     pub after: Option<u64>,
     /// Keep the stream open for new events (default true); `false` ends it at the head.
     pub follow: Option<bool>,
+    /// Send only events of these kinds, comma-separated (`job_finished,task_failed`);
+    /// default: every kind.
+    pub kinds: Option<String>,
+}
+
+/// The kinds of `?kinds=`, each checked against the kinds there are.
+fn kinds(text: &str) -> Result<Vec<&'static str>, ApiError> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .map(|k| {
+            EventKind::NAMES
+                .iter()
+                .find(|name| **name == k)
+                .copied()
+                .ok_or_else(|| {
+                    ApiError::bad_request(
+                        "invalid_query",
+                        format!(
+                            "unknown event kind `{k}`: one of {}",
+                            EventKind::NAMES.join(", ")
+                        ),
+                    )
+                    .with_field("kinds")
+                })
+        })
+        .collect()
 }
 
 fn message(name: &str, data: &serde_json::Value) -> SseEvent {
@@ -46,26 +74,34 @@ fn failure(e: &StoreError) -> SseEvent {
 struct Cursor {
     watch: Watch,
     until: Option<u64>,
+    /// Only these kinds are sent; empty: every kind.
+    kinds: Vec<&'static str>,
 }
 
 async fn step(mut cursor: Cursor) -> Option<(Result<SseEvent, Infallible>, Option<Cursor>)> {
-    if let Some(until) = cursor.until
-        && cursor.watch.last_revision() >= until
-    {
-        let end = message("end", &serde_json::json!({ "revision": until }));
-        return Some((Ok(end), None));
-    }
-    match cursor.watch.next().await {
-        Ok(record) => {
-            let view = event_view(record.revision, &record.event);
-            let data = serde_json::to_string(&view).unwrap_or_default();
-            let event = SseEvent::default()
-                .id(record.revision.to_string())
-                .event("event")
-                .data(data);
-            Some((Ok(event), Some(cursor)))
+    loop {
+        if let Some(until) = cursor.until
+            && cursor.watch.last_revision() >= until
+        {
+            let end = message("end", &serde_json::json!({ "revision": until }));
+            return Some((Ok(end), None));
         }
-        Err(e) => Some((Ok(failure(&e)), None)),
+        match cursor.watch.next().await {
+            // Not asked for: not even rendered.
+            Ok(record)
+                if !cursor.kinds.is_empty()
+                    && !cursor.kinds.contains(&record.event.kind.name()) => {}
+            Ok(record) => {
+                let view = event_view(record.revision, &record.event);
+                let data = serde_json::to_string(&view).unwrap_or_default();
+                let event = SseEvent::default()
+                    .id(record.revision.to_string())
+                    .event("event")
+                    .data(data);
+                return Some((Ok(event), Some(cursor)));
+            }
+            Err(e) => return Some((Ok(failure(&e)), None)),
+        }
     }
 }
 
@@ -114,15 +150,26 @@ pub async fn stream(
         }
         .into());
     }
+    let kinds = q
+        .kinds
+        .as_deref()
+        .map(kinds)
+        .transpose()?
+        .unwrap_or_default();
     let watch = ctx.store().watch(after)?;
     let until = if q.follow.unwrap_or(true) {
         None
     } else {
         Some(head)
     };
-    let stream = futures_util::stream::unfold(Some(Cursor { watch, until }), |cursor| async move {
-        step(cursor?).await
-    });
+    let stream = futures_util::stream::unfold(
+        Some(Cursor {
+            watch,
+            until,
+            kinds,
+        }),
+        |cursor| async move { step(cursor?).await },
+    );
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 

@@ -30,8 +30,9 @@ pub(crate) fn run(args: &EventsArgs) -> anyhow::Result<u8> {
     remote::run(async move {
         let client = remote::client(&args.connect)?;
         let mut after = args.after;
+        let kinds: Vec<&str> = args.kind.iter().map(String::as_str).collect();
         loop {
-            let mut stream = client.events(after, args.follow).await?;
+            let mut stream = client.events(after, args.follow, &kinds).await?;
             loop {
                 let message = stream.next().await.map_err(|e| {
                     Failure::Client(orco_client::ClientError::Protocol {

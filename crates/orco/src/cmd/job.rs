@@ -126,7 +126,7 @@ async fn submit(args: &JobSubmitArgs, stack: orco_spec::Stack) -> Result<u8, Fai
 }
 
 /// Waits until every run of `runs` has finished. It follows the event log from `after` for
-/// their `job_finished` events, so that a big job is not fetched whole again and again; if
+/// `job_finished` events only, so that a big job is not fetched whole again and again; if
 /// the stream cannot be followed (or falls behind), it asks for each run every 100 ms.
 async fn wait_finished(
     client: &orco_client::Client,
@@ -134,14 +134,11 @@ async fn wait_finished(
     after: u64,
 ) -> Result<(), Failure> {
     let mut pending: BTreeSet<&str> = runs.iter().map(String::as_str).collect();
-    if let Ok(mut events) = client.events(after, true).await {
+    if let Ok(mut events) = client.events(after, true, &["job_finished"]).await {
         while !pending.is_empty() {
             match events.next().await {
                 Ok(Some(message)) if message.event == "event" => {
-                    // Only a job's end is read in full.
-                    if message.data.contains("\"kind\":\"job_finished\"")
-                        && let Ok(view) = serde_json::from_str::<EventView>(&message.data)
-                    {
+                    if let Ok(view) = serde_json::from_str::<EventView>(&message.data) {
                         pending.remove(view.object.as_str());
                     }
                 }

@@ -48,7 +48,7 @@ async fn up(args: &UpArgs, stack: orco_spec::Stack, timeout: Duration) -> Result
     let accepted = client.apply(&stack).await?;
     if args.wait {
         let events = client
-            .events(accepted.revision.saturating_sub(1), true)
+            .events(accepted.revision.saturating_sub(1), true, &[])
             .await
             .ok();
         let mut pulls = Pulls {
@@ -70,7 +70,7 @@ async fn up(args: &UpArgs, stack: orco_spec::Stack, timeout: Duration) -> Result
         ])
         .await?;
     let events = client
-        .events(accepted.revision.saturating_sub(1), true)
+        .events(accepted.revision.saturating_sub(1), true, &[])
         .await?;
     let mut attached = Attached {
         client: &client,
