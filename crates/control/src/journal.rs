@@ -20,6 +20,14 @@ pub trait Journal: Send + 'static {
         events: Vec<Event>,
     ) -> impl Future<Output = Result<Revision, JournalError>> + Send;
 
+    /// Appends events without waiting for them to be recorded: the future it returns (which
+    /// needs the journal no more) answers once they are. Appends keep their order whether
+    /// their answers are awaited or not.
+    fn submit(
+        &mut self,
+        events: Vec<Event>,
+    ) -> Result<impl Future<Output = Result<Revision, JournalError>> + Send + 'static, JournalError>;
+
     /// The next recorded event after the ones already returned; waits for one.
     fn next(&mut self) -> impl Future<Output = Option<(Revision, Event)>> + Send;
 
@@ -55,6 +63,18 @@ impl Journal for MemoryJournal {
             self.unread.push_back((self.revision, event));
         }
         Ok(self.revision)
+    }
+
+    fn submit(
+        &mut self,
+        events: Vec<Event>,
+    ) -> Result<impl Future<Output = Result<Revision, JournalError>> + Send + 'static, JournalError>
+    {
+        for event in events {
+            self.revision += 1;
+            self.unread.push_back((self.revision, event));
+        }
+        Ok(std::future::ready(Ok(self.revision)))
     }
 
     fn try_next(&mut self) -> Option<(Revision, Event)> {

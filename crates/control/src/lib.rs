@@ -177,6 +177,7 @@ impl Engine {
             folded: folded_tx,
             state,
             limits,
+            failed: mpsc::unbounded_channel(),
         };
         tokio::spawn(run.run());
         Ok(handle)
@@ -194,6 +195,11 @@ struct Loop<R: Runtime + 'static, J: Journal> {
     /// The state, folded in place; readers take snapshots of it only when they read.
     state: Arc<SharedState>,
     limits: Limits,
+    /// Appends of the node's reports that failed: the loop stops, as the disk refuses.
+    failed: (
+        mpsc::UnboundedSender<JournalError>,
+        mpsc::UnboundedReceiver<JournalError>,
+    ),
 }
 
 impl<R: Runtime + 'static, J: Journal> Loop<R, J> {
@@ -263,16 +269,34 @@ impl<R: Runtime + 'static, J: Journal> Loop<R, J> {
                     while let Ok(more) = self.agent_rx.try_recv() {
                         batch.push(more);
                     }
-                    if self.journal.append(batch).await.is_err() {
+                    // The node's reports are folded once recorded, through the journal like
+                    // every event; the loop does not wait for the disk meanwhile, so reports
+                    // arriving during one fsync share the next.
+                    let Ok(recorded) = self.journal.submit(batch) else {
                         return;
-                    }
+                    };
+                    let failed = self.failed.0.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = recorded.await {
+                            let _ = failed.send(e);
+                        }
+                    });
                 }
+                Some(_) = self.failed.1.recv() => return,
                 request = self.requests.recv() => match request {
                     Some(Request::Submit(kinds, reply)) => {
                         let now = Timestamp::now();
                         let events = kinds.into_iter().map(|k| Event::new(now, k)).collect();
-                        let result = self.journal.append(events).await.map_err(ControlError::from);
-                        let _ = reply.send(result);
+                        match self.journal.submit(events) {
+                            Ok(recorded) => {
+                                tokio::spawn(async move {
+                                    let _ = reply.send(recorded.await.map_err(ControlError::from));
+                                });
+                            }
+                            Err(e) => {
+                                let _ = reply.send(Err(e.into()));
+                            }
+                        }
                     }
                     None => return,
                 },

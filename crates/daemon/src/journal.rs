@@ -56,6 +56,18 @@ impl Journal for StoreJournal {
         pending.ack().await.map_err(|e| JournalError(e.to_string()))
     }
 
+    fn submit(
+        &mut self,
+        events: Vec<Event>,
+    ) -> Result<impl Future<Output = Result<Revision, JournalError>> + Send + 'static, JournalError>
+    {
+        let pending = self
+            .store
+            .submit(events)
+            .map_err(|e| JournalError(e.to_string()))?;
+        Ok(async move { pending.ack().await.map_err(|e| JournalError(e.to_string())) })
+    }
+
     async fn next(&mut self) -> Option<(Revision, Event)> {
         loop {
             match self.watch.next().await {

@@ -117,7 +117,8 @@ pub(crate) fn schedule(state: &State, now: Timestamp, limits: &Limits) -> TaskPl
             .stacks
             .get(&id.job.stack)
             .and_then(|s| s.spec.jobs.get(&id.job.name).map(|j| (s, j)));
-        let active = run.tasks.values().filter(|t| t.phase.is_active()).count() as u32;
+        let records = active_records(run, job.map(|(_, j)| j));
+        let active = records.len() as u32;
         active_total += u64::from(active);
         active_by_run.insert(id, active);
         let Some((stack, job)) = job else {
@@ -132,7 +133,7 @@ pub(crate) fn schedule(state: &State, now: Timestamp, limits: &Limits) -> TaskPl
             continue;
         };
         // What the node should own: every attempt on record as starting or running.
-        for (name, record) in run.tasks.iter().filter(|(_, r)| r.phase.is_active()) {
+        for (name, record) in records {
             let Some(spec) = job.tasks.get(name) else {
                 continue;
             };
@@ -213,6 +214,24 @@ pub(crate) fn schedule(state: &State, now: Timestamp, limits: &Limits) -> TaskPl
     plan
 }
 
+/// The run's task attempts on record as starting or running: through the run's phase index
+/// when it follows `job`, else by walking every record.
+fn active_records<'a>(run: &'a JobRun, job: Option<&'a Job>) -> Vec<(&'a String, &'a TaskRecord)> {
+    match job.and_then(|j| run.phases(j).map(|p| (j, p))) {
+        Some((job, phases)) => phases
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.is_some_and(TaskPhase::is_active))
+            .filter_map(|(i, _)| run.tasks.get_key_value(&job.graph().names[i]))
+            .collect(),
+        None => run
+            .tasks
+            .iter()
+            .filter(|(_, r)| r.phase.is_active())
+            .collect(),
+    }
+}
+
 /// Decides one unfinished run: skips, ready tasks, and its end. Linear in the job's tasks:
 /// it walks the job's [`orco_spec::TaskGraph`] by index, never looking a task up by name.
 fn decide_run<'a>(
@@ -225,24 +244,25 @@ fn decide_run<'a>(
     held: bool,
 ) {
     let graph = job.graph();
-    let names: Vec<&'a str> = job.tasks.keys().map(String::as_str).collect();
-    // The records of the job's tasks, by index: both maps are ordered by name.
-    let mut records: Vec<Option<&'a TaskRecord>> = vec![None; names.len()];
-    let mut recorded = run.tasks.iter().peekable();
-    for (i, name) in names.iter().enumerate() {
-        while recorded.next_if(|(k, _)| k.as_str() < *name).is_some() {}
-        if let Some((_, record)) = recorded.next_if(|(k, _)| k.as_str() == *name) {
-            records[i] = Some(record);
-        }
-    }
+    let names: &'a [String] = &graph.names;
     // Phases as this plan leaves them: skips decided here release further skips at once.
-    let mut phase: Vec<Option<TaskPhase>> = records.iter().map(|r| r.map(|r| r.phase)).collect();
+    let mut phase: Vec<Option<TaskPhase>> = run
+        .phases(job)
+        .map_or_else(|| run.phases_now(job), <[_]>::to_vec);
     let failed = phase.iter().position(|p| *p == Some(TaskPhase::Failed));
     let mut skipped: Vec<(usize, String)> = Vec::new();
+    // Nothing can be skipped while nothing failed or was skipped, the run is not cancelled
+    // and no task waits for a failure.
+    let may_skip = run.cancel_requested
+        || graph.awaits_failure
+        || phase
+            .iter()
+            .any(|p| matches!(p, Some(TaskPhase::Failed | TaskPhase::Skipped)));
     // In dependency order one pass carries every skip to the end of the graph; a second
     // pass only confirms it (tasks on a cycle, which validation rejects, may need more).
-    loop {
-        let mut changed = false;
+    let mut changed = may_skip;
+    while changed {
+        changed = false;
         for &i in &graph.order {
             if !matches!(phase[i], None | Some(TaskPhase::Pending)) {
                 continue;
@@ -251,7 +271,7 @@ fn decide_run<'a>(
             let reason = if run.cancel_requested {
                 Some("the run was cancelled".to_string())
             } else {
-                match gate(deps, &phase, &names) {
+                match gate(deps, &phase, names) {
                     Gate::Never(reason) => Some(reason),
                     Gate::Open if !job.continue_on_failure => failed
                         .filter(|_| !handles_failure(deps, &phase))
@@ -264,9 +284,6 @@ fn decide_run<'a>(
                 skipped.push((i, reason));
                 changed = true;
             }
-        }
-        if !changed {
-            break;
         }
     }
     skipped.sort_by_key(|(i, _)| *i);
@@ -294,13 +311,12 @@ fn decide_run<'a>(
         return;
     }
     for (i, name) in names.iter().enumerate() {
-        let record = records[i];
         let ready = match phase[i] {
             None | Some(TaskPhase::Pending) => {
-                !held && matches!(gate(&graph.deps[i], &phase, &names), Gate::Open)
+                !held && matches!(gate(&graph.deps[i], &phase, names), Gate::Open)
             }
             Some(TaskPhase::Backoff) => {
-                let at = record.and_then(|r| r.retry_at).unwrap_or(now);
+                let at = run.tasks.get(name).and_then(|r| r.retry_at).unwrap_or(now);
                 if at > now {
                     plan.wake(at);
                 }
@@ -314,7 +330,7 @@ fn decide_run<'a>(
                 submitted_at: run.submitted_at,
                 run: id,
                 task: name,
-                attempt: record.map_or(0, |r| r.next_attempt()),
+                attempt: run.tasks.get(name).map_or(0, TaskRecord::next_attempt),
             });
         }
     }
@@ -330,7 +346,7 @@ enum Gate {
 }
 
 /// Whether a task with dependencies `deps` may start, given every task's phase.
-fn gate(deps: &[(Option<usize>, Require)], phase: &[Option<TaskPhase>], names: &[&str]) -> Gate {
+fn gate(deps: &[(Option<usize>, Require)], phase: &[Option<TaskPhase>], names: &[String]) -> Gate {
     let mut gate = Gate::Open;
     for &(dep, require) in deps {
         let Some(j) = dep else {

@@ -41,6 +41,30 @@ impl World {
 
     fn apply(&mut self, kind: EventKind) {
         self.state.apply(&Event::new(t(self.clock), kind));
+        // The phase index that `apply` keeps up to date equals the phases recomputed from
+        // the records, after every event.
+        for (id, run) in &self.state.jobs {
+            let Some(job) = self
+                .state
+                .stacks
+                .get(&id.job.stack)
+                .and_then(|s| s.spec.jobs.get(&id.job.name))
+            else {
+                continue;
+            };
+            let indexed = run.phases(job).expect("the index follows the current job");
+            assert_eq!(indexed, run.phases_now(job), "{id}");
+        }
+    }
+
+    fn reapply(&mut self, jobs: &str) {
+        let yaml = format!("version: 0.1\nstack: {{name: s}}\njobs:\n{jobs}");
+        let stack = orco_spec::load_str(Path::new("t.yaml"), &yaml, &std::env::temp_dir())
+            .unwrap()
+            .stack;
+        self.apply(EventKind::StackApplied {
+            stack: Box::new(stack),
+        });
     }
 
     fn submit(&mut self, job: &str) -> JobRunId {
@@ -134,6 +158,27 @@ fn a_diamond_runs_its_root_then_both_branches_then_the_join() {
     w.succeed("s/d#1/c");
     assert_eq!(w.start_assigned(), ["s/d#1/e"]);
     w.succeed("s/d#1/e");
+    w.settle();
+    assert_eq!(w.outcome("s/d#1"), Some(JobOutcome::Succeeded));
+}
+
+#[test]
+fn a_job_changed_while_it_runs_is_scheduled_by_its_new_tasks() {
+    let mut w = World::new(DIAMOND);
+    w.submit("d");
+    w.start_assigned();
+    w.succeed("s/d#1/a");
+    w.start_assigned();
+    // A new task that sorts before the others, so that every task's index moves.
+    w.reapply(&format!(
+        "{DIAMOND}      '0': {{command: x, dependsOn: [{{target: e}}]}}\n"
+    ));
+    w.succeed("s/d#1/b");
+    w.succeed("s/d#1/c");
+    assert_eq!(w.start_assigned(), ["s/d#1/e"]);
+    w.succeed("s/d#1/e");
+    assert_eq!(w.start_assigned(), ["s/d#1/0"]);
+    w.succeed("s/d#1/0");
     w.settle();
     assert_eq!(w.outcome("s/d#1"), Some(JobOutcome::Succeeded));
 }

@@ -4,7 +4,7 @@
 //! collecting diagnostics instead of stopping at the first → check the whole stack (names,
 //! dependency targets, instance-name collisions, ports, cycles).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use crate::diag::{Diagnostic, Report, Severity};
@@ -1685,6 +1685,10 @@ impl Cx<'_> {
             return None;
         }
         let task_names: Vec<String> = task_nodes.iter().map(|(_, t, _)| t.clone()).collect();
+        let siblings = Siblings {
+            set: task_names.iter().map(String::as_str).collect(),
+            names: &task_names,
+        };
         let mut tasks = BTreeMap::new();
         let mut ok = true;
         for (k, task, tn) in &task_nodes {
@@ -1692,7 +1696,7 @@ impl Cx<'_> {
             if !self.name(k, &tpath, task, "task") {
                 ok = false;
             }
-            match self.task(k, tn, &tpath, name, task, &task_names, names) {
+            match self.task(k, tn, &tpath, name, task, &siblings, names) {
                 Some(t) => {
                     tasks.insert(task.clone(), t);
                 }
@@ -1794,7 +1798,7 @@ impl Cx<'_> {
         path: &str,
         job: &str,
         name: &str,
-        siblings: &[String],
+        siblings: &Siblings,
         names: &Names,
     ) -> Option<Task> {
         let mut f = self.fields(n, path, &format!("task `{job}/{name}`"), keys::TASK)?;
@@ -1857,7 +1861,7 @@ impl Cx<'_> {
         path: &str,
         job: &str,
         task: &str,
-        siblings: &[String],
+        siblings: &Siblings,
         names: &Names,
     ) -> Option<Vec<TaskDependency>> {
         let Value::Seq(items) = &n.value else {
@@ -1901,7 +1905,7 @@ impl Cx<'_> {
                     None,
                 );
                 ok = false;
-            } else if siblings.contains(&target) {
+            } else if siblings.set.contains(target.as_str()) {
                 out.push(TaskDependency { target, require });
                 continue;
             } else if let Some((j, _)) =
@@ -1915,8 +1919,13 @@ impl Cx<'_> {
                 self.error(tn, &tpath, message, hint);
                 ok = false;
             } else {
-                let hint = suggest(&target, siblings.iter().map(String::as_str))
-                    .or_else(|| Some(format!("tasks of job `{job}`: {}", siblings.join(", "))));
+                let hint =
+                    suggest(&target, siblings.names.iter().map(String::as_str)).or_else(|| {
+                        Some(format!(
+                            "tasks of job `{job}`: {}",
+                            siblings.names.join(", ")
+                        ))
+                    });
                 self.error(tn, &tpath, format!("task `{job}/{task}` depends on `{target}`, which is not a task of job `{job}`"), hint);
                 ok = false;
             }
@@ -2092,4 +2101,11 @@ fn check_http_url(url: &str) -> Result<(), String> {
         return Err(format!("`{p}` is not a port number"));
     }
     Ok(())
+}
+
+/// The tasks of one job, in file order and as a set for lookups (a job may have
+/// thousands).
+struct Siblings<'a> {
+    names: &'a [String],
+    set: HashSet<&'a str>,
 }

@@ -931,18 +931,26 @@ impl Job {
 }
 
 /// A job's tasks as indices into [`Job::tasks`] (in its order, by name).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct TaskGraph {
+    /// Tells this graph from every other built in this process (a clone of a job builds
+    /// its own): what derived data built against it records.
+    pub id: u64,
+    /// The task names, in order: `names[i]` is task `i`.
+    pub names: Vec<String>,
     /// For each task, its dependencies: the index of the task depended on (`None` when no
     /// task has that name, which validation rejects) and the condition.
     pub deps: Vec<Vec<(Option<usize>, Require)>>,
     /// Every task index, each after all of its dependencies (tasks on a cycle, which
     /// validation rejects, come last).
     pub order: Vec<usize>,
+    /// Some task waits for another to fail (`require: failed`): a success can then skip it.
+    pub awaits_failure: bool,
 }
 
 impl TaskGraph {
     fn of(tasks: &BTreeMap<String, Task>) -> TaskGraph {
+        static BUILT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         let names: Vec<&str> = tasks.keys().map(String::as_str).collect();
         let deps: Vec<Vec<(Option<usize>, Require)>> = tasks
             .values()
@@ -982,7 +990,16 @@ impl TaskGraph {
             }
             order.extend((0..names.len()).filter(|i| !placed[*i]));
         }
-        TaskGraph { deps, order }
+        TaskGraph {
+            id: BUILT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            names: names.iter().map(|n| n.to_string()).collect(),
+            awaits_failure: deps
+                .iter()
+                .flatten()
+                .any(|(_, require)| *require == Require::Failed),
+            deps,
+            order,
+        }
     }
 }
 

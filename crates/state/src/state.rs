@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use jiff::Timestamp;
-use orco_spec::{Service, Stack};
+use orco_spec::{Job, Service, Stack};
 use serde::{Deserialize, Serialize};
 
 use crate::Revision;
@@ -349,6 +349,9 @@ pub struct JobRun {
     /// The due time of its job's `schedule` it runs for; `None` for a run submitted by hand.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub due: Option<Timestamp>,
+    /// `tasks`' phases by task index, derived.
+    #[serde(skip)]
+    pub index: PhaseIndex,
 }
 
 impl JobRun {
@@ -360,9 +363,74 @@ impl JobRun {
             tasks: BTreeMap::new(),
             cancel_requested: false,
             due,
+            index: PhaseIndex::default(),
         }
     }
+
+    /// The phase of every task of `job` (the run's job as the stack now gives it), by its
+    /// index in the job's [`orco_spec::TaskGraph`]; `None` for a task with no record yet.
+    /// Built on the first call, then kept up to date by [`State::apply`]: reading it costs
+    /// no lookup by name. `None` when the index follows another version of the job.
+    pub fn phases(&self, job: &Job) -> Option<&[Option<TaskPhase>]> {
+        let graph = job.graph();
+        let index = self.index.0.get_or_init(|| Phases {
+            graph: graph.id,
+            phases: phases_by_index(&graph.names, &self.tasks),
+        });
+        (index.graph == graph.id).then_some(&index.phases[..])
+    }
+
+    /// [`JobRun::phases`] computed afresh, without the index.
+    pub fn phases_now(&self, job: &Job) -> Vec<Option<TaskPhase>> {
+        phases_by_index(&job.graph().names, &self.tasks)
+    }
 }
+
+/// The phase of each of `names` in `tasks` (both in name order), in one merged walk.
+fn phases_by_index(
+    names: &[String],
+    tasks: &BTreeMap<String, TaskRecord>,
+) -> Vec<Option<TaskPhase>> {
+    let mut phases = vec![None; names.len()];
+    let mut recorded = tasks.iter().peekable();
+    for (i, name) in names.iter().enumerate() {
+        while recorded.next_if(|(k, _)| *k < name).is_some() {}
+        if let Some((_, record)) = recorded.next_if(|(k, _)| *k == name) {
+            phases[i] = Some(record.phase);
+        }
+    }
+    phases
+}
+
+/// A run's task phases by task index (see [`JobRun::phases`]): derived data, never
+/// serialized, equal to every other index.
+#[derive(Debug, Default)]
+pub struct PhaseIndex(std::sync::OnceLock<Phases>);
+
+#[derive(Debug, Clone)]
+struct Phases {
+    /// The [`orco_spec::TaskGraph::id`] the indices refer to.
+    graph: u64,
+    phases: Vec<Option<TaskPhase>>,
+}
+
+impl Clone for PhaseIndex {
+    fn clone(&self) -> PhaseIndex {
+        let copy = std::sync::OnceLock::new();
+        if let Some(phases) = self.0.get() {
+            let _ = copy.set(phases.clone());
+        }
+        PhaseIndex(copy)
+    }
+}
+
+impl PartialEq for PhaseIndex {
+    fn eq(&self, _: &PhaseIndex) -> bool {
+        true
+    }
+}
+
+impl Eq for PhaseIndex {}
 
 /// Where a task is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -897,6 +965,52 @@ impl State {
                     }
                 }
             }
+        }
+        self.index_phases(&event.kind);
+    }
+
+    /// Keeps the runs' [`PhaseIndex`]es up to date with what `kind` changed.
+    fn index_phases(&mut self, kind: &EventKind) {
+        let task = match kind {
+            EventKind::TaskStarted { task, .. }
+            | EventKind::TaskSucceeded { task }
+            | EventKind::TaskFailed { task, .. }
+            | EventKind::TaskSkipped { task, .. }
+            | EventKind::TaskStarting { task, .. }
+            | EventKind::TaskRetrying { task, .. } => task,
+            EventKind::JobRetryRequested { run } => {
+                if let Some(run) = self.jobs.get_mut(run) {
+                    run.index = PhaseIndex::default();
+                }
+                return;
+            }
+            EventKind::StackApplied { .. } | EventKind::StackRemoved { .. } => {
+                // Jobs may have changed: every index is built again when next read.
+                for run in self.jobs.values_mut() {
+                    run.index = PhaseIndex::default();
+                }
+                return;
+            }
+            _ => return,
+        };
+        let Some(run) = self.jobs.get_mut(&task.run) else {
+            return;
+        };
+        let Some(index) = run.index.0.get_mut() else {
+            return;
+        };
+        let graph = self
+            .stacks
+            .get(&task.run.job.stack)
+            .and_then(|s| s.spec.jobs.get(&task.run.job.name))
+            .map(Job::graph);
+        match graph {
+            Some(graph) if graph.id == index.graph => {
+                if let Ok(i) = graph.names.binary_search(&task.task) {
+                    index.phases[i] = run.tasks.get(&task.task).map(|r| r.phase);
+                }
+            }
+            _ => run.index = PhaseIndex::default(),
         }
     }
 
