@@ -5,68 +5,11 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
 
-use common::{IMAGE, Scope, free_port, until_exit, watch};
+use common::{IMAGE, Scope, until_exit, watch};
 use orco_docker::PullStage;
 use orco_runtime::{Container, ExitStatus, Launch, Runtime};
-
-/// A registry on 127.0.0.1, killed (by its pid) when dropped.
-struct Registry {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Registry {
-    fn start() -> Registry {
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let config = dir.path().join("config.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
-                dir.path().join("data").display()
-            ),
-        )
-        .unwrap();
-        let child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("docker-registry is installed (Debian package docker-registry)");
-        Registry {
-            child,
-            port,
-            _dir: dir,
-        }
-    }
-
-    async fn ready(&self) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-        while tokio::net::TcpStream::connect(("127.0.0.1", self.port))
-            .await
-            .is_err()
-        {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "the registry never listened"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn docker(args: &[&str]) {
     let out = Command::new("docker").args(args).output().unwrap();
@@ -90,9 +33,8 @@ fn launch(image: &str) -> Launch {
 async fn a_missing_image_is_pulled_from_the_registry_with_progress_and_a_missing_name_fails_with_the_registry_answer()
  {
     let scope = Scope::new("pull");
-    let registry = Registry::start();
-    registry.ready().await;
-    let image = format!("127.0.0.1:{}/orco-test/{}:1", registry.port, scope.name);
+    let registry = orco_fixture::Registry::start().unwrap();
+    let image = format!("127.0.0.1:{}/orco-test/{}:1", registry.port(), scope.name);
     docker(&["tag", IMAGE, &image]);
     docker(&["push", &image]);
     docker(&["rmi", &image]);
@@ -119,7 +61,7 @@ async fn a_missing_image_is_pulled_from_the_registry_with_progress_and_a_missing
         "{stages:?}"
     );
 
-    let missing = format!("127.0.0.1:{}/orco-test/not-there:1", registry.port);
+    let missing = format!("127.0.0.1:{}/orco-test/not-there:1", registry.port());
     let err = rt
         .start("s.other-0", &launch(&missing))
         .await

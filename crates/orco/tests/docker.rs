@@ -9,7 +9,7 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::World;
@@ -325,62 +325,17 @@ fn a_bind_mount_is_read_relative_to_the_stack_workdir_and_a_named_volume_outlive
     });
 }
 
-/// A registry on 127.0.0.1 (Debian's docker-registry), killed by its pid when dropped.
-struct Registry {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Registry {
-    fn start() -> Registry {
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let config = dir.path().join("config.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
-                dir.path().join("data").display()
-            ),
-        )
-        .unwrap();
-        let child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("docker-registry is installed (Debian package docker-registry)");
-        wait_until("the registry listening", || {
-            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-        });
-        Registry {
-            child,
-            port,
-            _dir: dir,
-        }
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn up_pulls_a_missing_image_with_progress_and_a_name_the_registry_lacks_fails_only_its_service() {
     let local = orco_fixture::busybox_image().unwrap();
     let world = World::new();
-    let registry = Registry::start();
+    let registry = orco_fixture::Registry::start().unwrap();
     let tag = world.docker_scope();
-    let image = format!("127.0.0.1:{}/orco-test/pulled:{tag}", registry.port);
+    let image = format!("127.0.0.1:{}/orco-test/pulled:{tag}", registry.port());
     docker(&["tag", local, &image]);
     docker(&["push", &image]);
     docker(&["rmi", &image]);
-    let missing = format!("127.0.0.1:{}/orco-test/not-there:1", registry.port);
+    let missing = format!("127.0.0.1:{}/orco-test/not-there:1", registry.port());
     let f = orco_fixture::path().unwrap().display().to_string();
     let file = world.file(
         "stack.yaml",
@@ -435,10 +390,10 @@ fn up_pulls_a_missing_image_with_progress_and_a_name_the_registry_lacks_fails_on
 fn attached_up_shows_the_pull_of_a_missing_image() {
     let local = orco_fixture::busybox_image().unwrap();
     let world = World::new();
-    let registry = Registry::start();
+    let registry = orco_fixture::Registry::start().unwrap();
     let image = format!(
         "127.0.0.1:{}/orco-test/attached:{}",
-        registry.port,
+        registry.port(),
         world.docker_scope()
     );
     docker(&["tag", local, &image]);
