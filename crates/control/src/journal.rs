@@ -14,19 +14,22 @@ pub struct JournalError(pub String);
 /// back through [`Journal::next`], in revision order, including the ones it appended itself:
 /// the state is always the fold of the journal.
 pub trait Journal: Send + 'static {
-    /// Appends events; answers with the revision of the last one once they are recorded.
-    fn append(
-        &mut self,
-        events: Vec<Event>,
-    ) -> impl Future<Output = Result<Revision, JournalError>> + Send;
-
     /// Appends events without waiting for them to be recorded: the future it returns (which
-    /// needs the journal no more) answers once they are. Appends keep their order whether
-    /// their answers are awaited or not.
+    /// needs the journal no more) answers with the revision of the last one once they are.
+    /// Appends keep their order whether their answers are awaited or not.
     fn submit(
         &mut self,
         events: Vec<Event>,
     ) -> Result<impl Future<Output = Result<Revision, JournalError>> + Send + 'static, JournalError>;
+
+    /// Appends events; answers with the revision of the last one once they are recorded.
+    fn append(
+        &mut self,
+        events: Vec<Event>,
+    ) -> impl Future<Output = Result<Revision, JournalError>> + Send {
+        let submitted = self.submit(events);
+        async move { submitted?.await }
+    }
 
     /// The next recorded event after the ones already returned; waits for one.
     fn next(&mut self) -> impl Future<Output = Option<(Revision, Event)>> + Send;
@@ -57,14 +60,6 @@ impl MemoryJournal {
 }
 
 impl Journal for MemoryJournal {
-    async fn append(&mut self, events: Vec<Event>) -> Result<Revision, JournalError> {
-        for event in events {
-            self.revision += 1;
-            self.unread.push_back((self.revision, event));
-        }
-        Ok(self.revision)
-    }
-
     fn submit(
         &mut self,
         events: Vec<Event>,

@@ -125,9 +125,6 @@ impl Handle {
 /// lagged.
 pub const EVENTS_BUFFER: usize = 4096;
 
-/// Longest a plan is put off while the node keeps reporting events.
-const PLAN_DELAY_MAX: Duration = Duration::from_millis(5);
-
 /// The control loop over a journal and an agent.
 #[derive(Debug)]
 pub struct Engine;
@@ -211,15 +208,9 @@ impl<R: Runtime + 'static, J: Journal> Loop<R, J> {
         // A recovered state is reconciled at once; an empty one waits for the first event
         // (deciding on nothing would stop what the runtime runs before anything is applied).
         let mut dirty = self.state.revision() > 0;
-        let mut last_plan = tokio::time::Instant::now();
         loop {
-            // While the node still has events to report, they are recorded first and one
-            // plan covers them all (a plan is linear in the tasks of a running job), but no
-            // plan waits more than `PLAN_DELAY_MAX` for a quiet moment.
-            let reported = self.agent_rx.is_empty() || last_plan.elapsed() >= PLAN_DELAY_MAX;
-            if dirty && self.state.revision() >= awaiting && reported {
+            if dirty && self.state.revision() >= awaiting {
                 dirty = false;
-                last_plan = tokio::time::Instant::now();
                 let now = Timestamp::now();
                 let plan = self.state.read(|s| reconcile_with(s, now, &self.limits));
                 wake_at = plan.wake_at.map(instant_of);

@@ -48,14 +48,6 @@ impl StoreJournal {
 }
 
 impl Journal for StoreJournal {
-    async fn append(&mut self, events: Vec<Event>) -> Result<Revision, JournalError> {
-        let pending = self
-            .store
-            .submit(events)
-            .map_err(|e| JournalError(e.to_string()))?;
-        pending.ack().await.map_err(|e| JournalError(e.to_string()))
-    }
-
     fn submit(
         &mut self,
         events: Vec<Event>,

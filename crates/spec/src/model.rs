@@ -941,8 +941,8 @@ pub struct TaskGraph {
     /// For each task, its dependencies: the index of the task depended on (`None` when no
     /// task has that name, which validation rejects) and the condition.
     pub deps: Vec<Vec<(Option<usize>, Require)>>,
-    /// Every task index, each after all of its dependencies (tasks on a cycle, which
-    /// validation rejects, come last).
+    /// Every task index, each after all of its dependencies (with a cycle, which validation
+    /// rejects, the name order).
     pub order: Vec<usize>,
     /// Some task waits for another to fail (`require: failed`): a success can then skip it.
     pub awaits_failure: bool,
@@ -961,35 +961,26 @@ impl TaskGraph {
                     .collect()
             })
             .collect();
-        // Kahn's algorithm over the dependencies that name a task.
-        let mut waiting: Vec<usize> = deps
-            .iter()
-            .map(|d| d.iter().filter(|(j, _)| j.is_some()).count())
-            .collect();
-        let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); names.len()];
-        for (i, d) in deps.iter().enumerate() {
-            for j in d.iter().filter_map(|(j, _)| *j) {
-                dependents[j].push(i);
+        // The dependency graph's topological order (with a cycle, which validation rejects,
+        // the name order: the scheduler then repeats its pass until nothing changes).
+        let mut graph = orco_dag::Graph::new();
+        for (name, task) in tasks {
+            graph.add_node(name.as_str());
+            for d in task
+                .depends_on
+                .iter()
+                .filter(|d| tasks.contains_key(&d.target))
+            {
+                graph.add_edge(name.as_str(), d.target.as_str());
             }
         }
-        let mut order: Vec<usize> = (0..names.len()).filter(|i| waiting[*i] == 0).collect();
-        let mut next = 0;
-        while next < order.len() {
-            for &k in &dependents[order[next]] {
-                waiting[k] -= 1;
-                if waiting[k] == 0 {
-                    order.push(k);
-                }
-            }
-            next += 1;
-        }
-        if order.len() < names.len() {
-            let mut placed = vec![false; names.len()];
-            for &i in &order {
-                placed[i] = true;
-            }
-            order.extend((0..names.len()).filter(|i| !placed[*i]));
-        }
+        let order = match graph.order() {
+            Ok(order) => order
+                .iter()
+                .filter_map(|n| names.binary_search(&n.as_str()).ok())
+                .collect(),
+            Err(_) => (0..names.len()).collect(),
+        };
         TaskGraph {
             id: BUILT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             names: names.iter().map(|n| n.to_string()).collect(),

@@ -37,8 +37,8 @@ use crate::writer::{Prepared, Request, Writer};
 pub struct Options {
     /// Write a snapshot of the state every this many events (default 1,000), but no sooner
     /// than the events since the last snapshot take as many bytes as it did: bounds the
-    /// replay behind every time-travel query and behind open, while snapshots never cost
-    /// more than the log.
+    /// replay behind every time-travel query and behind open, while each snapshot costs no
+    /// more than the events it covers.
     pub snapshot_every: u64,
     /// How much history to keep (default: everything).
     pub retention: Retention,

@@ -249,6 +249,8 @@ impl Writer {
         txn.set_durability(Durability::Immediate)
             .map_err(|e| self.write_error(e))?;
         let mut last_snapshot = self.last_snapshot;
+        let mut snapshot_bytes = self.snapshot_bytes;
+        let mut bytes_since_snapshot = self.bytes_since_snapshot;
         {
             let mut events = txn.open_table(EVENTS).map_err(|e| self.write_error(e))?;
             let mut objects = txn.open_table(OBJECTS).map_err(|e| self.write_error(e))?;
@@ -271,21 +273,21 @@ impl Writer {
                         .map_err(|e| self.write_error(e))?;
                 }
                 self.state.apply(&prepared.event);
-                self.bytes_since_snapshot += scratch.len() as u64;
+                bytes_since_snapshot += scratch.len() as u64;
                 // Every `snapshot_every` events, but only once the events since the last
                 // snapshot weigh as much as it did: a big state (a job of 10,000 tasks) is
-                // not written out whole every 1,000 small events, and snapshots never cost
-                // more than the log itself.
+                // not written out whole every 1,000 small events, and each snapshot costs no
+                // more than the events it covers.
                 if revision - last_snapshot >= self.options.snapshot_every.max(1)
-                    && self.bytes_since_snapshot >= self.snapshot_bytes
+                    && bytes_since_snapshot >= snapshot_bytes
                 {
                     let snapshot = frame(self.max_ts, &encode_state(&self.state));
                     snapshots
                         .insert(revision, snapshot.as_slice())
                         .map_err(|e| self.write_error(e))?;
                     last_snapshot = revision;
-                    self.snapshot_bytes = snapshot.len() as u64;
-                    self.bytes_since_snapshot = 0;
+                    snapshot_bytes = snapshot.len() as u64;
+                    bytes_since_snapshot = 0;
                 }
             }
             self.scratch = scratch;
@@ -294,6 +296,8 @@ impl Writer {
         }
         txn.commit().map_err(|e| self.write_error(e))?;
         self.last_snapshot = last_snapshot;
+        self.snapshot_bytes = snapshot_bytes;
+        self.bytes_since_snapshot = bytes_since_snapshot;
         Ok(())
     }
 
