@@ -142,21 +142,18 @@ impl<R: Runtime + 'static> TaskRunner<R> {
                 },
                 Some((pid, status)) = self.exits.recv() => {
                     if running.as_ref().is_some_and(|r| r.pid == pid) {
+                        // Lines and the exit arrive on two channels: what the task printed
+                        // before it exited (its last progress line) is read first.
+                        while let Ok((_, line)) = self.lines.try_recv() {
+                            self.progress(&line).await;
+                        }
                         running = None;
                         self.ended(Some(status.into_state()), None).await;
                     }
                 }
                 Some((_, line)) = self.lines.recv() => {
-                    if running.is_some()
-                        && let Some((percent, message)) =
-                            parse_progress(&String::from_utf8_lossy(&line))
-                    {
-                        self.emit(EventKind::TaskProgress {
-                            task: self.assignment.task.clone(),
-                            percent,
-                            message,
-                        })
-                        .await;
+                    if running.is_some() {
+                        self.progress(&line).await;
                     }
                 }
                 () = timeout => {
@@ -166,6 +163,18 @@ impl<R: Runtime + 'static> TaskRunner<R> {
                     self.ended(status, Some(format!("timed out after {limit}"))).await;
                 }
             }
+        }
+    }
+
+    /// Records a `PROGRESS:` line of the task's output.
+    async fn progress(&self, line: &[u8]) {
+        if let Some((percent, message)) = parse_progress(&String::from_utf8_lossy(line)) {
+            self.emit(EventKind::TaskProgress {
+                task: self.assignment.task.clone(),
+                percent,
+                message,
+            })
+            .await;
         }
     }
 
