@@ -8,6 +8,11 @@
 //!   daemon data dir that no daemon holds (one stack applied, then scale changes).
 //! - `keeper-stop --dir DIR`: asks the node keeper of `DIR` for its pid and shuts it down,
 //!   killing its instances; prints the pid as JSON.
+//! - `schedule --nodes N --instances M --runs R`: the pure scheduler on a simulated cluster;
+//!   prints placements per second of each run as JSON.
+//! - `pack --instances M`: nodes used by `strategy: pack` against first-fit decreasing.
+
+mod schedule;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -20,7 +25,7 @@ use hyper_util::rt::TokioIo;
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some((verb, rest)) = args.split_first() else {
-        bail!("usage: orco-bench hello|load|seed|keeper-stop [FLAGS]");
+        bail!("usage: orco-bench hello|load|seed|keeper-stop|schedule|pack [FLAGS]");
     };
     let flags = Flags::parse(rest)?;
     match verb.as_str() {
@@ -28,7 +33,15 @@ fn main() -> Result<()> {
         "load" => load(&flags),
         "seed" => seed(&flags),
         "keeper-stop" => keeper_stop(&flags),
-        other => bail!("unknown subcommand `{other}`: hello, load, seed or keeper-stop"),
+        "schedule" => schedule::placements(
+            flags.number("nodes", 5_000)?,
+            flags.number("instances", 100_000)?,
+            flags.number("runs", 5)?,
+        ),
+        "pack" => schedule::packing(flags.number("instances", 5_000)?),
+        other => {
+            bail!("unknown subcommand `{other}`: hello, load, seed, keeper-stop, schedule or pack")
+        }
     }
 }
 
