@@ -201,7 +201,7 @@ pub(crate) fn packing(instances: usize) -> Result<()> {
     }
     // First-fit decreasing: largest memory first, each into the first node with room.
     let mut sorted = requests.clone();
-    sorted.sort_by(|a, b| (b.memory, b.cpu_millis).cmp(&(a.memory, a.cpu_millis)));
+    sorted.sort_by_key(|r| std::cmp::Reverse((r.memory, r.cpu_millis)));
     let mut bins: Vec<Resources> = Vec::new();
     for r in &sorted {
         match bins.iter_mut().find(|free| free.fits(r)) {
