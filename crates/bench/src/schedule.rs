@@ -43,7 +43,7 @@ pub(crate) fn cluster(nodes: usize, instances: usize, seed: u64) -> (Snapshot, V
                 ("zone".to_string(), zones[i % 4].to_string()),
                 (
                     "disk".to_string(),
-                    if i % 3 == 0 { "ssd" } else { "hdd" }.to_string(),
+                    if i.is_multiple_of(3) { "ssd" } else { "hdd" }.to_string(),
                 ),
             ]);
             labels.insert("rack".to_string(), format!("r{}", i / 40));
@@ -104,7 +104,7 @@ pub(crate) fn cluster(nodes: usize, instances: usize, seed: u64) -> (Snapshot, V
         workloads,
         placed: vec![],
     };
-    for i in (0..count).filter(|i| i % 6 == 0 && i + 5 < count) {
+    for i in (0..count).filter(|i| i.is_multiple_of(6) && i + 5 < count) {
         snapshot.placed.push(orco_scheduler::Placed {
             instance: format!("w{i}-anchor"),
             workload: i,

@@ -27,7 +27,7 @@ fn arb_node(i: usize) -> impl Strategy<Value = Node> {
                 ("zone".to_string(), ["a", "b", "c"][zone].to_string()),
                 ("disk".to_string(), ["ssd", "hdd"][disk].to_string()),
             ]),
-            taints: if tainted && i % 3 == 0 {
+            taints: if tainted && i.is_multiple_of(3) {
                 vec![Taint {
                     key: "gpu".into(),
                     value: "true".into(),
