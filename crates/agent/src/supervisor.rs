@@ -13,7 +13,7 @@ use orco_probe::{HealthReport, Prober};
 use orco_reconciler::{Assignment, Desired};
 use orco_runtime::{InstanceInfo, Launch, Runtime, Started};
 use orco_spec::{LogSource, OnFailure};
-use orco_state::{Event, EventKind, ExitStatus, InstanceId};
+use orco_state::{Event, EventKind, ExitStatus, InstanceId, Phase};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -25,6 +25,10 @@ use crate::policy::{self, AfterExit};
 /// whole stop timeout, so a server that closes its connections gracefully on the signal
 /// loses none.
 const DRAIN_BEFORE_SIGNAL: Duration = Duration::from_secs(1);
+
+/// How the reason of an instance that the restart policy gave up on begins: the record that
+/// it stays failed until restarted by hand.
+const GAVE_UP: &str = "gave up after";
 
 /// What a supervisor is told.
 #[derive(Debug)]
@@ -85,17 +89,31 @@ struct Life {
 
 impl<R: Runtime + 'static> Supervisor<R> {
     pub(crate) async fn run(mut self) {
+        let recorded = self.assignment.recorded.clone();
         let mut life = Life {
             run: None,
-            attempts: 0,
-            failures: 0,
+            // The restart policy goes on where the state has it: a restarted agent never
+            // starts counting again.
+            attempts: if recorded.started_at.is_some() {
+                recorded.restarts.total.saturating_add(1)
+            } else {
+                0
+            },
+            failures: recorded.restarts.failures,
             backoff: None,
             reset_at: None,
             finished: false,
             restart_requests: self.assignment.restart_requests,
         };
-        if let Some(info) = self.adopted.take() {
-            self.adopt(&mut life, info).await;
+        // A run whose end is on record already is history, not something to adopt: acting
+        // on its exit again would restart what gave up, or fail what was stopped.
+        let adopted = self
+            .adopted
+            .take()
+            .filter(|i| i.exit.is_none() || !recorded.holds_end_of(i.pid, i.started_at_unix_ms));
+        match adopted {
+            Some(info) => self.adopt(&mut life, info).await,
+            None => self.resume(&mut life).await,
         }
         loop {
             if self.assignment.desired == Desired::Run
@@ -162,14 +180,57 @@ impl<R: Runtime + 'static> Supervisor<R> {
         let _ = self.events.send(Event::new(Timestamp::now(), kind)).await;
     }
 
+    /// Takes up an instance that the runtime does not run (or whose last run's end is on
+    /// record) where the state left it: a pending backoff goes on until it is due, an
+    /// instance that gave up or is done stays so, and an exit whose consequence never made
+    /// it to the record (the daemon died in between) gets it now, once.
+    async fn resume(&mut self, life: &mut Life) {
+        let recorded = &self.assignment.recorded;
+        if self.assignment.desired != Desired::Run || recorded.started_at.is_none() {
+            return;
+        }
+        match recorded.phase {
+            Phase::Failed | Phase::Succeeded | Phase::Stopped => {}
+            // Its process was lost with the runtime: it starts again.
+            Phase::Pending | Phase::Starting | Phase::Running { .. } | Phase::Stopping => return,
+        }
+        if let Some(until) = recorded.restarts.backoff_until {
+            let left = until.duration_since(Timestamp::now());
+            let left = Duration::try_from(left).unwrap_or(Duration::ZERO);
+            life.backoff = Some(Instant::now() + left);
+            return;
+        }
+        if recorded.phase == Phase::Stopped {
+            // Stopped on purpose, and now wanted running (a start or restart request).
+            return;
+        }
+        if recorded
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.starts_with(GAVE_UP))
+        {
+            life.finished = true;
+            return;
+        }
+        let failed = recorded.phase == Phase::Failed;
+        let why = match self.assignment.recorded.reason.clone() {
+            Some(reason) => reason,
+            None if failed => "it failed".to_string(),
+            None => "it exited".to_string(),
+        };
+        self.decide(life, failed, Duration::ZERO, &why).await;
+    }
+
     /// Takes over an instance that was running (or ended) before this agent started.
     async fn adopt(&mut self, life: &mut Life, info: InstanceInfo) {
-        life.attempts = 1;
+        life.attempts = life.attempts.max(1);
         let pid = u32::try_from(info.pid).ok();
         let seen = self.assignment.last_seen.filter(|s| Some(s.pid) == pid);
+        let recorded = &self.assignment.recorded;
+        let known = recorded.pid.is_some() && recorded.pid == pid;
         // Same process, no restart: the state learns (again) which pid runs the instance,
         // unless it knows already.
-        if seen.is_none() {
+        if seen.is_none() && !(info.exit.is_some() && known) {
             self.emit(EventKind::InstanceStarted {
                 instance: self.id.clone(),
                 pid,
@@ -202,11 +263,24 @@ impl<R: Runtime + 'static> Supervisor<R> {
                 life.reset_at =
                     Some(Instant::now() + self.assignment.service.restart_policy.reset_after.get());
             }
+            Some(exit) if self.assignment.recorded.phase == Phase::Stopping && known => {
+                // It was being stopped on purpose: its end is the stop's, not a failure for
+                // the restart policy.
+                self.emit(EventKind::InstanceExited {
+                    instance: self.id.clone(),
+                    status: exit.status.into_state(),
+                })
+                .await;
+            }
             Some(exit) => {
+                let uptime = exit.at_unix_ms.saturating_sub(info.started_at_unix_ms);
+                let started = Instant::now()
+                    .checked_sub(Duration::from_millis(uptime))
+                    .unwrap_or_else(Instant::now);
                 life.run = Some(Run {
                     pid: info.pid,
                     port: self.assignment.port,
-                    started: Instant::now(),
+                    started,
                     health: None,
                     probe_lines: None,
                     ready: false,
@@ -496,8 +570,7 @@ impl<R: Runtime + 'static> Supervisor<R> {
             AfterExit::GiveUp { failures } => {
                 life.failures = failures;
                 life.finished = true;
-                let reason =
-                    format!("gave up after {failures} consecutive failed runs (last: {why})");
+                let reason = format!("{GAVE_UP} {failures} consecutive failed runs (last: {why})");
                 self.emit(EventKind::InstanceFailed {
                     instance: self.id.clone(),
                     reason,

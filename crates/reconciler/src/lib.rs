@@ -19,7 +19,7 @@ pub mod rollout;
 pub mod tasks;
 
 pub use gate::{Blocked, condition};
-pub use plan::{Assignment, Desired, LastSeen, Plan, reconcile, reconcile_with};
+pub use plan::{Assignment, Desired, LastSeen, Plan, Recorded, reconcile, reconcile_with};
 pub use tasks::{Limits, TaskAssignment, TaskDesired};
 
 use orco_state::EventKind;

@@ -1,0 +1,206 @@
+//! Faults on the node side, through the real daemon and keeper: daemon restarts (SIGKILL and
+//! SIGTERM) that must not act on what is already on record, keeper deaths that must leave no
+//! orphan and no second process for a slot, floods that must not grow a file without bound,
+//! and a full disk that must not keep orco from stopping what fills it.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::World;
+use serde_json::Value;
+
+const PATIENCE: Duration = Duration::from_secs(60);
+
+/// How long a restarted daemon is watched for acting on something it should not: every
+/// replay seen so far happened within a second of the start.
+const WATCH: Duration = Duration::from_secs(3);
+
+fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn by_name<'a>(items: &'a [Value], name: &str) -> &'a Value {
+    items
+        .iter()
+        .find(|i| i["name"] == name)
+        .unwrap_or_else(|| panic!("no instance {name} in {items:?}"))
+}
+
+/// How many times a service's command started: each start appends a line to its file.
+fn starts(world: &World, service: &str) -> usize {
+    std::fs::read_to_string(world.dir.path().join(format!("{service}.starts")))
+        .map_or(0, |s| s.lines().count())
+}
+
+/// A command that counts its starts in `DIR/SERVICE.starts`, then runs `then`.
+fn counted(dir: &Path, service: &str, then: &str) -> String {
+    let file = dir.join(format!("{service}.starts"));
+    format!("['sh', '-c', 'echo s >> {}; {then}']", file.display())
+}
+
+/// `orco ps -o json` and `orco status -o json` without what changes by itself (the time of
+/// the answer and the log's revision).
+fn observed(world: &World) -> (Value, Value) {
+    let strip = |text: String| {
+        let mut v: Value = serde_json::from_str(&text).unwrap();
+        let o = v.as_object_mut().unwrap();
+        o.remove("as_of");
+        o.remove("revision");
+        v
+    };
+    (
+        strip(world.ok(&["ps", "-o", "json"])),
+        strip(world.ok(&["status", "-o", "json"])),
+    )
+}
+
+/// Sends SIGTERM to the daemon and waits until it is gone.
+fn terminate_daemon(world: &World) {
+    let pid = world.daemon_pid().unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    wait_until("the daemon to exit after SIGTERM", || {
+        world.daemon_pid().is_none()
+    });
+    // Its lock may outlive its pid file's owner for a moment: the kill path waits for that.
+    world.kill_daemon();
+}
+
+#[test]
+fn a_daemon_start_never_acts_again_on_exits_already_on_record() {
+    let world = World::new();
+    let dir = world.dir.path();
+    let file = world.file(
+        "stack.yaml",
+        &format!(
+            "version: 0.1\nstack: {{name: replay}}\nservices:\n\
+             \x20 quitter:\n    command: {}\n    restartPolicy: {{mode: on-failure, maxRetries: 2, backoff: {{min: 100ms, max: 100ms}}}}\n\
+             \x20 backing:\n    command: {}\n    restartPolicy: {{mode: on-failure, backoff: {{min: 10m, max: 10m}}}}\n\
+             \x20 done:\n    command: {}\n    restartPolicy: {{mode: on-failure}}\n\
+             \x20 stopped:\n    command: {}\n\
+             \x20 runner:\n    command: {}\n",
+            counted(dir, "quitter", "sleep 0.2; exit 1"),
+            counted(dir, "backing", "exit 1"),
+            counted(dir, "done", "exit 0"),
+            counted(dir, "stopped", "exec sleep 1000"),
+            counted(dir, "runner", "exec sleep 1000"),
+        ),
+    );
+    world.ok(&["up", "-d", "-f", file.to_str().unwrap()]);
+    wait_until("every service to settle", || {
+        let items = world.instances();
+        items.len() == 5
+            && by_name(&items, "quitter-0")["reason"]
+                .as_str()
+                .is_some_and(|r| r.starts_with("gave up"))
+            && by_name(&items, "backing-0")["backoff_until"].is_string()
+            && by_name(&items, "done-0")["phase"] == "succeeded"
+            && by_name(&items, "runner-0")["phase"] == "running"
+            && by_name(&items, "stopped-0")["phase"] == "running"
+    });
+    world.ok(&["stop", "stopped"]);
+    wait_until("stopped-0 to stop", || {
+        by_name(&world.instances(), "stopped-0")["phase"] == "stopped"
+    });
+    std::thread::sleep(WATCH);
+    let before = observed(&world);
+    let counts =
+        |w: &World| ["quitter", "backing", "done", "stopped", "runner"].map(|s| (s, starts(w, s)));
+    let starts_before = counts(&world);
+    assert_eq!(
+        starts_before,
+        [
+            ("quitter", 2),
+            ("backing", 1),
+            ("done", 1),
+            ("stopped", 1),
+            ("runner", 1)
+        ]
+    );
+
+    for (round, how) in ["SIGKILL", "SIGTERM", "SIGKILL"].iter().enumerate() {
+        if *how == "SIGKILL" {
+            world.kill_daemon();
+        } else {
+            terminate_daemon(&world);
+        }
+        world.start_daemon();
+        std::thread::sleep(WATCH);
+        assert_eq!(
+            counts(&world),
+            starts_before,
+            "after {how} (round {round}): processes were started again"
+        );
+        let after = observed(&world);
+        assert_eq!(after.0, before.0, "orco ps after {how} (round {round})");
+        assert_eq!(after.1, before.1, "orco status after {how} (round {round})");
+    }
+    let history = world.ok(&["history", "stopped-0"]);
+    assert!(!history.contains("restarting"), "{history}");
+}
+
+#[test]
+fn an_exit_while_no_daemon_ran_is_recorded_once_and_the_backoff_goes_on_from_there() {
+    let world = World::new();
+    let dir = world.dir.path();
+    let flag = dir.join("fail-now");
+    // Runs until the flag file appears, then fails; a restart runs until it is removed again.
+    let file = world.file(
+        "stack.yaml",
+        &format!(
+            "version: 0.1\nstack: {{name: once}}\nservices:\n\
+             \x20 flaky:\n    command: {}\n    restartPolicy: {{mode: on-failure, maxRetries: 3, backoff: {{min: 2s, max: 2s}}}}\n",
+            counted(
+                dir,
+                "flaky",
+                &format!(
+                    "while [ ! -e {0} ]; do sleep 0.05; done; exit 1",
+                    flag.display()
+                )
+            ),
+        ),
+    );
+    world.ok(&["up", "-d", "--wait", "-f", file.to_str().unwrap()]);
+    // Two failures while the daemon runs.
+    std::fs::write(&flag, "").unwrap();
+    wait_until("flaky to fail twice", || {
+        by_name(&world.instances(), "flaky-0")["failures"] == 2
+    });
+    std::fs::remove_file(&flag).unwrap();
+    wait_until("flaky to run again", || {
+        let items = world.instances();
+        let f = by_name(&items, "flaky-0");
+        f["phase"] == "running" && starts(&world, "flaky") == 3
+    });
+    // The third failure happens while no daemon runs: recorded once by the next one, which
+    // then gives up (maxRetries 3), and never counts from zero again.
+    world.kill_daemon();
+    std::fs::write(&flag, "").unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    world.start_daemon();
+    wait_until("flaky to give up", || {
+        by_name(&world.instances(), "flaky-0")["reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("gave up after 3"))
+    });
+    assert_eq!(starts(&world, "flaky"), 3);
+    let before = observed(&world);
+    world.kill_daemon();
+    world.start_daemon();
+    std::thread::sleep(WATCH);
+    assert_eq!(starts(&world, "flaky"), 3);
+    assert_eq!(observed(&world), before);
+    let history = world.ok(&["history", "flaky-0"]);
+    assert_eq!(history.matches("exited (exit 1)").count(), 3, "{history}");
+}
