@@ -6,6 +6,19 @@
 set -eu
 cd "$(dirname "$0")/.."
 
+# --help only tells how to run it: nothing is installed, built or started.
+for arg in "$@"; do
+    case "$arg" in
+    -h | --help)
+        echo "usage: bench/run.sh [bench.py options]"
+        echo "Installs the peers (Debian packages, supervisord in a venv), builds orco (release)"
+        echo "and runs every scenario; writes bench/results/LATEST.md and LATEST.json."
+        echo
+        exec python3 bench/bench.py --help
+        ;;
+    esac
+done
+
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
 

@@ -35,6 +35,9 @@ pub const LOGS_DIR: &str = "logs";
 pub struct EngineHandle {
     engine: Option<Handle>,
     logs: Option<Logs>,
+    /// The daemon's own watchers of the store (pull progress, volume removal): they hold
+    /// the store until aborted.
+    watchers: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl EngineHandle {
@@ -43,6 +46,7 @@ impl EngineHandle {
         EngineHandle {
             engine: None,
             logs: None,
+            watchers: Vec::new(),
         }
     }
 
@@ -60,6 +64,10 @@ impl EngineHandle {
     /// adopt, and the logs are flushed.
     pub async fn stop(self) {
         drop(self.engine);
+        for watcher in self.watchers {
+            watcher.abort();
+            let _ = watcher.await;
+        }
         if let Some(logs) = self.logs {
             let _ = tokio::task::spawn_blocking(move || logs.shutdown()).await;
         }
@@ -142,14 +150,18 @@ pub async fn start_engine(
     };
     // A Docker engine that does not answer must not keep the daemon from serving.
     let connect = tokio::time::timeout(DOCKER_PATIENCE, DockerRuntime::connect(options));
+    let mut watchers = Vec::new();
     let docker = match connect.await.unwrap_or_else(|_| {
         Err(orco_docker::DockerError::Unreachable(format!(
             "the Docker engine did not answer within {DOCKER_PATIENCE:?}"
         )))
     }) {
         Ok(docker) => {
-            tokio::spawn(crate::pulls::report(docker.pull_progress(), store.clone()));
-            tokio::spawn(remove_volumes(docker.clone(), store.clone()));
+            watchers.push(tokio::spawn(crate::pulls::report(
+                docker.pull_progress(),
+                store.clone(),
+            )));
+            watchers.push(tokio::spawn(remove_volumes(docker.clone(), store.clone())));
             Some(docker)
         }
         Err(e) => {
@@ -188,5 +200,6 @@ pub async fn start_engine(
     Ok(EngineHandle {
         engine: Some(engine),
         logs: Some(logs),
+        watchers,
     })
 }

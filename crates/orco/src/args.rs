@@ -98,6 +98,30 @@ pub(crate) struct DaemonArgs {
     /// Most job tasks running at once on this node; 0: the number of CPUs.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub(crate) max_concurrent_tasks: u32,
+    #[command(subcommand)]
+    pub(crate) command: Option<DaemonCommand>,
+}
+
+/// `orco daemon` verbs (without one, `orco daemon` runs the daemon).
+#[derive(Debug, Subcommand)]
+pub(crate) enum DaemonCommand {
+    /// Stop the daemon on this machine (SIGTERM to the process serving the socket) and wait
+    /// until it is gone; instances keep running under the node keeper unless --instances.
+    Stop(DaemonStopArgs),
+}
+
+/// `orco daemon stop`.
+#[derive(Debug, Args)]
+pub(crate) struct DaemonStopArgs {
+    /// Also stop every stack (dependents first) and then the node keeper, so that nothing
+    /// orco started keeps running.
+    #[arg(long)]
+    pub(crate) instances: bool,
+    /// How long to wait for the stacks, the daemon and the keeper to stop.
+    #[arg(long, value_name = "DURATION", default_value = "2m")]
+    pub(crate) timeout: String,
+    #[command(flatten)]
+    pub(crate) connect: ConnectArgs,
 }
 
 /// `orco apply`.

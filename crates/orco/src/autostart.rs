@@ -1,6 +1,8 @@
-//! Starting the daemon in the background when `orco up` finds none answering on a unix
-//! socket: `orco daemon --socket PATH` in its own session, its output appended to
-//! `daemon.log` in its data dir (`--data-dir`/`ORCO_DATA_DIR` or the default).
+//! Starting the daemon in the background when a verb that writes (`up`, `apply`, `run`,
+//! `job submit`, `scale`, `restart`, `down`, …) finds none answering on a unix socket:
+//! `orco daemon --socket PATH` in its own session, its output appended to `daemon.log` in its
+//! data dir (`--data-dir`/`ORCO_DATA_DIR` or the default). Verbs that only read never start
+//! one: they exit 3.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

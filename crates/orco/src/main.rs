@@ -1,5 +1,23 @@
 //! The `orco` binary: parses arguments and dispatches to one verb per module.
 
+// `println!` and `print!` for the whole crate (declared before the modules, so they shadow
+// std's in every one of them): like std's, but a closed stdout — a pipe whose reader left, as
+// in `orco events | head -1` — ends the process quietly instead of panicking.
+macro_rules! println {
+    () => {
+        $crate::stdout::write(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::stdout::line(format_args!($($arg)*))
+    };
+}
+
+macro_rules! print {
+    ($($arg:tt)*) => {
+        $crate::stdout::write(format_args!($($arg)*))
+    };
+}
+
 mod args;
 mod autostart;
 mod cli;
@@ -9,6 +27,7 @@ mod exit;
 mod output;
 mod printer;
 mod remote;
+mod stdout;
 
 use std::process::ExitCode;
 

@@ -39,8 +39,10 @@ impl Printer {
     pub(crate) fn line(&mut self, name: &str, text: &str) {
         let prefix = self.prefix(name);
         let mut out = self.out.lock();
-        // A closed stdout (a pipe whose reader left) must not stop anything.
-        let _ = writeln!(out, "{prefix} {text}");
+        // A closed stdout (a pipe whose reader left) ends the process quietly.
+        if let Err(e) = writeln!(out, "{prefix} {text}") {
+            crate::stdout::gone(&e);
+        }
     }
 
     /// One of orco's own lines.

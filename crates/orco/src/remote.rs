@@ -274,7 +274,7 @@ impl Action {
 /// Runs `action` on a service or an instance of the selected stack, or on every service of
 /// it when no target is given.
 pub(crate) async fn act(action: Action, args: &crate::args::TargetArgs) -> Result<u8, Failure> {
-    let client = client(&args.connect)?;
+    let client = crate::autostart::client(&args.connect).await?;
     let stack = stack(&client, &args.stack).await?;
     let Some(target) = &args.target else {
         let list = client.workloads(Some(&stack), None).await?;

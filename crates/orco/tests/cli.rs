@@ -32,7 +32,7 @@ fn the_seed_example_validates_with_exit_code_zero() {
     let out = orco(&["validate", "-f", seed().to_str().unwrap()], &root());
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(
-        text(&out.stdout).contains("stack `demo` is valid: 3 services, 0 jobs, 3 start layers")
+        text(&out.stdout).contains("stack `seed` is valid: 3 services, 0 jobs, 3 start layers")
     );
 }
 

@@ -688,6 +688,9 @@ impl Cx<'_> {
             self.warn(root, "", "the stack has no services and no jobs", None);
         }
         self.ports(&services, &merged);
+        // From the edges as written, so that a cycle is reported with the other errors even
+        // when one of its services has an error of its own (a bad `require`).
+        self.cycles();
 
         let stack = Stack {
             version: version?,
@@ -696,7 +699,6 @@ impl Cx<'_> {
             services,
             jobs,
         };
-        self.cycles(&stack);
         Some(stack)
     }
 
@@ -1974,8 +1976,17 @@ impl Cx<'_> {
         }
     }
 
-    fn cycles(&mut self, stack: &Stack) {
-        let g = graph(stack);
+    fn cycles(&mut self) {
+        let mut edges: Vec<&(String, String)> = self.edges.keys().collect();
+        edges.sort();
+        let mut g = orco_dag::Graph::new();
+        for (dependent, dependency) in &edges {
+            g.add_node(dependent);
+            g.add_node(dependency);
+        }
+        for (dependent, dependency) in edges {
+            g.add_edge(dependent, dependency);
+        }
         if let Some(cycle) = g.find_cycle() {
             let (a, b) = (
                 cycle.path[0].clone(),

@@ -38,7 +38,12 @@ pub(crate) fn run(args: &ApplyArgs) -> anyhow::Result<u8> {
         Err(discover::Failure(code)) => return Ok(code),
     };
     remote::run(async move {
-        let client = remote::client(&args.connect)?;
+        // A dry run changes nothing, so it never starts a daemon.
+        let client = if args.dry_run {
+            remote::client(&args.connect)?
+        } else {
+            crate::autostart::client(&args.connect).await?
+        };
         let name = &loaded.stack.stack.name;
         let current = current(&client, name).await?;
         let plan = orco_change::plan(

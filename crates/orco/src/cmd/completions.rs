@@ -7,6 +7,8 @@ use crate::exit;
 
 pub(crate) fn run(args: &CompletionsArgs) -> anyhow::Result<u8> {
     let mut cmd = Cli::command();
-    clap_complete::generate(args.shell, &mut cmd, "orco", &mut std::io::stdout());
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut cmd, "orco", &mut script);
+    crate::stdout::bytes(&script);
     Ok(exit::OK)
 }

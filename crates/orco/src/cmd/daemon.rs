@@ -1,11 +1,23 @@
-//! `orco daemon`: run the daemon in the foreground until SIGTERM or SIGINT.
+//! `orco daemon`: run the daemon in the foreground until SIGTERM or SIGINT; `orco daemon
+//! stop [--instances]`: stop the daemon serving the socket (and with `--instances`, every
+//! stack and then the node keeper first).
 
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use orco_client::{Client, ClientError, Host};
 use orco_daemon::{Config, Daemon};
 
-use crate::args::DaemonArgs;
+use crate::args::{DaemonArgs, DaemonCommand, DaemonStopArgs};
 use crate::exit;
+use crate::remote::{self, Failure};
 
 pub(crate) fn run(args: &DaemonArgs) -> anyhow::Result<u8> {
+    if let Some(DaemonCommand::Stop(stop_args)) = &args.command {
+        return remote::run(stop(stop_args));
+    }
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let _ = tracing_subscriber::fmt()
@@ -44,4 +56,157 @@ pub(crate) fn run(args: &DaemonArgs) -> anyhow::Result<u8> {
         daemon.run_until_signal().await?;
         Ok(exit::OK)
     })
+}
+
+/// `orco daemon stop`: finds the daemon's process by the socket's peer credentials, stops the
+/// stacks first when asked, sends SIGTERM, waits until the process is gone, then stops the
+/// keeper when asked.
+async fn stop(args: &DaemonStopArgs) -> Result<u8, Failure> {
+    let Some(patience) = crate::cmd::rollout::parse_timeout(&args.timeout) else {
+        return Ok(exit::USAGE);
+    };
+    let deadline = Instant::now() + patience;
+    let client = remote::client(&args.connect)?;
+    let Host::Unix(socket) = client.host().clone() else {
+        return Err(Failure::Usage(format!(
+            "`orco daemon stop` stops a daemon of this machine through its unix socket, not {}: stop it where it runs",
+            client.host()
+        )));
+    };
+    match client.health().await {
+        Ok(_) => {}
+        Err(ClientError::Unreachable { .. }) => {
+            eprintln!(
+                "orco: no daemon answers on {}: nothing to stop",
+                socket.display()
+            );
+            return Ok(exit::OK);
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let pid = peer_pid(&socket).await?;
+    let data_dir = data_dir_of(pid);
+    if args.instances {
+        stop_stacks(&client, deadline).await?;
+    }
+    kill(Pid::from_raw(pid), Signal::SIGTERM).map_err(|e| {
+        Failure::Usage(format!(
+            "cannot signal the daemon (pid {pid}): {e}; as root, or as the user it runs as"
+        ))
+    })?;
+    if !wait_gone(pid, deadline).await {
+        eprintln!(
+            "error: the daemon (pid {pid}) is still running after {}",
+            args.timeout
+        );
+        return Ok(exit::FAILURE);
+    }
+    println!("daemon stopped (pid {pid})");
+    if args.instances {
+        let Some(data_dir) = data_dir else {
+            eprintln!(
+                "error: cannot tell the daemon's data dir from its open files: the node keeper was left running"
+            );
+            return Ok(exit::FAILURE);
+        };
+        return stop_keeper(&data_dir.join(orco_daemon::engine::KEEPER_DIR), deadline).await;
+    }
+    Ok(exit::OK)
+}
+
+/// The pid of the process that serves `socket` (its peer credentials).
+async fn peer_pid(socket: &Path) -> Result<i32, Failure> {
+    let stream = tokio::net::UnixStream::connect(socket).await.map_err(|e| {
+        Failure::Client(ClientError::Unreachable {
+            host: format!("unix://{}", socket.display()),
+            detail: e.to_string(),
+        })
+    })?;
+    let credentials = stream
+        .peer_cred()
+        .map_err(|e| Failure::Usage(format!("cannot tell who serves {}: {e}", socket.display())))?;
+    credentials.pid().ok_or_else(|| {
+        Failure::Usage(format!(
+            "cannot tell which process serves {}",
+            socket.display()
+        ))
+    })
+}
+
+/// The data dir of daemon `pid`: the directory of the `daemon.lock` it holds open.
+fn data_dir_of(pid: i32) -> Option<PathBuf> {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .ok()?
+        .flatten()
+        .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+        .find(|target| target.file_name().is_some_and(|n| n == "daemon.lock"))
+        .and_then(|lock| lock.parent().map(Path::to_path_buf))
+}
+
+/// Whether process `pid` has ended (gone, or a zombie its parent has not reaped yet).
+fn ended(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the command name, which is in parentheses.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with(['Z', 'X'])),
+        Err(_) => true,
+    }
+}
+
+/// Waits until `pid` has ended or `deadline` passes; whether it ended.
+async fn wait_gone(pid: i32, deadline: Instant) -> bool {
+    while !ended(pid) {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    true
+}
+
+/// Stops every stack (dependents first) and waits until no instance runs.
+async fn stop_stacks(client: &Client, deadline: Instant) -> Result<(), Failure> {
+    let stacks = client.stacks(None).await?;
+    for stack in &stacks.items {
+        client.stop_stack(&stack.name).await?;
+        println!("stack {}: stop requested", stack.name);
+    }
+    loop {
+        let live = client
+            .instances(None, None, None)
+            .await?
+            .items
+            .iter()
+            .filter(|i| remote::is_live(&i.phase))
+            .count();
+        if live == 0 {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            eprintln!("orco: {live} instances still run: the keeper will kill them");
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Asks the node keeper in `dir` to exit (killing what still runs) and waits until it has.
+async fn stop_keeper(dir: &Path, deadline: Instant) -> Result<u8, Failure> {
+    let keeper = match orco_runtime::ProcessRuntime::connect(dir).await {
+        Ok(keeper) => keeper,
+        Err(e) => {
+            eprintln!("orco: no node keeper answers in {} ({e})", dir.display());
+            return Ok(exit::OK);
+        }
+    };
+    let pid = keeper.keeper_pid();
+    // The keeper may close the connection before it answers: whether it is gone decides.
+    let _ = keeper.shutdown(true).await;
+    if !wait_gone(pid, deadline).await {
+        eprintln!("error: the node keeper (pid {pid}) is still running");
+        return Ok(exit::FAILURE);
+    }
+    println!("node keeper stopped (pid {pid})");
+    Ok(exit::OK)
 }

@@ -13,7 +13,7 @@ const ORDERLY: Duration = Duration::from_secs(60);
 
 pub(crate) fn run(args: &DownArgs) -> anyhow::Result<u8> {
     remote::run(async move {
-        let client = remote::client(&args.connect)?;
+        let client = crate::autostart::client(&args.connect).await?;
         let stack = remote::stack(&client, &args.stack).await?;
         client.stop_stack(&stack).await?;
         let deadline = Instant::now() + ORDERLY;

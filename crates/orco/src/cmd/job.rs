@@ -96,7 +96,7 @@ pub(crate) fn run(args: &JobArgs) -> anyhow::Result<u8> {
 }
 
 async fn submit(args: &JobSubmitArgs, stack: orco_spec::Stack) -> Result<u8, Failure> {
-    let client = remote::client(&args.connect)?;
+    let client = crate::autostart::client(&args.connect).await?;
     let submitted = client.submit_jobs(&stack, &args.jobs).await?;
     if !args.wait {
         if !remote::print_structured(&submitted, args.format.output)? {
@@ -222,7 +222,7 @@ async fn status(args: &JobIdArgs) -> Result<u8, Failure> {
 }
 
 async fn action(args: &JobIdArgs, verb: &str) -> Result<u8, Failure> {
-    let client = remote::client(&args.connect)?;
+    let client = crate::autostart::client(&args.connect).await?;
     let accepted = client.job_action(&args.id, verb).await?;
     if !remote::print_structured(&accepted, args.format.output)? {
         println!(

@@ -88,9 +88,7 @@ impl Screen {
         // Clear whatever is left below (a shorter drawing than the last).
         out.push_str("\x1b[J");
         self.drawn = lines.len();
-        let mut stdout = std::io::stdout().lock();
-        let _ = stdout.write_all(out.as_bytes());
-        let _ = stdout.flush();
+        crate::stdout::bytes(out.as_bytes());
     }
 
     /// Prints the line of every task whose state, progress, attempts or message changed.
@@ -104,10 +102,14 @@ impl Screen {
             );
             if self.printed.get(&task.name) != Some(&key) {
                 self.printed.insert(task.name.clone(), key);
-                let _ = writeln!(stdout, "{}", line.trim_end());
+                if let Err(e) = writeln!(stdout, "{}", line.trim_end()) {
+                    crate::stdout::gone(&e);
+                }
             }
         }
-        let _ = stdout.flush();
+        if let Err(e) = stdout.flush() {
+            crate::stdout::gone(&e);
+        }
     }
 }
 

@@ -11,7 +11,7 @@ pub(crate) fn run(args: &RollbackArgs) -> anyhow::Result<u8> {
         return Ok(exit::USAGE);
     };
     remote::run(async move {
-        let client = remote::client(&args.connect)?;
+        let client = crate::autostart::client(&args.connect).await?;
         let stack = remote::stack(&client, &args.stack).await?;
         let id = remote::qualify(&stack, &args.service);
         let accepted = client.rollback(&id, args.to).await?;

@@ -19,7 +19,7 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<u8> {
         let workdir = std::env::current_dir()
             .map_err(|e| Failure::Usage(format!("cannot read the current directory: {e}")))?;
         let stack = args.stack.clone().unwrap_or_else(|| args.name.clone());
-        let client = remote::client(&args.connect)?;
+        let client = crate::autostart::client(&args.connect).await?;
         let accepted = client
             .create_workload(&WorkloadCreate {
                 stack: stack.clone(),

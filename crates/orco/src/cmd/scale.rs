@@ -6,7 +6,7 @@ use crate::remote::{self, Failure};
 
 pub(crate) fn run(args: &ScaleArgs) -> anyhow::Result<u8> {
     remote::run(async move {
-        let client = remote::client(&args.connect)?;
+        let client = crate::autostart::client(&args.connect).await?;
         let stack = remote::stack(&client, &args.stack).await?;
         let id = remote::qualify(&stack, &args.service);
         let accepted = client.scale(&id, args.replicas).await?;

@@ -105,7 +105,7 @@ async fn describe(args: &WorkloadNameArgs) -> Result<u8, Failure> {
 }
 
 async fn delete(args: &WorkloadNameArgs) -> Result<u8, Failure> {
-    let client = remote::client(&args.connect)?;
+    let client = crate::autostart::client(&args.connect).await?;
     let id = resolve(&client, args).await?;
     let accepted = client.delete_workload(&id).await?;
     if remote::print_structured(&accepted, args.format.output)? {
