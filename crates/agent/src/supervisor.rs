@@ -439,7 +439,7 @@ impl<R: Runtime + 'static> Supervisor<R> {
             return;
         };
         let health = &health;
-        match Prober::new(health).map(|p| self.in_container(p)) {
+        match Prober::new(health).map(|p| self.placed(p, run.port)) {
             Ok(prober) => {
                 let (tx, rx) = mpsc::channel(1024);
                 run.health = Some(prober.start(rx));
@@ -459,10 +459,22 @@ impl<R: Runtime + 'static> Supervisor<R> {
         }
     }
 
-    /// A docker service's `cmd` probe runs inside its container.
-    fn in_container(&self, prober: Prober) -> Prober {
+    /// Where the `cmd` probe runs: inside a docker service's container; for a process, in
+    /// the instance's working directory with its environment (as the instance runs).
+    fn placed(&self, prober: Prober, port: Option<u16>) -> Prober {
         if self.assignment.service.runtime != orco_spec::RuntimeKind::Docker {
-            return prober;
+            return match crate::launch::launch(
+                &self.id,
+                &self.assignment,
+                port,
+                self.api_host.as_deref(),
+            ) {
+                Ok(launch) => prober.in_context(orco_probe::Context {
+                    workdir: launch.workdir,
+                    env: Some(launch.env),
+                }),
+                Err(_) => prober,
+            };
         }
         let runtime = self.runtime.clone();
         let name = self.name.clone();
@@ -485,7 +497,7 @@ impl<R: Runtime + 'static> Supervisor<R> {
         let Some(health) = self.health_of(run) else {
             return;
         };
-        if let Ok(prober) = Prober::new(&health).map(|p| self.in_container(p)) {
+        if let Ok(prober) = Prober::new(&health).map(|p| self.placed(p, run.port)) {
             let (_, rx) = mpsc::channel(1);
             run.health = Some(prober.start_passed(rx));
         }

@@ -210,13 +210,32 @@ pub async fn tcp_held(host: &str, port: u16, timeout: Duration) -> Outcome {
     }
 }
 
-/// Runs a command (in its own process group, killed as a group on timeout); exit 0 passes.
-pub async fn cmd(argv: &[String], timeout: Duration) -> Outcome {
+/// Where a `cmd` probe runs: the instance's working directory and its whole environment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Context {
+    /// The working directory (relative program paths resolve from here too).
+    pub workdir: Option<std::path::PathBuf>,
+    /// The entire environment; `None` keeps the prober's own.
+    pub env: Option<std::collections::BTreeMap<String, String>>,
+}
+
+/// Runs a command (in its own process group, killed as a group on timeout) in `context`,
+/// or in the prober's own directory and environment without one; exit 0 passes.
+pub async fn cmd(argv: &[String], context: Option<&Context>, timeout: Duration) -> Outcome {
     let Some((program, args)) = argv.split_first() else {
         return Outcome::fail(ProbeError::EmptyCommand.to_string());
     };
     let what = format!("cmd `{}`", argv.join(" "));
-    let child = tokio::process::Command::new(program)
+    let mut command = tokio::process::Command::new(program);
+    if let Some(context) = context {
+        if let Some(dir) = &context.workdir {
+            command.current_dir(dir);
+        }
+        if let Some(env) = &context.env {
+            command.env_clear().envs(env);
+        }
+    }
+    let child = command
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())

@@ -15,7 +15,7 @@ pub mod log;
 pub mod metrics;
 pub mod prober;
 
-pub use check::{HttpCheck, Outcome};
+pub use check::{Context, HttpCheck, Outcome};
 pub use decision::{Settings, Status, Tracker, ready};
 pub use error::ProbeError;
 pub use log::LogMatcher;

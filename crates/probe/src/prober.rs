@@ -25,7 +25,7 @@ enum Periodic {
         /// Through the engine's port forwarder: see [`check::tcp_held`].
         held: bool,
     },
-    Cmd(Vec<String>, Option<Exec>),
+    Cmd(Vec<String>, Option<Exec>, Option<Arc<check::Context>>),
 }
 
 /// How a `cmd` probe runs when not as a local process (inside a container): the command's
@@ -72,8 +72,10 @@ impl Periodic {
                 port,
                 held: true,
             } => ("tcp", check::tcp_held(host, *port, timeout).await),
-            Periodic::Cmd(argv, None) => ("cmd", check::cmd(argv, timeout).await),
-            Periodic::Cmd(argv, Some(exec)) => ("cmd", exec_cmd(exec, argv, timeout).await),
+            Periodic::Cmd(argv, None, context) => {
+                ("cmd", check::cmd(argv, context.as_deref(), timeout).await)
+            }
+            Periodic::Cmd(argv, Some(exec), _) => ("cmd", exec_cmd(exec, argv, timeout).await),
         };
         crate::metrics::observe(kind, started.elapsed().as_secs_f64());
         outcome
@@ -130,8 +132,20 @@ impl Prober {
     /// local process.
     pub fn with_exec(mut self, exec: Exec) -> Prober {
         for (_, periodic, _) in &mut self.periodic {
-            if let Periodic::Cmd(_, slot) = periodic {
+            if let Periodic::Cmd(_, slot, _) = periodic {
                 *slot = Some(exec.clone());
+            }
+        }
+        self
+    }
+
+    /// Runs the `cmd` probe (as a local process) in `context`: the instance's working
+    /// directory and environment, as the instance itself runs.
+    pub fn in_context(mut self, context: check::Context) -> Prober {
+        let context = Arc::new(context);
+        for (_, periodic, _) in &mut self.periodic {
+            if let Periodic::Cmd(_, _, slot) = periodic {
+                *slot = Some(context.clone());
             }
         }
         self
@@ -175,7 +189,7 @@ impl Prober {
             }
             periodic.push((
                 ProbeKind::Cmd,
-                Periodic::Cmd(argv, None),
+                Periodic::Cmd(argv, None, None),
                 Settings::of(health, ProbeKind::Cmd),
             ));
         }

@@ -176,11 +176,11 @@ async fn a_held_tcp_probe_fails_when_the_peer_closes_at_once_and_passes_when_it_
 async fn a_cmd_probe_passes_on_exit_0_fails_otherwise_and_a_hung_one_is_killed_with_its_group() {
     let sh = |script: &str| vec!["/bin/sh".to_string(), "-c".to_string(), script.to_string()];
     assert!(
-        check::cmd(&sh("exit 0"), Duration::from_secs(5))
+        check::cmd(&sh("exit 0"), None, Duration::from_secs(5))
             .await
             .passed
     );
-    let failed = check::cmd(&sh("exit 3"), Duration::from_secs(5)).await;
+    let failed = check::cmd(&sh("exit 3"), None, Duration::from_secs(5)).await;
     assert!(
         !failed.passed && failed.detail.contains("exit status: 3"),
         "{}",
@@ -200,7 +200,7 @@ async fn a_cmd_probe_passes_on_exit_0_fails_otherwise_and_a_hung_one_is_killed_w
         "--pid-file".into(),
         pid_file.display().to_string(),
     ];
-    let hung = check::cmd(&argv, Duration::from_millis(300)).await;
+    let hung = check::cmd(&argv, None, Duration::from_millis(300)).await;
     assert!(
         !hung.passed && hung.detail.contains("no exit within"),
         "{}",
@@ -316,4 +316,34 @@ fn bad_probe_settings_are_refused_before_anything_runs() {
         command: SpecCommand::Exec(vec![]),
     });
     assert!(Prober::new(&h).is_err());
+}
+
+#[tokio::test]
+async fn a_cmd_probe_runs_in_its_context_directory_with_its_context_environment() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("check.sh"), "test \"$MARK\" = here\n").expect("script");
+    let argv = vec!["/bin/sh".to_string(), "check.sh".to_string()];
+    let outside = check::cmd(&argv, None, Duration::from_secs(5)).await;
+    assert!(
+        !outside.passed,
+        "not in the daemon's directory: {}",
+        outside.detail
+    );
+    let context = check::Context {
+        workdir: Some(dir.path().to_path_buf()),
+        env: Some(std::collections::BTreeMap::from([
+            ("MARK".to_string(), "here".to_string()),
+            ("PATH".to_string(), "/usr/bin:/bin".to_string()),
+        ])),
+    };
+    let inside = check::cmd(&argv, Some(&context), Duration::from_secs(5)).await;
+    assert!(inside.passed, "{}", inside.detail);
+    let mut without_mark = context.clone();
+    without_mark.env = Some(std::collections::BTreeMap::new());
+    let bare = check::cmd(&argv, Some(&without_mark), Duration::from_secs(5)).await;
+    assert!(
+        !bare.passed,
+        "only the context's environment: {}",
+        bare.detail
+    );
 }

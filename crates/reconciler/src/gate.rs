@@ -93,28 +93,33 @@ fn service_condition(
         .instances_of(target)
         .filter(|(id, _)| id.replica < want)
         .collect();
-    let holds = |phase: Phase, ever_started: bool| match require {
-        Require::Exists => true,
-        Require::Started => {
-            matches!(phase, Phase::Running { .. } | Phase::Succeeded)
-                || (ever_started && phase == Phase::Starting)
+    let holds = |i: &orco_state::Instance| {
+        // A run of the instance ended (it exited, or was stopped): a start that follows
+        // restarts something that ran. A start that failed (a program that does not exist, an
+        // image that cannot be pulled) is no run, so its retries are not "started".
+        let ran = i.last_exit.is_some();
+        // It was tried at least once and ended, either way (a start that failed counts).
+        let ended = ran || i.restarts.total > 0 || i.restarts.failures > 0;
+        match require {
+            Require::Exists => true,
+            Require::Started => {
+                matches!(i.phase, Phase::Running { .. } | Phase::Succeeded)
+                    || (ran && i.phase == Phase::Starting)
+            }
+            Require::Ready => i.phase == Phase::Running { ready: true },
+            Require::Succeeded => i.phase == Phase::Succeeded,
+            Require::Completed => matches!(i.phase, Phase::Succeeded | Phase::Failed) && ended,
+            Require::Failed => i.phase == Phase::Failed && ended,
         }
-        Require::Ready => phase == Phase::Running { ready: true },
-        Require::Succeeded => phase == Phase::Succeeded,
-        Require::Completed => matches!(phase, Phase::Succeeded | Phase::Failed) && ever_started,
-        Require::Failed => phase == Phase::Failed && ever_started,
     };
-    let met = instances
-        .iter()
-        .filter(|(_, i)| holds(i.phase, i.last_exit.is_some() || i.restarts.total > 0))
-        .count();
+    let met = instances.iter().filter(|(_, i)| holds(i)).count();
     if instances.len() as u32 == want && met as u32 == want {
         return Ok(());
     }
     // The most useful words about a target instance that does not meet the condition.
     let detail = instances
         .iter()
-        .find(|(_, i)| !holds(i.phase, i.last_exit.is_some() || i.restarts.total > 0))
+        .find(|(_, i)| !holds(i))
         .and_then(|(_, i)| {
             i.reason.clone().or_else(|| match i.phase {
                 Phase::Pending => Some(format!("{} not started yet", target.name)),

@@ -202,8 +202,8 @@ pub fn reconcile_with(state: &State, now: Timestamp, limits: &Limits) -> Plan {
                     reason: "stopped by request".into(),
                 }
             }
-        } else if never_started(instance) {
-            match first_unmet(state, stack_name, service, id, instance, now) {
+        } else if let Some(since) = instance.gated_since() {
+            match first_unmet(state, stack_name, service, id, since, now) {
                 None => Desired::Run,
                 Some(blocked) => {
                     if blocked.timed_out {
@@ -215,7 +215,7 @@ pub fn reconcile_with(state: &State, now: Timestamp, limits: &Limits) -> Plan {
                             });
                         }
                     } else if let Some(t) = blocked.timeout {
-                        let due = deadline(instance.created_at, t);
+                        let due = deadline(since, t);
                         plan.wake_at = Some(plan.wake_at.map_or(due, |w| w.min(due)));
                     }
                     plan.blocked.push(blocked);
@@ -397,25 +397,12 @@ fn fallback_service() -> Service {
     }
 }
 
-/// Dependencies gate only an instance's first start: once satisfied at start, a dependency
-/// that later turns unready does not stop or hold back its dependents.
-fn never_started(instance: &Instance) -> bool {
-    match instance.phase {
-        Phase::Pending => true,
-        // Failed while blocked (a dependency timeout) is not a run.
-        Phase::Failed => {
-            instance.pid.is_none() && instance.last_exit.is_none() && instance.restarts.total == 0
-        }
-        _ => false,
-    }
-}
-
 fn first_unmet(
     state: &State,
     stack: &StackName,
     service: &Service,
     id: &InstanceId,
-    instance: &Instance,
+    since: Timestamp,
     now: Timestamp,
 ) -> Option<Blocked> {
     service
@@ -424,9 +411,7 @@ fn first_unmet(
         .find_map(|dep| match condition(state, stack, dep) {
             Ok(()) => None,
             Err(detail) => {
-                let timed_out = dep
-                    .timeout
-                    .is_some_and(|t| now >= deadline(instance.created_at, t));
+                let timed_out = dep.timeout.is_some_and(|t| now >= deadline(since, t));
                 Some(Blocked {
                     instance: id.clone(),
                     dependency: dep.target.clone(),

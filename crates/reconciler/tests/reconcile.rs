@@ -381,3 +381,160 @@ fn stopping_one_service_does_not_wait_for_dependents_that_keep_running() {
         "db is stopped at once"
     );
 }
+
+#[test]
+fn a_dependent_never_starts_while_its_target_only_retries_a_start_that_fails() {
+    let mut w = World::new(
+        "version: 0.1\nstack: {name: s}\nservices:\n  broken:\n    command: /nonexistent\n    restartPolicy: {maxRetries: 3}\n  app:\n    command: x\n    dependsOn: [{target: broken, require: started}]\n",
+    );
+    w.settle();
+    // Every start of `broken` fails before anything runs; the policy retries, then gives up.
+    for attempt in 0..3 {
+        w.apply(EventKind::InstanceStarting {
+            instance: id("s/broken-0"),
+            attempt,
+            port: None,
+        });
+        assert_eq!(running(&w.settle()), ["s/broken-0"], "attempt {attempt}");
+        w.apply(EventKind::InstanceFailed {
+            instance: id("s/broken-0"),
+            reason: "no such file or directory".into(),
+        });
+        assert_eq!(running(&w.settle()), ["s/broken-0"], "attempt {attempt}");
+    }
+    w.apply(EventKind::InstanceFailed {
+        instance: id("s/broken-0"),
+        reason: "gave up after 3 consecutive failed runs (last: no such file or directory)".into(),
+    });
+    let plan = w.settle();
+    assert_eq!(running(&plan), ["s/broken-0"]);
+    let blocked: Vec<String> = plan.blocked.iter().map(|b| b.to_string()).collect();
+    assert_eq!(
+        blocked,
+        [
+            "app blocked: dependency broken not started (gave up after 3 consecutive failed runs (last: no such file or directory))"
+        ],
+        "the dependent stays pending and says why"
+    );
+    assert_eq!(
+        w.state.instances[&id("s/app-0")].phase,
+        orco_state::Phase::Pending
+    );
+}
+
+#[test]
+fn a_target_restarting_after_a_run_still_counts_as_started() {
+    let mut w = World::new(
+        "version: 0.1\nstack: {name: s}\nservices:\n  db:\n    command: x\n  app:\n    command: x\n    dependsOn: [{target: db, require: started}]\n",
+    );
+    w.settle();
+    w.start("s/db-0");
+    w.exit("s/db-0", 1);
+    w.apply(EventKind::InstanceStarting {
+        instance: id("s/db-0"),
+        attempt: 1,
+        port: None,
+    });
+    assert_eq!(running(&w.settle()), ["s/app-0", "s/db-0"]);
+}
+
+#[test]
+fn after_a_whole_stack_stop_the_next_up_starts_services_in_dependency_order_again() {
+    let mut w = World::new(CHAIN);
+    w.settle();
+    for i in ["s/db-0", "s/api-0", "s/api-1", "s/web-0"] {
+        w.start(i);
+        w.ready(i);
+    }
+    w.apply(EventKind::StackStopRequested {
+        stack: "s".parse().unwrap(),
+    });
+    for i in ["s/web-0", "s/api-0", "s/api-1", "s/db-0"] {
+        w.settle();
+        w.apply(EventKind::InstanceStopping {
+            instance: id(i),
+            reason: "stopped by request".into(),
+        });
+        w.exit(i, 0);
+    }
+    assert!(running(&w.settle()).is_empty());
+    // `orco up` again: the same stack applied once more.
+    w.clock = 100;
+    w.apply(EventKind::StackApplied {
+        stack: Box::new(stack(CHAIN)),
+    });
+    let plan = w.settle();
+    assert_eq!(running(&plan), ["s/db-0"], "only what depends on nothing");
+    let blocked: Vec<String> = plan.blocked.iter().map(|b| b.to_string()).collect();
+    assert!(
+        blocked
+            .iter()
+            .any(|b| b.starts_with("api blocked: dependency db not ready (timeout 10s")),
+        "{blocked:?}"
+    );
+    w.clock = 105;
+    w.start("s/db-0");
+    assert_eq!(running(&w.settle()), ["s/db-0"], "db runs but is not ready");
+    w.ready("s/db-0");
+    assert_eq!(running(&w.settle()), ["s/api-0", "s/api-1", "s/db-0"]);
+    for i in ["s/api-0", "s/api-1"] {
+        w.start(i);
+        w.ready(i);
+    }
+    assert_eq!(
+        running(&w.settle()),
+        ["s/api-0", "s/api-1", "s/db-0", "s/web-0"]
+    );
+}
+
+#[test]
+fn a_dependency_timeout_after_a_start_request_counts_from_the_request() {
+    let mut w = World::new(CHAIN);
+    w.settle();
+    for i in ["s/db-0", "s/api-0", "s/api-1"] {
+        w.start(i);
+        w.ready(i);
+    }
+    for workload in ["s/api", "s/db"] {
+        w.apply(EventKind::StopRequested {
+            workload: workload.parse().unwrap(),
+        });
+    }
+    for i in ["s/api-0", "s/api-1", "s/db-0"] {
+        w.settle();
+        w.apply(EventKind::InstanceStopped { instance: id(i) });
+    }
+    w.clock = 1000;
+    w.apply(EventKind::StartRequested {
+        workload: "s/api".parse().unwrap(),
+    });
+    let plan = w.settle();
+    assert!(
+        !running(&plan).contains(&"s/api-0".to_string()),
+        "db is stopped"
+    );
+    assert!(
+        plan.blocked.iter().all(|b| !b.timed_out),
+        "an hour-old stop is no wait: {:?}",
+        plan.blocked
+    );
+    assert_eq!(plan.wake_at, Some(t(1010)));
+    w.clock = 1010;
+    let plan = w.settle();
+    assert!(
+        plan.blocked.iter().any(|b| b.timed_out),
+        "{:?}",
+        plan.blocked
+    );
+    assert_eq!(
+        w.state.instances[&id("s/api-0")].phase,
+        orco_state::Phase::Failed
+    );
+    // The dependency comes back: the timed-out dependent starts after all.
+    w.apply(EventKind::StartRequested {
+        workload: "s/db".parse().unwrap(),
+    });
+    w.start("s/db-0");
+    w.ready("s/db-0");
+    assert_eq!(running(&w.settle()), ["s/api-0", "s/api-1", "s/db-0"]);
+}

@@ -310,6 +310,40 @@ pub struct Instance {
     /// When a restart was last asked for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restart_requested_at: Option<Timestamp>,
+    /// When its next start began to wait for its dependencies: set when it is created and
+    /// when a stop of it is lifted (`orco up` or `orco start` after `orco stop`), cleared
+    /// when it starts. While set and the instance does not run, its start is gated on its
+    /// dependencies, and a dependency's `timeout` counts from here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting_since: Option<Timestamp>,
+}
+
+impl Instance {
+    /// A stop of it was lifted: unless it still runs, its next start waits for its
+    /// dependencies from `at`.
+    fn wait_again(&mut self, at: Timestamp) {
+        if !self.runs() {
+            self.waiting_since = Some(at);
+        }
+    }
+
+    /// Whether its process or container may run or is being started (`starting`, `running`).
+    fn runs(&self) -> bool {
+        matches!(self.phase, Phase::Starting | Phase::Running { .. })
+    }
+
+    /// When the wait of its next start for its dependencies began, if that start is gated:
+    /// it has never started, or it was stopped on purpose and is wanted again. A restart by
+    /// its restart policy, by hand or by a rollout is not gated.
+    pub fn gated_since(&self) -> Option<Timestamp> {
+        match self.phase {
+            Phase::Pending => Some(self.waiting_since.unwrap_or(self.created_at)),
+            Phase::Stopping | Phase::Stopped | Phase::Succeeded | Phase::Failed => {
+                self.waiting_since
+            }
+            Phase::Starting | Phase::Running { .. } => None,
+        }
+    }
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -626,7 +660,12 @@ impl State {
                 }
                 entry.generation += 1;
                 entry.scale.clear();
-                entry.stopped.clear();
+                let lifted = std::mem::take(&mut entry.stopped);
+                for (id, i) in self.instances.iter_mut() {
+                    if id.workload.stack == name && lifted.contains(id.workload.name.as_str()) {
+                        i.wait_again(at);
+                    }
+                }
             }
             EventKind::StackRemoved { stack, .. } => {
                 self.stacks.remove(stack);
@@ -651,8 +690,14 @@ impl State {
                 }
             }
             EventKind::StartRequested { workload } => {
-                if let Some(stack) = self.stacks.get_mut(&workload.stack) {
-                    stack.stopped.remove(&workload.name);
+                if let Some(stack) = self.stacks.get_mut(&workload.stack)
+                    && stack.stopped.remove(&workload.name)
+                {
+                    for (id, i) in self.instances.iter_mut() {
+                        if &id.workload == workload {
+                            i.wait_again(at);
+                        }
+                    }
                 }
             }
             EventKind::RestartRequested { instance } => {
@@ -684,6 +729,7 @@ impl State {
                         revised_at: Some(at),
                         started_at: None,
                         restart_requested_at: None,
+                        waiting_since: Some(at),
                     },
                 );
             }
@@ -735,6 +781,7 @@ impl State {
                 self.with_instance(instance, &event.kind, at, |i| {
                     i.port = *port;
                     i.started_at = Some(at);
+                    i.waiting_since = None;
                     if *attempt > 0 {
                         i.restarts.total = i.restarts.total.saturating_add(1);
                     }
