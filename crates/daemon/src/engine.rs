@@ -169,6 +169,7 @@ pub async fn start_engine(
             None
         }
     };
+    let keeper = process.clone();
     let runtime = Router::new(process, docker);
     let log_dir = data_dir.join(LOGS_DIR);
     let config = LogConfig {
@@ -177,7 +178,7 @@ pub async fn start_engine(
     };
     let logs =
         Logs::new(config).map_err(|e| DaemonError::Engine(format!("cannot open the logs: {e}")))?;
-    let sink = LogSink::new(logs.clone(), &log_dir);
+    let sink = LogSink::new(logs.clone(), &log_dir).with_keeper(keeper);
     sink.keep_saving();
     let recovering = store.clone();
     let recovered = tokio::task::spawn_blocking(move || recovering.state())

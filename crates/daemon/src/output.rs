@@ -7,7 +7,9 @@
 //! avoid reading everything again, the sink saves, about once a second and only after the
 //! stack logs are fsynced, how far it has read each instance's output (`resume.json`); lines
 //! between that point and the crash may already be in the log, so lines no newer than the
-//! last record of the instance found in its stack's current log file are skipped.
+//! last record of the instance found in its stack's current log file are skipped. Once saved,
+//! the positions are what the keeper is told was consumed: its spools let go of what lies
+//! before.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -16,7 +18,7 @@ use std::time::Duration;
 
 use orco_agent::{Output, OutputSink};
 use orco_logs::{Logs, Origin, Producer, Record};
-use orco_runtime::{InstanceInfo, OutputLine};
+use orco_runtime::{InstanceInfo, OutputLine, ProcessRuntime};
 use orco_state::{InstanceId, TaskId};
 use serde::{Deserialize, Serialize};
 
@@ -87,6 +89,9 @@ pub struct LogSink {
     logs: Logs,
     resume_file: PathBuf,
     inner: Arc<Mutex<Inner>>,
+    /// The keeper, told how far each output is kept once the positions are saved, so that
+    /// its spools let go of it.
+    keeper: Option<ProcessRuntime>,
 }
 
 impl std::fmt::Debug for LogSink {
@@ -112,7 +117,15 @@ impl LogSink {
                 saved,
                 ..Inner::default()
             })),
+            keeper: None,
         }
+    }
+
+    /// Tells `keeper` how far each output is kept, after every save of the positions.
+    pub fn with_keeper(mut self, keeper: ProcessRuntime) -> LogSink {
+        keeper.ack_explicitly();
+        self.keeper = Some(keeper);
+        self
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -124,6 +137,7 @@ impl LogSink {
         let weak = Arc::downgrade(&self.inner);
         let logs = self.logs.clone();
         let file = self.resume_file.clone();
+        let keeper = self.keeper.clone();
         tokio::spawn(async move {
             let mut last: Option<BTreeMap<String, Position>> = None;
             loop {
@@ -156,7 +170,19 @@ impl LogSink {
                 let done =
                     tokio::task::spawn_blocking(move || save(&logs, &stacks, &file, &saved)).await;
                 match done {
-                    Ok(Ok(())) => last = Some(positions),
+                    Ok(Ok(())) => {
+                        if let Some(keeper) = &keeper {
+                            for (name, position) in &positions {
+                                let known = last.as_ref().and_then(|l| l.get(name));
+                                if known != Some(position) {
+                                    // An instance forgotten meanwhile is unknown: nothing to do.
+                                    let _ =
+                                        keeper.consumed(name, position.offset, position.at).await;
+                                }
+                            }
+                        }
+                        last = Some(positions);
+                    }
                     Ok(Err(e)) => tracing::warn!("cannot save log read positions: {e}"),
                     Err(e) => tracing::warn!("cannot save log read positions: {e}"),
                 }

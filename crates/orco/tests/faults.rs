@@ -204,3 +204,38 @@ fn an_exit_while_no_daemon_ran_is_recorded_once_and_the_backoff_goes_on_from_the
     let history = world.ok(&["history", "flaky-0"]);
     assert_eq!(history.matches("exited (exit 1)").count(), 3, "{history}");
 }
+
+/// Bytes a file takes on disk (its allocated blocks: holes given back are not counted).
+fn allocated(path: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).map_or(0, |m| m.blocks() * 512)
+}
+
+#[test]
+fn a_flooding_service_never_grows_the_keepers_spool_beyond_its_cap() {
+    let world = World::new();
+    let file = world.file(
+        "stack.yaml",
+        "version: 0.1\nstack: {name: flood}\nservices:\n  yes:\n    command: ['sh', '-c', 'yes $(printf \"%0199d\" 0)']\n",
+    );
+    world.ok(&["up", "-d", "--wait", "-f", file.to_str().unwrap()]);
+    let spool = world.data().join("keeper/instances/flood.yes-0/output.log");
+    wait_until("the spool to exist", || spool.exists());
+    // The flood goes on for five seconds; with nobody consuming, yes writes hundreds of MB
+    // a second.
+    let cap = orco_runtime::keeper::SPOOL_CAP;
+    let mut largest = 0;
+    let until = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < until {
+        largest = largest.max(allocated(&spool));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let logical = std::fs::metadata(&spool).unwrap().len();
+    assert!(
+        largest <= cap + (1 << 20),
+        "the spool took {largest} bytes on disk (cap {cap})"
+    );
+    // It went through the spool all the same: far more than the cap was written.
+    assert!(logical > cap, "only {logical} bytes went through the spool");
+    world.ok(&["stop", "yes"]);
+}

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -39,6 +39,11 @@ pub struct ProcessRuntime {
 struct Inner {
     dir: PathBuf,
     keeper_pid: i32,
+    /// The protocol version the keeper accepted (1 lacks `consumed`).
+    version: u32,
+    /// The client says itself what it has consumed (after keeping it durably); otherwise a
+    /// watch tells the keeper what it delivered.
+    explicit_acks: Arc<AtomicBool>,
     tx: mpsc::Sender<Vec<u8>>,
     /// `None` once the connection is lost.
     pending: Arc<Mutex<Option<Pending>>>,
@@ -90,31 +95,76 @@ async fn read_message(
     }
 }
 
-/// Connects and says hello; returns the stream and the keeper's pid.
-async fn open(dir: &Path) -> Result<(UnixStream, i32), RuntimeError> {
+/// Connects and says hello (in this build's protocol version, else in version 1, which a
+/// keeper of the previous build speaks); returns the stream, the keeper's pid and the version.
+async fn open(dir: &Path) -> Result<(UnixStream, i32, u32), RuntimeError> {
     let socket = socket_path(dir);
-    let mut stream = UnixStream::connect(&socket)
-        .await
-        .map_err(RuntimeError::io(format!(
-            "cannot connect to the keeper at {}",
-            socket.display()
-        )))?;
-    send_frame(&mut stream, Op::Hello { version: VERSION }, 0).await?;
-    match read_message(&mut stream).await? {
-        ToClient::Reply {
-            answer: Answer::Welcome { pid, .. },
-            ..
-        } => Ok((stream, pid)),
-        ToClient::Failed {
-            code: ErrorCode::Version,
-            ..
-        } => Err(RuntimeError::Version {
-            ours: VERSION,
-            theirs: 0,
-        }),
-        other => Err(RuntimeError::Protocol(format!(
-            "unexpected greeting {other:?}"
-        ))),
+    for version in [VERSION, 1] {
+        let mut stream = UnixStream::connect(&socket)
+            .await
+            .map_err(RuntimeError::io(format!(
+                "cannot connect to the keeper at {}",
+                socket.display()
+            )))?;
+        send_frame(&mut stream, Op::Hello { version }, 0).await?;
+        match read_message(&mut stream).await? {
+            ToClient::Reply {
+                answer: Answer::Welcome { pid, .. },
+                ..
+            } => return Ok((stream, pid, version)),
+            ToClient::Failed {
+                code: ErrorCode::Version,
+                ..
+            } => continue,
+            other => {
+                return Err(RuntimeError::Protocol(format!(
+                    "unexpected greeting {other:?}"
+                )));
+            }
+        }
+    }
+    Err(RuntimeError::Version {
+        ours: VERSION,
+        theirs: 0,
+    })
+}
+
+/// How often a watch tells the keeper what it has delivered (when the client does not).
+const ACK_EVERY: Duration = Duration::from_millis(250);
+
+/// Tells the keeper, every [`ACK_EVERY`], how far a watch has delivered each instance's
+/// output, unless the client says it itself; ends with the watch (its reader drops
+/// `delivered`) or the connection.
+async fn ack_delivered(
+    mut writer: tokio::net::unix::OwnedWriteHalf,
+    delivered: Arc<Mutex<HashMap<String, (u64, u64)>>>,
+    explicit: Arc<AtomicBool>,
+) {
+    let mut id = 1u64;
+    loop {
+        tokio::time::sleep(ACK_EVERY).await;
+        if Arc::strong_count(&delivered) == 1 {
+            return;
+        }
+        let batch = std::mem::take(&mut *delivered.lock().unwrap_or_else(PoisonError::into_inner));
+        if explicit.load(Ordering::Relaxed) {
+            continue;
+        }
+        for (instance, (offset, read_at)) in batch {
+            id += 1;
+            let op = Op::Consumed {
+                instance,
+                offset,
+                read_at,
+            };
+            let Ok(frame) = json_frame(&Request { id, op }) else {
+                continue;
+            };
+            // The reply comes on the watch's stream, whose reader skips it.
+            if writer.write_all(&frame).await.is_err() {
+                return;
+            }
+        }
     }
 }
 
@@ -122,7 +172,7 @@ impl ProcessRuntime {
     /// Connects to the keeper serving `dir`.
     pub async fn connect(dir: impl AsRef<Path>) -> Result<ProcessRuntime, RuntimeError> {
         let dir = dir.as_ref().to_path_buf();
-        let (stream, keeper_pid) = open(&dir).await?;
+        let (stream, keeper_pid, version) = open(&dir).await?;
         let (reader, mut writer) = stream.into_split();
         let (tx, mut rx) = mpsc::channel::<Vec<u8>>(256);
         let pending: Arc<Mutex<Option<Pending>>> = Arc::new(Mutex::new(Some(HashMap::new())));
@@ -138,6 +188,8 @@ impl ProcessRuntime {
             inner: Arc::new(Inner {
                 dir,
                 keeper_pid,
+                version,
+                explicit_acks: Arc::new(AtomicBool::new(false)),
                 tx,
                 pending,
                 next_id: AtomicU64::new(1),
@@ -201,6 +253,32 @@ impl ProcessRuntime {
                 KEEPER_READY_TIMEOUT.as_secs()
             ))),
         }
+    }
+
+    /// From now on, this client tells the keeper itself how far it has kept each
+    /// instance's output ([`ProcessRuntime::consumed`]), once it is durable; until then (and
+    /// by default) a watch tells the keeper what it has delivered.
+    pub fn ack_explicitly(&self) {
+        self.inner.explicit_acks.store(true, Ordering::Relaxed);
+    }
+
+    /// Tells the keeper that `instance`'s output up to `offset` (the end of a line read at
+    /// `read_at`, unix nanos) is kept: its spool lets go of it. Does nothing with a keeper of protocol version 1.
+    pub async fn consumed(
+        &self,
+        instance: &str,
+        offset: u64,
+        read_at: u64,
+    ) -> Result<(), RuntimeError> {
+        if self.inner.version < 2 {
+            return Ok(());
+        }
+        let op = Op::Consumed {
+            instance: instance.to_string(),
+            offset,
+            read_at,
+        };
+        self.request(op).await.map(drop)
     }
 
     /// The keeper's pid.
@@ -349,7 +427,7 @@ impl Runtime for ProcessRuntime {
         &self,
         from: BTreeMap<String, u64>,
     ) -> Result<mpsc::Receiver<RuntimeEvent>, RuntimeError> {
-        let (mut stream, _) = open(&self.inner.dir).await?;
+        let (mut stream, _, version) = open(&self.inner.dir).await?;
         send_frame(&mut stream, Op::Watch { from }, 1).await?;
         match read_message(&mut stream).await? {
             ToClient::Reply {
@@ -364,11 +442,26 @@ impl Runtime for ProcessRuntime {
             }
         }
         let (tx, rx) = mpsc::channel(1024);
+        let explicit = self.inner.explicit_acks.clone();
+        let (mut stream, writer) = stream.into_split();
+        // What this watch delivered and has not yet told the keeper, by instance: the end of
+        // the last line and when it was read.
+        let delivered: Arc<Mutex<HashMap<String, (u64, u64)>>> = Arc::default();
+        if version >= 2 {
+            tokio::spawn(ack_delivered(writer, delivered.clone(), explicit));
+        }
         tokio::spawn(async move {
             loop {
                 let event = match read_frame(&mut stream).await {
                     Ok(Some((KIND_OUTPUT, payload))) => match decode_output(&payload) {
-                        Some(line) => RuntimeEvent::Output(line),
+                        Some(line) => {
+                            let at = (line.next_offset(), line.at_unix_nanos);
+                            delivered
+                                .lock()
+                                .unwrap_or_else(PoisonError::into_inner)
+                                .insert(line.instance.clone(), at);
+                            RuntimeEvent::Output(line)
+                        }
                         None => break,
                     },
                     Ok(Some((KIND_JSON, payload))) => match serde_json::from_slice(&payload) {

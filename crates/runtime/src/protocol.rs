@@ -4,7 +4,8 @@
 //! Kind [`KIND_JSON`] carries a JSON [`Request`] (client → keeper) or [`ToClient`]
 //! (keeper → client); kind [`KIND_OUTPUT`] carries one output line:
 //! `[u16 BE name length][name][u64 BE offset][record]` with a record as in [`crate::output`].
-//! The first request on a connection is `hello`; the keeper refuses other versions.
+//! The first request on a connection is `hello`; the keeper refuses other versions than its own
+//! and version 1 (which lacks `consumed`).
 //! Requests carry an id echoed by their reply; replies may come out of order (a `stop`
 //! answers when the group is gone). `exited` and output frames arrive only on a connection
 //! that sent `watch`: first the logged output from the offsets asked for and the exits not
@@ -21,7 +22,7 @@ use crate::runtime::{InstanceInfo, Stopped};
 use crate::status::ExitStatus;
 
 /// The protocol version this build speaks.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 /// The largest frame accepted.
 pub const MAX_FRAME: usize = 16 << 20;
 /// A JSON message.
@@ -60,6 +61,14 @@ pub enum Op {
     List,
     Forget {
         instance: String,
+    },
+    /// The client has kept the instance's output up to `offset`, the end of a line read at
+    /// `read_at` (unix nanos: a position from an earlier run of the instance is ignored)
+    /// (version 2).
+    Consumed {
+        instance: String,
+        offset: u64,
+        read_at: u64,
     },
     Watch {
         from: BTreeMap<String, u64>,

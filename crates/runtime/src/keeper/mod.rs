@@ -4,7 +4,9 @@
 //!
 //! The engine talks to it over `DIR/keeper.sock` with the [`crate::protocol`]. The keeper
 //! holds `DIR/keeper.lock` (one keeper per directory), keeps each instance's output in
-//! `DIR/instances/NAME/output.log` (created at its first line), and runs on one thread: a SIGCHLD wakes the reaper,
+//! `DIR/instances/NAME/output.log` (created at its first line; a spool: what the engine says it
+//! has consumed is given back to the file system, and at most [`SPOOL_CAP`] bytes wait to be
+//! read), and runs on one thread: a SIGCHLD wakes the reaper,
 //! which records the exit and tells watchers at once; nothing polls.
 
 mod table;
@@ -29,6 +31,7 @@ use crate::protocol::{
     read_frame,
 };
 use crate::status::parse_signal;
+pub use table::SPOOL_CAP;
 use table::{StopAnswer, Table};
 
 /// How a keeper runs.
@@ -274,7 +277,8 @@ async fn handle(
     let id = request.id;
     let bad_signal = |e: RuntimeError| (ErrorCode::BadRequest, e.to_string());
     match request.op {
-        Op::Hello { version } if version == VERSION => {
+        // A client of the previous version never sends what it lacks.
+        Op::Hello { version } if version == VERSION || version == 1 => {
             let pid = i32::try_from(std::process::id()).unwrap_or(0);
             reply(tx, id, Answer::Welcome { version, pid }).await
         }
@@ -343,6 +347,17 @@ async fn handle(
             let instances = shared.table().list();
             reply(tx, id, Answer::Instances { instances }).await
         }
+        Op::Consumed {
+            instance,
+            offset,
+            read_at,
+        } => {
+            let result = shared
+                .table()
+                .consumed(&instance, offset, read_at)
+                .map(|()| Answer::Done);
+            answer(tx, id, result).await
+        }
         Op::Forget { instance } => {
             let result = shared.table().forget(&instance).map(|()| Answer::Done);
             answer(tx, id, result).await
@@ -356,6 +371,8 @@ async fn handle(
                 .into_iter()
                 .map(|s| {
                     let offset = from.get(&s.instance).copied().unwrap_or(s.log_len);
+                    // What was consumed is gone from the spool.
+                    let offset = offset.max(s.consumed);
                     (s.instance, Cursor::new(s.generation, offset))
                 })
                 .collect();
@@ -423,6 +440,7 @@ async fn forward(
             if cursor.generation != snap.generation {
                 *cursor = Cursor::new(snap.generation, 0);
             }
+            cursor.offset = cursor.offset.max(snap.consumed);
             if cursor.offset < snap.log_len {
                 match send_log(&snap, cursor.offset, &tx).await {
                     Ok(offset) => cursor.offset = offset,

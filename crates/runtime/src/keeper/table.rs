@@ -47,7 +47,72 @@ struct Instance {
     /// prints costs no inode.
     log: Option<File>,
     log_len: u64,
+    /// How far the engine has kept the log (`consumed`): the spool holds only what lies
+    /// beyond, and what lies before is given back to the file system.
+    consumed: u64,
+    /// Lines dropped because the spool was full, not yet announced in the log.
+    dropped: u64,
     stop: Option<Stopping>,
+}
+
+/// The most output the keeper spools per instance that the engine has not yet consumed.
+/// Beyond it, lines are dropped and counted, and a `dropped N lines` record follows once
+/// there is room again.
+pub const SPOOL_CAP: u64 = 32 << 20;
+
+/// Room kept in a full spool for the record that announces dropped lines.
+const DROPPED_NOTICE_ROOM: u64 = 256;
+
+/// The record that announces `count` lines dropped from a full spool.
+fn dropped_record(count: u64) -> Vec<u8> {
+    let text = format!(
+        "orco: dropped {count} lines: the output spool was full ({} MiB not yet read)",
+        SPOOL_CAP >> 20
+    );
+    let mut record = Vec::new();
+    encode_record(
+        &mut record,
+        unix_nanos(),
+        Source::Stderr,
+        false,
+        text.as_bytes(),
+    );
+    record
+}
+
+/// How many records `records` holds (back to back, as `encode_lines` makes them).
+fn count_records(records: &[u8]) -> u64 {
+    let mut at = 0usize;
+    let mut count = 0u64;
+    while let Some(header) = records.get(at..at + crate::output::RECORD_HEADER) {
+        let len = u32::from_le_bytes([header[10], header[11], header[12], header[13]]) as usize;
+        at += crate::output::RECORD_HEADER + len;
+        count += 1;
+    }
+    count
+}
+
+/// Gives the bytes of `file` in `[from, to)` back to the file system (a hole: offsets stay
+/// where they are, reads of the hole give zeros). Whole 4 KiB blocks only.
+fn punch(file: &File, from: u64, to: u64) {
+    use nix::fcntl::{FallocateFlags, fallocate};
+    const BLOCK: u64 = 4096;
+    let start = from / BLOCK * BLOCK;
+    let end = to / BLOCK * BLOCK;
+    if end <= start {
+        return;
+    }
+    let (Ok(offset), Ok(len)) = (i64::try_from(start), i64::try_from(end - start)) else {
+        return;
+    };
+    let flags = FallocateFlags::FALLOC_FL_PUNCH_HOLE | FallocateFlags::FALLOC_FL_KEEP_SIZE;
+    if let Err(e) = fallocate(file, flags, offset, len) {
+        // A file system without holes keeps the bytes; the cap still bounds the spool's
+        // growth while nobody reads it.
+        if e != Errno::EOPNOTSUPP {
+            eprintln!("orco keeper: cannot free consumed output: {e}");
+        }
+    }
 }
 
 /// A stop either answered at once or answered when the group is gone.
@@ -64,6 +129,8 @@ pub(crate) struct Snapshot {
     pub(crate) generation: u64,
     pub(crate) pid: i32,
     pub(crate) log_len: u64,
+    /// Where the spool starts: what lies before was consumed and given back.
+    pub(crate) consumed: u64,
     pub(crate) exit: Option<ExitStatus>,
     pub(crate) path: PathBuf,
 }
@@ -210,6 +277,8 @@ impl Table {
                 group_alive: true,
                 log: None,
                 log_len: 0,
+                consumed: 0,
+                dropped: 0,
                 stop: None,
             },
         );
@@ -255,15 +324,74 @@ impl Table {
                 }
             }
         }
+        let pending = inst.log_len.saturating_sub(inst.consumed);
+        let room = SPOOL_CAP.saturating_sub(pending);
+        let notice = if inst.dropped > 0 {
+            DROPPED_NOTICE_ROOM
+        } else {
+            0
+        };
+        if records.len() as u64 + notice > room {
+            inst.dropped = inst.dropped.saturating_add(count_records(records));
+            return;
+        }
+        Self::announce_dropped(name, inst);
         let Some(log) = inst.log.as_mut() else {
             return;
         };
         if let Err(e) = log.write_all(records) {
+            // Lost, but never silently: counted, and announced once the disk takes it.
+            inst.dropped = inst.dropped.saturating_add(count_records(records));
             eprintln!("orco keeper: cannot append output of {name}: {e}; lines dropped");
             return;
         }
         inst.log_len += records.len() as u64;
         self.wake();
+    }
+
+    /// Writes the record of lines dropped so far, if any; they stay counted if it fails.
+    fn announce_dropped(name: &str, inst: &mut Instance) {
+        if inst.dropped == 0 {
+            return;
+        }
+        let Some(log) = inst.log.as_mut() else {
+            return;
+        };
+        let record = dropped_record(inst.dropped);
+        match log.write_all(&record) {
+            Ok(()) => {
+                inst.log_len += record.len() as u64;
+                inst.dropped = 0;
+            }
+            Err(e) => eprintln!("orco keeper: cannot append output of {name}: {e}"),
+        }
+    }
+
+    /// The engine has kept `name`'s output up to `offset`: the spool lets go of it, and
+    /// lines dropped meanwhile are announced now that there is room.
+    pub(crate) fn consumed(
+        &mut self,
+        name: &str,
+        offset: u64,
+        read_at: u64,
+    ) -> Result<(), Failure> {
+        let inst = self.instances.get_mut(name).ok_or_else(|| unknown(name))?;
+        if read_at < inst.started_at_unix_ms.saturating_mul(1_000_000) {
+            // About an earlier run of the name: its output log is gone.
+            return Ok(());
+        }
+        let offset = offset.min(inst.log_len);
+        if offset > inst.consumed {
+            if let Some(log) = &inst.log {
+                punch(log, inst.consumed, offset);
+            }
+            inst.consumed = offset;
+        }
+        if inst.dropped > 0 {
+            Self::announce_dropped(name, inst);
+            self.wake();
+        }
+        Ok(())
     }
 
     fn wake(&mut self) {
@@ -456,6 +584,7 @@ impl Table {
                 generation: inst.generation,
                 pid: inst.pid,
                 log_len: inst.log_len,
+                consumed: inst.consumed,
                 exit: inst.exit.map(|e| e.status),
                 path: self.log_path(name),
             })
