@@ -17,7 +17,7 @@ use orco_spec::{Health, PortMapping, Service};
 
 /// How often a front whose published address is taken (by an instance of the service's
 /// previous, unproxied spec that is still stopping) tries to bind it again.
-const BIND_RETRY: Duration = Duration::from_millis(100);
+const BIND_RETRY: Duration = Duration::from_millis(10);
 
 /// The written placeholder for an instance's own port in its command and probes.
 pub const PORT_PLACEHOLDER: &str = "{{port}}";

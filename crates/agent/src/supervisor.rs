@@ -292,7 +292,9 @@ impl<R: Runtime + 'static> Supervisor<R> {
     }
 
     async fn reassign(&mut self, life: &mut Life, next: Assignment, front: Option<Arc<Front>>) {
-        let changed = runs_differently(&next.service, &self.assignment.service);
+        // The restart rule is the state's: a new revision of the instance's spec
+        // (`InstanceRevised`), never a difference the node finds itself.
+        let changed = next.revision != self.assignment.revision;
         let restart = next.restart_requests > life.restart_requests;
         life.restart_requests = life.restart_requests.max(next.restart_requests);
         let desired = next.desired.clone();
@@ -678,57 +680,5 @@ impl IntoState for orco_runtime::ExitStatus {
             orco_runtime::ExitStatus::Code(c) => ExitStatus::Code(c),
             orco_runtime::ExitStatus::Signal(s) => ExitStatus::Signal(s),
         }
-    }
-}
-
-/// Whether an instance of `a` runs differently from one of `b`: any difference but the
-/// replica count (a scale creates or removes other instances and leaves this one alone).
-/// A replica count that puts the service behind the proxy (or takes it out) changes how
-/// every instance runs: its port.
-fn runs_differently(a: &orco_spec::Service, b: &orco_spec::Service) -> bool {
-    a != b && {
-        let mut same = a.clone();
-        same.replicas = b.replicas;
-        same != *b || front::proxied_port(a) != front::proxied_port(b)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::runs_differently;
-
-    fn service(yaml: &str) -> orco_spec::Service {
-        let text = format!("version: 0.1\nstack: {{name: s}}\nservices:\n  w: {yaml}\n");
-        let path = std::path::Path::new("t.yaml");
-        let loaded = orco_spec::load_str(path, &text, std::path::Path::new("/")).unwrap();
-        loaded.stack.services["w"].clone()
-    }
-
-    #[test]
-    fn a_replica_count_alone_does_not_change_how_an_instance_runs() {
-        let one = service("{command: x, replicas: 1}");
-        assert!(!runs_differently(
-            &service("{command: x, replicas: 3}"),
-            &one
-        ));
-        assert!(!runs_differently(&one, &one));
-        assert!(runs_differently(
-            &service("{command: y, replicas: 1}"),
-            &one
-        ));
-        assert!(runs_differently(
-            &service("{command: y, replicas: 3}"),
-            &one
-        ));
-    }
-
-    #[test]
-    fn a_replica_count_that_puts_the_service_behind_the_proxy_changes_how_it_runs() {
-        let one = service("{command: x, ports: ['8080:8080'], replicas: 1}");
-        let three = service("{command: x, ports: ['8080:8080'], replicas: 3}");
-        let two = service("{command: x, ports: ['8080:8080'], replicas: 2}");
-        assert!(runs_differently(&three, &one));
-        assert!(runs_differently(&one, &three));
-        assert!(!runs_differently(&three, &two));
     }
 }

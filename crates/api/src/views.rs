@@ -308,6 +308,9 @@ fn summary(kind: &EventKind) -> String {
         EventKind::RollbackRequested { workload, revision } => {
             format!("{workload} rollback to revision {revision} requested")
         }
+        EventKind::RolloutRestartRequested { workload } => {
+            format!("{workload} rolling restart requested")
+        }
         EventKind::StopRequested { workload } => format!("{workload} stop requested"),
         EventKind::StackStopRequested { stack } => format!("stack {stack} stop requested"),
         EventKind::StartRequested { workload } => format!("{workload} start requested"),

@@ -87,9 +87,14 @@ pub struct WorkloadPlan {
     /// Instances created (`NAME-N`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub create: Vec<String>,
-    /// Instances replaced: stopped and started again with the new spec.
+    /// Instances replaced: stopped and started again with the new spec, as a rollout under
+    /// the service's `update` bounds.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub replace: Vec<String>,
+    /// Why the instances in `replace` are replaced (the restart rule's words:
+    /// [`orco_spec::Service::replacement`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
     /// Instances stopped and removed.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub remove: Vec<String>,
@@ -178,8 +183,10 @@ impl fmt::Display for Summary {
 
 /// The plan of applying `next` over `running` (`None`: the stack does not run). Pure.
 ///
-/// A service whose keys other than `replicas` change has its existing instances replaced (the
-/// node restarts an instance whose spec changed); a change of `replicas` alone creates or
+/// A service's existing instances are replaced exactly when the restart rule says so
+/// ([`orco_spec::Service::replaced_by`], the rule the state's revisions and so the node
+/// follow): a change of any key but `replicas`, or a replica count that moves the service
+/// behind the built-in proxy or out of it. Otherwise a change of `replicas` creates or
 /// removes instances and replaces none. The running replica count is the `scale` override
 /// when there is one, since an apply clears it.
 pub fn plan(running: Option<Running<'_>>, next: &Stack) -> Plan {
@@ -241,6 +248,7 @@ pub fn plan(running: Option<Running<'_>>, next: &Stack) -> Plan {
             changes,
             create: Vec::new(),
             replace: Vec::new(),
+            why: None,
             remove: Vec::new(),
             start: Vec::new(),
         });
@@ -286,6 +294,7 @@ fn service_plan(
         changes: Vec::new(),
         create: Vec::new(),
         replace: Vec::new(),
+        why: None,
         remove: Vec::new(),
         start: Vec::new(),
     };
@@ -305,6 +314,11 @@ fn service_plan(
                 .collect();
             let spec_changes = !changes.is_empty();
             let wanted = new.replicas;
+            // The restart rule, on the service as it runs (its running replica count) and as
+            // it will: a replica count can replace instances too (the proxy moves).
+            let mut was = old.clone();
+            was.replicas = running;
+            let why = was.replacement(new);
             if running != wanted {
                 changes.push(FieldChange {
                     field: "replicas".into(),
@@ -316,8 +330,11 @@ fn service_plan(
             let kept = 0..running.min(wanted);
             if stopped && wanted > 0 {
                 w.start = instances(name, kept);
-            } else if spec_changes {
+            } else if why.is_some() {
                 w.replace = instances(name, kept);
+                if !w.replace.is_empty() {
+                    w.why = why;
+                }
             }
             w.create = instances(name, running.min(wanted)..wanted);
             w.remove = instances(name, wanted..running);
@@ -436,6 +453,35 @@ jobs:
         assert!(web.replace.is_empty());
         assert_eq!(web.create, ["web-1", "web-2"]);
         assert_eq!(p.summary().replace, 0);
+    }
+
+    #[test]
+    fn scaling_a_published_service_behind_the_proxy_names_the_instance_it_replaces_and_why() {
+        let web = "web: {command: [sleep, '100'], ports: ['8080:8080']}";
+        let old = stack(&BASE.replace("web: {command: [sleep, '100']}", web));
+        let new = stack(&BASE.replace(
+            "web: {command: [sleep, '100']}",
+            &web.replace('}', ", replicas: 2}"),
+        ));
+        let p = plan(Some(running(&old)), &new);
+        let w = &p.workloads[0];
+        assert_eq!(w.action, Action::Replace);
+        assert_eq!(w.create, ["web-1"]);
+        assert_eq!(w.replace, ["web-0"]);
+        assert_eq!(
+            w.why.as_deref(),
+            Some("it moves behind the built-in proxy on port 8080 (replicas 1 -> 2)")
+        );
+        assert_eq!(p.summary().replace, 1);
+        assert!(p.summary().to_string().contains("1 instance to replace"));
+        // Two to three: both run behind the proxy already, none is replaced.
+        let three = stack(&BASE.replace(
+            "web: {command: [sleep, '100']}",
+            &web.replace('}', ", replicas: 3}"),
+        ));
+        let p = plan(Some(running(&new)), &three);
+        assert_eq!(p.workloads[0].action, Action::Scale);
+        assert!(p.workloads[0].replace.is_empty());
     }
 
     #[test]

@@ -365,6 +365,18 @@ impl Client {
         .await
     }
 
+    /// `POST /api/v1/workloads/{id}/restart`: a rolling restart, or every instance at once
+    /// with `all`.
+    pub async fn restart_workload(&self, id: &str, all: bool) -> Result<Accepted, ClientError> {
+        let query = if all { "?all=true" } else { "" };
+        self.call(
+            Method::POST,
+            &format!("/api/v1/workloads/{}/restart{query}", segment(id)),
+            None::<&()>,
+        )
+        .await
+    }
+
     /// `GET /api/v1/instances`.
     pub async fn instances(
         &self,

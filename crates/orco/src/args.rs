@@ -238,6 +238,16 @@ pub(crate) struct TargetArgs {
     pub(crate) connect: ConnectArgs,
 }
 
+/// `orco restart`.
+#[derive(Debug, Args)]
+pub(crate) struct RestartArgs {
+    #[command(flatten)]
+    pub(crate) target: TargetArgs,
+    /// Restart every replica at once instead of one after another.
+    #[arg(long)]
+    pub(crate) all: bool,
+}
+
 /// `orco scale`.
 #[derive(Debug, Args)]
 pub(crate) struct ScaleArgs {

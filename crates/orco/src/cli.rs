@@ -45,8 +45,10 @@ pub(crate) enum Command {
     Status(StatusArgs),
     /// One line per instance.
     Ps(StatusArgs),
-    /// Restart a service (every instance) or one instance, once.
-    Restart(TargetArgs),
+    /// Restart a service or one instance, once: a service rolls through its replicas under
+    /// its `update` bounds (a replacement is ready before the old one is drained and
+    /// stopped); `--all` restarts every replica at once.
+    Restart(RestartArgs),
     /// Stop a service until `orco start` or the next apply.
     Stop(TargetArgs),
     /// Start a stopped service again.

@@ -245,8 +245,10 @@ mod tests {
 /// `restart`, `stop` or `start`: what the verb asks of a service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Action {
-    /// Restart every instance once.
+    /// Restart every instance once, replica by replica under the service's `update` bounds.
     Restart,
+    /// Restart every instance once, all at once.
+    RestartAll,
     /// Stop until started again.
     Stop,
     /// Start again after a stop.
@@ -256,7 +258,7 @@ pub(crate) enum Action {
 impl Action {
     fn word(self) -> &'static str {
         match self {
-            Action::Restart => "restart",
+            Action::Restart | Action::RestartAll => "restart",
             Action::Stop => "stop",
             Action::Start => "start",
         }
@@ -264,10 +266,24 @@ impl Action {
 
     fn done(self) -> &'static str {
         match self {
-            Action::Restart => "restart requested",
+            Action::Restart => "rolling restart requested",
+            Action::RestartAll => "restart of every instance requested",
             Action::Stop => "stop requested",
             Action::Start => "start requested",
         }
+    }
+}
+
+/// Asks for `action` on the workload `id`.
+async fn workload_action(
+    client: &Client,
+    id: &str,
+    action: Action,
+) -> Result<orco_api::model::Accepted, ClientError> {
+    match action {
+        Action::Restart => client.restart_workload(id, false).await,
+        Action::RestartAll => client.restart_workload(id, true).await,
+        Action::Stop | Action::Start => client.workload_action(id, action.word()).await,
     }
 }
 
@@ -280,7 +296,7 @@ pub(crate) async fn act(action: Action, args: &crate::args::TargetArgs) -> Resul
         let list = client.workloads(Some(&stack), None).await?;
         let mut code = exit::OK;
         for w in list.items.iter().filter(|w| w.kind == "service") {
-            match client.workload_action(&w.id, action.word()).await {
+            match workload_action(&client, &w.id, action).await {
                 Ok(accepted) => println!(
                     "{}: {} (revision {})",
                     w.name,
@@ -300,7 +316,7 @@ pub(crate) async fn act(action: Action, args: &crate::args::TargetArgs) -> Resul
     let id = qualify(&stack, target);
     match client.workload(&id, None).await {
         Ok(_) => {
-            let accepted = client.workload_action(&id, action.word()).await?;
+            let accepted = workload_action(&client, &id, action).await?;
             println!(
                 "{target}: {} (revision {})",
                 action.done(),
@@ -320,7 +336,7 @@ pub(crate) async fn act(action: Action, args: &crate::args::TargetArgs) -> Resul
         }
         Err(e) => return Err(e.into()),
     };
-    if action != Action::Restart {
+    if !matches!(action, Action::Restart | Action::RestartAll) {
         return Err(Failure::Usage(format!(
             "`{target}` is an instance: {} works on services, e.g. `orco {} {}`",
             action.word(),

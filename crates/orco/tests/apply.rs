@@ -113,7 +113,7 @@ fn a_dry_run_reports_exactly_the_change_and_an_apply_replaces_the_changed_servic
             {
                 "name": "api", "kind": "service", "action": "replace",
                 "changes": [{"field": "command", "old": "[\"sleep\",\"1000\"]", "new": "[\"sleep\",\"2000\"]"}],
-                "replace": ["api-0"]
+                "replace": ["api-0"], "why": "its spec changed"
             },
             {
                 "name": "web", "kind": "service", "action": "scale",

@@ -734,3 +734,140 @@ fn get_status(port: u16) -> u16 {
         .and_then(|c| c.parse().ok())
         .unwrap_or(0)
 }
+
+/// The pid of each instance of `shop/web`, by name.
+fn web_pids(items: &[serde_json::Value]) -> std::collections::BTreeMap<String, u64> {
+    items
+        .iter()
+        .filter(|i| i["workload"] == "shop/web")
+        .filter_map(|i| Some((i["name"].as_str()?.to_string(), i["pid"].as_u64()?)))
+        .collect()
+}
+
+#[test]
+fn restarting_a_service_rolls_through_its_replicas_under_load_and_loses_no_request() {
+    let world = common::World::new();
+    world.start_daemon();
+    let port = free_port();
+    let file = world.file("web.yaml", &web(port, 2, "v1", ""));
+    world.ok(&["up", "-d", "-f", file.to_str().unwrap()]);
+    let before = web_pids(&wait_until(&world, "two replicas are ready", |i| {
+        all_ready(i, "web", 2)
+    }));
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = Arc::new(Mutex::new(Load::default()));
+    shared_load(port, stop.clone(), load.clone());
+    answers_after(&load, 0, 20);
+    let (code, out, err) = run(&world, &["restart", "web"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("rolling restart requested"), "{out}");
+    let after = web_pids(&wait_until(
+        &world,
+        "both replicas were replaced and are ready",
+        |i| {
+            let now = web_pids(i);
+            all_ready(i, "web", 2)
+                && now.len() == 2
+                && now.iter().all(|(name, pid)| before.get(name) != Some(pid))
+        },
+    ));
+    let mark = load.lock().unwrap().answers.len();
+    answers_after(&load, mark, 50);
+    stop.store(true, Ordering::SeqCst);
+    assert_no_failures(&load.lock().unwrap());
+    assert_eq!(after.len(), 2);
+    let status = world.ok(&["rollout", "status", "web", "-o", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&status).unwrap();
+    assert_eq!(
+        v["current"], 2,
+        "a restart is a revision of the same spec: {v:#}"
+    );
+    assert_eq!(v["rollout"]["status"], "complete", "{v:#}");
+    assert_eq!(
+        v["revisions"][0]["spec"], v["revisions"][1]["spec"],
+        "the same spec"
+    );
+    // Each replica was started once more, by the rollout: two new processes.
+    let events = world.ok(&["events", "-o", "json"]);
+    let starts = events
+        .lines()
+        .filter(|l| l.contains("instance_starting") && l.contains("shop/web-"))
+        .count();
+    assert!(
+        starts >= 4,
+        "two first starts, then a replacement for each: {starts}"
+    );
+}
+
+#[test]
+fn restarting_a_service_with_all_restarts_every_replica_at_once_without_a_revision() {
+    let world = common::World::new();
+    world.start_daemon();
+    let port = free_port();
+    let file = world.file("web.yaml", &web(port, 2, "v1", ""));
+    world.ok(&["up", "-d", "-f", file.to_str().unwrap()]);
+    let before = web_pids(&wait_until(&world, "two replicas are ready", |i| {
+        all_ready(i, "web", 2)
+    }));
+    let (code, out, err) = run(&world, &["restart", "web", "--all"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("restart of every instance requested"), "{out}");
+    wait_until(&world, "both replicas restarted and are ready", |i| {
+        let now = web_pids(i);
+        all_ready(i, "web", 2) && now.iter().all(|(name, pid)| before.get(name) != Some(pid))
+    });
+    let status = world.ok(&["rollout", "status", "web", "-o", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&status).unwrap();
+    assert_eq!(v["current"], 1, "no new revision: {v:#}");
+}
+
+#[test]
+fn scaling_a_published_service_to_two_replicas_plans_the_replacement_and_rolls_it_out() {
+    let world = common::World::new();
+    world.start_daemon();
+    let port = free_port();
+    let one = world.file("one.yaml", &web(port, 1, "v1", ""));
+    world.ok(&["up", "-d", "-f", one.to_str().unwrap()]);
+    let before = web_pids(&wait_until(&world, "one replica is ready", |i| {
+        all_ready(i, "web", 1)
+    }));
+    let two = world.file("two.yaml", &web(port, 2, "v1", ""));
+    let plan = world.ok(&["apply", "--dry-run", "-f", two.to_str().unwrap()]);
+    assert!(
+        plan.contains("replace web-0")
+            && plan.contains("web-0 replaced: it moves behind the built-in proxy")
+            && plan.contains("1 instance to replace"),
+        "the plan names the instance it replaces and why:\n{plan}"
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = Arc::new(Mutex::new(Load::default()));
+    shared_load(port, stop.clone(), load.clone());
+    answers_after(&load, 0, 20);
+    let (code, out, err) = run(&world, &["apply", "-f", two.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        out.contains("rollout to revision 2 complete"),
+        "the replacement runs as a rollout:\n{out}\n{err}"
+    );
+    let after = web_pids(&wait_until(&world, "two replicas are ready", |i| {
+        all_ready(i, "web", 2)
+    }));
+    assert_ne!(after["web-0"], before["web-0"], "web-0 was replaced");
+    let mark = load.lock().unwrap().answers.len();
+    answers_after(&load, mark, 50);
+    stop.store(true, Ordering::SeqCst);
+    let load = load.lock().unwrap();
+    // The published port changes hands once: from web-0, which listened on it itself, to
+    // the proxy, which can bind it only once web-0 has closed it.
+    eprintln!(
+        "scale 1 -> 2 under load: {} requests, {} failed: {:?}",
+        load.answers.len() + load.failures.len(),
+        load.failures.len(),
+        &load.failures[..load.failures.len().min(5)]
+    );
+    assert!(
+        load.failures.iter().all(|f| f.starts_with("connect")),
+        "only connections refused while the port changes hands: {:?}",
+        load.failures
+    );
+}

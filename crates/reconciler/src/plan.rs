@@ -35,6 +35,10 @@ pub struct Assignment {
     pub service: Service,
     /// The stack's generation the service comes from.
     pub generation: u64,
+    /// The revision of the service's spec the instance runs: the node replaces the instance
+    /// exactly when this changes (the reconciler records `InstanceRevised`), never because
+    /// `service` differs otherwise.
+    pub revision: u32,
     /// Restarts asked for by hand so far: the node restarts the instance when this grows.
     pub restart_requests: u32,
     /// Run or stop.
@@ -296,6 +300,10 @@ fn assignment(
         workdir: st.spec.stack.workdir.clone(),
         service: service.clone(),
         generation: st.generation,
+        revision: st
+            .revisions
+            .get(id.workload.name.as_str())
+            .map_or(instance.revision, |r| rollout::revision_of(instance, r)),
         restart_requests: instance.restart_requests,
         desired,
         last_seen: match (instance.phase, instance.pid) {

@@ -92,12 +92,14 @@ pub(crate) fn step(
     let instances: Vec<(&InstanceId, &Instance)> = state.instances_of(workload).collect();
     // An instance of another revision with the same spec (a rollback to what it runs) is
     // not replaced.
+    // A rolling restart replaces every instance, the same spec or not.
     let new = |i: &Instance| {
         let rev = revision_of(i, revisions);
         rev == to
-            || revisions
-                .spec(rev)
-                .is_some_and(|s| !orco_state::spec_changed(s, spec))
+            || !rollout.restart
+                && revisions
+                    .spec(rev)
+                    .is_some_and(|s| !orco_state::spec_changed(s, spec))
     };
 
     let old: Vec<(&InstanceId, &Instance)> = instances

@@ -34,6 +34,10 @@ fn web_stack(version: &str, update: &str) -> String {
 struct World {
     state: State,
     clock: i64,
+    /// The revision each instance's current run was started with, as the node knows it.
+    runs: std::collections::BTreeMap<InstanceId, u32>,
+    /// Starts of each instance, as the node made them.
+    starts: std::collections::BTreeMap<InstanceId, u32>,
 }
 
 impl World {
@@ -41,6 +45,8 @@ impl World {
         let mut w = World {
             state: State::new(),
             clock: 0,
+            runs: std::collections::BTreeMap::new(),
+            starts: std::collections::BTreeMap::new(),
         };
         w.apply(EventKind::StackApplied {
             stack: Box::new(stack(yaml)),
@@ -67,7 +73,8 @@ impl World {
     }
 
     /// What the node does with the plan's run assignments: starts what does not run, and
-    /// restarts (stops, then starts, not ready) what runs another revision's spec.
+    /// restarts (stops, then starts, not ready) what runs another revision (the agent's
+    /// rule: the assignment's revision changed).
     fn node(&mut self, plan: &Plan, specs: &mut std::collections::BTreeMap<InstanceId, String>) {
         for (i, a) in &plan.assignments {
             let spec = a.service.env.get("VERSION").cloned().unwrap_or_default();
@@ -75,9 +82,11 @@ impl World {
             match &a.desired {
                 Desired::Run if !runs => {
                     self.start(i);
+                    self.runs.insert(i.clone(), a.revision);
                     specs.insert(i.clone(), spec);
                 }
-                Desired::Run if specs.get(i) != Some(&spec) => {
+                Desired::Run if self.runs.get(i) != Some(&a.revision) => {
+                    self.runs.insert(i.clone(), a.revision);
                     self.apply(EventKind::InstanceStopping {
                         instance: i.clone(),
                         reason: "its spec changed".into(),
@@ -106,6 +115,7 @@ impl World {
     }
 
     fn start(&mut self, instance: &InstanceId) {
+        *self.starts.entry(instance.clone()).or_default() += 1;
         self.apply(EventKind::InstanceStarting {
             instance: instance.clone(),
             attempt: 0,
@@ -476,4 +486,88 @@ fn a_one_shot_service_whose_new_run_succeeded_finishes_its_rollout() {
     w.settle();
     assert_eq!(w.status(), Some(RolloutStatus::Complete));
     assert_eq!(specs[&id("s/web-0")], "v2");
+}
+
+#[test]
+fn a_rolling_restart_replaces_every_instance_one_at_a_time_with_the_same_spec() {
+    let (mut w, mut specs) = up(&web_stack("v1", "{}"));
+    let before = w.starts.clone();
+    w.apply(EventKind::RolloutRestartRequested {
+        workload: "s/web".parse().unwrap(),
+    });
+    assert_eq!(w.status(), Some(RolloutStatus::Progressing));
+    let (fewest, most) = roll(&mut w, &mut specs);
+    assert_eq!(fewest, 3, "never fewer ready instances than replicas");
+    assert_eq!(most, 4, "at most one surge instance");
+    for i in ["s/web-0", "s/web-1", "s/web-2"] {
+        assert_eq!(w.starts[&id(i)], before[&id(i)] + 1, "{i} restarted once");
+    }
+    assert!(specs.values().all(|v| v == "v1"), "{specs:?}");
+    let web = &w.state.stacks.values().next().unwrap().revisions["web"];
+    assert_eq!(web.current(), 2);
+    assert_eq!(web.specs[0], web.specs[1], "the same spec");
+    assert_eq!(w.state.instances.len(), 3, "the surge slot is removed");
+}
+
+#[test]
+fn scaling_a_published_service_from_one_to_two_replicas_replaces_its_instance_as_a_rollout() {
+    let yaml = "version: 0.1\nstack: {name: s}\nservices:\n  web:\n    command: x\n    ports: ['8080:8080']\n    health: {tcp: {port: 8080}, interval: 1s}\n";
+    let mut w = World::new(yaml);
+    let mut specs = std::collections::BTreeMap::new();
+    let plan = w.settle();
+    w.node(&plan, &mut specs);
+    w.ready("s/web-0");
+    assert_eq!(w.settle().events, []);
+    assert!(
+        plan.assignments[&id("s/web-0")]
+            .service
+            .proxied_port()
+            .is_none(),
+        "one replica listens on the port itself"
+    );
+    w.apply(EventKind::ScaleChanged {
+        workload: "s/web".parse().unwrap(),
+        replicas: 2,
+    });
+    assert_eq!(
+        w.status(),
+        Some(RolloutStatus::Progressing),
+        "moving behind the proxy is a new revision"
+    );
+    // web-0 keeps running as it is (not behind the proxy) until the rollout replaces it,
+    // once the new instances are ready.
+    let plan = w.settle();
+    let web0 = &plan.assignments[&id("s/web-0")];
+    assert_eq!(web0.revision, 1);
+    assert!(web0.service.proxied_port().is_none());
+    assert!(
+        plan.assignments[&id("s/web-1")]
+            .service
+            .proxied_port()
+            .is_some()
+    );
+    let (fewest, _) = roll(&mut w, &mut specs);
+    assert!(fewest >= 1, "never without a ready instance");
+    assert_eq!(
+        w.starts[&id("s/web-0")],
+        2,
+        "web-0 was replaced once, by the rollout"
+    );
+    let plan = w.settle();
+    assert!(
+        plan.assignments[&id("s/web-0")]
+            .service
+            .proxied_port()
+            .is_some()
+    );
+    assert_eq!(w.state.instances.len(), 2);
+    // A third replica changes nothing for the two that run behind the proxy already.
+    w.apply(EventKind::ScaleChanged {
+        workload: "s/web".parse().unwrap(),
+        replicas: 3,
+    });
+    assert_eq!(w.status(), Some(RolloutStatus::Complete));
+    roll(&mut w, &mut specs);
+    assert_eq!(w.starts[&id("s/web-0")], 2);
+    assert_eq!(w.starts[&id("s/web-1")], 1);
 }

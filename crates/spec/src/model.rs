@@ -234,6 +234,72 @@ impl Service {
         wanted.then_some(port)
     }
 
+    /// The spec as its instances run it: with `proxy: auto` and a published TCP port, the
+    /// proxy decision that the replica count makes is written down (`true` with more than
+    /// one replica, else `false`), so that the spec alone says how an instance runs
+    /// whatever the replica count becomes.
+    pub fn pinned(&self) -> Service {
+        let mut pinned = self.clone();
+        if pinned.proxy == ProxyMode::Auto
+            && pinned.ports.iter().any(|p| p.protocol == Protocol::Tcp)
+        {
+            pinned.proxy = if pinned.replicas > 1 {
+                ProxyMode::Always
+            } else {
+                ProxyMode::Never
+            };
+        }
+        pinned
+    }
+
+    /// The restart rule: whether an instance running `self` must be replaced (stopped and
+    /// started again) to run `next`. It must when the two differ in anything but the
+    /// replica count, or when the replica count moves the service behind the built-in proxy
+    /// or out of it (its instances then listen on other ports). The state's revisions (and
+    /// so rollouts and the node agent) and the plan of `orco apply` all decide by this rule.
+    pub fn replaced_by(&self, next: &Service) -> bool {
+        self.replacement(next).is_some()
+    }
+
+    /// Why an instance running `self` is replaced to run `next` ([`Service::replaced_by`]),
+    /// in words: `its spec changed`, or `it moves behind the built-in proxy on port 8080
+    /// (replicas 1 -> 2)`.
+    pub fn replacement(&self, next: &Service) -> Option<String> {
+        let (mut a, mut b) = (self.pinned(), next.pinned());
+        a.replicas = 0;
+        b.replicas = 0;
+        if a == b {
+            return None;
+        }
+        let (was, is) = (a.proxy, b.proxy);
+        a.proxy = ProxyMode::Auto;
+        b.proxy = ProxyMode::Auto;
+        if a != b || was == is {
+            return Some("its spec changed".into());
+        }
+        let port = next
+            .ports
+            .iter()
+            .find(|p| p.protocol == Protocol::Tcp)
+            .map_or(0, |p| p.published);
+        let (from, to) = (self.replicas, next.replicas);
+        Some(
+            if self.proxy == ProxyMode::Auto && next.proxy == ProxyMode::Auto {
+                if is == ProxyMode::Always {
+                    format!(
+                        "it moves behind the built-in proxy on port {port} (replicas {from} -> {to})"
+                    )
+                } else {
+                    format!("it leaves the built-in proxy on port {port} (replicas {from} -> {to})")
+                }
+            } else if is == ProxyMode::Always {
+                format!("it moves behind the built-in proxy on port {port}")
+            } else {
+                format!("it leaves the built-in proxy on port {port}")
+            },
+        )
+    }
+
     /// Whether a second instance can run beside the first during an update: it is proxied,
     /// or publishes no TCP port that the two would both listen on.
     pub fn can_surge(&self) -> bool {

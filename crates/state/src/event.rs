@@ -67,6 +67,7 @@ impl Event {
             | EventKind::RolloutFinished { workload: w }
             | EventKind::RolloutRolledBack { workload: w, .. }
             | EventKind::RollbackRequested { workload: w, .. }
+            | EventKind::RolloutRestartRequested { workload: w }
             | EventKind::StopRequested { workload: w }
             | EventKind::StartRequested { workload: w } => workload(w),
             EventKind::InstanceCreated { instance: i, .. }
@@ -144,6 +145,13 @@ pub enum EventKind {
         workload: WorkloadId,
         /// The revision whose spec to return to.
         revision: u32,
+    },
+    /// A rolling restart of a service was asked for (`orco restart SERVICE`): its current
+    /// spec becomes a new revision, and every instance is replaced under the service's
+    /// `update` bounds, as in a rollout.
+    RolloutRestartRequested {
+        /// Which service.
+        workload: WorkloadId,
     },
     /// A stack was removed, with its instances and job runs.
     StackRemoved {
@@ -404,12 +412,13 @@ pub enum EventKind {
 
 impl EventKind {
     /// Every kind's [`EventKind::name`].
-    pub const NAMES: [&'static str; 37] = [
+    pub const NAMES: [&'static str; 38] = [
         "stack_applied",
         "instance_revised",
         "rollout_finished",
         "rollout_rolled_back",
         "rollback_requested",
+        "rollout_restart_requested",
         "stack_removed",
         "scale_changed",
         "instance_created",
@@ -453,6 +462,7 @@ impl EventKind {
             EventKind::RolloutFinished { .. } => "rollout_finished",
             EventKind::RolloutRolledBack { .. } => "rollout_rolled_back",
             EventKind::RollbackRequested { .. } => "rollback_requested",
+            EventKind::RolloutRestartRequested { .. } => "rollout_restart_requested",
             EventKind::StackRemoved { .. } => "stack_removed",
             EventKind::ScaleChanged { .. } => "scale_changed",
             EventKind::InstanceCreated { .. } => "instance_created",

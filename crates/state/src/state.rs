@@ -118,7 +118,30 @@ impl Revisions {
             to: self.current(),
             started_at: at,
             status,
+            restart: false,
         });
+    }
+
+    /// Takes `spec` (pinned: [`Service::pinned`]) as the service's spec: a new revision with
+    /// a rollout to it when the restart rule says its instances must be replaced
+    /// ([`Service::replaced_by`]), else the current revision takes it as it is. Returns
+    /// whether it is a new revision.
+    fn take(&mut self, spec: Service, at: Timestamp) -> bool {
+        let spec = spec.pinned();
+        match self.specs.last_mut() {
+            None => {
+                self.specs.push(spec);
+                false
+            }
+            Some(last) if !last.replaced_by(&spec) => {
+                *last = spec;
+                false
+            }
+            Some(_) => {
+                self.push(spec, at, RolloutStatus::Progressing);
+                true
+            }
+        }
     }
 }
 
@@ -133,6 +156,10 @@ pub struct Rollout {
     pub started_at: Timestamp,
     /// Where it is.
     pub status: RolloutStatus,
+    /// A rolling restart (`orco restart SERVICE`): the new revision has the old one's spec,
+    /// and every instance is replaced all the same.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub restart: bool,
 }
 
 /// Where a rollout is.
@@ -165,11 +192,10 @@ impl RolloutStatus {
     }
 }
 
-/// Whether two specs of a service differ in more than `replicas`.
+/// Whether an instance running `a` must be replaced to run `b`: the restart rule,
+/// [`Service::replaced_by`].
 pub fn spec_changed(a: &Service, b: &Service) -> bool {
-    let mut a = a.clone();
-    a.replicas = b.replicas;
-    a != *b
+    a.replaced_by(b)
 }
 
 /// An instance's lifecycle: `pending → starting → running (ready or not) → stopping →
@@ -250,7 +276,8 @@ impl Phase {
             | EventKind::InstanceRevised { .. }
             | EventKind::RolloutFinished { .. }
             | EventKind::RolloutRolledBack { .. }
-            | EventKind::RollbackRequested { .. } => self,
+            | EventKind::RollbackRequested { .. }
+            | EventKind::RolloutRestartRequested { .. } => self,
         }
     }
 
@@ -342,6 +369,21 @@ impl Instance {
                 self.waiting_since
             }
             Phase::Starting | Phase::Running { .. } => None,
+        }
+    }
+}
+
+/// Instances of a service recorded before revisions were kept run `current`: said so
+/// before a new revision makes them old.
+fn pin_revision(
+    instances: &mut BTreeMap<InstanceId, Instance>,
+    stack: &StackName,
+    service: &str,
+    current: u32,
+) {
+    for (id, i) in instances.iter_mut() {
+        if &id.workload.stack == stack && id.workload.name.as_str() == service && i.revision == 0 {
+            i.revision = current;
         }
     }
 }
@@ -607,21 +649,8 @@ impl State {
                 for (service, spec) in &stack.services {
                     let revisions = entry.revisions.entry(service.clone()).or_default();
                     let current = revisions.current();
-                    match revisions.specs.last_mut() {
-                        None => revisions.specs.push(spec.clone()),
-                        Some(last) if !spec_changed(last, spec) => *last = spec.clone(),
-                        Some(_) => {
-                            // Instances recorded before revisions were kept run the current one.
-                            for (id, i) in self.instances.iter_mut() {
-                                if id.workload.stack == name
-                                    && id.workload.name.as_str() == service
-                                    && i.revision == 0
-                                {
-                                    i.revision = current;
-                                }
-                            }
-                            revisions.push(spec.clone(), at, RolloutStatus::Progressing);
-                        }
+                    if revisions.take(spec.clone(), at) {
+                        pin_revision(&mut self.instances, &name, service, current);
                     }
                 }
                 entry.spec = spec;
@@ -676,6 +705,44 @@ impl State {
             EventKind::ScaleChanged { workload, replicas } => {
                 if let Some(stack) = self.stacks.get_mut(&workload.stack) {
                     stack.scale.insert(workload.name.clone(), *replicas);
+                    // A count that moves the service behind the proxy (or out of it) changes
+                    // how its instances run: a new revision, rolled out.
+                    if let (Some(spec), Some(revisions)) = (
+                        stack.spec.services.get(&workload.name),
+                        stack.revisions.get_mut(&workload.name),
+                    ) {
+                        let mut spec = spec.clone();
+                        spec.replicas = *replicas;
+                        let current = revisions.current();
+                        if revisions.take(spec, at) {
+                            pin_revision(
+                                &mut self.instances,
+                                &workload.stack,
+                                &workload.name,
+                                current,
+                            );
+                        }
+                    }
+                }
+            }
+            EventKind::RolloutRestartRequested { workload } => {
+                if let Some(revisions) = self
+                    .stacks
+                    .get_mut(&workload.stack)
+                    .and_then(|s| s.revisions.get_mut(workload.name.as_str()))
+                    && let Some(spec) = revisions.specs.last().cloned()
+                {
+                    let current = revisions.current();
+                    revisions.push(spec, at, RolloutStatus::Progressing);
+                    if let Some(rollout) = revisions.rollout.as_mut() {
+                        rollout.restart = true;
+                    }
+                    pin_revision(
+                        &mut self.instances,
+                        &workload.stack,
+                        &workload.name,
+                        current,
+                    );
                 }
             }
             EventKind::StackStopRequested { stack } => {

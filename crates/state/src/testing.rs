@@ -200,6 +200,7 @@ pub fn event_kind() -> impl Strategy<Value = EventKind> {
             .prop_map(|(workload, reason)| EventKind::RolloutRolledBack { workload, reason }),
         (workload(), 1u32..4)
             .prop_map(|(workload, revision)| EventKind::RollbackRequested { workload, revision }),
+        workload().prop_map(|workload| EventKind::RolloutRestartRequested { workload }),
     ]
 }
 

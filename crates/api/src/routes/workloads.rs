@@ -249,13 +249,27 @@ pub async fn scale(
     Ok(axum::Json(accepted))
 }
 
-/// Restart every instance of a workload, once, through its stop policy.
+/// `?all=`: how a restart goes.
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct RestartQuery {
+    /// Restart every instance at once. Default: a rolling restart, replica by replica under
+    /// the service's `update` bounds (a replacement is started and ready before the old
+    /// instance is drained and stopped).
+    pub all: Option<bool>,
+}
+
+/// Restart a service's instances once, through their stop policy: as a rolling restart
+/// (the current spec becomes a new revision, rolled out like a change) or, with `all`, every
+/// instance at once.
 #[utoipa::path(post, path = "/api/v1/workloads/{id}/restart", tag = "workloads",
-    params(("id" = String, Path, description = "`STACK/NAME`, or `NAME` when unambiguous")),
+    params(("id" = String, Path, description = "`STACK/NAME`, or `NAME` when unambiguous"), RestartQuery),
     responses((status = 200, body = Accepted), (status = 404, body = ErrorBody), (status = 409, description = "It has no instance yet", body = ErrorBody)))]
 pub async fn restart(
     State(ctx): State<ApiContext>,
     ApiPath(id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<RestartQuery>,
 ) -> Result<axum::Json<Accepted>, ApiError> {
     let accepted = ctx
         .write(|state| {
@@ -279,7 +293,17 @@ pub async fn restart(
                     format!("{workload} has no instance to restart yet"),
                 ));
             }
-            Ok(events)
+            let revisions = state
+                .stacks
+                .get(&workload.stack)
+                .and_then(|s| s.revisions.get(workload.name.as_str()));
+            if q.all == Some(true) || revisions.is_none() {
+                return Ok(events);
+            }
+            Ok(vec![Event::new(
+                now,
+                EventKind::RolloutRestartRequested { workload },
+            )])
         })
         .await?;
     Ok(axum::Json(accepted))

@@ -138,18 +138,16 @@ fn print_plan(plan: &Plan) {
         ]);
     }
     for w in &plan.workloads {
+        let mut changes: Vec<String> = w.changes.iter().map(ToString::to_string).collect();
+        if let Some(why) = w.why.as_deref().filter(|why| *why != "its spec changed") {
+            changes.push(format!("{} replaced: {why}", w.replace.join(", ")));
+        }
         table.add_row(vec![
             Cell::new(&w.name),
             Cell::new(w.kind.as_str()),
             Cell::new(w.action.as_str()),
             Cell::new(instances(w)),
-            Cell::new(
-                w.changes
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            ),
+            Cell::new(changes.join("; ")),
         ]);
     }
     remote::print_table(&table);

@@ -1,8 +1,13 @@
-//! `orco restart [SERVICE|INSTANCE]`: restart a service's instances (or one instance), once, through their stop policy; every service of the stack without a target.
+//! `orco restart [SERVICE|INSTANCE] [--all]`: restart a service's instances (or one instance), once, through their stop policy: rolling through the replicas under the service's `update` bounds, or every replica at once with `--all`; every service of the stack without a target.
 
-use crate::args::TargetArgs;
+use crate::args::RestartArgs;
 use crate::remote::{self, Action};
 
-pub(crate) fn run(args: &TargetArgs) -> anyhow::Result<u8> {
-    remote::run(remote::act(Action::Restart, args))
+pub(crate) fn run(args: &RestartArgs) -> anyhow::Result<u8> {
+    let action = if args.all {
+        Action::RestartAll
+    } else {
+        Action::Restart
+    };
+    remote::run(remote::act(action, &args.target))
 }
