@@ -155,6 +155,9 @@ fn every_kind() -> Vec<Event> {
             stack: stack.clone(),
             volumes: true,
         },
+        EventKind::RolloutRestartRequested {
+            workload: WorkloadId::new(stack.clone(), "web").unwrap(),
+        },
     ];
     kinds
         .into_iter()
