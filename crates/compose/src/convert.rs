@@ -8,13 +8,14 @@ use std::str::FromStr;
 use orco_spec::diag::{Diagnostic, Severity};
 use orco_spec::node::{Node, Value};
 use orco_spec::{
-    Backoff, CmdProbe, Command, Dependency, Duration, Health, Mount, OnFailure, PortMapping,
-    ProxyMode, Require, RestartMode, RestartPolicy, RuntimeKind, Service, Stack, StackMeta,
-    StopPolicy, UpdatePolicy,
+    CmdProbe, Command, Dependency, Duration, Health, Mount, OnFailure, PortMapping, Require,
+    RestartMode, RestartPolicy, RuntimeKind, Service, Stack, StackMeta,
 };
 
 use crate::interpolate::{Problem, interpolate};
 use crate::words;
+
+mod resources;
 
 /// Compose's healthcheck defaults: `interval` and `timeout` 30s, `retries` 3.
 const HEALTH_INTERVAL: u64 = 30;
@@ -394,13 +395,36 @@ impl<'a> Converter<'a> {
                 "deploy" => {
                     for (dk, dv) in entries(value) {
                         let dp = format!("{p}.{}", key_text(dk));
-                        if key_text(dk) == "replicas" {
-                            if let Some(n) = self.count(dv, &dp) {
-                                s.replicas = n;
+                        match key_text(dk).as_str() {
+                            "replicas" => {
+                                if let Some(n) = self.count(dv, &dp) {
+                                    s.replicas = n;
+                                }
                             }
-                        } else {
-                            self.unsupported(dk, &dp, "");
+                            "resources" => {
+                                self.site_once(format!("services.{name}.resources"), dk, &dp);
+                                self.deploy_resources(&mut s, dv, &dp);
+                            }
+                            "placement" => {
+                                self.site(format!("services.{name}.placement"), dk, &dp);
+                                self.deploy_placement(&mut s, name, dv, &dp);
+                            }
+                            _ => self.unsupported(dk, &dp, ""),
                         }
+                    }
+                }
+                "cpus" => {
+                    self.site_once(format!("services.{name}.resources"), key, &p);
+                    s.resources.limits.cpu = self.compose_cpus(value, &p);
+                }
+                "mem_limit" => {
+                    self.site_once(format!("services.{name}.resources"), key, &p);
+                    s.resources.limits.memory = self.compose_memory(value, &p);
+                }
+                "mem_reservation" => {
+                    self.site_once(format!("services.{name}.resources"), key, &p);
+                    if let Some(m) = self.compose_memory(value, &p) {
+                        s.resources.memory = m;
                     }
                 }
                 "scale" => {
@@ -1047,27 +1071,7 @@ fn orco_entries(node: &Node) -> &[(Node, Node)] {
 
 /// A service with every default of the stack-file model.
 pub(crate) fn blank_service() -> Service {
-    Service {
-        runtime: RuntimeKind::Process,
-        command: None,
-        image: None,
-        env: BTreeMap::new(),
-        env_from_file: Vec::new(),
-        workdir: None,
-        ports: Vec::new(),
-        entrypoint: None,
-        volumes: Vec::new(),
-        proxy: ProxyMode::Auto,
-        replicas: 1,
-        depends_on: Vec::new(),
-        health: None,
-        restart_policy: RestartPolicy {
-            backoff: Backoff::default(),
-            ..RestartPolicy::default()
-        },
-        stop: StopPolicy::default(),
-        update: UpdatePolicy::default(),
-    }
+    Service::default()
 }
 
 /// Parses compose's short port syntax: `80`, `8080:80`, `127.0.0.1:8080:80`, `ip::80`,

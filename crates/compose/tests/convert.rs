@@ -255,7 +255,7 @@ fn every_unsupported_key_is_a_warning_with_its_line() {
         "    container_name: db1\n",   // 6
         "    expose: [5432]\n",        // 7
         "    deploy:\n",               // 8
-        "      resources: {}\n",       // 9
+        "      restart_policy: {}\n",  // 9
         "    x-custom: ignored\n",     // 10
         "secrets:\n",                  // 11
         "  pw: {file: pw.txt}\n",      // 12
@@ -440,4 +440,63 @@ fn a_bad_volume_is_an_error_at_its_compose_line() {
     assert_eq!(e.len(), 1, "{e:?}");
     assert_eq!(e[0].0, 5);
     assert!(e[0].1.contains("absolute path"), "{e:?}");
+}
+
+#[test]
+fn cpus_and_memory_limits_and_reservations_become_resources() {
+    let c = ok(
+        "services:\n  api:\n    image: api\n    cpus: 1.5\n    mem_limit: 512m\n    mem_reservation: 128m\n  db:\n    image: pg\n    deploy:\n      resources:\n        limits: {cpus: '2', memory: 1G}\n        reservations: {cpus: '0.5', memory: 256M}\n",
+    );
+    let api = &c.loaded.stack.services["api"].resources;
+    assert_eq!(api.limits.cpu, Some(orco_spec::Cpu(1500)));
+    assert_eq!(api.limits.memory, Some(orco_spec::Memory(512 << 20)));
+    assert_eq!(api.memory, orco_spec::Memory(128 << 20));
+    let db = &c.loaded.stack.services["db"].resources;
+    assert_eq!(
+        (db.cpu, db.memory, db.limits.cpu, db.limits.memory),
+        (
+            orco_spec::Cpu(500),
+            orco_spec::Memory(256 << 20),
+            Some(orco_spec::Cpu(2000)),
+            Some(orco_spec::Memory(1 << 30))
+        )
+    );
+    // Recorded, and said to be not acted on yet, at the compose line it came from.
+    assert!(
+        warnings(&c)
+            .iter()
+            .any(|(line, m)| *line == 4 && m.contains("`resources` is recorded but not acted on")),
+        "{:?}",
+        warnings(&c)
+    );
+}
+
+#[test]
+fn label_constraints_and_one_replica_per_node_become_placement() {
+    let c = ok(
+        "services:\n  web:\n    image: web\n    deploy:\n      placement:\n        constraints: ['node.labels.disk == ssd', 'node.role==manager']\n        preferences: [{spread: node.labels.zone}]\n        max_replicas_per_node: 1\n",
+    );
+    let p = &c.loaded.stack.services["web"].placement;
+    assert_eq!(p.node_selector["disk"], "ssd");
+    assert_eq!(p.anti_affinity, vec!["web".to_string()]);
+    let spread = p.spread.as_ref().unwrap();
+    assert_eq!(spread.by, orco_spec::SpreadBy::Label("zone".into()));
+    assert!(!spread.hard);
+    assert!(
+        warnings(&c)
+            .iter()
+            .any(|(line, m)| *line == 6 && m.contains("`node.role==manager` is not supported")),
+        "{:?}",
+        warnings(&c)
+    );
+}
+
+#[test]
+fn a_size_docker_cannot_read_is_an_error_at_its_line() {
+    let e = errors("services:\n  api:\n    image: api\n    mem_limit: lots\n");
+    assert!(
+        e.iter()
+            .any(|(line, m)| *line == 4 && m.contains("`lots` is not a size")),
+        "{e:?}"
+    );
 }

@@ -386,22 +386,8 @@ fn stop_or_remove(
 /// A service with default stop settings, for an instance whose service is gone.
 fn fallback_service() -> Service {
     Service {
-        runtime: orco_spec::RuntimeKind::Process,
-        command: None,
-        image: None,
-        env: BTreeMap::new(),
-        env_from_file: Vec::new(),
-        workdir: None,
-        ports: Vec::new(),
-        entrypoint: None,
-        volumes: Vec::new(),
-        proxy: orco_spec::ProxyMode::Auto,
         replicas: 0,
-        depends_on: Vec::new(),
-        health: None,
-        restart_policy: orco_spec::RestartPolicy::default(),
-        stop: orco_spec::StopPolicy::default(),
-        update: orco_spec::UpdatePolicy::default(),
+        ..Service::default()
     }
 }
 

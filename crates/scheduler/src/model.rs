@@ -3,6 +3,8 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+pub use orco_spec::{Placement, Spread, SpreadBy, Strategy, Toleration};
+
 /// Cores in thousandths (`500m` = 500) and memory in bytes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct Resources {
@@ -99,22 +101,6 @@ impl fmt::Display for Taint {
     }
 }
 
-/// A workload's toleration: `KEY` tolerates every value of the key, `KEY=VALUE` one value.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Toleration {
-    /// The taint key tolerated.
-    pub key: String,
-    /// The one value tolerated; `None` tolerates any.
-    pub value: Option<String>,
-}
-
-impl Toleration {
-    /// Whether this toleration covers `taint`.
-    pub fn tolerates(&self, taint: &Taint) -> bool {
-        self.key == taint.key && self.value.as_ref().is_none_or(|v| *v == taint.value)
-    }
-}
-
 /// One machine the scheduler may place on.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Node {
@@ -157,62 +143,6 @@ impl fmt::Display for WorkloadRef {
     }
 }
 
-/// Ranking among the nodes that fit.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
-pub enum Strategy {
-    /// Prefer the node with the most room left (spreads load).
-    #[default]
-    Balance,
-    /// Prefer the node with the least room left that fits (uses fewer nodes).
-    Pack,
-}
-
-/// The topology domain a spread counts by.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum SpreadBy {
-    /// Every node is its own domain.
-    Node,
-    /// Nodes with the same value of this label share a domain; nodes without it are in none.
-    Label(String),
-}
-
-impl fmt::Display for SpreadBy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            SpreadBy::Node => f.write_str("node"),
-            SpreadBy::Label(key) => f.write_str(key),
-        }
-    }
-}
-
-/// Topology spread: a workload's instances per domain differ by at most `max_skew`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Spread {
-    /// The domain.
-    pub by: SpreadBy,
-    /// The largest allowed difference between the fullest and the emptiest domain.
-    pub max_skew: u32,
-    /// `true`: a filter (never exceeded); `false`: a preference in ranking.
-    pub hard: bool,
-}
-
-/// The stack file's `placement` key of a workload (DESIGN.md §11).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
-pub struct Placement {
-    /// Node labels that must all match.
-    pub node_selector: BTreeMap<String, String>,
-    /// Each instance on a node where an instance of this workload (same stack) is placed.
-    pub anchor: Option<String>,
-    /// Never on a node running one of these workloads (same stack); symmetric.
-    pub anti_affinity: Vec<String>,
-    /// Topology spread.
-    pub spread: Option<Spread>,
-    /// Taints this workload may land on.
-    pub tolerations: Vec<Toleration>,
-    /// Ranking among feasible nodes.
-    pub strategy: Strategy,
-}
-
 /// A workload as the scheduler sees it: what each instance requests and where it may go.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Workload {
@@ -220,7 +150,7 @@ pub struct Workload {
     pub id: WorkloadRef,
     /// Requested per instance (counted, not measured).
     pub requests: Resources,
-    /// Constraints and strategy.
+    /// Constraints and strategy, as the stack file's `placement`.
     pub placement: Placement,
     /// Host ports each instance holds on its node (not proxied).
     pub host_ports: Vec<u16>,

@@ -79,7 +79,7 @@ pub fn violations(snapshot: &Snapshot) -> Vec<Violation> {
                 .iter()
                 .find(|t| {
                     t.effect == crate::model::Effect::NoExecute
-                        && !tolerations.iter().any(|x| x.tolerates(t))
+                        && !tolerations.iter().any(|x| x.tolerates(&t.key, &t.value))
                 })
                 .cloned()
                 .map(ViolationReason::NoExecute)

@@ -281,10 +281,11 @@ impl<'a> View<'a> {
     /// The first taint of `node` that `wid` does not tolerate.
     pub(crate) fn untolerated(&self, wid: usize, node: usize) -> Option<usize> {
         let tolerations = &self.snap.workloads[wid].placement.tolerations;
-        self.snap.nodes[node]
-            .taints
-            .iter()
-            .position(|t| !tolerations.iter().any(|tol| tol.tolerates(t)))
+        self.snap.nodes[node].taints.iter().position(|t| {
+            !tolerations
+                .iter()
+                .any(|tol| tol.tolerates(&t.key, &t.value))
+        })
     }
 
     /// The first filter that rejects an instance of `wid` on `node`, noting what it found
@@ -362,9 +363,9 @@ impl<'a> View<'a> {
     /// Whether `node` now runs an instance that a NoExecute taint keeps away from `wid`.
     pub(crate) fn no_execute_untolerated(&self, wid: usize, node: usize) -> bool {
         let tolerations = &self.snap.workloads[wid].placement.tolerations;
-        self.snap.nodes[node]
-            .taints
-            .iter()
-            .any(|t| t.effect == Effect::NoExecute && !tolerations.iter().any(|x| x.tolerates(t)))
+        self.snap.nodes[node].taints.iter().any(|t| {
+            t.effect == Effect::NoExecute
+                && !tolerations.iter().any(|x| x.tolerates(&t.key, &t.value))
+        })
     }
 }

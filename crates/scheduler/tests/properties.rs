@@ -181,7 +181,12 @@ fn check(snap: &Snapshot, pending: &[Pending], decisions: &[Decision]) -> Result
             }
         }
         for t in &n.taints {
-            if !w.placement.tolerations.iter().any(|x| x.tolerates(t)) {
+            if !w
+                .placement
+                .tolerations
+                .iter()
+                .any(|x| x.tolerates(&t.key, &t.value))
+            {
                 return Err(format!("{} on an untolerated taint", p.instance));
             }
         }
@@ -242,7 +247,7 @@ proptest! {
             for n in &snap.nodes {
                 let eligible = n.status == NodeStatus::Ready && !n.cordoned
                     && w.placement.node_selector.iter().all(|(k, v)| n.labels.get(k) == Some(v))
-                    && n.taints.iter().all(|t| w.placement.tolerations.iter().any(|x| x.tolerates(t)));
+                    && n.taints.iter().all(|t| w.placement.tolerations.iter().any(|x| x.tolerates(&t.key, &t.value)));
                 if eligible {
                     per_zone.entry(n.labels["zone"].as_str()).or_default();
                 }

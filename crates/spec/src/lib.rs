@@ -2,10 +2,13 @@
 //!
 //! - [`model`]: the types every part of orco shares, with their defaults.
 //! - [`duration`], [`expr`]: durations (`1m30s`) and probe expressions (`http || log`).
+//! - [`resources`]: `resources`, `placement` and `onDisconnect` (cores, memory sizes,
+//!   tolerations).
 
 pub mod duration;
 pub mod expr;
 pub mod model;
+pub mod resources;
 
 pub use duration::Duration;
 pub use expr::Expr;

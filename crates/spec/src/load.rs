@@ -13,6 +13,8 @@ use crate::expr::Expr;
 use crate::model::*;
 use crate::node::{self, Node, ParseFileError, Value};
 
+mod resources;
+
 /// A stack file that loaded, with its warnings.
 #[derive(Debug, Clone)]
 pub struct Loaded {
@@ -50,6 +52,9 @@ pub mod keys {
         "restartPolicy",
         "stop",
         "update",
+        "resources",
+        "placement",
+        "onDisconnect",
     ];
     /// A `dependsOn` entry of a service or job.
     pub const DEPENDENCY: &[&str] = &["target", "require", "timeout", "restart"];
@@ -91,6 +96,8 @@ pub mod keys {
         "schedule",
         "tasks",
         "dependsOn",
+        "resources",
+        "placement",
     ];
     /// `schedule:`.
     pub const SCHEDULE: &[&str] = &["cron", "timezone", "overlap"];
@@ -103,11 +110,28 @@ pub mod keys {
         "timeout",
         "retry",
         "dependsOn",
+        "resources",
+        "placement",
     ];
     /// `retry:`.
     pub const RETRY: &[&str] = &["maxRetries", "backoff"];
     /// A task's `dependsOn` entry.
     pub const TASK_DEPENDENCY: &[&str] = &["target", "require"];
+    /// `resources:`.
+    pub const RESOURCES: &[&str] = &["cpu", "memory", "limits"];
+    /// `resources.limits:`.
+    pub const LIMITS: &[&str] = &["cpu", "memory"];
+    /// `placement:`.
+    pub const PLACEMENT: &[&str] = &[
+        "nodeSelector",
+        "anchor",
+        "antiAffinity",
+        "spread",
+        "tolerations",
+        "strategy",
+    ];
+    /// `placement.spread:`.
+    pub const SPREAD: &[&str] = &["by", "maxSkew", "hard"];
 }
 
 /// Signals a stop policy may name.
@@ -1005,6 +1029,19 @@ impl Cx<'_> {
             Some(v) => self.update(v, &p("update")),
             None => Some(UpdatePolicy::default()),
         };
+        let resources = match f.get("resources") {
+            Some(v) => self.resources(v, &p("resources")),
+            None => Some(Resources::default()),
+        };
+        let placement = match f.get("placement") {
+            Some(v) => self.placement(v, &p("placement"), name, names),
+            None => Some(Placement::default()),
+        };
+        let on_disconnect = match f.get("onDisconnect") {
+            Some(v) => self.on_disconnect(v, &p("onDisconnect")),
+            None => Some(OnDisconnect::default()),
+        };
+        self.warn_not_acted_on(&f, &path);
         if !ok {
             return None;
         }
@@ -1025,6 +1062,9 @@ impl Cx<'_> {
             restart_policy: restart_policy?,
             stop: stop?,
             update: update?,
+            resources: resources?,
+            placement: placement?,
+            on_disconnect: on_disconnect?,
         })
     }
 
@@ -1675,6 +1715,15 @@ impl Cx<'_> {
             Some(v) => self.dependencies(v, &p("dependsOn"), name, names),
             None => Some(Vec::new()),
         };
+        let resources = match f.get("resources") {
+            Some(v) => self.resources(v, &p("resources")),
+            None => Some(Resources::default()),
+        };
+        let placement = match f.get("placement") {
+            Some(v) => self.placement(v, &p("placement"), name, names),
+            None => Some(Placement::default()),
+        };
+        self.warn_not_acted_on(&f, &path);
         let tasks_node = self.required(&f, "tasks", &path, &format!("job `{name}`"))?;
         let task_nodes = self.named(tasks_node, &p("tasks"), "tasks");
         if task_nodes.is_empty() && matches!(tasks_node.value, Value::Map(_) | Value::Null) {
@@ -1737,6 +1786,8 @@ impl Cx<'_> {
             schedule: schedule?,
             tasks,
             depends_on: depends_on?,
+            resources: resources?,
+            placement: placement?,
             graph: Default::default(),
         })
     }
@@ -1846,6 +1897,15 @@ impl Cx<'_> {
             Some(v) => self.task_dependencies(v, &p("dependsOn"), job, name, siblings, names),
             None => Some(Vec::new()),
         };
+        let resources = match f.get("resources") {
+            Some(v) => self.resources(v, &p("resources")).map(Some),
+            None => Some(None),
+        };
+        let placement = match f.get("placement") {
+            Some(v) => self.placement(v, &p("placement"), job, names).map(Some),
+            None => Some(None),
+        };
+        self.warn_not_acted_on(&f, path);
         Some(Task {
             command: command?,
             env,
@@ -1854,6 +1914,8 @@ impl Cx<'_> {
             timeout: timeout?,
             retry: retry?,
             depends_on: depends_on?,
+            resources: resources?,
+            placement: placement?,
         })
     }
 

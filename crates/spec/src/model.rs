@@ -14,6 +14,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::duration::Duration;
 use crate::expr::Expr;
+pub use crate::resources::{
+    Cpu, Limits, Memory, OnDisconnect, Placement, QuantityError, Resources, Spread, SpreadBy,
+    Strategy, Toleration,
+};
 
 /// The supported stack-file version.
 pub const VERSION: &str = "0.1";
@@ -151,10 +155,51 @@ pub struct Service {
     /// How a changed service replaces its instances.
     #[serde(default)]
     pub update: UpdatePolicy,
+    /// What each instance requests and may use at most.
+    #[serde(default, skip_serializing_if = "Resources::is_empty")]
+    pub resources: Resources,
+    /// Which nodes the instances may run on, and how nodes are ranked.
+    #[serde(default, skip_serializing_if = "Placement::is_empty")]
+    pub placement: Placement,
+    /// What a node cut off from the servers does with the instances: `stop` or `keep`.
+    /// Default: `stop`.
+    #[serde(default, skip_serializing_if = "is_stop")]
+    pub on_disconnect: OnDisconnect,
 }
 
 fn one() -> u32 {
     1
+}
+
+impl Default for Service {
+    /// A process service with every default of the stack file and nothing to run.
+    fn default() -> Service {
+        Service {
+            runtime: RuntimeKind::Process,
+            command: None,
+            image: None,
+            env: BTreeMap::new(),
+            env_from_file: Vec::new(),
+            workdir: None,
+            ports: Vec::new(),
+            entrypoint: None,
+            volumes: Vec::new(),
+            proxy: ProxyMode::Auto,
+            replicas: one(),
+            depends_on: Vec::new(),
+            health: None,
+            restart_policy: RestartPolicy::default(),
+            stop: StopPolicy::default(),
+            update: UpdatePolicy::default(),
+            resources: Resources::default(),
+            placement: Placement::default(),
+            on_disconnect: OnDisconnect::Stop,
+        }
+    }
+}
+
+fn is_stop(o: &OnDisconnect) -> bool {
+    *o == OnDisconnect::Stop
 }
 
 /// `envFromFile` accepts one path or a list of paths.
@@ -981,6 +1026,12 @@ pub struct Job {
     /// What must hold for other workloads before this job starts.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub depends_on: Vec<Dependency>,
+    /// What each task requests and may use at most (a task may override it).
+    #[serde(default, skip_serializing_if = "Resources::is_empty")]
+    pub resources: Resources,
+    /// Which nodes the tasks may run on (a task may override it).
+    #[serde(default, skip_serializing_if = "Placement::is_empty")]
+    pub placement: Placement,
     /// The tasks' graph by index, derived from `tasks` on first use.
     #[serde(skip)]
     #[schemars(skip)]
@@ -1134,6 +1185,12 @@ pub struct Task {
     /// Tasks of the same job that must reach a condition first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub depends_on: Vec<TaskDependency>,
+    /// Overrides the job's `resources` for this task.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<Resources>,
+    /// Overrides the job's `placement` for this task.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement: Option<Placement>,
 }
 
 /// Retries of a task (restartPolicy's shape).

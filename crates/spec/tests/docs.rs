@@ -4,8 +4,8 @@
 //! value (`anyOf` of one schema and `null`) is that schema, a map of named objects
 //! (`additionalProperties`) adds a `NAME` segment and a list of objects (`items`) a `[]`
 //! segment. Maps and lists of scalars (`env`, `ports`) are keys without children. The keys of
-//! `defaults` take the shape of the service keys of the same name, so they are documented once,
-//! under `services.NAME`; a test below checks that the shapes are indeed the same.
+//! `defaults`, and the `resources` and `placement` of jobs and tasks, take the shape of the
+//! service keys of the same name, so they are documented once, under `services.NAME`; a test below checks that the shapes are indeed the same.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -110,11 +110,18 @@ fn walk(root: &Value, object: &Value, path: &str, out: &mut BTreeMap<String, Key
                 required: required.contains(name.as_str()),
             },
         );
-        // `defaults.X` has the shape of `services.NAME.X`, documented there.
-        if path != "defaults" {
+        // `defaults.X` has the shape of `services.NAME.X`, documented there; so do the
+        // `resources` and `placement` of jobs and tasks.
+        if path != "defaults" && !shaped_like_a_service_key(&key_path) {
             descend(root, property, &key_path, out);
         }
     }
+}
+
+/// `jobs.NAME.resources`, `jobs.NAME.tasks.NAME.placement` and the like: keys whose children
+/// are those of `services.NAME.resources` and `services.NAME.placement`.
+fn shaped_like_a_service_key(path: &str) -> bool {
+    path.starts_with("jobs.") && (path.ends_with(".resources") || path.ends_with(".placement"))
 }
 
 fn descend(root: &Value, property: &Value, path: &str, out: &mut BTreeMap<String, Key>) {
@@ -376,6 +383,10 @@ fn loader_keys() -> BTreeMap<&'static str, &'static [&'static str]> {
         ("Task", keys::TASK),
         ("Retry", keys::RETRY),
         ("TaskDependency", keys::TASK_DEPENDENCY),
+        ("Resources", keys::RESOURCES),
+        ("Limits", keys::LIMITS),
+        ("Placement", keys::PLACEMENT),
+        ("Spread", keys::SPREAD),
     ])
 }
 
@@ -466,5 +477,23 @@ fn the_complete_stacks_shown_in_the_docs_validate() {
         if let Err(report) = orco_spec::load_str(&name, block, &dir) {
             panic!("the stack at docs/stack-file.md:{line} does not validate:\n{report}");
         }
+    }
+}
+
+#[test]
+fn the_resources_and_placement_of_jobs_and_tasks_have_the_shape_of_a_service_s() {
+    let root = schema();
+    let defs = definitions(&root);
+    let shape = |def: &str, key: &str| -> Option<String> {
+        let property = &defs[def]["properties"][key];
+        ref_name(strip_null(property))
+            .or_else(|| ref_name(property))
+            .map(str::to_string)
+    };
+    for key in ["resources", "placement"] {
+        let service = shape("Service", key);
+        assert!(service.is_some(), "`services.NAME.{key}` is not a `$ref`");
+        assert_eq!(shape("Job", key), service, "`jobs.NAME.{key}`");
+        assert_eq!(shape("Task", key), service, "`jobs.NAME.tasks.NAME.{key}`");
     }
 }
