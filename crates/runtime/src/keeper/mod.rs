@@ -135,6 +135,10 @@ async fn serve(config: KeeperConfig) -> Result<(), RuntimeError> {
     let mut sigchld =
         signal(SignalKind::child()).map_err(RuntimeError::io("cannot listen for SIGCHLD"))?;
     let socket = config.socket();
+    // Before anything is spawned: no instance of a keeper that died may run beside a new one.
+    for name in table::sweep_orphans(&config.dir) {
+        eprintln!("orco keeper: stopped {name}, left running by a keeper that died");
+    }
     let _ = std::fs::remove_file(&socket);
     let listener = UnixListener::bind(&socket).map_err(RuntimeError::io(format!(
         "cannot listen on {}",

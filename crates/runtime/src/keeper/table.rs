@@ -216,6 +216,21 @@ impl Table {
         self.dir.join("instances").join(name).join("output.log")
     }
 
+    /// Records which process group runs `name`, so that a keeper started after this one
+    /// died finds it (see [`sweep_orphans`]).
+    fn mark(&self, name: &str, pid: i32) {
+        let dir = self.dir.join("instances").join(name);
+        let text = format!("{pid} {}\n", start_time(pid).unwrap_or(0));
+        let written = std::fs::create_dir_all(&dir).and_then(|()| {
+            let tmp = dir.join(".group.tmp");
+            std::fs::write(&tmp, text)?;
+            std::fs::rename(&tmp, dir.join(GROUP_FILE))
+        });
+        if let Err(e) = written {
+            eprintln!("orco keeper: cannot record the group of {name}: {e}");
+        }
+    }
+
     /// Starts an instance in its own process group, stdout and stderr on pipes.
     pub(crate) fn spawn(&mut self, name: &str, launch: &Launch) -> Result<Spawned, Failure> {
         check_instance_name(name).map_err(|e| failure(ErrorCode::BadRequest, e.to_string()))?;
@@ -283,6 +298,7 @@ impl Table {
             },
         );
         self.by_pid.insert(pid, name.to_string());
+        self.mark(name, pid);
         // The std `Child` is dropped without waiting: the keeper reaps every child itself.
         Ok(Spawned {
             pid,
@@ -559,8 +575,7 @@ impl Table {
                 format!("instance `{name}` is still running: stop it before forgetting it"),
             ));
         }
-        if let Some(inst) = self.instances.remove(name)
-            && inst.log.is_some()
+        if self.instances.remove(name).is_some()
             && let Some(dir) = self.log_path(name).parent()
         {
             let _ = std::fs::remove_dir_all(dir);
@@ -590,6 +605,83 @@ impl Table {
             })
             .collect()
     }
+}
+
+/// The file in an instance's directory that names its process group: `PID STARTTIME`.
+pub(crate) const GROUP_FILE: &str = "group";
+
+/// When a process started (field 22 of `/proc/PID/stat`, in clock ticks since boot), which
+/// tells a process from a later one that reuses its pid.
+fn start_time(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(')')?;
+    // After the command: state is field 3, start time field 22.
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Stops every process group that a previous keeper of `dir` recorded and that still runs:
+/// a keeper that died (SIGKILL, a crash) leaves its instances behind, with their output
+/// pipes gone, and a new keeper must never run a second process beside one of them. A
+/// recorded leader that still runs counts only if its start time matches (not a reused pid);
+/// a group whose leader is gone can only be the recorded one (a pid is not reused while it
+/// names a group). Returns the instances stopped. Called before the keeper accepts any
+/// request.
+pub(crate) fn sweep_orphans(dir: &std::path::Path) -> Vec<String> {
+    let mut stopped = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir.join("instances")) else {
+        return stopped;
+    };
+    let mut groups = Vec::new();
+    for entry in entries.flatten() {
+        let Ok(text) = std::fs::read_to_string(entry.path().join(GROUP_FILE)) else {
+            continue;
+        };
+        let mut fields = text.split_whitespace();
+        let (Some(Ok(pid)), Some(Ok(started))) = (
+            fields.next().map(str::parse::<i32>),
+            fields.next().map(str::parse::<u64>),
+        ) else {
+            continue;
+        };
+        let ours = match start_time(pid) {
+            Some(now) => now == started,
+            None => true,
+        };
+        if pid > 1 && ours && group_exists(pid) {
+            let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+            groups.push(pid);
+            stopped.push(entry.file_name().to_string_lossy().into_owned());
+        }
+        let _ = std::fs::remove_dir_all(entry.path());
+    }
+    // They are not our children: whoever reaps them, wait (bounded) until they are gone.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while groups.iter().any(|&g| group_alive_unreaped(g)) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    stopped
+}
+
+/// Whether a group has a member that is not a zombie.
+fn group_alive_unreaped(pgid: i32) -> bool {
+    if !group_exists(pgid) {
+        return false;
+    }
+    // A zombie still counts for killpg: look for a live member.
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    procs.flatten().any(|p| {
+        let Some(pid) = p.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
+            return false;
+        };
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+            stat.rsplit_once(')').is_some_and(|(_, rest)| {
+                let f: Vec<&str> = rest.split_whitespace().collect();
+                f.first() != Some(&"Z") && f.get(2).and_then(|g| g.parse::<i32>().ok()) == Some(pgid)
+            })
+        })
+    })
 }
 
 /// Parses a stop timeout in milliseconds.
