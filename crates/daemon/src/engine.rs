@@ -63,6 +63,10 @@ impl EngineHandle {
     /// Stops the engine: its supervisors leave instances running for the next daemon to
     /// adopt, and the logs are flushed.
     pub async fn stop(self) {
+        // First, so that the keeper's going away is not taken for its death.
+        for watcher in &self.watchers {
+            watcher.abort();
+        }
         drop(self.engine);
         for watcher in self.watchers {
             watcher.abort();
@@ -124,6 +128,37 @@ async fn remove_volumes(docker: DockerRuntime, store: Arc<RedbStore>) {
     }
 }
 
+/// The keeper died (its connection dropped) while the daemon runs: its instances lost their
+/// output pipes and their parent, and nothing the engine asks of it can be done. Crash-only:
+/// the daemon starts over at once (it executes itself again, same pid and arguments), which
+/// starts a new keeper; that keeper stops what the dead one left running before anything
+/// starts, and the agent starts every instance that should run again, once.
+async fn restart_when_the_keeper_dies(keeper: ProcessRuntime) {
+    keeper.closed().await;
+    tracing::error!(
+        "the node keeper (pid {}) is gone: starting over with a new keeper",
+        keeper.keeper_pid()
+    );
+    if std::env::args().nth(1).as_deref() != Some("daemon") {
+        // Not `orco daemon` (a test's process): nothing to start over.
+        tracing::error!("the engine cannot go on without its keeper");
+        return;
+    }
+    let program = match std::env::current_exe() {
+        Ok(program) => program,
+        Err(e) => {
+            tracing::error!("cannot find the daemon's own program ({e}): exiting");
+            std::process::exit(1);
+        }
+    };
+    use std::os::unix::process::CommandExt;
+    let e = std::process::Command::new(program)
+        .args(std::env::args_os().skip(1))
+        .exec();
+    tracing::error!("cannot start the daemon again ({e}): exiting");
+    std::process::exit(1);
+}
+
 /// Starts the control loop over `store`: connect to (or start) the node keeper with
 /// `program keeper --dir DATA/keeper`, recover the state, and watch the store from there.
 pub async fn start_engine(
@@ -170,6 +205,7 @@ pub async fn start_engine(
         }
     };
     let keeper = process.clone();
+    watchers.push(tokio::spawn(restart_when_the_keeper_dies(process.clone())));
     let runtime = Router::new(process, docker);
     let log_dir = data_dir.join(LOGS_DIR);
     let config = LogConfig {

@@ -100,7 +100,12 @@ fn ten_sigkills_of_the_daemon_lose_nothing_and_restart_nothing() {
     }
 
     // C exits with 3 while no daemon runs: the next daemon sees the exit and restarts it.
-    let c = by_name(&world.instances(), "c-0").clone();
+    // Read while it runs: between its `starting` and `started` it has no pid.
+    let mut c = Value::Null;
+    wait_until("c-0 to run", || {
+        c = by_name(&world.instances(), "c-0").clone();
+        c["pid"].is_u64() && c["phase"] == "running"
+    });
     let c_pid = c["pid"].as_u64().unwrap();
     let c_restarts = c["restarts"].as_u64().unwrap();
     world.kill_daemon();

@@ -239,3 +239,160 @@ fn a_flooding_service_never_grows_the_keepers_spool_beyond_its_cap() {
     assert!(logical > cap, "only {logical} bytes went through the spool");
     world.ok(&["stop", "yes"]);
 }
+
+/// The live process groups of each instance of `stack`, by `ORCO_INSTANCE` (from the
+/// environment every instance process inherits), zombies left out.
+fn groups_per_slot(
+    stack: &str,
+) -> std::collections::BTreeMap<String, std::collections::BTreeSet<i32>> {
+    let mut slots: std::collections::BTreeMap<String, std::collections::BTreeSet<i32>> =
+        std::collections::BTreeMap::new();
+    let want = format!("ORCO_STACK={stack}");
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else {
+            continue;
+        };
+        let vars: Vec<&[u8]> = environ.split(|b| *b == 0).collect();
+        if !vars.iter().any(|v| *v == want.as_bytes()) {
+            continue;
+        }
+        let Some(instance) = vars
+            .iter()
+            .find_map(|v| v.strip_prefix(b"ORCO_INSTANCE="))
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .unwrap()
+            .1
+            .split_whitespace()
+            .collect();
+        if fields[0] == "Z" {
+            continue;
+        }
+        slots
+            .entry(instance)
+            .or_default()
+            .insert(fields[2].parse().unwrap());
+    }
+    slots
+}
+
+/// The pid of the keeper serving this world's data dir.
+fn keeper_pid(world: &World) -> Option<i32> {
+    let dir = world.data().join("keeper");
+    let dir = dir.to_str().unwrap();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .find_map(|entry| {
+            let pid = entry.file_name().to_str()?.parse::<i32>().ok()?;
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            (args.contains(&&b"keeper"[..])
+                && args.contains(&dir.as_bytes())
+                && !stat.contains(") Z "))
+            .then_some(pid)
+        })
+}
+
+/// Waits until every slot in `slots` has exactly one live process group and no other slot
+/// has any, checking at every look that no slot ever has two.
+fn one_group_per_slot(stack: &str, slots: &[&str]) {
+    let mut last = Default::default();
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let now = groups_per_slot(stack);
+        for (slot, groups) in &now {
+            assert!(groups.len() <= 1, "{slot} runs twice: groups {groups:?}");
+        }
+        let names: Vec<&str> = now.keys().map(String::as_str).collect();
+        if names == slots {
+            return;
+        }
+        last = now;
+        assert!(
+            Instant::now() < deadline,
+            "slots never settled to {slots:?}: {last:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_killed_keeper_leaves_no_orphan_and_never_a_second_process_for_a_slot() {
+    let world = World::new();
+    let file = world.file(
+        "stack.yaml",
+        "version: 0.1\nstack: {name: orphans}\nservices:\n\
+         \x20 silent: {command: [sleep, '1000'], replicas: 2}\n\
+         \x20 printer: {command: [sh, -c, 'while :; do echo tick; sleep 0.05; done'], replicas: 2}\n",
+    );
+    world.ok(&["up", "-d", "--wait", "-f", file.to_str().unwrap()]);
+    let slots = ["printer-0", "printer-1", "silent-0", "silent-1"];
+    one_group_per_slot("orphans", &slots);
+    let kill9 = |pid: i32| {
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .unwrap();
+    };
+
+    // The keeper dies under a running daemon: it notices at once and starts over, and the
+    // new keeper stops what the dead one left before anything starts again.
+    let first = keeper_pid(&world).unwrap();
+    kill9(first);
+    wait_until("a new keeper", || {
+        keeper_pid(&world).is_some_and(|p| p != first)
+    });
+    world.wait_answering();
+    one_group_per_slot("orphans", &slots);
+    wait_until("every instance running again", || {
+        let items = world.instances();
+        items.len() == 4 && items.iter().all(|i| i["phase"] == "running")
+    });
+
+    // Actions after it.
+    world.ok(&["scale", "printer", "3"]);
+    let slots = [
+        "printer-0",
+        "printer-1",
+        "printer-2",
+        "silent-0",
+        "silent-1",
+    ];
+    one_group_per_slot("orphans", &slots);
+    world.ok(&["restart", "silent-0"]);
+    one_group_per_slot("orphans", &slots);
+
+    // The keeper dies while no daemon runs: the next daemon's keeper cleans up first.
+    world.kill_daemon();
+    let second = keeper_pid(&world).unwrap();
+    kill9(second);
+    wait_until("the keeper to die", || keeper_pid(&world).is_none());
+    world.start_daemon();
+    one_group_per_slot("orphans", &slots);
+    wait_until("every instance running again", || {
+        let items = world.instances();
+        items.len() == 5 && items.iter().all(|i| i["phase"] == "running")
+    });
+    one_group_per_slot("orphans", &slots);
+
+    // And `orco down` leaves nothing behind.
+    world.ok(&["down"]);
+    one_group_per_slot("orphans", &[]);
+}

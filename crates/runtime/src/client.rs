@@ -47,6 +47,8 @@ struct Inner {
     tx: mpsc::Sender<Vec<u8>>,
     /// `None` once the connection is lost.
     pending: Arc<Mutex<Option<Pending>>>,
+    /// Woken when the connection is lost.
+    lost: Arc<tokio::sync::Notify>,
     next_id: AtomicU64,
 }
 
@@ -183,7 +185,8 @@ impl ProcessRuntime {
                 }
             }
         });
-        tokio::spawn(read_replies(reader, pending.clone()));
+        let lost = Arc::new(tokio::sync::Notify::new());
+        tokio::spawn(read_replies(reader, pending.clone(), lost.clone()));
         Ok(ProcessRuntime {
             inner: Arc::new(Inner {
                 dir,
@@ -192,6 +195,7 @@ impl ProcessRuntime {
                 explicit_acks: Arc::new(AtomicBool::new(false)),
                 tx,
                 pending,
+                lost,
                 next_id: AtomicU64::new(1),
             }),
         })
@@ -281,6 +285,24 @@ impl ProcessRuntime {
         self.request(op).await.map(drop)
     }
 
+    /// Resolves once the connection to the keeper is lost (the keeper died or exited): at
+    /// once, not at the next request.
+    pub async fn closed(&self) {
+        let notified = self.inner.lost.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if self
+            .inner
+            .pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_none()
+        {
+            return;
+        }
+        notified.await;
+    }
+
     /// The keeper's pid.
     pub fn keeper_pid(&self) -> i32 {
         self.inner.keeper_pid
@@ -324,7 +346,11 @@ impl ProcessRuntime {
     }
 }
 
-async fn read_replies(mut reader: OwnedReadHalf, pending: Arc<Mutex<Option<Pending>>>) {
+async fn read_replies(
+    mut reader: OwnedReadHalf,
+    pending: Arc<Mutex<Option<Pending>>>,
+    lost: Arc<tokio::sync::Notify>,
+) {
     let error = loop {
         let message = match read_message(&mut reader).await {
             Ok(message) => message,
@@ -344,13 +370,14 @@ async fn read_replies(mut reader: OwnedReadHalf, pending: Arc<Mutex<Option<Pendi
             let _ = waiter.send(result);
         }
     };
-    let lost = pending
+    let lost_requests = pending
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .take();
-    for (_, waiter) in lost.into_iter().flatten() {
+    for (_, waiter) in lost_requests.into_iter().flatten() {
         let _ = waiter.send(Err(RuntimeError::Disconnected(error.clone())));
     }
+    lost.notify_waiters();
 }
 
 fn unexpected(answer: Answer) -> RuntimeError {

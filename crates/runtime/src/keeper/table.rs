@@ -678,7 +678,8 @@ fn group_alive_unreaped(pgid: i32) -> bool {
         std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
             stat.rsplit_once(')').is_some_and(|(_, rest)| {
                 let f: Vec<&str> = rest.split_whitespace().collect();
-                f.first() != Some(&"Z") && f.get(2).and_then(|g| g.parse::<i32>().ok()) == Some(pgid)
+                f.first() != Some(&"Z")
+                    && f.get(2).and_then(|g| g.parse::<i32>().ok()) == Some(pgid)
             })
         })
     })
