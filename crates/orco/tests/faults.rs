@@ -260,7 +260,7 @@ fn groups_per_slot(
             continue;
         };
         let vars: Vec<&[u8]> = environ.split(|b| *b == 0).collect();
-        if !vars.iter().any(|v| *v == want.as_bytes()) {
+        if !vars.contains(&want.as_bytes()) {
             continue;
         }
         let Some(instance) = vars
@@ -312,7 +312,6 @@ fn keeper_pid(world: &World) -> Option<i32> {
 /// Waits until every slot in `slots` has exactly one live process group and no other slot
 /// has any, checking at every look that no slot ever has two.
 fn one_group_per_slot(stack: &str, slots: &[&str]) {
-    let mut last = Default::default();
     let deadline = Instant::now() + PATIENCE;
     loop {
         let now = groups_per_slot(stack);
@@ -323,10 +322,9 @@ fn one_group_per_slot(stack: &str, slots: &[&str]) {
         if names == slots {
             return;
         }
-        last = now;
         assert!(
             Instant::now() < deadline,
-            "slots never settled to {slots:?}: {last:?}"
+            "slots never settled to {slots:?}: {now:?}"
         );
         std::thread::sleep(Duration::from_millis(20));
     }
