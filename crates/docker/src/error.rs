@@ -13,6 +13,10 @@ pub enum DockerError {
         "cannot pull image `{image}`: {answer}; check the image name and that its registry is reachable"
     )]
     Pull { image: String, answer: String },
+    #[error(
+        "image not found: cannot pull image `{image}`: {answer}; check the image name and tag, or build and push it first"
+    )]
+    ImageNotFound { image: String, answer: String },
     #[error("image `{0}` is not available locally and pulling is off: pull or build it first")]
     NoImage(String),
     #[error("cannot create container `{name}` from image `{image}`: {answer}")]

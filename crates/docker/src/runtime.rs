@@ -286,9 +286,16 @@ impl DockerRuntime {
                     answer: answer.clone(),
                 },
             );
-            DockerError::Pull {
-                image: image.to_string(),
-                answer,
+            if image_missing(&answer) {
+                DockerError::ImageNotFound {
+                    image: image.to_string(),
+                    answer,
+                }
+            } else {
+                DockerError::Pull {
+                    image: image.to_string(),
+                    answer,
+                }
             }
         };
         while let Some(item) = stream.next().await {
@@ -1086,4 +1093,18 @@ pub fn local_image_exists(image: &str) -> bool {
     })
     .join()
     .unwrap_or(false)
+}
+
+/// Whether a registry's answer to a pull says the image (or its tag) does not exist, rather
+/// than that the registry could not be reached: retrying will not help until it is pushed.
+fn image_missing(answer: &str) -> bool {
+    let answer = answer.to_ascii_lowercase();
+    [
+        "not found",
+        "manifest unknown",
+        "does not exist",
+        "name unknown",
+    ]
+    .iter()
+    .any(|words| answer.contains(words))
 }

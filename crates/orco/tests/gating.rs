@@ -202,3 +202,84 @@ services:
     });
     assert!(app.join("data/marker").exists());
 }
+
+/// Every event as `orco events -o json` prints it.
+fn events(world: &common::World) -> Vec<serde_json::Value> {
+    world
+        .ok(&["events", "-o", "json"])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn a_missing_image_is_retried_with_backoff_reported_as_not_found_and_no_dependent_storms() {
+    if std::process::Command::new("docker")
+        .arg("info")
+        .output()
+        .map_or(true, |o| !o.status.success())
+    {
+        eprintln!("skipped: no docker engine answers here");
+        return;
+    }
+    let world = common::World::new();
+    world.start_daemon();
+    let registry = orco_fixture::Registry::start().unwrap();
+    let missing = format!("127.0.0.1:{}/orco-test/not-there:1", registry.port());
+    let file = world.file(
+        "stack.yaml",
+        &format!(
+            "version: 0.1
+stack: {{name: storm}}
+services:
+  ghost:
+    image: {missing}
+    restartPolicy: {{mode: always, backoff: {{min: 200ms, max: 1s}}}}
+  needs-ghost:
+    command: 'echo needs-ghost >> starts.log; exec sleep 1000'
+    dependsOn: [{{target: ghost, require: started, restart: true}}]
+"
+        ),
+    );
+    // `--wait` ends early with the reason instead of waiting out its timeout.
+    let started = Instant::now();
+    let out = world.orco(&[
+        "up",
+        "-d",
+        "--wait",
+        "--timeout",
+        "600s",
+        "-f",
+        file.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("image not found"), "{stderr}");
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "not the 600 s timeout: {:?}",
+        started.elapsed()
+    );
+    // Over a fixed window: the image is retried with backoff (200 ms growing to 1 s: at most
+    // 25 tries in 5 s even without the growth), and its dependent never starts.
+    let before = events(&world).len();
+    std::thread::sleep(Duration::from_secs(5));
+    let window: Vec<serde_json::Value> = events(&world).into_iter().skip(before).collect();
+    let tries = window
+        .iter()
+        .filter(|e| {
+            e["kind"] == "instance_starting"
+                && e["summary"].as_str().is_some_and(|s| s.contains("ghost-0"))
+        })
+        .count();
+    eprintln!(
+        "in 5 s: {} events, {tries} tries of the image",
+        window.len()
+    );
+    assert!(tries <= 25, "{tries} tries in 5 s: {window:#?}");
+    assert!(window.len() <= 200, "{} events in 5 s", window.len());
+    let starts = lines(&world.dir.path().join("starts.log"));
+    assert!(starts.is_empty(), "the dependent started: {starts:?}");
+    let status = world.ok(&["status"]);
+    assert!(status.contains("image not found"), "{status}");
+}

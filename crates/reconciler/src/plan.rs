@@ -234,7 +234,7 @@ pub fn reconcile_with(state: &State, now: Timestamp, limits: &Limits) -> Plan {
             assignment(state, stack_name, service, id, instance, desired),
         );
     }
-    dependency_restarts(state, &mut plan);
+    dependency_restarts(state, now, &mut plan);
     plan
 }
 
@@ -242,7 +242,11 @@ pub fn reconcile_with(state: &State, now: Timestamp, limits: &Limits) -> Plan {
 /// replaced an instance after this instance's run started is restarted once, when the target
 /// meets its `require` again and no rollout of it is under way (one restart for a whole
 /// rollout).
-fn dependency_restarts(state: &State, plan: &mut Plan) {
+///
+/// Such restarts go through the dependent's backoff: a second one comes no sooner than its
+/// `restartPolicy.backoff.min` after the first was asked for (a target that restarts
+/// quickly does not restart its dependents as quickly).
+fn dependency_restarts(state: &State, now: Timestamp, plan: &mut Plan) {
     for (id, instance) in &state.instances {
         let stack_name = &id.workload.stack;
         let Some(stack) = state.stacks.get(stack_name) else {
@@ -279,9 +283,17 @@ fn dependency_restarts(state: &State, plan: &mut Plan) {
                 && condition(state, stack_name, dep).is_ok()
         });
         if restart {
-            plan.events.push(EventKind::RestartRequested {
-                instance: id.clone(),
-            });
+            let not_before = instance
+                .restart_requested_at
+                .map(|r| deadline(r, service.restart_policy.backoff.min));
+            match not_before {
+                Some(due) if now < due => {
+                    plan.wake_at = Some(plan.wake_at.map_or(due, |w| w.min(due)));
+                }
+                _ => plan.events.push(EventKind::RestartRequested {
+                    instance: id.clone(),
+                }),
+            }
         }
     }
 }

@@ -538,3 +538,47 @@ fn a_dependency_timeout_after_a_start_request_counts_from_the_request() {
     w.ready("s/db-0");
     assert_eq!(running(&w.settle()), ["s/api-0", "s/api-1", "s/db-0"]);
 }
+
+#[test]
+fn a_dependent_restarted_with_its_target_goes_through_its_backoff() {
+    let mut w = World::new(
+        "version: 0.1\nstack: {name: s}\nservices:\n  db:\n    command: x\n  api:\n    command: x\n    restartPolicy: {backoff: {min: 10s}}\n    dependsOn: [{target: db, require: started, restart: true}]\n",
+    );
+    w.settle();
+    w.start("s/db-0");
+    w.settle();
+    w.clock = 1;
+    w.start("s/api-0");
+    let restart_of_db = |w: &mut World, attempt: u32| {
+        w.exit("s/db-0", 1);
+        w.apply(EventKind::InstanceStarting {
+            instance: id("s/db-0"),
+            attempt,
+            port: None,
+        });
+        w.apply(EventKind::InstanceStarted {
+            instance: id("s/db-0"),
+            pid: Some(101),
+            container: None,
+        });
+    };
+    w.clock = 2;
+    restart_of_db(&mut w, 1);
+    w.settle();
+    assert_eq!(w.state.instances[&id("s/api-0")].restart_requests, 1);
+    // The node restarts api; db restarts again right away.
+    w.clock = 3;
+    w.start("s/api-0");
+    w.clock = 4;
+    restart_of_db(&mut w, 2);
+    let plan = w.settle();
+    assert_eq!(
+        w.state.instances[&id("s/api-0")].restart_requests,
+        1,
+        "not again before its backoff"
+    );
+    assert_eq!(plan.wake_at, Some(t(12)), "10 s after the first request");
+    w.clock = 12;
+    w.settle();
+    assert_eq!(w.state.instances[&id("s/api-0")].restart_requests, 2);
+}

@@ -278,7 +278,17 @@ async fn wait_ready(
         let list = client.workloads(Some(stack), None).await?;
         let services: Vec<&WorkloadView> =
             list.items.iter().filter(|w| w.kind == "service").collect();
-        let failed: Vec<&&WorkloadView> = services.iter().filter(|w| w.state == "failed").collect();
+        // A service that gave up, or whose image does not exist (retrying, with backoff,
+        // cannot help until it is pushed): waiting longer would only wait out the timeout.
+        let failed: Vec<&&WorkloadView> = services
+            .iter()
+            .filter(|w| {
+                w.state == "failed"
+                    || w.message
+                        .as_deref()
+                        .is_some_and(|m| m.contains("image not found"))
+            })
+            .collect();
         if !failed.is_empty() {
             pulls.until(list.revision).await;
             for w in failed {
