@@ -158,6 +158,20 @@ pub fn workload_view(state: &State, id: &WorkloadId) -> Option<WorkloadView> {
         });
         let state_word = service_state(stopped, replicas, &instances);
         let message = message.or(rolled_back).or_else(|| match state_word {
+            // Every service stopped: the stack was (Ctrl-C of `orco up`, `orco stop` without
+            // a service, a stack stop through the API).
+            "stopped"
+                if stack
+                    .spec
+                    .services
+                    .keys()
+                    .all(|s| stack.stopped.contains(s)) =>
+            {
+                Some(format!(
+                    "the stack was stopped; `orco up` or `orco start --stack {}` runs it again",
+                    id.stack
+                ))
+            }
             "stopped" => Some("stopped by `orco stop`; `orco start` runs it again".into()),
             // Why it waits, in the reconciler's words (only a waiting service pays for it).
             "pending" if !instances.is_empty() => {

@@ -22,6 +22,107 @@ const HEALTH_INTERVAL: u64 = 30;
 const HEALTH_TIMEOUT: u64 = 30;
 const HEALTH_RETRIES: u32 = 3;
 
+/// The compose service keys orco converts or knows, for "did you mean" on a typo.
+const SERVICE_KEYS: [&str; 19] = [
+    "image",
+    "build",
+    "command",
+    "entrypoint",
+    "environment",
+    "env_file",
+    "ports",
+    "volumes",
+    "networks",
+    "depends_on",
+    "healthcheck",
+    "restart",
+    "deploy",
+    "scale",
+    "stop_grace_period",
+    "stop_signal",
+    "working_dir",
+    "expose",
+    "container_name",
+];
+
+/// The other service keys of the compose specification (orco ignores them with a warning):
+/// a real key is never taken for a typo of one of [`SERVICE_KEYS`].
+const OTHER_SERVICE_KEYS: [&str; 73] = [
+    "annotations",
+    "attach",
+    "blkio_config",
+    "cap_add",
+    "cap_drop",
+    "cgroup",
+    "cgroup_parent",
+    "configs",
+    "cpu_count",
+    "cpu_percent",
+    "cpu_period",
+    "cpu_quota",
+    "cpu_rt_period",
+    "cpu_rt_runtime",
+    "cpu_shares",
+    "cpus",
+    "cpuset",
+    "credential_spec",
+    "develop",
+    "device_cgroup_rules",
+    "devices",
+    "dns",
+    "dns_opt",
+    "dns_search",
+    "domainname",
+    "driver_opts",
+    "extends",
+    "external_links",
+    "extra_hosts",
+    "gpus",
+    "group_add",
+    "hostname",
+    "init",
+    "ipc",
+    "isolation",
+    "label_file",
+    "labels",
+    "links",
+    "logging",
+    "mac_address",
+    "mem_limit",
+    "mem_reservation",
+    "mem_swappiness",
+    "memswap_limit",
+    "models",
+    "network_mode",
+    "oom_kill_disable",
+    "oom_score_adj",
+    "pid",
+    "pids_limit",
+    "platform",
+    "post_start",
+    "pre_stop",
+    "privileged",
+    "profiles",
+    "provider",
+    "pull_policy",
+    "read_only",
+    "runtime",
+    "secrets",
+    "security_opt",
+    "shm_size",
+    "stdin_open",
+    "storage_opt",
+    "sysctls",
+    "tmpfs",
+    "tty",
+    "ulimits",
+    "use_api_socket",
+    "user",
+    "userns_mode",
+    "uts",
+    "volumes_from",
+];
+
 /// What the conversion needs from outside: the variables for interpolation and whether an
 /// image exists on this machine (for services with `build:`).
 pub(crate) struct Input<'a> {
@@ -455,7 +556,20 @@ impl<'a> Converter<'a> {
                     ": containers are named by orco and reached by their service name",
                 ),
                 other if other.starts_with("x-") => {}
-                _ => self.unsupported(key, &p, ""),
+                other if OTHER_SERVICE_KEYS.contains(&other) => {
+                    self.unsupported(key, &p, "");
+                }
+                other => match orco_spec::did_you_mean(other, SERVICE_KEYS) {
+                    // A typo of a key orco converts (`depend_on`) must not pass as merely
+                    // unsupported.
+                    Some(known) => self.warn(
+                        key,
+                        &p,
+                        format!("`{other}` is not a compose service key and is ignored"),
+                        Some(format!("did you mean `{known}`?")),
+                    ),
+                    None => self.unsupported(key, &p, ""),
+                },
             }
         }
         if let Some((key, value)) = build {

@@ -499,4 +499,26 @@ fn a_size_docker_cannot_read_is_an_error_at_its_line() {
             .any(|(line, m)| *line == 4 && m.contains("`lots` is not a size")),
         "{e:?}"
     );
+
+#[test]
+fn a_typo_of_depends_on_gets_did_you_mean() {
+    let c = ok("services:\n  db:\n    image: pg\n  api:\n    image: api\n    depend_on: [db]\n");
+    let typo = c
+        .loaded
+        .warnings
+        .diagnostics
+        .iter()
+        .find(|d| d.message.contains("depend_on"))
+        .unwrap();
+    assert_eq!(typo.line, 6);
+    assert_eq!(typo.hint.as_deref(), Some("did you mean `depends_on`?"));
+}
+
+#[test]
+fn a_real_compose_key_orco_ignores_is_not_taken_for_a_typo() {
+    let c = ok("services:\n  api:\n    image: api\n    network_mode: host\n    labels: [a]\n");
+    for d in &c.loaded.warnings.diagnostics {
+        assert!(d.hint.is_none(), "{d:?}");
+        assert!(d.message.contains("not supported by orco"), "{d:?}");
+    }
 }

@@ -87,12 +87,20 @@ fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// `router` behind a check of `Authorization: Bearer <token>`: `401 unauthorized` without it.
+/// The one path a TCP listener answers without the token: liveness only (`/health` says
+/// nothing about what the daemon holds), for load balancers and service managers.
+pub const OPEN_PATH: &str = "/health";
+
+/// `router` behind a check of `Authorization: Bearer <token>`: `401 unauthorized` without it,
+/// except on [`OPEN_PATH`].
 pub fn with_token(router: Router, token: String) -> Router {
     let expected = format!("Bearer {token}");
     router.layer(middleware::from_fn(move |request: Request, next: Next| {
         let expected = expected.clone();
         async move {
+            if request.uri().path() == OPEN_PATH {
+                return next.run(request).await;
+            }
             let given = request
                 .headers()
                 .get(header::AUTHORIZATION)

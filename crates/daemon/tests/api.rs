@@ -1041,7 +1041,7 @@ async fn acknowledged_writes_survive_a_restart_on_the_same_data_dir() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_tcp_listener_needs_a_token_and_rejects_requests_without_it() {
+async fn the_tcp_listener_needs_a_token_and_rejects_requests_without_it_but_health() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config(dir.path());
     cfg.listen = Some("127.0.0.1:0".parse().unwrap());
@@ -1060,7 +1060,9 @@ async fn the_tcp_listener_needs_a_token_and_rejects_requests_without_it() {
     assert!(addr.ip().is_loopback());
     let host = Host::Tcp(addr.to_string());
     let anonymous = Client::new(host.clone(), None);
-    let err = anonymous.health().await.unwrap_err();
+    // Liveness answers without the token; nothing else does.
+    assert_eq!(anonymous.health().await.unwrap().status, "healthy");
+    let err = anonymous.stacks(None).await.unwrap_err();
     match &err {
         ClientError::Api { status, error } => {
             assert_eq!((*status, error.code.as_str()), (401, "unauthorized"));
@@ -1076,7 +1078,7 @@ async fn the_tcp_listener_needs_a_token_and_rejects_requests_without_it() {
         Some("0123456789abcdef0123456789abcdeX".into()),
     );
     assert_eq!(
-        wrong.health().await.unwrap_err().code(),
+        wrong.stacks(None).await.unwrap_err().code(),
         Some("unauthorized")
     );
     let good = Client::new(host, Some(token.into()));

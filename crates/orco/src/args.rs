@@ -216,7 +216,7 @@ pub(crate) struct StatusArgs {
     /// Only this service.
     pub(crate) service: Option<String>,
     /// Show the state at a past moment: a revision (rev:42), an RFC 3339 time, or a
-    /// duration ago (10m).
+    /// duration ago (10m, 1d), today or yesterday (midnight).
     #[arg(long, value_name = "WHEN")]
     pub(crate) at: Option<String>,
     #[command(flatten)]
@@ -463,6 +463,9 @@ pub(crate) struct InstanceListArgs {
     /// Only this stack.
     #[arg(long, value_name = "NAME")]
     pub(crate) stack: Option<String>,
+    /// Only this workload's instances: NAME, or STACK/NAME.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) workload: Option<String>,
     /// Show the state at a past moment.
     #[arg(long, value_name = "WHEN")]
     pub(crate) at: Option<String>,

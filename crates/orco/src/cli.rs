@@ -41,8 +41,11 @@ pub(crate) enum Command {
     Apply(ApplyArgs),
     /// Remove the stack and its instances.
     Down(DownArgs),
-    /// One line per service: SERVICE STATE READY REPL RESTARTS AGE MESSAGE.
+    /// One line per service: SERVICE STATE READY REPL RESTARTS AGE MESSAGE (every stack's,
+    /// grouped by stack, when several are applied and none is picked).
     Status(StatusArgs),
+    /// One line per stack applied: STACK SERVICES JOBS INSTANCES APPLIED.
+    Ls(PlainArgs),
     /// One line per instance.
     Ps(StatusArgs),
     /// Restart a service or one instance, once: a service rolls through its replicas under

@@ -63,6 +63,7 @@ fn main() -> ExitCode {
         Command::Apply(args) => cmd::apply::run(&args),
         Command::Down(args) => cmd::down::run(&args),
         Command::Status(args) => cmd::status::run(&args),
+        Command::Ls(args) => cmd::ls::run(&args),
         Command::Ps(args) => cmd::ps::run(&args),
         Command::Restart(args) => cmd::restart::run(&args),
         Command::Stop(args) => cmd::stop::run(&args),

@@ -121,6 +121,32 @@ pub(crate) async fn stack(client: &Client, args: &StackArgs) -> Result<String, F
     }
 }
 
+/// The stacks a reading verb shows: the one `-f FILE` or `--stack NAME` picks, else every
+/// stack applied (by name; at `at` when given), or a usage error when none is.
+pub(crate) async fn stacks(
+    client: &Client,
+    args: &StackArgs,
+    at: Option<&str>,
+) -> Result<Vec<String>, Failure> {
+    if args.stack.is_some() || args.file.is_some() {
+        return Ok(vec![stack(client, args).await?]);
+    }
+    let mut names: Vec<String> = client
+        .stacks(at)
+        .await?
+        .items
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
+    names.sort();
+    if names.is_empty() {
+        return Err(Failure::Usage(
+            "no stack is applied: apply one with `orco apply -f FILE` or `orco up`".into(),
+        ));
+    }
+    Ok(names)
+}
+
 /// `NAME` in `stack` as an id string (`STACK/NAME`), unless it is one already.
 pub(crate) fn qualify(stack: &str, name: &str) -> String {
     if name.contains('/') {

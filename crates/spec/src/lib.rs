@@ -17,5 +17,5 @@ pub mod diag;
 pub mod load;
 pub mod node;
 
-pub use load::{Loaded, graph, load_file, load_jobs_file, load_str};
+pub use load::{Loaded, did_you_mean, graph, load_file, load_jobs_file, load_str};
 pub mod schema;

@@ -111,6 +111,9 @@ pub enum Mode {
         workload: String,
         /// The digits typed.
         input: String,
+        /// The input still shows the current count, which the first digit typed replaces
+        /// (rather than being appended to it).
+        fresh: bool,
         /// Why the last Enter was refused.
         error: Option<String>,
     },
@@ -435,8 +438,9 @@ impl Model {
             Mode::Scale {
                 workload,
                 mut input,
+                fresh,
                 error,
-            } => self.scale_key(key, workload, &mut input, error),
+            } => self.scale_key(key, workload, &mut input, fresh, error),
             Mode::Filter { mut input, error } => match key.code {
                 KeyCode::Esc => Vec::new(),
                 KeyCode::Enter if input.is_empty() => {
@@ -493,6 +497,7 @@ impl Model {
         key: KeyEvent,
         workload: String,
         input: &mut String,
+        fresh: bool,
         error: Option<String>,
     ) -> Vec<Command> {
         let current = || input.parse::<u32>().ok();
@@ -510,6 +515,7 @@ impl Model {
                     self.mode = Mode::Scale {
                         workload,
                         input: input.clone(),
+                        fresh: false,
                         error: Some("type a number of replicas from 0 to 1000".into()),
                     };
                     return Vec::new();
@@ -525,6 +531,7 @@ impl Model {
             KeyCode::Char('-') | KeyCode::Down => {
                 *input = current().unwrap_or(0).saturating_sub(1).to_string();
             }
+            KeyCode::Char(c) if c.is_ascii_digit() && fresh => *input = c.to_string(),
             KeyCode::Char(c) if c.is_ascii_digit() && input.len() < 4 => input.push(c),
             KeyCode::Backspace => {
                 input.pop();
@@ -534,6 +541,7 @@ impl Model {
         self.mode = Mode::Scale {
             workload,
             input: input.clone(),
+            fresh: false,
             error,
         };
         Vec::new()
@@ -591,6 +599,7 @@ impl Model {
                     self.mode = Mode::Scale {
                         workload,
                         input: replicas,
+                        fresh: true,
                         error: None,
                     };
                 }

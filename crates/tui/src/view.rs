@@ -402,6 +402,7 @@ fn draw_dialog(frame: &mut Frame<'_>, model: &Model, area: Rect) {
             workload,
             input,
             error,
+            ..
         } => {
             let current = model
                 .workloads

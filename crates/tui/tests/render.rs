@@ -305,6 +305,17 @@ fn the_scale_dialog_shows_the_count_being_typed_and_enter_asks_for_it() {
 }
 
 #[test]
+fn a_digit_typed_in_the_scale_dialog_replaces_the_current_count() {
+    let mut model = model();
+    press(&mut model, "jj"); // web, 2 replicas
+    press(&mut model, "c3");
+    assert!(screen(&model, 120, 30).contains("replicas: 3"));
+    press(&mut model, "1");
+    let commands = model.update(key(KeyCode::Enter));
+    assert_eq!(commands, [Command::Scale("web".into(), 31)]);
+}
+
+#[test]
 fn the_scale_dialog_refuses_a_count_out_of_range() {
     let mut model = model();
     press(&mut model, "c");

@@ -84,6 +84,27 @@ pub async fn instance(
     read(State(ctx), ApiQuery(q)).await
 }
 
+/// The stack of `JOB/TASK` (among `stack`, or every stack): the one whose job `JOB` has a task
+/// `TASK`, when exactly one has.
+fn task_stack(state: &Folded, text: &str, stack: Option<&str>) -> Option<String> {
+    let (job, task) = text.split_once('/')?;
+    let mut owners = state
+        .stacks
+        .iter()
+        .filter(|(name, _)| stack.is_none_or(|want| name.as_str() == want))
+        .filter(|(_, s)| {
+            s.spec
+                .jobs
+                .get(job)
+                .is_some_and(|j| j.tasks.contains_key(task))
+        })
+        .map(|(name, _)| name.to_string());
+    match (owners.next(), owners.next()) {
+        (Some(one), None) => Some(one),
+        _ => None,
+    }
+}
+
 /// The stack and the filter a query asks for.
 fn selection(state: &Folded, q: &LogsQuery) -> Result<(String, Filter), ApiError> {
     let mut filter = Filter::default();
@@ -92,9 +113,20 @@ fn selection(state: &Folded, q: &LogsQuery) -> Result<(String, Filter), ApiError
         None => None,
     };
     if let Some(text) = q.workload.as_deref() {
-        let id = known_workload(state, text, stack.as_deref())?;
-        stack = Some(id.stack.to_string());
-        filter.workload = Some(id.name.to_string());
+        match known_workload(state, text, stack.as_deref()) {
+            Ok(id) => {
+                stack = Some(id.stack.to_string());
+                filter.workload = Some(id.name.to_string());
+            }
+            // `JOB/TASK`: one task of a job, in every run.
+            Err(e) => {
+                let Some(owner) = task_stack(state, text, stack.as_deref()) else {
+                    return Err(e);
+                };
+                stack = Some(owner);
+                filter.workload = Some(text.to_string());
+            }
+        }
     }
     if let Some(text) = q.instance.as_deref() {
         let id = known_instance(state, text, stack.as_deref())?;

@@ -21,7 +21,11 @@ pub(crate) fn run(args: &InstanceArgs) -> anyhow::Result<u8> {
 async fn list(args: &InstanceListArgs) -> Result<u8, Failure> {
     let client = remote::client(&args.connect)?;
     let list = client
-        .instances(args.stack.as_deref(), None, args.at.as_deref())
+        .instances(
+            args.stack.as_deref(),
+            args.workload.as_deref(),
+            args.at.as_deref(),
+        )
         .await?;
     if remote::print_structured(&list, args.format.output)? {
         return Ok(exit::OK);

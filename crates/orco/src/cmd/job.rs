@@ -61,6 +61,9 @@ pub(crate) struct JobSubmitArgs {
 /// `orco job list`.
 #[derive(Debug, Args)]
 pub(crate) struct JobListArgs {
+    /// Only this stack's runs and schedules.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) stack: Option<String>,
     #[command(flatten)]
     pub(crate) connect: ConnectArgs,
     #[command(flatten)]
@@ -156,7 +159,13 @@ async fn wait_finished(
 
 async fn list(args: &JobListArgs) -> Result<u8, Failure> {
     let client = remote::client(&args.connect)?;
-    let list = client.jobs().await?;
+    let mut list = client.jobs().await?;
+    if let Some(stack) = &args.stack {
+        // Ids are `STACK/JOB#N`; schedules name `STACK/JOB`.
+        let prefix = format!("{stack}/");
+        list.items.retain(|run| run.id.starts_with(&prefix));
+        list.schedules.retain(|s| s.job.starts_with(&prefix));
+    }
     if remote::print_structured(&list, args.format.output)? {
         return Ok(exit::OK);
     }

@@ -13,6 +13,7 @@ pub(crate) mod instance;
 pub(crate) mod job;
 pub(crate) mod keeper;
 pub(crate) mod logs;
+pub(crate) mod ls;
 pub(crate) mod monitor;
 pub(crate) mod node;
 pub(crate) mod ps;

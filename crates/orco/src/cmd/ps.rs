@@ -1,6 +1,8 @@
-//! `orco ps`: one line per instance — INSTANCE PHASE READY PID RESTARTS AGE REASON.
+//! `orco ps`: one line per instance — INSTANCE PHASE READY PID RESTARTS AGE REASON — of the
+//! stack picked, or of every stack, grouped by stack.
 
 use comfy_table::Cell;
+use orco_api::model::InstanceList;
 
 use crate::args::{Format, StatusArgs};
 use crate::exit;
@@ -9,45 +11,90 @@ use crate::remote::{self, Failure};
 pub(crate) fn run(args: &StatusArgs) -> anyhow::Result<u8> {
     remote::run(async move {
         let client = remote::client(&args.connect)?;
-        let stack = remote::stack(&client, &args.stack).await?;
-        let workload = args.service.as_deref().map(|s| remote::qualify(&stack, s));
-        let list = client
-            .instances(Some(&stack), workload.as_deref(), args.at.as_deref())
-            .await?;
-        if remote::print_structured(&list, args.format.output)? {
+        let stacks = remote::stacks(&client, &args.stack, args.at.as_deref()).await?;
+        let mut lists = Vec::new();
+        for stack in &stacks {
+            let workload = args.service.as_deref().map(|s| remote::qualify(stack, s));
+            match client
+                .instances(Some(stack), workload.as_deref(), args.at.as_deref())
+                .await
+            {
+                Ok(list) => lists.push((stack.clone(), list)),
+                // With several stacks, SERVICE is looked for in each.
+                Err(e) if stacks.len() > 1 && e.code() == Some("workload_not_found") => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if lists.is_empty()
+            && let Some(service) = &args.service
+        {
+            return Err(Failure::Usage(format!(
+                "no stack has a workload `{service}`"
+            )));
+        }
+        if let Some(list) = merged(&lists)
+            && remote::print_structured(&list, args.format.output)?
+        {
             return Ok(exit::OK);
         }
-        let wide = args.format.output == Format::Wide;
-        let mut header = vec![
-            "INSTANCE", "PHASE", "READY", "PID", "RESTARTS", "AGE", "REASON",
-        ];
-        if wide {
-            header.extend(["NODE", "LAST EXIT", "CONTAINER"]);
-        }
-        let mut table = remote::table(&header);
-        for i in &list.items {
-            let mut row = vec![
-                Cell::new(&i.name),
-                remote::state_cell(&i.phase),
-                Cell::new(if i.ready { "yes" } else { "no" }),
-                Cell::new(i.pid.map_or_else(|| "-".to_string(), |p| p.to_string())),
-                Cell::new(i.restarts),
-                Cell::new(remote::age(i.since, list.as_of)),
-                Cell::new(i.reason.as_deref().unwrap_or("")),
-            ];
-            if wide {
-                row.extend([
-                    Cell::new(i.node.as_deref().unwrap_or("-")),
-                    Cell::new(i.last_exit.as_deref().unwrap_or("-")),
-                    Cell::new(remote::short_container(i.container.as_deref())),
-                ]);
+        // Several stacks are grouped: a stack's heading, then its table, a blank line between.
+        let grouped = lists.len() > 1;
+        for (i, (stack, list)) in lists.iter().enumerate() {
+            if grouped {
+                if i > 0 {
+                    println!();
+                }
+                println!("stack {stack}");
             }
-            table.add_row(row);
+            print_stack(args, stack, list);
         }
-        if let Some(at) = &args.at {
-            println!("stack {stack} at {at} (revision {})", list.revision);
-        }
-        remote::print_table(&table);
         Ok::<u8, Failure>(exit::OK)
     })
+}
+
+/// Every stack's instances in one list (the latest revision and moment).
+fn merged(lists: &[(String, InstanceList)]) -> Option<InstanceList> {
+    let ((_, first), rest) = lists.split_first()?;
+    let mut all = first.clone();
+    for (_, list) in rest {
+        all.revision = all.revision.max(list.revision);
+        all.as_of = all.as_of.max(list.as_of);
+        all.items.extend(list.items.iter().cloned());
+    }
+    Some(all)
+}
+
+/// One stack's table.
+fn print_stack(args: &StatusArgs, stack: &str, list: &InstanceList) {
+    let wide = args.format.output == Format::Wide;
+    let mut header = vec![
+        "INSTANCE", "PHASE", "READY", "PID", "RESTARTS", "AGE", "REASON",
+    ];
+    if wide {
+        header.extend(["NODE", "LAST EXIT", "CONTAINER"]);
+    }
+    let mut table = remote::table(&header);
+    for i in &list.items {
+        let mut row = vec![
+            Cell::new(&i.name),
+            remote::state_cell(&i.phase),
+            Cell::new(if i.ready { "yes" } else { "no" }),
+            Cell::new(i.pid.map_or_else(|| "-".to_string(), |p| p.to_string())),
+            Cell::new(i.restarts),
+            Cell::new(remote::age(i.since, list.as_of)),
+            Cell::new(i.reason.as_deref().unwrap_or("")),
+        ];
+        if wide {
+            row.extend([
+                Cell::new(i.node.as_deref().unwrap_or("-")),
+                Cell::new(i.last_exit.as_deref().unwrap_or("-")),
+                Cell::new(remote::short_container(i.container.as_deref())),
+            ]);
+        }
+        table.add_row(row);
+    }
+    if let Some(at) = &args.at {
+        println!("stack {stack} at {at} (revision {})", list.revision);
+    }
+    remote::print_table(&table);
 }

@@ -1,6 +1,8 @@
-//! `orco status`: one line per workload — SERVICE STATE READY REPL RESTARTS AGE MESSAGE.
+//! `orco status`: one line per workload — SERVICE STATE READY REPL RESTARTS AGE MESSAGE —
+//! of the stack picked, or of every stack, grouped by stack.
 
 use comfy_table::Cell;
+use orco_api::model::WorkloadList;
 
 use crate::args::{Format, StatusArgs};
 use crate::exit;
@@ -9,59 +11,99 @@ use crate::remote::{self, Failure};
 pub(crate) fn run(args: &StatusArgs) -> anyhow::Result<u8> {
     remote::run(async move {
         let client = remote::client(&args.connect)?;
-        let stack = remote::stack(&client, &args.stack).await?;
-        let mut list = client.workloads(Some(&stack), args.at.as_deref()).await?;
-        if let Some(service) = &args.service {
-            list.items
-                .retain(|w| &w.name == service || &w.id == service);
-            if list.items.is_empty() {
-                return Err(Failure::Usage(format!(
-                    "stack {stack} has no workload `{service}`"
-                )));
+        let stacks = remote::stacks(&client, &args.stack, args.at.as_deref()).await?;
+        let mut lists = Vec::new();
+        for stack in &stacks {
+            let mut list = client.workloads(Some(stack), args.at.as_deref()).await?;
+            if let Some(service) = &args.service {
+                list.items
+                    .retain(|w| &w.name == service || &w.id == service);
             }
+            lists.push((stack.clone(), list));
         }
-        if remote::print_structured(&list, args.format.output)? {
+        if let Some(service) = &args.service
+            && lists.iter().all(|(_, l)| l.items.is_empty())
+        {
+            return Err(Failure::Usage(match stacks.as_slice() {
+                [one] => format!("stack {one} has no workload `{service}`"),
+                _ => format!("no stack has a workload `{service}`"),
+            }));
+        }
+        if args.service.is_some() {
+            // Only the stacks that have it.
+            lists.retain(|(_, l)| !l.items.is_empty());
+        }
+        if let Some(list) = merged(&lists)
+            && remote::print_structured(&list, args.format.output)?
+        {
             return Ok(exit::OK);
         }
-        let wide = args.format.output == Format::Wide;
-        let mut header = vec![
-            "SERVICE", "STATE", "READY", "REPL", "RESTARTS", "AGE", "MESSAGE",
-        ];
-        if wide {
-            header.extend(["KIND", "RUNTIME", "COMMAND"]);
-        }
-        let mut table = remote::table(&header);
-        for w in &list.items {
-            let (ready, replicas) = if w.kind == "service" {
-                (
-                    format!("{}/{}", w.ready, w.replicas),
-                    w.replicas.to_string(),
-                )
-            } else {
-                ("-".to_string(), "-".to_string())
-            };
-            let mut row = vec![
-                Cell::new(&w.name),
-                remote::state_cell(&w.state),
-                Cell::new(ready),
-                Cell::new(replicas),
-                Cell::new(w.restarts),
-                Cell::new(remote::age(w.since, list.as_of)),
-                Cell::new(w.message.as_deref().unwrap_or("")),
-            ];
-            if wide {
-                row.extend([
-                    Cell::new(&w.kind),
-                    Cell::new(w.runtime.as_deref().unwrap_or("-")),
-                    Cell::new(w.command.as_deref().unwrap_or("-")),
-                ]);
+        // Several stacks are grouped: a stack's heading, then its table, a blank line between.
+        let grouped = lists.len() > 1;
+        for (i, (stack, list)) in lists.iter().enumerate() {
+            if grouped {
+                if i > 0 {
+                    println!();
+                }
+                println!("stack {stack}");
             }
-            table.add_row(row);
+            print_stack(args, stack, list);
         }
-        if let Some(at) = &args.at {
-            println!("stack {stack} at {at} (revision {})", list.revision);
-        }
-        remote::print_table(&table);
         Ok::<u8, Failure>(exit::OK)
     })
+}
+
+/// Every stack's workloads in one list (the latest revision and moment).
+fn merged(lists: &[(String, WorkloadList)]) -> Option<WorkloadList> {
+    let ((_, first), rest) = lists.split_first()?;
+    let mut all = first.clone();
+    for (_, list) in rest {
+        all.revision = all.revision.max(list.revision);
+        all.as_of = all.as_of.max(list.as_of);
+        all.items.extend(list.items.iter().cloned());
+    }
+    Some(all)
+}
+
+/// One stack's table.
+fn print_stack(args: &StatusArgs, stack: &str, list: &WorkloadList) {
+    let wide = args.format.output == Format::Wide;
+    let mut header = vec![
+        "SERVICE", "STATE", "READY", "REPL", "RESTARTS", "AGE", "MESSAGE",
+    ];
+    if wide {
+        header.extend(["KIND", "RUNTIME", "COMMAND"]);
+    }
+    let mut table = remote::table(&header);
+    for w in &list.items {
+        let (ready, replicas) = if w.kind == "service" {
+            (
+                format!("{}/{}", w.ready, w.replicas),
+                w.replicas.to_string(),
+            )
+        } else {
+            ("-".to_string(), "-".to_string())
+        };
+        let mut row = vec![
+            Cell::new(&w.name),
+            remote::state_cell(&w.state),
+            Cell::new(ready),
+            Cell::new(replicas),
+            Cell::new(w.restarts),
+            Cell::new(remote::age(w.since, list.as_of)),
+            Cell::new(w.message.as_deref().unwrap_or("")),
+        ];
+        if wide {
+            row.extend([
+                Cell::new(&w.kind),
+                Cell::new(w.runtime.as_deref().unwrap_or("-")),
+                Cell::new(w.command.as_deref().unwrap_or("-")),
+            ]);
+        }
+        table.add_row(row);
+    }
+    if let Some(at) = &args.at {
+        println!("stack {stack} at {at} (revision {})", list.revision);
+    }
+    remote::print_table(&table);
 }
