@@ -499,6 +499,7 @@ fn a_size_docker_cannot_read_is_an_error_at_its_line() {
             .any(|(line, m)| *line == 4 && m.contains("`lots` is not a size")),
         "{e:?}"
     );
+}
 
 #[test]
 fn a_typo_of_depends_on_gets_did_you_mean() {

@@ -314,7 +314,13 @@ fn two_stacks_run_side_by_side_and_a_verb_must_say_which() {
     ok(&daemon.orco(&["apply", "-f", alpha.to_str().unwrap()], dir.path()));
     ok(&daemon.orco(&["apply", "-f", beta.to_str().unwrap()], dir.path()));
 
-    let out = daemon.orco(&["status"], dir.path());
+    // Reading verbs show every stack, grouped; a verb that acts must be told which.
+    let both = ok(&daemon.orco(&["status"], dir.path()));
+    assert!(
+        both.contains("stack alpha") && both.contains("stack beta"),
+        "{both}"
+    );
+    let out = daemon.orco(&["scale", "web", "2"], dir.path());
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("several stacks are applied (alpha, beta)"));
     let beta_status = ok(&daemon.orco(&["status", "--stack", "beta"], dir.path()));
