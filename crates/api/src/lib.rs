@@ -36,3 +36,7 @@ pub use error::{ApiError, ErrorBody, ErrorDetail};
 pub use node::LocalNode;
 pub use router::router;
 pub use version::{API_PREFIX, VERSION, VERSION_HEADER};
+
+/// How often a stream (the event watch, a log follow) sends a keep-alive when it has nothing
+/// else to send, so that a client tells a quiet stream from a daemon that stopped answering.
+pub const STREAM_KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(15);

@@ -1,7 +1,9 @@
 //! `Client`: one HTTP/1.1 request per connection over the unix socket or TCP, with the
 //! version exchange, the bearer token and typed calls for every route.
 
+use std::future::Future;
 use std::path::Path;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -22,11 +24,17 @@ use crate::host::Host;
 use crate::lines::LineReader;
 use crate::sse::SseReader;
 
+/// How long a call waits for the daemon's whole answer unless told otherwise.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// A client of one daemon.
 #[derive(Debug, Clone)]
 pub struct Client {
     host: Host,
     token: Option<String>,
+    /// How long a call may take, from connecting to the answer's last byte; for a stream
+    /// (events, logs), until its head arrived.
+    timeout: Duration,
 }
 
 /// Percent-encodes one path segment (ids contain `/`).
@@ -79,7 +87,36 @@ pub fn read_token(path: &Path) -> Result<String, ClientError> {
 impl Client {
     /// A client of the daemon at `host`, sending `token` as a bearer token when given.
     pub fn new(host: Host, token: Option<String>) -> Client {
-        Client { host, token }
+        Client {
+            host,
+            token,
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+
+    /// The same client with calls limited to `timeout` (see [`DEFAULT_TIMEOUT`]).
+    pub fn with_timeout(mut self, timeout: Duration) -> Client {
+        self.timeout = timeout;
+        self
+    }
+
+    /// How long a call may take.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// `work` within the call's time limit, or [`ClientError::NotAnswering`].
+    async fn bounded<T>(
+        &self,
+        work: impl Future<Output = Result<T, ClientError>>,
+    ) -> Result<T, ClientError> {
+        match tokio::time::timeout(self.timeout, work).await {
+            Ok(result) => result,
+            Err(_) => Err(ClientError::NotAnswering {
+                host: self.host.to_string(),
+                after: self.timeout,
+            }),
+        }
     }
 
     /// The daemon's address.
@@ -101,8 +138,18 @@ impl Client {
         }
     }
 
-    /// Sends one request; the response once its head arrived, after the version check.
+    /// Sends one request; the response once its head arrived (within the time limit), after
+    /// the version check.
     pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<Response<Incoming>, ClientError> {
+        self.bounded(self.send(method, path, body)).await
+    }
+
+    async fn send(
         &self,
         method: Method,
         path: &str,
@@ -207,8 +254,12 @@ impl Client {
             Some(b) => Some(serde_json::to_vec(b).map_err(|e| self.protocol(e))?),
             None => None,
         };
-        let response = self.request(method, path, body).await?;
-        let bytes = self.body(response).await?;
+        let bytes = self
+            .bounded(async {
+                let response = self.send(method, path, body).await?;
+                self.body(response).await
+            })
+            .await?;
         serde_json::from_slice(&bytes).map_err(|e| self.protocol(e))
     }
 
@@ -219,8 +270,12 @@ impl Client {
 
     /// A GET returning the body as text (`/metrics`).
     pub async fn get_text(&self, path: &str) -> Result<String, ClientError> {
-        let response = self.request(Method::GET, path, None).await?;
-        let bytes = self.body(response).await?;
+        let bytes = self
+            .bounded(async {
+                let response = self.send(Method::GET, path, None).await?;
+                self.body(response).await
+            })
+            .await?;
         Ok(String::from_utf8_lossy(&bytes).into_owned())
     }
 
@@ -499,18 +554,21 @@ impl Client {
 
     /// A GET whose body is read as it streams; an error status gives the API error.
     async fn streaming(&self, path: &str) -> Result<Response<Incoming>, ClientError> {
-        let response = self.request(Method::GET, path, None).await?;
-        if !response.status().is_success() {
-            let status = response.status();
-            let bytes = response
-                .into_body()
-                .collect()
-                .await
-                .map_err(|e| self.protocol(e))?
-                .to_bytes();
-            return Err(self.api_error(status, &bytes));
-        }
-        Ok(response)
+        self.bounded(async {
+            let response = self.send(Method::GET, path, None).await?;
+            if !response.status().is_success() {
+                let status = response.status();
+                let bytes = response
+                    .into_body()
+                    .collect()
+                    .await
+                    .map_err(|e| self.protocol(e))?
+                    .to_bytes();
+                return Err(self.api_error(status, &bytes));
+            }
+            Ok(response)
+        })
+        .await
     }
 }
 

@@ -16,6 +16,18 @@ pub enum ClientError {
         /// What the system said.
         detail: String,
     },
+    /// Something accepted the connection but no whole answer came within the time limit (a
+    /// stopped or hung daemon).
+    #[error(
+        "the daemon at {host} is not answering (no answer within {}): it may be stopped or overloaded; give it longer with --timeout",
+        orco_spec::Duration::from(*after)
+    )]
+    NotAnswering {
+        /// The address tried.
+        host: String,
+        /// The time limit that ran out.
+        after: std::time::Duration,
+    },
     /// The daemon answered with an error.
     #[error("{}", .error.message)]
     Api {
@@ -57,6 +69,7 @@ impl ClientError {
                     && error.code != "incompatible_version"
             }
             ClientError::Unreachable { .. }
+            | ClientError::NotAnswering { .. }
             | ClientError::Incompatible(_)
             | ClientError::Token { .. }
             | ClientError::Protocol { .. } => false,

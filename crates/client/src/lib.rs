@@ -18,7 +18,7 @@ pub mod lines;
 pub mod sse;
 mod stream;
 
-pub use client::{Client, read_token, segment};
+pub use client::{Client, DEFAULT_TIMEOUT, read_token, segment};
 pub use error::ClientError;
 pub use host::Host;
 pub use lines::LineReader;

@@ -20,7 +20,7 @@ impl LineReader {
     }
 
     /// The next line without its newline; `None` when the stream ended. A last line without
-    /// a newline is returned too.
+    /// a newline is returned too; empty lines (the daemon's keep-alives) are skipped.
     pub async fn next(&mut self) -> Result<Option<Vec<u8>>, String> {
         loop {
             let done = self.body.is_done();
@@ -28,6 +28,9 @@ impl LineReader {
             if let Some(end) = buffer.iter().position(|b| *b == b'\n') {
                 let line = buffer[..end].to_vec();
                 buffer.advance(end + 1);
+                if line.is_empty() {
+                    continue;
+                }
                 return Ok(Some(line));
             }
             if done {

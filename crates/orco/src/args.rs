@@ -20,6 +20,12 @@ pub(crate) struct ConnectArgs {
     /// A file holding the bearer token for a TCP daemon (or set ORCO_TOKEN).
     #[arg(long, value_name = "FILE")]
     pub(crate) token_file: Option<PathBuf>,
+    /// How long to wait for each answer of the daemon (default 10s; a daemon that accepts
+    /// and does not answer in time gives exit 3). Verbs that follow progress (`apply`,
+    /// `up --wait`, `rollout status`, `rollback`) stop following after it too (by default
+    /// after 10m, or 5m for `up --wait`); streams (`logs -f`, `events -f`) have no limit.
+    #[arg(long, value_name = "DURATION")]
+    pub(crate) timeout: Option<String>,
 }
 
 /// Which stack: `-f FILE`, `--stack NAME`, or the only stack applied.
@@ -134,12 +140,9 @@ pub(crate) struct ApplyArgs {
     #[arg(long)]
     pub(crate) dry_run: bool,
     /// Return once the stack is applied instead of following the rollouts of the services it
-    /// replaces.
+    /// replaces (followed for --timeout, default 10m).
     #[arg(short = 'd', long)]
     pub(crate) detach: bool,
-    /// How long to follow rollouts before giving up.
-    #[arg(long, value_name = "DURATION", default_value = "10m")]
-    pub(crate) timeout: String,
     #[command(flatten)]
     pub(crate) connect: ConnectArgs,
     #[command(flatten)]
@@ -164,11 +167,8 @@ pub(crate) enum RolloutCommand {
 /// `orco rollout status`.
 #[derive(Debug, Args)]
 pub(crate) struct RolloutStatusArgs {
-    /// The service.
+    /// The service (its rollout is followed for --timeout, default 10m).
     pub(crate) service: String,
-    /// How long to follow before giving up.
-    #[arg(long, value_name = "DURATION", default_value = "10m")]
-    pub(crate) timeout: String,
     #[command(flatten)]
     pub(crate) stack: StackArgs,
     #[command(flatten)]
@@ -186,12 +186,10 @@ pub(crate) struct RollbackArgs {
     /// them); default: the one before the current.
     #[arg(long = "to", value_name = "REV")]
     pub(crate) to: Option<u32>,
-    /// Return at once instead of following the rollout.
+    /// Return at once instead of following the rollout (followed for --timeout, default
+    /// 10m).
     #[arg(short = 'd', long)]
     pub(crate) detach: bool,
-    /// How long to follow the rollout before giving up.
-    #[arg(long, value_name = "DURATION", default_value = "10m")]
-    pub(crate) timeout: String,
     #[command(flatten)]
     pub(crate) stack: StackArgs,
     #[command(flatten)]

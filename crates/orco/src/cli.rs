@@ -101,13 +101,10 @@ pub(crate) struct UpArgs {
     /// Apply and return at once instead of staying attached.
     #[arg(short = 'd', long)]
     pub(crate) detach: bool,
-    /// Wait until every service is ready (or give up at --timeout), showing progress, then
-    /// return; implies -d.
+    /// Wait until every service is ready (or give up at --timeout, default 5m), showing
+    /// progress, then return; implies -d.
     #[arg(long)]
     pub(crate) wait: bool,
-    /// How long --wait waits.
-    #[arg(long, value_name = "DURATION", default_value = "5m", requires = "wait")]
-    pub(crate) timeout: String,
     #[command(flatten)]
     pub(crate) connect: ConnectArgs,
     /// Apply the stack to the daemon and open the terminal UI on it (q leaves the stack

@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::io::IsTerminal;
+use std::time::Duration;
 
 use comfy_table::{Cell, Color, ContentArrangement, Table};
 use jiff::Timestamp;
@@ -32,7 +33,7 @@ impl From<ClientError> for Failure {
 /// The exit code DESIGN.md §9 gives a client error: 3 unreachable, 2 refused input, else 1.
 pub(crate) fn exit_code(e: &ClientError) -> u8 {
     match e {
-        ClientError::Unreachable { .. } => exit::UNREACHABLE,
+        ClientError::Unreachable { .. } | ClientError::NotAnswering { .. } => exit::UNREACHABLE,
         _ if e.is_bad_input() => exit::USAGE,
         _ => exit::FAILURE,
     }
@@ -79,7 +80,43 @@ where
     })
 }
 
-/// The client for `--host`/`ORCO_HOST` and `--token-file`/`ORCO_TOKEN`.
+/// `--timeout` of `args` as a duration (`None` when not given), or why it is not one.
+pub(crate) fn timeout(args: &ConnectArgs) -> Result<Option<Duration>, Failure> {
+    args.timeout
+        .as_deref()
+        .map(|text| {
+            text.parse::<orco_spec::Duration>()
+                .map(orco_spec::Duration::get)
+                .map_err(|e| Failure::Usage(format!("--timeout {text}: {e}")))
+                .and_then(|d| {
+                    if d.is_zero() {
+                        Err(Failure::Usage(format!(
+                            "--timeout {text}: give a duration above zero, e.g. 30s"
+                        )))
+                    } else {
+                        Ok(d)
+                    }
+                })
+        })
+        .transpose()
+}
+
+/// How long a verb that follows progress follows: `--timeout`, else `default`.
+pub(crate) fn wait_timeout(args: &ConnectArgs, default: Duration) -> Result<Duration, Failure> {
+    Ok(timeout(args)?.unwrap_or(default))
+}
+
+/// The client of a verb that follows progress: each of its calls is limited to the smaller
+/// of `--timeout` and the default request limit.
+pub(crate) fn waiting_client(args: &ConnectArgs) -> Result<Client, Failure> {
+    let limit = timeout(args)?.map_or(orco_client::DEFAULT_TIMEOUT, |t| {
+        t.min(orco_client::DEFAULT_TIMEOUT)
+    });
+    Ok(client(args)?.with_timeout(limit))
+}
+
+/// The client for `--host`/`ORCO_HOST`, `--token-file`/`ORCO_TOKEN` and `--timeout` (each
+/// call's limit, default 10 s).
 pub(crate) fn client(args: &ConnectArgs) -> Result<Client, Failure> {
     let host = match &args.host {
         Some(text) => Host::parse(text).map_err(|e| Failure::Usage(e.to_string()))?,
@@ -92,7 +129,8 @@ pub(crate) fn client(args: &ConnectArgs) -> Result<Client, Failure> {
             .map(|t| t.trim().to_string())
             .filter(|t| !t.is_empty()),
     };
-    Ok(Client::new(host, token))
+    let limit = timeout(args)?.unwrap_or(orco_client::DEFAULT_TIMEOUT);
+    Ok(Client::new(host, token).with_timeout(limit))
 }
 
 /// The stack a verb works on: `-f FILE`'s `stack.name`, `--stack NAME`, or the only stack

@@ -170,7 +170,7 @@ pub async fn stream(
         }),
         |cursor| async move { step(cursor?).await },
     );
-    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(crate::STREAM_KEEP_ALIVE)))
 }
 
 #[cfg(test)]

@@ -238,9 +238,13 @@ async fn serve(
     Ok((ndjson, Body::from_stream(body)).into_response())
 }
 
-/// The next piece of the live tail: every delivery waiting, as NDJSON.
+/// The next piece of the live tail: every delivery waiting, as NDJSON; an empty line (a
+/// keep-alive) after [`crate::STREAM_KEEP_ALIVE`] of silence.
 async fn next_chunk(mut live: Subscription) -> Option<(Result<Bytes, Infallible>, Subscription)> {
-    let first = live.recv().await?;
+    let Ok(first) = tokio::time::timeout(crate::STREAM_KEEP_ALIVE, live.recv()).await else {
+        return Some((Ok(Bytes::from_static(b"\n")), live));
+    };
+    let first = first?;
     let mut out = Vec::new();
     let push = |delivery: Delivery, out: &mut Vec<u8>| match delivery {
         Delivery::Record(record) => record.write_json_line(out),

@@ -40,10 +40,11 @@ pub(crate) fn run(args: &ApplyArgs) -> anyhow::Result<u8> {
     remote::run(async move {
         // A dry run changes nothing, so it never starts a daemon.
         let client = if args.dry_run {
-            remote::client(&args.connect)?
+            remote::waiting_client(&args.connect)?
         } else {
             crate::autostart::client(&args.connect).await?
         };
+        let timeout = remote::wait_timeout(&args.connect, crate::cmd::rollout::FOLLOW)?;
         let name = &loaded.stack.stack.name;
         let current = current(&client, name).await?;
         let plan = orco_change::plan(
@@ -54,9 +55,6 @@ pub(crate) fn run(args: &ApplyArgs) -> anyhow::Result<u8> {
             }),
             &loaded.stack,
         );
-        let Some(timeout) = crate::cmd::rollout::parse_timeout(&args.timeout) else {
-            return Ok(exit::USAGE);
-        };
         if args.dry_run {
             if remote::print_structured(&plan, args.format.output)? {
                 return Ok(exit::OK);

@@ -2,16 +2,14 @@
 //! through the same rolling path as any change, and follow it.
 
 use crate::args::RollbackArgs;
-use crate::cmd::rollout::{follow, parse_timeout};
+use crate::cmd::rollout::{FOLLOW, follow};
 use crate::exit;
 use crate::remote;
 
 pub(crate) fn run(args: &RollbackArgs) -> anyhow::Result<u8> {
-    let Some(timeout) = parse_timeout(&args.timeout) else {
-        return Ok(exit::USAGE);
-    };
     remote::run(async move {
         let client = crate::autostart::client(&args.connect).await?;
+        let timeout = remote::wait_timeout(&args.connect, FOLLOW)?;
         let stack = remote::stack(&client, &args.stack).await?;
         let id = remote::qualify(&stack, &args.service);
         let accepted = client.rollback(&id, args.to).await?;

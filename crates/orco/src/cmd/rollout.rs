@@ -9,16 +9,17 @@ use crate::args::{RolloutArgs, RolloutCommand};
 use crate::exit;
 use crate::remote::{self, Failure};
 
+/// How long a rollout is followed unless `--timeout` says otherwise.
+pub(crate) const FOLLOW: Duration = Duration::from_secs(600);
+
 /// How often a follow asks the daemon.
 const POLL: Duration = Duration::from_millis(200);
 
 pub(crate) fn run(args: &RolloutArgs) -> anyhow::Result<u8> {
     let RolloutCommand::Status(args) = &args.command;
-    let Some(timeout) = parse_timeout(&args.timeout) else {
-        return Ok(exit::USAGE);
-    };
     remote::run(async move {
-        let client = remote::client(&args.connect)?;
+        let client = remote::waiting_client(&args.connect)?;
+        let timeout = remote::wait_timeout(&args.connect, FOLLOW)?;
         let stack = remote::stack(&client, &args.stack).await?;
         let id = remote::qualify(&stack, &args.service);
         let view = client.rollout(&id).await?;
@@ -27,17 +28,6 @@ pub(crate) fn run(args: &RolloutArgs) -> anyhow::Result<u8> {
         }
         follow(&client, &id, timeout).await
     })
-}
-
-/// `--timeout` as a duration, or `None` after printing why it is not one.
-pub(crate) fn parse_timeout(text: &str) -> Option<Duration> {
-    match text.parse::<orco_spec::Duration>() {
-        Ok(d) => Some(d.get()),
-        Err(e) => {
-            eprintln!("error: --timeout {text}: {e}");
-            None
-        }
-    }
 }
 
 /// Follows the latest rollout of service `id` until it is complete (exit 0), rolled back

@@ -87,5 +87,6 @@ fn from_env() -> ConnectArgs {
     ConnectArgs {
         host: std::env::var("ORCO_HOST").ok().filter(|h| !h.is_empty()),
         token_file: None,
+        timeout: None,
     }
 }

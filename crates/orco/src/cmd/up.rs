@@ -31,17 +31,14 @@ pub(crate) fn run(args: &UpArgs) -> anyhow::Result<u8> {
         Ok(loaded) => loaded,
         Err(discover::Failure(code)) => return Ok(code),
     };
-    let timeout = match args.timeout.parse::<orco_spec::Duration>() {
-        Ok(d) => d.get(),
-        Err(e) => {
-            eprintln!("error: --timeout {}: {e}", args.timeout);
-            return Ok(exit::USAGE);
-        }
-    };
-    remote::run(up(args, loaded.stack, timeout))
+    remote::run(up(args, loaded.stack))
 }
 
-async fn up(args: &UpArgs, stack: orco_spec::Stack, timeout: Duration) -> Result<u8, Failure> {
+/// How long `--wait` waits unless `--timeout` says otherwise.
+const WAIT: Duration = Duration::from_secs(300);
+
+async fn up(args: &UpArgs, stack: orco_spec::Stack) -> Result<u8, Failure> {
+    let timeout = remote::wait_timeout(&args.connect, WAIT)?;
     let client = autostart::client(&args.connect).await?;
     let name = stack.stack.name.clone();
     let since = jiff::Timestamp::now().to_string();
