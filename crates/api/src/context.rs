@@ -140,8 +140,9 @@ impl ApiContext {
         Ok(Read { state, as_of })
     }
 
-    /// Runs `decide` on the current state under the API write lock and appends the events it
-    /// returns; answers once they are durable. No events: nothing is appended and the head
+    /// Runs `decide` on the current state under the API write lock, checks what it returns
+    /// against the daemon's limits ([`crate::limits`]) and appends it; answers once it is
+    /// durable. No events: nothing is appended and the head
     /// is returned.
     pub async fn write(
         &self,
@@ -150,6 +151,7 @@ impl ApiContext {
         let _guard = self.inner.writes.lock().await;
         let current = self.read(None).await?;
         let events = decide(&current.state)?;
+        crate::limits::check(&current.state, &events)?;
         if events.is_empty() {
             return Ok(crate::model::Accepted {
                 revision: current.state.revision.max(self.inner.store.head()),

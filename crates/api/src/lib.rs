@@ -13,6 +13,7 @@
 //!   with it.
 //! - [`at`]: the `?at=` moment; [`version`]: the `Orco-Version` exchange.
 //! - [`check`]: validating a submitted stack by the stack file's rules.
+//! - [`limits`]: the per-daemon bounds a write is checked against (replicas, instances).
 //! - [`paths`]: the default data dir and socket.
 //! - [`metrics`]: `/metrics`; [`node`]: the local node's capacity; [`openapi`]: the document.
 
@@ -21,6 +22,7 @@ pub mod check;
 pub mod context;
 pub mod error;
 pub mod extract;
+pub mod limits;
 pub mod metrics;
 pub mod model;
 pub mod node;

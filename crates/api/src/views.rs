@@ -149,7 +149,10 @@ pub fn workload_view(state: &State, id: &WorkloadId) -> Option<WorkloadView> {
             ),
             _ => (None, None),
         };
-        let message = rolling.or_else(|| {
+        // A count above the limit (recorded before it existed) is not acted on: say so first.
+        let over_limit = orco_spec::limits::replicas_over_limit(replicas)
+            .map(|why| format!("not acted on: {why}; lower it with `orco scale`"));
+        let message = over_limit.or(rolling).or_else(|| {
             instances.iter().find_map(|(iid, i)| {
                 i.reason
                     .as_ref()

@@ -63,3 +63,92 @@ fn a_timeout_that_is_not_a_duration_is_bad_usage() {
     assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
     assert!(text(&out.stderr).contains("--timeout soon"), "{}", describe(&out));
 }
+
+/// Polls `check` every 50 ms for up to 60 s; panics with `what` if it never holds.
+fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    for _ in 0..1200 {
+        if check() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("{what} did not happen within 60 s");
+}
+
+/// Every byte under `dir` (the data dir: event store, logs, keeper files), as lossy text.
+fn everything_under(dir: &std::path::Path) -> String {
+    let mut out = String::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        if kind.is_dir() {
+            out.push_str(&everything_under(&path));
+        } else if kind.is_file() {
+            out.push_str(&String::from_utf8_lossy(&std::fs::read(&path).unwrap_or_default()));
+        }
+    }
+    out
+}
+
+#[test]
+fn a_malformed_env_file_line_is_reported_by_number_and_its_content_is_never_shown() {
+    const SECRET: &str = "hunter2";
+    let world = World::new();
+    let bad = format!("GOOD=1\n{SECRET}-s3cr3t-token\n");
+    world.file("app.env", &bad);
+    let stack = world.file(
+        "stack.yaml",
+        "version: 0.1\nstack: {name: envs}\nservices:\n  web:\n    command: [\"sleep\", \"300\"]\n    envFromFile: app.env\n",
+    );
+    let stack = stack.to_str().unwrap();
+
+    let validate = world.orco(&["validate", "-f", stack]);
+    assert_eq!(validate.status.code(), Some(2), "{}", describe(&validate));
+    let said = describe(&validate);
+    assert!(said.contains("env file `app.env`, line 2"), "{said}");
+    assert!(!said.contains(SECRET), "{said}");
+
+    world.start_daemon();
+    let apply = world.orco(&["apply", "-d", "-f", stack]);
+    assert_eq!(apply.status.code(), Some(2), "{}", describe(&apply));
+    let said = describe(&apply);
+    assert!(said.contains("env file `app.env`, line 2"), "{said}");
+    assert!(!said.contains(SECRET), "{said}");
+    let events = world.ok(&["events", "-o", "json"]);
+    assert!(!events.contains("envs"), "the refused apply was recorded:\n{events}");
+
+    // A good file whose value is a secret: applied, the value stays out of everything.
+    world.file("app.env", &format!("GOOD=1\nTOKEN={SECRET}-value\n"));
+    world.ok(&["apply", "-d", "-f", stack]);
+    eventually("web-0 running", || {
+        world
+            .instances()
+            .iter()
+            .any(|i| i["name"] == "web-0" && i["phase"] == "running")
+    });
+    // The file goes bad while the service runs; its restart fails on the line, by number.
+    world.file("app.env", &bad);
+    world.ok(&["restart", "web"]);
+    eventually("the restart failing on the env file", || {
+        world.ok(&["events", "-o", "json"]).contains("app.env:2")
+    });
+    let mut seen = String::new();
+    for args in [
+        &["events", "-o", "json"][..],
+        &["status", "-o", "json"],
+        &["ps", "-o", "json"],
+        &["workload", "describe", "web", "-o", "json"],
+        &["logs", "web"],
+    ] {
+        let out = world.orco(args);
+        seen.push_str(&describe(&out));
+    }
+    seen.push_str(&std::fs::read_to_string(world.dir.path().join("daemon.log")).unwrap_or_default());
+    seen.push_str(&everything_under(&world.data()));
+    assert!(!seen.contains(SECRET), "an env file's content leaked:\n{seen}");
+}

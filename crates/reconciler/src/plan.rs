@@ -121,6 +121,10 @@ pub struct Plan {
     pub wake_at: Option<Timestamp>,
     /// Every task attempt the node should own (started or being started), by task.
     pub tasks: BTreeMap<TaskId, TaskAssignment>,
+    /// Services whose replica count is above [`orco_spec::limits::MAX_REPLICAS`] (a state
+    /// recorded before the limit, or written around the API): not acted on — no instance is
+    /// created, removed or revised for them — until the count is lowered.
+    pub over_limit: Vec<(WorkloadId, u32)>,
 }
 
 /// Reconciles `state` at `now` with no task-slot limit. Pure: no IO, no clock.
@@ -143,6 +147,10 @@ pub fn reconcile_with(state: &State, now: Timestamp, limits: &Limits) -> Plan {
                 continue;
             };
             let replicas = state.replicas(&workload).unwrap_or(0);
+            if replicas > orco_spec::limits::MAX_REPLICAS {
+                plan.over_limit.push((workload, replicas));
+                continue;
+            }
             if let Some(revisions) = stack.revisions.get(name) {
                 let step = rollout::step(state, &workload, revisions, replicas, now);
                 plan.events.extend(step.events);

@@ -537,6 +537,32 @@ fn a_dependency_timeout_after_a_start_request_counts_from_the_request() {
     w.start("s/db-0");
     w.ready("s/db-0");
     assert_eq!(running(&w.settle()), ["s/api-0", "s/api-1", "s/db-0"]);
+
+fn a_recorded_replica_count_above_the_limit_is_reported_and_not_acted_on() {
+    let yaml = "version: 0.1\nstack: {name: s}\nservices:\n  w: {command: x, replicas: 2}\n";
+    let mut w = World::new(yaml);
+    w.settle();
+    w.start("s/w-0");
+    // A count written before the limit existed (the API refuses it now).
+    w.apply(EventKind::ScaleChanged {
+        workload: "s/w".parse().unwrap(),
+        replicas: 4_000_000_000,
+    });
+    let plan = w.settle();
+    assert_eq!(
+        plan.over_limit,
+        vec![("s/w".parse::<WorkloadId>().unwrap(), 4_000_000_000)]
+    );
+    assert_eq!(w.state.instances.len(), 2, "no instance created or removed");
+    assert_eq!(plan.assignments[&id("s/w-0")].desired, Desired::Run);
+    // Lowered within the limit, it is acted on again.
+    w.apply(EventKind::ScaleChanged {
+        workload: "s/w".parse().unwrap(),
+        replicas: 3,
+    });
+    let plan = w.settle();
+    assert!(plan.over_limit.is_empty());
+    assert_eq!(w.state.instances.len(), 3);
 }
 
 #[test]

@@ -4,6 +4,7 @@
 //! - [`duration`], [`expr`]: durations (`1m30s`) and probe expressions (`http || log`).
 //! - [`resources`]: `resources`, `placement` and `onDisconnect` (cores, memory sizes,
 //!   tolerations).
+//! - [`dotenv`]: env files (`envFromFile`), read at validation and when an instance starts.
 
 pub mod duration;
 pub mod expr;
@@ -14,6 +15,8 @@ pub use duration::Duration;
 pub use expr::Expr;
 pub use model::*;
 pub mod diag;
+pub mod dotenv;
+pub mod limits;
 pub mod load;
 pub mod node;
 

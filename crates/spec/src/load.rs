@@ -592,10 +592,66 @@ impl Cx<'_> {
                     self.dir.display()
                 ));
                 self.error(item, &p, format!("env file `{file}` does not exist"), hint);
+            } else if let Err(e) = crate::dotenv::read(&resolved) {
+                // Read now, so that a bad line stops the apply before anything runs; the
+                // values themselves are read again when an instance starts, and never kept.
+                let message = match e {
+                    crate::dotenv::DotenvError::Line { line, message, .. } => {
+                        format!("env file `{file}`, line {line}: {message}")
+                    }
+                    crate::dotenv::DotenvError::TooLarge { .. } => format!(
+                        "env file `{file}` is larger than the {}-byte limit",
+                        crate::dotenv::MAX_ENV_FILE_BYTES
+                    ),
+                    crate::dotenv::DotenvError::Read { source, .. } => {
+                        format!("cannot read env file `{file}`: {source}")
+                    }
+                };
+                self.error(item, &p, message, None);
             }
             out.push(PathBuf::from(file));
         }
         out
+    }
+
+    /// Checks the stack's size against [`crate::limits`] before anything of it is converted;
+    /// `false` (with the error) when it is too large.
+    fn within_counts(
+        &mut self,
+        f: &Fields<'_>,
+        services: &[(&Node, String, &Node)],
+        jobs: &[(&Node, String, &Node)],
+    ) -> bool {
+        use crate::limits::{MAX_SERVICES, MAX_TASKS};
+        let mut ok = true;
+        if services.len() > MAX_SERVICES
+            && let Some(n) = f.get("services")
+        {
+            let message = format!(
+                "the stack has {} services, above the limit of {MAX_SERVICES} per stack",
+                services.len()
+            );
+            let hint = Some("split it into several stacks".to_string());
+            self.error(n, "services", message, hint);
+            ok = false;
+        }
+        let tasks: usize = jobs
+            .iter()
+            .map(|(_, _, job)| match job.get("tasks").map(|t| &t.value) {
+                Some(Value::Map(entries)) => entries.len(),
+                _ => 0,
+            })
+            .sum();
+        if tasks > MAX_TASKS
+            && let Some(n) = f.get("jobs")
+        {
+            let message =
+                format!("the stack has {tasks} tasks, above the limit of {MAX_TASKS} per stack");
+            let hint = Some("split the jobs into several stacks".to_string());
+            self.error(n, "jobs", message, hint);
+            ok = false;
+        }
+        ok
     }
 
     fn stack(&mut self, root: &Node) -> Option<Stack> {
@@ -655,6 +711,9 @@ impl Cx<'_> {
             .get("jobs")
             .map(|n| self.named(n, "jobs", "jobs"))
             .unwrap_or_default();
+        if !self.within_counts(&f, &service_nodes, &job_nodes) {
+            return None;
+        }
         let merged: Vec<(&Node, String, Node)> = service_nodes
             .iter()
             .map(|(k, name, n)| (*k, name.clone(), merge_defaults(n, &default_nodes)))
@@ -983,7 +1042,25 @@ impl Cx<'_> {
             None => ProxyMode::Auto,
         };
         let replicas = match f.get("replicas") {
-            Some(v) => self.u32(v, &p("replicas"), "replicas"),
+            Some(v) => match &v.value {
+                Value::Int(_) | Value::Float(_)
+                    if v.scalar_text().is_some_and(|t| {
+                        t.parse::<f64>()
+                            .is_ok_and(|n| n > f64::from(crate::limits::MAX_REPLICAS))
+                    }) =>
+                {
+                    let i = v.scalar_text().unwrap_or_default();
+                    let message = format!(
+                        "`{}` is {i}, above the limit of {} replicas per service",
+                        p("replicas"),
+                        crate::limits::MAX_REPLICAS
+                    );
+                    let hint = Some("run fewer, or split the service".to_string());
+                    self.error(v, &p("replicas"), message, hint);
+                    None
+                }
+                _ => self.u32(v, &p("replicas"), "replicas"),
+            },
             None => Some(1),
         };
         let depends_on = match f.get("dependsOn") {
