@@ -152,3 +152,40 @@ fn a_malformed_env_file_line_is_reported_by_number_and_its_content_is_never_show
     seen.push_str(&everything_under(&world.data()));
     assert!(!seen.contains(SECRET), "an env file's content leaked:\n{seen}");
 }
+
+#[test]
+fn a_huge_scale_through_the_daemon_is_refused_with_the_limit_and_changes_nothing() {
+    let world = World::new();
+    world.start_daemon();
+    let stack = world.file(
+        "stack.yaml",
+        "version: 0.1\nstack: {name: big}\nservices:\n  web:\n    command: [\"sleep\", \"300\"]\n",
+    );
+    world.ok(&["apply", "-d", "-f", stack.to_str().unwrap()]);
+    let before = world.ok(&["events", "-o", "json"]).lines().count();
+    for huge in ["1001", "1000000", "4294967295"] {
+        let out = world.orco(&["scale", "web", huge]);
+        assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+        let stderr = text(&out.stderr);
+        assert!(
+            stderr.contains(&format!("replicas is {huge}, above the limit of 1000 per service"))
+                && stderr.contains("at: replicas"),
+            "{}",
+            describe(&out)
+        );
+    }
+    let after = world.ok(&["events", "-o", "json"]);
+    let appended: Vec<&str> = after
+        .lines()
+        .skip(before)
+        .filter(|l| l.contains("scale_changed"))
+        .collect();
+    assert!(appended.is_empty(), "a refused scale was recorded: {appended:?}");
+    let status: serde_json::Value =
+        serde_json::from_str(&world.ok(&["status", "-o", "json"])).unwrap();
+    let web = &status["items"][0];
+    assert_eq!(web["replicas"], 1, "{status}");
+    // The limit itself is allowed through the same path (on a daemon without processes to
+    // start it would be 1,000 of them, so the test stops at asking for a small count).
+    world.ok(&["scale", "web", "2"]);
+}

@@ -744,15 +744,16 @@ impl Cx<'_> {
         self.instance_collisions(&merged, &job_nodes, &names);
 
         let mut services = BTreeMap::new();
-        for (_, name, n) in &merged {
-            let own_health = service_nodes
-                .iter()
-                .find(|(_, s, _)| s == name)
-                .and_then(|(_, _, n)| key_of(n, "health"));
-            let key = merged
-                .iter()
-                .find(|(_, s, _)| s == name)
-                .map_or(root, |(k, _, _)| *k);
+        // A service's own (unmerged) node, by name: looked up once per service, so a stack
+        // of thousands of services is not a quadratic search.
+        let own: std::collections::HashMap<&str, &Node> = service_nodes
+            .iter()
+            .map(|(_, s, n)| (s.as_str(), *n))
+            .collect();
+        for (key, name, n) in &merged {
+            let own_health = own
+                .get(name.as_str())
+                .and_then(|n| key_of(n, "health"));
             if let Some(s) = self.service(key, n, name, own_health, &names) {
                 services.insert(name.clone(), s);
             }

@@ -75,3 +75,4 @@ fn twenty_thousand_services_validate() {
     eprintln!("20,000 services validated in {:?}", started.elapsed());
     assert_eq!(loaded.map(|l| l.stack.services.len()).ok(), Some(MAX_SERVICES));
 }
+
