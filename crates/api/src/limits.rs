@@ -163,7 +163,13 @@ mod tests {
         assert_eq!(err.detail.code, "too_many_instances");
         // Re-applying the same stack smaller, or scaling down, is fine.
         assert!(check(&state, &[applied(&stack_of("a", 20, 999))]).is_ok());
-        assert!(check(&state, &[scale("a", "s0", 0), applied(&stack_of("b", 1, 1))]).is_ok());
+        assert!(
+            check(
+                &state,
+                &[scale("a", "s0", 0), applied(&stack_of("b", 1, 1))]
+            )
+            .is_ok()
+        );
         let err = check(&state, &[scale("a", "s0", 1), scale("a", "s1", 1_000)]);
         assert!(err.is_ok(), "lowering is allowed");
     }

@@ -112,7 +112,8 @@ pub(crate) struct DaemonArgs {
 #[derive(Debug, Subcommand)]
 pub(crate) enum DaemonCommand {
     /// Stop the daemon on this machine (SIGTERM to the process serving the socket) and wait
-    /// until it is gone; instances keep running under the node keeper unless --instances.
+    /// until it is gone (at most --timeout, default 2m); instances keep running under the
+    /// node keeper unless --instances.
     Stop(DaemonStopArgs),
 }
 
@@ -123,9 +124,6 @@ pub(crate) struct DaemonStopArgs {
     /// orco started keeps running.
     #[arg(long)]
     pub(crate) instances: bool,
-    /// How long to wait for the stacks, the daemon and the keeper to stop.
-    #[arg(long, value_name = "DURATION", default_value = "2m")]
-    pub(crate) timeout: String,
     #[command(flatten)]
     pub(crate) connect: ConnectArgs,
 }

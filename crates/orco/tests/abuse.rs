@@ -61,7 +61,11 @@ fn a_timeout_that_is_not_a_duration_is_bad_usage() {
     let world = World::new();
     let out = world.orco(&["status", "--timeout", "soon"]);
     assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
-    assert!(text(&out.stderr).contains("--timeout soon"), "{}", describe(&out));
+    assert!(
+        text(&out.stderr).contains("--timeout soon"),
+        "{}",
+        describe(&out)
+    );
 }
 
 /// Polls `check` every 50 ms for up to 60 s; panics with `what` if it never holds.
@@ -89,7 +93,9 @@ fn everything_under(dir: &std::path::Path) -> String {
         if kind.is_dir() {
             out.push_str(&everything_under(&path));
         } else if kind.is_file() {
-            out.push_str(&String::from_utf8_lossy(&std::fs::read(&path).unwrap_or_default()));
+            out.push_str(&String::from_utf8_lossy(
+                &std::fs::read(&path).unwrap_or_default(),
+            ));
         }
     }
     out
@@ -120,7 +126,10 @@ fn a_malformed_env_file_line_is_reported_by_number_and_its_content_is_never_show
     assert!(said.contains("env file `app.env`, line 2"), "{said}");
     assert!(!said.contains(SECRET), "{said}");
     let events = world.ok(&["events", "-o", "json"]);
-    assert!(!events.contains("envs"), "the refused apply was recorded:\n{events}");
+    assert!(
+        !events.contains("envs"),
+        "the refused apply was recorded:\n{events}"
+    );
 
     // A good file whose value is a secret: applied, the value stays out of everything.
     world.file("app.env", &format!("GOOD=1\nTOKEN={SECRET}-value\n"));
@@ -148,9 +157,14 @@ fn a_malformed_env_file_line_is_reported_by_number_and_its_content_is_never_show
         let out = world.orco(args);
         seen.push_str(&describe(&out));
     }
-    seen.push_str(&std::fs::read_to_string(world.dir.path().join("daemon.log")).unwrap_or_default());
+    seen.push_str(
+        &std::fs::read_to_string(world.dir.path().join("daemon.log")).unwrap_or_default(),
+    );
     seen.push_str(&everything_under(&world.data()));
-    assert!(!seen.contains(SECRET), "an env file's content leaked:\n{seen}");
+    assert!(
+        !seen.contains(SECRET),
+        "an env file's content leaked:\n{seen}"
+    );
 }
 
 #[test]
@@ -168,8 +182,9 @@ fn a_huge_scale_through_the_daemon_is_refused_with_the_limit_and_changes_nothing
         assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
         let stderr = text(&out.stderr);
         assert!(
-            stderr.contains(&format!("replicas is {huge}, above the limit of 1000 per service"))
-                && stderr.contains("at: replicas"),
+            stderr.contains(&format!(
+                "replicas is {huge}, above the limit of 1000 per service"
+            )) && stderr.contains("at: replicas"),
             "{}",
             describe(&out)
         );
@@ -180,7 +195,10 @@ fn a_huge_scale_through_the_daemon_is_refused_with_the_limit_and_changes_nothing
         .skip(before)
         .filter(|l| l.contains("scale_changed"))
         .collect();
-    assert!(appended.is_empty(), "a refused scale was recorded: {appended:?}");
+    assert!(
+        appended.is_empty(),
+        "a refused scale was recorded: {appended:?}"
+    );
     let status: serde_json::Value =
         serde_json::from_str(&world.ok(&["status", "-o", "json"])).unwrap();
     let web = &status["items"][0];

@@ -537,7 +537,9 @@ fn a_dependency_timeout_after_a_start_request_counts_from_the_request() {
     w.start("s/db-0");
     w.ready("s/db-0");
     assert_eq!(running(&w.settle()), ["s/api-0", "s/api-1", "s/db-0"]);
+}
 
+#[test]
 fn a_recorded_replica_count_above_the_limit_is_reported_and_not_acted_on() {
     let yaml = "version: 0.1\nstack: {name: s}\nservices:\n  w: {command: x, replicas: 2}\n";
     let mut w = World::new(yaml);

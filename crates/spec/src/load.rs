@@ -751,9 +751,7 @@ impl Cx<'_> {
             .map(|(_, s, n)| (s.as_str(), *n))
             .collect();
         for (key, name, n) in &merged {
-            let own_health = own
-                .get(name.as_str())
-                .and_then(|n| key_of(n, "health"));
+            let own_health = own.get(name.as_str()).and_then(|n| key_of(n, "health"));
             if let Some(s) = self.service(key, n, name, own_health, &names) {
                 services.insert(name.clone(), s);
             }

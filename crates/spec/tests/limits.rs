@@ -27,9 +27,16 @@ fn replicas_above_the_limit_are_refused_at_their_line() {
     let (line, column, path, message) = &errs[0];
     assert_eq!((*line, *column), (6, 15));
     assert_eq!(path, "services.web.replicas");
-    assert!(message.contains("above the limit of 1000 replicas"), "{message}");
+    assert!(
+        message.contains("above the limit of 1000 replicas"),
+        "{message}"
+    );
     let huge = text.replace("1001", "99999999999999999999");
-    assert!(errors(&huge)[0].3.contains("above the limit"), "{:?}", errors(&huge));
+    assert!(
+        errors(&huge)[0].3.contains("above the limit"),
+        "{:?}",
+        errors(&huge)
+    );
     let at_limit = text.replace("1001", "1000");
     assert!(errors(&at_limit).is_empty());
 }
@@ -47,7 +54,11 @@ fn a_stack_with_more_services_than_the_limit_is_refused_at_services() {
     let errs = errors(&services(MAX_SERVICES + 1));
     assert_eq!(errs.len(), 1, "{:?}", &errs[..errs.len().min(3)]);
     assert_eq!((errs[0].0, errs[0].2.as_str()), (4, "services"));
-    assert!(errs[0].3.contains("above the limit of 20000"), "{:?}", errs[0]);
+    assert!(
+        errs[0].3.contains("above the limit of 20000"),
+        "{:?}",
+        errs[0]
+    );
 }
 
 #[test]
@@ -63,7 +74,11 @@ fn a_stack_with_more_tasks_than_the_limit_is_refused_at_jobs() {
     let errs = errors(&text);
     assert_eq!(errs.len(), 1, "{:?}", &errs[..errs.len().min(3)]);
     assert_eq!(errs[0].2, "jobs");
-    assert!(errs[0].3.contains("tasks, above the limit"), "{:?}", errs[0]);
+    assert!(
+        errs[0].3.contains("tasks, above the limit"),
+        "{:?}",
+        errs[0]
+    );
 }
 
 #[test]
@@ -73,6 +88,8 @@ fn twenty_thousand_services_validate() {
     let loaded = orco_spec::load_str(Path::new("t.yaml"), &text, &std::env::temp_dir());
     // Timing is measured by bench/, not asserted here; printed for the curious.
     eprintln!("20,000 services validated in {:?}", started.elapsed());
-    assert_eq!(loaded.map(|l| l.stack.services.len()).ok(), Some(MAX_SERVICES));
+    assert_eq!(
+        loaded.map(|l| l.stack.services.len()).ok(),
+        Some(MAX_SERVICES)
+    );
 }
-

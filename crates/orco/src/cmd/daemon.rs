@@ -62,11 +62,9 @@ pub(crate) fn run(args: &DaemonArgs) -> anyhow::Result<u8> {
 /// stacks first when asked, sends SIGTERM, waits until the process is gone, then stops the
 /// keeper when asked.
 async fn stop(args: &DaemonStopArgs) -> Result<u8, Failure> {
-    let Some(patience) = crate::cmd::rollout::parse_timeout(&args.timeout) else {
-        return Ok(exit::USAGE);
-    };
+    let patience = remote::wait_timeout(&args.connect, Duration::from_secs(120))?;
     let deadline = Instant::now() + patience;
-    let client = remote::client(&args.connect)?;
+    let client = remote::waiting_client(&args.connect)?;
     let Host::Unix(socket) = client.host().clone() else {
         return Err(Failure::Usage(format!(
             "`orco daemon stop` stops a daemon of this machine through its unix socket, not {}: stop it where it runs",
@@ -97,7 +95,7 @@ async fn stop(args: &DaemonStopArgs) -> Result<u8, Failure> {
     if !wait_gone(pid, deadline).await {
         eprintln!(
             "error: the daemon (pid {pid}) is still running after {}",
-            args.timeout
+            orco_spec::Duration::from(patience)
         );
         return Ok(exit::FAILURE);
     }
