@@ -67,6 +67,12 @@ pub async fn run(options: Options) -> Result<(), TuiError> {
     if let Some(snap) = first {
         model.update(Msg::Snapshot(Box::new(snap)));
     }
+    if options.stack.is_none()
+        && let Some(shown) = &stack
+        && let Some(text) = feed::others_notice(&options.client, shown).await
+    {
+        model.notice = Some(crate::model::Notice { text, error: false });
+    }
 
     let (tx, mut rx) = mpsc::channel::<Msg>(1024);
     let (log_tx, mut log_rx) = mpsc::channel::<LogLine>(8192);

@@ -18,22 +18,40 @@ const RECONNECT: Duration = Duration::from_millis(500);
 /// How often touched workloads are read again, at most.
 const REFRESH: Duration = Duration::from_millis(100);
 
-/// The stack to show: `wanted`, else the only one applied; `None` when none is applied.
+/// The stack to show: `wanted`, else the only one applied, else (several applied) the one
+/// [`choose`] picks; `None` when none is applied.
 pub async fn pick_stack(client: &Client, wanted: Option<&str>) -> Result<Option<String>, TuiError> {
     if let Some(name) = wanted {
         return Ok(Some(name.to_string()));
     }
     let stacks = client.stacks(None).await?;
-    match stacks.items.as_slice() {
-        [] => Ok(None),
-        [one] => Ok(Some(one.name.clone())),
-        many => Err(TuiError::WhichStack(
-            many.iter()
-                .map(|s| s.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
-        )),
-    }
+    Ok(choose(&stacks.items))
+}
+
+/// Of several stacks, the one to open on: the latest applied that has services (a job file's
+/// stack has none), else the latest applied.
+pub fn choose(stacks: &[orco_api::model::StackView]) -> Option<String> {
+    stacks
+        .iter()
+        .max_by_key(|s| (!s.services.is_empty(), s.applied_at, s.name.clone()))
+        .map(|s| s.name.clone())
+}
+
+/// What the TUI says when it opens on `shown` while other stacks are applied.
+pub async fn others_notice(client: &Client, shown: &str) -> Option<String> {
+    let stacks = client.stacks(None).await.ok()?;
+    let others: Vec<&str> = stacks
+        .items
+        .iter()
+        .map(|s| s.name.as_str())
+        .filter(|name| *name != shown)
+        .collect();
+    (!others.is_empty()).then(|| {
+        format!(
+            "showing stack {shown}; also applied: {} (`orco tui --stack NAME`, or `orco status` for all)",
+            others.join(", ")
+        )
+    })
 }
 
 /// Reads a whole view of `stack`.
@@ -302,6 +320,32 @@ fn read_proc(pid: u32) -> Option<(u64, u64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn stack(name: &str, services: &[&str], applied: i64) -> orco_api::model::StackView {
+        orco_api::model::StackView {
+            name: name.into(),
+            workdir: "/".into(),
+            applied_at: jiff::Timestamp::from_second(applied).unwrap(),
+            generation: 1,
+            services: services.iter().map(|s| s.to_string()).collect(),
+            jobs: Vec::new(),
+            instances: 0,
+            scale: Default::default(),
+            stopped: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn with_several_stacks_the_latest_with_services_is_shown_not_a_job_file() {
+        let stacks = [
+            stack("web", &["api"], 10),
+            stack("batch", &[], 20),
+            stack("old", &["db"], 5),
+        ];
+        assert_eq!(choose(&stacks).as_deref(), Some("web"));
+        assert_eq!(choose(&stacks[1..2]).as_deref(), Some("batch"));
+        assert_eq!(choose(&[]), None);
+    }
 
     fn event(kind: &str, object: &str) -> EventView {
         EventView {
