@@ -90,6 +90,13 @@ pub fn create_body(
             port_bindings: (!bindings.is_empty()).then_some(bindings),
             binds: (!binds.is_empty()).then_some(binds),
             network_mode: Some(network.to_string()),
+            // A hard memory limit: no swap beyond it (the engine would allow as much again).
+            memory: memory_limit(container),
+            memory_swap: memory_limit(container),
+            nano_cpus: container
+                .limits
+                .cpu
+                .map(|c| i64::try_from(c.0.saturating_mul(1_000_000)).unwrap_or(i64::MAX)),
             ..HostConfig::default()
         }),
         networking_config: Some(NetworkingConfig {
@@ -97,6 +104,14 @@ pub fn create_body(
         }),
         ..ContainerCreateBody::default()
     }
+}
+
+/// `limits.memory` in bytes, as the engine takes it.
+fn memory_limit(container: &Container) -> Option<i64> {
+    container
+        .limits
+        .memory
+        .map(|m| i64::try_from(m.0).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]
@@ -126,7 +141,25 @@ mod tests {
                 },
             ],
             entrypoint: None,
+            limits: orco_spec::Limits::default(),
         }
+    }
+
+    #[test]
+    fn limits_become_a_hard_memory_limit_and_a_cpu_quota() {
+        let mut c = container();
+        c.limits = orco_spec::Limits {
+            cpu: Some(orco_spec::Cpu(1500)),
+            memory: Some(orco_spec::Memory(64 << 20)),
+        };
+        let body = create_body("orco", "s.web-0", &Launch::default(), &c, "net");
+        let host = body.host_config.expect("a host config");
+        assert_eq!(host.memory, Some(64 << 20));
+        assert_eq!(host.memory_swap, Some(64 << 20));
+        assert_eq!(host.nano_cpus, Some(1_500_000_000));
+        let body = create_body("orco", "s.web-0", &Launch::default(), &container(), "net");
+        let host = body.host_config.expect("a host config");
+        assert_eq!((host.memory, host.nano_cpus), (None, None));
     }
 
     #[test]

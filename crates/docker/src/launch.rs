@@ -52,6 +52,7 @@ pub fn launch(
                 .map(|m| volume(stack, m, stack_workdir))
                 .collect(),
             entrypoint: service.entrypoint.as_ref().map(orco_spec::Command::argv),
+            limits: service.resources.limits.clone(),
         });
     if let Some(dir) = &service.workdir {
         launch = launch.workdir(dir);
@@ -147,5 +148,18 @@ mod tests {
         let svc = service("    image: busybox\n");
         let launch = launch("s", "web", 0, &svc, Path::new(".")).expect("launch");
         assert!(launch.argv.is_empty());
+    }
+
+    #[test]
+    fn a_docker_service_s_limits_reach_its_container() {
+        let svc = service(
+            "    image: busybox
+    resources: {limits: {cpu: 0.5, memory: 64Mi}}
+",
+        );
+        let launch = launch("s", "web", 0, &svc, Path::new(".")).expect("launch");
+        let limits = launch.container.expect("container").limits;
+        assert_eq!(limits.cpu, Some(orco_spec::Cpu(500)));
+        assert_eq!(limits.memory, Some(orco_spec::Memory(64 << 20)));
     }
 }

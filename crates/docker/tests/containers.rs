@@ -460,3 +460,42 @@ async fn a_container_of_the_same_name_that_is_not_orcos_is_refused_and_left_alon
         .output();
     assert!(still_there, "the foreign container was left alone");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_container_s_limits_are_the_engine_s_and_its_memory_limit_is_hard() {
+    let scope = Scope::new("limits");
+    let rt = scope.runtime().await;
+    let mut rx = watch(&rt).await;
+    let mut l = launch(
+        "s",
+        "hog",
+        "dd if=/dev/zero of=/dev/null bs=256M count=1; echo rc=$?",
+    );
+    if let Some(c) = l.container.as_mut() {
+        c.limits = orco_spec::Limits {
+            cpu: Some(orco_spec::Cpu(500)),
+            memory: Some(orco_spec::Memory(64 << 20)),
+        };
+    }
+    rt.start("s.hog-0", &l).await.unwrap();
+    let (lines, _, status) = until_exit(&mut rx, "s.hog-0").await;
+    // dd's 256 MiB buffer is more than the container may have: the kernel kills it.
+    assert!(lines.contains(&"rc=137".to_string()), "{lines:?}");
+    assert_eq!(status, ExitStatus::Code(0));
+    let name = format!("{}-s.hog-0", scope.name);
+    let out = std::process::Command::new("docker")
+        .args([
+            "inspect",
+            "-f",
+            "{{.HostConfig.Memory}} {{.HostConfig.MemorySwap}} {{.HostConfig.NanoCpus}}",
+            &name,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "67108864 67108864 500000000",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -43,6 +43,9 @@ pub struct Container {
     /// Replaces the image's entrypoint when set (`[]` clears it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entrypoint: Option<Vec<String>>,
+    /// The most cpu and memory the container may use, enforced by the engine.
+    #[serde(default, skip_serializing_if = "orco_spec::Limits::is_empty")]
+    pub limits: orco_spec::Limits,
 }
 
 /// A bind mount (an absolute host path) or a named volume mounted into a container.

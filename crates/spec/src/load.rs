@@ -1117,7 +1117,12 @@ impl Cx<'_> {
             Some(v) => self.on_disconnect(v, &p("onDisconnect")),
             None => Some(OnDisconnect::default()),
         };
-        self.warn_not_acted_on(&f, &path);
+        self.warn_not_acted_on(
+            &f,
+            &path,
+            resources.as_ref(),
+            runtime == Some(RuntimeKind::Docker),
+        );
         if !ok {
             return None;
         }
@@ -1799,7 +1804,7 @@ impl Cx<'_> {
             Some(v) => self.placement(v, &p("placement"), name, names),
             None => Some(Placement::default()),
         };
-        self.warn_not_acted_on(&f, &path);
+        self.warn_not_acted_on(&f, &path, resources.as_ref(), false);
         let tasks_node = self.required(&f, "tasks", &path, &format!("job `{name}`"))?;
         let task_nodes = self.named(tasks_node, &p("tasks"), "tasks");
         if task_nodes.is_empty() && matches!(tasks_node.value, Value::Map(_) | Value::Null) {
@@ -1981,7 +1986,7 @@ impl Cx<'_> {
             Some(v) => self.placement(v, &p("placement"), job, names).map(Some),
             None => Some(None),
         };
-        self.warn_not_acted_on(&f, path);
+        self.warn_not_acted_on(&f, path, resources.as_ref().and_then(Option::as_ref), false);
         Some(Task {
             command: command?,
             env,

@@ -119,3 +119,30 @@ fn a_task_overrides_its_jobs_resources_and_placement() {
     assert_eq!((compile.cpu, compile.memory), (Cpu(4000), Memory(2 << 30)));
     assert!(job.tasks["test"].resources.is_none());
 }
+
+#[test]
+fn limits_of_a_docker_service_are_enforced_so_only_those_of_processes_are_warned_about() {
+    let loaded = load(&stack(
+        "  box:\n    image: busybox\n    resources: {limits: {memory: 64Mi}}\n  proc:\n    command: [sleep, '1']\n    resources: {limits: {memory: 64Mi}}\n",
+    ))
+    .unwrap();
+    let warnings: Vec<String> = loaded
+        .warnings
+        .diagnostics
+        .iter()
+        .map(|w| format!("{} {}", w.path, w.message))
+        .collect();
+    assert!(
+        !warnings
+            .iter()
+            .any(|w| w.starts_with("services.box.resources")),
+        "{warnings:?}"
+    );
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.starts_with("services.proc.resources")
+                && w.contains("limits are enforced for docker services only")),
+        "{warnings:?}"
+    );
+}

@@ -303,22 +303,46 @@ impl Cx<'_> {
         )
     }
 
-    /// Warns, at each of these keys present in `f`, that this version records but does not
-    /// act on it.
-    pub(super) fn warn_not_acted_on(&mut self, f: &super::Fields<'_>, path: &str) {
-        for (key, why) in [
-            (
-                "resources",
-                "instances are not placed by their requests, and limits are not enforced",
-            ),
-            ("placement", "every instance runs on the one local node"),
-            ("onDisconnect", "every instance runs on the one local node"),
-        ] {
+    /// Warns, at each key of `f` this version records without acting on it: requests
+    /// (nothing is placed by them), limits of process workloads (enforced for docker services
+    /// only), `placement` and `onDisconnect` (every instance runs on the local node).
+    pub(super) fn warn_not_acted_on(
+        &mut self,
+        f: &super::Fields<'_>,
+        path: &str,
+        resources: Option<&Resources>,
+        limits_enforced: bool,
+    ) {
+        if let (Some(v), Some(r)) = (f.get("resources"), resources) {
+            let requests = r.cpu.0 > 0 || r.memory.0 > 0;
+            let limits = !r.limits.is_empty() && !limits_enforced;
+            let why = match (requests, limits) {
+                (true, true) => Some(
+                    "requests place nothing (every instance runs on the one local node), and limits are enforced for docker services only",
+                ),
+                (true, false) => {
+                    Some("requests place nothing: every instance runs on the one local node")
+                }
+                (false, true) => Some("limits are enforced for docker services only"),
+                (false, false) => None,
+            };
+            if let Some(why) = why {
+                self.warn(
+                    v,
+                    &join(path, "resources"),
+                    format!("`resources` is recorded but not acted on by this version: {why}"),
+                    None,
+                );
+            }
+        }
+        for key in ["placement", "onDisconnect"] {
             if let Some(v) = f.get(key) {
                 self.warn(
                     v,
                     &join(path, key),
-                    format!("`{key}` is recorded but not acted on by this version: {why}"),
+                    format!(
+                        "`{key}` is recorded but not acted on by this version: every instance runs on the one local node"
+                    ),
                     None,
                 );
             }
