@@ -22,6 +22,7 @@ use crate::engine::{EngineHandle, start_engine};
 use crate::error::DaemonError;
 use crate::listen::{bind_socket, read_token, with_token};
 use crate::lock::DataDirLock;
+use crate::serve::{self, Limits};
 
 /// The event store's directory inside the data dir.
 pub const STORE_DIR: &str = "store";
@@ -77,6 +78,8 @@ fn tighten(dir: &Path) -> Result<(), DaemonError> {
 impl Daemon {
     /// Starts a daemon by `config`; it serves until [`Daemon::shutdown`].
     pub async fn start(config: Config) -> Result<Daemon, DaemonError> {
+        let open_files = serve::raise_open_file_limit();
+        tracing::debug!(open_files, "open-file limit");
         let token = match (&config.listen, &config.token_file) {
             (Some(addr), None) => {
                 return Err(DaemonError::Config(format!(
@@ -133,8 +136,18 @@ impl Daemon {
         let (stop, stopped) = watch::channel(false);
         let mut servers = Vec::new();
 
+        let listeners = if config.listen.is_some() { 2 } else { 1 };
         let unix = bind_socket(&config.socket)?;
-        servers.push(tokio::spawn(serve(unix, router.clone(), stopped.clone())));
+        let unix_limits = Limits {
+            head_timeout: serve::UNIX_HEAD_TIMEOUT,
+            listeners,
+        };
+        servers.push(tokio::spawn(serve::serve(
+            unix,
+            router.clone(),
+            unix_limits,
+            stopped.clone(),
+        )));
 
         let mut tcp = None;
         if let (Some(addr), Some(token)) = (config.listen, token) {
@@ -146,9 +159,14 @@ impl Daemon {
                     .local_addr()
                     .map_err(|e| DaemonError::io("listen on", addr, e))?,
             );
-            servers.push(tokio::spawn(serve(
+            let tcp_limits = Limits {
+                head_timeout: serve::TCP_HEAD_TIMEOUT,
+                listeners,
+            };
+            servers.push(tokio::spawn(serve::serve(
                 listener,
                 with_token(router, token),
+                tcp_limits,
                 stopped.clone(),
             )));
         }
@@ -227,22 +245,6 @@ impl Daemon {
             tracing::warn!("the event store is still in use after shutdown");
         }
         tracing::info!(revision = self.store.head(), "orco daemon stopped");
-    }
-}
-
-async fn serve<L>(listener: L, router: axum::Router, mut stopped: watch::Receiver<bool>)
-where
-    L: axum::serve::Listener,
-    L::Addr: std::fmt::Debug,
-{
-    let shutdown = async move {
-        let _ = stopped.wait_for(|stop| *stop).await;
-    };
-    if let Err(e) = axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
-    {
-        tracing::error!("the API server stopped: {e}");
     }
 }
 

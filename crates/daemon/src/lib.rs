@@ -10,6 +10,7 @@
 //! - [`config`]: [`Config`], the daemon's settings and their defaults.
 //! - [`lock`]: the exclusive lock on the data dir.
 //! - [`listen`]: the socket (0600) and the token-checked TCP listener.
+//! - [`serve`]: serving a listener within its connection cap and head deadline.
 //! - [`error`]: the [`DaemonError`] type.
 
 pub mod config;
@@ -21,6 +22,7 @@ pub mod listen;
 pub mod lock;
 pub mod output;
 mod pulls;
+pub mod serve;
 
 pub use config::Config;
 pub use daemon::Daemon;

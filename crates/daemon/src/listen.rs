@@ -91,10 +91,21 @@ fn same(a: &[u8], b: &[u8]) -> bool {
 /// nothing about what the daemon holds), for load balancers and service managers.
 pub const OPEN_PATH: &str = "/health";
 
-/// `router` behind a check of `Authorization: Bearer <token>`: `401 unauthorized` without it,
-/// except on [`OPEN_PATH`].
+/// The credentials of an `Authorization` value of the `Bearer` scheme (its name in any
+/// case, as RFC 9110 says), without the spaces around them.
+fn bearer(value: &[u8]) -> Option<&[u8]> {
+    let scheme = value.get(..6)?;
+    if !scheme.eq_ignore_ascii_case(b"bearer") || value.get(6) != Some(&b' ') {
+        return None;
+    }
+    Some(value[7..].trim_ascii())
+}
+
+/// `router` behind a check of `Authorization: Bearer <token>`: `401 unauthorized` without it
+/// (except on [`OPEN_PATH`]), and the connection closed (a stranger gets no kept-alive
+/// connection to try again on).
 pub fn with_token(router: Router, token: String) -> Router {
-    let expected = format!("Bearer {token}");
+    let expected = token.into_bytes();
     router.layer(middleware::from_fn(move |request: Request, next: Next| {
         let expected = expected.clone();
         async move {
@@ -105,8 +116,9 @@ pub fn with_token(router: Router, token: String) -> Router {
                 .headers()
                 .get(header::AUTHORIZATION)
                 .map(HeaderValue::as_bytes)
+                .and_then(bearer)
                 .unwrap_or_default();
-            if same(given, expected.as_bytes()) {
+            if same(given, &expected) {
                 next.run(request).await
             } else {
                 unauthorized()
@@ -122,9 +134,9 @@ fn unauthorized() -> Response {
         "this listener needs `Authorization: Bearer TOKEN`: pass --token-file or set ORCO_TOKEN",
     )
     .into_response();
-    response
-        .headers_mut()
-        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    let headers = response.headers_mut();
+    headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
     response
 }
 
@@ -138,5 +150,15 @@ mod tests {
         assert!(!same(b"Bearer abd", b"Bearer abc"));
         assert!(!same(b"Bearer ab", b"Bearer abc"));
         assert!(!same(b"", b"Bearer abc"));
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_read_in_any_case() {
+        assert_eq!(bearer(b"Bearer abc"), Some(&b"abc"[..]));
+        assert_eq!(bearer(b"bearer abc"), Some(&b"abc"[..]));
+        assert_eq!(bearer(b"BEARER  abc "), Some(&b"abc"[..]));
+        assert_eq!(bearer(b"Basic abc"), None);
+        assert_eq!(bearer(b"Bearerabc"), None);
+        assert_eq!(bearer(b"Bear"), None);
     }
 }

@@ -207,3 +207,135 @@ fn a_huge_scale_through_the_daemon_is_refused_with_the_limit_and_changes_nothing
     // start it would be 1,000 of them, so the test stops at asking for a small count).
     world.ok(&["scale", "web", "2"]);
 }
+
+/// A daemon this test started itself (under `prlimit`): killed and reaped on drop.
+struct Spawned(std::process::Child);
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Whether the daemon closed `stream`: a read ends (EOF or reset) instead of timing out.
+fn closed_by_the_daemon(stream: &mut std::net::TcpStream) -> bool {
+    use std::io::Read;
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    let mut buffer = [0u8; 4096];
+    loop {
+        match stream.read(&mut buffer) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return false,
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => return false,
+            Err(_) => return true,
+        }
+    }
+}
+
+#[test]
+fn hundreds_of_idle_and_half_sent_connections_under_a_low_fd_limit_leave_the_daemon_answering() {
+    use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let world = World::new();
+    let token = world.file("token", "0123456789abcdef0123456789abcdef\n");
+    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let log = std::fs::File::create(world.dir.path().join("daemon.log")).unwrap();
+    let socket = world.socket();
+    let mut command = std::process::Command::new("prlimit");
+    command
+        .arg("--nofile=256:256")
+        .arg(common::ORCO)
+        .args(["daemon", "--socket", socket.to_str().unwrap()])
+        .args(["--listen", &addr, "--token-file", token.to_str().unwrap()])
+        .env("ORCO_DATA_DIR", world.data())
+        .env("ORCO_DOCKER_SCOPE", world.docker_scope())
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .process_group(0);
+    let _daemon = Spawned(command.spawn().unwrap());
+    world.wait_answering();
+    let host = format!("tcp://{addr}");
+    let over_tcp = ["--host", &host, "--token-file", token.to_str().unwrap()];
+
+    // 300 strangers on TCP, half of them silent, half stopping in the middle of a head, and
+    // 50 idle clients on the socket: more than the 256 files the daemon may open.
+    let mut strangers = Vec::new();
+    for i in 0..300 {
+        let Ok(mut stream) = std::net::TcpStream::connect(&addr) else {
+            continue;
+        };
+        if i % 2 == 1 {
+            let _ = stream.write_all(b"GET /api/v1/stacks HTTP/1.1\r\nHost: x\r\n");
+        }
+        strangers.push(stream);
+    }
+    let mut idle = Vec::new();
+    for _ in 0..50 {
+        if let Ok(stream) = std::os::unix::net::UnixStream::connect(&socket) {
+            idle.push(stream);
+        }
+    }
+    // The socket still answers at once, within the CLI's own time limit.
+    let health = world.orco(&["cluster", "health", "--timeout", "10s"]);
+    assert!(health.status.success(), "{}", describe(&health));
+    let events = world.orco(&["events", "-o", "json"]);
+    assert!(events.status.success(), "{}", describe(&events));
+    // The strangers are closed by the head deadline (or at once, over the cap) ...
+    let mut open = 0;
+    for stream in strangers.iter_mut().step_by(10) {
+        if !closed_by_the_daemon(stream) {
+            open += 1;
+        }
+    }
+    assert_eq!(
+        open, 0,
+        "connections the daemon kept open past the head deadline"
+    );
+    drop(strangers);
+    drop(idle);
+    // ... after which a client with the token is served on TCP too.
+    let mut last = String::new();
+    for _ in 0..200 {
+        let mut args = vec!["events", "-o", "json"];
+        args.extend(over_tcp);
+        let out = world.orco(&args);
+        if out.status.success() {
+            last.clear();
+            break;
+        }
+        last = describe(&out);
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(
+        last.is_empty(),
+        "the TCP listener never answered again: {last}"
+    );
+    // A wrong token is refused, and its connection closed right after the answer.
+    let mut stranger = std::net::TcpStream::connect(&addr).unwrap();
+    stranger
+        .write_all(b"GET /api/v1/stacks HTTP/1.1\r\nHost: x\r\nAuthorization: bearer nope\r\n\r\n")
+        .unwrap();
+    assert!(closed_by_the_daemon(&mut stranger));
+    // A lower-case scheme with the right token is accepted.
+    let mut friend = std::net::TcpStream::connect(&addr).unwrap();
+    friend
+        .write_all(
+            b"GET /api/v1/stacks HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: bearer 0123456789abcdef0123456789abcdef\r\n\r\n",
+        )
+        .unwrap();
+    let mut answer = String::new();
+    std::io::Read::read_to_string(&mut friend, &mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}

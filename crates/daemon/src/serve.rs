@@ -1,0 +1,193 @@
+//! Serving the API on a listener so that connections cannot exhaust the daemon: a cap on
+//! connections open at once (each listener its own, so a flood on TCP leaves the unix socket
+//! its room), kept below the open-file limit; a deadline for a request's head, which is also
+//! how long a kept-alive connection may stay idle; and `RLIMIT_NOFILE` raised to its hard
+//! limit at start.
+//!
+//! A connection over the cap is accepted and closed at once (so the listen backlog never
+//! fills with connections nobody will serve). Streams (event watches, log follows) are not
+//! cut: the head deadline applies only while a request's head is awaited.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::watch;
+use tower::ServiceExt;
+
+/// Most connections one listener serves at once, whatever the open-file limit.
+pub const MAX_CONNECTIONS: usize = 1_024;
+
+/// Open files kept free of connections, as a share of the limit: the store, the keeper's
+/// socket, log files and instances' pipes need them (a quarter, at least 64).
+fn reserved(limit: usize) -> usize {
+    (limit / 4).max(64)
+}
+
+/// How long a unix-socket client may take to send a request's head, and how long a
+/// kept-alive connection may stay idle between requests.
+pub const UNIX_HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The same on TCP, shorter: a TCP client is a stranger until its token is checked (a
+/// request without the right token is answered 401 and its connection closed).
+pub const TCP_HEAD_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Largest request head (request line and headers), in bytes.
+pub const MAX_HEAD_BYTES: usize = 64 * 1024;
+
+/// Raises this process's soft `RLIMIT_NOFILE` to its hard limit; the limit in force.
+pub fn raise_open_file_limit() -> u64 {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) if soft < hard => match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+            Ok(()) => hard,
+            Err(e) => {
+                tracing::warn!("cannot raise the open-file limit from {soft} to {hard}: {e}");
+                soft
+            }
+        },
+        Ok((soft, _)) => soft,
+        Err(_) => 1024,
+    }
+}
+
+/// How many connections one of `listeners` may hold now: half of what the open-file limit
+/// leaves after the reserve, at most [`MAX_CONNECTIONS`], at least 4. Read at every accept,
+/// so a limit lowered while the daemon runs (`prlimit`) is honoured.
+pub fn connection_cap(listeners: usize) -> usize {
+    use nix::sys::resource::{Resource, getrlimit};
+    let limit = getrlimit(Resource::RLIMIT_NOFILE).map_or(1024, |(soft, _)| {
+        usize::try_from(soft).unwrap_or(usize::MAX)
+    });
+    cap_for(limit, listeners)
+}
+
+/// The cap of [`connection_cap`] for an open-file `limit`.
+fn cap_for(limit: usize, listeners: usize) -> usize {
+    let free = limit.saturating_sub(reserved(limit));
+    (free / listeners.max(1)).clamp(4, MAX_CONNECTIONS)
+}
+
+/// What a listener gives: a connection, or the error of one accept.
+pub trait Accept: Send + 'static {
+    /// The connection.
+    type Io: AsyncRead + AsyncWrite + Send + Unpin + 'static;
+    /// Waits for the next connection.
+    fn accept(&self) -> impl Future<Output = std::io::Result<Self::Io>> + Send;
+}
+
+impl Accept for tokio::net::UnixListener {
+    type Io = tokio::net::UnixStream;
+    async fn accept(&self) -> std::io::Result<Self::Io> {
+        tokio::net::UnixListener::accept(self).await.map(|(s, _)| s)
+    }
+}
+
+impl Accept for tokio::net::TcpListener {
+    type Io = tokio::net::TcpStream;
+    async fn accept(&self) -> std::io::Result<Self::Io> {
+        let (stream, _) = tokio::net::TcpListener::accept(self).await?;
+        let _ = stream.set_nodelay(true);
+        Ok(stream)
+    }
+}
+
+/// One listener's settings.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// How long a request's head may take (and a connection may idle).
+    pub head_timeout: Duration,
+    /// How many listeners share the open-file budget.
+    pub listeners: usize,
+}
+
+/// Counts a listener's open connections; a guard gives its place back on drop.
+struct Open(Arc<AtomicUsize>);
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Serves `router` on `listener` until `stopped` turns true, then lets open connections
+/// finish (the caller bounds how long).
+pub async fn serve<L: Accept>(
+    listener: L,
+    router: Router,
+    limits: Limits,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let open = Arc::new(AtomicUsize::new(0));
+    let refused = AtomicUsize::new(0);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.head_timeout)
+        .max_buf_size(MAX_HEAD_BYTES.max(8192));
+    loop {
+        let accepted = tokio::select! {
+            _ = stopped.wait_for(|stop| *stop) => break,
+            accepted = listener.accept() => accepted,
+        };
+        let io = match accepted {
+            Ok(io) => io,
+            Err(e) => {
+                // Out of file descriptors or a connection reset before it was accepted: wait
+                // a moment rather than spin, and go on.
+                tracing::warn!("cannot accept a connection: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let cap = connection_cap(limits.listeners);
+        if open.load(Ordering::Acquire) >= cap {
+            // Closed at once: the client sees the connection end, not a hang.
+            drop(io);
+            if refused.fetch_add(1, Ordering::Relaxed) % 100 == 0 {
+                tracing::warn!(
+                    "{cap} connections are open on one listener (the cap for this open-file limit): closing new ones until some end"
+                );
+            }
+            continue;
+        }
+        open.fetch_add(1, Ordering::AcqRel);
+        let place = Open(open.clone());
+        let service = hyper::service::service_fn({
+            let router = router.clone();
+            move |request: hyper::Request<Incoming>| {
+                let router = router.clone();
+                async move { router.oneshot(request).await }
+            }
+        });
+        let connection = builder.serve_connection(TokioIo::new(io), service);
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            let _ = connection.await;
+            drop(place);
+        });
+    }
+    graceful.shutdown().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_connection_cap_leaves_a_reserve_and_splits_the_rest_between_listeners() {
+        // 256 files: 64 kept free, 96 for each of two listeners.
+        assert_eq!(cap_for(256, 2), 96);
+        assert_eq!(cap_for(256, 1), 192);
+        // 1,024 files: 256 kept free.
+        assert_eq!(cap_for(1024, 2), 384);
+        // A huge limit is still capped; a tiny one still serves a few.
+        assert_eq!(cap_for(1 << 20, 2), MAX_CONNECTIONS);
+        assert_eq!(cap_for(16, 2), 4);
+    }
+}
