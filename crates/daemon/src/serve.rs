@@ -149,7 +149,7 @@ pub async fn serve<L: Accept>(
         if open.load(Ordering::Acquire) >= cap {
             // Closed at once: the client sees the connection end, not a hang.
             drop(io);
-            if refused.fetch_add(1, Ordering::Relaxed) % 100 == 0 {
+            if refused.fetch_add(1, Ordering::Relaxed).is_multiple_of(100) {
                 tracing::warn!(
                     "{cap} connections are open on one listener (the cap for this open-file limit): closing new ones until some end"
                 );
