@@ -591,3 +591,22 @@ fn the_runnable_twin_of_the_seed_example_runs_db_and_two_api_replicas_as_contain
     assert_eq!(containers(&scope).len(), 3, "db and two api containers");
     down_leaves_nothing(&world);
 }
+
+#[test]
+fn up_of_a_compose_service_with_build_and_no_image_says_to_build_it_first() {
+    let world = World::new();
+    let file = world.file(
+        "compose.yaml",
+        "name: unbuilt\nservices:\n  app:\n    build: ./app\n",
+    );
+    std::fs::create_dir_all(file.parent().unwrap().join("app")).unwrap();
+    let out = world.orco(&["up", "-d", "-f", file.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("image `unbuilt-app` is not on this machine")
+            && stderr.contains("build it first with `docker build -t unbuilt-app ./app`"),
+        "{stderr}"
+    );
+    down_leaves_nothing(&world);
+}
