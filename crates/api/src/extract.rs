@@ -24,11 +24,32 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<JsonBody<T>, ApiError> {
+        if let Some(kind) = req.headers().get(axum::http::header::CONTENT_TYPE)
+            && !is_json(kind.as_bytes())
+        {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                format!(
+                    "this route reads JSON, not `{}`: send `Content-Type: application/json`",
+                    String::from_utf8_lossy(kind.as_bytes())
+                ),
+            ));
+        }
         let bytes = Bytes::from_request(req, state)
             .await
             .map_err(body_rejection)?;
         parse_json(&bytes).map(JsonBody)
     }
+}
+
+/// Whether a `Content-Type` value names JSON (`application/json`, `application/*+json`,
+/// with any parameters).
+fn is_json(value: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(value).to_ascii_lowercase();
+    let essence = text.split(';').next().unwrap_or("").trim();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
 fn body_rejection(e: BytesRejection) -> ApiError {
@@ -131,5 +152,19 @@ where
             .map_err(|e: PathRejection| {
                 ApiError::bad_request("invalid_path", format!("bad path: {}", e.body_text()))
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_json_content_types_are_json() {
+        assert!(is_json(b"application/json"));
+        assert!(is_json(b"Application/JSON; charset=utf-8"));
+        assert!(is_json(b"application/merge-patch+json"));
+        assert!(!is_json(b"application/x-www-form-urlencoded"));
+        assert!(!is_json(b"text/plain"));
     }
 }

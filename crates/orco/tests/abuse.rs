@@ -339,3 +339,22 @@ fn hundreds_of_idle_and_half_sent_connections_under_a_low_fd_limit_leave_the_dae
     std::io::Read::read_to_string(&mut friend, &mut answer).unwrap();
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 }
+
+#[test]
+fn a_json_route_refuses_a_body_that_is_not_json_with_415() {
+    use std::io::{Read, Write};
+    let world = World::new();
+    world.start_daemon();
+    let mut stream = std::os::unix::net::UnixStream::connect(world.socket()).unwrap();
+    let body = "replicas=3";
+    write!(
+        stream,
+        "PATCH /api/v1/workloads/x%2Fweb/scale HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 415"), "{answer}");
+    assert!(answer.contains("unsupported_media_type"), "{answer}");
+}
