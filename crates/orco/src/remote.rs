@@ -328,6 +328,16 @@ impl Action {
         }
     }
 
+    /// What the daemon's answer means: `done()`, or that nothing was to do (a stop of a
+    /// stopped service, a start of a running one).
+    fn outcome(self, accepted: &orco_api::model::Accepted) -> String {
+        match (self, accepted.events) {
+            (Action::Stop, 0) => "already stopped".to_string(),
+            (Action::Start, 0) => "already running".to_string(),
+            _ => format!("{} (revision {})", self.done(), accepted.revision),
+        }
+    }
+
     fn done(self) -> &'static str {
         match self {
             Action::Restart => "rolling restart requested",
@@ -361,12 +371,7 @@ pub(crate) async fn act(action: Action, args: &crate::args::TargetArgs) -> Resul
         let mut code = exit::OK;
         for w in list.items.iter().filter(|w| w.kind == "service") {
             match workload_action(&client, &w.id, action).await {
-                Ok(accepted) => println!(
-                    "{}: {} (revision {})",
-                    w.name,
-                    action.done(),
-                    accepted.revision
-                ),
+                Ok(accepted) => println!("{}: {}", w.name, action.outcome(&accepted)),
                 Err(e) if e.code() == Some("no_instances") => {
                     println!("{}: no instance to restart yet", w.name);
                 }
@@ -381,11 +386,7 @@ pub(crate) async fn act(action: Action, args: &crate::args::TargetArgs) -> Resul
     match client.workload(&id, None).await {
         Ok(_) => {
             let accepted = workload_action(&client, &id, action).await?;
-            println!(
-                "{target}: {} (revision {})",
-                action.done(),
-                accepted.revision
-            );
+            println!("{target}: {}", action.outcome(&accepted));
             return Ok(exit::OK);
         }
         Err(e) if e.code() == Some("workload_not_found") => {}

@@ -358,3 +358,18 @@ fn a_json_route_refuses_a_body_that_is_not_json_with_415() {
     assert!(answer.starts_with("HTTP/1.1 415"), "{answer}");
     assert!(answer.contains("unsupported_media_type"), "{answer}");
 }
+
+#[test]
+fn a_stop_of_a_stopped_service_and_a_start_of_a_running_one_say_so() {
+    let world = World::new();
+    world.start_daemon();
+    let stack = world.file(
+        "stack.yaml",
+        "version: 0.1\nstack: {name: noop}\nservices:\n  web:\n    command: [\"sleep\", \"300\"]\n",
+    );
+    world.ok(&["apply", "-d", "-f", stack.to_str().unwrap()]);
+    assert!(world.ok(&["start", "web"]).contains("web: already running"));
+    assert!(world.ok(&["stop", "web"]).contains("web: stop requested"));
+    assert!(world.ok(&["stop", "web"]).contains("web: already stopped"));
+    assert!(world.ok(&["start", "web"]).contains("web: start requested"));
+}
