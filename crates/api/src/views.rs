@@ -152,29 +152,30 @@ pub fn workload_view(state: &State, id: &WorkloadId) -> Option<WorkloadView> {
         // A count above the limit (recorded before it existed) is not acted on: say so first.
         let over_limit = orco_spec::limits::replicas_over_limit(replicas)
             .map(|why| format!("not acted on: {why}; lower it with `orco scale`"));
-        let message = over_limit.or(rolling).or_else(|| {
+        let state_word = service_state(stopped, replicas, &instances);
+        // Every service stopped: the stack was (Ctrl-C of `orco up`, `orco stop` without a
+        // service, a stack stop through the API); that says more than an instance's
+        // "stopped by request".
+        let stack_stopped = (state_word == "stopped"
+            && stack
+                .spec
+                .services
+                .keys()
+                .all(|s| stack.stopped.contains(s)))
+        .then(|| {
+            format!(
+                "the stack was stopped; `orco up` or `orco start --stack {}` runs it again",
+                id.stack
+            )
+        });
+        let message = over_limit.or(rolling).or(stack_stopped).or_else(|| {
             instances.iter().find_map(|(iid, i)| {
                 i.reason
                     .as_ref()
                     .map(|r| format!("{}-{}: {r}", iid.workload.name, iid.replica))
             })
         });
-        let state_word = service_state(stopped, replicas, &instances);
         let message = message.or(rolled_back).or_else(|| match state_word {
-            // Every service stopped: the stack was (Ctrl-C of `orco up`, `orco stop` without
-            // a service, a stack stop through the API).
-            "stopped"
-                if stack
-                    .spec
-                    .services
-                    .keys()
-                    .all(|s| stack.stopped.contains(s)) =>
-            {
-                Some(format!(
-                    "the stack was stopped; `orco up` or `orco start --stack {}` runs it again",
-                    id.stack
-                ))
-            }
             "stopped" => Some("stopped by `orco stop`; `orco start` runs it again".into()),
             // Why it waits, in the reconciler's words (only a waiting service pays for it).
             "pending" if !instances.is_empty() => {

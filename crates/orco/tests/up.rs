@@ -159,8 +159,9 @@ fn up_attaches_and_ctrl_c_stops_in_reverse_dependency_order_with_exit_zero() {
     assert!(world.daemon_pid().is_some());
     let ps = world.ok(&["ps"]);
     assert!(ps.contains("stopped"), "{ps}");
-    // No service says someone ran `orco stop` on it.
+    // Each service says the stack was stopped, not that someone ran `orco stop` on it.
     let status = world.ok(&["status"]);
+    assert!(status.contains("the stack was stopped"), "{status}");
     assert!(!status.contains("orco stop"), "{status}");
 }
 
