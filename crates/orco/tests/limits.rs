@@ -69,8 +69,9 @@ fn an_alias_bomb_is_rejected_by_the_alias_limit() {
     std::fs::write(&file, text).unwrap();
     let out = validate_under_limits(&file);
     assert_eq!(out.code, Some(2), "{}", out.stderr);
-    assert!(
-        out.stderr.contains("alias replay limit exceeded"),
+    assert_eq!(
+        out.stderr.matches("alias replay limit exceeded").count(),
+        1,
         "{}",
         out.stderr
     );
@@ -108,7 +109,11 @@ fn ten_thousand_levels_of_block_nesting_are_rejected_by_the_depth_limit() {
     std::fs::write(&file, text).unwrap();
     let out = validate_under_limits(&file);
     assert_eq!(out.code, Some(2), "{}", out.stderr);
-    assert!(out.stderr.contains("Depth"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("nests deeper than 64 levels") && !out.stderr.contains("Depth"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
@@ -125,7 +130,11 @@ fn a_hundred_megabyte_scalar_is_rejected_by_the_input_limit() {
     drop(f);
     let out = validate_under_limits(&file);
     assert_eq!(out.code, Some(2), "{}", out.stderr);
-    assert!(out.stderr.contains("input size limit"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("input size limit") && !out.stderr.contains("IO error"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]

@@ -234,8 +234,36 @@ fn syntax_error(e: &serde_saphyr::Error) -> SyntaxError {
     SyntaxError {
         line,
         column,
-        message,
+        message: in_orcos_words(&message),
     }
+}
+
+/// The parser's messages that name its own types or repeat themselves, said plainly.
+fn in_orcos_words(message: &str) -> String {
+    if let Some(rest) = message.strip_prefix("budget breached: ") {
+        let what = rest.split([' ', '{', '(']).next().unwrap_or(rest);
+        return match what {
+            "Depth" => "the file nests deeper than 64 levels".to_string(),
+            other => format!(
+                "the file is beyond the parser's limit on {}",
+                other.to_lowercase()
+            ),
+        };
+    }
+    if let Some(rest) = message.strip_prefix("duplicate mapping key: ") {
+        let key = rest
+            .split(", set DuplicateKeyPolicy")
+            .next()
+            .unwrap_or(rest);
+        return format!("duplicate key `{key}`: a key may appear only once in a mapping");
+    }
+    if message.contains("input size limit") {
+        return format!("the file is larger than the input size limit of {MAX_FILE_BYTES} bytes");
+    }
+    if message.starts_with("alias replay limit exceeded") {
+        return "alias replay limit exceeded: its aliases expand to more than 100000 values (an alias bomb?); write the values out or use fewer aliases".to_string();
+    }
+    message.to_string()
 }
 
 fn into_node(s: Spanned<Raw>) -> Node {
@@ -372,6 +400,7 @@ mod tests {
     fn a_duplicate_key_is_a_syntax_error_with_its_position() {
         let e = parse_str("a: 1\nb: 2\na: 3\n").unwrap_err();
         assert_eq!((e.line, e.column), (3, 1));
-        assert!(e.message.contains("duplicate"), "{}", e.message);
+        assert!(e.message.contains("duplicate key `a`"), "{}", e.message);
+        assert!(!e.message.contains("DuplicateKeyPolicy"), "{}", e.message);
     }
 }
