@@ -326,11 +326,13 @@ async fn instances_are_listed_read_and_restarted() {
     );
 
     s.client.restart_instance("demo/web-0").await.unwrap();
-    let accepted = s
-        .client
-        .workload_action("demo/web", "restart")
-        .await
-        .unwrap();
+    // A service restart rolls: one event, a new revision that replaces every instance.
+    let accepted = s.client.restart_workload("demo/web", false).await.unwrap();
+    assert_eq!(accepted.events, 1);
+    let one = s.client.instance("web-0", None).await.unwrap();
+    assert_eq!(one.restart_requests, 1);
+    // `all` restarts every instance at once: one request each.
+    let accepted = s.client.restart_workload("demo/web", true).await.unwrap();
     assert_eq!(accepted.events, 2);
     let one = s.client.instance("web-0", None).await.unwrap();
     assert_eq!(one.restart_requests, 2);
