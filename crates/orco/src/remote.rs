@@ -421,3 +421,55 @@ pub(crate) async fn act(action: Action, args: &crate::args::TargetArgs) -> Resul
     );
     Ok(exit::OK)
 }
+
+/// A list answer of the API: items as of a revision and a moment.
+pub(crate) trait Listing: Clone {
+    /// The answer's revision, moment and items.
+    fn parts(&mut self) -> (&mut u64, &mut Timestamp, &mut Vec<Self::Item>);
+    /// One item.
+    type Item: Clone;
+}
+
+impl Listing for orco_api::model::InstanceList {
+    type Item = orco_api::model::InstanceView;
+    fn parts(&mut self) -> (&mut u64, &mut Timestamp, &mut Vec<Self::Item>) {
+        (&mut self.revision, &mut self.as_of, &mut self.items)
+    }
+}
+
+impl Listing for orco_api::model::WorkloadList {
+    type Item = orco_api::model::WorkloadView;
+    fn parts(&mut self) -> (&mut u64, &mut Timestamp, &mut Vec<Self::Item>) {
+        (&mut self.revision, &mut self.as_of, &mut self.items)
+    }
+}
+
+/// Every stack's list in one (the latest revision and moment), for `-o json|yaml`.
+pub(crate) fn merged<L: Listing>(lists: &[(String, L)]) -> Option<L> {
+    let ((_, first), rest) = lists.split_first()?;
+    let mut all = first.clone();
+    for (_, list) in rest {
+        let mut list = list.clone();
+        let (revision, as_of, items) = list.parts();
+        let (all_revision, all_as_of, all_items) = all.parts();
+        *all_revision = (*all_revision).max(*revision);
+        *all_as_of = (*all_as_of).max(*as_of);
+        all_items.append(items);
+    }
+    Some(all)
+}
+
+/// Prints each stack's table; with several stacks, each under a `stack NAME` heading and a
+/// blank line between them.
+pub(crate) fn print_grouped<L>(lists: &[(String, L)], mut print: impl FnMut(&str, &L)) {
+    let grouped = lists.len() > 1;
+    for (i, (stack, list)) in lists.iter().enumerate() {
+        if grouped {
+            if i > 0 {
+                println!();
+            }
+            println!("stack {stack}");
+        }
+        print(stack, list);
+    }
+}

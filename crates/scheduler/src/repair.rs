@@ -64,13 +64,7 @@ pub fn violations(snapshot: &Snapshot) -> Vec<Violation> {
         };
         let reason = if !view.selector_matches(p.workload, p.node) {
             Some(ViolationReason::NodeSelector {
-                selector: w
-                    .placement
-                    .node_selector
-                    .iter()
-                    .map(|(k, v)| format!("{k}={v}"))
-                    .collect::<Vec<_>>()
-                    .join(","),
+                selector: crate::why::selector_text(&w.placement),
             })
         } else if view.no_execute_untolerated(p.workload, p.node) {
             let tolerations = &w.placement.tolerations;

@@ -178,13 +178,7 @@ fn explain(view: &View<'_>, wid: u32) -> Rejections {
     let mut r = Rejections {
         nodes: view.snap.nodes.len() as u32,
         need: w.requests,
-        selector: w
-            .placement
-            .node_selector
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join(","),
+        selector: crate::why::selector_text(&w.placement),
         anchor: w.placement.anchor.clone(),
         spread: w
             .placement

@@ -160,3 +160,13 @@ impl fmt::Display for Why {
         }
     }
 }
+
+/// A placement's node selector as `k=v,k=v`.
+pub(crate) fn selector_text(placement: &crate::model::Placement) -> String {
+    placement
+        .node_selector
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}

@@ -32,36 +32,14 @@ pub(crate) fn run(args: &StatusArgs) -> anyhow::Result<u8> {
                 "no stack has a workload `{service}`"
             )));
         }
-        if let Some(list) = merged(&lists)
+        if let Some(list) = remote::merged(&lists)
             && remote::print_structured(&list, args.format.output)?
         {
             return Ok(exit::OK);
         }
-        // Several stacks are grouped: a stack's heading, then its table, a blank line between.
-        let grouped = lists.len() > 1;
-        for (i, (stack, list)) in lists.iter().enumerate() {
-            if grouped {
-                if i > 0 {
-                    println!();
-                }
-                println!("stack {stack}");
-            }
-            print_stack(args, stack, list);
-        }
+        remote::print_grouped(&lists, |stack, list| print_stack(args, stack, list));
         Ok::<u8, Failure>(exit::OK)
     })
-}
-
-/// Every stack's instances in one list (the latest revision and moment).
-fn merged(lists: &[(String, InstanceList)]) -> Option<InstanceList> {
-    let ((_, first), rest) = lists.split_first()?;
-    let mut all = first.clone();
-    for (_, list) in rest {
-        all.revision = all.revision.max(list.revision);
-        all.as_of = all.as_of.max(list.as_of);
-        all.items.extend(list.items.iter().cloned());
-    }
-    Some(all)
 }
 
 /// One stack's table.
