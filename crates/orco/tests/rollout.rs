@@ -858,7 +858,9 @@ fn scaling_a_published_service_to_two_replicas_plans_the_replacement_and_rolls_i
     stop.store(true, Ordering::SeqCst);
     let load = load.lock().unwrap();
     // The published port changes hands once: from web-0, which listened on it itself, to
-    // the proxy, which can bind it only once web-0 has closed it.
+    // the proxy, which can bind it only once web-0 has closed it. In that gap a connection is
+    // refused, or reset when web-0 stops while it holds it (it is not behind the proxy yet,
+    // so it cannot be drained).
     eprintln!(
         "scale 1 -> 2 under load: {} requests, {} failed: {:?}",
         load.answers.len() + load.failures.len(),
@@ -866,8 +868,10 @@ fn scaling_a_published_service_to_two_replicas_plans_the_replacement_and_rolls_i
         &load.failures[..load.failures.len().min(5)]
     );
     assert!(
-        load.failures.iter().all(|f| f.starts_with("connect")),
-        "only connections refused while the port changes hands: {:?}",
+        load.failures
+            .iter()
+            .all(|f| f.starts_with("connect") || f.contains("Connection reset")),
+        "only connections refused or reset while the port changes hands: {:?}",
         load.failures
     );
 }
