@@ -1105,14 +1105,7 @@ impl Cx<'_> {
             Some(v) => self.update(v, &p("update")),
             None => Some(UpdatePolicy::default()),
         };
-        let resources = match f.get("resources") {
-            Some(v) => self.resources(v, &p("resources")),
-            None => Some(Resources::default()),
-        };
-        let placement = match f.get("placement") {
-            Some(v) => self.placement(v, &p("placement"), name, names),
-            None => Some(Placement::default()),
-        };
+        let (resources, placement) = self.resources_and_placement(&f, &path, name, names);
         let on_disconnect = match f.get("onDisconnect") {
             Some(v) => self.on_disconnect(v, &p("onDisconnect")),
             None => Some(OnDisconnect::default()),
@@ -1796,14 +1789,7 @@ impl Cx<'_> {
             Some(v) => self.dependencies(v, &p("dependsOn"), name, names),
             None => Some(Vec::new()),
         };
-        let resources = match f.get("resources") {
-            Some(v) => self.resources(v, &p("resources")),
-            None => Some(Resources::default()),
-        };
-        let placement = match f.get("placement") {
-            Some(v) => self.placement(v, &p("placement"), name, names),
-            None => Some(Placement::default()),
-        };
+        let (resources, placement) = self.resources_and_placement(&f, &path, name, names);
         self.warn_not_acted_on(&f, &path, resources.as_ref(), false);
         let tasks_node = self.required(&f, "tasks", &path, &format!("job `{name}`"))?;
         let task_nodes = self.named(tasks_node, &p("tasks"), "tasks");
@@ -1978,14 +1964,9 @@ impl Cx<'_> {
             Some(v) => self.task_dependencies(v, &p("dependsOn"), job, name, siblings, names),
             None => Some(Vec::new()),
         };
-        let resources = match f.get("resources") {
-            Some(v) => self.resources(v, &p("resources")).map(Some),
-            None => Some(None),
-        };
-        let placement = match f.get("placement") {
-            Some(v) => self.placement(v, &p("placement"), job, names).map(Some),
-            None => Some(None),
-        };
+        let (resources, placement) = self.resources_and_placement(&f, path, job, names);
+        let resources = resources.map(|r| f.get("resources").map(|_| r));
+        let placement = placement.map(|pl| f.get("placement").map(|_| pl));
         self.warn_not_acted_on(&f, path, resources.as_ref().and_then(Option::as_ref), false);
         Some(Task {
             command: command?,

@@ -6,6 +6,26 @@ use crate::node::{Node, Value};
 use crate::resources::{QuantityError, SpreadBy, Toleration};
 
 impl Cx<'_> {
+    /// The `resources` and `placement` of a service, job or task (defaults when absent);
+    /// `None` for one that is invalid (its problems are reported).
+    pub(super) fn resources_and_placement(
+        &mut self,
+        f: &super::Fields<'_>,
+        path: &str,
+        own: &str,
+        names: &Names,
+    ) -> (Option<Resources>, Option<Placement>) {
+        let resources = match f.get("resources") {
+            Some(v) => self.resources(v, &join(path, "resources")),
+            None => Some(Resources::default()),
+        };
+        let placement = match f.get("placement") {
+            Some(v) => self.placement(v, &join(path, "placement"), own, names),
+            None => Some(Placement::default()),
+        };
+        (resources, placement)
+    }
+
     /// `resources:` — requests and limits, each limit at least its request.
     pub(super) fn resources(&mut self, n: &Node, path: &str) -> Option<Resources> {
         let f = self.fields(n, path, "`resources`", keys::RESOURCES)?;
