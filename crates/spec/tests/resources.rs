@@ -107,6 +107,26 @@ fn every_bad_resource_and_placement_value_is_reported_at_once() {
 }
 
 #[test]
+fn a_cpu_and_a_memory_limit_are_each_checked_the_same_way_and_both_reported() {
+    let e = load(&stack(
+        "  api:\n    command: [sleep, '1']\n    resources: {cpu: 2, memory: 1Gi, limits: {cpu: 1, memory: 512Mi}}\n  zero:\n    command: [sleep, '1']\n    resources: {limits: {cpu: 0, memory: 0}}\n",
+    ))
+    .unwrap_err();
+    for expected in [
+        "the cpu limit 1 is below the request 2\n  --> t.yaml:7:52",
+        "hint: raise `limits.cpu`, or lower `cpu`",
+        "the memory limit 512Mi is below the request 1Gi\n  --> t.yaml:7:63",
+        "hint: raise `limits.memory`, or lower `memory`",
+        "a cpu limit of 0 would never let an instance run\n  --> t.yaml:10:31",
+        "hint: remove `limits.cpu` for no limit",
+        "a memory limit of 0 would kill every instance at once\n  --> t.yaml:10:42",
+        "hint: remove `limits.memory` for no limit",
+    ] {
+        assert!(e.contains(expected), "missing `{expected}` in:\n{e}");
+    }
+}
+
+#[test]
 fn a_task_overrides_its_jobs_resources_and_placement() {
     let loaded = load(
         "version: 0.1\nstack: {name: b}\njobs:\n  build:\n    resources: {cpu: 1}\n    placement: {nodeSelector: {arch: x86}}\n    tasks:\n      compile: {command: [make], resources: {cpu: 4, memory: 2Gi}}\n      test: {command: [make, test]}\n",

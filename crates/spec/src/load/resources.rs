@@ -5,6 +5,20 @@ use crate::model::{Cpu, Limits, Memory, OnDisconnect, Placement, Resources, Spre
 use crate::node::{Node, Value};
 use crate::resources::{QuantityError, SpreadBy, Toleration};
 
+/// A resource quantity a limit is given in ([`Cpu`], [`Memory`]).
+trait Quantity: Copy + Default + PartialOrd + std::fmt::Display {
+    /// What a limit of 0 would do, said after "a cpu limit of 0".
+    const ZERO_LIMIT: &'static str;
+}
+
+impl Quantity for Cpu {
+    const ZERO_LIMIT: &'static str = "would never let an instance run";
+}
+
+impl Quantity for Memory {
+    const ZERO_LIMIT: &'static str = "would kill every instance at once";
+}
+
 impl Cx<'_> {
     /// The `resources` and `placement` of a service, job or task (defaults when absent);
     /// `None` for one that is invalid (its problems are reported).
@@ -37,63 +51,11 @@ impl Cx<'_> {
         let limits = match f.get("limits") {
             Some(v) => {
                 let lf = self.fields(v, &lpath, "`resources.limits`", keys::LIMITS)?;
-                let lcpu = lf
-                    .get("cpu")
-                    .map(|x| (x, self.cpu(x, &join(&lpath, "cpu"))));
-                let lmem = lf
-                    .get("memory")
-                    .map(|x| (x, self.memory(x, &join(&lpath, "memory"))));
-                if let (Some((at, Some(limit))), Some(Some(request))) = (lcpu, cpu)
-                    && limit < request
-                {
-                    self.error(
-                        at,
-                        &join(&lpath, "cpu"),
-                        format!("the cpu limit {limit} is below the request {request}"),
-                        Some("raise `limits.cpu`, or lower `cpu`".into()),
-                    );
-                    return None;
-                }
-                if let (Some((at, Some(limit))), Some(Some(request))) = (lmem, memory)
-                    && limit < request
-                {
-                    self.error(
-                        at,
-                        &join(&lpath, "memory"),
-                        format!("the memory limit {limit} is below the request {request}"),
-                        Some("raise `limits.memory`, or lower `memory`".into()),
-                    );
-                    return None;
-                }
-                if let Some((_, Some(Memory(0)))) = lmem {
-                    let at = lf.get("memory").unwrap_or(v);
-                    self.error(
-                        at,
-                        &join(&lpath, "memory"),
-                        "a memory limit of 0 would kill every instance at once",
-                        Some("remove `limits.memory` for no limit".into()),
-                    );
-                    return None;
-                }
-                if let Some((_, Some(Cpu(0)))) = lcpu {
-                    let at = lf.get("cpu").unwrap_or(v);
-                    self.error(
-                        at,
-                        &join(&lpath, "cpu"),
-                        "a cpu limit of 0 would never let an instance run",
-                        Some("remove `limits.cpu` for no limit".into()),
-                    );
-                    return None;
-                }
+                let cpu_limit = self.limit(&lf, &lpath, "cpu", cpu, Self::cpu);
+                let memory_limit = self.limit(&lf, &lpath, "memory", memory, Self::memory);
                 Limits {
-                    cpu: match lcpu {
-                        Some((_, c)) => Some(c?),
-                        None => None,
-                    },
-                    memory: match lmem {
-                        Some((_, m)) => Some(m?),
-                        None => None,
-                    },
+                    cpu: cpu_limit?,
+                    memory: memory_limit?,
                 }
             }
             None => Limits::default(),
@@ -103,6 +65,45 @@ impl Cx<'_> {
             memory: memory.unwrap_or(Some(Memory(0)))?,
             limits,
         })
+    }
+
+    /// The limit `key` (`cpu` or `memory`) of `resources.limits` (`lf` at `lpath`): `Some(None)`
+    /// when absent, `None` when invalid. A limit is at least its `request`, and not 0 (that
+    /// would keep every instance from running).
+    fn limit<T: Quantity>(
+        &mut self,
+        lf: &super::Fields<'_>,
+        lpath: &str,
+        key: &str,
+        request: Option<Option<T>>,
+        read: fn(&mut Self, &Node, &str) -> Option<T>,
+    ) -> Option<Option<T>> {
+        let Some(at) = lf.get(key) else {
+            return Some(None);
+        };
+        let path = join(lpath, key);
+        let limit = read(self, at, &path)?;
+        if let Some(Some(request)) = request
+            && limit < request
+        {
+            self.error(
+                at,
+                &path,
+                format!("the {key} limit {limit} is below the request {request}"),
+                Some(format!("raise `limits.{key}`, or lower `{key}`")),
+            );
+            return None;
+        }
+        if limit == T::default() {
+            self.error(
+                at,
+                &path,
+                format!("a {key} limit of 0 {}", T::ZERO_LIMIT),
+                Some(format!("remove `limits.{key}` for no limit")),
+            );
+            return None;
+        }
+        Some(Some(limit))
     }
 
     fn quantity<T: std::str::FromStr<Err = QuantityError>>(
