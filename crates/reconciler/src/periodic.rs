@@ -36,14 +36,14 @@ pub(crate) fn due(state: &State, now: Timestamp, plan: &mut TaskPlan) {
         else {
             continue;
         };
-        let (Ok(cron), Ok(tz)) = (
-            Cron::parse(&schedule.cron),
-            TimeZone::get(&schedule.timezone),
-        ) else {
+        // Parsed once per spec (when its stack file was loaded), not on every pass; the
+        // spec's expression is the state's (a changed one is a new schedule state).
+        let Some(when) = spec.when() else {
             continue;
         };
+        let (cron, tz) = (&when.cron, &when.zone);
         let after = schedule.last_due.unwrap_or(schedule.since);
-        let Some(first) = cron.next_after(&tz, after) else {
+        let Some(first) = cron.next_after(tz, after) else {
             continue;
         };
         if first > now {
@@ -51,13 +51,13 @@ pub(crate) fn due(state: &State, now: Timestamp, plan: &mut TaskPlan) {
             continue;
         }
         let due = cron
-            .latest_at_or_before(&tz, now)
+            .latest_at_or_before(tz, now)
             .filter(|d| *d >= first)
             .unwrap_or(first);
-        let missed = count_between(&cron, &tz, first, due);
+        let missed = count_between(cron, tz, first, due);
         plan.events
             .push(decide(state, id, spec.overlap, due, missed));
-        if let Some(next) = cron.next_after(&tz, due) {
+        if let Some(next) = cron.next_after(tz, due) {
             plan.wake(next);
         }
     }

@@ -1141,10 +1141,100 @@ pub struct Schedule {
     /// What happens when a run is due while the previous one still runs.
     #[serde(default)]
     pub overlap: Overlap,
+    /// `cron` parsed in `timezone`, once: when the stack file is loaded, or on the first
+    /// [`Schedule::when`] of a schedule read back from the log.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub parsed: ParsedSchedule,
 }
 
 fn default_timezone() -> String {
     "UTC".into()
+}
+
+impl Schedule {
+    /// The expression parsed in its time zone: parsed on the first call and kept with the
+    /// schedule (a clone keeps it), so that the engine does not parse it again on every pass.
+    /// `None` when either does not parse, which validation refuses. Should `cron` or
+    /// `timezone` change after the first call, they are parsed again on each call.
+    pub fn when(&self) -> Option<std::borrow::Cow<'_, When>> {
+        let kept = self
+            .parsed
+            .0
+            .get_or_init(|| When::parse(&self.cron, &self.timezone));
+        match kept {
+            Some(w) if w.cron_text == self.cron && w.timezone_text == self.timezone => {
+                Some(std::borrow::Cow::Borrowed(w))
+            }
+            Some(_) => When::parse(&self.cron, &self.timezone).map(std::borrow::Cow::Owned),
+            None => None,
+        }
+    }
+
+    /// A schedule from an expression parsed already (the loader's).
+    pub(crate) fn parsed_as(when: When, overlap: Overlap) -> Schedule {
+        let schedule = Schedule {
+            cron: when.cron_text.clone(),
+            timezone: when.timezone_text.clone(),
+            overlap,
+            parsed: ParsedSchedule::default(),
+        };
+        let _ = schedule.parsed.0.set(Some(when));
+        schedule
+    }
+
+    /// Whether [`Schedule::when`] has parsed the expression already (tests use it).
+    pub fn is_parsed(&self) -> bool {
+        self.parsed.0.get().is_some()
+    }
+}
+
+/// A schedule's cron expression parsed in its time zone.
+#[derive(Debug, Clone)]
+pub struct When {
+    /// The expression.
+    pub cron: orco_cron::Cron,
+    /// The time zone it is read in.
+    pub zone: jiff::tz::TimeZone,
+    cron_text: String,
+    timezone_text: String,
+}
+
+impl When {
+    /// `expr` and `zone`, parsed from `cron` and `timezone`.
+    pub(crate) fn new(
+        cron: String,
+        timezone: String,
+        expr: orco_cron::Cron,
+        zone: jiff::tz::TimeZone,
+    ) -> When {
+        When {
+            cron: expr,
+            zone,
+            cron_text: cron,
+            timezone_text: timezone,
+        }
+    }
+
+    fn parse(cron: &str, timezone: &str) -> Option<When> {
+        Some(When {
+            cron: orco_cron::Cron::parse(cron).ok()?,
+            zone: jiff::tz::TimeZone::get(timezone).ok()?,
+            cron_text: cron.to_string(),
+            timezone_text: timezone.to_string(),
+        })
+    }
+}
+
+/// Holds a [`Schedule`]'s parsed expression once parsed. It is derived data: never
+/// serialized and equal to every other.
+#[derive(Debug, Default, Clone)]
+pub struct ParsedSchedule(std::sync::OnceLock<Option<When>>);
+
+impl PartialEq for ParsedSchedule {
+    fn eq(&self, _: &ParsedSchedule) -> bool {
+        true
+    }
 }
 
 /// Overlap policy of a scheduled job.

@@ -111,34 +111,38 @@ impl Cx<'_> {
         let f = self.fields(n, path, "`schedule`", keys::SCHEDULE)?;
         let cron_node = self.required(&f, "cron", path, "`schedule`")?;
         let cron = self.nonempty_string(cron_node, &join(path, "cron"))?;
-        if let Err(why) = orco_cron::Cron::parse(&cron) {
-            self.error(
-                cron_node,
-                &join(path, "cron"),
-                format!("bad cron expression `{cron}`: {why}"),
-                Some(
-                    "five fields `minute hour day-of-month month day-of-week` (e.g. `*/5 * * * *`), \
-                     or six with seconds first (e.g. `*/2 * * * * *`)"
-                        .into(),
-                ),
-            );
-            return None;
-        }
-        let timezone = match f.get("timezone") {
-            Some(v) => {
-                let tz = self.nonempty_string(v, &join(path, "timezone"))?;
-                if jiff::tz::TimeZone::get(&tz).is_err() {
-                    self.error(
-                        v,
-                        &join(path, "timezone"),
-                        format!("unknown time zone `{tz}`"),
-                        Some("use an IANA name such as `UTC` or `Europe/Berlin`".into()),
-                    );
-                    return None;
-                }
-                tz
+        // Parsed here once and kept with the schedule: the engine reads the parsed form.
+        let expr = match orco_cron::Cron::parse(&cron) {
+            Ok(expr) => expr,
+            Err(why) => {
+                self.error(
+                    cron_node,
+                    &join(path, "cron"),
+                    format!("bad cron expression `{cron}`: {why}"),
+                    Some(
+                        "five fields `minute hour day-of-month month day-of-week` (e.g. `*/5 * * * *`), \
+                         or six with seconds first (e.g. `*/2 * * * * *`)"
+                            .into(),
+                    ),
+                );
+                return None;
             }
-            None => "UTC".into(),
+        };
+        let (timezone, at) = match f.get("timezone") {
+            Some(v) => (self.nonempty_string(v, &join(path, "timezone"))?, Some(v)),
+            None => ("UTC".to_string(), None),
+        };
+        let zone = match jiff::tz::TimeZone::get(&timezone) {
+            Ok(zone) => zone,
+            Err(_) => {
+                self.error(
+                    at.unwrap_or(n),
+                    &join(path, "timezone"),
+                    format!("unknown time zone `{timezone}`"),
+                    Some("use an IANA name such as `UTC` or `Europe/Berlin`".into()),
+                );
+                return None;
+            }
         };
         let overlap = f.get("overlap").map_or(Some(Overlap::Skip), |v| {
             self.word(
@@ -151,11 +155,10 @@ impl Cx<'_> {
                 ],
             )
         });
-        Some(Schedule {
-            cron,
-            timezone,
-            overlap: overlap?,
-        })
+        Some(Schedule::parsed_as(
+            When::new(cron, timezone, expr, zone),
+            overlap?,
+        ))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -295,4 +298,64 @@ impl Cx<'_> {
 struct Siblings<'a> {
     names: &'a [String],
     set: HashSet<&'a str>,
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::Schedule;
+
+    fn schedule(text: &str) -> Schedule {
+        let loaded = crate::load_str(Path::new("t.yaml"), text, &std::env::temp_dir());
+        loaded
+            .ok()
+            .and_then(|mut l| l.stack.jobs.remove("nightly"))
+            .and_then(|j| j.schedule)
+            .unwrap_or_else(|| panic!("no schedule in {text}"))
+    }
+
+    const NIGHTLY: &str = "version: 0.1\nstack: {name: s}\njobs:\n  nightly:\n    schedule: {cron: \"0 3 * * *\", timezone: Europe/Berlin}\n    tasks:\n      t: {command: x}\n";
+
+    #[test]
+    fn a_loaded_schedule_carries_its_cron_parsed_and_a_clone_keeps_it() {
+        let s = schedule(NIGHTLY);
+        assert!(s.is_parsed(), "the loader parsed the expression and kept it");
+        let copy = s.clone();
+        assert!(copy.is_parsed(), "a clone keeps the parsed expression");
+        let when = copy.when().unwrap_or_else(|| panic!("parsed"));
+        assert!(matches!(when, std::borrow::Cow::Borrowed(_)));
+        assert_eq!(when.zone.iana_name(), Some("Europe/Berlin"));
+        let at: jiff::Timestamp = "2026-06-01T00:00:00Z".parse().unwrap_or_default();
+        let next = when.cron.next_after(&when.zone, at);
+        // 03:00 in Berlin (summer time) is 01:00 UTC.
+        assert_eq!(next.map(|t| t.to_string()).as_deref(), Some("2026-06-01T01:00:00Z"));
+    }
+
+    #[test]
+    fn a_schedule_read_back_from_the_log_parses_once_on_first_use() {
+        let s = schedule(NIGHTLY);
+        let json = serde_json::to_string(&s).unwrap_or_default();
+        assert!(!json.contains("parsed"), "derived data is never serialized: {json}");
+        let back: Schedule = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(back, s);
+        assert!(!back.is_parsed());
+        let first = back.when().map(|w| &*w as *const crate::When);
+        assert!(back.is_parsed());
+        let second = back.when().map(|w| &*w as *const crate::When);
+        assert!(first.is_some());
+        assert_eq!(first, second, "the second use reads the same parsed expression");
+    }
+
+    #[test]
+    fn a_changed_expression_is_not_answered_with_the_old_parse() {
+        let mut s = schedule(NIGHTLY);
+        s.cron = "30 4 * * *".into();
+        let at: jiff::Timestamp = "2026-06-01T00:00:00Z".parse().unwrap_or_default();
+        let when = s.when().unwrap_or_else(|| panic!("parsed"));
+        let next = when.cron.next_after(&when.zone, at);
+        assert_eq!(next.map(|t| t.to_string()).as_deref(), Some("2026-06-01T02:30:00Z"));
+        s.cron = "not cron".into();
+        assert!(s.when().is_none());
+    }
 }
