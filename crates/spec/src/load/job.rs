@@ -320,7 +320,10 @@ mod tests {
     #[test]
     fn a_loaded_schedule_carries_its_cron_parsed_and_a_clone_keeps_it() {
         let s = schedule(NIGHTLY);
-        assert!(s.is_parsed(), "the loader parsed the expression and kept it");
+        assert!(
+            s.is_parsed(),
+            "the loader parsed the expression and kept it"
+        );
         let copy = s.clone();
         assert!(copy.is_parsed(), "a clone keeps the parsed expression");
         let when = copy.when().unwrap_or_else(|| panic!("parsed"));
@@ -329,14 +332,20 @@ mod tests {
         let at: jiff::Timestamp = "2026-06-01T00:00:00Z".parse().unwrap_or_default();
         let next = when.cron.next_after(&when.zone, at);
         // 03:00 in Berlin (summer time) is 01:00 UTC.
-        assert_eq!(next.map(|t| t.to_string()).as_deref(), Some("2026-06-01T01:00:00Z"));
+        assert_eq!(
+            next.map(|t| t.to_string()).as_deref(),
+            Some("2026-06-01T01:00:00Z")
+        );
     }
 
     #[test]
     fn a_schedule_read_back_from_the_log_parses_once_on_first_use() {
         let s = schedule(NIGHTLY);
         let json = serde_json::to_string(&s).unwrap_or_default();
-        assert!(!json.contains("parsed"), "derived data is never serialized: {json}");
+        assert!(
+            !json.contains("parsed"),
+            "derived data is never serialized: {json}"
+        );
         let back: Schedule = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(back, s);
         assert!(!back.is_parsed());
@@ -344,7 +353,10 @@ mod tests {
         assert!(back.is_parsed());
         let second = back.when().map(|w| &*w as *const crate::When);
         assert!(first.is_some());
-        assert_eq!(first, second, "the second use reads the same parsed expression");
+        assert_eq!(
+            first, second,
+            "the second use reads the same parsed expression"
+        );
     }
 
     #[test]
@@ -354,7 +366,10 @@ mod tests {
         let at: jiff::Timestamp = "2026-06-01T00:00:00Z".parse().unwrap_or_default();
         let when = s.when().unwrap_or_else(|| panic!("parsed"));
         let next = when.cron.next_after(&when.zone, at);
-        assert_eq!(next.map(|t| t.to_string()).as_deref(), Some("2026-06-01T02:30:00Z"));
+        assert_eq!(
+            next.map(|t| t.to_string()).as_deref(),
+            Some("2026-06-01T02:30:00Z")
+        );
         s.cron = "not cron".into();
         assert!(s.when().is_none());
     }
