@@ -178,7 +178,7 @@ pub async fn start_engine(
     ];
     let process = ProcessRuntime::connect_or_start(&keeper_dir, program, &args)
         .await
-        .map_err(|e| DaemonError::Engine(format!("cannot reach the node keeper: {e}")))?;
+        .map_err(DaemonError::Keeper)?;
     let options = DockerOptions {
         scope: docker_scope.to_string(),
         ..DockerOptions::default()
@@ -212,17 +212,15 @@ pub async fn start_engine(
         queue_lines: log_queue_lines,
         ..LogConfig::new(&log_dir)
     };
-    let logs =
-        Logs::new(config).map_err(|e| DaemonError::Engine(format!("cannot open the logs: {e}")))?;
+    let logs = Logs::new(config).map_err(DaemonError::Logs)?;
     let sink = LogSink::new(logs.clone(), &log_dir).with_keeper(keeper);
     sink.keep_saving();
     let recovering = store.clone();
     let recovered = tokio::task::spawn_blocking(move || recovering.state())
         .await
-        .map_err(|e| DaemonError::Engine(format!("state recovery did not finish: {e}")))?
-        .map_err(|e| DaemonError::Engine(format!("cannot recover the state: {e}")))?;
-    let journal = StoreJournal::new(store.clone(), recovered)
-        .map_err(|e| DaemonError::Engine(format!("cannot watch the store: {e}")))?;
+        .map_err(DaemonError::RecoveryAborted)?
+        .map_err(DaemonError::Recover)?;
+    let journal = StoreJournal::new(store.clone(), recovered).map_err(DaemonError::Watch)?;
     let slots = match max_concurrent_tasks {
         0 => std::thread::available_parallelism()
             .map_or(1, |n| u32::try_from(n.get()).unwrap_or(u32::MAX)),
@@ -233,7 +231,7 @@ pub async fn start_engine(
     };
     let engine = Engine::start_with(journal, runtime, Some(Arc::new(sink)), limits, api_host)
         .await
-        .map_err(|e| DaemonError::Engine(format!("cannot start the agent: {e}")))?;
+        .map_err(DaemonError::Agent)?;
     Ok(EngineHandle {
         engine: Some(engine),
         logs: Some(logs),

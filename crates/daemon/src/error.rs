@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use orco_logs::LogError;
+use orco_runtime::RuntimeError;
 use orco_store::StoreError;
 
 /// A failure to start or run the daemon.
@@ -42,9 +44,24 @@ pub enum DaemonError {
     /// The event store could not be opened.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// The engine (node keeper, logs, control loop) could not start.
-    #[error("{0}")]
-    Engine(String),
+    /// The node keeper could not be reached, nor started.
+    #[error("cannot reach the node keeper: {0}")]
+    Keeper(RuntimeError),
+    /// The stack logs' directory could not be opened.
+    #[error("cannot open the logs: {0}; check that the data dir is writable")]
+    Logs(LogError),
+    /// The state could not be folded from the event store.
+    #[error("cannot recover the state: {0}")]
+    Recover(StoreError),
+    /// The task folding the state stopped before it finished.
+    #[error("state recovery did not finish: {0}; start the daemon again")]
+    RecoveryAborted(tokio::task::JoinError),
+    /// The event store could not be watched from the recovered revision.
+    #[error("cannot watch the store: {0}")]
+    Watch(StoreError),
+    /// The agent (the engine's node half) could not start.
+    #[error("cannot start the agent: {0}")]
+    Agent(RuntimeError),
 }
 
 impl DaemonError {

@@ -1111,3 +1111,16 @@ async fn two_stacks_live_side_by_side() {
     );
     s.daemon.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_keeper_program_that_cannot_start_is_a_keeper_error_naming_the_program() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path());
+    config.engine = true;
+    config.program = Some(dir.path().join("no-such-orco"));
+    let err = Daemon::start(config).await.unwrap_err();
+    assert!(matches!(err, DaemonError::Keeper(_)), "{err:?}");
+    let text = err.to_string();
+    assert!(text.starts_with("cannot reach the node keeper: "), "{text}");
+    assert!(text.contains("no-such-orco"), "{text}");
+}

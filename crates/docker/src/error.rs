@@ -1,6 +1,6 @@
 //! The docker runtime's errors: what failed, with the engine's or the registry's answer.
 
-use orco_runtime::RuntimeError;
+use orco_runtime::{ContainerError, RuntimeError};
 
 /// Everything the docker runtime can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -9,46 +9,13 @@ pub enum DockerError {
         "cannot reach the docker engine ({0}): start dockerd, or set DOCKER_HOST to its socket"
     )]
     Unreachable(String),
-    #[error(
-        "cannot pull image `{image}`: {answer}; check the image name and that its registry is reachable"
-    )]
-    Pull { image: String, answer: String },
-    #[error(
-        "image not found: cannot pull image `{image}`: {answer}; check the image name and tag, or build and push it first"
-    )]
-    ImageNotFound { image: String, answer: String },
-    #[error("image `{0}` is not available locally and pulling is off: pull or build it first")]
-    NoImage(String),
-    #[error("cannot create container `{name}` from image `{image}`: {answer}")]
-    Create {
-        name: String,
-        image: String,
-        answer: String,
-    },
-    #[error("cannot start container `{name}`: {answer}; check the command and the image")]
-    Start { name: String, answer: String },
-    #[error("cannot set up the network `{network}` of stack `{stack}`: {answer}")]
-    Network {
-        stack: String,
-        network: String,
-        answer: String,
-    },
-    #[error(
-        "a container named `{name}` exists and is not orco's (it lacks the label orco.scope={scope}): remove or rename it"
-    )]
-    Foreign { name: String, scope: String },
-    #[error("instance `{0}` has no container description: give the service an `image`")]
-    NotAContainer(String),
+    /// A container could not be run: the kinds every container engine shares.
+    #[error(transparent)]
+    Container(#[from] ContainerError),
     #[error("unknown instance `{0}`: no orco container of that name")]
     UnknownInstance(String),
     #[error("instance `{0}` is still running: stop it before starting or forgetting it")]
     AlreadyRunning(String),
-    #[error("the docker engine refused {action} of `{name}`: {answer}")]
-    Engine {
-        action: &'static str,
-        name: String,
-        answer: String,
-    },
 }
 
 impl From<DockerError> for RuntimeError {
@@ -57,7 +24,7 @@ impl From<DockerError> for RuntimeError {
             DockerError::Unreachable(_) => RuntimeError::Disconnected(e.to_string()),
             DockerError::UnknownInstance(name) => RuntimeError::UnknownInstance(name),
             DockerError::AlreadyRunning(name) => RuntimeError::AlreadyRunning(name),
-            other => RuntimeError::Container(other.to_string()),
+            DockerError::Container(e) => RuntimeError::Container(e),
         }
     }
 }

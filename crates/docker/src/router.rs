@@ -69,9 +69,9 @@ impl<P: Runtime, D: Runtime> Router<P, D> {
     }
 
     fn no_docker(instance: &str) -> RuntimeError {
-        RuntimeError::Container(format!(
-            "cannot run `{instance}` as a container: no docker engine is reachable; start dockerd and restart orco"
-        ))
+        RuntimeError::Container(orco_runtime::ContainerError::NoEngine {
+            instance: instance.to_string(),
+        })
     }
 
     /// The owner of `instance`: remembered, else learned by listing both runtimes.

@@ -23,8 +23,8 @@ use bollard::query_parameters::{
 use futures_util::StreamExt;
 use orco_runtime::output::unix_nanos;
 use orco_runtime::{
-    Exit, ExitStatus, InstanceInfo, Launch, Runtime, RuntimeError, RuntimeEvent, Signal, Started,
-    Stopped,
+    ContainerError, Exit, ExitStatus, InstanceInfo, Launch, Runtime, RuntimeError, RuntimeEvent,
+    Signal, Started, Stopped,
 };
 use tokio::sync::{Notify, broadcast, mpsc};
 
@@ -146,11 +146,11 @@ impl DockerRuntime {
     /// version (Debian's engine speaks 1.41).
     pub async fn connect(options: DockerOptions) -> Result<DockerRuntime, DockerError> {
         if !valid_scope(&options.scope) {
-            return Err(DockerError::Engine {
+            return Err(DockerError::Container(ContainerError::Refused {
                 action: "the scope",
                 name: options.scope,
                 answer: "use 1-64 of a-z, 0-9, `_`, `.` or `-`".into(),
-            });
+            }));
         }
         let docker = Docker::connect_with_local_defaults()
             .map_err(|e| DockerError::Unreachable(e.to_string()))?
@@ -199,11 +199,11 @@ impl DockerRuntime {
             if unreachable(&e) {
                 DockerError::Unreachable(e.to_string())
             } else {
-                DockerError::Engine {
+                DockerError::Container(ContainerError::Refused {
                     action,
                     name,
                     answer: answer(&e),
-                }
+                })
             }
         }
     }
@@ -234,10 +234,10 @@ impl DockerRuntime {
                 if owned {
                     Ok(Some(c))
                 } else {
-                    Err(DockerError::Foreign {
+                    Err(DockerError::Container(ContainerError::Foreign {
                         name,
                         scope: self.inner.scope.clone(),
-                    })
+                    }))
                 }
             }
             None => Ok(None),
@@ -268,7 +268,9 @@ impl DockerRuntime {
             Err(e) => return Err(self.engine_error("an image inspection", image)(e)),
         }
         if !self.inner.pull {
-            return Err(DockerError::NoImage(image.to_string()));
+            return Err(DockerError::Container(ContainerError::NoImage(
+                image.to_string(),
+            )));
         }
         self.report(instance, image, PullStage::Started);
         let (repo, tag) = pull_reference(image);
@@ -287,15 +289,15 @@ impl DockerRuntime {
                 },
             );
             if image_missing(&answer) {
-                DockerError::ImageNotFound {
+                DockerError::Container(ContainerError::ImageNotFound {
                     image: image.to_string(),
                     answer,
-                }
+                })
             } else {
-                DockerError::Pull {
+                DockerError::Container(ContainerError::Pull {
                     image: image.to_string(),
                     answer,
-                }
+                })
             }
         };
         while let Some(item) = stream.next().await {
@@ -338,11 +340,11 @@ impl DockerRuntime {
             if unreachable(&e) {
                 DockerError::Unreachable(e.to_string())
             } else {
-                DockerError::Network {
+                DockerError::Container(ContainerError::Network {
                     stack: stack.to_string(),
                     network: network.clone(),
                     answer: answer(&e),
-                }
+                })
             }
         };
         match self.inner.docker.inspect_network(&network, None).await {
@@ -397,10 +399,9 @@ impl DockerRuntime {
     ) -> Result<Started, DockerError> {
         orco_runtime::launch::check_instance_name(instance)
             .map_err(|_| DockerError::UnknownInstance(instance.to_string()))?;
-        let container = launch
-            .container
-            .as_ref()
-            .ok_or_else(|| DockerError::NotAContainer(instance.to_string()))?;
+        let container = launch.container.as_ref().ok_or_else(|| {
+            DockerError::Container(ContainerError::NotAContainer(instance.to_string()))
+        })?;
         let name = container_name(&self.inner.scope, instance);
         if let Some(old) = self.instance_container(instance).await? {
             if running(&old) {
@@ -438,11 +439,11 @@ impl DockerRuntime {
                 Err(e) if unreachable(&e) => return Err(DockerError::Unreachable(e.to_string())),
                 Err(e) if network_gone(&e) && tries < NETWORK_TRIES => continue,
                 Err(e) => {
-                    return Err(DockerError::Create {
+                    return Err(DockerError::Container(ContainerError::Create {
                         name: name.clone(),
                         image: container.image.clone(),
                         answer: answer(&e),
-                    });
+                    }));
                 }
             };
             match self.inner.docker.start_container(&created.id, None).await {
@@ -452,10 +453,10 @@ impl DockerRuntime {
                     if network_gone(&e) && tries < NETWORK_TRIES {
                         continue;
                     }
-                    return Err(DockerError::Start {
+                    return Err(DockerError::Container(ContainerError::Start {
                         name,
                         answer: answer(&e),
-                    });
+                    }));
                 }
             }
         };
@@ -630,14 +631,14 @@ impl DockerRuntime {
                 break;
             }
             if tokio::time::Instant::now() >= deadline {
-                return Err(DockerError::Engine {
+                return Err(DockerError::Container(ContainerError::Refused {
                     action: "the removal of volumes",
                     name: stack.to_string(),
                     answer: format!(
                         "{} container(s) of the stack still exist after {patience:?}",
                         left.len()
                     ),
-                });
+                }));
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }

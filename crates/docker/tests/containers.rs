@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::{Scope, free_port, http_get, launch, until_exit, until_line, watch};
 use orco_docker::PullStage;
-use orco_runtime::{Container, ExitStatus, Launch, Runtime, RuntimeError, Signal};
+use orco_runtime::{Container, ContainerError, ExitStatus, Launch, Runtime, RuntimeError, Signal};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_container_prints_to_stdout_and_stderr_and_its_exit_code_is_reported() {
@@ -278,7 +278,17 @@ async fn an_image_that_cannot_be_pulled_fails_the_start_naming_the_image_and_the
         service: "x".into(),
         ..Container::default()
     });
-    let err = rt.start("s.x-0", &l).await.unwrap_err().to_string();
+    let err = rt.start("s.x-0", &l).await.unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            RuntimeError::Container(
+                ContainerError::Pull { image: i, .. } | ContainerError::ImageNotFound { image: i, .. }
+            ) if i == image
+        ),
+        "{err:?}"
+    );
+    let err = err.to_string();
     assert!(err.contains(image), "{err}");
     assert!(err.contains("cannot pull image"), "{err}");
     assert!(
@@ -449,8 +459,12 @@ async fn a_container_of_the_same_name_that_is_not_orcos_is_refused_and_left_alon
     let err = rt
         .start("s.f-0", &launch("s", "f", "true"))
         .await
-        .unwrap_err()
-        .to_string();
+        .unwrap_err();
+    assert!(
+        matches!(&err, RuntimeError::Container(ContainerError::Foreign { name: n, .. }) if *n == name),
+        "{err:?}"
+    );
+    let err = err.to_string();
     assert!(err.contains("is not orco's"), "{err}");
     assert!(rt.forget("s.f-0").await.is_err());
     assert!(rt.list().await.unwrap().is_empty());
@@ -498,4 +512,22 @@ async fn a_container_s_limits_are_the_engine_s_and_its_memory_limit_is_hard() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_router_without_a_docker_engine_refuses_a_container_launch_naming_the_instance() {
+    let scope = Scope::new("noengine");
+    // The process side is a docker scope here: what matters is that no engine serves containers.
+    let process = scope.runtime().await;
+    let router = orco_docker::Router::<_, orco_docker::DockerRuntime>::new(process.clone(), None);
+    let err = router
+        .start("s.db-0", &launch("s", "db", "true"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, RuntimeError::Container(ContainerError::NoEngine { instance }) if instance == "s.db-0"),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("start dockerd"), "{err}");
+    assert!(process.list().await.unwrap().is_empty());
 }

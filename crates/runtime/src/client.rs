@@ -388,10 +388,9 @@ impl Runtime for ProcessRuntime {
     async fn start(&self, instance: &str, launch: &Launch) -> Result<Started, RuntimeError> {
         crate::launch::check_instance_name(instance)?;
         if let Some(container) = &launch.container {
-            return Err(RuntimeError::Container(format!(
-                "the process runtime cannot run the container image `{}`: start it through the docker runtime",
-                container.image
-            )));
+            return Err(RuntimeError::NotAProcess {
+                image: container.image.clone(),
+            });
         }
         let program = launch.program()?.to_string();
         let op = Op::Spawn {

@@ -51,13 +51,63 @@ pub enum RuntimeError {
     },
     #[error("the keeper failed: {0}")]
     Keeper(String),
-    /// A container runtime's failure, worded as what failed and what to do.
-    #[error("{0}")]
-    Container(String),
+    /// A container could not be run (its image, its engine, its network).
+    #[error(transparent)]
+    Container(#[from] ContainerError),
+    #[error(
+        "the process runtime cannot run the container image `{image}`: start it through the docker runtime"
+    )]
+    NotAProcess { image: String },
     #[error("{context}: {source}")]
     Io {
         context: String,
         source: std::io::Error,
+    },
+}
+
+/// Why a container could not be run, whichever engine runs it: what failed, with the
+/// engine's or the registry's answer, and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum ContainerError {
+    #[error(
+        "cannot run `{instance}` as a container: no docker engine is reachable; start dockerd and restart orco"
+    )]
+    NoEngine { instance: String },
+    #[error(
+        "cannot pull image `{image}`: {answer}; check the image name and that its registry is reachable"
+    )]
+    Pull { image: String, answer: String },
+    #[error(
+        "image not found: cannot pull image `{image}`: {answer}; check the image name and tag, or build and push it first"
+    )]
+    ImageNotFound { image: String, answer: String },
+    #[error("image `{0}` is not available locally and pulling is off: pull or build it first")]
+    NoImage(String),
+    #[error("cannot create container `{name}` from image `{image}`: {answer}")]
+    Create {
+        name: String,
+        image: String,
+        answer: String,
+    },
+    #[error("cannot start container `{name}`: {answer}; check the command and the image")]
+    Start { name: String, answer: String },
+    #[error("cannot set up the network `{network}` of stack `{stack}`: {answer}")]
+    Network {
+        stack: String,
+        network: String,
+        answer: String,
+    },
+    #[error(
+        "a container named `{name}` exists and is not orco's (it lacks the label orco.scope={scope}): remove or rename it"
+    )]
+    Foreign { name: String, scope: String },
+    #[error("instance `{0}` has no container description: give the service an `image`")]
+    NotAContainer(String),
+    #[error("the docker engine refused {action} of `{name}`: {answer}")]
+    Refused {
+        action: &'static str,
+        name: String,
+        answer: String,
     },
 }
 

@@ -24,7 +24,7 @@ pub mod runtime;
 pub mod status;
 
 pub use client::ProcessRuntime;
-pub use error::RuntimeError;
+pub use error::{ContainerError, RuntimeError};
 pub use launch::{Container, Launch, Volume};
 pub use nix::sys::signal::Signal;
 pub use output::{OutputLine, Source};

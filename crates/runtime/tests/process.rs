@@ -469,3 +469,29 @@ async fn shutdown_is_refused_while_instances_run_unless_they_are_killed() {
     eventually("the instance is killed", || !alive(pid)).await;
     eventually("the keeper exits", || !alive(keeper)).await;
 }
+
+#[tokio::test]
+async fn a_container_launch_is_refused_by_the_process_runtime_with_its_own_kind() {
+    let k = TestKeeper::start().await;
+    let launch = Launch::new(["true"]).container(orco_runtime::Container {
+        image: "busybox:1".into(),
+        stack: "s".into(),
+        service: "box".into(),
+        ..orco_runtime::Container::default()
+    });
+    let err = k
+        .runtime
+        .start("box-0", &launch)
+        .await
+        .expect_err("not a process");
+    assert!(
+        matches!(&err, RuntimeError::NotAProcess { image } if image == "busybox:1"),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .starts_with("the process runtime cannot run the container image `busybox:1`"),
+        "{err}"
+    );
+    assert!(k.runtime.list().await.expect("list").is_empty());
+}
