@@ -1,26 +1,77 @@
-//! What an instance is started with: its command, environment and working directory.
+//! What an instance or a task attempt is started with: its command (or its container),
+//! environment and working directory. The `ORCO_*` variables (DESIGN.md §8) are built here
+//! and nowhere else ([`instance_env`], [`task_env`]).
 
-use orco_reconciler::Assignment;
-use orco_runtime::Launch;
-use orco_spec::RuntimeKind;
-use orco_state::InstanceId;
+use std::path::{Component, Path};
+
+use orco_interface::{Assignment, TaskAssignment};
+use orco_runtime::{Container, Launch, RuntimeError, Volume};
+use orco_spec::{Mount, MountSource, RuntimeKind, Service};
+use orco_state::{InstanceId, TaskId};
+
+/// Why an instance or a task attempt could not be launched.
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    /// A process service without a command.
+    #[error("cannot run `{0}`: it has no command")]
+    NoCommand(String),
+    /// A docker service without an image.
+    #[error("cannot run `{0}`: a docker service needs an `image`")]
+    NoImage(String),
+    /// No loopback port was free for an instance behind the built-in proxy.
+    #[error("cannot find a free loopback port for the instance: {0}")]
+    NoFreePort(std::io::Error),
+    /// An env file could not be read, or the runtime refused to start it.
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+}
 
 /// The runtime's name for an instance: unique on the node, e.g. `demo.web-0`.
 pub fn runtime_name(id: &InstanceId) -> String {
     format!("{}.{}-{}", id.workload.stack, id.workload.name, id.replica)
 }
 
+/// The `ORCO_*` variables of an instance: `ORCO_STACK`, `ORCO_SERVICE`, `ORCO_REPLICA`,
+/// `ORCO_INSTANCE`.
+pub fn instance_env(id: &InstanceId) -> [(&'static str, String); 4] {
+    let name = &id.workload.name;
+    [
+        ("ORCO_STACK", id.workload.stack.to_string()),
+        ("ORCO_SERVICE", name.clone()),
+        ("ORCO_REPLICA", id.replica.to_string()),
+        ("ORCO_INSTANCE", format!("{name}-{}", id.replica)),
+    ]
+}
+
+/// The `ORCO_*` variables of a task attempt: `ORCO_STACK`, `ORCO_JOB`, `ORCO_RUN`,
+/// `ORCO_TASK`, `ORCO_ATTEMPT`.
+pub fn task_env(task: &TaskId, attempt: u32) -> [(&'static str, String); 5] {
+    let job = &task.run.job;
+    [
+        ("ORCO_STACK", job.stack.to_string()),
+        ("ORCO_JOB", job.name.clone()),
+        ("ORCO_RUN", task.run.to_string()),
+        ("ORCO_TASK", task.task.clone()),
+        ("ORCO_ATTEMPT", attempt.to_string()),
+    ]
+}
+
+fn with_env<const N: usize>(launch: Launch, vars: [(&'static str, String); N]) -> Launch {
+    vars.into_iter().fold(launch, |l, (k, v)| l.env(k, v))
+}
+
 /// The launch of `assignment`: the command (a string runs through `/bin/sh -c`), the
-/// environment (orco's own, then env files in order, then `env`, then the `ORCO_*` variables
-/// of DESIGN.md §8, with `PORT` when the instance has a `port` and `ORCO_HOST` when the
-/// agent knows the API's address), and the working directory (the service's, relative to
-/// the stack's). `{{port}}` in the command becomes `port`.
+/// environment (orco's own, then env files in order, then `env`, then [`instance_env`],
+/// with `PORT` when the instance has a `port` and `ORCO_HOST` when the agent knows the
+/// API's address), and the working directory (the service's, relative to the stack's).
+/// `{{port}}` in the command becomes `port`. A docker service becomes a container
+/// ([`container`]).
 pub fn launch(
     id: &InstanceId,
     assignment: &Assignment,
     port: Option<u16>,
     api_host: Option<&str>,
-) -> Result<Launch, String> {
+) -> Result<Launch, LaunchError> {
     let service = &assignment.service;
     let name = &id.workload.name;
     if service.runtime == RuntimeKind::Docker {
@@ -34,16 +85,10 @@ pub fn launch(
             }
             service
         });
-        return orco_docker::launch::launch(
-            id.workload.stack.as_str(),
-            name.as_str(),
-            id.replica,
-            proxied.as_ref().unwrap_or(service),
-            &assignment.workdir,
-        );
+        return container(id, proxied.as_ref().unwrap_or(service), &assignment.workdir);
     }
     let Some(command) = &service.command else {
-        return Err(format!("cannot run `{name}`: it has no command"));
+        return Err(LaunchError::NoCommand(name.clone()));
     };
     let files: Vec<_> = service
         .env_from_file
@@ -65,15 +110,10 @@ pub fn launch(
         }
         (None, command) => command.clone(),
     };
-    let mut launch = Launch::from_command(&command)
+    let launch = Launch::from_command(&command)
         .inherit_env()
-        .env_files(&files, &service.env)
-        .map_err(|e| e.to_string())?
-        .env("ORCO_STACK", id.workload.stack.as_str())
-        .env("ORCO_SERVICE", name.as_str())
-        .env("ORCO_REPLICA", id.replica.to_string())
-        .env("ORCO_INSTANCE", format!("{name}-{}", id.replica))
-        .workdir(workdir);
+        .env_files(&files, &service.env)?;
+    let mut launch = with_env(launch, instance_env(id)).workdir(workdir);
     if let Some(port) = port {
         launch = launch.env("PORT", port.to_string());
     }
@@ -81,4 +121,236 @@ pub fn launch(
         launch = launch.env("ORCO_HOST", host);
     }
     Ok(launch)
+}
+
+/// The launch of a docker service's instance: its image; its command, which replaces the
+/// image's (none keeps the image's); its environment (env files in order, then `env`, then
+/// [`instance_env`], and nothing of orco's own environment); its published ports; its
+/// mounts; its entrypoint; and its `workdir` as a path inside the container. Env files and
+/// host paths of mounts are relative to `stack_workdir`.
+pub fn container(
+    id: &InstanceId,
+    service: &Service,
+    stack_workdir: &Path,
+) -> Result<Launch, LaunchError> {
+    let stack = id.workload.stack.as_str();
+    let name = &id.workload.name;
+    let Some(image) = &service.image else {
+        return Err(LaunchError::NoImage(name.clone()));
+    };
+    let files: Vec<_> = service
+        .env_from_file
+        .iter()
+        .map(|f| stack_workdir.join(f))
+        .collect();
+    let argv = service
+        .command
+        .as_ref()
+        .map(orco_spec::Command::argv)
+        .unwrap_or_default();
+    let launch = Launch::new(argv).env_files(&files, &service.env)?;
+    let mut launch = with_env(launch, instance_env(id)).container(Container {
+        image: image.clone(),
+        stack: stack.to_string(),
+        service: name.to_string(),
+        ports: service.ports.clone(),
+        volumes: service
+            .volumes
+            .iter()
+            .map(|m| volume(stack, m, stack_workdir))
+            .collect(),
+        entrypoint: service.entrypoint.as_ref().map(orco_spec::Command::argv),
+        limits: service.resources.limits.clone(),
+    });
+    if let Some(dir) = &service.workdir {
+        launch = launch.workdir(dir);
+    }
+    Ok(launch)
+}
+
+/// The launch of a task attempt: its command, environment (orco's own, env files, `env`,
+/// then [`task_env`], and `ORCO_HOST`, the daemon's API address, when there is one) and
+/// directory.
+pub fn task(a: &TaskAssignment, api_host: Option<&str>) -> Result<Launch, LaunchError> {
+    let files: Vec<_> = a
+        .spec
+        .env_from_file
+        .iter()
+        .map(|f| a.workdir.join(f))
+        .collect();
+    let workdir = match &a.spec.workdir {
+        Some(dir) => a.workdir.join(dir),
+        None => a.workdir.clone(),
+    };
+    let launch = Launch::from_command(&a.spec.command)
+        .inherit_env()
+        .env_files(&files, &a.spec.env)?;
+    let launch = with_env(launch, task_env(&a.task, a.attempt)).workdir(workdir);
+    Ok(match api_host {
+        Some(host) => launch.env("ORCO_HOST", host),
+        None => launch,
+    })
+}
+
+/// A mount of the stack file as the runtime's [`Volume`]: a host path made absolute against
+/// `stack_workdir` (without `.` components), or a named volume as the engine knows it,
+/// `STACK_NAME` (as compose names a project's volumes, so that a stack named after a compose
+/// project finds that project's data).
+fn volume(stack: &str, mount: &Mount, stack_workdir: &Path) -> Volume {
+    let source = match &mount.source {
+        MountSource::Bind(path) => {
+            let mut abs = std::path::PathBuf::new();
+            for part in stack_workdir.join(path).components() {
+                match part {
+                    Component::CurDir => {}
+                    Component::ParentDir => {
+                        abs.pop();
+                    }
+                    other => abs.push(other),
+                }
+            }
+            abs.to_string_lossy().into_owned()
+        }
+        MountSource::Volume(name) => format!("{stack}_{name}"),
+    };
+    Volume {
+        source,
+        target: mount.target.clone(),
+        read_only: mount.read_only,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn service(yaml: &str) -> Service {
+        let text = format!("version: 0.1\nstack: {{name: s}}\nservices:\n  web:\n{yaml}");
+        let loaded = orco_spec::load_str(Path::new("stack.yaml"), &text, Path::new("."))
+            .expect("valid stack");
+        loaded.stack.services["web"].clone()
+    }
+
+    fn web(replica: u32) -> InstanceId {
+        format!("s/web-{replica}").parse().expect("an instance id")
+    }
+
+    #[test]
+    fn a_docker_service_launches_its_image_with_orco_variables_and_no_host_environment() {
+        let svc = service(
+            "    image: busybox\n    command: [\"httpd\", \"-f\"]\n    env: {A: \"1\"}\n    ports: [\"8080:80\"]\n",
+        );
+        let launch = container(&web(1), &svc, Path::new(".")).expect("launch");
+        assert_eq!(launch.argv, vec!["httpd", "-f"]);
+        assert_eq!(launch.env["A"], "1");
+        assert_eq!(launch.env["ORCO_INSTANCE"], "web-1");
+        assert!(!launch.env.contains_key("PATH"), "no host environment");
+        let container = launch.container.expect("container");
+        assert_eq!(container.image, "busybox");
+        assert_eq!(container.service, "web");
+        assert_eq!(container.ports[0].published, 8080);
+        assert_eq!(launch.workdir, None);
+    }
+
+    #[test]
+    fn a_process_and_a_container_of_one_instance_get_the_same_orco_variables() {
+        let process = service("    command: \"sleep 1\"\n");
+        let docker = service("    image: busybox\n");
+        let p = launch(
+            &web(2),
+            &assignment(&web(2), process),
+            Some(4000),
+            Some("unix:///run/orco.sock"),
+        )
+        .expect("process");
+        let c = container(&web(2), &docker, Path::new(".")).expect("container");
+        for (key, value) in instance_env(&web(2)) {
+            assert_eq!(p.env[key], value, "{key} of the process");
+            assert_eq!(c.env[key], value, "{key} of the container");
+        }
+        assert_eq!(p.env["ORCO_SERVICE"], "web");
+        assert_eq!(p.env["ORCO_REPLICA"], "2");
+        assert_eq!(p.env["PORT"], "4000");
+        assert_eq!(p.env["ORCO_HOST"], "unix:///run/orco.sock");
+    }
+
+    fn assignment(id: &InstanceId, service: Service) -> Assignment {
+        Assignment {
+            instance: id.clone(),
+            workdir: ".".into(),
+            service,
+            generation: 1,
+            revision: 0,
+            restart_requests: 0,
+            desired: orco_interface::Desired::Run,
+            last_seen: None,
+            port: None,
+            recorded: orco_interface::Recorded {
+                phase: orco_state::Phase::Pending,
+                pid: None,
+                started_at: None,
+                restarts: orco_state::Restarts::default(),
+                reason: None,
+            },
+        }
+    }
+
+    #[test]
+    fn a_process_service_without_a_command_is_a_typed_error() {
+        let svc = service("    image: busybox\n");
+        let mut svc = svc;
+        svc.runtime = RuntimeKind::Process;
+        let err = launch(&web(0), &assignment(&web(0), svc), None, None).expect_err("no command");
+        assert!(
+            matches!(err, LaunchError::NoCommand(ref n) if n == "web"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn host_paths_are_resolved_against_the_stack_workdir_and_volumes_keep_their_name() {
+        let svc = service(
+            "    image: busybox\n    volumes: [\"./data/../conf:/etc/app:ro\", \"cache:/cache\", \"/srv:/srv\"]\n    entrypoint: \"exec app\"\n",
+        );
+        let launch = container(&web(0), &svc, Path::new("/home/me/shop")).expect("launch");
+        let container = launch.container.expect("container");
+        let volumes: Vec<_> = container
+            .volumes
+            .iter()
+            .map(|v| (v.source.as_str(), v.target.as_str(), v.read_only))
+            .collect();
+        assert_eq!(
+            volumes,
+            vec![
+                ("/home/me/shop/conf", "/etc/app", true),
+                ("s_cache", "/cache", false),
+                ("/srv", "/srv", false),
+            ]
+        );
+        assert!(container.volumes[0].is_bind() && !container.volumes[1].is_bind());
+        assert_eq!(
+            container.entrypoint,
+            Some(vec!["/bin/sh".into(), "-c".into(), "exec app".into()])
+        );
+    }
+
+    #[test]
+    fn a_docker_service_without_a_command_keeps_the_image_command() {
+        let svc = service("    image: busybox\n");
+        let launch = container(&web(0), &svc, Path::new(".")).expect("launch");
+        assert!(launch.argv.is_empty());
+    }
+
+    #[test]
+    fn a_docker_service_s_limits_reach_its_container() {
+        let svc = service(
+            "    image: busybox
+    resources: {limits: {cpu: 0.5, memory: 64Mi}}
+",
+        );
+        let launch = container(&web(0), &svc, Path::new(".")).expect("launch");
+        let limits = launch.container.expect("container").limits;
+        assert_eq!(limits.cpu, Some(orco_spec::Cpu(500)));
+        assert_eq!(limits.memory, Some(orco_spec::Memory(64 << 20)));
+    }
 }

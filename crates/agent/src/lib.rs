@@ -3,16 +3,21 @@
 //!
 //! - [`Agent`]: takes assignments ([`Agent::assign`]), owns the supervisors, fans the
 //!   runtime's output and exits out to them.
+//! - `lifecycle`: an instance's lifecycle as a pure state machine (states, named
+//!   transitions, inputs in, actions out), the supervisor's every decision.
 //! - [`policy`]: the restart policy as pure decisions (backoff with jitter, resets, giving up).
-//! - [`launch`]: an instance's command, environment and working directory.
+//! - [`launch`]: an instance's or a task attempt's command (or container), environment and
+//!   working directory; the `ORCO_*` variables are built there and nowhere else.
 //! - [`front`]: the built-in proxy in front of a service's published port, the instances'
 //!   own ports and probes retargeted to them.
-//! - `supervisor`: one task per instance, the only owner of its process.
+//! - `supervisor`: one task per instance, the only owner of its process: the lifecycle's
+//!   IO shell.
 //! - [`task`]: one tokio task per job task attempt (start or adopt, timeout, progress,
 //!   result, retry decision).
 
 pub mod front;
 pub mod launch;
+mod lifecycle;
 pub mod policy;
 mod supervisor;
 pub mod task;
@@ -20,7 +25,7 @@ pub mod task;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use orco_reconciler::{Assignment, TaskAssignment};
+use orco_interface::{Assignment, AssignmentSet, TaskAssignment};
 use orco_runtime::{InstanceInfo, OutputLine, Runtime, RuntimeError, RuntimeEvent, Source};
 use orco_spec::LogSource;
 use orco_state::TaskId;
@@ -169,6 +174,14 @@ impl<R: Runtime + 'static> Agent<R> {
     /// The runtime the agent drives.
     pub fn runtime(&self) -> &R {
         &self.runtime
+    }
+
+    /// Makes the node match the whole assignment set of the interface: task attempts first
+    /// (so that they claim their processes before unclaimed ones are swept as orphans),
+    /// then instances ([`Agent::assign_tasks`], [`Agent::assign`]).
+    pub fn apply(&mut self, set: &AssignmentSet) {
+        self.assign_tasks(&set.tasks);
+        self.assign(&set.instances, set.settled);
     }
 
     /// Makes the node's instances match `assignments`: new ones get a supervisor, known ones

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
-use orco_reconciler::{TaskAssignment, TaskDesired};
-use orco_runtime::{InstanceInfo, Launch, Runtime};
+use orco_interface::{TaskAssignment, TaskDesired};
+use orco_runtime::{InstanceInfo, Runtime};
 use orco_spec::LogSource;
 use orco_state::{Event, EventKind, ExitStatus, TaskId};
 use tokio::sync::mpsc;
@@ -30,37 +30,6 @@ pub fn runtime_name(task: &TaskId, attempt: u32) -> String {
         "job.{}.{}.{}.{}.{attempt}",
         job.stack, job.name, task.run.run, task.task
     )
-}
-
-/// The launch of a task attempt: its command, environment (orco's own, env files, `env`,
-/// then `ORCO_STACK`, `ORCO_JOB`, `ORCO_RUN`, `ORCO_TASK`, `ORCO_ATTEMPT`, and `ORCO_HOST`,
-/// the daemon's API address, when there is one) and directory.
-pub fn launch(a: &TaskAssignment, api_host: Option<&str>) -> Result<Launch, String> {
-    let files: Vec<_> = a
-        .spec
-        .env_from_file
-        .iter()
-        .map(|f| a.workdir.join(f))
-        .collect();
-    let workdir = match &a.spec.workdir {
-        Some(dir) => a.workdir.join(dir),
-        None => a.workdir.clone(),
-    };
-    let job = &a.task.run.job;
-    let launch = Launch::from_command(&a.spec.command)
-        .inherit_env()
-        .env_files(&files, &a.spec.env)
-        .map_err(|e| e.to_string())?
-        .env("ORCO_STACK", job.stack.as_str())
-        .env("ORCO_JOB", job.name.as_str())
-        .env("ORCO_RUN", a.task.run.to_string())
-        .env("ORCO_TASK", a.task.task.as_str())
-        .env("ORCO_ATTEMPT", a.attempt.to_string())
-        .workdir(workdir);
-    Ok(match api_host {
-        Some(host) => launch.env("ORCO_HOST", host),
-        None => launch,
-    })
 }
 
 /// `PROGRESS: 42 copying files` → (42, "copying files"); `PROGRESS: done` → (none, "done").
@@ -217,12 +186,12 @@ impl<R: Runtime + 'static> TaskRunner<R> {
             .await;
             return None;
         }
-        let started = match launch(a, self.api_host.as_deref()) {
+        let started = match crate::launch::task(a, self.api_host.as_deref()) {
             Ok(launch) => self
                 .runtime
                 .start(&self.name, &launch)
                 .await
-                .map_err(|e| e.to_string()),
+                .map_err(crate::launch::LaunchError::from),
             Err(e) => Err(e),
         };
         match started {

@@ -7,8 +7,18 @@ use orco_state::{Event, Revision, State};
 
 /// Why an append failed.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot record events: {0}")]
-pub struct JournalError(pub String);
+pub enum JournalError {
+    /// The store under the journal could not record them (a full disk, a closed store).
+    #[error("cannot record events: {0}")]
+    Store(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
+}
+
+impl JournalError {
+    /// The store's own error, kept as the source.
+    pub fn store(error: impl std::error::Error + Send + Sync + 'static) -> JournalError {
+        JournalError::Store(Box::new(error))
+    }
+}
 
 /// An append-only log the control loop folds its state from. Every event the loop sees comes
 /// back through [`Journal::next`], in revision order, including the ones it appended itself:
@@ -45,7 +55,8 @@ pub trait Journal: Send + 'static {
     }
 }
 
-/// A journal in memory: for `orco up` without a daemon, and for tests.
+/// A journal in memory, for tests of the control loop (`orco up` and the daemon both run
+/// over the daemon's store journal).
 #[derive(Debug, Default)]
 pub struct MemoryJournal {
     revision: Revision,

@@ -5,7 +5,9 @@
 //! - [`Engine`]: the loop and its [`Handle`] (submit desired-state events, stop everything in
 //!   reverse dependency order, follow events).
 //! - [`journal`]: where events are kept ([`Journal`], [`MemoryJournal`]).
+//! - `cycle`: when a plan is due, as a pure state machine the loop feeds.
 
+mod cycle;
 pub mod journal;
 
 use std::sync::Arc;
@@ -13,10 +15,13 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use orco_agent::{Agent, OutputSink};
-use orco_reconciler::{may_change_plan, reconcile_with};
+use orco_interface::{AssignmentSet, Position};
+use orco_reconciler::reconcile_with;
 use orco_runtime::Runtime;
 use orco_state::{Event, EventKind, Revision, SharedState, StackName, State, WorkloadId};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
+
+use crate::cycle::Cycle;
 
 pub use journal::{Journal, JournalError, MemoryJournal};
 pub use orco_reconciler::Limits;
@@ -201,20 +206,15 @@ struct Loop<R: Runtime + 'static, J: Journal> {
 
 impl<R: Runtime + 'static, J: Journal> Loop<R, J> {
     async fn run(mut self) {
-        // The revision the reconciler's own last events reach: no new plan before they are
-        // folded, so that it never decides twice on the same facts.
-        let mut awaiting: Revision = 0;
+        let mut cycle = Cycle::new(self.state.revision());
         let mut wake_at: Option<tokio::time::Instant> = None;
-        // A recovered state is reconciled at once; an empty one waits for the first event
-        // (deciding on nothing would stop what the runtime runs before anything is applied).
-        let mut dirty = self.state.revision() > 0;
         loop {
-            if dirty && self.state.revision() >= awaiting {
-                dirty = false;
+            if cycle.due(self.state.revision()) {
                 let now = Timestamp::now();
                 let plan = self.state.read(|s| reconcile_with(s, now, &self.limits));
                 wake_at = plan.wake_at.map(instant_of);
                 let settled = plan.events.is_empty();
+                let mut appended = None;
                 if !settled {
                     let now = Timestamp::now();
                     let events = plan
@@ -223,13 +223,21 @@ impl<R: Runtime + 'static, J: Journal> Loop<R, J> {
                         .map(|k| Event::new(now, k))
                         .collect();
                     match self.journal.append(events).await {
-                        Ok(rev) => awaiting = rev,
+                        Ok(rev) => appended = Some(rev),
                         Err(_) => return,
                     }
                 }
-                // Task attempts first: they claim their processes before orphans are swept.
-                self.agent.assign_tasks(&plan.tasks);
-                self.agent.assign(&plan.assignments, settled);
+                cycle.planned(appended);
+                // One process: epoch 0, the set handed over as it is.
+                self.agent.apply(&AssignmentSet {
+                    at: Position {
+                        epoch: 0,
+                        revision: self.state.revision(),
+                    },
+                    instances: plan.assignments,
+                    tasks: plan.tasks,
+                    settled,
+                });
             }
             let wake = async {
                 match wake_at {
@@ -248,7 +256,7 @@ impl<R: Runtime + 'static, J: Journal> Loop<R, J> {
                     let revision = self.state.revision();
                     debug_assert_eq!(burst.last().map(|(r, _)| *r), Some(revision));
                     // A burst of task starts and progress reports only changes no plan.
-                    dirty |= burst.iter().any(|(_, e)| may_change_plan(&e.kind));
+                    cycle.folded(burst.iter().map(|(_, e)| &e.kind));
                     for record in burst {
                         let _ = self.events.send(record);
                     }
@@ -293,7 +301,7 @@ impl<R: Runtime + 'static, J: Journal> Loop<R, J> {
                 },
                 () = wake => {
                     wake_at = None;
-                    dirty = true;
+                    cycle.woke();
                 }
             }
         }

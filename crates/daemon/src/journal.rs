@@ -53,11 +53,8 @@ impl Journal for StoreJournal {
         events: Vec<Event>,
     ) -> Result<impl Future<Output = Result<Revision, JournalError>> + Send + 'static, JournalError>
     {
-        let pending = self
-            .store
-            .submit(events)
-            .map_err(|e| JournalError(e.to_string()))?;
-        Ok(async move { pending.ack().await.map_err(|e| JournalError(e.to_string())) })
+        let pending = self.store.submit(events).map_err(JournalError::store)?;
+        Ok(async move { pending.ack().await.map_err(JournalError::store) })
     }
 
     async fn next(&mut self) -> Option<(Revision, Event)> {

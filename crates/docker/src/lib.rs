@@ -8,12 +8,10 @@
 //! - [`names`]: container, network and label names.
 //! - [`pull`]: image pull progress ([`PullProgress`]).
 //! - [`router`]: [`Router`], one `Runtime` over a process runtime and a docker runtime.
-//! - [`launch`]: a docker service of the stack file as a `Launch`.
 //! - [`error`]: the [`DockerError`] type.
 
 pub mod config;
 pub mod error;
-pub mod launch;
 mod logs;
 pub mod names;
 pub mod pull;

@@ -5,11 +5,12 @@
 //! and applying a plan's events then reconciling again converges (no events once the state
 //! matches the stack files). It does no IO and reads no clock: `now` is an argument.
 //!
-//! - [`plan`]: [`reconcile`], [`Plan`], [`Assignment`], [`Desired`].
+//! - [`plan`]: [`reconcile`], [`Plan`]: the [`Assignment`]s (types of the node interface,
+//!   `orco-interface`, re-exported here) a node should run.
 //! - [`gate`]: dependency conditions (`require`) and why a dependent is [`Blocked`].
 //! - [`rollout`]: which instances of a changed service are replaced next (rolling or
 //!   recreate), and when a rollout is finished or rolled back.
-//! - [`tasks`]: which tasks of job runs start, are skipped or end a run ([`TaskAssignment`]).
+//! - [`tasks`]: which tasks of job runs start, are skipped or end a run ([`TaskAssignment`]s).
 //! - `periodic`: which due times of job schedules have come: a run, or a recorded skip.
 
 pub mod gate;
@@ -19,8 +20,9 @@ pub mod rollout;
 pub mod tasks;
 
 pub use gate::{Blocked, condition};
-pub use plan::{Assignment, Desired, LastSeen, Plan, Recorded, reconcile, reconcile_with};
-pub use tasks::{Limits, TaskAssignment, TaskDesired};
+pub use orco_interface::{Assignment, Desired, LastSeen, Recorded, TaskAssignment, TaskDesired};
+pub use plan::{Plan, reconcile, reconcile_with};
+pub use tasks::Limits;
 
 use orco_state::EventKind;
 

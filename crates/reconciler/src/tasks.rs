@@ -14,15 +14,15 @@
 //! runs (FIFO), then tasks by name; a job's `parallelism` caps its own running tasks.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use jiff::Timestamp;
-use orco_spec::{Job, Require, Task};
+use orco_spec::{Job, Require};
 use orco_state::{
     EventKind, JobOutcome, JobRun, JobRunId, State, TaskId, TaskPhase, TaskRecord, WorkloadId,
 };
 
 use crate::gate::condition;
+use orco_interface::{TaskAssignment, TaskDesired};
 
 /// Limits the scheduler respects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,36 +38,6 @@ impl Default for Limits {
             max_concurrent_tasks: u32::MAX,
         }
     }
-}
-
-/// What the node should do with a task attempt.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TaskDesired {
-    /// Start it (if its process does not exist yet) and wait for its end.
-    Run,
-    /// Stop it: its run was cancelled.
-    Stop,
-}
-
-/// One task attempt the node should own: everything needed to run it and judge its end.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TaskAssignment {
-    /// Which task.
-    pub task: TaskId,
-    /// The attempt (part of the process's runtime name).
-    pub attempt: u32,
-    /// The first attempt of the current try; retries left are counted from it.
-    pub first_attempt: u32,
-    /// The task as the stack file gives it.
-    pub spec: Task,
-    /// The stack's working directory (absolute).
-    pub workdir: PathBuf,
-    /// The pid the state recorded, when the task was seen running.
-    pub pid: Option<u32>,
-    /// When the attempt was seen running.
-    pub started_at: Option<Timestamp>,
-    /// Run or stop.
-    pub desired: TaskDesired,
 }
 
 /// The task part of a plan.
