@@ -192,10 +192,12 @@ fn a_node_takes_changes_of_its_epoch_and_refuses_older_assignments() {
     assert_eq!(node, next);
 
     // A new epoch outranks any revision of the old one.
-    let mut lost = AssignmentSet::default();
-    lost.at = Position {
-        epoch: full.at.epoch + 1,
-        revision: 1,
+    let lost = AssignmentSet {
+        at: Position {
+            epoch: full.at.epoch + 1,
+            revision: 1,
+        },
+        ..AssignmentSet::default()
     };
     node.accept(Down::Assignments(lost.clone()))
         .expect("new epoch");
