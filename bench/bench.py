@@ -1440,6 +1440,43 @@ def scheduler(ctx, res):
 
 
 # --------------------------------------------------------------------------------------------
+# Scenario 9: validating a large stack file (the release binary, `orco validate`)
+
+
+def big_stack_yaml(n):
+    """The stack of the spec crate's limits test: n services of one command each."""
+    lines = ["version: 0.1", "stack: {name: big}", "services:"]
+    lines += [f'  s{i}: {{command: ["sleep", "1"]}}' for i in range(n)]
+    return "\n".join(lines) + "\n"
+
+
+def validate(ctx, res):
+    n = ctx.args.validate_services
+    scen = f"9. Validate a stack of {n:,} services (`orco validate`, the release binary)"
+    path = os.path.join(ctx.work, "big-stack.yaml")
+    with open(path, "w") as f:
+        f.write(big_stack_yaml(n))
+    walls, cpus = [], []
+    for _ in range(ctx.args.validate_runs):
+        before = os.times()
+        t0 = now_ns()
+        p = subprocess.run([ctx.orco, "validate", "-f", path], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=120)
+        wall = (now_ns() - t0) / 1e9
+        after = os.times()
+        out = p.stdout.decode(errors="replace")
+        if p.returncode != 0 or f"{n} services" not in out:
+            raise RuntimeError(f"orco validate failed ({p.returncode}): "
+                               + (out + p.stderr.decode(errors="replace"))[-300:])
+        walls.append(wall)
+        cpus.append((after.children_user - before.children_user)
+                    + (after.children_system - before.children_system))
+    res.add(scen, "wall time", "orco", walls, "s", goal="< 1 s", limit=1.0)
+    res.add(scen, "CPU time (user + system)", "orco", cpus, "s",
+            note="what the wall time would be on an idle machine")
+
+
+# --------------------------------------------------------------------------------------------
 # Docker
 
 
@@ -1500,7 +1537,7 @@ class Ctx:
 
 SCENARIOS = {"respawn": respawn, "ready": ready, "footprint": footprint, "logs": logs,
              "churn": churn, "recovery": recovery, "dag": job_dag,
-             "scheduler": scheduler}
+             "scheduler": scheduler, "validate": validate}
 
 
 def main():
@@ -1533,6 +1570,9 @@ def main():
     ap.add_argument("--sched-runs", type=int, default=5)
     ap.add_argument("--sched-pack", type=int, default=5000,
                     help="instances of random size packed on identical nodes")
+    ap.add_argument("--validate-services", type=int, default=20000,
+                    help="services of the stack `orco validate` reads (default: the limit)")
+    ap.add_argument("--validate-runs", type=int, default=5)
     args = ap.parse_args()
 
     ctx = Ctx()

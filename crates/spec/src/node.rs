@@ -7,7 +7,7 @@ use std::fmt;
 use std::path::Path;
 
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde_saphyr::{Budget, Options, Spanned};
+use serde_saphyr::{Budget, Options};
 
 /// Largest stack file read, in bytes.
 pub const MAX_FILE_BYTES: usize = 4 * 1024 * 1024;
@@ -150,8 +150,8 @@ pub fn options() -> Options {
 
 /// Parses YAML text into a tree.
 pub fn parse_str(text: &str) -> Result<Node, SyntaxError> {
-    serde_saphyr::from_str_with_options::<Spanned<Raw>>(text, options())
-        .map(into_node)
+    serde_saphyr::from_str_with_options::<Parsed>(text, options())
+        .map(|p| p.0)
         .map_err(|e| syntax_error(&e))
 }
 
@@ -161,7 +161,7 @@ pub fn parse_file(path: &Path) -> Result<(String, Node), ParseFileError> {
     let meta = std::fs::metadata(path).map_err(ParseFileError::Io)?;
     if meta.len() > MAX_FILE_BYTES as u64 {
         let file = std::fs::File::open(path).map_err(ParseFileError::Io)?;
-        let err = match serde_saphyr::from_reader_with_options::<_, Spanned<Raw>>(file, options()) {
+        let err = match serde_saphyr::from_reader_with_options::<_, Parsed>(file, options()) {
             Err(e) => syntax_error(&e),
             Ok(_) => SyntaxError {
                 line: 0,
@@ -266,106 +266,241 @@ fn in_orcos_words(message: &str) -> String {
     message.to_string()
 }
 
-fn into_node(s: Spanned<Raw>) -> Node {
-    let line = s.referenced.line() as u32;
-    let column = s.referenced.column() as u32;
-    let value = match s.value {
-        Raw::Null => Value::Null,
-        Raw::Bool(b) => Value::Bool(b),
-        Raw::Int(i) => Value::Int(i),
-        Raw::Float(f) => Value::Float(f),
-        Raw::Str(s) => Value::Str(s),
-        Raw::Seq(items) => Value::Seq(items.into_iter().map(into_node).collect()),
-        Raw::Map(entries) => Value::Map(
-            entries
-                .into_iter()
-                .map(|(k, v)| (into_node(k), into_node(v)))
-                .collect(),
-        ),
-    };
-    Node {
-        value,
-        line,
-        column,
+/// A node read straight from the parser with its position.
+///
+/// `serde_saphyr::Spanned<T>` would give the same positions, but through a synthesized map per
+/// node whose marker key is allocated and whose two locations are read in full (about a third
+/// of the parse of a large stack, then a second pass to copy them into [`Node`]s). This asks
+/// the parser for the same span-carrying newtype (`__yaml_spanned`, the name `Spanned` uses)
+/// and reads only what a [`Node`] keeps: the value and the line and column where it is used.
+/// The tests below pin the positions, so a parser that changes that shape fails them.
+struct Parsed(Node);
+
+/// The newtype name under which serde-saphyr hands out a node with its locations.
+const SPANNED: &str = "__yaml_spanned";
+
+impl<'de> Deserialize<'de> for Parsed {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Parsed, D::Error> {
+        d.deserialize_newtype_struct(SPANNED, SpannedVisitor)
+            .map(Parsed)
     }
 }
 
-/// What serde-saphyr produces before positions are copied into [`Node`]s.
-#[derive(Debug)]
-enum Raw {
-    Null,
-    Bool(bool),
-    Int(i128),
-    Float(f64),
-    Str(String),
-    Seq(Vec<Spanned<Raw>>),
-    Map(Vec<(Spanned<Raw>, Spanned<Raw>)>),
+struct SpannedVisitor;
+
+impl<'de> Visitor<'de> for SpannedVisitor {
+    type Value = Node;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a YAML node with its position")
+    }
+
+    fn visit_newtype_struct<D: Deserializer<'de>>(self, d: D) -> Result<Node, D::Error> {
+        d.deserialize_any(SpannedFields)
+    }
 }
 
-struct RawVisitor;
+/// The fields of the parser's span-carrying view of a node, in the order it gives them.
+enum Field {
+    Marker,
+    Value,
+    Referenced,
+    Other,
+}
 
-impl<'de> Visitor<'de> for RawVisitor {
-    type Value = Raw;
+impl<'de> Deserialize<'de> for Field {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Field, D::Error> {
+        struct FieldVisitor;
+        impl Visitor<'_> for FieldVisitor {
+            type Value = Field;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a field of a spanned node")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Field, E> {
+                Ok(match v {
+                    "__serde_saphyr_private_spanned" => Field::Marker,
+                    "value" => Field::Value,
+                    "referenced" => Field::Referenced,
+                    _ => Field::Other,
+                })
+            }
+        }
+        d.deserialize_identifier(FieldVisitor)
+    }
+}
+
+struct SpannedFields;
+
+impl<'de> Visitor<'de> for SpannedFields {
+    type Value = Node;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a YAML node with its position")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Node, A::Error> {
+        use serde::de::Error;
+        let mut value = None;
+        // The value comes before its locations; the definition site (after the use site)
+        // is not read: the parser synthesizes these fields, so leaving it consumes nothing.
+        while let Some(field) = access.next_key::<Field>()? {
+            match field {
+                Field::Marker => {
+                    access.next_value::<serde::de::IgnoredAny>()?;
+                }
+                Field::Value => value = Some(access.next_value::<ValueOf>()?.0),
+                Field::Referenced => {
+                    let at = access.next_value::<LineColumn>()?;
+                    let value = value.ok_or_else(|| A::Error::custom("a node without a value"))?;
+                    return Ok(Node {
+                        value,
+                        line: at.line,
+                        column: at.column,
+                    });
+                }
+                Field::Other => return Err(A::Error::custom("a node without its position")),
+            }
+        }
+        Err(A::Error::custom("a node without its position"))
+    }
+}
+
+/// The line and column of a location (its span and source are not read).
+struct LineColumn {
+    line: u32,
+    column: u32,
+}
+
+impl<'de> Deserialize<'de> for LineColumn {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<LineColumn, D::Error> {
+        d.deserialize_struct("Location", &["line", "column"], LineColumnVisitor)
+    }
+}
+
+struct LineColumnVisitor;
+
+impl<'de> Visitor<'de> for LineColumnVisitor {
+    type Value = LineColumn;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a source location")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<LineColumn, A::Error> {
+        use serde::de::Error;
+        let (mut line, mut column) = (None, None);
+        while let Some(key) = access.next_key::<LocationField>()? {
+            match key {
+                LocationField::Line => line = Some(access.next_value::<u64>()?),
+                LocationField::Column => column = Some(access.next_value::<u64>()?),
+                LocationField::Other => break,
+            }
+            if let (Some(line), Some(column)) = (line, column) {
+                // The rest (span, source) is synthesized too: leaving it consumes nothing.
+                let fit = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
+                return Ok(LineColumn {
+                    line: fit(line),
+                    column: fit(column),
+                });
+            }
+        }
+        Err(A::Error::custom("a location without line and column"))
+    }
+}
+
+enum LocationField {
+    Line,
+    Column,
+    Other,
+}
+
+impl<'de> Deserialize<'de> for LocationField {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<LocationField, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = LocationField;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a field of a location")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<LocationField, E> {
+                Ok(match v {
+                    "line" => LocationField::Line,
+                    "column" => LocationField::Column,
+                    _ => LocationField::Other,
+                })
+            }
+        }
+        d.deserialize_identifier(V)
+    }
+}
+
+/// A node's value, its children read as [`Parsed`] nodes.
+struct ValueOf(Value);
+
+impl<'de> Deserialize<'de> for ValueOf {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<ValueOf, D::Error> {
+        d.deserialize_any(ValueVisitor).map(ValueOf)
+    }
+}
+
+struct ValueVisitor;
+
+impl<'de> Visitor<'de> for ValueVisitor {
+    type Value = Value;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("any YAML value")
     }
-    fn visit_unit<E>(self) -> Result<Raw, E> {
-        Ok(Raw::Null)
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
     }
-    fn visit_none<E>(self) -> Result<Raw, E> {
-        Ok(Raw::Null)
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
     }
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Raw, D::Error> {
-        Raw::deserialize(d)
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        ValueOf::deserialize(d).map(|v| v.0)
     }
-    fn visit_bool<E>(self, v: bool) -> Result<Raw, E> {
-        Ok(Raw::Bool(v))
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
     }
-    fn visit_i64<E>(self, v: i64) -> Result<Raw, E> {
-        Ok(Raw::Int(v.into()))
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::Int(v.into()))
     }
-    fn visit_u64<E>(self, v: u64) -> Result<Raw, E> {
-        Ok(Raw::Int(v.into()))
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::Int(v.into()))
     }
-    fn visit_i128<E>(self, v: i128) -> Result<Raw, E> {
-        Ok(Raw::Int(v))
+    fn visit_i128<E>(self, v: i128) -> Result<Value, E> {
+        Ok(Value::Int(v))
     }
-    fn visit_u128<E>(self, v: u128) -> Result<Raw, E> {
-        Ok(i128::try_from(v).map_or(Raw::Float(v as f64), Raw::Int))
+    fn visit_u128<E>(self, v: u128) -> Result<Value, E> {
+        Ok(i128::try_from(v).map_or(Value::Float(v as f64), Value::Int))
     }
-    fn visit_f64<E>(self, v: f64) -> Result<Raw, E> {
-        Ok(Raw::Float(v))
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::Float(v))
     }
-    fn visit_str<E>(self, v: &str) -> Result<Raw, E> {
-        Ok(Raw::Str(v.to_string()))
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::Str(v.to_string()))
     }
-    fn visit_string<E>(self, v: String) -> Result<Raw, E> {
-        Ok(Raw::Str(v))
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::Str(v))
     }
-    fn visit_bytes<E>(self, v: &[u8]) -> Result<Raw, E> {
-        Ok(Raw::Str(String::from_utf8_lossy(v).into_owned()))
+    fn visit_bytes<E>(self, v: &[u8]) -> Result<Value, E> {
+        Ok(Value::Str(String::from_utf8_lossy(v).into_owned()))
     }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut access: A) -> Result<Raw, A::Error> {
-        let mut items = Vec::new();
-        while let Some(item) = access.next_element::<Spanned<Raw>>()? {
-            items.push(item);
+    fn visit_seq<A: SeqAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
+        let mut items = Vec::with_capacity(access.size_hint().unwrap_or(0).min(64));
+        while let Some(item) = access.next_element::<Parsed>()? {
+            items.push(item.0);
         }
-        Ok(Raw::Seq(items))
+        Ok(Value::Seq(items))
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Raw, A::Error> {
-        let mut entries = Vec::new();
-        while let Some(key) = access.next_key::<Spanned<Raw>>()? {
-            let value = access.next_value::<Spanned<Raw>>()?;
-            entries.push((key, value));
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
+        let mut entries = Vec::with_capacity(access.size_hint().unwrap_or(0).min(64));
+        while let Some(key) = access.next_key::<Parsed>()? {
+            let value = access.next_value::<Parsed>()?;
+            entries.push((key.0, value.0));
         }
-        Ok(Raw::Map(entries))
-    }
-}
-
-impl<'de> Deserialize<'de> for Raw {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Raw, D::Error> {
-        d.deserialize_any(RawVisitor)
+        Ok(Value::Map(entries))
     }
 }
 
@@ -383,6 +518,35 @@ mod tests {
         };
         assert_eq!((items[1].line, items[1].column), (2, 10));
         assert_eq!(items[1].value, Value::Str("x".into()));
+    }
+
+    #[test]
+    fn keys_values_nulls_and_aliases_carry_where_they_are_written() {
+        let text = "a: &x {b: 1}\nc: *x\nd:\n  - ~\n  - 2.5\n";
+        let n = parse_str(text).unwrap();
+        let Value::Map(entries) = &n.value else {
+            panic!("not a mapping")
+        };
+        let at: Vec<(u32, u32)> = entries
+            .iter()
+            .flat_map(|(k, v)| [(k.line, k.column), (v.line, v.column)])
+            .collect();
+        // An anchored value is placed after its anchor (`{` of `&x {b: 1}`), an alias where it
+        // is used (`*x` on line 2), not where its anchor is.
+        assert_eq!(at, vec![(1, 1), (1, 7), (2, 1), (2, 4), (3, 1), (4, 3)]);
+        let c = n.get("c").unwrap();
+        assert_eq!(c.get("b").unwrap().value, Value::Int(1));
+        let Value::Seq(items) = &n.get("d").unwrap().value else {
+            panic!("not a list")
+        };
+        assert_eq!(
+            (items[0].value.clone(), items[0].line, items[0].column),
+            (Value::Null, 4, 5)
+        );
+        assert_eq!(
+            (items[1].value.clone(), items[1].line, items[1].column),
+            (Value::Float(2.5), 5, 5)
+        );
     }
 
     #[test]

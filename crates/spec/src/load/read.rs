@@ -97,10 +97,10 @@ impl Cx<'_> {
                 );
                 continue;
             };
-            let key_path = join(path, key);
             if known.contains(&key.as_str()) {
                 out.push((key.as_str(), v));
             } else {
+                let key_path = join(path, key);
                 let hint = suggest(key, known.iter().copied())
                     .or_else(|| Some(format!("known keys: {}", known.join(", "))));
                 self.error(k, &key_path, format!("unknown key `{key}` in {what}"), hint);

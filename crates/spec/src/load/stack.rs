@@ -1,6 +1,7 @@
 //! The stack as a whole: the top-level keys and `stack:`, `defaults` merged into services,
 //! the size limits, names, instance-name collisions, published ports and dependency cycles.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
@@ -109,7 +110,7 @@ impl Cx<'_> {
         if !self.within_counts(&f, &service_nodes, &job_nodes) {
             return None;
         }
-        let merged: Vec<(&Node, String, Node)> = service_nodes
+        let merged: Vec<(&Node, String, Cow<'_, Node>)> = service_nodes
             .iter()
             .map(|(k, name, n)| (*k, name.clone(), merge_defaults(n, &default_nodes)))
             .collect();
@@ -272,7 +273,7 @@ impl Cx<'_> {
 
     fn instance_collisions(
         &mut self,
-        merged: &[(&Node, String, Node)],
+        merged: &[(&Node, String, Cow<'_, Node>)],
         jobs: &[(&Node, String, &Node)],
         names: &Names,
     ) {
@@ -299,7 +300,11 @@ impl Cx<'_> {
         }
     }
 
-    fn ports(&mut self, services: &BTreeMap<String, Service>, merged: &[(&Node, String, Node)]) {
+    fn ports(
+        &mut self,
+        services: &BTreeMap<String, Service>,
+        merged: &[(&Node, String, Cow<'_, Node>)],
+    ) {
         let mut owners: HashMap<(u16, Protocol), &str> = HashMap::new();
         for (name, s) in services {
             for (i, port) in s.ports.iter().enumerate() {
@@ -369,9 +374,11 @@ impl Cx<'_> {
     }
 }
 
-fn merge_defaults(service: &Node, defaults: &[(String, Node)]) -> Node {
+/// `service` with the stack's `defaults` merged under it; itself (not a copy) when there are
+/// none to merge.
+fn merge_defaults<'n>(service: &'n Node, defaults: &[(String, Node)]) -> Cow<'n, Node> {
     if defaults.is_empty() || !matches!(service.value, Value::Map(_)) {
-        return service.clone();
+        return Cow::Borrowed(service);
     }
     let base = Node {
         value: Value::Map(
@@ -392,5 +399,5 @@ fn merge_defaults(service: &Node, defaults: &[(String, Node)]) -> Node {
         line: service.line,
         column: service.column,
     };
-    service.merged_over(&base)
+    Cow::Owned(service.merged_over(&base))
 }
