@@ -1287,6 +1287,18 @@ def recovery(ctx, res):
             times.append((now_ns() - t0) / 1e9)
         res.add(scen, f"kill -9 → API answering, {events:,} events in the log", "orco", times,
                 "s", goal="< 1 s")
+        # SIGTERM with nothing to drain (no client attached): the daemon exits, its
+        # instances stay with the keeper. Timed from the signal to the process's end.
+        stops = []
+        for _ in range(ctx.args.recovery_runs):
+            time.sleep(0.3)
+            t0 = now_ns()
+            orco.daemon.send_signal(signal.SIGTERM)
+            orco.daemon.wait(timeout=30)
+            stops.append((now_ns() - t0) / 1e9)
+            orco.start(timeout=60)
+        res.add(scen, f"SIGTERM → daemon exited, {events:,} events in the log", "orco", stops,
+                "s", goal="< 1 s")
     finally:
         orco.close()
 

@@ -621,6 +621,7 @@ impl Lifecycle {
         let why = match status {
             ExitStatus::Code(c) => format!("exit code {c}"),
             ExitStatus::Signal(s) => format!("killed by signal {s}"),
+            ExitStatus::Unknown => "exit status unknown (its keeper was restarted)".to_string(),
         };
         self.decide(!status.success(), uptime, &why, now, step);
     }

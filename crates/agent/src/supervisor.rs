@@ -450,6 +450,7 @@ impl IntoState for orco_runtime::ExitStatus {
         match self {
             orco_runtime::ExitStatus::Code(c) => ExitStatus::Code(c),
             orco_runtime::ExitStatus::Signal(s) => ExitStatus::Signal(s),
+            orco_runtime::ExitStatus::Unknown => ExitStatus::Unknown,
         }
     }
 }

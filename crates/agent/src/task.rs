@@ -242,6 +242,9 @@ impl<R: Runtime + 'static> TaskRunner<R> {
         let reason = why.unwrap_or_else(|| match status {
             Some(ExitStatus::Code(c)) => format!("exit code {c}"),
             Some(ExitStatus::Signal(s)) => format!("killed by signal {s}"),
+            Some(ExitStatus::Unknown) => {
+                "exit status unknown (its keeper was restarted)".to_string()
+            }
             None => "failed".into(),
         });
         let retry = &self.assignment.spec.retry;

@@ -60,6 +60,7 @@ fn exit_text(status: ExitStatus) -> String {
     match status {
         ExitStatus::Code(code) => format!("exit {code}"),
         ExitStatus::Signal(signal) => format!("signal {signal}"),
+        ExitStatus::Unknown => "exit status unknown".to_string(),
     }
 }
 

@@ -6,10 +6,12 @@
 //!
 //! A connection over the cap is accepted and closed at once (so the listen backlog never
 //! fills with connections nobody will serve). Streams (event watches, log follows) are not
-//! cut: the head deadline applies only while a request's head is awaited.
+//! cut: the head deadline applies only while a request's head is awaited. When the daemon
+//! stops, a connection that is following a stream is closed at once (a follow never ends by
+//! itself), while every other request in flight is let finish.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -158,26 +160,95 @@ pub async fn serve<L: Accept>(
         }
         open.fetch_add(1, Ordering::AcqRel);
         let place = Open(open.clone());
+        let following = Arc::new(AtomicBool::new(false));
         let service = hyper::service::service_fn({
             let router = router.clone();
+            let following = following.clone();
             move |request: hyper::Request<Incoming>| {
                 let router = router.clone();
-                async move { router.oneshot(request).await }
+                let following = following.clone();
+                let follow = follows(request.uri().query());
+                async move {
+                    let response = router.oneshot(request).await;
+                    if let Ok(response) = &response
+                        && endless(response.headers(), follow)
+                    {
+                        following.store(true, Ordering::Release);
+                    }
+                    response
+                }
             }
         });
         let connection = builder.serve_connection(TokioIo::new(io), service);
         let connection = graceful.watch(connection);
+        let mut stop = stopped.clone();
         tokio::spawn(async move {
-            let _ = connection.await;
+            let cut = async {
+                let _ = stop.wait_for(|stop| *stop).await;
+                if !following.load(Ordering::Acquire) {
+                    std::future::pending::<()>().await;
+                }
+            };
+            tokio::select! {
+                _ = connection => {}
+                () = cut => {}
+            }
             drop(place);
         });
     }
     graceful.shutdown().await;
 }
 
+/// The `follow` parameter of a request's query, if given.
+fn follows(query: Option<&str>) -> Option<bool> {
+    query?
+        .split('&')
+        .find_map(|pair| match pair.split_once('=') {
+            Some(("follow", value)) => Some(matches!(value, "true" | "1")),
+            _ => None,
+        })
+}
+
+/// Whether a response is a stream that never ends by itself: an event stream unless asked
+/// not to follow, NDJSON (log records) when asked to follow.
+fn endless(headers: &hyper::HeaderMap, follow: Option<bool>) -> bool {
+    let kind = headers
+        .get(hyper::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if kind.starts_with("text/event-stream") {
+        follow.unwrap_or(true)
+    } else if kind.starts_with("application/x-ndjson") {
+        follow.unwrap_or(false)
+    } else {
+        false
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_followed_stream_counts_as_endless() {
+        let headers = |kind: &'static str| {
+            let mut h = hyper::HeaderMap::new();
+            h.insert(
+                hyper::header::CONTENT_TYPE,
+                hyper::header::HeaderValue::from_static(kind),
+            );
+            h
+        };
+        let events = headers("text/event-stream");
+        let ndjson = headers("application/x-ndjson");
+        let json = headers("application/json");
+        assert!(endless(&events, follows(None)));
+        assert!(endless(&events, follows(Some("after=3&follow=true"))));
+        assert!(!endless(&events, follows(Some("follow=false"))));
+        assert!(endless(&ndjson, follows(Some("stack=a&follow=true"))));
+        assert!(!endless(&ndjson, follows(Some("stack=a"))));
+        assert!(!endless(&json, follows(Some("follow=true"))));
+    }
 
     #[test]
     fn the_connection_cap_leaves_a_reserve_and_splits_the_rest_between_listeners() {

@@ -5,7 +5,8 @@
 //! the buffer after every batch (so that readers see what was written, without an fsync per
 //! line). It fsyncs on rotation, on [`StackLog::sync`] and when it stops. A write error is
 //! counted and the writer carries on (reopening the file on the next batch); the records
-//! still reach live subscribers.
+//! still reach live subscribers. The lines a failed write lost (a full disk) are counted,
+//! and the first record written once the disk takes writes again is `dropped N lines`.
 //!
 //! [`StackLog::sync`]: crate::StackLog::sync
 
@@ -63,6 +64,8 @@ pub(crate) struct Writer {
     subscribers: Vec<Subscriber>,
     line: Vec<u8>,
     counters: Arc<Counters>,
+    /// Lines lost to failed writes, announced by the next record that reaches the file.
+    lost: u64,
 }
 
 impl Writer {
@@ -95,6 +98,7 @@ impl Writer {
             subscribers: Vec::new(),
             line: Vec::with_capacity(1024),
             counters,
+            lost: 0,
         })
     }
 
@@ -185,6 +189,10 @@ impl Writer {
     }
 
     fn append(&mut self, mut record: Record) {
+        // The loss is told before the next record, in numbering as in the file.
+        if self.lost > 0 && self.ensure_file() {
+            self.announce_lost();
+        }
         record.seq = self.next_seq;
         self.next_seq += 1;
         self.line.clear();
@@ -201,27 +209,95 @@ impl Writer {
         if self.size > 0 && self.size + len > self.rotate_bytes {
             self.rotate();
         }
+        if !self.ensure_file() {
+            self.lost += 1;
+            return;
+        }
+        let line = std::mem::take(&mut self.line);
+        if self.write_buffered(&line) {
+            self.counters.persisted.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.lost += 1;
+        }
+        self.line = line;
+    }
+
+    /// Opens `current.ndjson` again after a failed write; whether it is open.
+    fn ensure_file(&mut self) -> bool {
+        if self.file.is_some() {
+            return true;
+        }
         let current = self.dir.join(CURRENT);
-        if self.file.is_none() {
-            match open_append(&current) {
-                Ok(f) => {
-                    self.size = f.metadata().map(|m| m.len()).unwrap_or(0);
-                    self.file = Some(BufWriter::with_capacity(BUFFER, f));
-                }
-                Err(e) => return self.counters.error("open", &current, &e),
+        // A failed write may have left half a line: the next record starts on its own.
+        match end_with_newline(&current).and_then(|()| open_append(&current)) {
+            Ok(f) => {
+                self.size = f.metadata().map(|m| m.len()).unwrap_or(0);
+                self.file = Some(BufWriter::with_capacity(BUFFER, f));
+                true
+            }
+            Err(e) => {
+                self.counters.error("open", &current, &e);
+                false
             }
         }
-        if let Some(file) = &mut self.file {
-            match file.write_all(&self.line) {
-                Ok(()) => {
-                    self.size += len;
-                    self.counters.persisted.fetch_add(1, Ordering::Relaxed);
-                }
-                Err(e) => {
-                    self.counters.error("write", &current, &e);
-                    self.file = None;
-                }
+    }
+
+    /// Writes `bytes` (whole lines) to the buffered file. On failure the file is dropped
+    /// with what it buffered (counted as lost), to be reopened by the next write.
+    fn write_buffered(&mut self, bytes: &[u8]) -> bool {
+        let Some(file) = &mut self.file else {
+            return false;
+        };
+        match file.write_all(bytes) {
+            Ok(()) => {
+                self.size += bytes.len() as u64;
+                true
             }
+            Err(e) => {
+                self.counters.error("write", &self.dir.join(CURRENT), &e);
+                self.discard_buffer();
+                false
+            }
+        }
+    }
+
+    /// Drops the file without writing what it buffered; those lines count as lost.
+    fn discard_buffer(&mut self) {
+        if let Some(file) = self.file.take() {
+            let (_, buffered) = file.into_parts();
+            let lines = buffered.map_or(0, |b| b.iter().filter(|&&c| c == b'\n').count());
+            self.lost += lines as u64;
+        }
+    }
+
+    /// Writes the `dropped N lines` record for the lines lost so far, if it can.
+    fn announce_lost(&mut self) {
+        let n = self.lost;
+        let msg = format!("dropped {n} lines: the log could not be written (is the disk full?)");
+        let origin = Origin {
+            workload: None,
+            instance: None,
+        };
+        let mut record = self.orco_record(
+            &origin,
+            orco_runtime::output::unix_nanos(),
+            Some(Level::Warn),
+            msg,
+            Some(n),
+            Map::new(),
+        );
+        record.seq = self.next_seq;
+        let mut bytes = Vec::new();
+        record.write_json_line(&mut bytes);
+        if !self.write_buffered(&bytes) {
+            return;
+        }
+        self.next_seq += 1;
+        self.lost = 0;
+        self.counters.persisted.fetch_add(1, Ordering::Relaxed);
+        if !self.subscribers.is_empty() {
+            let record = Arc::new(record);
+            self.subscribers.retain(|s| s.offer(&record));
         }
     }
 
@@ -262,7 +338,7 @@ impl Writer {
             && let Err(e) = file.flush()
         {
             self.counters.error("write", &self.dir.join(CURRENT), &e);
-            self.file = None;
+            self.discard_buffer();
         }
     }
 

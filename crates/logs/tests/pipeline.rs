@@ -212,3 +212,47 @@ fn a_closed_log_refuses_subscriptions_and_syncs() {
     let err = StackLog::open(&LogConfig::new(tmp.path()), "../up").unwrap_err();
     assert!(err.to_string().contains("invalid stack name"), "{err}");
 }
+
+#[test]
+fn lines_a_full_disk_lost_are_announced_once_the_disk_takes_writes_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mount = orco_fixture::Tmpfs::mount(&tmp.path().join("logs"), "1m").unwrap();
+    let config = LogConfig::new(mount.path());
+    let log = StackLog::open(&config, "demo").unwrap();
+    let mut p = log.producer(Origin::service("api", "api-0"));
+    p.send(line("api-0", STDOUT, b"first", false));
+    log.sync().unwrap();
+
+    let filler = mount.fill().unwrap();
+    // More than the page the file still has room in.
+    let text = |i: usize| format!("{i:03} {}", "x".repeat(200));
+    for i in 0..100 {
+        p.send(line("api-0", STDOUT, text(i).as_bytes(), false));
+    }
+    let _ = log.sync();
+    let stats = log.stats();
+    assert!(stats.write_errors > 0, "{stats:?}");
+    assert!(
+        stats
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("No space left")),
+        "{stats:?}"
+    );
+
+    // Space returns: what was lost is announced before the next line, and every one of the
+    // hundred lines is either in the file or counted.
+    std::fs::remove_file(&filler).unwrap();
+    p.send(line("api-0", STDOUT, b"after", false));
+    let records = all(&log);
+    assert_eq!(records.first().map(|r| r.msg.as_str()), Some("first"));
+    assert_eq!(records.last().map(|r| r.msg.as_str()), Some("after"));
+    let kept = records.iter().filter(|r| r.msg.len() > 200).count() as u64;
+    let dropped: Vec<&Record> = records.iter().filter(|r| r.dropped.is_some()).collect();
+    assert_eq!(dropped.len(), 1, "{records:?}");
+    let n = dropped[0].dropped.unwrap();
+    assert!(n > 0 && dropped[0].msg.starts_with(&format!("dropped {n} lines")));
+    assert_eq!(kept + n, 100, "kept {kept}, dropped {n}");
+    log.close();
+    drop(log);
+}

@@ -350,8 +350,31 @@ fn a_killed_keeper_leaves_no_orphan_and_never_a_second_process_for_a_slot() {
         .unwrap();
     };
 
-    // The keeper dies under a running daemon: it notices at once and starts over, and the
-    // new keeper stops what the dead one left before anything starts again.
+    let pids = |world: &World| -> Vec<(String, i64)> {
+        let mut pids: Vec<(String, i64)> = world
+            .instances()
+            .iter()
+            .map(|i| {
+                (
+                    i["name"].as_str().unwrap().to_string(),
+                    i["pid"].as_i64().unwrap_or(0),
+                )
+            })
+            .collect();
+        pids.sort();
+        pids
+    };
+    let before = pids(&world);
+    let ticks = |world: &World| {
+        world
+            .ok(&["logs", "printer"])
+            .lines()
+            .filter(|l| l.contains("tick"))
+            .count()
+    };
+
+    // The keeper dies under a running daemon: it notices at once, and the new keeper takes
+    // over what the dead one left: the same processes, still printing, nothing started again.
     let first = keeper_pid(&world).unwrap();
     kill9(first);
     wait_until("a new keeper", || {
@@ -363,6 +386,9 @@ fn a_killed_keeper_leaves_no_orphan_and_never_a_second_process_for_a_slot() {
         let items = world.instances();
         items.len() == 4 && items.iter().all(|i| i["phase"] == "running")
     });
+    assert_eq!(pids(&world), before, "taken over, not started again");
+    let printed = ticks(&world);
+    wait_until("the printers still print", || ticks(&world) > printed + 10);
 
     // Actions after it.
     world.ok(&["scale", "printer", "3"]);
@@ -393,4 +419,77 @@ fn a_killed_keeper_leaves_no_orphan_and_never_a_second_process_for_a_slot() {
     // And `orco down` leaves nothing behind.
     world.ok(&["down"]);
     one_group_per_slot("orphans", &[]);
+}
+
+#[test]
+fn a_service_that_fills_the_disk_can_be_stopped_and_the_lines_lost_meanwhile_are_announced() {
+    // The world drops first (stopping its daemon and keeper), then the tmpfs is unmounted.
+    struct OnTmpfs {
+        world: World,
+        _tmpfs: orco_fixture::Tmpfs,
+    }
+    let world = World::new();
+    let tmpfs = orco_fixture::Tmpfs::mount(&world.data(), "64m").unwrap();
+    let on = OnTmpfs {
+        world,
+        _tmpfs: tmpfs,
+    };
+    let world = &on.world;
+    let fill = world.data().join("filler");
+    let done = world.dir.path().join("done");
+    let file = world.file(
+        "stack.yaml",
+        &format!(
+            "version: 0.1\nstack: {{name: full}}\nservices:\n\
+             \x20 filler:\n\
+             \x20   command: [sh, -c, '[ -e {done} ] || {{ dd if=/dev/zero of={fill} bs=64k 2>/dev/null; for i in $(seq 50); do echo lost$i; done; }}; while :; do echo tick; sleep 0.02; done']\n",
+            done = done.display(),
+            fill = fill.display(),
+        ),
+    );
+    world.ok(&["up", "-d", "--wait", "-f", file.to_str().unwrap()]);
+    wait_until("the disk to fill up", || {
+        nix::sys::statvfs::statvfs(&world.data())
+            .is_ok_and(|s| s.blocks_available() * s.fragment_size() < 1 << 20)
+    });
+
+    // What fills the disk can be stopped: the stop is recorded with the reserve's room.
+    let out = world.orco(&["stop", "filler"]);
+    assert!(
+        out.status.success(),
+        "stop on a full disk: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_until("the filler stopped", || {
+        world.instances().iter().all(|i| i["phase"] == "stopped")
+    });
+
+    // Space returns; the lines lost while the disk was full are announced, then new ones follow.
+    std::fs::remove_file(&fill).unwrap();
+    std::fs::write(&done, "").unwrap();
+    world.ok(&["start", "filler"]);
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let last = world.ok(&["logs", "--stack", "full", "-o", "json"]);
+        let records: Vec<Value> = last
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        // The keeper's notice (a line of the instance) or the stack log's own record.
+        let dropped = records.iter().position(|r| {
+            r["dropped"].as_u64().is_some_and(|n| n > 0)
+                || r["msg"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with("orco: dropped"))
+        });
+        if dropped.is_some_and(|at| records[at..].iter().any(|r| r["msg"] == "tick")) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no dropped record, then new lines:\n{last}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    world.ok(&["down"]);
 }

@@ -76,6 +76,52 @@ fn sigterm_stops_an_idle_daemon_at_once_and_releases_the_store() {
 }
 
 #[test]
+fn sigterm_does_not_wait_for_clients_that_follow_events_or_logs() {
+    let world = World::new();
+    up(&world);
+    let daemon = world.daemon_pid().unwrap();
+    let spawn = |args: &[&str]| {
+        world
+            .command(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut events = spawn(&["events"]);
+    let mut logs = spawn(&["logs", "-f"]);
+    // Both are attached once the events stream has printed what is on record.
+    let mut first = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(events.stdout.as_mut().unwrap()),
+        &mut first,
+    )
+    .unwrap();
+    assert!(!first.is_empty());
+    std::thread::sleep(Duration::from_millis(200));
+    let sent = Instant::now();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(daemon),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    wait_until("the daemon to exit", || !alive(i64::from(daemon)));
+    let took = sent.elapsed();
+    // Expected within a tenth of a second; the bound is ten times a generous 0.2 s, and
+    // below the 3 s that open streams were once given.
+    assert!(
+        took < Duration::from_secs(2),
+        "SIGTERM took {took:?} with followers attached"
+    );
+    let log = daemon_log(&world);
+    assert!(log.contains("orco daemon stopped"), "{log}");
+    for child in [&mut events, &mut logs] {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+#[test]
 fn daemon_stop_stops_the_daemon_and_leaves_the_instances_running() {
     let world = World::new();
     let instance = up(&world);

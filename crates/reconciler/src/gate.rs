@@ -141,6 +141,7 @@ fn exit_words(e: orco_state::ExitStatus) -> String {
     match e {
         orco_state::ExitStatus::Code(c) => format!("exit code {c}"),
         orco_state::ExitStatus::Signal(s) => format!("signal {s}"),
+        orco_state::ExitStatus::Unknown => "exit status unknown".to_string(),
     }
 }
 

@@ -15,6 +15,9 @@ pub enum ExitStatus {
     Code(i32),
     /// A signal (this number) killed it.
     Signal(i32),
+    /// It ended while its keeper was not its parent (taken over after the previous keeper
+    /// died), and whoever reaped it kept the status.
+    Unknown,
 }
 
 impl ExitStatus {
@@ -42,6 +45,7 @@ impl std::fmt::Display for ExitStatus {
                 Ok(sig) => write!(f, "killed by {}", sig.as_str()),
                 Err(_) => write!(f, "killed by signal {n}"),
             },
+            ExitStatus::Unknown => write!(f, "exit status unknown (its keeper was restarted)"),
         }
     }
 }

@@ -511,6 +511,9 @@ pub enum ExitStatus {
     Code(i32),
     /// It was killed by this signal number.
     Signal(i32),
+    /// It ended while no keeper was its parent (taken over after its keeper died), and
+    /// the status was not kept.
+    Unknown,
 }
 
 impl ExitStatus {

@@ -54,6 +54,10 @@ pub struct Options {
     /// Refuse appends when the data directory's filesystem would have less than this many
     /// bytes free after them (default 1 MiB), so the disk fills up before redb hits ENOSPC.
     pub min_free_bytes: u64,
+    /// Bytes kept allocated in `DIR/reserve` (default 8 MiB) and given back to the file
+    /// system only for a write that stops or removes something, so that what fills the disk
+    /// can always be stopped. Made again once the disk has room. 0: no reserve.
+    pub reserve_bytes: u64,
 }
 
 impl Default for Options {
@@ -66,6 +70,7 @@ impl Default for Options {
             watch_buffer: 16_384,
             verify_on_open: true,
             min_free_bytes: 1 << 20,
+            reserve_bytes: 8 << 20,
         }
     }
 }

@@ -13,7 +13,13 @@
 //! the free space of the data directory's filesystem and refuses the batch with
 //! [`StoreError::DiskFull`] rather than let redb hit ENOSPC mid-commit (after which redb
 //! fails every operation until the file is reopened).
+//!
+//! The writer keeps a reserve: a file of [`Options::reserve_bytes`] allocated blocks. A batch
+//! refused for want of space that stops or removes something (a stop, a `down`, an
+//! instance's end) releases the reserve and is written: orco can always stop what fills the
+//! disk. The reserve is made again as soon as the disk has room for it.
 
+use std::os::unix::fs::OpenOptionsExt;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::Receiver;
@@ -76,6 +82,92 @@ pub(crate) struct Writer {
     since_compaction: u64,
     broken: Option<StoreError>,
     scratch: Vec<u8>,
+    reserve: Reserve,
+}
+
+/// Blocks held for the writes that stop what fills the disk.
+#[derive(Debug)]
+struct Reserve {
+    path: std::path::PathBuf,
+    bytes: u64,
+    held: bool,
+}
+
+/// The name of the reserve file in the data directory.
+pub(crate) const RESERVE_FILE: &str = "reserve";
+
+impl Reserve {
+    fn new(dir: &std::path::Path, bytes: u64) -> Reserve {
+        let path = dir.join(RESERVE_FILE);
+        let held = bytes > 0 && std::fs::metadata(&path).is_ok_and(|m| m.len() >= bytes);
+        Reserve { path, bytes, held }
+    }
+
+    /// Allocates the reserve if it is not held and the disk has room for it and more.
+    fn refill(&mut self, free: u64, keep_free: u64) {
+        if self.held || self.bytes == 0 || free < self.bytes.saturating_mul(2) + keep_free {
+            return;
+        }
+        let made = std::fs::File::options()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .mode(0o600)
+            .open(&self.path)
+            .and_then(|file| {
+                let len = i64::try_from(self.bytes).map_err(std::io::Error::other)?;
+                nix::fcntl::fallocate(&file, nix::fcntl::FallocateFlags::empty(), 0, len)
+                    .map_err(std::io::Error::from)?;
+                file.sync_all()
+            });
+        match made {
+            Ok(()) => self.held = true,
+            Err(e) => {
+                let _ = std::fs::remove_file(&self.path);
+                tracing::warn!(
+                    "cannot allocate the store's reserve {}: {e}",
+                    self.path.display()
+                );
+            }
+        }
+    }
+
+    /// Gives the reserve back to the file system; whether there was one.
+    fn release(&mut self) -> bool {
+        if !self.held {
+            return false;
+        }
+        self.held = false;
+        match std::fs::remove_file(&self.path) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(
+                    "cannot release the store's reserve {}: {e}",
+                    self.path.display()
+                );
+                false
+            }
+        }
+    }
+}
+
+/// Whether an event stops or removes something: such a write may use the reserve.
+fn frees_space(event: &Event) -> bool {
+    use orco_state::EventKind as K;
+    matches!(
+        event.kind,
+        K::StopRequested { .. }
+            | K::StackStopRequested { .. }
+            | K::StackRemoved { .. }
+            | K::InstanceStopping { .. }
+            | K::InstanceExited { .. }
+            | K::InstanceStopped { .. }
+            | K::InstanceFailed { .. }
+            | K::InstanceRemoved { .. }
+            | K::JobCancelRequested { .. }
+            | K::JobFinished { .. }
+            | K::TaskFailed { .. }
+    )
 }
 
 impl Writer {
@@ -86,7 +178,8 @@ impl Writer {
         max_ts: i128,
         last_snapshot: Revision,
     ) -> Writer {
-        Writer {
+        let reserve = Reserve::new(&inner.dir, options.reserve_bytes);
+        let mut writer = Writer {
             inner,
             options,
             state,
@@ -97,6 +190,22 @@ impl Writer {
             since_compaction: 0,
             broken: None,
             scratch: Vec::new(),
+            reserve,
+        };
+        writer.refill_reserve();
+        writer
+    }
+
+    fn free_bytes(&self) -> Option<u64> {
+        let stat = nix::sys::statvfs::statvfs(&self.inner.dir).ok()?;
+        Some(stat.blocks_available().saturating_mul(stat.fragment_size()))
+    }
+
+    fn refill_reserve(&mut self) {
+        if !self.reserve.held
+            && let Some(free) = self.free_bytes()
+        {
+            self.reserve.refill(free, self.options.min_free_bytes);
         }
     }
 
@@ -208,10 +317,9 @@ impl Writer {
     }
 
     fn check_space(&self, bytes: u64) -> Result<(), StoreError> {
-        let Ok(stat) = nix::sys::statvfs::statvfs(&self.inner.dir) else {
+        let Some(free) = self.free_bytes() else {
             return Ok(()); // unknown: let the write itself tell
         };
-        let free = stat.blocks_available().saturating_mul(stat.fragment_size());
         // Copy-on-write B-trees write new pages for what changes: allow for several times the
         // payload, plus the reserve.
         let needed = bytes
@@ -240,7 +348,20 @@ impl Writer {
             .flat_map(|(events, _)| events)
             .map(Prepared::size)
             .sum();
-        self.check_space(bytes)?;
+        if let Err(full) = self.check_space(bytes) {
+            let frees = batch
+                .iter()
+                .flat_map(|(events, _)| events)
+                .any(|p| frees_space(&p.event));
+            if !(frees && self.reserve.release()) {
+                return Err(full);
+            }
+            tracing::warn!(
+                "disk full: released the store's reserve to record a stop ({})",
+                self.inner.dir.display()
+            );
+            self.check_space(bytes)?;
+        }
         let mut txn = self
             .inner
             .db
@@ -298,6 +419,7 @@ impl Writer {
         self.last_snapshot = last_snapshot;
         self.snapshot_bytes = snapshot_bytes;
         self.bytes_since_snapshot = bytes_since_snapshot;
+        self.refill_reserve();
         Ok(())
     }
 

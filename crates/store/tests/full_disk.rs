@@ -3,73 +3,34 @@
 //! acknowledgement, reads keep working, and appends resume once space returns.
 #![allow(clippy::unwrap_used)]
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
+
+use orco_fixture::Tmpfs;
 
 use orco_state::State;
 use orco_store::{At, Options, RedbStore, Store, StoreError, suite};
 
-/// A tmpfs mounted for the test, unmounted on drop (also when the test fails).
-struct Tmpfs {
-    dir: PathBuf,
-    _parent: tempfile::TempDir,
+/// A tmpfs of `size` on a fresh temp dir (bound as `(_parent, tmpfs)`, the mount is dropped
+/// first).
+fn tmpfs(size: &str) -> (tempfile::TempDir, Tmpfs) {
+    let parent = tempfile::tempdir().unwrap();
+    let mount = Tmpfs::mount(&parent.path().join("mnt"), size).unwrap_or_else(|e| panic!("{e}"));
+    (parent, mount)
 }
 
-impl Tmpfs {
-    fn mount(size: &str) -> Tmpfs {
-        let parent = tempfile::tempdir().unwrap();
-        let dir = parent.path().join("mnt");
-        std::fs::create_dir(&dir).unwrap();
-        let output = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(&dir)
-            .output();
-        match output {
-            Ok(out) if out.status.success() => Tmpfs {
-                dir,
-                _parent: parent,
-            },
-            Ok(out) => panic!(
-                "cannot mount a tmpfs for the full-disk test (it needs root or CAP_SYS_ADMIN): {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ),
-            Err(e) => panic!("cannot run mount for the full-disk test: {e}"),
-        }
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.dir).status();
-    }
-}
-
-/// Fills the filesystem of `dir` with a file until a write fails; returns the file.
-fn fill(dir: &Path) -> PathBuf {
-    let path = dir.join("filler");
-    let mut file = std::fs::File::create(&path).unwrap();
-    let chunk = vec![0xa5u8; 64 * 1024];
-    loop {
-        if file.write_all(&chunk).is_err() {
-            break;
-        }
-    }
-    let small = vec![0xa5u8; 512];
-    while file.write_all(&small).is_ok() {}
-    let _ = file.sync_all();
-    path
+fn fill(tmpfs: &Tmpfs) -> PathBuf {
+    tmpfs.fill().unwrap()
 }
 
 #[test]
 fn a_full_disk_fails_appends_clearly_keeps_reads_and_recovers() {
-    let tmpfs = Tmpfs::mount("8m");
-    let data = tmpfs.dir.join("data");
+    let (_parent, tmpfs) = tmpfs("8m");
+    let data = tmpfs.path().join("data");
     let store = RedbStore::open(&data).unwrap();
     let events: Vec<_> = (0..200).map(|i| suite::event(i, (i % 3) as u32)).collect();
     assert_eq!(store.append(events.clone()).unwrap(), 200);
 
-    let filler = fill(&tmpfs.dir);
+    let filler = fill(&tmpfs);
     let err = store.append(vec![suite::event(500, 0)]).unwrap_err();
     assert!(matches!(err, StoreError::DiskFull { .. }), "{err:?}");
     let message = err.to_string();
@@ -115,8 +76,8 @@ fn a_full_disk_fails_appends_clearly_keeps_reads_and_recovers() {
 fn appends_on_an_almost_full_disk_stop_cleanly_and_lose_nothing() {
     // No free-space reserve and 256 KiB left: single-event appends until the disk is full;
     // the one that does not fit fails and every acknowledged one survives.
-    let tmpfs = Tmpfs::mount("8m");
-    let data = tmpfs.dir.join("data");
+    let (_parent, tmpfs) = tmpfs("8m");
+    let data = tmpfs.path().join("data");
     let options = Options {
         min_free_bytes: 0,
         ..Options::default()
@@ -124,7 +85,7 @@ fn appends_on_an_almost_full_disk_stop_cleanly_and_lose_nothing() {
     let store = RedbStore::open_with(&data, options.clone()).unwrap();
     let mut acked: Vec<_> = (0..200).map(|i| suite::event(i, 0)).collect();
     assert_eq!(store.append(acked.clone()).unwrap(), 200);
-    let filler = fill(&tmpfs.dir);
+    let filler = fill(&tmpfs);
     let len = std::fs::metadata(&filler).unwrap().len();
     std::fs::OpenOptions::new()
         .write(true)
@@ -166,4 +127,54 @@ fn appends_on_an_almost_full_disk_stop_cleanly_and_lose_nothing() {
         store.append(vec![suite::event(99_999, 0)]).unwrap(),
         acked.len() as u64 + 1
     );
+}
+
+#[test]
+fn a_stop_is_recorded_on_a_full_disk_through_the_reserve_which_comes_back_with_space() {
+    let (_parent, tmpfs) = tmpfs("48m");
+    let data = tmpfs.path().join("data");
+    let store = RedbStore::open(&data).unwrap();
+    let reserve = data.join("reserve");
+    assert!(
+        std::fs::metadata(&reserve).is_ok_and(|m| m.len() == Options::default().reserve_bytes),
+        "the reserve is allocated at open"
+    );
+    assert_eq!(store.append(vec![suite::event(1, 0)]).unwrap(), 1);
+
+    let filler = fill(&tmpfs);
+    // An ordinary write is refused; the reserve is not touched for it.
+    let err = store.append(vec![suite::event(2, 0)]).unwrap_err();
+    assert!(matches!(err, StoreError::DiskFull { .. }), "{err:?}");
+    assert!(reserve.exists());
+
+    // A stop is written, with the reserve's room.
+    let stop = orco_state::Event::new(
+        suite::event(3, 0).at,
+        orco_state::EventKind::StopRequested {
+            workload: suite::instance(0).workload,
+        },
+    );
+    assert_eq!(store.append(vec![stop.clone()]).unwrap(), 2);
+    assert!(!reserve.exists(), "the reserve was given back for the stop");
+    // What follows a stop (the instance's end) fits in what the reserve freed.
+    let stopped = orco_state::Event::new(
+        suite::event(4, 0).at,
+        orco_state::EventKind::InstanceStopped {
+            instance: suite::instance(0),
+        },
+    );
+    assert_eq!(store.append(vec![stopped]).unwrap(), 3);
+
+    // Space returns: the next write makes the reserve again.
+    std::fs::remove_file(filler).unwrap();
+    assert_eq!(store.append(vec![suite::event(5, 0)]).unwrap(), 4);
+    assert!(
+        reserve.exists(),
+        "the reserve is made again once there is room"
+    );
+    drop(store);
+    let store = RedbStore::open(&data).unwrap();
+    assert_eq!(store.head(), 4);
+    let records = store.read(0, usize::MAX).unwrap();
+    assert_eq!(records[1].event, stop);
 }

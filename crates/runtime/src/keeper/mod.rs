@@ -8,6 +8,11 @@
 //! has consumed is given back to the file system, and at most [`SPOOL_CAP`] bytes wait to be
 //! read), and runs on one thread: a SIGCHLD wakes the reaper,
 //! which records the exit and tells watchers at once; nothing polls.
+//!
+//! Instances write their output into FIFOs in their directory (`stdout`, `stderr`), which
+//! they hold open read-write: a keeper that dies takes no output pipe with it. The next
+//! keeper finds the instances recorded in the directory, reopens their FIFOs and log, and
+//! takes them over (it sees their end through a pidfd, not being their parent).
 
 mod table;
 
@@ -135,8 +140,11 @@ async fn serve(config: KeeperConfig) -> Result<(), RuntimeError> {
     let mut sigchld =
         signal(SignalKind::child()).map_err(RuntimeError::io("cannot listen for SIGCHLD"))?;
     let socket = config.socket();
-    // Before anything is spawned: no instance of a keeper that died may run beside a new one.
-    for name in table::sweep_orphans(&config.dir) {
+    // Before anything is spawned: what a keeper that died left running is taken over or
+    // stopped, so that no instance ever runs twice.
+    let mut table = Table::new(config.dir.clone());
+    let (adopted, stopped) = table.adopt_recorded();
+    for name in stopped {
         eprintln!("orco keeper: stopped {name}, left running by a keeper that died");
     }
     let _ = std::fs::remove_file(&socket);
@@ -145,9 +153,22 @@ async fn serve(config: KeeperConfig) -> Result<(), RuntimeError> {
         socket.display()
     )))?;
     let shared = Arc::new(Shared {
-        table: Mutex::new(Table::new(config.dir.clone())),
+        table: Mutex::new(table),
         shutdown: Notify::new(),
     });
+    for taken in adopted {
+        let table::Adopted {
+            name,
+            generation,
+            stdout,
+            stderr,
+            pidfd,
+        } = taken;
+        for (fd, source) in [(stdout, Source::Stdout), (stderr, Source::Stderr)] {
+            tokio::spawn(pump(shared.clone(), name.clone(), generation, source, fd));
+        }
+        tokio::spawn(watch_adopted(shared.clone(), name, generation, pidfd));
+    }
     if config.notify_ready {
         let mut out = std::io::stdout();
         let _ = writeln!(out, "ready {VERSION} {}", std::process::id());
@@ -505,6 +526,28 @@ async fn send_log(
         offset += record.len() as u64;
     }
     Ok(offset)
+}
+
+/// Waits for the leader of an adopted instance to end (its pidfd turns readable) and
+/// records the exit: the keeper is not its parent, so no SIGCHLD tells it.
+async fn watch_adopted(shared: Arc<Shared>, name: String, generation: u64, pidfd: OwnedFd) {
+    // Deprecated as unsound for a borrowed fd; here the AsyncFd owns the pidfd, so it cannot
+    // be closed while registered, and the safe constructor is the one without `unsafe`.
+    #[allow(deprecated)]
+    let registered = tokio::io::unix::AsyncFd::with_interest(pidfd, tokio::io::Interest::READABLE);
+    match registered {
+        Ok(fd) => {
+            let _ = fd.readable().await;
+        }
+        Err(e) => {
+            // Cannot wait for it: poll instead, rarely (a kernel without pidfd polling).
+            eprintln!("orco keeper: cannot watch {name} ({e}): polling its end");
+            while shared.table().leader_runs(&name, generation) {
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            }
+        }
+    }
+    shared.table().adopted_exited(&name, generation);
 }
 
 /// Reads one output pipe of an instance into its log until every writer has closed it.

@@ -9,7 +9,7 @@ use std::fs::File;
 use std::io::Write;
 use std::os::fd::OwnedFd;
 use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -50,9 +50,15 @@ struct Instance {
     /// How far the engine has kept the log (`consumed`): the spool holds only what lies
     /// beyond, and what lies before is given back to the file system.
     consumed: u64,
-    /// Lines dropped because the spool was full, not yet announced in the log.
+    /// Lines dropped because the spool was full or the log could not be written, not yet
+    /// announced in the log (a new run of the name announces what the last one lost).
     dropped: u64,
+    /// Whether some of them were lost to a failed write rather than a full spool.
+    unwritable: bool,
     stop: Option<Stopping>,
+    /// Taken over from a keeper that died: not our child, so its end is seen through a
+    /// pidfd and its exit status read from `/proc` while it is a zombie (or is unknown).
+    adopted: bool,
 }
 
 /// The most output the keeper spools per instance that the engine has not yet consumed.
@@ -63,12 +69,19 @@ pub const SPOOL_CAP: u64 = 32 << 20;
 /// Room kept in a full spool for the record that announces dropped lines.
 const DROPPED_NOTICE_ROOM: u64 = 256;
 
-/// The record that announces `count` lines dropped from a full spool.
-fn dropped_record(count: u64) -> Vec<u8> {
-    let text = format!(
-        "orco: dropped {count} lines: the output spool was full ({} MiB not yet read)",
-        SPOOL_CAP >> 20
-    );
+/// The record that announces `count` lines dropped: from a full spool, or because the
+/// output log could not be written (`unwritable`: a full disk).
+fn dropped_record(count: u64, unwritable: bool) -> Vec<u8> {
+    let text = if unwritable {
+        format!(
+            "orco: dropped {count} lines: the output log could not be written (is the disk full?)"
+        )
+    } else {
+        format!(
+            "orco: dropped {count} lines: the output spool was full ({} MiB not yet read)",
+            SPOOL_CAP >> 20
+        )
+    };
     let mut record = Vec::new();
     encode_record(
         &mut record,
@@ -144,6 +157,17 @@ pub(crate) struct Spawned {
     pub(crate) stderr: Option<OwnedFd>,
 }
 
+/// An instance a previous keeper started and that still runs, taken over by this one: the
+/// caller pumps its output FIFOs and watches its pidfd.
+#[derive(Debug)]
+pub(crate) struct Adopted {
+    pub(crate) name: String,
+    pub(crate) generation: u64,
+    pub(crate) stdout: OwnedFd,
+    pub(crate) stderr: OwnedFd,
+    pub(crate) pidfd: OwnedFd,
+}
+
 /// All instances this keeper started and has not forgotten.
 #[derive(Debug)]
 pub(crate) struct Table {
@@ -196,6 +220,18 @@ fn resolve(program: &str, env: &BTreeMap<String, String>) -> PathBuf {
     PathBuf::from(program)
 }
 
+/// Appends `bytes` at `len`, the log's length in whole records; a write that fails part
+/// way (a full disk) is cut back, so the log never holds half a record.
+fn write_at_end(log: &mut File, len: u64, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::{Seek, SeekFrom};
+    let written = log.write_all(bytes);
+    if written.is_err() {
+        let _ = log.set_len(len);
+        let _ = log.seek(SeekFrom::Start(len));
+    }
+    written
+}
+
 /// Whether any process is left in the group.
 fn group_exists(pgid: i32) -> bool {
     !matches!(killpg(Pid::from_raw(pgid), None), Err(Errno::ESRCH))
@@ -218,9 +254,12 @@ impl Table {
 
     /// Records which process group runs `name`, so that a keeper started after this one
     /// died finds it (see [`sweep_orphans`]).
-    fn mark(&self, name: &str, pid: i32) {
+    fn mark(&self, name: &str, pid: i32, started_at_unix_ms: u64) {
         let dir = self.dir.join("instances").join(name);
-        let text = format!("{pid} {}\n", start_time(pid).unwrap_or(0));
+        let text = format!(
+            "{pid} {} {started_at_unix_ms}\n",
+            start_time(pid).unwrap_or(0)
+        );
         let written = std::fs::create_dir_all(&dir).and_then(|()| {
             let tmp = dir.join(".group.tmp");
             std::fs::write(&tmp, text)?;
@@ -265,6 +304,19 @@ impl Table {
             let _ = std::fs::remove_file(self.log_path(name));
         }
 
+        let instance_dir = self.dir.join("instances").join(name);
+        let fifo_error = |e: std::io::Error| {
+            failure(
+                ErrorCode::Internal,
+                format!("cannot make the output pipes of `{name}`: {e}"),
+            )
+        };
+        std::fs::create_dir_all(&instance_dir).map_err(fifo_error)?;
+        let (stdout, stdout_writer) =
+            output_fifo(&instance_dir, Source::Stdout).map_err(fifo_error)?;
+        let (stderr, stderr_writer) =
+            output_fifo(&instance_dir, Source::Stderr).map_err(fifo_error)?;
+
         let mut cmd = std::process::Command::new(resolve(program, &launch.env));
         // The program sees the name it was given as its argv[0], not the path found.
         cmd.arg0(program)
@@ -272,39 +324,47 @@ impl Table {
             .env_clear()
             .envs(&launch.env)
             .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .stdout(Stdio::from(stdout_writer))
+            .stderr(Stdio::from(stderr_writer))
             .process_group(0);
         if let Some(dir) = &launch.workdir {
             cmd.current_dir(dir);
         }
-        let mut child = cmd.spawn().map_err(|e| spawn_error(e.to_string()))?;
+        let spawned = cmd.spawn();
+        // The keeper keeps no write end: the output ends when the instance's last writer does.
+        drop(cmd);
+        let child = spawned.map_err(|e| spawn_error(e.to_string()))?;
         let pid = i32::try_from(child.id()).unwrap_or(i32::MAX);
         self.generations += 1;
         let generation = self.generations;
+        let started_at_unix_ms = unix_ms();
+        // Lines the last run lost (a full disk) are told at the head of this run's output.
+        let carried = self.instances.get(name).map_or(0, |old| old.dropped);
         self.instances.insert(
             name.to_string(),
             Instance {
                 pid,
                 generation,
-                started_at_unix_ms: unix_ms(),
+                started_at_unix_ms,
                 exit: None,
                 group_alive: true,
                 log: None,
                 log_len: 0,
                 consumed: 0,
-                dropped: 0,
+                dropped: carried,
+                unwritable: carried > 0,
                 stop: None,
+                adopted: false,
             },
         );
         self.by_pid.insert(pid, name.to_string());
-        self.mark(name, pid);
+        self.mark(name, pid, started_at_unix_ms);
         // The std `Child` is dropped without waiting: the keeper reaps every child itself.
         Ok(Spawned {
             pid,
             generation,
-            stdout: child.stdout.take().map(OwnedFd::from),
-            stderr: child.stderr.take().map(OwnedFd::from),
+            stdout: Some(stdout),
+            stderr: Some(stderr),
         })
     }
 
@@ -336,6 +396,8 @@ impl Table {
                         "orco keeper: cannot create {}: {e}; lines of {name} dropped",
                         path.display()
                     );
+                    inst.dropped = inst.dropped.saturating_add(count_records(records));
+                    inst.unwritable = true;
                     return;
                 }
             }
@@ -355,9 +417,10 @@ impl Table {
         let Some(log) = inst.log.as_mut() else {
             return;
         };
-        if let Err(e) = log.write_all(records) {
+        if let Err(e) = write_at_end(log, inst.log_len, records) {
             // Lost, but never silently: counted, and announced once the disk takes it.
             inst.dropped = inst.dropped.saturating_add(count_records(records));
+            inst.unwritable = true;
             eprintln!("orco keeper: cannot append output of {name}: {e}; lines dropped");
             return;
         }
@@ -373,11 +436,12 @@ impl Table {
         let Some(log) = inst.log.as_mut() else {
             return;
         };
-        let record = dropped_record(inst.dropped);
-        match log.write_all(&record) {
+        let record = dropped_record(inst.dropped, inst.unwritable);
+        match write_at_end(log, inst.log_len, &record) {
             Ok(()) => {
                 inst.log_len += record.len() as u64;
                 inst.dropped = 0;
+                inst.unwritable = false;
             }
             Err(e) => eprintln!("orco keeper: cannot append output of {name}: {e}"),
         }
@@ -454,8 +518,16 @@ impl Table {
     /// Notices groups that emptied and answers the stops waiting for them.
     fn refresh_groups(&mut self) {
         for inst in self.instances.values_mut() {
-            if inst.exit.is_some() && inst.group_alive && !group_exists(inst.pid) {
-                inst.group_alive = false;
+            if inst.exit.is_some() && inst.group_alive {
+                // An adopted leader may stay a zombie of an init that does not reap.
+                let gone = if inst.adopted {
+                    !group_alive_unreaped(inst.pid)
+                } else {
+                    !group_exists(inst.pid)
+                };
+                if gone {
+                    inst.group_alive = false;
+                }
             }
             if let (Some(exit), false) = (inst.exit, inst.group_alive)
                 && let Some(stop) = inst.stop.take()
@@ -619,47 +691,208 @@ fn start_time(pid: i32) -> Option<u64> {
     rest.split_whitespace().nth(19)?.parse().ok()
 }
 
-/// Stops every process group that a previous keeper of `dir` recorded and that still runs:
-/// a keeper that died (SIGKILL, a crash) leaves its instances behind, with their output
-/// pipes gone, and a new keeper must never run a second process beside one of them. A
-/// recorded leader that still runs counts only if its start time matches (not a reused pid);
-/// a group whose leader is gone can only be the recorded one (a pid is not reused while it
-/// names a group). Returns the instances stopped. Called before the keeper accepts any
-/// request.
-pub(crate) fn sweep_orphans(dir: &std::path::Path) -> Vec<String> {
-    let mut stopped = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir.join("instances")) else {
-        return stopped;
-    };
-    let mut groups = Vec::new();
-    for entry in entries.flatten() {
-        let Ok(text) = std::fs::read_to_string(entry.path().join(GROUP_FILE)) else {
-            continue;
-        };
+/// The FIFO that carries one output stream of an instance: `DIR/instances/NAME/stdout` or
+/// `stderr`. Returns the keeper's read end and the instance's end. The instance's end is
+/// opened read-write, so the instance itself counts as a reader: when the keeper dies, its
+/// writes wait in the pipe (at most the pipe's size, then they block) instead of raising
+/// SIGPIPE, and the next keeper reopens the FIFO and reads on. The read end sees the end
+/// of the stream once every process holding the instance's end has closed it.
+fn output_fifo(dir: &Path, source: Source) -> std::io::Result<(OwnedFd, OwnedFd)> {
+    use nix::fcntl::{OFlag, open};
+    use nix::sys::stat::Mode;
+    let path = dir.join(fifo_name(source));
+    match std::fs::remove_file(&path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    nix::unistd::mkfifo(&path, Mode::S_IRUSR | Mode::S_IWUSR)?;
+    let reader = open(
+        &path,
+        OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?;
+    let writer = open(&path, OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty())?;
+    Ok((reader, writer))
+}
+
+fn fifo_name(source: Source) -> &'static str {
+    match source {
+        Source::Stdout => "stdout",
+        Source::Stderr => "stderr",
+    }
+}
+
+/// What a previous keeper recorded about one instance: `PID STARTTIME [STARTED_MS]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Record {
+    pid: i32,
+    start_time: u64,
+    started_at_unix_ms: u64,
+}
+
+impl Record {
+    fn parse(text: &str) -> Option<Record> {
         let mut fields = text.split_whitespace();
-        let (Some(Ok(pid)), Some(Ok(started))) = (
-            fields.next().map(str::parse::<i32>),
-            fields.next().map(str::parse::<u64>),
-        ) else {
-            continue;
+        let pid = fields.next()?.parse().ok()?;
+        let start_time = fields.next()?.parse().ok()?;
+        let started_at_unix_ms = fields.next().and_then(|f| f.parse().ok()).unwrap_or(0);
+        Some(Record {
+            pid,
+            start_time,
+            started_at_unix_ms,
+        })
+    }
+}
+
+/// The state field of `/proc/PID/stat` and, for a zombie, its exit code field (52, the
+/// `waitpid` status). `None` when the process is gone (reaped).
+fn proc_state(pid: i32) -> Option<(char, Option<i32>)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(')')?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let state = fields.first()?.chars().next()?;
+    // Field 52 overall is the 50th after the command (fields 1 and 2 precede it).
+    let code = fields.get(49).and_then(|f| f.parse().ok());
+    Some((state, code))
+}
+
+/// How an adopted leader ended: read from `/proc` while it is a zombie (its parent, not
+/// being this keeper, may not have reaped it yet); unknown once someone else reaped it.
+pub(crate) fn adopted_exit_status(pid: i32) -> ExitStatus {
+    match proc_state(pid) {
+        Some(('Z', Some(raw))) if raw & 0x7f == 0 => ExitStatus::Code((raw >> 8) & 0xff),
+        Some(('Z', Some(raw))) => ExitStatus::Signal(raw & 0x7f),
+        _ => ExitStatus::Unknown,
+    }
+}
+
+impl Table {
+    /// Takes over the instances that a previous keeper of this directory recorded and that
+    /// still run: a keeper that died (SIGKILL, a crash) leaves them behind, their output in
+    /// FIFOs this keeper reopens. A recorded leader counts only if its start time matches
+    /// (not a reused pid). What cannot be taken over (the leader is gone but its group is
+    /// not, or a recording without FIFOs) is stopped, so that a new keeper never runs a
+    /// second process beside one of them. Called before the keeper accepts any request.
+    /// Returns the adopted instances (for the caller to pump and watch) and the names of
+    /// those stopped.
+    pub(crate) fn adopt_recorded(&mut self) -> (Vec<Adopted>, Vec<String>) {
+        let mut adopted = Vec::new();
+        let mut stopped = Vec::new();
+        let Ok(entries) = std::fs::read_dir(self.dir.join("instances")) else {
+            return (adopted, stopped);
         };
-        let ours = match start_time(pid) {
-            Some(now) => now == started,
-            None => true,
-        };
-        if pid > 1 && ours && group_exists(pid) {
-            let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
-            groups.push(pid);
-            stopped.push(entry.file_name().to_string_lossy().into_owned());
+        let mut groups = Vec::new();
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(record) = std::fs::read_to_string(entry.path().join(GROUP_FILE))
+                .ok()
+                .as_deref()
+                .and_then(Record::parse)
+            else {
+                let _ = std::fs::remove_dir_all(entry.path());
+                continue;
+            };
+            let pid = record.pid;
+            let leader_runs = start_time(pid) == Some(record.start_time)
+                && proc_state(pid).is_some_and(|(state, _)| state != 'Z');
+            if pid > 1 && leader_runs {
+                match self.take_over(&name, &entry.path(), record) {
+                    Ok(taken) => {
+                        adopted.push(taken);
+                        continue;
+                    }
+                    Err(e) => eprintln!("orco keeper: cannot take over {name}: {e}"),
+                }
+            }
+            // A group whose leader is gone can only be the recorded one (a pid is not
+            // reused while it names a group); a leader that runs but cannot be taken over
+            // is stopped with its group.
+            let ours = start_time(pid).is_none_or(|now| now == record.start_time);
+            if pid > 1 && ours && group_alive_unreaped(pid) {
+                let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+                groups.push(pid);
+                stopped.push(name);
+            }
+            let _ = std::fs::remove_dir_all(entry.path());
         }
-        let _ = std::fs::remove_dir_all(entry.path());
+        // They are not our children: whoever reaps them, wait (bounded) until they are gone.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while groups.iter().any(|&g| group_alive_unreaped(g))
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        (adopted, stopped)
     }
-    // They are not our children: whoever reaps them, wait (bounded) until they are gone.
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while groups.iter().any(|&g| group_alive_unreaped(g)) && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
+
+    /// Reopens an instance's FIFOs and log and enters it in the table.
+    fn take_over(&mut self, name: &str, dir: &Path, record: Record) -> std::io::Result<Adopted> {
+        use nix::fcntl::{OFlag, open};
+        use nix::sys::stat::Mode;
+        let flags = OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
+        let stdout = open(&dir.join(fifo_name(Source::Stdout)), flags, Mode::empty())?;
+        let stderr = open(&dir.join(fifo_name(Source::Stderr)), flags, Mode::empty())?;
+        let pidfd = rustix::process::pidfd_open(
+            rustix::process::Pid::from_raw(record.pid).ok_or(std::io::ErrorKind::InvalidInput)?,
+            rustix::process::PidfdFlags::NONBLOCK,
+        )?;
+        let log_path = self.log_path(name);
+        let log = File::options().append(true).open(&log_path).ok();
+        let log_len = log
+            .as_ref()
+            .and_then(|f| f.metadata().ok())
+            .map_or(0, |m| m.len());
+        self.generations += 1;
+        let generation = self.generations;
+        self.instances.insert(
+            name.to_string(),
+            Instance {
+                pid: record.pid,
+                generation,
+                started_at_unix_ms: record.started_at_unix_ms,
+                exit: None,
+                group_alive: true,
+                log,
+                log_len,
+                consumed: 0,
+                dropped: 0,
+                unwritable: false,
+                stop: None,
+                adopted: true,
+            },
+        );
+        Ok(Adopted {
+            name: name.to_string(),
+            generation,
+            stdout,
+            stderr,
+            pidfd,
+        })
     }
-    stopped
+
+    /// Whether the leader of an adopted instance still runs (not gone, not a zombie).
+    pub(crate) fn leader_runs(&self, name: &str, generation: u64) -> bool {
+        self.instances.get(name).is_some_and(|inst| {
+            inst.generation == generation
+                && proc_state(inst.pid).is_some_and(|(state, _)| state != 'Z')
+        })
+    }
+
+    /// The leader of an adopted instance ended (its pidfd became readable).
+    pub(crate) fn adopted_exited(&mut self, name: &str, generation: u64) {
+        let Some(inst) = self.instances.get_mut(name) else {
+            return;
+        };
+        if inst.generation != generation || inst.exit.is_some() {
+            return;
+        }
+        inst.exit = Some(Exit {
+            status: adopted_exit_status(inst.pid),
+            at_unix_ms: unix_ms(),
+        });
+        self.refresh_groups();
+        self.wake();
+    }
 }
 
 /// Whether a group has a member that is not a zombie.
