@@ -8,13 +8,14 @@
 //! - [`context`]: [`ApiContext`], what handlers share (store, node, metrics, write lock).
 //! - [`routes`]: the handlers, one module per resource (stacks, workloads, instances, nodes,
 //!   events, history, cluster).
-//! - [`model`]: request and response bodies; [`views`]: computing them from a `State`.
+//! - [`model`] (from `orco-wire`): request and response bodies; [`views`]: computing them
+//!   from a `State`.
 //! - [`error`]: [`ApiError`] and the JSON error body; [`extract`]: extractors that reject
 //!   with it.
-//! - [`at`]: the `?at=` moment; [`version`]: the `Orco-Version` exchange.
+//! - [`at`]: the `?at=` moment; [`version`] (from `orco-wire`): the `Orco-Version` exchange.
 //! - [`check`]: validating a submitted stack by the stack file's rules.
 //! - [`limits`]: the per-daemon bounds a write is checked against (replicas, instances).
-//! - [`paths`]: the default data dir and socket.
+//! - [`paths`] (from `orco-wire`): the default data dir and socket.
 //! - [`metrics`]: `/metrics`; [`node`]: the local node's capacity; [`openapi`]: the document.
 
 pub mod at;
@@ -24,14 +25,14 @@ pub mod error;
 pub mod extract;
 pub mod limits;
 pub mod metrics;
-pub mod model;
 pub mod node;
 pub mod openapi;
-pub mod paths;
 pub mod router;
 pub mod routes;
-pub mod version;
 pub mod views;
+
+/// The wire types this API serves, from `orco-wire` (shared with its clients).
+pub use orco_wire::{model, paths, version};
 
 pub use context::ApiContext;
 pub use error::{ApiError, ErrorBody, ErrorDetail};
@@ -39,6 +40,4 @@ pub use node::LocalNode;
 pub use router::router;
 pub use version::{API_PREFIX, VERSION, VERSION_HEADER};
 
-/// How often a stream (the event watch, a log follow) sends a keep-alive when it has nothing
-/// else to send, so that a client tells a quiet stream from a daemon that stopped answering.
-pub const STREAM_KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(15);
+pub use orco_wire::STREAM_KEEP_ALIVE;

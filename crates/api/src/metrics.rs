@@ -13,7 +13,8 @@ use prometheus_client::registry::Registry;
 
 use orco_state::State;
 
-use crate::views::{PHASES, phase_name};
+use crate::views::phase;
+use orco_wire::InstancePhase;
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PhaseLabel {
@@ -111,15 +112,15 @@ impl Metrics {
     /// `state`.
     pub fn render(&self, state: &State) -> String {
         let _guard = self.encode.lock();
-        for phase in PHASES {
+        for p in InstancePhase::ALL {
             let n = state
                 .instances
                 .values()
-                .filter(|i| phase_name(i.phase) == *phase)
+                .filter(|i| phase(i.phase) == p)
                 .count();
             self.instances
                 .get_or_create(&PhaseLabel {
-                    phase: (*phase).into(),
+                    phase: p.as_str().into(),
                 })
                 .set(i64::try_from(n).unwrap_or(i64::MAX));
         }

@@ -31,7 +31,7 @@ impl LocalNode {
         let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
         NodeView {
             name: self.name.clone(),
-            status: "ready".into(),
+            status: orco_wire::NodeStatus::Ready,
             cpus: self.cpus,
             memory_bytes: meminfo_bytes(&meminfo, "MemTotal"),
             memory_available_bytes: meminfo_bytes(&meminfo, "MemAvailable"),

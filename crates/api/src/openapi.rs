@@ -4,10 +4,10 @@ use utoipa::OpenApi;
 
 use crate::error::{ErrorBody, ErrorDetail, FieldProblem};
 use crate::model::{
-    Accepted, ClusterInfo, EventView, Health, HistoryView, InstanceList, InstanceView, NodeList,
-    NodeView, RollbackRequest, RolloutInstance, RolloutState, RolloutView, ScaleRequest,
-    SpecRevision, StackDetail, StackList, StackView, WorkloadCreate, WorkloadDetail, WorkloadList,
-    WorkloadView,
+    Accepted, Blocked, ClusterInfo, DependencyView, EventView, Health, HistoryView, InstanceList,
+    InstanceView, NodeList, NodeView, RollbackRequest, RolloutInstance, RolloutState, RolloutView,
+    ScaleRequest, SpecRevision, StackDetail, StackList, StackView, WorkloadCreate, WorkloadDetail,
+    WorkloadList, WorkloadView,
 };
 use crate::routes::jobs::{
     JobList, JobRunView, JobSubmit, JobSubmitted, ProgressReport, ScheduleView, TaskView,
@@ -61,7 +61,11 @@ use crate::routes::{cluster, events, history, instances, jobs, logs, nodes, stac
         WorkloadView, WorkloadDetail, WorkloadList, WorkloadCreate, ScaleRequest, InstanceView,
         InstanceList, NodeView, NodeList, EventView, HistoryView, ClusterInfo, JobSubmit,
         JobSubmitted, JobRunView, TaskView, JobList, ProgressReport, ScheduleView, RolloutView,
-        RolloutState, RolloutInstance, SpecRevision, RollbackRequest,
+        RolloutState, RolloutInstance, SpecRevision, RollbackRequest, Blocked, DependencyView,
+        orco_wire::WorkloadKind, orco_wire::WorkloadState, orco_wire::InstancePhase,
+        orco_wire::RolloutStatus, orco_wire::JobState, orco_wire::TaskState,
+        orco_wire::NodeStatus, orco_wire::HealthStatus, orco_wire::ClusterMode,
+        orco_wire::EventType, orco_wire::Level,
     )),
     tags(
         (name = "stacks", description = "Apply, read and remove stacks"),
@@ -80,4 +84,29 @@ pub struct ApiDoc;
 /// The document.
 pub fn document() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_document_serves_every_route_of_the_wire_crate_and_names_each_state() {
+        let doc = serde_json::to_value(document()).unwrap_or_default();
+        let paths = doc["paths"].as_object().cloned().unwrap_or_default();
+        for route in orco_wire::route::ALL {
+            let path = format!("{}{route}", orco_wire::API_PREFIX);
+            assert!(paths.contains_key(&path), "{path} is not in the document");
+        }
+        assert!(paths.contains_key(orco_wire::route::HEALTH));
+        let schemas = &doc["components"]["schemas"];
+        let states = schemas["WorkloadState"]["enum"].to_string();
+        for word in ["\"scaled-to-zero\"", "\"not-run\"", "\"degraded\""] {
+            assert!(states.contains(word), "{states}");
+        }
+        assert!(schemas["WorkloadView"]["properties"]["blocked"].is_object());
+        assert!(schemas["Blocked"]["properties"]["since"].is_object());
+        let kinds = schemas["EventType"]["enum"].to_string();
+        assert!(kinds.contains("\"instance_started\""), "{kinds}");
+    }
 }

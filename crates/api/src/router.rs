@@ -18,57 +18,59 @@ use crate::error::{ApiError, code_for_status};
 use crate::openapi::document;
 use crate::routes::{cluster, events, history, instances, jobs, logs, nodes, stacks, workloads};
 use crate::version::{self, VERSION, VERSION_HEADER};
+use orco_wire::route;
 
 /// The largest request body accepted (the stack file loader's own input limit).
 pub const BODY_LIMIT: usize = 4 << 20;
 
 /// The whole API.
 pub fn router(ctx: ApiContext) -> Router {
+    let workflows = |jobs_route: &str| jobs_route.replacen("/jobs", "/workflows", 1);
     let api = Router::new()
-        .route("/stacks", get(stacks::list).post(stacks::apply))
+        .route(route::STACKS, get(stacks::list).post(stacks::apply))
         .route(
-            "/stacks/{name}",
+            route::STACK,
             get(stacks::get).put(stacks::put).delete(stacks::delete),
         )
-        .route("/stacks/{name}/stop", post(stacks::stop))
-        .route("/workloads", get(workloads::list).post(workloads::create))
+        .route(route::STACK_STOP, post(stacks::stop))
         .route(
-            "/workloads/{id}",
+            route::WORKLOADS,
+            get(workloads::list).post(workloads::create),
+        )
+        .route(
+            route::WORKLOAD,
             get(workloads::get).delete(workloads::delete),
         )
-        .route("/workloads/{id}/scale", patch(workloads::scale))
-        .route("/workloads/{id}/restart", post(workloads::restart))
-        .route("/workloads/{id}/rollout", get(workloads::rollout))
-        .route("/workloads/{id}/rollback", post(workloads::rollback))
-        .route("/workloads/{id}/stop", post(workloads::stop))
-        .route("/workloads/{id}/start", post(workloads::start))
-        .route("/instances", get(instances::list))
-        .route("/instances/{id}", get(instances::get))
-        .route("/instances/{id}/restart", post(instances::restart))
-        .route("/instances/{id}/logs", get(logs::instance))
-        .route("/logs", get(logs::read))
-        .route("/nodes", get(nodes::list))
-        .route("/nodes/{name}", get(nodes::get))
-        .route("/events", get(events::stream))
-        .route("/history/{object}", get(history::get))
-        .route("/cluster", get(cluster::info))
-        .route("/jobs", get(jobs::list).post(jobs::submit))
-        .route("/jobs/{id}", get(jobs::get))
-        .route("/jobs/{id}/cancel", post(jobs::cancel))
-        .route("/jobs/{id}/retry", post(jobs::retry))
-        .route("/jobs/{id}/tasks/{task}/progress", post(jobs::progress))
-        .route("/workflows", get(jobs::list).post(jobs::submit))
-        .route("/workflows/{id}", get(jobs::get))
-        .route("/workflows/{id}/cancel", post(jobs::cancel))
-        .route("/workflows/{id}/retry", post(jobs::retry))
-        .route(
-            "/workflows/{id}/tasks/{task}/progress",
-            post(jobs::progress),
-        );
+        .route(route::WORKLOAD_SCALE, patch(workloads::scale))
+        .route(route::WORKLOAD_RESTART, post(workloads::restart))
+        .route(route::WORKLOAD_ROLLOUT, get(workloads::rollout))
+        .route(route::WORKLOAD_ROLLBACK, post(workloads::rollback))
+        .route(route::WORKLOAD_STOP, post(workloads::stop))
+        .route(route::WORKLOAD_START, post(workloads::start))
+        .route(route::INSTANCES, get(instances::list))
+        .route(route::INSTANCE, get(instances::get))
+        .route(route::INSTANCE_RESTART, post(instances::restart))
+        .route(route::INSTANCE_LOGS, get(logs::instance))
+        .route(route::LOGS, get(logs::read))
+        .route(route::NODES, get(nodes::list))
+        .route(route::NODE, get(nodes::get))
+        .route(route::EVENTS, get(events::stream))
+        .route(route::HISTORY, get(history::get))
+        .route(route::CLUSTER, get(cluster::info))
+        .route(route::JOBS, get(jobs::list).post(jobs::submit))
+        .route(route::JOB, get(jobs::get))
+        .route(route::JOB_CANCEL, post(jobs::cancel))
+        .route(route::JOB_RETRY, post(jobs::retry))
+        .route(route::JOB_PROGRESS, post(jobs::progress))
+        .route(&workflows(route::JOBS), get(jobs::list).post(jobs::submit))
+        .route(&workflows(route::JOB), get(jobs::get))
+        .route(&workflows(route::JOB_CANCEL), post(jobs::cancel))
+        .route(&workflows(route::JOB_RETRY), post(jobs::retry))
+        .route(&workflows(route::JOB_PROGRESS), post(jobs::progress));
     Router::new()
         .nest(version::API_PREFIX, api)
-        .route("/health", get(cluster::health))
-        .route("/metrics", get(metrics))
+        .route(route::HEALTH, get(cluster::health))
+        .route(route::METRICS, get(metrics))
         .merge(SwaggerUi::new("/api/v1/docs").url("/api/v1/openapi.json", document()))
         .fallback(fallback)
         .layer(DefaultBodyLimit::disable())

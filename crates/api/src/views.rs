@@ -1,12 +1,16 @@
 //! Views: the response bodies of [`crate::model`] computed from a [`State`], and the one-line
-//! summaries of events. Pure functions of the state (and the moment asked for).
+//! summaries of events. Pure functions of the state and the moment asked for (`at`: the
+//! read's `as_of`), which is also the moment a waiting workload's dependencies are judged at,
+//! so that a view of a past state explains it with that past's time.
 
+use jiff::Timestamp;
 use orco_state::{
-    Event, EventKind, ExitStatus, Instance, InstanceId, JobOutcome, Phase, StackName, StackState,
-    State, WorkloadId,
+    Event, EventKind, ExitStatus, Instance, InstanceId, JobOutcome, JobRunId, Phase, StackName,
+    StackState, State, WorkloadId,
 };
+use orco_wire::{EventType, InstancePhase, WorkloadKind, WorkloadState};
 
-use crate::model::{EventView, InstanceView, StackView, WorkloadView};
+use crate::model::{Blocked, DependencyView, EventView, InstanceView, StackView, WorkloadView};
 
 /// The view of one applied stack.
 pub fn stack_view(state: &State, name: &StackName, stack: &StackState) -> StackView {
@@ -32,29 +36,51 @@ fn count<T>(items: impl Iterator<Item = T>) -> u32 {
     u32::try_from(items.count()).unwrap_or(u32::MAX)
 }
 
-/// The phase's name in the API.
-pub fn phase_name(phase: Phase) -> &'static str {
+/// The phase as the API names it.
+pub fn phase(phase: Phase) -> InstancePhase {
     match phase {
-        Phase::Pending => "pending",
-        Phase::Starting => "starting",
-        Phase::Running { .. } => "running",
-        Phase::Stopping => "stopping",
-        Phase::Stopped => "stopped",
-        Phase::Succeeded => "succeeded",
-        Phase::Failed => "failed",
+        Phase::Pending => InstancePhase::Pending,
+        Phase::Starting => InstancePhase::Starting,
+        Phase::Running { .. } => InstancePhase::Running,
+        Phase::Stopping => InstancePhase::Stopping,
+        Phase::Stopped => InstancePhase::Stopped,
+        Phase::Succeeded => InstancePhase::Succeeded,
+        Phase::Failed => InstancePhase::Failed,
     }
 }
 
-/// Every phase name, for metrics that list each one.
-pub const PHASES: &[&str] = &[
-    "pending",
-    "starting",
-    "running",
-    "stopping",
-    "stopped",
-    "succeeded",
-    "failed",
-];
+/// The reconciler's [`orco_reconciler::Blocked`] as the API shows it.
+pub fn blocked_view(b: &orco_reconciler::Blocked) -> Blocked {
+    Blocked {
+        waiting: format!("{}-{}", b.instance.workload.name, b.instance.replica),
+        dependency: b.dependency.clone(),
+        require: b.require,
+        detail: b.detail.clone(),
+        since: b.since,
+        timeout: b.timeout.map(|t| t.to_string()),
+        deadline: b.deadline(),
+        timed_out: b.timed_out,
+    }
+}
+
+/// Each of `deps` (of a workload of `stack`) and whether its condition holds in `state`.
+fn dependency_views(
+    state: &State,
+    stack: &StackName,
+    deps: &[orco_spec::Dependency],
+) -> Vec<DependencyView> {
+    deps.iter()
+        .map(|dep| {
+            let result = orco_reconciler::condition(state, stack, dep);
+            DependencyView {
+                target: dep.target.clone(),
+                require: dep.require,
+                holds: result.is_ok(),
+                detail: result.err().flatten(),
+            }
+        })
+        .collect()
+}
 
 fn exit_text(status: ExitStatus) -> String {
     match status {
@@ -71,7 +97,7 @@ pub fn instance_view(id: &InstanceId, instance: &Instance) -> InstanceView {
         workload: id.workload.to_string(),
         name: format!("{}-{}", id.workload.name, id.replica),
         replica: id.replica,
-        phase: phase_name(instance.phase).to_string(),
+        phase: phase(instance.phase),
         ready: instance.phase == Phase::Running { ready: true },
         since: instance.since,
         created_at: instance.created_at,
@@ -87,24 +113,30 @@ pub fn instance_view(id: &InstanceId, instance: &Instance) -> InstanceView {
     }
 }
 
-/// The view of every workload of `stack`, services then jobs, each by name.
-pub fn workload_views(state: &State, name: &StackName, stack: &StackState) -> Vec<WorkloadView> {
+/// The view of every workload of `stack` at `at`, services then jobs, each by name.
+pub fn workload_views(
+    state: &State,
+    name: &StackName,
+    stack: &StackState,
+    at: Timestamp,
+) -> Vec<WorkloadView> {
     let mut out = Vec::new();
     for service in stack.spec.services.keys() {
         if let Ok(id) = WorkloadId::new(name.clone(), service.clone()) {
-            out.extend(workload_view(state, &id));
+            out.extend(workload_view(state, &id, at));
         }
     }
     for job in stack.spec.jobs.keys() {
         if let Ok(id) = WorkloadId::new(name.clone(), job.clone()) {
-            out.extend(workload_view(state, &id));
+            out.extend(workload_view(state, &id, at));
         }
     }
     out
 }
 
-/// The view of one workload; `None` when its stack or the workload is unknown.
-pub fn workload_view(state: &State, id: &WorkloadId) -> Option<WorkloadView> {
+/// The view of one workload at `at` (the moment its dependencies' timeouts are judged at);
+/// `None` when its stack or the workload is unknown.
+pub fn workload_view(state: &State, id: &WorkloadId, at: Timestamp) -> Option<WorkloadView> {
     let stack = state.stacks.get(&id.stack)?;
     if let Some(service) = stack.spec.services.get(&id.name) {
         let replicas = state.replicas(id).unwrap_or(service.replicas);
@@ -157,7 +189,7 @@ pub fn workload_view(state: &State, id: &WorkloadId) -> Option<WorkloadView> {
         // Every service stopped: the stack was (Ctrl-C of `orco up`, `orco stop` without a
         // service, a stack stop through the API); that says more than an instance's
         // "stopped by request".
-        let stack_stopped = (state_word == "stopped"
+        let stack_stopped = (state_word == WorkloadState::Stopped
             && stack
                 .spec
                 .services
@@ -176,17 +208,23 @@ pub fn workload_view(state: &State, id: &WorkloadId) -> Option<WorkloadView> {
                     .map(|r| format!("{}-{}: {r}", iid.workload.name, iid.replica))
             })
         });
+        // Why it waits, judged at `at` by the reconciler's gate (only a waiting service
+        // asks): the first of its instances that waits for a dependency.
+        let blocked = (state_word == WorkloadState::Pending)
+            .then(|| {
+                instances
+                    .iter()
+                    .find_map(|(iid, _)| orco_reconciler::why_blocked(state, iid, at))
+            })
+            .flatten();
         let message = message.or(rolled_back).or_else(|| match state_word {
-            "stopped" => Some("stopped by `orco stop`; `orco start` runs it again".into()),
-            // Why it waits, in the reconciler's words (only a waiting service pays for it).
-            "pending" if !instances.is_empty() => {
-                orco_reconciler::reconcile(state, jiff::Timestamp::now())
-                    .blocked
-                    .into_iter()
-                    .find(|b| &b.instance.workload == id)
-                    .map(|b| b.to_string())
+            WorkloadState::Stopped => {
+                Some("stopped by `orco stop`; `orco start` runs it again".into())
             }
-            "pending" if instances.is_empty() && replicas > 0 => {
+            WorkloadState::Pending if !instances.is_empty() => {
+                blocked.as_ref().map(ToString::to_string)
+            }
+            WorkloadState::Pending if instances.is_empty() && replicas > 0 => {
                 Some("no instance created yet".into())
             }
             _ => None,
@@ -200,45 +238,87 @@ pub fn workload_view(state: &State, id: &WorkloadId) -> Option<WorkloadView> {
             id: id.to_string(),
             stack: id.stack.to_string(),
             name: id.name.clone(),
-            kind: "service".into(),
-            state: state_word.into(),
+            kind: WorkloadKind::Service,
+            state: state_word,
             ready,
             replicas,
             instances: count(instances.iter()),
             restarts,
             since,
             message,
-            runtime: Some(service.runtime.as_str().into()),
+            runtime: Some(service.runtime),
             command,
             stopped,
+            blocked: blocked.as_ref().map(blocked_view),
+            dependencies: dependency_views(state, &id.stack, &service.depends_on),
         });
     }
-    stack.spec.jobs.get(&id.name)?;
+    let job = stack.spec.jobs.get(&id.name)?;
     let runs: Vec<_> = state.jobs.iter().filter(|(r, _)| &r.job == id).collect();
     let last = runs.iter().max_by_key(|(r, _)| r.run);
     let state_word = match last.and_then(|(_, run)| run.outcome) {
-        None if last.is_some() => "running",
-        None => "not-run",
-        Some(JobOutcome::Succeeded) => "succeeded",
-        Some(JobOutcome::Failed) => "failed",
-        Some(JobOutcome::Cancelled) => "cancelled",
+        None if last.is_some() => WorkloadState::Running,
+        None => WorkloadState::NotRun,
+        Some(JobOutcome::Succeeded) => WorkloadState::Succeeded,
+        Some(JobOutcome::Failed) => WorkloadState::Failed,
+        Some(JobOutcome::Cancelled) => WorkloadState::Cancelled,
     };
+    // Its latest run held back by a dependency, as the reconciler holds it.
+    let blocked = last.and_then(|(run_id, run)| {
+        let (dep, detail) = orco_reconciler::gate::run_held_by(state, run_id)?;
+        Some(run_blocked(run_id, run.submitted_at, dep, detail))
+    });
     Some(WorkloadView {
         id: id.to_string(),
         stack: id.stack.to_string(),
         name: id.name.clone(),
-        kind: "job".into(),
-        state: state_word.into(),
+        kind: WorkloadKind::Job,
+        state: state_word,
         ready: 0,
         replicas: 0,
         instances: 0,
         restarts: 0,
         since: last.map_or(stack.applied_at, |(_, run)| run.submitted_at),
-        message: None,
+        message: blocked.as_ref().map(|b| run_message(&id.name, b)),
         runtime: None,
         command: None,
         stopped: false,
+        blocked,
+        dependencies: dependency_views(state, &id.stack, &job.depends_on),
     })
+}
+
+/// Why a job run waits: a dependency of its job that does not hold (no timeout applies:
+/// the run waits until it holds or is cancelled).
+fn run_blocked(
+    run: &JobRunId,
+    submitted_at: Timestamp,
+    dep: &orco_spec::Dependency,
+    detail: Option<String>,
+) -> Blocked {
+    Blocked {
+        waiting: format!("{}#{}", run.job.name, run.run),
+        dependency: dep.target.clone(),
+        require: dep.require,
+        detail,
+        since: submitted_at,
+        timeout: None,
+        deadline: None,
+        timed_out: false,
+    }
+}
+
+/// `etl blocked: dependency db not ready (db not started yet)`, as an instance's reads.
+fn run_message(job: &str, b: &Blocked) -> String {
+    let mut text = format!(
+        "{job} blocked: dependency {} not {}",
+        b.dependency,
+        orco_reconciler::gate::condition_words(b.require)
+    );
+    if let Some(d) = &b.detail {
+        text.push_str(&format!(" ({d})"));
+    }
+    text
 }
 
 /// A service's one-word state from its desired replicas and its instances.
@@ -246,12 +326,12 @@ fn service_state(
     stopped: bool,
     replicas: u32,
     instances: &[(&InstanceId, &Instance)],
-) -> &'static str {
+) -> WorkloadState {
     if stopped {
-        return "stopped";
+        return WorkloadState::Stopped;
     }
     if replicas == 0 && instances.is_empty() {
-        return "scaled-to-zero";
+        return WorkloadState::ScaledToZero;
     }
     let phases: Vec<Phase> = instances.iter().map(|(_, i)| i.phase).collect();
     let all = |f: fn(&Phase) -> bool| !phases.is_empty() && phases.iter().all(f);
@@ -261,31 +341,35 @@ fn service_state(
         .iter()
         .any(|(_, i)| i.restarts.backoff_until.is_some() && !i.phase.is_live())
     {
-        return "restarting";
+        return WorkloadState::Restarting;
     }
     if all(|p| *p == Phase::Succeeded) {
-        return "succeeded";
+        return WorkloadState::Succeeded;
     }
     if any(|p| *p == Phase::Failed) {
-        return if running > 0 { "degraded" } else { "failed" };
+        return if running > 0 {
+            WorkloadState::Degraded
+        } else {
+            WorkloadState::Failed
+        };
     }
     if running >= replicas && all(|p| matches!(p, Phase::Running { .. })) {
-        return "running";
+        return WorkloadState::Running;
     }
     if any(|p| matches!(p, Phase::Starting | Phase::Running { .. })) {
-        return "starting";
+        return WorkloadState::Starting;
     }
     if any(|p| *p == Phase::Stopping) {
-        return "stopping";
+        return WorkloadState::Stopping;
     }
-    "pending"
+    WorkloadState::Pending
 }
 
 /// The event's kind name (`instance_started`), the object it is mostly about and a line for
 /// people.
 pub fn event_view(revision: u64, event: &Event) -> EventView {
     let json = serde_json::to_value(event).unwrap_or(serde_json::Value::Null);
-    let kind = event.kind.name().to_string();
+    let kind = event_type(&event.kind);
     let object = event.objects().into_iter().next().unwrap_or_default();
     EventView {
         revision,
@@ -294,6 +378,50 @@ pub fn event_view(revision: u64, event: &Event) -> EventView {
         object,
         summary: summary(&event.kind),
         event: json,
+    }
+}
+
+/// The API's name of an event's kind (every kind has one: the match is exhaustive).
+pub fn event_type(kind: &EventKind) -> EventType {
+    match kind {
+        EventKind::StackApplied { .. } => EventType::StackApplied,
+        EventKind::InstanceRevised { .. } => EventType::InstanceRevised,
+        EventKind::RolloutFinished { .. } => EventType::RolloutFinished,
+        EventKind::RolloutRolledBack { .. } => EventType::RolloutRolledBack,
+        EventKind::RollbackRequested { .. } => EventType::RollbackRequested,
+        EventKind::RolloutRestartRequested { .. } => EventType::RolloutRestartRequested,
+        EventKind::StackRemoved { .. } => EventType::StackRemoved,
+        EventKind::ScaleChanged { .. } => EventType::ScaleChanged,
+        EventKind::InstanceCreated { .. } => EventType::InstanceCreated,
+        EventKind::InstanceStarting { .. } => EventType::InstanceStarting,
+        EventKind::InstanceStarted { .. } => EventType::InstanceStarted,
+        EventKind::InstancePulling { .. } => EventType::InstancePulling,
+        EventKind::InstanceReady { .. } => EventType::InstanceReady,
+        EventKind::InstanceUnready { .. } => EventType::InstanceUnready,
+        EventKind::InstanceStopping { .. } => EventType::InstanceStopping,
+        EventKind::InstanceExited { .. } => EventType::InstanceExited,
+        EventKind::InstanceStopped { .. } => EventType::InstanceStopped,
+        EventKind::InstanceFailed { .. } => EventType::InstanceFailed,
+        EventKind::InstanceBackoff { .. } => EventType::InstanceBackoff,
+        EventKind::InstanceFailuresReset { .. } => EventType::InstanceFailuresReset,
+        EventKind::InstanceRemoved { .. } => EventType::InstanceRemoved,
+        EventKind::RestartRequested { .. } => EventType::RestartRequested,
+        EventKind::StopRequested { .. } => EventType::StopRequested,
+        EventKind::StackStopRequested { .. } => EventType::StackStopRequested,
+        EventKind::StartRequested { .. } => EventType::StartRequested,
+        EventKind::JobSubmitted { .. } => EventType::JobSubmitted,
+        EventKind::JobFinished { .. } => EventType::JobFinished,
+        EventKind::TaskStarted { .. } => EventType::TaskStarted,
+        EventKind::TaskProgress { .. } => EventType::TaskProgress,
+        EventKind::TaskSucceeded { .. } => EventType::TaskSucceeded,
+        EventKind::TaskFailed { .. } => EventType::TaskFailed,
+        EventKind::TaskSkipped { .. } => EventType::TaskSkipped,
+        EventKind::TaskStarting { .. } => EventType::TaskStarting,
+        EventKind::TaskRetrying { .. } => EventType::TaskRetrying,
+        EventKind::JobCancelRequested { .. } => EventType::JobCancelRequested,
+        EventKind::JobRetryRequested { .. } => EventType::JobRetryRequested,
+        EventKind::JobScheduled { .. } => EventType::JobScheduled,
+        EventKind::ScheduledRunSkipped { .. } => EventType::ScheduledRunSkipped,
     }
 }
 

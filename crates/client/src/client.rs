@@ -10,12 +10,14 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use orco_api::model::{
+use orco_wire::job::{JobList, JobRunView, JobSubmit, JobSubmitted};
+use orco_wire::model::{
     Accepted, ClusterInfo, Health, HistoryView, InstanceList, InstanceView, NodeList, NodeView,
     RollbackRequest, RolloutView, ScaleRequest, StackDetail, StackList, WorkloadCreate,
     WorkloadDetail, WorkloadList,
 };
-use orco_api::{ErrorBody, VERSION, VERSION_HEADER};
+use orco_wire::route::{self, path};
+use orco_wire::{ErrorBody, VERSION, VERSION_HEADER};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -37,18 +39,7 @@ pub struct Client {
     timeout: Duration,
 }
 
-/// Percent-encodes one path segment (ids contain `/`).
-pub fn segment(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
+pub use orco_wire::route::segment;
 
 /// Percent-encodes a query value.
 fn query_value(text: &str) -> String {
@@ -194,7 +185,7 @@ impl Client {
             .map_err(|e| self.unreachable(e))?;
         if let Some(theirs) = response.headers().get(VERSION_HEADER) {
             let theirs = theirs.to_str().unwrap_or("unreadable");
-            orco_api::version::check(VERSION, theirs)?;
+            orco_wire::version::check(VERSION, theirs)?;
         }
         Ok(response)
     }
@@ -281,41 +272,46 @@ impl Client {
 
     /// `GET /health`.
     pub async fn health(&self) -> Result<Health, ClientError> {
-        self.get("/health").await
+        self.get(route::HEALTH).await
     }
 
     /// `GET /api/v1/cluster`.
     pub async fn cluster(&self, at: Option<&str>) -> Result<ClusterInfo, ClientError> {
-        self.get(&format!("/api/v1/cluster{}", query(&[("at", at)])))
-            .await
+        self.get(&format!(
+            "{}{}",
+            path(route::CLUSTER, &[]),
+            query(&[("at", at)])
+        ))
+        .await
     }
 
     /// `POST /api/v1/stacks`: apply a resolved stack.
     pub async fn apply(&self, stack: &orco_spec::Stack) -> Result<Accepted, ClientError> {
-        self.call(Method::POST, "/api/v1/stacks", Some(stack)).await
+        self.call(Method::POST, &path(route::STACKS, &[]), Some(stack))
+            .await
     }
 
     /// `POST /api/v1/stacks/{name}/stop`: every service of the stack, dependents first.
     pub async fn stop_stack(&self, name: &str) -> Result<Accepted, ClientError> {
-        self.call(
-            Method::POST,
-            &format!("/api/v1/stacks/{}/stop", segment(name)),
-            None::<&()>,
-        )
-        .await
+        self.call(Method::POST, &path(route::STACK_STOP, &[name]), None::<&()>)
+            .await
     }
 
     /// `GET /api/v1/stacks`.
     pub async fn stacks(&self, at: Option<&str>) -> Result<StackList, ClientError> {
-        self.get(&format!("/api/v1/stacks{}", query(&[("at", at)])))
-            .await
+        self.get(&format!(
+            "{}{}",
+            path(route::STACKS, &[]),
+            query(&[("at", at)])
+        ))
+        .await
     }
 
     /// `GET /api/v1/stacks/{name}`.
     pub async fn stack(&self, name: &str, at: Option<&str>) -> Result<StackDetail, ClientError> {
         self.get(&format!(
-            "/api/v1/stacks/{}{}",
-            segment(name),
+            "{}{}",
+            path(route::STACK, &[name]),
             query(&[("at", at)])
         ))
         .await
@@ -323,19 +319,15 @@ impl Client {
 
     /// `DELETE /api/v1/stacks/{name}`.
     pub async fn remove_stack(&self, name: &str) -> Result<Accepted, ClientError> {
-        self.call(
-            Method::DELETE,
-            &format!("/api/v1/stacks/{}", segment(name)),
-            None::<&()>,
-        )
-        .await
+        self.call(Method::DELETE, &path(route::STACK, &[name]), None::<&()>)
+            .await
     }
 
     /// `DELETE /api/v1/stacks/{name}?volumes=true`: the stack and its named volumes.
     pub async fn remove_stack_and_volumes(&self, name: &str) -> Result<Accepted, ClientError> {
         self.call(
             Method::DELETE,
-            &format!("/api/v1/stacks/{}?volumes=true", segment(name)),
+            &format!("{}?volumes=true", path(route::STACK, &[name])),
             None::<&()>,
         )
         .await
@@ -348,7 +340,8 @@ impl Client {
         at: Option<&str>,
     ) -> Result<WorkloadList, ClientError> {
         self.get(&format!(
-            "/api/v1/workloads{}",
+            "{}{}",
+            path(route::WORKLOADS, &[]),
             query(&[("stack", stack), ("at", at)])
         ))
         .await
@@ -361,8 +354,8 @@ impl Client {
         at: Option<&str>,
     ) -> Result<WorkloadDetail, ClientError> {
         self.get(&format!(
-            "/api/v1/workloads/{}{}",
-            segment(id),
+            "{}{}",
+            path(route::WORKLOAD, &[id]),
             query(&[("at", at)])
         ))
         .await
@@ -370,25 +363,21 @@ impl Client {
 
     /// `POST /api/v1/workloads`.
     pub async fn create_workload(&self, body: &WorkloadCreate) -> Result<Accepted, ClientError> {
-        self.call(Method::POST, "/api/v1/workloads", Some(body))
+        self.call(Method::POST, &path(route::WORKLOADS, &[]), Some(body))
             .await
     }
 
     /// `DELETE /api/v1/workloads/{id}`.
     pub async fn delete_workload(&self, id: &str) -> Result<Accepted, ClientError> {
-        self.call(
-            Method::DELETE,
-            &format!("/api/v1/workloads/{}", segment(id)),
-            None::<&()>,
-        )
-        .await
+        self.call(Method::DELETE, &path(route::WORKLOAD, &[id]), None::<&()>)
+            .await
     }
 
     /// `PATCH /api/v1/workloads/{id}/scale`.
     pub async fn scale(&self, id: &str, replicas: u32) -> Result<Accepted, ClientError> {
         self.call(
             Method::PATCH,
-            &format!("/api/v1/workloads/{}/scale", segment(id)),
+            &path(route::WORKLOAD_SCALE, &[id]),
             Some(&ScaleRequest { replicas }),
         )
         .await
@@ -396,15 +385,14 @@ impl Client {
 
     /// `GET /api/v1/workloads/{id}/rollout`.
     pub async fn rollout(&self, id: &str) -> Result<RolloutView, ClientError> {
-        self.get(&format!("/api/v1/workloads/{}/rollout", segment(id)))
-            .await
+        self.get(&path(route::WORKLOAD_ROLLOUT, &[id])).await
     }
 
     /// `POST /api/v1/workloads/{id}/rollback`.
     pub async fn rollback(&self, id: &str, revision: Option<u32>) -> Result<Accepted, ClientError> {
         self.call(
             Method::POST,
-            &format!("/api/v1/workloads/{}/rollback", segment(id)),
+            &path(route::WORKLOAD_ROLLBACK, &[id]),
             Some(&RollbackRequest { revision }),
         )
         .await
@@ -414,7 +402,7 @@ impl Client {
     pub async fn workload_action(&self, id: &str, action: &str) -> Result<Accepted, ClientError> {
         self.call(
             Method::POST,
-            &format!("/api/v1/workloads/{}/{}", segment(id), segment(action)),
+            &format!("{}/{}", path(route::WORKLOAD, &[id]), segment(action)),
             None::<&()>,
         )
         .await
@@ -426,7 +414,7 @@ impl Client {
         let query = if all { "?all=true" } else { "" };
         self.call(
             Method::POST,
-            &format!("/api/v1/workloads/{}/restart{query}", segment(id)),
+            &format!("{}{query}", path(route::WORKLOAD_RESTART, &[id])),
             None::<&()>,
         )
         .await
@@ -440,7 +428,8 @@ impl Client {
         at: Option<&str>,
     ) -> Result<InstanceList, ClientError> {
         self.get(&format!(
-            "/api/v1/instances{}",
+            "{}{}",
+            path(route::INSTANCES, &[]),
             query(&[("stack", stack), ("workload", workload), ("at", at)])
         ))
         .await
@@ -449,8 +438,8 @@ impl Client {
     /// `GET /api/v1/instances/{id}`.
     pub async fn instance(&self, id: &str, at: Option<&str>) -> Result<InstanceView, ClientError> {
         self.get(&format!(
-            "/api/v1/instances/{}{}",
-            segment(id),
+            "{}{}",
+            path(route::INSTANCE, &[id]),
             query(&[("at", at)])
         ))
         .await
@@ -460,7 +449,7 @@ impl Client {
     pub async fn restart_instance(&self, id: &str) -> Result<Accepted, ClientError> {
         self.call(
             Method::POST,
-            &format!("/api/v1/instances/{}/restart", segment(id)),
+            &path(route::INSTANCE_RESTART, &[id]),
             None::<&()>,
         )
         .await
@@ -468,13 +457,17 @@ impl Client {
 
     /// `GET /api/v1/nodes`.
     pub async fn nodes(&self, at: Option<&str>) -> Result<NodeList, ClientError> {
-        self.get(&format!("/api/v1/nodes{}", query(&[("at", at)])))
-            .await
+        self.get(&format!(
+            "{}{}",
+            path(route::NODES, &[]),
+            query(&[("at", at)])
+        ))
+        .await
     }
 
     /// `GET /api/v1/nodes/{name}`.
     pub async fn node(&self, name: &str) -> Result<NodeView, ClientError> {
-        self.get(&format!("/api/v1/nodes/{}", segment(name))).await
+        self.get(&path(route::NODE, &[name])).await
     }
 
     /// `GET /api/v1/history/{object}`.
@@ -484,8 +477,8 @@ impl Client {
         at: Option<&str>,
     ) -> Result<HistoryView, ClientError> {
         self.get(&format!(
-            "/api/v1/history/{}{}",
-            segment(object),
+            "{}{}",
+            path(route::HISTORY, &[object]),
             query(&[("at", at)])
         ))
         .await
@@ -496,8 +489,8 @@ impl Client {
         &self,
         query_pairs: &[(&str, Option<&str>)],
     ) -> Result<LineReader, ClientError> {
-        let path = format!("/api/v1/logs{}", query(query_pairs));
-        let response = self.streaming(&path).await?;
+        let logs = format!("{}{}", path(route::LOGS, &[]), query(query_pairs));
+        let response = self.streaming(&logs).await?;
         Ok(LineReader::new(response.into_body()))
     }
 
@@ -509,12 +502,12 @@ impl Client {
         follow: bool,
         kinds: &[&str],
     ) -> Result<SseReader, ClientError> {
-        let mut path = format!("/api/v1/events?after={after}&follow={follow}");
+        let mut events = format!("{}?after={after}&follow={follow}", path(route::EVENTS, &[]));
         if !kinds.is_empty() {
-            path.push_str("&kinds=");
-            path.push_str(&segment(&kinds.join(",")));
+            events.push_str("&kinds=");
+            events.push_str(&segment(&kinds.join(",")));
         }
-        let response = self.streaming(&path).await?;
+        let response = self.streaming(&events).await?;
         Ok(SseReader::new(response.into_body()))
     }
 
@@ -524,29 +517,30 @@ impl Client {
         &self,
         stack: &orco_spec::Stack,
         jobs: &[String],
-    ) -> Result<orco_api::routes::jobs::JobSubmitted, ClientError> {
-        let body = orco_api::routes::jobs::JobSubmit {
+    ) -> Result<JobSubmitted, ClientError> {
+        let body = JobSubmit {
             stack: stack.clone(),
             jobs: jobs.to_vec(),
         };
-        self.call(Method::POST, "/api/v1/jobs", Some(&body)).await
+        self.call(Method::POST, &path(route::JOBS, &[]), Some(&body))
+            .await
     }
 
     /// `GET /api/v1/jobs`.
-    pub async fn jobs(&self) -> Result<orco_api::routes::jobs::JobList, ClientError> {
-        self.get("/api/v1/jobs").await
+    pub async fn jobs(&self) -> Result<JobList, ClientError> {
+        self.get(&path(route::JOBS, &[])).await
     }
 
     /// `GET /api/v1/jobs/{id}`.
-    pub async fn job(&self, id: &str) -> Result<orco_api::routes::jobs::JobRunView, ClientError> {
-        self.get(&format!("/api/v1/jobs/{}", segment(id))).await
+    pub async fn job(&self, id: &str) -> Result<JobRunView, ClientError> {
+        self.get(&path(route::JOB, &[id])).await
     }
 
     /// `POST /api/v1/jobs/{id}/{action}` (`cancel`, `retry`).
     pub async fn job_action(&self, id: &str, action: &str) -> Result<Accepted, ClientError> {
         self.call(
             Method::POST,
-            &format!("/api/v1/jobs/{}/{action}", segment(id)),
+            &format!("{}/{}", path(route::JOB, &[id]), segment(action)),
             None::<&()>,
         )
         .await

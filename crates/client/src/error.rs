@@ -1,7 +1,7 @@
 //! `ClientError`: what went wrong talking to the daemon; "unreachable" is its own case.
 
-use orco_api::ErrorDetail;
-use orco_api::version::Incompatible;
+use orco_wire::ErrorDetail;
+use orco_wire::version::Incompatible;
 
 /// A failed call to the daemon.
 #[derive(Debug, thiserror::Error)]

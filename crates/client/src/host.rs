@@ -46,9 +46,9 @@ impl Host {
         Err(bad())
     }
 
-    /// The default socket for this user (see [`orco_api::paths::default_socket`]).
+    /// The default socket for this user (see [`orco_wire::paths::default_socket`]).
     pub fn default_socket() -> PathBuf {
-        orco_api::paths::default_socket()
+        orco_wire::paths::default_socket()
     }
 }
 

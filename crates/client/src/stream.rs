@@ -8,7 +8,7 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
 /// How long a stream may stay silent: the daemon sends a keep-alive every 15 s on every
-/// stream (`orco_api::STREAM_KEEP_ALIVE`), so silence this long means it stopped answering.
+/// stream (`orco_wire::STREAM_KEEP_ALIVE`), so silence this long means it stopped answering.
 pub(crate) const STREAM_IDLE: Duration = Duration::from_secs(45);
 
 /// A body and what has arrived of it.

@@ -245,7 +245,7 @@ async fn workloads_are_created_scaled_stopped_started_and_deleted() {
     assert_eq!(web.workload.replicas, 5);
     assert_eq!(web.spec["command"], "sleep 1000");
     let db = s.client.workload("db", None).await.unwrap();
-    assert_eq!(db.workload.state, "stopped");
+    assert_eq!(db.workload.state.as_str(), "stopped");
 
     // Adding a service keeps the other services' overrides.
     let service: orco_spec::Service =
@@ -462,7 +462,7 @@ async fn an_events_stream_can_be_narrowed_to_some_kinds_and_an_unknown_kind_is_r
     while let Some(m) = stream.next().await.unwrap() {
         if m.event == "event" {
             let view: orco_api::model::EventView = serde_json::from_str(&m.data).unwrap();
-            seen.push((view.revision, view.kind));
+            seen.push((view.revision, view.kind.to_string()));
         } else {
             seen.push((0, m.event));
         }
@@ -1022,7 +1022,7 @@ async fn a_second_daemon_on_the_same_data_dir_is_refused() {
     let err = Daemon::start(same_socket).await.unwrap_err();
     assert!(matches!(err, DaemonError::SocketInUse { .. }), "{err}");
     // The first one still answers.
-    assert_eq!(s.client.health().await.unwrap().status, "healthy");
+    assert_eq!(s.client.health().await.unwrap().status.as_str(), "healthy");
     s.daemon.shutdown().await;
 }
 
@@ -1063,7 +1063,7 @@ async fn the_tcp_listener_needs_a_token_and_rejects_requests_without_it_but_heal
     let host = Host::Tcp(addr.to_string());
     let anonymous = Client::new(host.clone(), None);
     // Liveness answers without the token; nothing else does.
-    assert_eq!(anonymous.health().await.unwrap().status, "healthy");
+    assert_eq!(anonymous.health().await.unwrap().status.as_str(), "healthy");
     let err = anonymous.stacks(None).await.unwrap_err();
     match &err {
         ClientError::Api { status, error } => {
@@ -1084,7 +1084,7 @@ async fn the_tcp_listener_needs_a_token_and_rejects_requests_without_it_but_heal
         Some("unauthorized")
     );
     let good = Client::new(host, Some(token.into()));
-    assert_eq!(good.health().await.unwrap().status, "healthy");
+    assert_eq!(good.health().await.unwrap().status.as_str(), "healthy");
     good.apply(&stack("demo", 1)).await.unwrap();
     // The unix socket needs no token.
     let local = Client::new(Host::Unix(daemon.socket().to_path_buf()), None);

@@ -12,8 +12,6 @@
 //! name is one of [`FIXED_FIELDS`] is kept under the same name with `_` in front (repeated
 //! until the name is free).
 
-use std::fmt;
-
 use jiff::Timestamp;
 use serde::de::Error as _;
 use serde::ser::SerializeMap;
@@ -36,69 +34,7 @@ pub const FIXED_FIELDS: [&str; 12] = [
     "truncated",
 ];
 
-/// How severe a record is, when it can be told. Ordered: `Trace < … < Error`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Level {
-    /// Finest detail.
-    Trace,
-    /// Debugging detail.
-    Debug,
-    /// Normal operation.
-    Info,
-    /// Something unexpected that did not fail.
-    Warn,
-    /// A failure (also fatal, critical, panic, alert, emergency).
-    Error,
-}
-
-impl Level {
-    /// Reads a level name in any case: the five names, and the usual aliases (`warning`,
-    /// `err`, `fatal`, `critical`, `crit`, `panic`, `alert`, `emerg`, `notice`, …).
-    pub fn from_name(name: &str) -> Option<Level> {
-        let lower = name.trim().to_ascii_lowercase();
-        let level = match lower.as_str() {
-            "trace" | "trc" | "finest" => Level::Trace,
-            "debug" | "dbg" | "fine" => Level::Debug,
-            "info" | "inf" | "information" | "informational" | "notice" => Level::Info,
-            "warn" | "wrn" | "warning" => Level::Warn,
-            "error" | "err" | "fatal" | "critical" | "crit" | "panic" | "alert" | "emerg"
-            | "emergency" | "severe" => Level::Error,
-            _ => return None,
-        };
-        Some(level)
-    }
-
-    /// Reads a numeric level of the bunyan/pino convention (10 trace … 50 error, 60 fatal).
-    pub fn from_number(n: u64) -> Option<Level> {
-        let level = match n {
-            10 => Level::Trace,
-            20 => Level::Debug,
-            30 => Level::Info,
-            40 => Level::Warn,
-            50 | 60 => Level::Error,
-            _ => return None,
-        };
-        Some(level)
-    }
-
-    /// The lowercase name used in records.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Level::Trace => "trace",
-            Level::Debug => "debug",
-            Level::Info => "info",
-            Level::Warn => "warn",
-            Level::Error => "error",
-        }
-    }
-}
-
-impl fmt::Display for Level {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use orco_wire::Level;
 
 /// Where a record came from: an instance's stdout or stderr, or orco itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -27,7 +27,7 @@ pub(crate) async fn client(connect: &ConnectArgs) -> Result<Client, Failure> {
     };
     let data_dir = std::env::var_os("ORCO_DATA_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(orco_api::paths::default_data_dir);
+        .unwrap_or_else(orco_wire::paths::default_data_dir);
     let log = start(&socket, &data_dir)?;
     eprintln!(
         "orco: started the daemon on {} (data in {}, log in {})",

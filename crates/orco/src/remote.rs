@@ -8,6 +8,7 @@ use std::time::Duration;
 use comfy_table::{Cell, Color, ContentArrangement, Table};
 use jiff::Timestamp;
 use orco_client::{Client, ClientError, Host};
+use orco_wire::{InstancePhase, JobState, NodeStatus, TaskState, WorkloadKind, WorkloadState};
 
 use crate::args::{ConnectArgs, Format, StackArgs};
 use crate::cli::Output;
@@ -194,11 +195,6 @@ pub(crate) fn qualify(stack: &str, name: &str) -> String {
     }
 }
 
-/// Whether an instance in `phase` (as the API words it) may still have a process.
-pub(crate) fn is_live(phase: &str) -> bool {
-    matches!(phase, "starting" | "running" | "stopping")
-}
-
 /// Whether colour is on for stdout: never with `NO_COLOR`, always with `CLICOLOR_FORCE`,
 /// else on a terminal.
 pub(crate) fn colour() -> bool {
@@ -234,17 +230,112 @@ pub(crate) fn print_table(table: &Table) {
     }
 }
 
-/// A state word's cell, coloured by how well things are when colour is on.
-pub(crate) fn state_cell(state: &str) -> Cell {
-    let cell = Cell::new(state);
+/// How well things are, by a state's colour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Tone {
+    /// Green: running, succeeded, ready.
+    Good,
+    /// Red: failed, degraded.
+    Bad,
+    /// Yellow: on its way (pending, starting, restarting, stopping).
+    Moving,
+    /// No colour.
+    Plain,
+}
+
+/// A state, phase or status of the API, with its word and its colour.
+pub(crate) trait Toned {
+    /// The word the API sends.
+    fn word(&self) -> &'static str;
+    /// Its colour.
+    fn tone(&self) -> Tone;
+}
+
+impl Toned for WorkloadState {
+    fn word(&self) -> &'static str {
+        self.as_str()
+    }
+    fn tone(&self) -> Tone {
+        match self {
+            WorkloadState::Running | WorkloadState::Succeeded => Tone::Good,
+            WorkloadState::Failed | WorkloadState::Degraded => Tone::Bad,
+            WorkloadState::Restarting
+            | WorkloadState::Starting
+            | WorkloadState::Pending
+            | WorkloadState::Stopping => Tone::Moving,
+            WorkloadState::Stopped
+            | WorkloadState::ScaledToZero
+            | WorkloadState::NotRun
+            | WorkloadState::Cancelled => Tone::Plain,
+        }
+    }
+}
+
+impl Toned for InstancePhase {
+    fn word(&self) -> &'static str {
+        self.as_str()
+    }
+    fn tone(&self) -> Tone {
+        match self {
+            InstancePhase::Running | InstancePhase::Succeeded => Tone::Good,
+            InstancePhase::Failed => Tone::Bad,
+            InstancePhase::Starting | InstancePhase::Pending | InstancePhase::Stopping => {
+                Tone::Moving
+            }
+            InstancePhase::Stopped => Tone::Plain,
+        }
+    }
+}
+
+impl Toned for JobState {
+    fn word(&self) -> &'static str {
+        self.as_str()
+    }
+    fn tone(&self) -> Tone {
+        match self {
+            JobState::Running | JobState::Succeeded => Tone::Good,
+            JobState::Failed => Tone::Bad,
+            JobState::Queued | JobState::Cancelling | JobState::Cancelled => Tone::Plain,
+        }
+    }
+}
+
+impl Toned for TaskState {
+    fn word(&self) -> &'static str {
+        self.as_str()
+    }
+    fn tone(&self) -> Tone {
+        match self {
+            TaskState::Running | TaskState::Succeeded => Tone::Good,
+            TaskState::Failed => Tone::Bad,
+            TaskState::Starting => Tone::Moving,
+            TaskState::Waiting | TaskState::Backoff | TaskState::Skipped => Tone::Plain,
+        }
+    }
+}
+
+impl Toned for NodeStatus {
+    fn word(&self) -> &'static str {
+        self.as_str()
+    }
+    fn tone(&self) -> Tone {
+        match self {
+            NodeStatus::Ready => Tone::Plain,
+        }
+    }
+}
+
+/// A state's cell, coloured by how well things are when colour is on.
+pub(crate) fn state_cell(state: impl Toned) -> Cell {
+    let cell = Cell::new(state.word());
     if !colour() {
         return cell;
     }
-    match state {
-        "running" | "succeeded" => cell.fg(Color::Green),
-        "failed" | "degraded" => cell.fg(Color::Red),
-        "restarting" | "starting" | "pending" | "stopping" => cell.fg(Color::Yellow),
-        _ => cell,
+    match state.tone() {
+        Tone::Good => cell.fg(Color::Green),
+        Tone::Bad => cell.fg(Color::Red),
+        Tone::Moving => cell.fg(Color::Yellow),
+        Tone::Plain => cell,
     }
 }
 
@@ -330,7 +421,7 @@ impl Action {
 
     /// What the daemon's answer means: `done()`, or that nothing was to do (a stop of a
     /// stopped service, a start of a running one).
-    fn outcome(self, accepted: &orco_api::model::Accepted) -> String {
+    fn outcome(self, accepted: &orco_wire::model::Accepted) -> String {
         match (self, accepted.events) {
             (Action::Stop, 0) => "already stopped".to_string(),
             (Action::Start, 0) => "already running".to_string(),
@@ -353,7 +444,7 @@ async fn workload_action(
     client: &Client,
     id: &str,
     action: Action,
-) -> Result<orco_api::model::Accepted, ClientError> {
+) -> Result<orco_wire::model::Accepted, ClientError> {
     match action {
         Action::Restart => client.restart_workload(id, false).await,
         Action::RestartAll => client.restart_workload(id, true).await,
@@ -369,7 +460,11 @@ pub(crate) async fn act(action: Action, args: &crate::args::TargetArgs) -> Resul
     let Some(target) = &args.target else {
         let list = client.workloads(Some(&stack), None).await?;
         let mut code = exit::OK;
-        for w in list.items.iter().filter(|w| w.kind == "service") {
+        for w in list
+            .items
+            .iter()
+            .filter(|w| w.kind == WorkloadKind::Service)
+        {
             match workload_action(&client, &w.id, action).await {
                 Ok(accepted) => println!("{}: {}", w.name, action.outcome(&accepted)),
                 Err(e) if e.code() == Some("no_instances") => {
@@ -430,15 +525,15 @@ pub(crate) trait Listing: Clone {
     type Item: Clone;
 }
 
-impl Listing for orco_api::model::InstanceList {
-    type Item = orco_api::model::InstanceView;
+impl Listing for orco_wire::model::InstanceList {
+    type Item = orco_wire::model::InstanceView;
     fn parts(&mut self) -> (&mut u64, &mut Timestamp, &mut Vec<Self::Item>) {
         (&mut self.revision, &mut self.as_of, &mut self.items)
     }
 }
 
-impl Listing for orco_api::model::WorkloadList {
-    type Item = orco_api::model::WorkloadView;
+impl Listing for orco_wire::model::WorkloadList {
+    type Item = orco_wire::model::WorkloadView;
     fn parts(&mut self) -> (&mut u64, &mut Timestamp, &mut Vec<Self::Item>) {
         (&mut self.revision, &mut self.as_of, &mut self.items)
     }

@@ -417,6 +417,80 @@ fn a_blocked_service_says_why_in_status_and_wait_gives_up_at_its_timeout() {
 }
 
 #[test]
+fn status_at_a_past_revision_explains_a_wait_with_that_moments_time() {
+    let world = common::World::new();
+    let (f, port) = (fixture(), free_port());
+    let file = world.file(
+        "stack.yaml",
+        &format!(
+            "version: 0.1\nstack: {{name: past}}\nservices:\n  db: {{command: [{f}, --sleep], health: {{tcp: {{port: {port}}}}}}}\n  api: {{command: [{f}, --sleep], dependsOn: [{{target: db, timeout: 1s}}]}}\n"
+        ),
+    );
+    world.ok(&["up", "-d", "-f", file.to_str().unwrap()]);
+    let api_of = |json: &str| -> serde_json::Value {
+        let status: serde_json::Value = serde_json::from_str(json).unwrap();
+        status["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|w| w["name"] == "api")
+            .unwrap()
+            .clone()
+    };
+    // Now: api waited past its dependency's timeout and failed.
+    wait_until("api failed at its dependency's timeout", || {
+        api_of(&world.ok(&["status", "-o", "json"]))["state"] == "failed"
+    });
+    let now = api_of(&world.ok(&["status", "-o", "json"]));
+    assert!(
+        now["message"]
+            .as_str()
+            .unwrap()
+            .contains("timed out after 1s"),
+        "{now}"
+    );
+    // Then, at the revision that created it, it was waiting, and its timeout had not passed
+    // at that moment (it has by the clock of this read).
+    let history: serde_json::Value =
+        serde_json::from_str(&world.ok(&["history", "past/api-0", "-o", "json"])).unwrap();
+    let created = history["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "instance_created")
+        .unwrap()["revision"]
+        .as_u64()
+        .unwrap();
+    let at = format!("rev:{created}");
+    let then = api_of(&world.ok(&["status", "--at", &at, "-o", "json"]));
+    assert_eq!(then["state"], "pending", "{then}");
+    let message = then["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("api blocked: dependency db not ready (timeout 1s")
+            && !message.contains("timed out"),
+        "{then}"
+    );
+    let blocked = &then["blocked"];
+    assert_eq!(blocked["waiting"], "api-0", "{then}");
+    assert_eq!(blocked["dependency"], "db", "{then}");
+    assert_eq!(blocked["require"], "ready", "{then}");
+    assert_eq!(blocked["timed_out"], false, "{then}");
+    let since: jiff::Timestamp = blocked["since"].as_str().unwrap().parse().unwrap();
+    let deadline: jiff::Timestamp = blocked["deadline"].as_str().unwrap().parse().unwrap();
+    assert_eq!(deadline.duration_since(since).as_secs(), 1, "{then}");
+    let as_of: jiff::Timestamp = serde_json::from_str::<serde_json::Value>(
+        &world.ok(&["status", "--at", &at, "-o", "json"]),
+    )
+    .unwrap()["as_of"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(as_of < deadline, "explained at {as_of}, before {deadline}");
+    world.ok(&["down"]);
+}
+
+#[test]
 fn a_process_service_gets_the_daemons_api_address_as_orco_host() {
     let world = common::World::new();
     world.start_daemon();

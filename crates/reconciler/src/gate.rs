@@ -1,9 +1,15 @@
-//! Dependency gates: whether a dependency's `require` condition holds, and if not, why.
+//! Dependency gates: whether a dependency's `require` condition holds, and if not, why
+//! ([`Blocked`]: which dependency, which `require`, what its target's state says, since when
+//! and whether its timeout has passed). Pure: the moment to judge at is an argument, so that
+//! a view of a past state is explained with that past's time.
 
 use std::fmt;
 
+use jiff::Timestamp;
 use orco_spec::{Dependency, Duration, Require, WorkloadKind};
-use orco_state::{InstanceId, JobOutcome, Phase, StackName, State, WorkloadId};
+use orco_state::{InstanceId, JobOutcome, JobRunId, Phase, StackName, State, WorkloadId};
+
+use crate::rollout;
 
 /// Why an instance waits: the first dependency whose condition does not hold.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,22 +24,119 @@ pub struct Blocked {
     pub timeout: Option<Duration>,
     /// What the target's state says (`probe failing: tcp connect 127.0.0.1:5432 refused`).
     pub detail: Option<String>,
+    /// Since when it waits: its creation, or the lifting of a stop on purpose
+    /// (`Instance::gated_since`); the timeout counts from here.
+    pub since: Timestamp,
     /// The timeout has passed.
     pub timed_out: bool,
+}
+
+impl Blocked {
+    /// When the dependency's timeout falls due, if it has one.
+    pub fn deadline(&self) -> Option<Timestamp> {
+        self.timeout.map(|t| deadline(self.since, t))
+    }
+}
+
+/// The word for a `require` that does not hold: `dependency db not ready`, `not created`.
+pub fn condition_words(require: Require) -> &'static str {
+    match require {
+        Require::Exists => "created",
+        Require::Started => "started",
+        Require::Ready => "ready",
+        Require::Succeeded => "succeeded",
+        Require::Failed => "failed",
+        Require::Completed => "completed",
+    }
+}
+
+/// The moment a wait that began at `since` with `timeout` times out.
+pub fn deadline(since: Timestamp, timeout: Duration) -> Timestamp {
+    let span = jiff::SignedDuration::try_from(timeout.get()).unwrap_or(jiff::SignedDuration::MAX);
+    since.checked_add(span).unwrap_or(Timestamp::MAX)
+}
+
+/// The first of `deps` (of instance `id` of a workload in `stack`) whose condition does not
+/// hold in `state`, for an instance that waits since `since`, judged at `now`.
+pub fn first_unmet(
+    state: &State,
+    stack: &StackName,
+    deps: &[Dependency],
+    id: &InstanceId,
+    since: Timestamp,
+    now: Timestamp,
+) -> Option<Blocked> {
+    deps.iter()
+        .find_map(|dep| match condition(state, stack, dep) {
+            Ok(()) => None,
+            Err(detail) => Some(Blocked {
+                instance: id.clone(),
+                dependency: dep.target.clone(),
+                require: dep.require,
+                timeout: dep.timeout,
+                detail,
+                since,
+                timed_out: dep.timeout.is_some_and(|t| now >= deadline(since, t)),
+            }),
+        })
+}
+
+/// Why instance `id` waits at `now`, as [`crate::reconcile`] decides it: `None` when it does
+/// not exist, is not gated (it started, or runs on its own account), its service is stopped,
+/// or every dependency of the spec revision it runs holds. No clock: `now` may be any moment
+/// the state is read at.
+pub fn why_blocked(state: &State, id: &InstanceId, now: Timestamp) -> Option<Blocked> {
+    let instance = state.instances.get(id)?;
+    let stack = state.stacks.get(&id.workload.stack)?;
+    if stack.stopped.contains(&id.workload.name) {
+        return None;
+    }
+    let since = instance.gated_since()?;
+    let current = stack.spec.services.get(&id.workload.name)?;
+    let service = stack
+        .revisions
+        .get(&id.workload.name)
+        .and_then(|r| r.spec(rollout::revision_of(instance, r)))
+        .unwrap_or(current);
+    first_unmet(
+        state,
+        &id.workload.stack,
+        &service.depends_on,
+        id,
+        since,
+        now,
+    )
+}
+
+/// The first dependency of job run `run`'s job that does not hold, with what its target's
+/// state says, while the run is unfinished: the reconciler holds back all of the run's
+/// tasks until it holds. `None` when the run is finished or nothing holds it back.
+pub fn run_held_by<'s>(
+    state: &'s State,
+    run: &JobRunId,
+) -> Option<(&'s Dependency, Option<String>)> {
+    let job_run = state.jobs.get(run)?;
+    if job_run.outcome.is_some() {
+        return None;
+    }
+    let job = state
+        .stacks
+        .get(&run.job.stack)?
+        .spec
+        .jobs
+        .get(&run.job.name)?;
+    job.depends_on.iter().find_map(|dep| {
+        condition(state, &run.job.stack, dep)
+            .err()
+            .map(|d| (dep, d))
+    })
 }
 
 impl fmt::Display for Blocked {
     /// `api blocked: dependency db not ready (timeout 60s, probe failing: tcp connect … refused)`
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let service = &self.instance.workload.name;
-        let condition = match self.require {
-            Require::Exists => "created",
-            Require::Started => "started",
-            Require::Ready => "ready",
-            Require::Succeeded => "succeeded",
-            Require::Failed => "failed",
-            Require::Completed => "completed",
-        };
+        let condition = condition_words(self.require);
         write!(
             f,
             "{service} blocked: dependency {} not {condition}",

@@ -19,7 +19,7 @@ pub mod plan;
 pub mod rollout;
 pub mod tasks;
 
-pub use gate::{Blocked, condition};
+pub use gate::{Blocked, condition, why_blocked};
 pub use orco_interface::{Assignment, Desired, LastSeen, Recorded, TaskAssignment, TaskDesired};
 pub use plan::{Plan, reconcile, reconcile_with};
 pub use tasks::Limits;

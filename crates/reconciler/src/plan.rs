@@ -7,7 +7,7 @@ use orco_interface::{Assignment, Desired, LastSeen, Recorded, TaskAssignment};
 use orco_spec::Service;
 use orco_state::{EventKind, Instance, InstanceId, Phase, StackName, State, WorkloadId};
 
-use crate::gate::{Blocked, condition};
+use crate::gate::{Blocked, condition, deadline, first_unmet};
 use crate::rollout;
 use crate::tasks::{Limits, schedule};
 use orco_state::TaskId;
@@ -121,7 +121,7 @@ pub fn reconcile_with(state: &State, now: Timestamp, limits: &Limits) -> Plan {
                 }
             }
         } else if let Some(since) = instance.gated_since() {
-            match first_unmet(state, stack_name, service, id, since, now) {
+            match first_unmet(state, stack_name, &service.depends_on, id, since, now) {
                 None => Desired::Run,
                 Some(blocked) => {
                     if blocked.timed_out {
@@ -315,36 +315,4 @@ fn fallback_service() -> Service {
         replicas: 0,
         ..Service::default()
     }
-}
-
-fn first_unmet(
-    state: &State,
-    stack: &StackName,
-    service: &Service,
-    id: &InstanceId,
-    since: Timestamp,
-    now: Timestamp,
-) -> Option<Blocked> {
-    service
-        .depends_on
-        .iter()
-        .find_map(|dep| match condition(state, stack, dep) {
-            Ok(()) => None,
-            Err(detail) => {
-                let timed_out = dep.timeout.is_some_and(|t| now >= deadline(since, t));
-                Some(Blocked {
-                    instance: id.clone(),
-                    dependency: dep.target.clone(),
-                    require: dep.require,
-                    timeout: dep.timeout,
-                    detail,
-                    timed_out,
-                })
-            }
-        })
-}
-
-fn deadline(since: Timestamp, timeout: orco_spec::Duration) -> Timestamp {
-    let span = jiff::SignedDuration::try_from(timeout.get()).unwrap_or(jiff::SignedDuration::MAX);
-    since.checked_add(span).unwrap_or(Timestamp::MAX)
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 use crossterm::event::{Event, EventStream, MouseEventKind};
 use futures_util::StreamExt;
 use orco_client::Client;
+use orco_wire::InstancePhase;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -173,7 +174,7 @@ async fn event_loop(
                         .iter()
                         .flat_map(|(name, list)| {
                             list.iter()
-                                .filter(|i| matches!(i.phase.as_str(), "running" | "starting"))
+                                .filter(|i| matches!(i.phase, InstancePhase::Running | InstancePhase::Starting))
                                 .filter_map(|i| i.pid.map(|pid| (name.clone(), pid)))
                         })
                         .collect();

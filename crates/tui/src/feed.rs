@@ -5,8 +5,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use orco_api::model::EventView;
 use orco_client::{Client, ClientError};
+use orco_wire::EventType;
+use orco_wire::model::{EventView, StackView};
 use tokio::sync::mpsc;
 
 use crate::error::TuiError;
@@ -30,7 +31,7 @@ pub async fn pick_stack(client: &Client, wanted: Option<&str>) -> Result<Option<
 
 /// Of several stacks, the one to open on: the latest applied that has services (a job file's
 /// stack has none), else the latest applied.
-pub fn choose(stacks: &[orco_api::model::StackView]) -> Option<String> {
+pub fn choose(stacks: &[StackView]) -> Option<String> {
     stacks
         .iter()
         .max_by_key(|s| (!s.services.is_empty(), s.applied_at, s.name.clone()))
@@ -84,7 +85,10 @@ pub enum Touch {
 pub fn touched(stack: Option<&str>, event: &EventView) -> Touch {
     let object = event.object.as_str();
     let (object_stack, rest) = object.split_once('/').unwrap_or((object, ""));
-    if matches!(event.kind.as_str(), "stack_applied" | "stack_removed") {
+    if matches!(
+        event.kind,
+        EventType::StackApplied | EventType::StackRemoved
+    ) {
         return match stack {
             None => Touch::Stack,
             Some(s) if s == object_stack => Touch::Stack,
@@ -174,6 +178,7 @@ pub async fn watch(
                         dirty.clear();
                         stack = refresh_stack(&client, stack.as_deref(), &tx).await;
                     }
+                    let touched = !dirty.is_empty();
                     for name in std::mem::take(&mut dirty) {
                         let Some(s) = &stack else { break };
                         let msg = match client.workload(&format!("{s}/{name}"), None).await {
@@ -187,6 +192,14 @@ pub async fn watch(
                         if tx.send(msg).await.is_err() {
                             return;
                         }
+                    }
+                    // What waits on what the events touched: the daemon judges it anew.
+                    if touched
+                        && let Some(s) = &stack
+                        && let Ok(list) = client.workloads(Some(s), None).await
+                        && tx.send(Msg::Workloads(list.items)).await.is_err()
+                    {
+                        return;
                     }
                 }
             }
@@ -321,8 +334,8 @@ fn read_proc(pid: u32) -> Option<(u64, u64)> {
 mod tests {
     use super::*;
 
-    fn stack(name: &str, services: &[&str], applied: i64) -> orco_api::model::StackView {
-        orco_api::model::StackView {
+    fn stack(name: &str, services: &[&str], applied: i64) -> StackView {
+        StackView {
             name: name.into(),
             workdir: "/".into(),
             applied_at: jiff::Timestamp::from_second(applied).unwrap(),
@@ -351,7 +364,7 @@ mod tests {
         EventView {
             revision: 1,
             at: jiff::Timestamp::UNIX_EPOCH,
-            kind: kind.into(),
+            kind: kind.parse().unwrap(),
             object: object.into(),
             summary: String::new(),
             event: serde_json::Value::Null,

@@ -1,10 +1,11 @@
 //! The stack's shape as the TUI needs it: each workload's dependencies (from the applied
-//! stack file), why a waiting workload is blocked, and the dependency graph as lines.
+//! stack file) and the dependency graph as lines. Whether a dependency holds, and why a
+//! workload waits, is the daemon's to say (`WorkloadView::dependencies`, `blocked`).
 
 use std::collections::BTreeMap;
 
-use orco_api::model::WorkloadView;
 use orco_spec::{Require, Stack};
+use orco_wire::model::WorkloadView;
 
 /// One dependency edge: the workload waits until `target` meets `require`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,7 +63,7 @@ impl Topology {
     }
 
     /// The dependency graph, one line per workload grouped by start layer, each with what
-    /// it waits for and whether that holds now.
+    /// it waits for and whether that holds now, as the daemon's views say.
     pub fn lines(&self, workloads: &[WorkloadView]) -> Vec<String> {
         let mut out = Vec::new();
         if self.layers.is_empty() {
@@ -80,7 +81,11 @@ impl Topology {
                 let parts: Vec<String> = deps
                     .iter()
                     .map(|d| {
-                        let mark = if holds(d, workloads) { "✓" } else { "…" };
+                        let mark = if holds(name, d, workloads) {
+                            "✓"
+                        } else {
+                            "…"
+                        };
                         format!("{} {} {mark}", d.target, d.require.as_str())
                     })
                     .collect();
@@ -91,73 +96,16 @@ impl Topology {
     }
 }
 
-fn find<'a>(workloads: &'a [WorkloadView], name: &str) -> Option<&'a WorkloadView> {
-    workloads.iter().find(|w| w.name == name)
-}
-
-/// Whether `dep`'s condition holds, judged from the target's view.
-pub fn holds(dep: &Dep, workloads: &[WorkloadView]) -> bool {
-    let Some(target) = find(workloads, &dep.target) else {
-        return false;
-    };
-    let state = target.state.as_str();
-    match dep.require {
-        Require::Exists => target.instances > 0 || target.kind == "job" && state != "not-run",
-        Require::Started => matches!(
-            state,
-            "running" | "starting" | "degraded" | "succeeded" | "failed"
-        ),
-        Require::Ready => target.replicas > 0 && target.ready >= target.replicas,
-        Require::Succeeded => state == "succeeded",
-        Require::Failed => state == "failed",
-        Require::Completed => matches!(state, "succeeded" | "failed" | "cancelled"),
-    }
-}
-
-/// Why `workload` waits, in the reconciler's words (`api blocked: dependency db not ready
-/// (timeout 60s, db: starting)`), when it is waiting on a dependency: the daemon's own
-/// message when it says so, else the first dependency whose condition does not hold.
-pub fn blocked_reason(
-    topology: &Topology,
-    workloads: &[WorkloadView],
-    workload: &WorkloadView,
-) -> Option<String> {
-    if let Some(message) = &workload.message
-        && message.contains("blocked")
-    {
-        return Some(message.clone());
-    }
-    if !matches!(workload.state.as_str(), "pending" | "not-run") {
-        return None;
-    }
-    let deps = topology.deps.get(&workload.name)?;
-    let dep = deps.iter().find(|d| !holds(d, workloads))?;
-    let condition = match dep.require {
-        Require::Exists => "created",
-        Require::Started => "started",
-        Require::Ready => "ready",
-        Require::Succeeded => "succeeded",
-        Require::Failed => "failed",
-        Require::Completed => "completed",
-    };
-    let mut notes = Vec::new();
-    if let Some(t) = &dep.timeout {
-        notes.push(format!("timeout {t}"));
-    }
-    match find(workloads, &dep.target) {
-        Some(target) => {
-            let mut note = format!("{}: {}", target.name, target.state);
-            if let Some(m) = &target.message {
-                note.push_str(&format!(" — {m}"));
-            }
-            notes.push(note);
-        }
-        None => notes.push(format!("{} is not in the stack", dep.target)),
-    }
-    Some(format!(
-        "{} blocked: dependency {} not {condition} ({})",
-        workload.name,
-        dep.target,
-        notes.join(", ")
-    ))
+/// Whether `workload`'s dependency `dep` holds, as the daemon's view of `workload` says
+/// (not while the view does not list it).
+fn holds(workload: &str, dep: &Dep, workloads: &[WorkloadView]) -> bool {
+    workloads
+        .iter()
+        .find(|w| w.name == workload)
+        .and_then(|w| {
+            w.dependencies
+                .iter()
+                .find(|d| d.target == dep.target && d.require == dep.require)
+        })
+        .is_some_and(|d| d.holds)
 }

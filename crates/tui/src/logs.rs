@@ -9,57 +9,17 @@ use regex::Regex;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-/// How severe a line is, when it can be told. Ordered: `Trace < … < Error`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Level {
-    /// Finest detail.
-    Trace,
-    /// Debugging detail.
-    Debug,
-    /// Normal operation.
-    Info,
-    /// Something unexpected that did not fail.
-    Warn,
-    /// A failure.
-    Error,
-}
+pub use orco_wire::Level;
 
-impl Level {
-    /// Reads a level name (the log pipeline's five names and their usual aliases).
-    pub fn from_name(name: &str) -> Option<Level> {
-        let level = match name.trim().to_ascii_lowercase().as_str() {
-            "trace" | "trc" => Level::Trace,
-            "debug" | "dbg" => Level::Debug,
-            "info" | "inf" | "notice" => Level::Info,
-            "warn" | "wrn" | "warning" => Level::Warn,
-            "error" | "err" | "fatal" | "critical" | "crit" | "panic" => Level::Error,
-            _ => return None,
-        };
-        Some(level)
-    }
-
-    /// The lowercase name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Level::Trace => "trace",
-            Level::Debug => "debug",
-            Level::Info => "info",
-            Level::Warn => "warn",
-            Level::Error => "error",
-        }
-    }
-
-    /// The next stricter minimum for the level filter key: none → debug → info → warn →
-    /// error → none.
-    pub fn cycle(min: Option<Level>) -> Option<Level> {
-        match min {
-            None => Some(Level::Debug),
-            Some(Level::Trace) => Some(Level::Debug),
-            Some(Level::Debug) => Some(Level::Info),
-            Some(Level::Info) => Some(Level::Warn),
-            Some(Level::Warn) => Some(Level::Error),
-            Some(Level::Error) => None,
-        }
+/// The next stricter minimum for the level filter key: none → debug → info → warn → error →
+/// none.
+pub fn next_min_level(min: Option<Level>) -> Option<Level> {
+    match min {
+        None | Some(Level::Trace) => Some(Level::Debug),
+        Some(Level::Debug) => Some(Level::Info),
+        Some(Level::Info) => Some(Level::Warn),
+        Some(Level::Warn) => Some(Level::Error),
+        Some(Level::Error) => None,
     }
 }
 
@@ -398,7 +358,7 @@ mod tests {
         let mut seen = vec![];
         let mut level = None;
         for _ in 0..5 {
-            level = Level::cycle(level);
+            level = next_min_level(level);
             seen.push(level);
         }
         assert_eq!(

@@ -6,11 +6,12 @@ use std::collections::BTreeMap;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use jiff::Timestamp;
-use orco_api::model::{EventView, InstanceView, WorkloadDetail, WorkloadView};
+use orco_wire::model::{EventView, InstanceView, WorkloadDetail, WorkloadView};
+use orco_wire::{EventType, WorkloadKind};
 use regex::Regex;
 
-use crate::graph::{Topology, blocked_reason};
-use crate::logs::{Level, LogBuffer, LogFilter, LogLine};
+use crate::graph::Topology;
+use crate::logs::{Level, LogBuffer, LogFilter, LogLine, next_min_level};
 
 /// How many log lines the pane keeps.
 pub const LOG_CAPACITY: usize = 5_000;
@@ -168,6 +169,8 @@ pub enum Msg {
     Snapshot(Box<Snapshot>),
     /// One workload read again after events touched it.
     Workload(Box<WorkloadDetail>),
+    /// Every workload of the stack read again (what waits on what may have changed).
+    Workloads(Vec<WorkloadView>),
     /// A workload that is gone (by name).
     WorkloadGone(String),
     /// An event from the watch.
@@ -266,9 +269,18 @@ impl Model {
         self.workloads.get(self.selected)
     }
 
-    /// Why `workload` waits, if it waits on a dependency.
+    /// Why `workload` waits, if it waits on a dependency: the daemon's words for the
+    /// reconciler's reason.
     pub fn blocked(&self, workload: &WorkloadView) -> Option<String> {
-        blocked_reason(&self.topology, &self.workloads, workload)
+        let blocked = workload.blocked.as_ref()?;
+        Some(workload.message.clone().unwrap_or_else(|| {
+            format!(
+                "{} blocked: dependency {} not {}",
+                workload.name,
+                blocked.dependency,
+                blocked.require.as_str()
+            )
+        }))
     }
 
     /// The log pane's filter as it stands.
@@ -290,6 +302,13 @@ impl Model {
             Msg::Key(key) => return self.key(key),
             Msg::Snapshot(snapshot) => self.snapshot(*snapshot),
             Msg::Workload(detail) => self.workload(*detail),
+            Msg::Workloads(views) => {
+                for view in views {
+                    if let Some(slot) = self.workloads.iter_mut().find(|w| w.name == view.name) {
+                        *slot = view;
+                    }
+                }
+            }
             Msg::WorkloadGone(name) => {
                 self.workloads.retain(|w| w.name != name);
                 self.instances.remove(&name);
@@ -346,7 +365,8 @@ impl Model {
                 self.workloads.push(view);
                 // Services first, then jobs, each by name: the API's order.
                 self.workloads.sort_by(|a, b| {
-                    (a.kind != "service", &a.name).cmp(&(b.kind != "service", &b.name))
+                    (a.kind != WorkloadKind::Service, &a.name)
+                        .cmp(&(b.kind != WorkloadKind::Service, &b.name))
                 });
                 self.reselect(selected.as_deref());
             }
@@ -379,11 +399,11 @@ impl Model {
                 };
             }
             if run == progress.run {
-                let state = match event.kind.as_str() {
-                    "task_started" => Some(TaskState::Running),
-                    "task_succeeded" => Some(TaskState::Succeeded),
-                    "task_failed" => Some(TaskState::Failed),
-                    "task_skipped" => Some(TaskState::Skipped),
+                let state = match event.kind {
+                    EventType::TaskStarted => Some(TaskState::Running),
+                    EventType::TaskSucceeded => Some(TaskState::Succeeded),
+                    EventType::TaskFailed => Some(TaskState::Failed),
+                    EventType::TaskSkipped => Some(TaskState::Skipped),
                     _ => None,
                 };
                 if let Some(state) = state {
@@ -391,10 +411,12 @@ impl Model {
                 }
             }
         }
-        let level = match event.kind.as_str() {
-            "instance_failed" | "task_failed" => Level::Error,
-            "instance_unready" | "instance_backoff" | "task_skipped" => Level::Warn,
-            "instance_exited" if !event.summary.contains("(exit 0)") => Level::Warn,
+        let level = match event.kind {
+            EventType::InstanceFailed | EventType::TaskFailed => Level::Error,
+            EventType::InstanceUnready | EventType::InstanceBackoff | EventType::TaskSkipped => {
+                Level::Warn
+            }
+            EventType::InstanceExited if !event.summary.contains("(exit 0)") => Level::Warn,
             _ => Level::Info,
         };
         // `demo/db-0 ready` reads `db-0 ready` in the pane of stack demo.
@@ -550,7 +572,7 @@ impl Model {
     fn normal_key(&mut self, key: KeyEvent) -> Vec<Command> {
         let selected = self
             .selected_workload()
-            .map(|w| (w.name.clone(), w.kind == "service"));
+            .map(|w| (w.name.clone(), w.kind == WorkloadKind::Service));
         match key.code {
             KeyCode::Char('q') => return vec![Command::Quit],
             KeyCode::Esc => {
@@ -609,7 +631,7 @@ impl Model {
                 None => self.refuse("no service selected".into()),
             },
             KeyCode::Char('l') => {
-                self.log_level = Level::cycle(self.log_level);
+                self.log_level = next_min_level(self.log_level);
                 self.log_scroll = 0;
             }
             KeyCode::Char('f') => {

@@ -9,6 +9,8 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Clear, Paragraph, Row, Table, TableState, Wrap};
 
+use orco_wire::WorkloadKind;
+
 use crate::logs::Level;
 use crate::model::{Connection, Mode, Model};
 
@@ -134,7 +136,7 @@ fn draw_table(frame: &mut Frame<'_>, model: &Model, area: Rect) {
         } else {
             w.state.as_str()
         };
-        let (ready, repl) = if w.kind == "service" {
+        let (ready, repl) = if w.kind == WorkloadKind::Service {
             (
                 format!("{}/{}", w.ready, w.replicas),
                 w.replicas.to_string(),
@@ -148,13 +150,13 @@ fn draw_table(frame: &mut Frame<'_>, model: &Model, area: Rect) {
         };
         let message = blocked
             .or_else(|| {
-                (w.kind == "job")
+                (w.kind == WorkloadKind::Job)
                     .then(|| model.job_progress(&w.name))
                     .flatten()
             })
             .or_else(|| w.message.clone())
             .unwrap_or_default();
-        let name = if w.kind == "job" {
+        let name = if w.kind == WorkloadKind::Job {
             format!("{} (job)", w.name)
         } else {
             w.name.clone()
@@ -206,7 +208,7 @@ fn draw_detail(frame: &mut Frame<'_>, model: &Model, area: Rect) {
         Some(w) => {
             let mut head = format!("{} · {}", w.name, w.kind);
             if let Some(runtime) = &w.runtime {
-                head.push_str(&format!(" · {runtime}"));
+                head.push_str(&format!(" · {}", runtime.as_str()));
             }
             if let Some(command) = &w.command {
                 head.push_str(&format!(" · {command}"));

@@ -3,11 +3,11 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use jiff::Timestamp;
-use orco_api::model::{EventView, InstanceView, WorkloadView};
 use orco_tui::graph::Topology;
 use orco_tui::logs::Level;
 use orco_tui::model::{Command, Mode, Snapshot};
 use orco_tui::{LogLine, Model, Msg};
+use orco_wire::model::{Blocked, DependencyView, EventView, InstanceView, WorkloadView};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
@@ -41,22 +41,29 @@ fn at(seconds_ago: i64) -> Timestamp {
         .unwrap()
 }
 
+/// A state, phase or kind from the word the API sends.
+fn word<T: serde::de::DeserializeOwned>(text: &str) -> T {
+    serde_json::from_value(serde_json::Value::String(text.into())).unwrap()
+}
+
 fn workload(name: &str, kind: &str, state: &str, ready: u32, replicas: u32) -> WorkloadView {
     WorkloadView {
         id: format!("demo/{name}"),
         stack: "demo".into(),
         name: name.into(),
-        kind: kind.into(),
-        state: state.into(),
+        kind: word(kind),
+        state: word(state),
         ready,
         replicas,
         instances: replicas,
         restarts: 0,
         since: at(95),
         message: None,
-        runtime: (kind == "service").then(|| "process".into()),
+        runtime: (kind == "service").then(|| word("process")),
         command: None,
         stopped: false,
+        blocked: None,
+        dependencies: Vec::new(),
     }
 }
 
@@ -66,7 +73,7 @@ fn instance(name: &str, replica: u32, phase: &str, ready: bool) -> InstanceView 
         workload: format!("demo/{name}"),
         name: format!("{name}-{replica}"),
         replica,
-        phase: phase.into(),
+        phase: word(phase),
         ready,
         since: at(90),
         created_at: at(95),
@@ -94,9 +101,25 @@ fn topology() -> Topology {
 fn model() -> Model {
     let mut db = workload("db", "service", "starting", 0, 1);
     db.restarts = 2;
+    // What the daemon says of api: its instance waits for db to be ready.
     let mut api = workload("api", "service", "pending", 0, 1);
-    api.instances = 0;
-    api.message = Some("no instance created yet".into());
+    api.message = Some("api blocked: dependency db not ready (timeout 45s)".into());
+    api.blocked = Some(Blocked {
+        waiting: "api-0".into(),
+        dependency: "db".into(),
+        require: orco_spec::Require::Ready,
+        detail: None,
+        since: at(95),
+        timeout: Some("45s".into()),
+        deadline: Some(at(50)),
+        timed_out: false,
+    });
+    api.dependencies = vec![DependencyView {
+        target: "db".into(),
+        require: orco_spec::Require::Ready,
+        holds: false,
+        detail: None,
+    }];
     let web = workload("web", "service", "running", 2, 2);
     let etl = workload("etl", "job", "not-run", 0, 0);
     let mut model = Model::new(now());
@@ -187,7 +210,7 @@ fn a_blocked_service_says_blocked_and_names_the_dependency_it_waits_for() {
     let row = line_with(&screen, "api ");
     assert!(row.contains("blocked"), "{row}");
     assert!(
-        row.contains("api blocked: dependency db not ready (timeout 45s, db: starting"),
+        row.contains("api blocked: dependency db not ready (timeout 45s)"),
         "{row}"
     );
     assert!(
@@ -202,13 +225,22 @@ fn a_service_is_no_longer_blocked_once_its_dependency_is_ready() {
     let mut model = model();
     let mut db = workload("db", "service", "running", 1, 1);
     db.restarts = 2;
-    model.update(Msg::Workload(Box::new(orco_api::model::WorkloadDetail {
+    model.update(Msg::Workload(Box::new(orco_wire::model::WorkloadDetail {
         revision: 43,
         as_of: now(),
         workload: db,
         spec: serde_json::Value::Null,
         instances: vec![instance("db", 0, "running", true)],
     })));
+    // The list read that follows: the daemon no longer holds api back.
+    let mut api = workload("api", "service", "starting", 0, 1);
+    api.dependencies = vec![DependencyView {
+        target: "db".into(),
+        require: orco_spec::Require::Ready,
+        holds: true,
+        detail: None,
+    }];
+    model.update(Msg::Workloads(vec![api]));
     let screen = screen(&model, 160, 30);
     assert!(!line_with(&screen, "api ").contains("blocked"), "{screen}");
 }
@@ -405,7 +437,7 @@ fn event(revision: u64, kind: &str, object: &str, summary: &str) -> Msg {
     Msg::Event(Box::new(EventView {
         revision,
         at: now(),
-        kind: kind.into(),
+        kind: word(kind),
         object: object.into(),
         summary: summary.into(),
         event: serde_json::Value::Null,

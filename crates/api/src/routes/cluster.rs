@@ -13,7 +13,7 @@ use crate::version::{API_PREFIX, VERSION};
 #[utoipa::path(get, path = "/health", tag = "cluster", responses((status = 200, body = Health)))]
 pub async fn health() -> axum::Json<Health> {
     axum::Json(Health {
-        status: "healthy".into(),
+        status: orco_wire::HealthStatus::Healthy,
     })
 }
 
@@ -35,7 +35,7 @@ pub async fn info(
     Ok(axum::Json(ClusterInfo {
         version: VERSION.into(),
         api: API_PREFIX.trim_start_matches("/api/").into(),
-        mode: "single-node".into(),
+        mode: orco_wire::ClusterMode::SingleNode,
         revision: state.revision,
         horizon: ctx.store().horizon(),
         started_at: ctx.started_at(),

@@ -3,137 +3,19 @@
 
 use axum::extract::State;
 use jiff::Timestamp;
-use orco_spec::Stack;
 use orco_state::{
     Event, EventKind, ExitStatus, JobRun, JobRunId, StackName, TaskPhase, WorkloadId,
 };
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 use crate::context::ApiContext;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiPath, JsonBody};
 use crate::model::Accepted;
 use crate::routes::stacks::{apply_events, validate};
-
-/// A submit: the stack that holds the jobs (applied first when it changed) and which of its
-/// jobs to run.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct JobSubmit {
-    /// The resolved stack (as for `POST /api/v1/stacks`).
-    #[schema(value_type = Object)]
-    pub stack: Stack,
-    /// The jobs to run; empty: every job of the stack.
-    #[serde(default)]
-    pub jobs: Vec<String>,
-}
-
-/// The runs a submit created.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct JobSubmitted {
-    /// Their ids, `STACK/JOB#RUN`.
-    pub runs: Vec<String>,
-    /// The revision of the last event appended (on disk).
-    pub revision: u64,
-}
-
-/// One run of a job.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct JobRunView {
-    /// `STACK/JOB#RUN`.
-    pub id: String,
-    /// `running`, `succeeded`, `failed` or `cancelled` (`cancelling` while tasks stop,
-    /// `queued` while a scheduled run waits for an earlier one, `overlap: queue`).
-    pub state: String,
-    /// When it was submitted.
-    #[schema(value_type = String)]
-    pub submitted_at: Timestamp,
-    /// When it ended.
-    #[schema(value_type = Option<String>)]
-    pub finished_at: Option<Timestamp>,
-    /// Its job's priority.
-    pub priority: i32,
-    /// The due time of its job's schedule it runs for; none for a run submitted by hand.
-    #[serde(default)]
-    #[schema(value_type = Option<String>)]
-    pub due: Option<Timestamp>,
-    /// Its tasks, by name.
-    pub tasks: Vec<TaskView>,
-}
-
-/// One task of a run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct TaskView {
-    /// Its name in the job.
-    pub name: String,
-    /// `waiting`, `starting`, `running`, `backoff`, `succeeded`, `failed` or `skipped`.
-    pub state: String,
-    /// The tasks it depends on, as `TARGET` or `TARGET (require)`.
-    pub depends_on: Vec<String>,
-    /// Attempts made so far.
-    pub attempts: u32,
-    /// When the current (or last) attempt started running.
-    #[schema(value_type = Option<String>)]
-    pub started_at: Option<Timestamp>,
-    /// When it entered its state.
-    #[schema(value_type = Option<String>)]
-    pub since: Option<Timestamp>,
-    /// How long the last attempt ran (to now while it runs), in milliseconds.
-    pub duration_ms: Option<u64>,
-    /// Exit code of the last attempt, when it exited.
-    pub exit_code: Option<i32>,
-    /// Signal that killed the last attempt.
-    pub signal: Option<i32>,
-    /// Last reported progress in percent.
-    pub percent: Option<u8>,
-    /// Last progress message, or why it failed or was skipped.
-    pub message: Option<String>,
-    /// The pid of the current (or last) attempt.
-    pub pid: Option<u32>,
-}
-
-/// Every run, oldest first, and every job schedule.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct JobList {
-    /// The revision the list was read at.
-    pub revision: u64,
-    /// The runs.
-    pub items: Vec<JobRunView>,
-    /// The scheduled jobs, by job id.
-    #[serde(default)]
-    pub schedules: Vec<ScheduleView>,
-}
-
-/// A job's schedule: its expression, what it has done and when it next falls due.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct ScheduleView {
-    /// `STACK/JOB`.
-    pub job: String,
-    /// The cron expression.
-    pub cron: String,
-    /// Its time zone.
-    pub timezone: String,
-    /// `skip`, `queue` or `allow`.
-    pub overlap: String,
-    /// The next due time after the last one dealt with (it may have come already).
-    #[schema(value_type = Option<String>)]
-    pub next_due: Option<Timestamp>,
-    /// The last due time dealt with (run or skipped).
-    #[schema(value_type = Option<String>)]
-    pub last_due: Option<Timestamp>,
-    /// Runs the schedule submitted.
-    pub runs: u64,
-    /// Due times skipped because of `overlap`.
-    pub skipped: u64,
-    /// Due times missed while no daemon ran.
-    pub missed: u64,
-    /// The last skipped due time.
-    #[schema(value_type = Option<String>)]
-    pub last_skipped_due: Option<Timestamp>,
-    /// Why it was skipped.
-    pub last_skip_reason: Option<String>,
-}
+pub use orco_wire::job::{
+    JobList, JobRunView, JobSubmit, JobSubmitted, ProgressReport, ScheduleView, TaskView,
+};
+use orco_wire::{JobState, TaskState};
 
 /// Submit runs of a stack's jobs. A new stack is applied as it is; into an applied stack only
 /// the submitted file's jobs are merged (its services stay as they are).
@@ -255,12 +137,7 @@ fn schedule_view(
         job: job.to_string(),
         cron: s.cron.clone(),
         timezone: s.timezone.clone(),
-        overlap: match overlap {
-            orco_spec::Overlap::Skip => "skip",
-            orco_spec::Overlap::Queue => "queue",
-            orco_spec::Overlap::Allow => "allow",
-        }
-        .into(),
+        overlap,
         next_due,
         last_due: s.last_due,
         runs: s.runs,
@@ -332,18 +209,6 @@ pub async fn retry(
         })
         .await?;
     Ok(axum::Json(accepted))
-}
-
-/// Progress a task reports: a percent, a message, or both.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ProgressReport {
-    /// Completion in percent (0 to 100; more counts as 100).
-    #[serde(default)]
-    pub percent: Option<u8>,
-    /// A status line or a checkpoint name.
-    #[serde(default)]
-    pub message: Option<String>,
 }
 
 /// Record progress of a running task (what a `PROGRESS: 42 message` line does).
@@ -456,10 +321,12 @@ pub fn run_view(
         .get(&id.job.stack)
         .and_then(|s| s.spec.jobs.get(&id.job.name));
     let word = match run.outcome {
-        Some(o) => format!("{o:?}").to_lowercase(),
-        None if run.cancel_requested => "cancelling".into(),
-        None if queued(state, id, run) => "queued".into(),
-        None => "running".into(),
+        Some(orco_state::JobOutcome::Succeeded) => JobState::Succeeded,
+        Some(orco_state::JobOutcome::Failed) => JobState::Failed,
+        Some(orco_state::JobOutcome::Cancelled) => JobState::Cancelled,
+        None if run.cancel_requested => JobState::Cancelling,
+        None if queued(state, id, run) => JobState::Queued,
+        None => JobState::Running,
     };
     let mut names: Vec<&String> = run.tasks.keys().collect();
     if let Some(job) = job {
@@ -484,7 +351,7 @@ pub fn run_view(
             let Some(r) = run.tasks.get(name) else {
                 return TaskView {
                     name: name.clone(),
-                    state: "waiting".into(),
+                    state: TaskState::Waiting,
                     depends_on,
                     attempts: 0,
                     started_at: None,
@@ -498,13 +365,13 @@ pub fn run_view(
                 };
             };
             let state = match r.phase {
-                TaskPhase::Pending => "waiting",
-                TaskPhase::Starting => "starting",
-                TaskPhase::Running => "running",
-                TaskPhase::Backoff => "backoff",
-                TaskPhase::Succeeded => "succeeded",
-                TaskPhase::Failed => "failed",
-                TaskPhase::Skipped => "skipped",
+                TaskPhase::Pending => TaskState::Waiting,
+                TaskPhase::Starting => TaskState::Starting,
+                TaskPhase::Running => TaskState::Running,
+                TaskPhase::Backoff => TaskState::Backoff,
+                TaskPhase::Succeeded => TaskState::Succeeded,
+                TaskPhase::Failed => TaskState::Failed,
+                TaskPhase::Skipped => TaskState::Skipped,
             };
             let ran = r.started_at.is_some();
             let end = if r.phase == TaskPhase::Running {
@@ -518,7 +385,7 @@ pub fn run_view(
                 .map(|s| u64::try_from(end.duration_since(s).as_millis()).unwrap_or(0));
             TaskView {
                 name: name.clone(),
-                state: state.into(),
+                state,
                 depends_on,
                 attempts: if ran || r.status.is_some() {
                     r.attempt.saturating_add(1)

@@ -15,6 +15,7 @@ use crate::model::{
 use crate::routes::stacks::validate;
 use crate::routes::{AtQuery, ListQuery, known_stack, known_workload};
 use crate::views::{instance_view, workload_view, workload_views};
+use orco_wire::RolloutStatus;
 
 /// Events that apply `stack` and then restore the scale and stop overrides `current` had
 /// for the workloads other than `except` (an apply clears them), in one atomic append.
@@ -72,7 +73,7 @@ pub async fn list(
     let mut items = Vec::new();
     for (name, stack) in &read.state.stacks {
         if only.as_ref().is_none_or(|o| o == name) {
-            items.extend(workload_views(&read.state, name, stack));
+            items.extend(workload_views(&read.state, name, stack, read.as_of));
         }
     }
     Ok(axum::Json(WorkloadList {
@@ -144,7 +145,7 @@ pub async fn get(
     let read = ctx.read(q.at.as_deref()).await?;
     let id = known_workload(&read.state, &id, None)?;
     let not_found = || ApiError::not_found("workload_not_found", format!("no workload `{id}`"));
-    let workload = workload_view(&read.state, &id).ok_or_else(not_found)?;
+    let workload = workload_view(&read.state, &id, read.as_of).ok_or_else(not_found)?;
     let stack = read.state.stacks.get(&id.stack).ok_or_else(not_found)?;
     let spec = match stack.spec.services.get(&id.name) {
         Some(service) => serde_json::to_value(service),
@@ -335,13 +336,13 @@ pub async fn rollout(
     let ready = |i: &orco_state::Instance| i.phase == orco_state::Phase::Running { ready: true };
     let rollout = revisions.rollout.as_ref().map(|r| {
         let (status, reason) = match &r.status {
-            orco_state::RolloutStatus::Progressing => ("progressing", None),
-            orco_state::RolloutStatus::Complete => ("complete", None),
+            orco_state::RolloutStatus::Progressing => (RolloutStatus::Progressing, None),
+            orco_state::RolloutStatus::Complete => (RolloutStatus::Complete, None),
             orco_state::RolloutStatus::RollingBack { reason } => {
-                ("rolling_back", Some(reason.clone()))
+                (RolloutStatus::RollingBack, Some(reason.clone()))
             }
             orco_state::RolloutStatus::RolledBack { reason } => {
-                ("rolled_back", Some(reason.clone()))
+                (RolloutStatus::RolledBack, Some(reason.clone()))
             }
         };
         let updated = state
@@ -351,7 +352,7 @@ pub async fn rollout(
         RolloutState {
             from: r.from,
             to: r.to,
-            status: status.to_string(),
+            status,
             reason,
             started_at: r.started_at,
             updated: u32::try_from(updated).unwrap_or(u32::MAX),

@@ -176,7 +176,7 @@ async fn stop_stacks(client: &Client, deadline: Instant) -> Result<(), Failure> 
             .await?
             .items
             .iter()
-            .filter(|i| remote::is_live(&i.phase))
+            .filter(|i| i.phase.is_live())
             .count();
         if live == 0 {
             return Ok(());

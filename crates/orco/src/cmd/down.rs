@@ -22,7 +22,7 @@ pub(crate) fn run(args: &DownArgs) -> anyhow::Result<u8> {
             let live: Vec<&str> = list
                 .items
                 .iter()
-                .filter(|i| remote::is_live(&i.phase))
+                .filter(|i| i.phase.is_live())
                 .map(|i| i.name.as_str())
                 .collect();
             if live.is_empty() {

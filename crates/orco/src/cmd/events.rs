@@ -1,7 +1,7 @@
 //! `orco events [-f]`: the event log, one line per event; `-f` keeps following it. A watch
 //! that falls too far behind resumes by itself from the revision the daemon names.
 
-use orco_api::model::EventView;
+use orco_wire::model::EventView;
 
 use crate::args::{EventsArgs, Format};
 use crate::exit;
@@ -54,7 +54,7 @@ pub(crate) fn run(args: &EventsArgs) -> anyhow::Result<u8> {
                     }
                     "end" => return Ok(exit::OK),
                     "error" => {
-                        let body: orco_api::ErrorBody = serde_json::from_str(&message.data)
+                        let body: orco_wire::ErrorBody = serde_json::from_str(&message.data)
                             .map_err(|e| Failure::Usage(format!("unreadable error event: {e}")))?;
                         match body.error.resume_after {
                             Some(resume) if body.error.code == "too_slow" => {

@@ -41,7 +41,7 @@ async fn list(args: &InstanceListArgs) -> Result<u8, Failure> {
     for i in &list.items {
         let mut row = vec![
             Cell::new(&i.id),
-            remote::state_cell(&i.phase),
+            remote::state_cell(i.phase),
             Cell::new(if i.ready { "yes" } else { "no" }),
             Cell::new(i.pid.map_or_else(|| "-".to_string(), |p| p.to_string())),
             Cell::new(i.restarts),

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 use comfy_table::Cell;
-use orco_api::model::EventView;
-use orco_api::routes::jobs::JobRunView;
+use orco_wire::JobState;
+use orco_wire::job::JobRunView;
+use orco_wire::model::EventView;
 
 use crate::args::{ConnectArgs, FormatArg};
 use crate::discover;
@@ -119,7 +120,7 @@ async fn submit(args: &JobSubmitArgs, stack: orco_spec::Stack) -> Result<u8, Fai
     for run in &submitted.runs {
         views.push(client.job(run).await?);
     }
-    let all_ok = views.iter().all(|v| v.state == "succeeded");
+    let all_ok = views.iter().all(|v| v.state == JobState::Succeeded);
     if !remote::print_structured(&views, args.format.output)? {
         for view in &views {
             print_run(view);
@@ -171,14 +172,10 @@ async fn list(args: &JobListArgs) -> Result<u8, Failure> {
     }
     let mut table = remote::table(&["RUN", "STATE", "TASKS", "PRIORITY", "SUBMITTED", "DUE"]);
     for run in &list.items {
-        let done = run
-            .tasks
-            .iter()
-            .filter(|t| matches!(t.state.as_str(), "succeeded" | "failed" | "skipped"))
-            .count();
+        let done = run.tasks.iter().filter(|t| t.state.is_finished()).count();
         table.add_row(vec![
             Cell::new(&run.id),
-            remote::state_cell(&run.state),
+            remote::state_cell(run.state),
             Cell::new(format!("{done}/{}", run.tasks.len())),
             Cell::new(run.priority),
             Cell::new(run.submitted_at.to_string()),
@@ -208,7 +205,11 @@ async fn list(args: &JobListArgs) -> Result<u8, Failure> {
                 Cell::new(&s.job),
                 Cell::new(&s.cron),
                 Cell::new(&s.timezone),
-                Cell::new(&s.overlap),
+                Cell::new(match s.overlap {
+                    orco_spec::Overlap::Skip => "skip",
+                    orco_spec::Overlap::Queue => "queue",
+                    orco_spec::Overlap::Allow => "allow",
+                }),
                 Cell::new(s.next_due.map_or_else(|| "-".into(), |d| d.to_string())),
                 Cell::new(s.runs),
                 Cell::new(s.skipped),
@@ -263,7 +264,7 @@ fn print_run(view: &JobRunView) {
         };
         table.add_row(vec![
             Cell::new(&t.name),
-            remote::state_cell(&t.state),
+            remote::state_cell(t.state),
             Cell::new(if t.depends_on.is_empty() {
                 "-".to_string()
             } else {

@@ -6,7 +6,8 @@
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
-use orco_api::routes::jobs::{JobRunView, TaskView};
+use orco_wire::job::{JobRunView, TaskView};
+use orco_wire::{JobState, TaskState};
 
 use crate::cmd::job::JobIdArgs;
 use crate::exit;
@@ -52,7 +53,7 @@ pub(crate) async fn monitor(args: &JobIdArgs) -> Result<u8, Failure> {
     } else if !terminal {
         println!("{} {}", view.id, view.state);
     }
-    Ok(if view.state == "succeeded" {
+    Ok(if view.state == JobState::Succeeded {
         exit::OK
     } else {
         exit::FAILURE
@@ -122,11 +123,7 @@ fn render(view: &JobRunView) -> Vec<String> {
         .max()
         .unwrap_or(4)
         .max(4);
-    let done = view
-        .tasks
-        .iter()
-        .filter(|t| matches!(t.state.as_str(), "succeeded" | "failed" | "skipped"))
-        .count();
+    let done = view.tasks.iter().filter(|t| t.state.is_finished()).count();
     let mut lines = vec![format!(
         "{}  {}  {done}/{} tasks done",
         view.id,
@@ -139,8 +136,8 @@ fn render(view: &JobRunView) -> Vec<String> {
 
 /// One task: name, state, progress bar and percent, attempts, duration, message.
 fn task_line(t: &TaskView, name_width: usize) -> String {
-    let percent = match (t.percent, t.state.as_str()) {
-        (_, "succeeded") => Some(100),
+    let percent = match (t.percent, t.state) {
+        (_, TaskState::Succeeded) => Some(100),
         (p, _) => p,
     };
     let filled = percent.map_or(0, |p| usize::from(p.min(100)) * BAR / 100);
@@ -176,10 +173,10 @@ fn clip(text: &str, max: usize) -> String {
 mod tests {
     use super::*;
 
-    fn task(name: &str, state: &str, percent: Option<u8>, message: Option<&str>) -> TaskView {
+    fn task(name: &str, state: TaskState, percent: Option<u8>, message: Option<&str>) -> TaskView {
         TaskView {
             name: name.into(),
-            state: state.into(),
+            state,
             depends_on: Vec::new(),
             attempts: 1,
             started_at: None,
@@ -195,7 +192,10 @@ mod tests {
 
     #[test]
     fn a_task_line_shows_state_a_bar_with_percent_attempts_duration_and_message() {
-        let line = task_line(&task("copy", "running", Some(50), Some("half way")), 6);
+        let line = task_line(
+            &task("copy", TaskState::Running, Some(50), Some("half way")),
+            6,
+        );
         assert_eq!(
             line,
             "  copy    running   [##########..........]  50%  attempts 1     1.5s  half way"
@@ -205,11 +205,12 @@ mod tests {
     #[test]
     fn a_succeeded_task_has_a_full_bar_and_one_without_progress_an_empty_one() {
         assert!(
-            task_line(&task("a", "succeeded", None, None), 4)
+            task_line(&task("a", TaskState::Succeeded, None, None), 4)
                 .contains("[####################] 100%")
         );
         assert!(
-            task_line(&task("a", "waiting", None, None), 4).contains("[....................]    -")
+            task_line(&task("a", TaskState::Waiting, None, None), 4)
+                .contains("[....................]    -")
         );
     }
 

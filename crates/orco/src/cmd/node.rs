@@ -2,7 +2,7 @@
 
 use comfy_table::Cell;
 
-use orco_api::model::NodeView;
+use orco_wire::model::NodeView;
 
 use crate::args::{NodeArgs, NodeNameArgs, NodeVerb, PlainArgs};
 use crate::exit;
@@ -29,7 +29,7 @@ async fn list(args: &PlainArgs) -> Result<u8, Failure> {
     for n in &list.items {
         table.add_row(vec![
             Cell::new(&n.name),
-            remote::state_cell(&n.status),
+            remote::state_cell(n.status),
             Cell::new(n.cpus),
             Cell::new(gib(n.memory_bytes)),
             Cell::new(gib(n.memory_available_bytes)),

@@ -2,7 +2,7 @@
 //! stack picked, or of every stack, grouped by stack.
 
 use comfy_table::Cell;
-use orco_api::model::InstanceList;
+use orco_wire::model::InstanceList;
 
 use crate::args::{Format, StatusArgs};
 use crate::exit;
@@ -55,7 +55,7 @@ fn print_stack(args: &StatusArgs, stack: &str, list: &InstanceList) {
     for i in &list.items {
         let mut row = vec![
             Cell::new(&i.name),
-            remote::state_cell(&i.phase),
+            remote::state_cell(i.phase),
             Cell::new(if i.ready { "yes" } else { "no" }),
             Cell::new(i.pid.map_or_else(|| "-".to_string(), |p| p.to_string())),
             Cell::new(i.restarts),

@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use orco_client::Client;
+use orco_wire::RolloutStatus;
 
 use crate::args::{RolloutArgs, RolloutCommand};
 use crate::exit;
@@ -42,8 +43,8 @@ pub(crate) async fn follow(client: &Client, id: &str, timeout: Duration) -> Resu
             println!("{id}: revision {}, never rolled out", view.current);
             return Ok(exit::OK);
         };
-        let line = match r.status.as_str() {
-            "rolling_back" => format!(
+        let line = match r.status {
+            RolloutStatus::RollingBack => format!(
                 "{id}: rolling back to revision {}: {}/{} replaced ({})",
                 r.to,
                 r.updated,
@@ -55,12 +56,12 @@ pub(crate) async fn follow(client: &Client, id: &str, timeout: Duration) -> Resu
                 r.from, r.to, r.updated, view.replicas
             ),
         };
-        match r.status.as_str() {
-            "complete" => {
+        match r.status {
+            RolloutStatus::Complete => {
                 println!("{id}: rollout to revision {} complete", r.to);
                 return Ok(exit::OK);
             }
-            "rolled_back" => {
+            RolloutStatus::RolledBack => {
                 eprintln!(
                     "error: {id}: the rollout failed and was rolled back to the previous spec (now revision {}): {}",
                     r.to,

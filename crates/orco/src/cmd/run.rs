@@ -1,7 +1,7 @@
 //! `orco run NAME [--replicas N] [--restart MODE] -- CMD…`: a one-service workload without a
 //! stack file, added to stack `--stack` (default: a stack named like the service).
 
-use orco_api::model::WorkloadCreate;
+use orco_wire::model::WorkloadCreate;
 
 use crate::args::RunArgs;
 use crate::exit;

@@ -2,7 +2,8 @@
 //! of the stack picked, or of every stack, grouped by stack.
 
 use comfy_table::Cell;
-use orco_api::model::WorkloadList;
+use orco_wire::WorkloadKind;
+use orco_wire::model::WorkloadList;
 
 use crate::args::{Format, StatusArgs};
 use crate::exit;
@@ -54,7 +55,7 @@ fn print_stack(args: &StatusArgs, stack: &str, list: &WorkloadList) {
     }
     let mut table = remote::table(&header);
     for w in &list.items {
-        let (ready, replicas) = if w.kind == "service" {
+        let (ready, replicas) = if w.kind == WorkloadKind::Service {
             (
                 format!("{}/{}", w.ready, w.replicas),
                 w.replicas.to_string(),
@@ -64,7 +65,7 @@ fn print_stack(args: &StatusArgs, stack: &str, list: &WorkloadList) {
         };
         let mut row = vec![
             Cell::new(&w.name),
-            remote::state_cell(&w.state),
+            remote::state_cell(w.state),
             Cell::new(ready),
             Cell::new(replicas),
             Cell::new(w.restarts),
@@ -73,8 +74,8 @@ fn print_stack(args: &StatusArgs, stack: &str, list: &WorkloadList) {
         ];
         if wide {
             row.extend([
-                Cell::new(&w.kind),
-                Cell::new(w.runtime.as_deref().unwrap_or("-")),
+                Cell::new(w.kind),
+                Cell::new(w.runtime.map_or("-", |r| r.as_str())),
                 Cell::new(w.command.as_deref().unwrap_or("-")),
             ]);
         }

@@ -8,10 +8,11 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use orco_api::model::{EventView, WorkloadView};
 use orco_client::sse::SseReader;
 use orco_client::{Client, LineReader};
 use orco_logs::Record;
+use orco_wire::model::{EventView, WorkloadView};
+use orco_wire::{EventType, WorkloadKind, WorkloadState};
 
 use crate::autostart;
 use crate::cli::UpArgs;
@@ -118,7 +119,7 @@ impl Attached<'_> {
     async fn until_stopped(&mut self) -> Result<(), Failure> {
         loop {
             let list = self.client.instances(Some(self.stack), None, None).await?;
-            let live = list.items.iter().any(|i| remote::is_live(&i.phase));
+            let live = list.items.iter().any(|i| i.phase.is_live());
             if !live {
                 // What is already on its way is still shown.
                 let settle = tokio::time::sleep(Duration::from_millis(200));
@@ -248,7 +249,7 @@ impl Pulls<'_> {
             Ok(Some(message)) if message.event == "event" => {
                 if let Ok(view) = serde_json::from_str::<EventView>(&message.data) {
                     self.seen = self.seen.max(view.revision);
-                    if view.kind == "instance_pulling" && of_stack(&view, self.stack) {
+                    if view.kind == EventType::InstancePulling && of_stack(&view, self.stack) {
                         let prefix = format!("{}/", self.stack);
                         eprintln!("{}", view.summary.replace(&prefix, ""));
                     }
@@ -273,14 +274,17 @@ async fn wait_ready(
     let mut shown = String::new();
     loop {
         let list = client.workloads(Some(stack), None).await?;
-        let services: Vec<&WorkloadView> =
-            list.items.iter().filter(|w| w.kind == "service").collect();
+        let services: Vec<&WorkloadView> = list
+            .items
+            .iter()
+            .filter(|w| w.kind == WorkloadKind::Service)
+            .collect();
         // A service that gave up, or whose image does not exist (retrying, with backoff,
         // cannot help until it is pushed): waiting longer would only wait out the timeout.
         let failed: Vec<&&WorkloadView> = services
             .iter()
             .filter(|w| {
-                w.state == "failed"
+                w.state == WorkloadState::Failed
                     || w.message
                         .as_deref()
                         .is_some_and(|m| m.contains("image not found"))
@@ -299,9 +303,9 @@ async fn wait_ready(
         }
         let waiting: BTreeMap<&str, String> = services
             .iter()
-            .filter(|w| w.ready < w.replicas && w.state != "stopped")
+            .filter(|w| w.ready < w.replicas && w.state != WorkloadState::Stopped)
             .map(|w| {
-                let why = w.message.clone().unwrap_or_else(|| w.state.clone());
+                let why = w.message.clone().unwrap_or_else(|| w.state.to_string());
                 (
                     w.name.as_str(),
                     format!("{}/{} ready, {why}", w.ready, w.replicas),

@@ -34,15 +34,15 @@ async fn list(args: &WorkloadListArgs) -> Result<u8, Failure> {
     for w in &list.items {
         let mut row = vec![
             Cell::new(&w.id),
-            Cell::new(&w.kind),
-            remote::state_cell(&w.state),
+            Cell::new(w.kind),
+            remote::state_cell(w.state),
             Cell::new(format!("{}/{}", w.ready, w.replicas)),
             Cell::new(w.replicas),
             Cell::new(remote::age(w.since, list.as_of)),
         ];
         if wide {
             row.extend([
-                Cell::new(w.runtime.as_deref().unwrap_or("-")),
+                Cell::new(w.runtime.map_or("-", |r| r.as_str())),
                 Cell::new(w.command.as_deref().unwrap_or("-")),
             ]);
         }
@@ -71,10 +71,10 @@ async fn describe(args: &WorkloadNameArgs) -> Result<u8, Failure> {
     println!("Workload:  {}", w.id);
     println!("Kind:      {}", w.kind);
     println!("State:     {}", w.state);
-    if w.kind == "service" {
+    if w.kind == orco_wire::WorkloadKind::Service {
         println!("Ready:     {}/{}", w.ready, w.replicas);
         println!("Restarts:  {}", w.restarts);
-        println!("Runtime:   {}", w.runtime.as_deref().unwrap_or("-"));
+        println!("Runtime:   {}", w.runtime.map_or("-", |r| r.as_str()));
         println!("Command:   {}", w.command.as_deref().unwrap_or("-"));
     }
     if let Some(message) = &w.message {
@@ -93,7 +93,7 @@ async fn describe(args: &WorkloadNameArgs) -> Result<u8, Failure> {
         for i in &detail.instances {
             table.add_row(vec![
                 Cell::new(&i.name),
-                remote::state_cell(&i.phase),
+                remote::state_cell(i.phase),
                 Cell::new(if i.ready { "yes" } else { "no" }),
                 Cell::new(i.pid.map_or_else(|| "-".to_string(), |p| p.to_string())),
                 Cell::new(i.restarts),

@@ -1,19 +1,26 @@
 //! The API's request and response bodies: what the CLI and every other client read and send.
 //!
-//! Reads return views computed from the [`orco_state::State`] at the moment asked for; lists
+//! Reads return views computed from the state at the moment asked for; lists
 //! carry the `revision` they answer for and `as_of`, the moment ages are measured to.
 
 use std::collections::BTreeMap;
 
 use jiff::Timestamp;
+use orco_spec::{Require, RuntimeKind};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+
+use crate::event::EventType;
+use crate::state::{
+    ClusterMode, HealthStatus, InstancePhase, NodeStatus, RolloutStatus, WorkloadKind,
+    WorkloadState,
+};
 
 /// `GET /health`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Health {
     /// Always `healthy` when the daemon answers.
-    pub status: String,
+    pub status: HealthStatus,
 }
 
 /// The answer to a write: the revision of its last event, on disk when this is sent.
@@ -84,11 +91,11 @@ pub struct WorkloadView {
     /// Its name in the stack.
     pub name: String,
     /// `service` or `job`.
-    pub kind: String,
+    pub kind: WorkloadKind,
     /// A one-word summary: `pending`, `starting`, `running`, `degraded`, `restarting`,
     /// `failed`, `succeeded`, `stopped`, `scaled-to-zero` (jobs: `not-run`, `running`,
     /// `succeeded`, `failed`, `cancelled`).
-    pub state: String,
+    pub state: WorkloadState,
     /// Instances running and ready.
     pub ready: u32,
     /// Desired instances (a `scale` override, else the stack file's `replicas`; 0 for jobs).
@@ -105,12 +112,64 @@ pub struct WorkloadView {
     pub message: Option<String>,
     /// `process` or `docker` (services).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub runtime: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub runtime: Option<RuntimeKind>,
     /// What it runs: the command, else the image.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command: Option<String>,
     /// Whether `stop` stopped it (until `start` or the next apply).
     pub stopped: bool,
+    /// Why it waits, when an instance of it (or its latest run) waits for a dependency:
+    /// `message` says the same in words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocked: Option<Blocked>,
+    /// Its dependencies (`dependsOn`) and whether each one's condition holds at the moment
+    /// the view answers for.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dependencies: Vec<DependencyView>,
+}
+
+/// Why a workload waits: the first dependency whose `require` does not hold, as the
+/// reconciler's dependency gate decides it at the moment the view answers for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Blocked {
+    /// What waits: the instance (`SERVICE-N`) or the job run (`JOB#RUN`).
+    pub waiting: String,
+    /// The dependency waited for (a service or job of the stack).
+    pub dependency: String,
+    /// The condition on it that does not hold.
+    #[schema(value_type = String)]
+    pub require: Require,
+    /// What the dependency's state says, when that helps (`1/2 ready`, a probe failure).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// Since when it waits.
+    #[schema(value_type = String, format = DateTime)]
+    pub since: Timestamp,
+    /// The dependency's timeout, as written (`60s`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<String>,
+    /// When the timeout falls due (`since` + `timeout`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub deadline: Option<Timestamp>,
+    /// Whether the timeout had passed at the moment the view answers for.
+    pub timed_out: bool,
+}
+
+/// One dependency of a workload and whether its condition holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct DependencyView {
+    /// The service or job depended on.
+    pub target: String,
+    /// The condition.
+    #[schema(value_type = String)]
+    pub require: Require,
+    /// Whether the condition holds.
+    pub holds: bool,
+    /// When it does not: what the target's state says, when that helps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 /// `GET /api/v1/workloads/{id}`: a workload, its spec and its instances.
@@ -214,7 +273,7 @@ pub struct RolloutState {
     /// The revision they are replaced with.
     pub to: u32,
     /// `progressing`, `complete`, `rolling_back` or `rolled_back`.
-    pub status: String,
+    pub status: RolloutStatus,
     /// Why it was rolled back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -248,7 +307,7 @@ pub struct InstanceView {
     /// The replica slot N.
     pub replica: u32,
     /// `pending`, `starting`, `running`, `stopping`, `stopped`, `succeeded` or `failed`.
-    pub phase: String,
+    pub phase: InstancePhase,
     /// Whether it runs and its health passes.
     pub ready: bool,
     /// When it entered its phase.
@@ -302,7 +361,7 @@ pub struct NodeView {
     /// Its name (the host name).
     pub name: String,
     /// `ready` while the daemon answers.
-    pub status: String,
+    pub status: NodeStatus,
     /// CPUs available to the daemon.
     pub cpus: u32,
     /// Memory, from /proc/meminfo `MemTotal`, in bytes.
@@ -335,7 +394,7 @@ pub struct EventView {
     #[schema(value_type = String, format = DateTime)]
     pub at: Timestamp,
     /// Its kind (`stack_applied`, `instance_started`, …).
-    pub kind: String,
+    pub kind: EventType,
     /// The object it is mostly about (`demo`, `demo/web`, `demo/web-0`).
     pub object: String,
     /// One line for people.
@@ -364,7 +423,7 @@ pub struct ClusterInfo {
     /// The API version.
     pub api: String,
     /// `single-node` (cluster mode comes later).
-    pub mode: String,
+    pub mode: ClusterMode,
     /// The log's head revision.
     pub revision: u64,
     /// The compaction horizon.
