@@ -64,13 +64,7 @@ pub fn after_exit(
 /// per further failure, up to `max`; jitter spreads it by up to ±20 % within `[min, max]` so
 /// that instances that crashed together do not restart together.
 pub fn delay(backoff: &Backoff, failures: u32, jitter: f64) -> Duration {
-    let min = backoff.min.get().as_secs_f64();
-    let max = backoff.max.get().as_secs_f64();
-    let steps = failures.saturating_sub(1).min(64) as i32;
-    let base = (min * backoff.factor.max(1.0).powi(steps)).min(max);
-    let spread = 0.8 + 0.4 * jitter.clamp(0.0, 1.0);
-    let seconds = (base * spread).clamp(min, max);
-    Duration::try_from_secs_f64(seconds).unwrap_or(Duration::ZERO)
+    backoff.delay(failures, jitter)
 }
 
 #[cfg(test)]

@@ -157,9 +157,10 @@ pub fn reconcile_with(state: &State, now: Timestamp, limits: &Limits) -> Plan {
 /// meets its `require` again and no rollout of it is under way (one restart for a whole
 /// rollout).
 ///
-/// Such restarts go through the dependent's backoff: a second one comes no sooner than its
-/// `restartPolicy.backoff.min` after the first was asked for (a target that restarts
-/// quickly does not restart its dependents as quickly).
+/// Such restarts go through the dependent's backoff: after `n` restarts asked for in a row
+/// (each within `restartPolicy.resetAfter` of the one before), the next comes no sooner than
+/// the backoff's delay for `n` (`min`, then ×`factor`, up to `max`) after the last — a
+/// target that keeps restarting does not restart its dependents as often.
 fn dependency_restarts(state: &State, now: Timestamp, plan: &mut Plan) {
     for (id, instance) in &state.instances {
         let stack_name = &id.workload.stack;
@@ -197,9 +198,12 @@ fn dependency_restarts(state: &State, now: Timestamp, plan: &mut Plan) {
                 && condition(state, stack_name, dep).is_ok()
         });
         if restart {
-            let not_before = instance
-                .restart_requested_at
-                .map(|r| deadline(r, service.restart_policy.backoff.min));
+            let policy = &service.restart_policy;
+            let not_before = instance.restart_requested_at.and_then(|r| {
+                let reset = deadline(r, policy.reset_after);
+                let wait = policy.backoff.delay(instance.restart_streak, 0.5);
+                (now < reset).then(|| deadline(r, orco_spec::Duration::from(wait)))
+            });
             match not_before {
                 Some(due) if now < due => {
                     plan.wake_at = Some(plan.wake_at.map_or(due, |w| w.min(due)));

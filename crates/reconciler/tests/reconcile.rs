@@ -570,7 +570,7 @@ fn a_recorded_replica_count_above_the_limit_is_reported_and_not_acted_on() {
 #[test]
 fn a_dependent_restarted_with_its_target_goes_through_its_backoff() {
     let mut w = World::new(
-        "version: 0.1\nstack: {name: s}\nservices:\n  db:\n    command: x\n  api:\n    command: x\n    restartPolicy: {backoff: {min: 10s}}\n    dependsOn: [{target: db, require: started, restart: true}]\n",
+        "version: 0.1\nstack: {name: s}\nservices:\n  db:\n    command: x\n  api:\n    command: x\n    restartPolicy: {backoff: {min: 10s, factor: 2}, resetAfter: 5m}\n    dependsOn: [{target: db, require: started, restart: true}]\n",
     );
     w.settle();
     w.start("s/db-0");
@@ -609,4 +609,26 @@ fn a_dependent_restarted_with_its_target_goes_through_its_backoff() {
     w.clock = 12;
     w.settle();
     assert_eq!(w.state.instances[&id("s/api-0")].restart_requests, 2);
+
+    // And again: the backoff grows by its factor (2) with each restart in a row.
+    w.clock = 13;
+    w.start("s/api-0");
+    w.clock = 14;
+    restart_of_db(&mut w, 3);
+    let plan = w.settle();
+    assert_eq!(w.state.instances[&id("s/api-0")].restart_requests, 2);
+    assert_eq!(plan.wake_at, Some(t(32)), "20 s after the second request");
+    w.clock = 32;
+    w.settle();
+    assert_eq!(w.state.instances[&id("s/api-0")].restart_requests, 3);
+    assert_eq!(w.state.instances[&id("s/api-0")].restart_streak, 3);
+
+    // A dependent that ran for `resetAfter` since the last request starts the count again.
+    w.clock = 33;
+    w.start("s/api-0");
+    w.clock = 32 + 300;
+    restart_of_db(&mut w, 4);
+    w.settle();
+    assert_eq!(w.state.instances[&id("s/api-0")].restart_requests, 4);
+    assert_eq!(w.state.instances[&id("s/api-0")].restart_streak, 1);
 }

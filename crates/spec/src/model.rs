@@ -931,6 +931,21 @@ fn default_factor() -> f64 {
     2.0
 }
 
+impl Backoff {
+    /// The delay before a restart after `failures` consecutive failed runs (or restarts
+    /// asked for by a dependency): `min`, then ×`factor` per further one, up to `max`;
+    /// `jitter` (0..1, 0.5 = none) spreads it by up to ±20 % within `[min, max]`.
+    pub fn delay(&self, failures: u32, jitter: f64) -> std::time::Duration {
+        let min = self.min.get().as_secs_f64();
+        let max = self.max.get().as_secs_f64();
+        let steps = failures.saturating_sub(1).min(64) as i32;
+        let base = (min * self.factor.max(1.0).powi(steps)).min(max);
+        let spread = 0.8 + 0.4 * jitter.clamp(0.0, 1.0);
+        let seconds = (base * spread).clamp(min, max);
+        std::time::Duration::try_from_secs_f64(seconds).unwrap_or(std::time::Duration::ZERO)
+    }
+}
+
 impl Default for Backoff {
     fn default() -> Self {
         Backoff {

@@ -322,6 +322,11 @@ pub struct Instance {
     /// instance each time this grows.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub restart_requests: u32,
+    /// How many restarts were asked for in a row, each within its service's
+    /// `restartPolicy.resetAfter` of the one before: a dependent restarted by its target
+    /// (`restart: true`) waits the backoff of this many before the next.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub restart_streak: u32,
     /// The loopback port orco assigned to the current (or last) run, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<u16>,

@@ -277,8 +277,25 @@ impl State {
 
     /// Folds [`EventKind::RestartRequested`].
     fn restart_requested(&mut self, instance: &InstanceId, at: Timestamp) {
+        let reset_after = self
+            .stacks
+            .get(&instance.workload.stack)
+            .and_then(|s| s.spec.services.get(&instance.workload.name))
+            .map(|s| s.restart_policy.reset_after.get());
         if let Some(i) = self.instances.get_mut(instance) {
             i.restart_requests = i.restart_requests.saturating_add(1);
+            let in_a_row = match (i.restart_requested_at, reset_after) {
+                (Some(last), Some(reset)) => at
+                    .duration_since(last)
+                    .try_into()
+                    .is_ok_and(|gap: std::time::Duration| gap < reset),
+                _ => false,
+            };
+            i.restart_streak = if in_a_row {
+                i.restart_streak.saturating_add(1)
+            } else {
+                1
+            };
             i.restart_requested_at = Some(at);
         }
     }
@@ -298,6 +315,7 @@ impl State {
                 reason: None,
                 restarts: Restarts::default(),
                 restart_requests: 0,
+                restart_streak: 0,
                 port: None,
                 revision: self
                     .stacks
