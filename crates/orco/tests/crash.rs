@@ -65,7 +65,7 @@ fn ten_sigkills_of_the_daemon_lose_nothing_and_restart_nothing() {
     let file = world.file(
         "stack.yaml",
         &format!(
-            "version: 0.1\nstack: {{name: crash}}\nservices:\n  a:\n    command: 'i=0; while :; do i=$((i+1)); echo tick $i; sleep 0.2; done'\n    replicas: 20\n  b: {{command: [{f}, --sleep]}}\n  c: {{command: [{f}, --exit, '3@2000'], restartPolicy: {{mode: on-failure, backoff: {{min: 100ms, max: 200ms}}}}}}\n"
+            "version: 0.1\nstack: {{name: crash}}\nservices:\n  a:\n    command: 'i=0; while :; do i=$((i+1)); echo tick $i; sleep 0.2; done'\n    replicas: 20\n  b: {{command: [{f}, --sleep]}}\n  c: {{command: [{f}, --exit, '3@2000'], restartPolicy: {{mode: on-failure, maxRetries: 0, backoff: {{min: 100ms, max: 200ms}}}}}}\n"
         ),
     );
     world.ok(&["up", "-d", "--wait", "-f", file.to_str().unwrap()]);
@@ -100,6 +100,9 @@ fn ten_sigkills_of_the_daemon_lose_nothing_and_restart_nothing() {
     }
 
     // C exits with 3 while no daemon runs: the next daemon sees the exit and restarts it.
+    // (It never gives up: with the default maxRetries, a slow loop above would let its
+    // 2-second runs reach five consecutive failures first, and a given-up instance is
+    // rightly not restarted.)
     // Read while it runs: between its `starting` and `started` it has no pid.
     let mut c = Value::Null;
     wait_until("c-0 to run", || {
