@@ -166,6 +166,32 @@ fn daemon_stop_with_instances_stops_the_stacks_and_the_keeper() {
 }
 
 #[test]
+fn daemon_stop_with_instances_cancels_the_job_runs_under_way() {
+    let world = World::new();
+    world.file(
+        "jobs.yaml",
+        "version: 0.1\nstack:\n  name: batch\njobs:\n  long:\n    tasks:\n      wait:\n        command: [\"sleep\", \"300\"]\n",
+    );
+    world.ok(&["job", "submit", "jobs.yaml"]);
+    let state = |world: &World| {
+        let out = world.ok(&["job", "list", "-o", "json"]);
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        v["items"][0]["state"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    wait_until("the run to be under way", || state(&world) == "running");
+    let out = world.orco(&["daemon", "stop", "--instances"]);
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("cancel requested"), "{stdout}");
+    // On record as cancelled, not as a task killed with the keeper.
+    world.start_daemon();
+    assert_eq!(state(&world), "cancelled");
+}
+
+#[test]
 fn every_verb_that_writes_starts_a_daemon_when_none_answers() {
     let world = World::new();
     world.file(

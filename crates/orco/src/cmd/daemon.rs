@@ -9,6 +9,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use orco_client::{Client, ClientError, Host};
 use orco_daemon::{Config, Daemon};
+use orco_wire::state::JobState;
 
 use crate::args::{DaemonArgs, DaemonCommand, DaemonStopArgs};
 use crate::exit;
@@ -165,6 +166,14 @@ async fn wait_gone(pid: i32, deadline: Instant) -> bool {
 
 /// Stops every stack (dependents first) and waits until no instance runs.
 async fn stop_stacks(client: &Client, deadline: Instant) -> Result<(), Failure> {
+    // Job runs first: a cancelled run is recorded as such, not as killed with the keeper.
+    let unfinished = |state: JobState| matches!(state, JobState::Running | JobState::Queued);
+    for run in client.jobs().await?.items {
+        if unfinished(run.state) {
+            client.job_action(&run.id, "cancel").await?;
+            println!("job run {}: cancel requested", run.id);
+        }
+    }
     let stacks = client.stacks(None).await?;
     for stack in &stacks.items {
         client.stop_stack(&stack.name).await?;
@@ -178,7 +187,14 @@ async fn stop_stacks(client: &Client, deadline: Instant) -> Result<(), Failure> 
             .iter()
             .filter(|i| i.phase.is_live())
             .count();
-        if live == 0 {
+        let cancelling = client
+            .jobs()
+            .await?
+            .items
+            .iter()
+            .filter(|r| r.state == JobState::Cancelling)
+            .count();
+        if live + cancelling == 0 {
             return Ok(());
         }
         if Instant::now() >= deadline {
