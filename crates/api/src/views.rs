@@ -422,6 +422,7 @@ pub fn event_type(kind: &EventKind) -> EventType {
         EventKind::JobRetryRequested { .. } => EventType::JobRetryRequested,
         EventKind::JobScheduled { .. } => EventType::JobScheduled,
         EventKind::ScheduledRunSkipped { .. } => EventType::ScheduledRunSkipped,
+        EventKind::KeeperLost { .. } => EventType::KeeperLost,
     }
 }
 
@@ -536,6 +537,9 @@ fn summary(kind: &EventKind) -> String {
             job, due, reason, ..
         } => {
             format!("{job} run due at {due} skipped: {reason}")
+        }
+        EventKind::KeeperLost { pid } => {
+            format!("the node keeper (pid {pid}) died: a new keeper takes its instances over")
         }
     }
 }

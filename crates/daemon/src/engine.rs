@@ -133,12 +133,23 @@ async fn remove_volumes(docker: DockerRuntime, store: Arc<RedbStore>) {
 /// the daemon starts over at once (it executes itself again, same pid and arguments), which
 /// starts a new keeper; that keeper stops what the dead one left running before anything
 /// starts, and the agent starts every instance that should run again, once.
-async fn restart_when_the_keeper_dies(keeper: ProcessRuntime) {
+async fn restart_when_the_keeper_dies(keeper: ProcessRuntime, store: Arc<RedbStore>) {
     keeper.closed().await;
-    tracing::error!(
-        "the node keeper (pid {}) is gone: starting over with a new keeper",
-        keeper.keeper_pid()
+    let pid = keeper.keeper_pid();
+    tracing::error!("the node keeper (pid {pid}) is gone: starting over with a new keeper");
+    // On record before anything else happens; a store that cannot take it (a full disk)
+    // does not keep the daemon from starting over.
+    let lost = orco_state::Event::new(
+        jiff::Timestamp::now(),
+        orco_state::EventKind::KeeperLost { pid },
     );
+    let recorded = match store.submit(vec![lost]) {
+        Ok(pending) => pending.ack().await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = recorded {
+        tracing::warn!("cannot record the keeper's death: {e}");
+    }
     if std::env::args().nth(1).as_deref() != Some("daemon") {
         // Not `orco daemon` (a test's process): nothing to start over.
         tracing::error!("the engine cannot go on without its keeper");
@@ -205,7 +216,10 @@ pub async fn start_engine(
         }
     };
     let keeper = process.clone();
-    watchers.push(tokio::spawn(restart_when_the_keeper_dies(process.clone())));
+    watchers.push(tokio::spawn(restart_when_the_keeper_dies(
+        process.clone(),
+        store.clone(),
+    )));
     let runtime = Router::new(process, docker);
     let log_dir = data_dir.join(LOGS_DIR);
     let config = LogConfig {

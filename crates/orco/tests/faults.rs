@@ -387,6 +387,9 @@ fn a_killed_keeper_leaves_no_orphan_and_never_a_second_process_for_a_slot() {
         items.len() == 4 && items.iter().all(|i| i["phase"] == "running")
     });
     assert_eq!(pids(&world), before, "taken over, not started again");
+    // The death is on record, with the dead keeper's pid.
+    let lost = world.ok(&["events", "--kind", "keeper_lost", "-o", "json"]);
+    assert!(lost.contains(&format!("(pid {first})")), "{lost}");
     let printed = ticks(&world);
     wait_until("the printers still print", || ticks(&world) > printed + 10);
 

@@ -98,6 +98,7 @@ impl Event {
             | EventKind::TaskSkipped { task: t, .. }
             | EventKind::TaskStarting { task: t, .. }
             | EventKind::TaskRetrying { task: t, .. } => task(t),
+            EventKind::KeeperLost { .. } => Vec::new(),
         }
     }
 }
@@ -408,11 +409,18 @@ pub enum EventKind {
         /// Why, for people.
         reason: String,
     },
+    /// The node keeper died (its connection dropped under a running daemon). The daemon
+    /// starts over with a new keeper, which takes the instances over (or, where it cannot,
+    /// stops them before anything starts again).
+    KeeperLost {
+        /// The keeper that died.
+        pid: i32,
+    },
 }
 
 impl EventKind {
     /// Every kind's [`EventKind::name`].
-    pub const NAMES: [&'static str; 38] = [
+    pub const NAMES: [&'static str; 39] = [
         "stack_applied",
         "instance_revised",
         "rollout_finished",
@@ -451,6 +459,7 @@ impl EventKind {
         "job_retry_requested",
         "job_scheduled",
         "scheduled_run_skipped",
+        "keeper_lost",
     ];
 
     /// The kind's name as the log and the API spell it (`instance_started`), without
@@ -495,6 +504,7 @@ impl EventKind {
             EventKind::JobRetryRequested { .. } => "job_retry_requested",
             EventKind::JobScheduled { .. } => "job_scheduled",
             EventKind::ScheduledRunSkipped { .. } => "scheduled_run_skipped",
+            EventKind::KeeperLost { .. } => "keeper_lost",
         }
     }
 }

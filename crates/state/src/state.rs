@@ -275,6 +275,7 @@ impl Phase {
             | EventKind::JobRetryRequested { .. }
             | EventKind::JobScheduled { .. }
             | EventKind::ScheduledRunSkipped { .. }
+            | EventKind::KeeperLost { .. }
             | EventKind::InstanceRevised { .. }
             | EventKind::RolloutFinished { .. }
             | EventKind::RolloutRolledBack { .. }

@@ -277,6 +277,7 @@ fn every_kind_names_itself_as_its_encoding_does() {
             retry_at: at(5),
         },
         EventKind::TaskStarting { task, attempt: 1 },
+        EventKind::KeeperLost { pid: 4242 },
     ];
     let all: Vec<Event> = every_kind()
         .into_iter()

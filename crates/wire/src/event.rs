@@ -87,11 +87,13 @@ pub enum EventType {
     JobScheduled,
     /// `scheduled_run_skipped`.
     ScheduledRunSkipped,
+    /// `keeper_lost`.
+    KeeperLost,
 }
 
 impl EventType {
     /// Every kind.
-    pub const ALL: [EventType; 38] = [
+    pub const ALL: [EventType; 39] = [
         EventType::StackApplied,
         EventType::InstanceRevised,
         EventType::RolloutFinished,
@@ -130,6 +132,7 @@ impl EventType {
         EventType::JobRetryRequested,
         EventType::JobScheduled,
         EventType::ScheduledRunSkipped,
+        EventType::KeeperLost,
     ];
 
     /// The name the log and the API spell it with.
@@ -173,6 +176,7 @@ impl EventType {
             EventType::JobRetryRequested => "job_retry_requested",
             EventType::JobScheduled => "job_scheduled",
             EventType::ScheduledRunSkipped => "scheduled_run_skipped",
+            EventType::KeeperLost => "keeper_lost",
         }
     }
 }

@@ -95,6 +95,9 @@ impl State {
                 missed,
                 reason,
             } => self.scheduled_run_skipped(job, *due, *missed, reason),
+            // A fact about the node, for the record: the instances are taken over by the next
+            // keeper (or stopped and started again), and their own events say which.
+            EventKind::KeeperLost { .. } => {}
             EventKind::JobFinished { run, outcome } => self.job_finished(run, *outcome, at),
             EventKind::TaskStarted { task, attempt, pid } => {
                 self.task_started(task, *attempt, *pid, at)
