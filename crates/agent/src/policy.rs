@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use orco_spec::{Backoff, RestartMode, RestartPolicy};
+use orco_spec::{RestartMode, RestartPolicy};
 
 /// What follows an instance's exit.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -55,22 +55,15 @@ pub fn after_exit(
         return AfterExit::GiveUp { failures };
     }
     AfterExit::Restart {
-        delay: delay(&policy.backoff, failures, jitter),
+        delay: policy.backoff.delay(failures, jitter),
         failures,
     }
-}
-
-/// The delay before a restart after `failures` consecutive failed runs: `min`, then ×`factor`
-/// per further failure, up to `max`; jitter spreads it by up to ±20 % within `[min, max]` so
-/// that instances that crashed together do not restart together.
-pub fn delay(backoff: &Backoff, failures: u32, jitter: f64) -> Duration {
-    backoff.delay(failures, jitter)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use orco_spec::Duration as D;
+    use orco_spec::{Backoff, Duration as D};
 
     fn policy(mode: RestartMode, max_retries: u32) -> RestartPolicy {
         RestartPolicy {
@@ -90,18 +83,18 @@ mod tests {
     #[test]
     fn backoff_grows_by_the_factor_and_stops_at_max() {
         let b = policy(RestartMode::Always, 0).backoff;
-        let secs: Vec<f64> = (1..=7).map(|f| delay(&b, f, 0.5).as_secs_f64()).collect();
+        let secs: Vec<f64> = (1..=7).map(|f| b.delay(f, 0.5).as_secs_f64()).collect();
         assert_eq!(secs, [1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0]);
     }
 
     #[test]
     fn jitter_spreads_the_delay_but_stays_within_min_and_max() {
         let b = policy(RestartMode::Always, 0).backoff;
-        assert_eq!(delay(&b, 3, 0.0), Duration::from_secs_f64(3.2));
-        assert_eq!(delay(&b, 3, 0.999_999).as_millis(), 4799);
-        assert_eq!(delay(&b, 1, 0.0), Duration::from_secs(1), "never below min");
+        assert_eq!(b.delay(3, 0.0), Duration::from_secs_f64(3.2));
+        assert_eq!(b.delay(3, 0.999_999).as_millis(), 4799);
+        assert_eq!(b.delay(1, 0.0), Duration::from_secs(1), "never below min");
         assert_eq!(
-            delay(&b, 9, 0.999),
+            b.delay(9, 0.999),
             Duration::from_secs(30),
             "never above max"
         );
@@ -114,8 +107,8 @@ mod tests {
             max: D::from_secs(5),
             factor: 2.0,
         };
-        assert_eq!(delay(&b, 1, 0.7), Duration::ZERO);
-        assert_eq!(delay(&b, 10, 0.7), Duration::ZERO);
+        assert_eq!(b.delay(1, 0.7), Duration::ZERO);
+        assert_eq!(b.delay(10, 0.7), Duration::ZERO);
     }
 
     #[test]

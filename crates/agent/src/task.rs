@@ -253,8 +253,7 @@ impl<R: Runtime + 'static> TaskRunner<R> {
             .attempt
             .saturating_sub(self.assignment.first_attempt);
         if used < retry.max_retries {
-            let delay =
-                crate::policy::delay(&retry.backoff, used.saturating_add(1), rand::random());
+            let delay = retry.backoff.delay(used.saturating_add(1), rand::random());
             let span = jiff::SignedDuration::try_from(delay).unwrap_or_default();
             let now = Timestamp::now();
             self.emit(EventKind::TaskRetrying {

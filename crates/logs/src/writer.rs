@@ -198,6 +198,11 @@ impl Writer {
         self.line.clear();
         record.write_json_line(&mut self.line);
         self.write_line();
+        self.offer(record);
+    }
+
+    /// Hands a numbered record to the live subscribers; those that are gone are dropped.
+    fn offer(&mut self, record: Record) {
         if !self.subscribers.is_empty() {
             let record = Arc::new(record);
             self.subscribers.retain(|s| s.offer(&record));
@@ -295,10 +300,7 @@ impl Writer {
         self.next_seq += 1;
         self.lost = 0;
         self.counters.persisted.fetch_add(1, Ordering::Relaxed);
-        if !self.subscribers.is_empty() {
-            let record = Arc::new(record);
-            self.subscribers.retain(|s| s.offer(&record));
-        }
+        self.offer(record);
     }
 
     /// Closes `current.ndjson` as the next numbered file, starts a new one, and deletes the

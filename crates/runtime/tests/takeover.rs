@@ -15,6 +15,25 @@ fn number(text: &str) -> Option<u64> {
     text.strip_prefix('n')?.parse().ok()
 }
 
+/// SIGKILLs the test keeper's process and reaps it; returns its pid.
+fn kill_keeper(keeper: &TestKeeper) -> i32 {
+    let pid = keeper.runtime.keeper_pid();
+    kill(Pid::from_raw(pid), Signal::SIGKILL).expect("kill the keeper");
+    let _ = nix::sys::wait::waitpid(Pid::from_raw(pid), None);
+    pid
+}
+
+/// Starts the next keeper on the test keeper's directory, shut down with the test.
+async fn next_keeper(keeper: &TestKeeper) -> ProcessRuntime {
+    let dir = keeper.dir.path();
+    let rt = ProcessRuntime::connect_or_start(dir, keeper_program(), &keeper_args(dir))
+        .await
+        .expect("a new keeper starts");
+    keeper.reaper.pid(rt.keeper_pid());
+    keeper.reaper.keeper(dir, rt.keeper_pid());
+    rt
+}
+
 #[tokio::test]
 async fn a_new_keeper_takes_over_the_instances_of_a_killed_one_with_their_output_and_exit() {
     // Orphans of the killed keeper come to this test, which leaves their zombies for the
@@ -57,23 +76,12 @@ async fn a_new_keeper_takes_over_the_instances_of_a_killed_one_with_their_output
     .await;
 
     // The keeper dies; the printer goes on printing into its FIFO meanwhile.
-    let first = keeper.runtime.keeper_pid();
-    kill(Pid::from_raw(first), Signal::SIGKILL).expect("kill the keeper");
-    let _ = nix::sys::wait::waitpid(Pid::from_raw(first), None);
+    let first = kill_keeper(&keeper);
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     assert!(alive(printer), "a printing instance outlives its keeper");
 
-    let rt = ProcessRuntime::connect_or_start(
-        keeper.dir.path(),
-        keeper_program(),
-        &keeper_args(keeper.dir.path()),
-    )
-    .await
-    .expect("a new keeper starts");
-    let second = rt.keeper_pid();
-    assert_ne!(second, first);
-    keeper.reaper.pid(second);
-    keeper.reaper.keeper(keeper.dir.path(), second);
+    let rt = next_keeper(&keeper).await;
+    assert_ne!(rt.keeper_pid(), first);
 
     // The same processes, taken over: not stopped, not started again.
     let list = rt.list().await.expect("list");
@@ -142,22 +150,12 @@ async fn an_instance_a_new_keeper_cannot_take_over_is_stopped_before_anything_st
         .expect("start")
         .pid;
     keeper.reaper.group(pid);
-    let first = keeper.runtime.keeper_pid();
-    kill(Pid::from_raw(first), Signal::SIGKILL).expect("kill the keeper");
-    let _ = nix::sys::wait::waitpid(Pid::from_raw(first), None);
+    kill_keeper(&keeper);
     // Its output FIFOs are lost (as from a keeper of an earlier version, which had none).
     let dir = keeper.path("instances").join("sleeper-0");
     std::fs::remove_file(dir.join("stdout")).expect("remove the FIFO");
 
-    let rt = ProcessRuntime::connect_or_start(
-        keeper.dir.path(),
-        keeper_program(),
-        &keeper_args(keeper.dir.path()),
-    )
-    .await
-    .expect("a new keeper starts");
-    keeper.reaper.pid(rt.keeper_pid());
-    keeper.reaper.keeper(keeper.dir.path(), rt.keeper_pid());
+    let rt = next_keeper(&keeper).await;
     assert!(!alive(pid), "stopped before the new keeper answered");
     assert!(rt.list().await.expect("list").is_empty());
     // The name is free for a replacement.

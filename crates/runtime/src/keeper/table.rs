@@ -793,7 +793,8 @@ impl Table {
                 continue;
             };
             let pid = record.pid;
-            let leader_runs = start_time(pid) == Some(record.start_time)
+            let started = start_time(pid);
+            let leader_runs = started == Some(record.start_time)
                 && proc_state(pid).is_some_and(|(state, _)| state != 'Z');
             if pid > 1 && leader_runs {
                 match self.take_over(&name, &entry.path(), record) {
@@ -807,7 +808,7 @@ impl Table {
             // A group whose leader is gone can only be the recorded one (a pid is not
             // reused while it names a group); a leader that runs but cannot be taken over
             // is stopped with its group.
-            let ours = start_time(pid).is_none_or(|now| now == record.start_time);
+            let ours = started.is_none_or(|now| now == record.start_time);
             if pid > 1 && ours && group_alive_unreaped(pid) {
                 let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
                 groups.push(pid);
