@@ -12,7 +12,6 @@ use orco_spec::{
     RestartMode, RestartPolicy, RuntimeKind, Service, Stack, StackMeta,
 };
 
-use crate::interpolate::{Problem, interpolate};
 use crate::words;
 
 mod resources;
@@ -23,8 +22,10 @@ const HEALTH_TIMEOUT: u64 = 30;
 const HEALTH_RETRIES: u32 = 3;
 
 /// The compose service keys orco converts or knows, for "did you mean" on a typo.
-const SERVICE_KEYS: [&str; 19] = [
+const SERVICE_KEYS: [&str; 21] = [
     "image",
+    "profiles",
+    "extends",
     "build",
     "command",
     "entrypoint",
@@ -47,7 +48,7 @@ const SERVICE_KEYS: [&str; 19] = [
 
 /// The other service keys of the compose specification (orco ignores them with a warning):
 /// a real key is never taken for a typo of one of [`SERVICE_KEYS`].
-const OTHER_SERVICE_KEYS: [&str; 73] = [
+const OTHER_SERVICE_KEYS: [&str; 71] = [
     "annotations",
     "attach",
     "blkio_config",
@@ -74,7 +75,6 @@ const OTHER_SERVICE_KEYS: [&str; 73] = [
     "dns_search",
     "domainname",
     "driver_opts",
-    "extends",
     "external_links",
     "extra_hosts",
     "gpus",
@@ -102,7 +102,6 @@ const OTHER_SERVICE_KEYS: [&str; 73] = [
     "post_start",
     "pre_stop",
     "privileged",
-    "profiles",
     "provider",
     "pull_policy",
     "read_only",
@@ -129,6 +128,8 @@ pub(crate) struct Input<'a> {
     pub(crate) vars: &'a BTreeMap<String, String>,
     pub(crate) project: String,
     pub(crate) image_exists: &'a dyn Fn(&str) -> bool,
+    /// The main file's directory (relative env files are looked for from it).
+    pub(crate) dir: &'a std::path::Path,
 }
 
 /// Where an orco path came from in the compose file: (orco path, line, column, compose path).
@@ -139,6 +140,8 @@ pub(crate) struct Converter<'a> {
     input: Input<'a>,
     pub(crate) diags: Vec<Diagnostic>,
     pub(crate) sites: Vec<Site>,
+    /// The compose names of the services of the model.
+    known: std::collections::BTreeSet<String>,
 }
 
 fn key_text(node: &Node) -> String {
@@ -163,6 +166,7 @@ impl<'a> Converter<'a> {
             input,
             diags: Vec::new(),
             sites: Vec::new(),
+            known: std::collections::BTreeSet::new(),
         }
     }
 
@@ -218,35 +222,8 @@ impl<'a> Converter<'a> {
             );
             return None;
         };
-        if !matches!(node.value, Value::Str(_)) {
-            return Some(raw);
-        }
-        let (out, problems) = interpolate(&raw, self.input.vars);
-        for problem in problems {
-            match problem {
-                Problem::Unset(var) => self.warn(
-                    node,
-                    path,
-                    format!("variable `{var}` is not set: it is read as an empty string"),
-                    Some(format!(
-                        "set it in the environment or in .env, or write `${{{var}:-default}}`"
-                    )),
-                ),
-                Problem::Required { var, message } => self.error(
-                    node,
-                    path,
-                    format!("required variable `{var}` is not set: {message}"),
-                    Some("set it in the environment or in .env".into()),
-                ),
-                Problem::Syntax(message) => self.error(
-                    node,
-                    path,
-                    format!("bad interpolation: {message}"),
-                    Some("write `$$` for a literal `$`".into()),
-                ),
-            }
-        }
-        Some(out)
+        // Strings were interpolated when the model was resolved.
+        Some(raw)
     }
 
     fn duration(&mut self, node: &Node, path: &str) -> Option<Duration> {
@@ -307,6 +284,13 @@ impl<'a> Converter<'a> {
             );
         }
         let mut networks = Vec::new();
+        self.known = root
+            .get("services")
+            .map(entries)
+            .unwrap_or_default()
+            .iter()
+            .map(|(k, _)| key_text(k))
+            .collect();
         for (key, value) in entries(root) {
             let name = key_text(key);
             match name.as_str() {
@@ -451,6 +435,8 @@ impl<'a> Converter<'a> {
             match k.as_str() {
                 "image" => s.image = self.text(value, &p),
                 "build" => build = Some((key, value)),
+                // Applied (and checked) when the model was resolved.
+                "profiles" | "extends" => {}
                 "command" => s.command = self.command(value, &p),
                 "entrypoint" => {
                     self.site(format!("services.{name}.entrypoint"), key, &p);
@@ -689,18 +675,6 @@ impl<'a> Converter<'a> {
             );
             return None;
         }
-        if let Some(source) = parts.first()
-            && source.starts_with('~')
-        {
-            let hint = Some("write the path relative to the compose file, or absolute".into());
-            self.error(
-                item,
-                path,
-                format!("orco does not expand `~` in `{text}`"),
-                hint,
-            );
-            return None;
-        }
         if parts.len() == 3 {
             let options: Vec<&str> = parts[2].split(',').collect();
             let read_only = options.contains(&"ro");
@@ -861,24 +835,31 @@ impl<'a> Converter<'a> {
             let p = format!("{path}[{i}]");
             let file = match &item.value {
                 Value::Map(_) => {
-                    if let Some(req) = item.get("required")
-                        && req.value == Value::Bool(false)
-                    {
-                        self.warn(
-                            req,
-                            &format!("{p}.required"),
-                            "`required: false` is not supported: orco requires every env file"
-                                .into(),
-                            None,
-                        );
+                    let mut required = true;
+                    for (k, v) in entries(item) {
+                        let kp = format!("{p}.{}", key_text(k));
+                        match (key_text(k).as_str(), &v.value) {
+                            ("required", Value::Bool(b)) => required = *b,
+                            ("required", other) => self.error(
+                                v,
+                                &kp,
+                                format!("expected true or false, found {}", other.kind()),
+                                None,
+                            ),
+                            ("path", _) => {}
+                            ("format", _) => self.unsupported(k, &kp, ""),
+                            _ => self.unsupported(k, &kp, ""),
+                        }
                     }
-                    match item.get("path") {
+                    let file = match item.get("path") {
                         Some(path_node) => self.text(path_node, &format!("{p}.path")),
                         None => {
                             self.error(item, &p, "an env_file entry needs a `path`".into(), None);
                             None
                         }
-                    }
+                    };
+                    // An optional file that is not there is left out, as compose does.
+                    file.filter(|f| required || self.input.dir.join(f).is_file())
                 }
                 _ => self.text(item, &p),
             };
@@ -1020,6 +1001,7 @@ impl<'a> Converter<'a> {
                     let p = format!("{path}.{target}");
                     let mut require = Require::Started;
                     let mut restart = false;
+                    let mut required = true;
                     for (ck, cv) in orco_entries(v) {
                         let cp = format!("{p}.{}", key_text(ck));
                         match key_text(ck).as_str() {
@@ -1038,15 +1020,26 @@ impl<'a> Converter<'a> {
                                 None => {}
                             },
                             "restart" => restart = cv.value == Value::Bool(true),
-                            "required" if cv.value == Value::Bool(true) => {}
-                            "required" => self.warn(
-                                ck,
-                                &cp,
-                                "`required: false` is not supported: orco waits for every dependency".into(),
-                                None,
-                            ),
+                            "required" => match cv.value {
+                                Value::Bool(b) => required = b,
+                                _ => self.error(
+                                    cv,
+                                    &cp,
+                                    format!("expected true or false, found {}", cv.value.kind()),
+                                    None,
+                                ),
+                            },
                             _ => self.unsupported(ck, &cp, ""),
                         }
+                    }
+                    if !required && !self.known.contains(&target) {
+                        self.warn(
+                            k,
+                            &p,
+                            format!("`{target}` is not a service of the stack (or not enabled): this optional dependency is left out"),
+                            None,
+                        );
+                        continue;
                     }
                     add(self, target, require, restart, k);
                 }
@@ -1102,6 +1095,11 @@ impl<'a> Converter<'a> {
                 "interval" => interval = self.duration(v, &p).unwrap_or(interval),
                 "timeout" => timeout = self.duration(v, &p).unwrap_or(timeout),
                 "start_period" => grace = self.duration(v, &p).unwrap_or(grace),
+                // The probe interval during `start_period`: orco probes faster than any
+                // interval until the first success anyway, so it is checked and kept by that.
+                "start_interval" => {
+                    self.duration(v, &p);
+                }
                 "retries" => retries = self.count(v, &p).unwrap_or(retries).max(1),
                 _ => self.unsupported(k, &p, ""),
             }

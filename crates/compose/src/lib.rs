@@ -13,6 +13,7 @@
 pub mod convert;
 pub mod interpolate;
 pub mod render;
+mod resolve;
 pub mod words;
 
 use std::collections::BTreeMap;
@@ -31,6 +32,11 @@ pub struct Options<'a> {
     pub env: &'a BTreeMap<String, String>,
     /// Whether an image is on this machine (asked for services with `build:`).
     pub image_exists: &'a dyn Fn(&str) -> bool,
+    /// Profiles activated (`--profile`), besides `COMPOSE_PROFILES`.
+    pub profiles: &'a [String],
+    /// Services named on the command line: kept with their dependencies whatever their
+    /// profiles.
+    pub services: &'a [String],
 }
 
 impl std::fmt::Debug for Options<'_> {
@@ -38,6 +44,8 @@ impl std::fmt::Debug for Options<'_> {
         f.debug_struct("Options")
             .field("project", &self.project)
             .field("env", &self.env.len())
+            .field("profiles", &self.profiles)
+            .field("services", &self.services)
             .finish_non_exhaustive()
     }
 }
@@ -133,23 +141,23 @@ fn convert_tree(
     dir: &Path,
     options: &Options<'_>,
 ) -> Result<Converted, Report> {
-    let mut diags = Vec::new();
-    // `.env` first, the environment over it.
-    let mut vars = BTreeMap::new();
-    let dotenv = dir.join(".env");
-    if dotenv.is_file() {
-        match orco_runtime::dotenv::read(&dotenv) {
-            Ok(pairs) => vars.extend(pairs),
-            Err(e) => diags.push(error_at(0, 0, "", format!("cannot read .env: {e}"))),
-        }
-    }
-    vars.extend(options.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+    let request = resolve::Request {
+        env: options.env,
+        profiles: options.profiles,
+        services: options.services,
+    };
+    let model = resolve::resolve(name, text.clone(), root.clone(), dir, &request);
+    let resolve::Model {
+        root,
+        vars,
+        mut diags,
+        sources,
+    } = model;
     let raw_project = match options.project {
         Some(p) => p.to_string(),
         None => root
             .get("name")
             .and_then(orco_spec::node::Node::scalar_text)
-            .map(|n| interpolate::interpolate(&n, &vars).0)
             .or_else(|| vars.get("COMPOSE_PROJECT_NAME").cloned())
             .unwrap_or_else(|| {
                 let abs = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
@@ -166,10 +174,12 @@ fn convert_tree(
         vars: &vars,
         project,
         image_exists: options.image_exists,
+        dir,
     });
-    let stack = converter.stack(root);
+    let stack = converter.stack(&root);
     diags.append(&mut converter.diags);
     let sites = std::mem::take(&mut converter.sites);
+    let diags = sources.relocate(diags);
     let report = Report::new(name, text.clone(), diags.clone());
     if report.has_errors() {
         return Err(report);
@@ -181,18 +191,29 @@ fn convert_tree(
             // line they come from.
             let mut all = diags;
             all.extend(
-                loaded
-                    .warnings
-                    .diagnostics
-                    .iter()
-                    .map(|d| located(d, &sites)),
+                sources.relocate(
+                    loaded
+                        .warnings
+                        .diagnostics
+                        .iter()
+                        .map(|d| located(d, &sites))
+                        .collect(),
+                ),
             );
             loaded.warnings = Report::new(name, text, all);
             Ok(Converted { loaded, yaml })
         }
         Err(stack_report) => {
             let mut all = diags;
-            all.extend(stack_report.diagnostics.iter().map(|d| located(d, &sites)));
+            all.extend(
+                sources.relocate(
+                    stack_report
+                        .diagnostics
+                        .iter()
+                        .map(|d| located(d, &sites))
+                        .collect(),
+                ),
+            );
             Err(Report::new(name, text, all))
         }
     }

@@ -21,6 +21,8 @@ fn load(file: &str) -> Converted {
         project: Some(project),
         env: &env,
         image_exists: &none,
+        profiles: &[],
+        services: &[],
     };
     match load_file(&path, &options) {
         Ok(c) => c,

@@ -92,6 +92,8 @@ fn options<'a>(env: &'a BTreeMap<String, String>, exists: &'a dyn Fn(&str) -> bo
         project: Some("fuzz"),
         env,
         image_exists: exists,
+        profiles: &[],
+        services: &[],
     }
 }
 

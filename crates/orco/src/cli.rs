@@ -98,6 +98,10 @@ pub(crate) enum Command {
 pub(crate) struct UpArgs {
     #[command(flatten)]
     pub(crate) file: FileArg,
+    /// Compose services to run whatever their profiles, with their dependencies (besides
+    /// the services the active profiles enable).
+    #[arg(value_name = "SERVICE")]
+    pub(crate) services: Vec<String>,
     /// Apply and return at once instead of staying attached.
     #[arg(short = 'd', long)]
     pub(crate) detach: bool,
@@ -120,6 +124,10 @@ pub(crate) struct FileArg {
     /// docker-compose.yml in the current directory.
     #[arg(short = 'f', long = "file", value_name = "FILE")]
     pub(crate) file: Option<PathBuf>,
+    /// A compose profile to activate (repeatable; also COMPOSE_PROFILES): services with
+    /// `profiles` run only when one of theirs is active.
+    #[arg(long = "profile", value_name = "NAME")]
+    pub(crate) profiles: Vec<String>,
 }
 
 /// Output formats for scripts.
@@ -153,6 +161,9 @@ pub(crate) struct ConvertArgs {
     /// directory's name.
     #[arg(short = 'p', long = "project-name", value_name = "NAME")]
     pub(crate) project_name: Option<String>,
+    /// A profile to activate (repeatable; also COMPOSE_PROFILES).
+    #[arg(long = "profile", value_name = "NAME")]
+    pub(crate) profiles: Vec<String>,
 }
 
 /// `orco graph`.

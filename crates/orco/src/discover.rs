@@ -39,25 +39,51 @@ pub(crate) fn find(given: Option<&Path>, dir: &Path) -> Result<PathBuf, String> 
         })
 }
 
+/// Which services of a compose file run: active profiles and services named on the command
+/// line (with their dependencies, whatever their profiles).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Selection<'a> {
+    pub(crate) profiles: &'a [String],
+    pub(crate) services: &'a [String],
+}
+
 /// Converts a compose file into a stack (interpolating from this process's environment and
 /// the file's `.env`); `project` overrides the stack name.
 pub(crate) fn convert_compose(
     path: &Path,
     project: Option<&str>,
+    selection: Selection<'_>,
 ) -> Result<orco_compose::Converted, orco_spec::diag::Report> {
     let env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
     let options = orco_compose::Options {
         project,
         env: &env,
         image_exists: &orco_docker::local_image_exists,
+        profiles: selection.profiles,
+        services: selection.services,
     };
     orco_compose::load_file(path, &options)
 }
 
 /// Loads a stack file or, told apart by content, a compose file converted into a stack.
-pub(crate) fn load_path(path: &Path) -> Result<Loaded, orco_spec::diag::Report> {
+pub(crate) fn load_path(
+    path: &Path,
+    selection: Selection<'_>,
+) -> Result<Loaded, orco_spec::diag::Report> {
     if orco_compose::is_compose_file(path) {
-        convert_compose(path, None).map(|c| c.loaded)
+        convert_compose(path, None, selection).map(|c| c.loaded)
+    } else if let Some(name) = selection.services.first() {
+        let d = orco_spec::diag::Diagnostic {
+            severity: orco_spec::diag::Severity::Error,
+            line: 0,
+            column: 0,
+            path: String::new(),
+            message: format!(
+                "`{name}`: naming services picks them out of a compose file; this is a stack file"
+            ),
+            hint: Some("run the whole stack, or `orco start SERVICE` once it is applied".into()),
+        };
+        Err(orco_spec::diag::Report::new(path, String::new(), vec![d]))
     } else {
         orco_spec::load_file(path)
     }
@@ -90,12 +116,20 @@ fn report(result: Result<Loaded, orco_spec::diag::Report>) -> Result<Loaded, Fai
 /// Finds, reads and validates the stack file, printing every problem to stderr. Warnings are
 /// printed too; the stack is returned only when there is no error.
 pub(crate) fn load(given: Option<&Path>) -> Result<Loaded, Failure> {
+    load_selected(given, Selection::default())
+}
+
+/// [`load`] with the compose services picked by `selection`.
+pub(crate) fn load_selected(
+    given: Option<&Path>,
+    selection: Selection<'_>,
+) -> Result<Loaded, Failure> {
     let dir = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
     let path = find(given, &dir).map_err(|e| {
         eprintln!("error: {e}");
         Failure(exit::USAGE)
     })?;
-    report(load_path(&path))
+    report(load_path(&path, selection))
 }
 
 /// Colour on stderr: only on a terminal, and never with `NO_COLOR` set.

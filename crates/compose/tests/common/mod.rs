@@ -23,6 +23,8 @@ pub fn convert_in(
         project: Some("demo"),
         env: &env,
         image_exists: &exists,
+        profiles: &[],
+        services: &[],
     };
     convert_str(Path::new("compose.yaml"), text, dir, &options)
 }

@@ -33,7 +33,13 @@ struct Applied<'a> {
 }
 
 pub(crate) fn run(args: &ApplyArgs) -> anyhow::Result<u8> {
-    let loaded = match discover::load(args.file.file.as_deref()) {
+    let loaded = match discover::load_selected(
+        args.file.file.as_deref(),
+        discover::Selection {
+            profiles: &args.file.profiles,
+            services: &[],
+        },
+    ) {
         Ok(loaded) => loaded,
         Err(discover::Failure(code)) => return Ok(code),
     };

@@ -7,7 +7,14 @@ use crate::exit;
 
 pub(crate) fn run(args: &ConvertArgs) -> anyhow::Result<u8> {
     let colour = discover::colour_stderr();
-    match discover::convert_compose(&args.file, args.project_name.as_deref()) {
+    match discover::convert_compose(
+        &args.file,
+        args.project_name.as_deref(),
+        discover::Selection {
+            profiles: &args.profiles,
+            services: &[],
+        },
+    ) {
         Ok(converted) => {
             if !converted.loaded.warnings.diagnostics.is_empty() {
                 eprint!("{}", converted.loaded.warnings.render(colour));

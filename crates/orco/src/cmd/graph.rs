@@ -9,7 +9,13 @@ use crate::discover::{self, Failure};
 use crate::exit;
 
 pub(crate) fn run(args: &GraphArgs) -> anyhow::Result<u8> {
-    let loaded = match discover::load(args.file.file.as_deref()) {
+    let loaded = match discover::load_selected(
+        args.file.file.as_deref(),
+        discover::Selection {
+            profiles: &args.file.profiles,
+            services: &[],
+        },
+    ) {
         Ok(loaded) => loaded,
         Err(Failure(code)) => return Ok(code),
     };

@@ -52,7 +52,13 @@ pub(crate) async fn open(client: Client, stack: Option<String>) -> Result<u8, Fa
 
 /// `orco up --tui`: applies the stack file to the daemon, then opens the TUI on its stack.
 pub(crate) fn up(args: &UpArgs) -> anyhow::Result<u8> {
-    let loaded = match discover::load(args.file.file.as_deref()) {
+    let loaded = match discover::load_selected(
+        args.file.file.as_deref(),
+        discover::Selection {
+            profiles: &args.file.profiles,
+            services: &args.services,
+        },
+    ) {
         Ok(loaded) => loaded,
         Err(discover::Failure(code)) => return Ok(code),
     };

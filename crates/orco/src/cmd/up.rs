@@ -28,7 +28,13 @@ pub(crate) fn run(args: &UpArgs) -> anyhow::Result<u8> {
     if args.tui {
         return crate::cmd::tui::up(args);
     }
-    let loaded = match discover::load(args.file.file.as_deref()) {
+    let loaded = match discover::load_selected(
+        args.file.file.as_deref(),
+        discover::Selection {
+            profiles: &args.file.profiles,
+            services: &args.services,
+        },
+    ) {
         Ok(loaded) => loaded,
         Err(discover::Failure(code)) => return Ok(code),
     };

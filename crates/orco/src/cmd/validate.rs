@@ -8,7 +8,13 @@ pub(crate) fn run(args: &ValidateArgs) -> anyhow::Result<u8> {
     if args.output != Output::Table {
         return structured(args);
     }
-    let loaded = match discover::load(args.file.file.as_deref()) {
+    let loaded = match discover::load_selected(
+        args.file.file.as_deref(),
+        discover::Selection {
+            profiles: &args.file.profiles,
+            services: &[],
+        },
+    ) {
         Ok(loaded) => loaded,
         Err(Failure(code)) => return Ok(code),
     };
@@ -41,7 +47,13 @@ fn structured(args: &ValidateArgs) -> anyhow::Result<u8> {
             return Ok(exit::USAGE);
         }
     };
-    let (valid, report) = match discover::load_path(&path) {
+    let (valid, report) = match discover::load_path(
+        &path,
+        discover::Selection {
+            profiles: &args.file.profiles,
+            services: &[],
+        },
+    ) {
         Ok(loaded) => (true, loaded.warnings),
         Err(report) => (false, report),
     };

@@ -1,0 +1,143 @@
+//! Compose files as docker compose runs them, through the daemon and the real `orco` binary
+//! with the local busybox image: profiles (`--profile`, `COMPOSE_PROFILES`, a service named
+//! on the command line with its dependencies) and `include` (paths and `.env` of the
+//! included file's own directory). Needs a Docker engine and busybox-static
+//! (scripts/test.sh installs and starts them); every container carries the test world's
+//! own scope label and is removed with it.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use common::World;
+
+fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The services that have an instance, as `orco ps -o json` shows them.
+fn services(world: &World) -> BTreeSet<String> {
+    world
+        .instances()
+        .iter()
+        .filter_map(|i| i["name"].as_str())
+        .map(|n| n.rsplit_once('-').map_or(n, |(s, _)| s).to_string())
+        .collect()
+}
+
+fn set(names: &[&str]) -> BTreeSet<String> {
+    names.iter().map(|s| (*s).to_string()).collect()
+}
+
+/// `orco ARGS` with `vars` in its environment, which must succeed.
+fn ok_with(world: &World, vars: &[(&str, &str)], args: &[&str]) -> String {
+    let out = world
+        .command(args)
+        .envs(vars.iter().copied())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "orco {args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn profiled_services_run_only_when_a_profile_of_theirs_is_active_or_they_are_named() {
+    let image = orco_fixture::busybox_image().unwrap();
+    let world = World::new();
+    let sleeper = |profiles: &str, extra: &str| {
+        format!("    image: {image}\n    command: [sleep, '1000']\n{profiles}{extra}")
+    };
+    let file = world.file(
+        "compose.yaml",
+        &format!(
+            "services:\n  web:\n{}  debug:\n{}  tool:\n{}  db:\n{}",
+            sleeper("", ""),
+            sleeper("    profiles: [debug]\n", ""),
+            sleeper("    profiles: [tools]\n", "    depends_on: [db]\n"),
+            sleeper("    profiles: [data]\n", ""),
+        ),
+    );
+    let path = file.to_str().unwrap();
+    let up = ["up", "-d", "--wait", "--timeout", "120s", "-f", path];
+    world.ok(&up);
+    assert_eq!(services(&world), set(&["web"]));
+    // COMPOSE_PROFILES activates `debug`.
+    ok_with(&world, &[("COMPOSE_PROFILES", "debug")], &up);
+    wait_until("debug running", || {
+        services(&world) == set(&["web", "debug"])
+    });
+    // Naming `tool` runs it and `db`, whose profiles are not active; --profile keeps debug.
+    let mut named = up.to_vec();
+    named.extend(["--profile", "debug", "tool"]);
+    let out = world.ok(&named);
+    assert!(out.contains("4 services ready"), "{out}");
+    assert_eq!(services(&world), set(&["web", "debug", "tool", "db"]));
+    // A service a profile leaves out while another needs it is refused, with nothing changed.
+    let refused = world.file(
+        "refused.yaml",
+        &format!(
+            "services:\n  web:\n{}  db:\n{}",
+            sleeper("", "    depends_on: [db]\n"),
+            sleeper("    profiles: [data]\n", "")
+        ),
+    );
+    let out = world.orco(&["up", "-d", "-f", refused.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("depends on `db`, which is not enabled")
+            && stderr.contains("refused.yaml:5:"),
+        "{stderr}"
+    );
+    world.ok(&["down"]);
+}
+
+#[test]
+fn an_included_file_runs_with_the_paths_and_env_of_its_own_directory() {
+    let image = orco_fixture::busybox_image().unwrap();
+    let world = World::new();
+    let sub = world.dir.path().join("db");
+    std::fs::create_dir_all(sub.join("data")).unwrap();
+    std::fs::write(sub.join("data/msg"), "from the included dir\n").unwrap();
+    std::fs::write(sub.join(".env"), "GREETING=hello from db/.env\n").unwrap();
+    std::fs::write(
+        sub.join("compose.yaml"),
+        format!(
+            "services:\n  db:\n    image: {image}\n    volumes: [./data:/data:ro]\n    environment: {{GREETING: '${{GREETING}}'}}\n    command: [sh, -c, 'cat /data/msg; echo \"db says $$GREETING\"; exec sleep 1000']\n"
+        ),
+    )
+    .unwrap();
+    let file = world.file(
+        "compose.yaml",
+        &format!(
+            "include:\n  - db/compose.yaml\nservices:\n  web:\n    image: {image}\n    depends_on: [db]\n    command: [sleep, '1000']\n"
+        ),
+    );
+    let out = world.ok(&[
+        "up",
+        "-d",
+        "--wait",
+        "--timeout",
+        "120s",
+        "-f",
+        file.to_str().unwrap(),
+    ]);
+    assert!(out.contains("2 services ready"), "{out}");
+    wait_until("db's output", || {
+        let logs = world.ok(&["logs", "db"]);
+        logs.contains("from the included dir") && logs.contains("db says hello from db/.env")
+    });
+    world.ok(&["down"]);
+}
