@@ -42,6 +42,14 @@ pub fn free_port() -> std::io::Result<u16> {
     Ok(listener.local_addr()?.port())
 }
 
+/// A free port on `ip` (loopback when none is given, as docker services publish there):
+/// the host port of a run whose port is chosen at start.
+pub fn free_port_at(ip: Option<IpAddr>) -> std::io::Result<u16> {
+    let ip = ip.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    let listener = std::net::TcpListener::bind((ip, 0))?;
+    Ok(listener.local_addr()?.port())
+}
+
 /// `text` with every `{{port}}` replaced by `port`.
 pub fn substitute(text: &str, port: u16) -> String {
     text.replace(PORT_PLACEHOLDER, &port.to_string())

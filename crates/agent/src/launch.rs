@@ -6,7 +6,7 @@ use std::path::{Component, Path};
 
 use orco_interface::{Assignment, TaskAssignment};
 use orco_runtime::{Container, Launch, RuntimeError, Volume};
-use orco_spec::{Mount, MountSource, RuntimeKind, Service};
+use orco_spec::{Mount, MountSource, PortMapping, RuntimeKind, Service};
 use orco_state::{InstanceId, TaskId};
 
 /// Why an instance or a task attempt could not be launched.
@@ -85,6 +85,18 @@ pub fn launch(
             }
             service
         });
+        // A port chosen at start is published on this run's port.
+        let chosen = match (&proxied, port) {
+            (None, Some(own)) if service.ports.iter().any(PortMapping::is_ephemeral) => {
+                let mut service = service.clone();
+                for p in service.ports.iter_mut().filter(|p| p.is_ephemeral()) {
+                    p.published = own;
+                }
+                Some(service)
+            }
+            _ => None,
+        };
+        let proxied = proxied.or(chosen);
         return container(id, proxied.as_ref().unwrap_or(service), &assignment.workdir);
     }
     let Some(command) = &service.command else {

@@ -341,19 +341,26 @@ impl<R: Runtime + 'static> Supervisor<R> {
     }
 
     /// The port of the next run: a free loopback port behind the proxy, else the service's
-    /// first published TCP port (the instance listens on it itself), else none.
+    /// first published TCP port (the instance listens on it itself; one chosen at start,
+    /// `0:80`, is a free port of its address, kept in `InstanceStarting`), else none.
     fn port(&self, assignment: &Assignment) -> Result<Option<u16>, LaunchError> {
         if self.front.is_some() {
             return front::free_port()
                 .map(Some)
                 .map_err(LaunchError::NoFreePort);
         }
-        Ok(assignment
+        let first = assignment
             .service
             .ports
             .iter()
-            .find(|p| p.protocol == orco_spec::Protocol::Tcp)
-            .map(|p| p.published))
+            .find(|p| p.protocol == orco_spec::Protocol::Tcp);
+        match first {
+            Some(p) if p.is_ephemeral() => front::free_port_at(p.ip)
+                .map(Some)
+                .map_err(LaunchError::NoFreePort),
+            Some(p) => Ok(Some(p.published)),
+            None => Ok(None),
+        }
     }
 
     /// The service's health with its probes aimed at this run's own port.

@@ -90,9 +90,45 @@ fn exit_text(status: ExitStatus) -> String {
     }
 }
 
+/// The host ports an instance publishes, docker-style (`127.0.0.1:49153->80/tcp`): its
+/// service's ports, one chosen at start (`0:80`) shown with the port its run was given.
+fn published_ports(state: &State, id: &InstanceId, instance: &Instance) -> Vec<String> {
+    let Some(service) = state
+        .stacks
+        .get(&id.workload.stack)
+        .and_then(|s| s.spec.services.get(&id.workload.name))
+    else {
+        return Vec::new();
+    };
+    service
+        .ports
+        .iter()
+        .filter_map(|p| {
+            let published = if p.is_ephemeral() {
+                instance.port?
+            } else {
+                p.published
+            };
+            let ip = p.ip.map_or_else(
+                || "127.0.0.1".to_string(),
+                |ip| match ip {
+                    std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+                    std::net::IpAddr::V4(v4) => v4.to_string(),
+                },
+            );
+            let proto = match p.protocol {
+                orco_spec::Protocol::Tcp => "tcp",
+                orco_spec::Protocol::Udp => "udp",
+            };
+            Some(format!("{ip}:{published}->{}/{proto}", p.target))
+        })
+        .collect()
+}
+
 /// The view of one instance.
-pub fn instance_view(id: &InstanceId, instance: &Instance) -> InstanceView {
+pub fn instance_view(state: &State, id: &InstanceId, instance: &Instance) -> InstanceView {
     InstanceView {
+        ports: published_ports(state, id, instance),
         id: id.to_string(),
         workload: id.workload.to_string(),
         name: format!("{}-{}", id.workload.name, id.replica),

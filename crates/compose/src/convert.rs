@@ -890,8 +890,8 @@ impl<'a> Converter<'a> {
                                 self.warn(
                                     item,
                                     &p,
-                                    format!("`{text}` leaves the host port to chance in compose; orco publishes the container port on the same host port"),
-                                    Some("write `published:target` to choose the host port".into()),
+                                    format!("`{text}` leaves the host ports of a range to chance in compose; orco publishes each container port on the same host port"),
+                                    Some("write `published:target` to choose the host ports".into()),
                                 );
                             }
                             out.extend(ports.into_iter().map(|port| (port, item)));
@@ -936,7 +936,8 @@ impl<'a> Converter<'a> {
             self.error(node, path, "a long-form port needs a `target`".into(), None);
             return None;
         };
-        let published = published.unwrap_or_else(|| target.clone());
+        // No host port: one is chosen at start.
+        let published = published.unwrap_or_else(|| "0".into());
         let mut text = format!("{published}:{target}/{protocol}");
         if let Some(ip) = ip {
             text = if ip.contains(':') {
@@ -1187,8 +1188,9 @@ pub(crate) fn blank_service() -> Service {
 }
 
 /// Parses compose's short port syntax: `80`, `8080:80`, `127.0.0.1:8080:80`, `ip::80`,
-/// ranges `8000-8002:9000-9002`, each with an optional `/tcp|udp`. Answers the mappings and
-/// whether compose would have chosen the host port at random.
+/// ranges `8000-8002:9000-9002`, each with an optional `/tcp|udp`. Answers the mappings
+/// (a single port without a host port as `0:PORT`, chosen at start) and whether it is a
+/// range whose host ports compose would have chosen at random (orco keeps their numbers).
 pub(crate) fn short_ports(text: &str) -> Result<(Vec<PortMapping>, bool), String> {
     let (body, proto) = match text.rsplit_once('/') {
         Some((body, proto)) => (body, format!("/{proto}")),
@@ -1228,7 +1230,12 @@ pub(crate) fn short_ports(text: &str) -> Result<(Vec<PortMapping>, bool), String
         Ok((a, b))
     };
     let (t0, t1) = range(&target)?;
-    let (p0, p1) = if random { (t0, t1) } else { range(&published)? };
+    // One port without a host port gets one chosen at start (`0`); a range keeps its numbers.
+    let (p0, p1) = match (random, t0 == t1) {
+        (true, true) => (0, 0),
+        (true, false) => (t0, t1),
+        (false, _) => range(&published)?,
+    };
     if p1 - p0 != t1 - t0 && p0 != p1 {
         return Err(format!(
             "`{text}`: the published and target ranges differ in size"
@@ -1246,7 +1253,7 @@ pub(crate) fn short_ports(text: &str) -> Result<(Vec<PortMapping>, bool), String
         let mapping = format!("{ip}{p}:{t}{proto}");
         out.push(PortMapping::from_str(&mapping).map_err(|e| format!("`{text}`: {e}"))?);
     }
-    Ok((out, random))
+    Ok((out, random && t0 != t1))
 }
 
 #[cfg(test)]
@@ -1259,14 +1266,18 @@ mod tests {
             short_ports(t).map(|(p, r)| (p.iter().map(ToString::to_string).collect::<Vec<_>>(), r))
         };
         assert_eq!(one("8080:80"), Ok((vec!["8080:80".into()], false)));
-        assert_eq!(one("80"), Ok((vec!["80:80".into()], true)));
+        assert_eq!(one("80"), Ok((vec!["0:80".into()], false)));
+        assert_eq!(
+            one("8000-8001"),
+            Ok((vec!["8000:8000".into(), "8001:8001".into()], true))
+        );
         assert_eq!(
             one("127.0.0.1:8080:80"),
             Ok((vec!["127.0.0.1:8080:80".into()], false))
         );
         assert_eq!(
             one("127.0.0.1::80"),
-            Ok((vec!["127.0.0.1:80:80".into()], true))
+            Ok((vec!["127.0.0.1:0:80".into()], false))
         );
         assert_eq!(
             one("5000:5000/udp"),

@@ -223,6 +223,19 @@ pub(crate) struct StatusArgs {
     pub(crate) format: FormatArg,
 }
 
+/// `orco port`.
+#[derive(Debug, Args)]
+pub(crate) struct PortArgs {
+    /// The service.
+    pub(crate) service: String,
+    /// Its container port (`80`, `80/udp`); default: every port it publishes.
+    pub(crate) port: Option<String>,
+    #[command(flatten)]
+    pub(crate) stack: StackArgs,
+    #[command(flatten)]
+    pub(crate) connect: ConnectArgs,
+}
+
 /// `orco restart`, `orco stop`, `orco start`.
 #[derive(Debug, Args)]
 pub(crate) struct TargetArgs {

@@ -48,6 +48,9 @@ pub(crate) enum Command {
     Ls(PlainArgs),
     /// One line per instance.
     Ps(StatusArgs),
+    /// The host address a service's container port is published on (a port chosen at
+    /// start included), as `docker compose port` prints it.
+    Port(PortArgs),
     /// Restart a service or one instance, once: a service rolls through its replicas under
     /// its `update` bounds (a replacement is ready before the old one is drained and
     /// stopped); `--all` restarts every replica at once.

@@ -65,6 +65,7 @@ fn main() -> ExitCode {
         Command::Status(args) => cmd::status::run(&args),
         Command::Ls(args) => cmd::ls::run(&args),
         Command::Ps(args) => cmd::ps::run(&args),
+        Command::Port(args) => cmd::port::run(&args),
         Command::Restart(args) => cmd::restart::run(&args),
         Command::Stop(args) => cmd::stop::run(&args),
         Command::Start(args) => cmd::start::run(&args),

@@ -141,3 +141,96 @@ fn an_included_file_runs_with_the_paths_and_env_of_its_own_directory() {
     });
     world.ok(&["down"]);
 }
+
+/// `GET PATH` on `addr`: the body of a 200 answer.
+fn http_get(addr: &str, path: &str) -> Result<String, String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).map_err(|e| format!("connect: {e}"))?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(|e| e.to_string())?;
+    stream
+        .write_all(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes())
+        .map_err(|e| format!("write: {e}"))?;
+    let mut text = String::new();
+    stream
+        .read_to_string(&mut text)
+        .map_err(|e| format!("read: {e}"))?;
+    match text.split_once("\r\n\r\n") {
+        Some((head, body)) if head.contains(" 200 ") => Ok(body.trim().to_string()),
+        _ => Err(format!("bad answer: {text:?}")),
+    }
+}
+
+/// The `ports` of instance `name` in `orco ps -o json`.
+fn ports_of(world: &World, name: &str) -> Vec<String> {
+    world
+        .instances()
+        .into_iter()
+        .find(|i| i["name"] == name)
+        .and_then(|i| i["ports"].as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|p| p.as_str().map(str::to_string))
+        .collect()
+}
+
+#[test]
+fn two_services_publishing_the_same_container_port_without_a_host_port_each_answer_on_their_own() {
+    let image = orco_fixture::busybox_image().unwrap();
+    let world = World::new();
+    world.start_daemon();
+    let service = |name: &str, port: &str| {
+        format!(
+            "  {name}:\n    image: {image}\n    ports: [\"{port}\"]\n    command: [sh, -c, 'mkdir -p /www && echo I am {name} > /www/who && exec httpd -f -p 80 -h /www']\n"
+        )
+    };
+    let file = world.file(
+        "compose.yaml",
+        &format!(
+            "services:\n{}{}",
+            service("first", "80"),
+            service("second", "127.0.0.1::80")
+        ),
+    );
+    let path = file.to_str().unwrap();
+    world.ok(&["up", "-d", "--wait", "--timeout", "120s", "-f", path]);
+    let mut chosen = Vec::new();
+    for name in ["first", "second"] {
+        let addr = world.ok(&["port", name, "80"]).trim().to_string();
+        let (ip, port) = addr.rsplit_once(':').unwrap();
+        assert_eq!(ip, "127.0.0.1", "{addr}");
+        assert_ne!(port, "80", "{addr}");
+        wait_until(&format!("{name} answering on {addr}"), || {
+            http_get(&addr, "/who").is_ok_and(|b| b == format!("I am {name}"))
+        });
+        assert_eq!(
+            ports_of(&world, &format!("{name}-0")),
+            vec![format!("{addr}->80/tcp")]
+        );
+        chosen.push(addr);
+    }
+    assert_ne!(chosen[0], chosen[1]);
+    let ps = world.ok(&["ps"]);
+    assert!(
+        ps.contains("PORTS") && ps.contains(&format!("{}->80/tcp", chosen[0])),
+        "{ps}"
+    );
+    // Kept across daemon restarts while the instances live.
+    for _ in 0..2 {
+        world.kill_daemon();
+        world.start_daemon();
+        wait_until("both ready again", || {
+            let i = world.instances();
+            i.len() == 2 && i.iter().all(|i| i["ready"] == true)
+        });
+        for (name, addr) in ["first", "second"].iter().zip(&chosen) {
+            assert_eq!(world.ok(&["port", name, "80"]).trim(), addr.as_str());
+            assert_eq!(http_get(addr, "/who").unwrap(), format!("I am {name}"));
+        }
+    }
+    // A port the service does not publish is an error.
+    let out = world.orco(&["port", "first", "81"]);
+    assert_eq!(out.status.code(), Some(2));
+    world.ok(&["down"]);
+}

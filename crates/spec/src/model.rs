@@ -118,7 +118,7 @@ pub struct Service {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workdir: Option<PathBuf>,
     /// Published ports: `"[ip:]published:target[/tcp|udp]"`, or `"port"` for the same on both
-    /// sides.
+    /// sides; a published `0` is a free port chosen when each run starts.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(with = "Vec<String>")]
     pub ports: Vec<PortMapping>,
@@ -266,10 +266,11 @@ impl Service {
     /// true`, or `auto` with more than one replica. The first published TCP port; a proxied
     /// docker service publishes its target port on each instance's own loopback port.
     pub fn proxied_port(&self) -> Option<PortMapping> {
+        // A port whose host port is chosen at start is each instance's own: never proxied.
         let port = self
             .ports
             .iter()
-            .find(|p| p.protocol == Protocol::Tcp)
+            .find(|p| p.protocol == Protocol::Tcp && p.published != 0)
             .copied()?;
         let wanted = match self.proxy {
             ProxyMode::Always => true,
@@ -362,12 +363,20 @@ pub struct PortMapping {
     /// Address the port is published on; `None` means 127.0.0.1 for docker services and the
     /// process's own choice for process services.
     pub ip: Option<IpAddr>,
-    /// Port on the host.
+    /// Port on the host; 0: a free port chosen when each run starts (written `0:80`,
+    /// compose's `"80"`), TCP and one per service.
     pub published: u16,
     /// Port inside the container or instance.
     pub target: u16,
     /// Transport protocol.
     pub protocol: Protocol,
+}
+
+impl PortMapping {
+    /// Whether the host port is chosen when each run starts (`0:80`).
+    pub fn is_ephemeral(&self) -> bool {
+        self.published == 0
+    }
 }
 
 impl fmt::Display for PortMapping {
@@ -442,6 +451,8 @@ impl std::str::FromStr for PortMapping {
             }
         };
         let (published, target) = match ports.split_once(':') {
+            // `0:80`: the host port is chosen when the instance starts.
+            Some(("0", t)) => (0, port(t)?),
             Some((p, t)) => (port(p)?, port(t)?),
             None => {
                 let p = port(ports)?;

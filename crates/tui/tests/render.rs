@@ -80,6 +80,7 @@ fn instance(name: &str, replica: u32, phase: &str, ready: bool) -> InstanceView 
         node: None,
         pid: Some(4000 + replica),
         container: None,
+        ports: Vec::new(),
         last_exit: None,
         reason: None,
         restarts: 0,

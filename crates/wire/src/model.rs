@@ -325,6 +325,10 @@ pub struct InstanceView {
     /// The container id of its current (or last) run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container: Option<String>,
+    /// The host ports it publishes, `IP:HOST->TARGET/PROTO`; a port chosen at start
+    /// (compose's `"80"`) shows the port its run was given.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<String>,
     /// How its last run ended: `exit 0`, `signal 9`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_exit: Option<String>,

@@ -34,7 +34,7 @@ pub async fn list(
         .iter()
         .filter(|(id, _)| stack.as_ref().is_none_or(|s| &id.workload.stack == s))
         .filter(|(id, _)| workload.as_ref().is_none_or(|w| &id.workload == w))
-        .map(|(id, i)| instance_view(id, i))
+        .map(|(id, i)| instance_view(&read.state, id, i))
         .collect();
     Ok(axum::Json(InstanceList {
         revision: read.state.revision,
@@ -58,7 +58,7 @@ pub async fn get(
         read.state.instances.get(&id).ok_or_else(|| {
             ApiError::not_found("instance_not_found", format!("no instance `{id}`"))
         })?;
-    Ok(axum::Json(instance_view(&id, instance)))
+    Ok(axum::Json(instance_view(&read.state, &id, instance)))
 }
 
 /// Restart one instance, once, through its stop policy, whatever its restart policy says.

@@ -155,7 +155,7 @@ pub async fn get(
     let instances = read
         .state
         .instances_of(&id)
-        .map(|(iid, i)| instance_view(iid, i))
+        .map(|(iid, i)| instance_view(&read.state, iid, i))
         .collect();
     Ok(axum::Json(WorkloadDetail {
         revision: read.state.revision,

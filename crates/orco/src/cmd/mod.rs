@@ -16,6 +16,7 @@ pub(crate) mod logs;
 pub(crate) mod ls;
 pub(crate) mod monitor;
 pub(crate) mod node;
+pub(crate) mod port;
 pub(crate) mod ps;
 pub(crate) mod restart;
 pub(crate) mod rollback;

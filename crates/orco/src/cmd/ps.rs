@@ -1,4 +1,5 @@
-//! `orco ps`: one line per instance — INSTANCE PHASE READY PID RESTARTS AGE REASON — of the
+//! `orco ps`: one line per instance — INSTANCE PHASE READY PID RESTARTS AGE REASON (and
+//! PORTS where an instance publishes one) — of the
 //! stack picked, or of every stack, grouped by stack.
 
 use comfy_table::Cell;
@@ -48,6 +49,11 @@ fn print_stack(args: &StatusArgs, stack: &str, list: &InstanceList) {
     let mut header = vec![
         "INSTANCE", "PHASE", "READY", "PID", "RESTARTS", "AGE", "REASON",
     ];
+    // PORTS only where some instance publishes one.
+    let ports = list.items.iter().any(|i| !i.ports.is_empty());
+    if ports {
+        header.push("PORTS");
+    }
     if wide {
         header.extend(["NODE", "LAST EXIT", "CONTAINER"]);
     }
@@ -62,6 +68,9 @@ fn print_stack(args: &StatusArgs, stack: &str, list: &InstanceList) {
             Cell::new(remote::age(i.since, list.as_of)),
             Cell::new(i.reason.as_deref().unwrap_or("")),
         ];
+        if ports {
+            row.push(Cell::new(i.ports.join(", ")));
+        }
         if wide {
             row.extend([
                 Cell::new(i.node.as_deref().unwrap_or("-")),

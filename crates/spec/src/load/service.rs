@@ -237,6 +237,14 @@ impl Cx<'_> {
                 continue;
             };
             match text.parse::<PortMapping>() {
+                Ok(m) if m.is_ephemeral() && m.protocol != crate::Protocol::Tcp => {
+                    let hint = Some("give a UDP port its host port, e.g. \"5000:5000/udp\"".into());
+                    self.error(item, &p, format!("bad port `{text}`: only a TCP port can have its host port chosen at start"), hint);
+                }
+                Ok(m) if m.is_ephemeral() && out.iter().any(PortMapping::is_ephemeral) => {
+                    let hint = Some("give the other ports their host ports".into());
+                    self.error(item, &p, format!("bad port `{text}`: orco chooses one host port per instance, and another port of this service already leaves it to orco"), hint);
+                }
                 Ok(m) => out.push(m),
                 Err(e) => {
                     let hint = Some(

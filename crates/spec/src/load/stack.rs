@@ -308,6 +308,10 @@ impl Cx<'_> {
         let mut owners: HashMap<(u16, Protocol), &str> = HashMap::new();
         for (name, s) in services {
             for (i, port) in s.ports.iter().enumerate() {
+                // A port chosen at start clashes with nothing.
+                if port.is_ephemeral() {
+                    continue;
+                }
                 let key = (port.published, port.protocol);
                 match owners.get(&key) {
                     Some(other) if *other != name.as_str() => {
