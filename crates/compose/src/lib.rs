@@ -9,7 +9,10 @@
 //! - [`interpolate`]: `${VAR}` interpolation.
 //! - [`words`]: compose's splitting of a command string into arguments.
 //! - [`render`]: the converted stack as stack-file YAML (`orco convert`).
+//! - `resolve`: compose's model before conversion: `include`, `extends`, `profiles`, `~`.
+//! - `config`: that model as `docker compose config` prints it ([`load_config`]).
 
+mod config;
 pub mod convert;
 pub mod interpolate;
 pub mod render;
@@ -71,6 +74,104 @@ pub fn is_compose_file(path: &Path) -> bool {
     std::fs::read_to_string(path).is_ok_and(|t| is_compose(&t))
 }
 
+/// The resolved compose model of a file, as `docker compose config` prints it.
+#[derive(Debug, Clone)]
+pub struct ComposeConfig {
+    /// The model as YAML (`orco config`).
+    pub yaml: String,
+    /// The names of its services (`orco config --services`).
+    pub services: Vec<String>,
+    /// What resolving it warned about.
+    pub warnings: Report,
+}
+
+/// Reads a compose file and resolves its model (interpolation, `include`, `extends`,
+/// `profiles`) without converting it; errors as [`load_file`] reports them.
+pub fn load_config(path: &Path, options: &Options<'_>) -> Result<ComposeConfig, Report> {
+    let (text, root) = match orco_spec::node::parse_file(path) {
+        Ok(parsed) => parsed,
+        Err(orco_spec::node::ParseFileError::Io(e)) => {
+            let d = error_at(0, 0, "", format!("cannot read the compose file: {e}"));
+            return Err(Report::new(path, String::new(), vec![d]));
+        }
+        Err(orco_spec::node::ParseFileError::Syntax(text, e)) => {
+            let d = error_at(e.line, e.column, "", e.message);
+            return Err(Report::new(path, text, vec![d]));
+        }
+    };
+    let dir = file_dir(path);
+    let request = resolve::Request {
+        env: options.env,
+        profiles: options.profiles,
+        services: options.services,
+    };
+    let model = resolve::resolve(path, text.clone(), root, &dir, &request);
+    let project = project_of(&model, options, &dir);
+    let diags = model.sources.relocate(model.diags);
+    let report = Report::new(path, text, diags);
+    if report.has_errors() {
+        return Err(report);
+    }
+    let abs = dir.canonicalize().unwrap_or_else(|_| dir.clone());
+    let cx = config::Context {
+        project: &project,
+        dir: &abs,
+        vars: &model.vars,
+    };
+    let services = model
+        .root
+        .get("services")
+        .map(|s| match &s.value {
+            orco_spec::node::Value::Map(entries) => entries
+                .iter()
+                .filter_map(|(k, _)| k.scalar_text())
+                .collect(),
+            _ => Vec::new(),
+        })
+        .unwrap_or_default();
+    Ok(ComposeConfig {
+        yaml: config::to_yaml(&model.root, &cx),
+        services,
+        warnings: report,
+    })
+}
+
+fn file_dir(path: &Path) -> PathBuf {
+    let dir = path
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    if dir.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        dir
+    }
+}
+
+/// The stack (project) name: `-p`, else the file's `name:`, else `COMPOSE_PROJECT_NAME`, else
+/// the directory's name.
+fn project_of(model: &resolve::Model, options: &Options<'_>, dir: &Path) -> String {
+    let raw = match options.project {
+        Some(p) => p.to_string(),
+        None => model
+            .root
+            .get("name")
+            .and_then(orco_spec::node::Node::scalar_text)
+            .or_else(|| model.vars.get("COMPOSE_PROJECT_NAME").cloned())
+            .unwrap_or_else(|| {
+                let abs = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+                abs.file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            }),
+    };
+    let project = project_name(&raw);
+    if project.is_empty() {
+        "default".into()
+    } else {
+        project
+    }
+}
+
 /// Reads and converts a compose file; `.env` is read from its directory.
 pub fn load_file(path: &Path, options: &Options<'_>) -> Result<Converted, Report> {
     let (text, root) = match orco_spec::node::parse_file(path) {
@@ -84,14 +185,7 @@ pub fn load_file(path: &Path, options: &Options<'_>) -> Result<Converted, Report
             return Err(Report::new(path, text, vec![d]));
         }
     };
-    let dir = path
-        .parent()
-        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-    let dir = if dir.as_os_str().is_empty() {
-        PathBuf::from(".")
-    } else {
-        dir
-    };
+    let dir = file_dir(path);
     convert_tree(path, text, &root, &dir, options)
 }
 
@@ -147,29 +241,13 @@ fn convert_tree(
         services: options.services,
     };
     let model = resolve::resolve(name, text.clone(), root.clone(), dir, &request);
+    let project = project_of(&model, options, dir);
     let resolve::Model {
         root,
         vars,
         mut diags,
         sources,
     } = model;
-    let raw_project = match options.project {
-        Some(p) => p.to_string(),
-        None => root
-            .get("name")
-            .and_then(orco_spec::node::Node::scalar_text)
-            .or_else(|| vars.get("COMPOSE_PROJECT_NAME").cloned())
-            .unwrap_or_else(|| {
-                let abs = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
-                abs.file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default()
-            }),
-    };
-    let mut project = project_name(&raw_project);
-    if project.is_empty() {
-        project = "default".into();
-    }
     let mut converter = convert::Converter::new(convert::Input {
         vars: &vars,
         project,

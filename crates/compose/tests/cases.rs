@@ -1,13 +1,14 @@
 #![allow(clippy::unwrap_used, clippy::print_stderr)]
 //! The data-driven corpus: each folder of tests/cases/ holds a `compose.yaml` (and the files
 //! it includes or extends), an optional `options.yaml` (`env`, `profiles`, `services`,
-//! `project`), and `expected.txt`: the converted stack with its warnings, or the errors.
+//! `project`), and `expected.txt`: the converted stack with its warnings, or the errors; a
+//! case that converts also has `config.txt`, its resolved model as `orco config` prints it.
 //! `ORCO_BLESS=1 cargo test -p orco-compose --test cases` rewrites the expectations.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use orco_compose::{Options, load_file};
+use orco_compose::{Options, load_config, load_file};
 use orco_spec::node::{Node, Value};
 
 /// The home every case runs with (for `~`).
@@ -20,8 +21,9 @@ fn strings(node: Option<&Node>) -> Vec<String> {
     }
 }
 
-/// What converting the case in `dir` gives, as text with the case's path as `$CASE`.
-fn run(dir: &Path) -> (bool, String) {
+/// What converting the case in `dir` gives, as text with the case's path as `$CASE`; and
+/// its resolved model, when it converts.
+fn run(dir: &Path) -> (bool, String, Option<String>) {
     let options = std::fs::read_to_string(dir.join("options.yaml")).unwrap_or_default();
     let options = orco_spec::node::parse_str(&options).unwrap();
     let mut env = BTreeMap::from([("HOME".to_string(), HOME.to_string())]);
@@ -58,11 +60,16 @@ fn run(dir: &Path) -> (bool, String) {
         }
         Err(report) => (false, format!("--- errors\n{}", report.render(false))),
     };
+    let config = ok.then(|| match load_config(&file, &opts) {
+        Ok(c) => c.yaml,
+        Err(report) => format!("--- errors\n{}", report.render(false)),
+    });
     let case = dir.canonicalize().unwrap();
-    let out = out
-        .replace(&case.display().to_string(), "$CASE")
-        .replace(&dir.display().to_string(), "$CASE");
-    (ok, out)
+    let strip = |text: String| {
+        text.replace(&case.display().to_string(), "$CASE")
+            .replace(&dir.display().to_string(), "$CASE")
+    };
+    (ok, strip(out), config.map(strip))
 }
 
 fn cases() -> Vec<PathBuf> {
@@ -83,16 +90,28 @@ fn every_case_of_the_corpus_converts_or_fails_as_expected() {
     let (mut converted, mut refused) = (0, 0);
     for dir in cases() {
         let name = dir.file_name().unwrap().to_string_lossy().into_owned();
-        let (ok, got) = run(&dir);
+        let (ok, got, config) = run(&dir);
         if ok {
             converted += 1;
         } else {
             refused += 1;
         }
         let expected_path = dir.join("expected.txt");
+        let config_path = dir.join("config.txt");
         if bless {
             std::fs::write(&expected_path, &got).unwrap();
+            if let Some(config) = &config {
+                std::fs::write(&config_path, config).unwrap();
+            }
             continue;
+        }
+        if let Some(config) = config {
+            let expected = std::fs::read_to_string(&config_path).unwrap_or_default();
+            if expected != config {
+                failures.push(format!(
+                    "== {name} (config)\n-- expected\n{expected}\n-- got\n{config}"
+                ));
+            }
         }
         let expected = std::fs::read_to_string(&expected_path).unwrap_or_default();
         if expected != got {

@@ -27,6 +27,9 @@ pub(crate) enum Command {
     /// Print a compose file as the equivalent stack file; what orco does not support is
     /// listed on stderr with its line.
     Convert(ConvertArgs),
+    /// Print a compose file's resolved model (interpolation, include, extends, profiles) the
+    /// way `docker compose config` prints it.
+    Config(ConfigArgs),
     /// Print the JSON Schema of the stack file (for editor completion).
     Schema,
     /// Print a shell completion script.
@@ -167,6 +170,23 @@ pub(crate) struct ConvertArgs {
     /// A profile to activate (repeatable; also COMPOSE_PROFILES).
     #[arg(long = "profile", value_name = "NAME")]
     pub(crate) profiles: Vec<String>,
+}
+
+/// `orco config`.
+#[derive(Debug, Args)]
+pub(crate) struct ConfigArgs {
+    #[command(flatten)]
+    pub(crate) file: FileArg,
+    /// Services to keep whatever their profiles, with their dependencies.
+    #[arg(value_name = "SERVICE")]
+    pub(crate) services: Vec<String>,
+    /// The project name; default: the file's `name:`, else `COMPOSE_PROJECT_NAME`, else its
+    /// directory's name.
+    #[arg(short = 'p', long = "project-name", value_name = "NAME")]
+    pub(crate) project_name: Option<String>,
+    /// Print only the names of the services, one a line.
+    #[arg(long = "services")]
+    pub(crate) list_services: bool,
 }
 
 /// `orco graph`.

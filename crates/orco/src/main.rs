@@ -55,6 +55,7 @@ fn main() -> ExitCode {
         Command::Validate(args) => cmd::validate::run(&args),
         Command::Graph(args) => cmd::graph::run(&args),
         Command::Convert(args) => cmd::convert::run(&args),
+        Command::Config(args) => cmd::config::run(&args),
         Command::Schema => cmd::schema::run(),
         Command::Completions(args) => cmd::completions::run(&args),
         Command::Up(args) => cmd::up::run(&args),

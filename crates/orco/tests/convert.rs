@@ -94,3 +94,59 @@ fn convert_of_a_missing_file_says_so() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("cannot read the compose file"));
 }
+
+#[test]
+fn config_prints_the_resolved_model_with_includes_extends_and_profiles_applied() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("compose.yaml"),
+        "include: [db.yaml]\nservices:\n  web:\n    extends: base\n    environment: [B=2]\n  base:\n    image: busybox\n    environment: {A: \"1\"}\n  debug:\n    image: busybox\n    profiles: [debug]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("db.yaml"),
+        "services:\n  db:\n    image: pg:${PG:-16}\n    ports: [\"5432\"]\n",
+    )
+    .unwrap();
+    let out = orco(&["config"], dir.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let yaml = text(&out.stdout);
+    assert!(yaml.starts_with("name: "), "{yaml}");
+    for needle in [
+        "image: pg:16",
+        "A: \"1\"",
+        "B: \"2\"",
+        "target: 5432",
+        "mode: ingress",
+    ] {
+        assert!(yaml.contains(needle), "no `{needle}` in\n{yaml}");
+    }
+    assert!(
+        !yaml.contains("debug:") && !yaml.contains("include"),
+        "{yaml}"
+    );
+    let names = orco(&["config", "--services", "--profile", "debug"], dir.path());
+    assert_eq!(text(&names.stdout), "web\nbase\ndebug\ndb\n");
+    // A stack file is not a compose file.
+    std::fs::write(
+        dir.path().join("stack.yaml"),
+        "version: 0.1\nstack: {name: s}\nservices: {}\n",
+    )
+    .unwrap();
+    let out = orco(&["config", "-f", "stack.yaml"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("not a compose file"),
+        "{}",
+        text(&out.stderr)
+    );
+    // An error of an included file names it.
+    std::fs::write(dir.path().join("db.yaml"), "services:\n  db: [oops\n").unwrap();
+    let out = orco(&["config", "-f", "compose.yaml"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("db.yaml:2:"),
+        "{}",
+        text(&out.stderr)
+    );
+}

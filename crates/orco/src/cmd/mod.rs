@@ -3,6 +3,7 @@
 pub(crate) mod apply;
 pub(crate) mod cluster;
 pub(crate) mod completions;
+pub(crate) mod config;
 pub(crate) mod convert;
 pub(crate) mod daemon;
 pub(crate) mod down;
