@@ -243,6 +243,9 @@ mod tests {
         );
         let never = "{command: x, ports: ['8080:8080'], replicas: 2, proxy: false}";
         assert_eq!(port(never), None);
+        // A port chosen at start is each replica's own.
+        assert_eq!(port("{command: x, ports: ['0:80'], replicas: 2}"), None);
+        assert_eq!(port("{command: x, ports: ['0:80'], proxy: true}"), None);
         let udp = "{command: x, ports: ['53:53/udp'], replicas: 2}";
         assert_eq!(port(udp), None);
         let both = "{command: x, ports: ['53:53/udp', '9000:9000'], replicas: 2}";
