@@ -214,6 +214,7 @@ pub(crate) fn resolve(
         resolver.error(&root, "", p, None);
     }
     let main_path = main_dir.join(name.file_name().unwrap_or_default());
+    let main_path = main_path.canonicalize().unwrap_or(main_path);
     let mut chain = vec![main_path.clone()];
     let root = resolver.file_model(root, &main_dir, &main_path, &vars, &mut chain);
     let root = resolver.profiles(root, &vars);
@@ -271,6 +272,15 @@ impl Resolver<'_> {
                 at,
                 at_path,
                 format!("too many files: {} not read", shown.display()),
+                None,
+            );
+            return None;
+        }
+        if path.exists() && !path.is_file() {
+            self.error(
+                at,
+                at_path,
+                format!("the {what} {} is not a regular file", shown.display()),
                 None,
             );
             return None;
@@ -968,7 +978,9 @@ impl Resolver<'_> {
                 }
             }
             for file in paths {
+                // Through symbolic links too, a file met again is a cycle.
                 let path = clean(&dir.join(&file));
+                let path = path.canonicalize().unwrap_or(path);
                 if chain.contains(&path) || chain.len() > MAX_DEPTH {
                     let mut names: Vec<String> = chain
                         .iter()
