@@ -912,6 +912,33 @@ impl<'a> Converter<'a> {
                 ),
             }
         }
+        // orco chooses one host port per instance, for a TCP port: any other port left to
+        // chance is published on its own number, as before compose chose ports at random.
+        let mut chosen = false;
+        for (port, at) in &mut out {
+            if !port.is_ephemeral() {
+                continue;
+            }
+            if port.protocol == orco_spec::Protocol::Tcp && !chosen {
+                chosen = true;
+                continue;
+            }
+            port.published = port.target;
+            let why = if port.protocol == orco_spec::Protocol::Tcp {
+                "orco chooses the host port of one port per service"
+            } else {
+                "orco chooses host ports for TCP ports only"
+            };
+            self.warn(
+                at,
+                path,
+                format!(
+                    "{why}: container port {} is published on the same host port",
+                    port.target
+                ),
+                Some("write `published:target` to choose the host port".into()),
+            );
+        }
         out
     }
 
