@@ -1,8 +1,9 @@
-//! `Client`: one HTTP/1.1 request per connection over the unix socket or TCP, with the
-//! version exchange, the bearer token and typed calls for every route.
+//! `Client`: one HTTP/1.1 request per connection over the unix socket or TLS on TCP, with
+//! the version exchange, the bearer token and typed calls for every route.
 
 use std::future::Future;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -25,6 +26,7 @@ use crate::error::ClientError;
 use crate::host::Host;
 use crate::lines::LineReader;
 use crate::sse::SseReader;
+use crate::tls::Trust;
 
 /// How long a call waits for the daemon's whole answer unless told otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -34,6 +36,9 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct Client {
     host: Host,
     token: Option<String>,
+    /// What a TLS daemon is trusted by, and its rustls configuration (built once).
+    trust: Trust,
+    tls: Option<Arc<orco_pki::rustls::ClientConfig>>,
     /// How long a call may take, from connecting to the answer's last byte; for a stream
     /// (events, logs), until its head arrived.
     timeout: Duration,
@@ -81,8 +86,18 @@ impl Client {
         Client {
             host,
             token,
+            trust: Trust::Nothing,
+            tls: None,
             timeout: DEFAULT_TIMEOUT,
         }
+    }
+
+    /// The same client trusting a TLS daemon by `trust` (a CA certificate or a pin); fails
+    /// when a CA given holds no certificate.
+    pub fn with_trust(mut self, trust: Trust) -> Result<Client, ClientError> {
+        self.tls = Some(trust.config()?);
+        self.trust = trust;
+        Ok(self)
     }
 
     /// The same client with calls limited to `timeout` (see [`DEFAULT_TIMEOUT`]).
@@ -157,6 +172,8 @@ impl Client {
                 let stream = tokio::net::TcpStream::connect(addr)
                     .await
                     .map_err(|e| self.unreachable(e))?;
+                let _ = stream.set_nodelay(true);
+                let stream = self.secure(stream).await?;
                 self.handshake(stream).await?
             }
         };
@@ -188,6 +205,36 @@ impl Client {
             orco_wire::version::check(VERSION, theirs)?;
         }
         Ok(response)
+    }
+
+    /// The TLS handshake on a TCP connection, checking the daemon's certificate by the trust
+    /// given.
+    async fn secure(
+        &self,
+        stream: tokio::net::TcpStream,
+    ) -> Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>, ClientError> {
+        let config = match &self.tls {
+            Some(config) => config.clone(),
+            None => self.trust.config()?,
+        };
+        let name = self.host.server_name().unwrap_or("localhost").to_string();
+        let server_name =
+            orco_pki::rustls::pki_types::ServerName::try_from(name.clone()).map_err(|e| {
+                ClientError::Tls {
+                    host: self.host.to_string(),
+                    detail: format!("{name:?} cannot be checked against a certificate: {e}"),
+                }
+            })?;
+        tokio_rustls::TlsConnector::from(config)
+            .connect(server_name, stream)
+            .await
+            .map_err(|e| match self.trust.explain(&e, &name) {
+                Some(detail) => ClientError::Tls {
+                    host: self.host.to_string(),
+                    detail,
+                },
+                None => self.unreachable(e),
+            })
     }
 
     async fn handshake<S>(

@@ -39,6 +39,24 @@ pub enum ClientError {
     /// The daemon's version cannot talk to this client's.
     #[error("{0}")]
     Incompatible(#[from] Incompatible),
+    /// The TLS connection to the daemon failed: its certificate is not trusted, not for the
+    /// name dialled, expired, or its CA does not match the pin.
+    #[error("TLS with the daemon at {host} failed: {detail}")]
+    Tls {
+        /// The address tried.
+        host: String,
+        /// Why, and what to do.
+        detail: String,
+    },
+    /// What the client was told to trust cannot be used (a CA file that holds no
+    /// certificate).
+    #[error("cannot use the CA given by {origin}: {detail}")]
+    Trust {
+        /// The file or variable.
+        origin: String,
+        /// What is wrong.
+        detail: String,
+    },
     /// The token file could not be read.
     #[error("cannot read the token file {path}: {detail}")]
     Token {
@@ -71,6 +89,8 @@ impl ClientError {
             ClientError::Unreachable { .. }
             | ClientError::NotAnswering { .. }
             | ClientError::Incompatible(_)
+            | ClientError::Tls { .. }
+            | ClientError::Trust { .. }
             | ClientError::Token { .. }
             | ClientError::Protocol { .. } => false,
         }

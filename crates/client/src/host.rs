@@ -1,5 +1,6 @@
-//! Which daemon to talk to (DESIGN.md §9): `--host unix:///path|tcp://addr` or `ORCO_HOST`,
-//! else the default socket — `/run/orco/orco.sock` as root, else
+//! Which daemon to talk to (DESIGN.md §9): `--host unix:///path|https://addr` or
+//! `ORCO_HOST` (`tcp://addr` is the same as `https://addr`: the daemon's TCP listener serves
+//! HTTPS only), else the default socket — `/run/orco/orco.sock` as root, else
 //! `$XDG_RUNTIME_DIR/orco.sock`, falling back to `/tmp/orco-$UID/orco.sock`.
 
 use std::fmt;
@@ -10,17 +11,18 @@ use std::path::PathBuf;
 pub enum Host {
     /// A unix socket.
     Unix(PathBuf),
-    /// A TCP address (`host:port`).
+    /// A TCP address (`host:port`), spoken to over TLS.
     Tcp(String),
 }
 
 /// A `--host` value that is not understood.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("host {0:?} is not understood: use unix:///path/to/orco.sock or tcp://host:port")]
+#[error("host {0:?} is not understood: use unix:///path/to/orco.sock or https://host:port")]
 pub struct HostError(String);
 
 impl Host {
-    /// Parses `unix:///path`, `tcp://host:port`, or a bare absolute path (a socket).
+    /// Parses `unix:///path`, `https://host:port` (or `tcp://host:port`, the same), or a bare
+    /// absolute path (a socket).
     pub fn parse(text: &str) -> Result<Host, HostError> {
         let bad = || HostError(text.to_string());
         if let Some(path) = text.strip_prefix("unix://") {
@@ -29,7 +31,10 @@ impl Host {
             }
             return Err(bad());
         }
-        if let Some(addr) = text.strip_prefix("tcp://") {
+        if let Some(addr) = text
+            .strip_prefix("https://")
+            .or_else(|| text.strip_prefix("tcp://"))
+        {
             let addr = addr.trim_end_matches('/');
             let valid = addr
                 .rsplit_once(':')
@@ -46,6 +51,24 @@ impl Host {
         Err(bad())
     }
 
+    /// The name a TLS client checks the daemon's certificate against: the host part of the
+    /// address, without the brackets of an IPv6 address.
+    pub fn server_name(&self) -> Option<&str> {
+        match self {
+            Host::Unix(_) => None,
+            Host::Tcp(addr) => {
+                let host = addr
+                    .rsplit_once(':')
+                    .map_or(addr.as_str(), |(host, _)| host);
+                Some(
+                    host.strip_prefix('[')
+                        .and_then(|h| h.strip_suffix(']'))
+                        .unwrap_or(host),
+                )
+            }
+        }
+    }
+
     /// The default socket for this user (see [`orco_wire::paths::default_socket`]).
     pub fn default_socket() -> PathBuf {
         orco_wire::paths::default_socket()
@@ -56,7 +79,7 @@ impl fmt::Display for Host {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Host::Unix(path) => write!(f, "unix://{}", path.display()),
-            Host::Tcp(addr) => write!(f, "tcp://{addr}"),
+            Host::Tcp(addr) => write!(f, "https://{addr}"),
         }
     }
 }
@@ -75,6 +98,25 @@ mod tests {
             Host::parse("tcp://127.0.0.1:7700").unwrap(),
             Host::Tcp("127.0.0.1:7700".into())
         );
+        assert_eq!(
+            Host::parse("https://orco.example:7700/").unwrap(),
+            Host::Tcp("orco.example:7700".into())
+        );
+        assert_eq!(
+            Host::parse("tcp://127.0.0.1:7700").unwrap().to_string(),
+            "https://127.0.0.1:7700"
+        );
+        assert_eq!(
+            Host::parse("https://[::1]:7700").unwrap().server_name(),
+            Some("::1")
+        );
+        assert_eq!(
+            Host::parse("https://orco.example:7700")
+                .unwrap()
+                .server_name(),
+            Some("orco.example")
+        );
+        assert!(Host::parse("http://x:1").is_err());
         assert!(Host::parse("http://x").is_err());
         assert!(Host::parse("tcp://nope").is_err());
         assert!(Host::parse("unix://relative").is_err());

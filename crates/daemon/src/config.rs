@@ -1,5 +1,5 @@
-//! The daemon's settings: where its data lives, where it listens, and how TCP clients
-//! authenticate.
+//! The daemon's settings: where its data lives, where it listens, how its TCP listener
+//! serves TLS and how TCP clients authenticate.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -11,8 +11,16 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// The unix socket the API listens on.
     pub socket: PathBuf,
-    /// An optional TCP address to listen on as well (needs `token_file`).
+    /// An optional TCP address to listen on as well (needs `token_file`): HTTPS only.
     pub listen: Option<SocketAddr>,
+    /// The certificate chain (PEM, the leaf first) the TCP listener presents instead of one
+    /// issued by the daemon's own CA (`--tls-cert`; needs `tls_key`).
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of `tls_cert` (`--tls-key`).
+    pub tls_key: Option<PathBuf>,
+    /// DNS names and addresses the daemon's own server certificate is issued for, besides
+    /// the listen address, `localhost`, `127.0.0.1`, `::1` and the host name (`--tls-name`).
+    pub tls_names: Vec<String>,
     /// The file holding the bearer token TCP clients must send.
     pub token_file: Option<PathBuf>,
     /// Verify every page of the event store when opening it (slower start).
@@ -40,6 +48,9 @@ impl Config {
             data_dir: orco_api::paths::default_data_dir(),
             socket: orco_api::paths::default_socket(),
             listen: None,
+            tls_cert: None,
+            tls_key: None,
+            tls_names: Vec::new(),
             token_file: None,
             verify_store: false,
             engine: true,

@@ -4,7 +4,8 @@
 //! Start-up order: create the data dir (0700) → take its lock → open the store (without the
 //! full page verification unless asked: redb rolls a torn last commit back on its own, and a
 //! full check reads every page, which a crash-only daemon cannot afford on each restart) →
-//! start the engine → bind the socket (and the TCP listener) → serve.
+//! load (or, at the first start, create) the daemon's CA in `DATA/pki` → start the engine →
+//! bind the socket (and the TCP listener, HTTPS only) → serve.
 
 use std::net::SocketAddr;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
@@ -13,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use orco_api::{ApiContext, LocalNode};
+use orco_pki::{Authority, Identity, Pin};
 use orco_store::{Options, RedbStore, Store};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -22,10 +24,13 @@ use crate::engine::{EngineHandle, start_engine};
 use crate::error::DaemonError;
 use crate::listen::{bind_socket, read_token, with_token};
 use crate::lock::DataDirLock;
-use crate::serve::{self, Limits};
+use crate::serve::{self, Limits, TlsListener};
 
 /// The event store's directory inside the data dir.
 pub const STORE_DIR: &str = "store";
+
+/// The daemon's CA's directory inside the data dir.
+pub const PKI_DIR: &str = "pki";
 
 /// How long open streams (event watches) may keep a shutdown waiting.
 const DRAIN: Duration = Duration::from_secs(3);
@@ -36,10 +41,28 @@ pub struct Daemon {
     store: Arc<RedbStore>,
     socket: PathBuf,
     tcp: Option<SocketAddr>,
+    ca_pin: Pin,
+    ca_file: PathBuf,
+    tls: Option<Tls>,
     engine: Option<EngineHandle>,
     stop: watch::Sender<bool>,
     servers: Vec<JoinHandle<()>>,
     _lock: DataDirLock,
+}
+
+/// What the TCP listener presents.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Tls {
+    /// A certificate the daemon's own CA issued (in `DATA/pki/server.crt`).
+    OwnCa,
+    /// The certificate given with `--tls-cert`, and the pin of the CA certificate its chain
+    /// ends in, when it holds more than the leaf.
+    Given {
+        /// The certificate file.
+        cert: PathBuf,
+        /// The pin of the last certificate of its chain, when there is one beyond the leaf.
+        chain_pin: Option<Pin>,
+    },
 }
 
 /// Creates `dir` (and its parents) with mode 0700, and makes it 0700 if it exists.
@@ -89,6 +112,15 @@ impl Daemon {
             (Some(_), Some(file)) => Some(read_token(file)?),
             (None, _) => None,
         };
+        let given = match (&config.tls_cert, &config.tls_key) {
+            (Some(cert), Some(key)) => Some((cert.clone(), key.clone())),
+            (None, None) => None,
+            _ => {
+                return Err(DaemonError::Config(
+                    "--tls-cert and --tls-key go together: give both, or neither to serve a certificate of the daemon's own CA".to_string(),
+                ));
+            }
+        };
         private_dir(&config.data_dir)?;
         let lock = DataDirLock::acquire(&config.data_dir)?;
         let store_dir = config.data_dir.join(STORE_DIR);
@@ -104,6 +136,7 @@ impl Daemon {
             })??;
         let store = Arc::new(opened);
         tighten(&config.data_dir)?;
+        let authority = Authority::load_or_create(&config.data_dir.join(PKI_DIR))?;
         let node = LocalNode::detect();
         let engine = match (config.engine, &config.program) {
             (false, _) => EngineHandle::disabled(),
@@ -150,7 +183,30 @@ impl Daemon {
         )));
 
         let mut tcp = None;
+        let mut tls = None;
         if let (Some(addr), Some(token)) = (config.listen, token) {
+            let (identity, presented) = match &given {
+                Some((cert, key)) => {
+                    let identity = Identity::from_pem_files(cert, key)?;
+                    let chain_pin = match identity.chain.len() {
+                        0 | 1 => None,
+                        n => Some(Pin::of_certificate(&identity.chain[n - 1])?),
+                    };
+                    let presented = Tls::Given {
+                        cert: cert.clone(),
+                        chain_pin,
+                    };
+                    (identity, presented)
+                }
+                None => {
+                    let mut names = config.tls_names.clone();
+                    if !addr.ip().is_unspecified() {
+                        names.push(addr.ip().to_string());
+                    }
+                    (authority.server_identity(&names)?, Tls::OwnCa)
+                }
+            };
+            let server_config = orco_pki::server_config(&identity, &authority)?;
             let listener = tokio::net::TcpListener::bind(addr)
                 .await
                 .map_err(|e| DaemonError::io("listen on", addr, e))?;
@@ -159,21 +215,26 @@ impl Daemon {
                     .local_addr()
                     .map_err(|e| DaemonError::io("listen on", addr, e))?,
             );
+            tls = Some(presented);
             let tcp_limits = Limits {
                 head_timeout: serve::TCP_HEAD_TIMEOUT,
                 listeners,
             };
             servers.push(tokio::spawn(serve::serve(
-                listener,
+                TlsListener::new(listener, server_config),
                 with_token(router, token),
                 tcp_limits,
                 stopped.clone(),
             )));
         }
+        let ca_file =
+            std::path::absolute(authority.cert_path()).unwrap_or_else(|_| authority.cert_path());
         tracing::info!(
             data_dir = %config.data_dir.display(),
             socket = %config.socket.display(),
             tcp = ?tcp,
+            ca_file = %ca_file.display(),
+            ca_pin = %authority.pin(),
             revision = store.head(),
             "orco daemon {} serving",
             orco_api::VERSION
@@ -182,6 +243,9 @@ impl Daemon {
             store,
             socket: config.socket,
             tcp,
+            ca_pin: authority.pin(),
+            ca_file,
+            tls,
             engine: Some(engine),
             stop,
             servers,
@@ -202,6 +266,21 @@ impl Daemon {
     /// The TCP address it serves on, when it does.
     pub fn tcp_addr(&self) -> Option<SocketAddr> {
         self.tcp
+    }
+
+    /// The pin of the daemon's CA (sha256 of its public key): what `ORCO_CA_PIN` is set to.
+    pub fn ca_pin(&self) -> Pin {
+        self.ca_pin
+    }
+
+    /// The daemon's CA certificate, for `--ca-file`/`ORCO_CA`.
+    pub fn ca_file(&self) -> &Path {
+        &self.ca_file
+    }
+
+    /// What the TCP listener presents, when there is one.
+    pub fn tls(&self) -> Option<&Tls> {
+        self.tls.as_ref()
     }
 
     /// Serves until SIGTERM or SIGINT, then shuts down.

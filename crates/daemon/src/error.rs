@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use orco_logs::LogError;
+use orco_pki::PkiError;
 use orco_runtime::RuntimeError;
 use orco_store::StoreError;
 
@@ -41,6 +42,10 @@ pub enum DaemonError {
     /// `--listen` without `--token-file`, or a token file that is unusable.
     #[error("{0}")]
     Config(String),
+    /// The daemon's CA, its server certificate or the given `--tls-cert`/`--tls-key` could
+    /// not be read or made.
+    #[error("cannot set up TLS: {0}")]
+    Pki(#[from] PkiError),
     /// The event store could not be opened.
     #[error(transparent)]
     Store(#[from] StoreError),

@@ -4,6 +4,11 @@
 //! how long a kept-alive connection may stay idle; and `RLIMIT_NOFILE` raised to its hard
 //! limit at start.
 //!
+//! On the TCP listener every connection is TLS ([`TlsListener`]): its handshake runs in the
+//! connection's own task within the head deadline, and each request it carries gets the
+//! [`Peer`] (the node name of a verified client certificate, if one was presented) in its
+//! extensions.
+//!
 //! A connection over the cap is accepted and closed at once (so the listen backlog never
 //! fills with connections nobody will serve). Streams (event watches, log follows) are not
 //! cut: the head deadline applies only while a request's head is awaited. When the daemon
@@ -17,6 +22,7 @@ use std::time::Duration;
 use axum::Router;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use orco_pki::Peer;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 use tower::ServiceExt;
@@ -74,27 +80,98 @@ fn cap_for(limit: usize, listeners: usize) -> usize {
     (free / listeners.max(1)).clamp(4, MAX_CONNECTIONS)
 }
 
-/// What a listener gives: a connection, or the error of one accept.
+/// What a listener gives: a connection, or the error of one accept; and how an accepted
+/// connection is made ready to serve (TLS: its handshake, which runs in the connection's own
+/// task, within the head deadline, never in the accept loop).
 pub trait Accept: Send + 'static {
-    /// The connection.
+    /// A connection as accepted.
+    type Raw: Send + 'static;
+    /// The connection, ready to serve.
     type Io: AsyncRead + AsyncWrite + Send + Unpin + 'static;
     /// Waits for the next connection.
-    fn accept(&self) -> impl Future<Output = std::io::Result<Self::Io>> + Send;
+    fn accept(&self) -> impl Future<Output = std::io::Result<Self::Raw>> + Send;
+    /// Makes an accepted connection ready, and says who is at the other end: `Some` on TLS
+    /// (inserted into each of its requests' extensions), `None` on a plain listener.
+    fn open(
+        &self,
+        raw: Self::Raw,
+    ) -> impl Future<Output = std::io::Result<(Self::Io, Option<Peer>)>> + Send + 'static;
 }
 
 impl Accept for tokio::net::UnixListener {
+    type Raw = tokio::net::UnixStream;
     type Io = tokio::net::UnixStream;
-    async fn accept(&self) -> std::io::Result<Self::Io> {
+    async fn accept(&self) -> std::io::Result<Self::Raw> {
         tokio::net::UnixListener::accept(self).await.map(|(s, _)| s)
+    }
+    fn open(
+        &self,
+        raw: Self::Raw,
+    ) -> impl Future<Output = std::io::Result<(Self::Io, Option<Peer>)>> + Send + 'static {
+        std::future::ready(Ok((raw, None)))
     }
 }
 
 impl Accept for tokio::net::TcpListener {
+    type Raw = tokio::net::TcpStream;
     type Io = tokio::net::TcpStream;
-    async fn accept(&self) -> std::io::Result<Self::Io> {
+    async fn accept(&self) -> std::io::Result<Self::Raw> {
         let (stream, _) = tokio::net::TcpListener::accept(self).await?;
         let _ = stream.set_nodelay(true);
         Ok(stream)
+    }
+    fn open(
+        &self,
+        raw: Self::Raw,
+    ) -> impl Future<Output = std::io::Result<(Self::Io, Option<Peer>)>> + Send + 'static {
+        std::future::ready(Ok((raw, None)))
+    }
+}
+
+/// A TCP listener that serves TLS only: each connection's handshake, then HTTP inside it. A
+/// client that does not speak TLS fails the handshake and gets no HTTP answer.
+pub struct TlsListener {
+    tcp: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+}
+
+impl std::fmt::Debug for TlsListener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsListener")
+            .field("tcp", &self.tcp)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TlsListener {
+    /// Serves TLS by `config` on `tcp`.
+    pub fn new(
+        tcp: tokio::net::TcpListener,
+        config: Arc<orco_pki::rustls::ServerConfig>,
+    ) -> TlsListener {
+        TlsListener {
+            tcp,
+            acceptor: tokio_rustls::TlsAcceptor::from(config),
+        }
+    }
+}
+
+impl Accept for TlsListener {
+    type Raw = tokio::net::TcpStream;
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    async fn accept(&self) -> std::io::Result<Self::Raw> {
+        Accept::accept(&self.tcp).await
+    }
+    fn open(
+        &self,
+        raw: Self::Raw,
+    ) -> impl Future<Output = std::io::Result<(Self::Io, Option<Peer>)>> + Send + 'static {
+        let acceptor = self.acceptor.clone();
+        async move {
+            let tls = acceptor.accept(raw).await?;
+            let peer = orco_pki::peer_of(tls.get_ref().1);
+            Ok((tls, Some(peer)))
+        }
     }
 }
 
@@ -137,8 +214,8 @@ pub async fn serve<L: Accept>(
             _ = stopped.wait_for(|stop| *stop) => break,
             accepted = listener.accept() => accepted,
         };
-        let io = match accepted {
-            Ok(io) => io,
+        let raw = match accepted {
+            Ok(raw) => raw,
             Err(e) => {
                 // Out of file descriptors or a connection reset before it was accepted: wait
                 // a moment rather than spin, and go on.
@@ -150,7 +227,7 @@ pub async fn serve<L: Accept>(
         let cap = connection_cap(limits.listeners);
         if open.load(Ordering::Acquire) >= cap {
             // Closed at once: the client sees the connection end, not a hang.
-            drop(io);
+            drop(raw);
             if refused.fetch_add(1, Ordering::Relaxed).is_multiple_of(100) {
                 tracing::warn!(
                     "{cap} connections are open on one listener (the cap for this open-file limit): closing new ones until some end"
@@ -160,29 +237,48 @@ pub async fn serve<L: Accept>(
         }
         open.fetch_add(1, Ordering::AcqRel);
         let place = Open(open.clone());
-        let following = Arc::new(AtomicBool::new(false));
-        let service = hyper::service::service_fn({
-            let router = router.clone();
-            let following = following.clone();
-            move |request: hyper::Request<Incoming>| {
-                let router = router.clone();
-                let following = following.clone();
-                let follow = follows(request.uri().query());
-                async move {
-                    let response = router.oneshot(request).await;
-                    if let Ok(response) = &response
-                        && endless(response.headers(), follow)
-                    {
-                        following.store(true, Ordering::Release);
-                    }
-                    response
-                }
-            }
-        });
-        let connection = builder.serve_connection(TokioIo::new(io), service);
-        let connection = graceful.watch(connection);
+        let opening = listener.open(raw);
+        let router = router.clone();
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
         let mut stop = stopped.clone();
+        let head_timeout = limits.head_timeout;
         tokio::spawn(async move {
+            // The TLS handshake counts against the head deadline, and a stop ends it.
+            let opened = tokio::select! {
+                opened = tokio::time::timeout(head_timeout, opening) => opened,
+                _ = stop.wait_for(|stop| *stop) => return,
+            };
+            let (io, peer) = match opened {
+                Ok(Ok(opened)) => opened,
+                Ok(Err(e)) => {
+                    tracing::debug!("a connection failed before its first request: {e}");
+                    return;
+                }
+                Err(_) => return,
+            };
+            let following = Arc::new(AtomicBool::new(false));
+            let service = hyper::service::service_fn({
+                let following = following.clone();
+                move |mut request: hyper::Request<Incoming>| {
+                    let router = router.clone();
+                    let following = following.clone();
+                    let follow = follows(request.uri().query());
+                    if let Some(peer) = &peer {
+                        request.extensions_mut().insert(peer.clone());
+                    }
+                    async move {
+                        let response = router.oneshot(request).await;
+                        if let Ok(response) = &response
+                            && endless(response.headers(), follow)
+                        {
+                            following.store(true, Ordering::Release);
+                        }
+                        response
+                    }
+                }
+            });
+            let connection = watcher.watch(builder.serve_connection(TokioIo::new(io), service));
             let cut = async {
                 let _ = stop.wait_for(|stop| *stop).await;
                 if !following.load(Ordering::Acquire) {

@@ -6,7 +6,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use jiff::Timestamp;
-use orco_client::{Client, ClientError, Host};
+use orco_client::{Client, ClientError, Host, Trust};
 use orco_daemon::{Config, Daemon, DaemonError};
 use orco_state::{Event, EventKind, InstanceId};
 use orco_store::Store;
@@ -24,6 +24,9 @@ fn config(dir: &Path) -> Config {
         data_dir: dir.join("data"),
         socket: dir.join("run/orco.sock"),
         listen: None,
+        tls_cert: None,
+        tls_key: None,
+        tls_names: Vec::new(),
         token_file: None,
         verify_store: false,
         // These tests append the engine's events themselves.
@@ -1061,7 +1064,10 @@ async fn the_tcp_listener_needs_a_token_and_rejects_requests_without_it_but_heal
     let addr = daemon.tcp_addr().unwrap();
     assert!(addr.ip().is_loopback());
     let host = Host::Tcp(addr.to_string());
-    let anonymous = Client::new(host.clone(), None);
+    let trust = Trust::Pin(daemon.ca_pin());
+    let anonymous = Client::new(host.clone(), None)
+        .with_trust(trust.clone())
+        .unwrap();
     // Liveness answers without the token; nothing else does.
     assert_eq!(anonymous.health().await.unwrap().status.as_str(), "healthy");
     let err = anonymous.stacks(None).await.unwrap_err();
@@ -1078,12 +1084,16 @@ async fn the_tcp_listener_needs_a_token_and_rejects_requests_without_it_but_heal
     let wrong = Client::new(
         host.clone(),
         Some("0123456789abcdef0123456789abcdeX".into()),
-    );
+    )
+    .with_trust(trust.clone())
+    .unwrap();
     assert_eq!(
         wrong.stacks(None).await.unwrap_err().code(),
         Some("unauthorized")
     );
-    let good = Client::new(host, Some(token.into()));
+    let good = Client::new(host, Some(token.into()))
+        .with_trust(trust)
+        .unwrap();
     assert_eq!(good.health().await.unwrap().status.as_str(), "healthy");
     good.apply(&stack("demo", 1)).await.unwrap();
     // The unix socket needs no token.

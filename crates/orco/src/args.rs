@@ -12,7 +12,8 @@ use crate::cli::FileArg;
 /// Which daemon to talk to (DESIGN.md §9).
 #[derive(Debug, Clone, Args)]
 pub(crate) struct ConnectArgs {
-    /// The daemon: unix:///path/to/orco.sock or tcp://host:port. Default: the user's socket
+    /// The daemon: unix:///path/to/orco.sock or https://host:port (tcp://host:port is the
+    /// same: a daemon's TCP listener serves HTTPS only). Default: the user's socket
     /// (/run/orco/orco.sock as root, else $XDG_RUNTIME_DIR/orco.sock or
     /// /tmp/orco-$UID/orco.sock).
     #[arg(long, env = "ORCO_HOST", value_name = "URL")]
@@ -20,6 +21,14 @@ pub(crate) struct ConnectArgs {
     /// A file holding the bearer token for a TCP daemon (or set ORCO_TOKEN).
     #[arg(long, value_name = "FILE")]
     pub(crate) token_file: Option<PathBuf>,
+    /// Trust an https:// daemon whose certificate this CA signed (the daemon's
+    /// DATA/pki/ca.crt, printed at its start); ORCO_CA may also hold the PEM itself.
+    #[arg(long, env = "ORCO_CA", value_name = "FILE")]
+    pub(crate) ca_file: Option<String>,
+    /// Trust an https:// daemon whose CA has this pin (the sha256 the daemon prints at
+    /// start); no host name is checked.
+    #[arg(long, env = "ORCO_CA_PIN", value_name = "PIN")]
+    pub(crate) ca_pin: Option<String>,
     /// How long to wait for each answer of the daemon (default 10s; a daemon that accepts
     /// and does not answer in time gives exit 3). Verbs that follow progress (`apply`,
     /// `up --wait`, `rollout status`, `rollback`) stop following after it too (by default
@@ -75,9 +84,22 @@ pub(crate) struct DaemonArgs {
     /// $XDG_RUNTIME_DIR/orco.sock (or /tmp/orco-$UID/orco.sock).
     #[arg(long, value_name = "PATH")]
     pub(crate) socket: Option<PathBuf>,
-    /// Also serve the API on this TCP address (needs --token-file).
+    /// Also serve the API on this TCP address, HTTPS only (needs --token-file): with a
+    /// certificate of the daemon's own CA (DATA/pki, created at the first start), or the one
+    /// given with --tls-cert/--tls-key.
     #[arg(long, value_name = "ADDR", requires = "token_file")]
     pub(crate) listen: Option<SocketAddr>,
+    /// The certificate chain (PEM, the leaf first) to serve on --listen instead of one the
+    /// daemon's CA issues.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub(crate) tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub(crate) tls_key: Option<PathBuf>,
+    /// A DNS name or address the daemon's own certificate is issued for, besides the
+    /// --listen address, localhost, 127.0.0.1, ::1 and the host name (repeatable).
+    #[arg(long = "tls-name", value_name = "NAME")]
+    pub(crate) tls_names: Vec<String>,
     /// The file holding the bearer token TCP clients must send.
     #[arg(long, value_name = "FILE")]
     pub(crate) token_file: Option<PathBuf>,

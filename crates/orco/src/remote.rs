@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use comfy_table::{Cell, Color, ContentArrangement, Table};
 use jiff::Timestamp;
-use orco_client::{Client, ClientError, Host};
+use orco_client::{Client, ClientError, Host, Pin, Trust};
 use orco_wire::{InstancePhase, JobState, NodeStatus, TaskState, WorkloadKind, WorkloadState};
 
 use crate::args::{ConnectArgs, Format, StackArgs};
@@ -131,7 +131,40 @@ pub(crate) fn client(args: &ConnectArgs) -> Result<Client, Failure> {
             .filter(|t| !t.is_empty()),
     };
     let limit = timeout(args)?.unwrap_or(orco_client::DEFAULT_TIMEOUT);
-    Ok(Client::new(host, token).with_timeout(limit))
+    let client = Client::new(host, token).with_timeout(limit);
+    Ok(client.with_trust(trust(args)?)?)
+}
+
+fn nonempty(value: Option<&str>) -> Option<&str> {
+    value.map(str::trim).filter(|v| !v.is_empty())
+}
+
+/// What an https:// daemon is trusted by: `--ca-file`/`ORCO_CA` (a file, or the PEM itself)
+/// or `--ca-pin`/`ORCO_CA_PIN`.
+fn trust(args: &ConnectArgs) -> Result<Trust, Failure> {
+    match (nonempty(args.ca_file.as_deref()), nonempty(args.ca_pin.as_deref())) {
+        (Some(_), Some(_)) => Err(Failure::Usage(
+            "give the daemon's CA either as a file (--ca-file, ORCO_CA) or as a pin (--ca-pin, ORCO_CA_PIN), not both".to_string(),
+        )),
+        (Some(ca), None) if ca.starts_with("-----BEGIN") => Ok(Trust::Ca {
+            pem: ca.to_string(),
+            source: "ORCO_CA".to_string(),
+        }),
+        (Some(file), None) => {
+            let pem = std::fs::read_to_string(file).map_err(|e| {
+                Failure::Usage(format!("cannot read the CA file {file} (--ca-file, ORCO_CA): {e}"))
+            })?;
+            Ok(Trust::Ca {
+                pem,
+                source: file.to_string(),
+            })
+        }
+        (None, Some(pin)) => pin
+            .parse::<Pin>()
+            .map(Trust::Pin)
+            .map_err(|e| Failure::Usage(format!("--ca-pin (ORCO_CA_PIN): {e}"))),
+        (None, None) => Ok(Trust::Nothing),
+    }
 }
 
 /// The stack a verb works on: `-f FILE`'s `stack.name`, `--stack NAME`, or the only stack

@@ -220,10 +220,14 @@ impl Drop for Spawned {
 
 /// Whether the daemon closed `stream`: a read ends (EOF or reset) instead of timing out.
 fn closed_by_the_daemon(stream: &mut std::net::TcpStream) -> bool {
-    use std::io::Read;
     stream
         .set_read_timeout(Some(std::time::Duration::from_secs(30)))
         .unwrap();
+    ends(stream)
+}
+
+/// Whether reading `stream` (whose read timeout is set) ends before it times out.
+fn ends(stream: &mut impl std::io::Read) -> bool {
     let mut buffer = [0u8; 4096];
     loop {
         match stream.read(&mut buffer) {
@@ -266,8 +270,16 @@ fn hundreds_of_idle_and_half_sent_connections_under_a_low_fd_limit_leave_the_dae
         .process_group(0);
     let _daemon = Spawned(command.spawn().unwrap());
     world.wait_answering();
-    let host = format!("tcp://{addr}");
-    let over_tcp = ["--host", &host, "--token-file", token.to_str().unwrap()];
+    let host = format!("https://{addr}");
+    let ca_file = world.data().join("pki/ca.crt");
+    let over_tcp = [
+        "--host",
+        &host,
+        "--token-file",
+        token.to_str().unwrap(),
+        "--ca-file",
+        ca_file.to_str().unwrap(),
+    ];
 
     // 300 strangers on TCP, half of them silent, half stopping in the middle of a head, and
     // 50 idle clients on the socket: more than the 256 files the daemon may open.
@@ -323,20 +335,31 @@ fn hundreds_of_idle_and_half_sent_connections_under_a_low_fd_limit_leave_the_dae
         "the TCP listener never answered again: {last}"
     );
     // A wrong token is refused, and its connection closed right after the answer.
-    let mut stranger = std::net::TcpStream::connect(&addr).unwrap();
-    stranger
-        .write_all(b"GET /api/v1/stacks HTTP/1.1\r\nHost: x\r\nAuthorization: bearer nope\r\n\r\n")
-        .unwrap();
-    assert!(closed_by_the_daemon(&mut stranger));
+    use orco_pki::rustls::pki_types::pem::PemObject;
+    let pem = std::fs::read(&ca_file).unwrap();
+    let ca = orco_pki::rustls::pki_types::CertificateDer::from_pem_slice(&pem).unwrap();
+    let pin = orco_pki::Pin::of_certificate(&ca).unwrap();
+    let config = orco_pki::pinned_client_config(pin, None).unwrap();
+    let tls = |request: &[u8]| {
+        let tcp = std::net::TcpStream::connect(&addr).unwrap();
+        tcp.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+            .unwrap();
+        let name = orco_pki::rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+        let connection = orco_pki::rustls::ClientConnection::new(config.clone(), name).unwrap();
+        let mut stream = orco_pki::rustls::StreamOwned::new(connection, tcp);
+        stream.write_all(request).unwrap();
+        stream
+    };
+    let mut stranger =
+        tls(b"GET /api/v1/stacks HTTP/1.1\r\nHost: x\r\nAuthorization: bearer nope\r\n\r\n");
+    assert!(ends(&mut stranger));
     // A lower-case scheme with the right token is accepted.
-    let mut friend = std::net::TcpStream::connect(&addr).unwrap();
-    friend
-        .write_all(
-            b"GET /api/v1/stacks HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: bearer 0123456789abcdef0123456789abcdef\r\n\r\n",
-        )
-        .unwrap();
-    let mut answer = String::new();
-    std::io::Read::read_to_string(&mut friend, &mut answer).unwrap();
+    let mut friend = tls(
+        b"GET /api/v1/stacks HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: bearer 0123456789abcdef0123456789abcdef\r\n\r\n",
+    );
+    let mut answer = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut friend, &mut answer);
+    let answer = String::from_utf8_lossy(&answer);
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 }
 

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use orco_client::{Client, ClientError, Host};
+use orco_daemon::daemon::Tls;
 use orco_daemon::{Config, Daemon};
 use orco_wire::state::JobState;
 
@@ -34,6 +35,9 @@ pub(crate) fn run(args: &DaemonArgs) -> anyhow::Result<u8> {
         data_dir: args.data_dir.clone().unwrap_or(defaults.data_dir),
         socket: args.socket.clone().unwrap_or(defaults.socket),
         listen: args.listen,
+        tls_cert: args.tls_cert.clone(),
+        tls_key: args.tls_key.clone(),
+        tls_names: args.tls_names.clone(),
         token_file: args.token_file.clone(),
         verify_store: args.verify_store,
         engine: !args.no_engine,
@@ -54,9 +58,39 @@ pub(crate) fn run(args: &DaemonArgs) -> anyhow::Result<u8> {
                 return Ok(exit::FAILURE);
             }
         };
+        announce_tls(&daemon);
         daemon.run_until_signal().await?;
         Ok(exit::OK)
     })
+}
+
+/// Says on stderr how clients trust the TCP listener: the CA file and its pin.
+fn announce_tls(daemon: &Daemon) {
+    let Some(addr) = daemon.tcp_addr() else {
+        return;
+    };
+    match daemon.tls() {
+        Some(Tls::Given { cert, chain_pin }) => {
+            eprintln!(
+                "orco daemon: serving https://{addr} with the certificate {}",
+                cert.display()
+            );
+            if let Some(pin) = chain_pin {
+                eprintln!("orco daemon: the CA its chain ends in has the pin {pin}");
+            }
+        }
+        _ => {
+            eprintln!("orco daemon: serving https://{addr} with a certificate of this daemon's CA");
+            eprintln!(
+                "orco daemon: CA file {} (trust it with --ca-file or ORCO_CA)",
+                daemon.ca_file().display()
+            );
+            eprintln!(
+                "orco daemon: CA pin {} (or trust it with ORCO_CA_PIN)",
+                daemon.ca_pin()
+            );
+        }
+    }
 }
 
 /// `orco daemon stop`: finds the daemon's process by the socket's peer credentials, stops the

@@ -93,6 +93,8 @@ fn from_env() -> ConnectArgs {
     ConnectArgs {
         host: std::env::var("ORCO_HOST").ok().filter(|h| !h.is_empty()),
         token_file: None,
+        ca_file: std::env::var("ORCO_CA").ok().filter(|v| !v.is_empty()),
+        ca_pin: std::env::var("ORCO_CA_PIN").ok().filter(|v| !v.is_empty()),
         timeout: None,
     }
 }

@@ -1,0 +1,343 @@
+//! `orco daemon --listen` serves HTTPS only, with the real binary: the daemon prints its CA
+//! file and pin at start; the CLI reaches it with `--ca-file`/`ORCO_CA` or `ORCO_CA_PIN`, is
+//! refused with a certificate error without them or with a wrong pin, and a plain-HTTP
+//! request gets no data.
+#![allow(clippy::unwrap_used)]
+
+use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+const ORCO: &str = env!("CARGO_BIN_EXE_orco");
+const TOKEN: &str = "0123456789abcdef0123456789abcdef";
+
+/// A daemon (no engine) with a TLS listener, in a temp dir; killed on drop.
+struct Daemon {
+    child: Child,
+    dir: tempfile::TempDir,
+    addr: String,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Daemon {
+    fn start() -> Daemon {
+        let dir = tempfile::tempdir().unwrap();
+        Daemon::start_in(dir)
+    }
+
+    fn start_in(dir: tempfile::TempDir) -> Daemon {
+        let token = dir.path().join("token");
+        std::fs::write(&token, format!("{TOKEN}\n")).unwrap();
+        std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let addr = format!("127.0.0.1:{}", free_port());
+        let log = std::fs::File::create(dir.path().join("daemon.log")).unwrap();
+        let child = Command::new(ORCO)
+            .args(["daemon", "--no-engine", "--listen", &addr])
+            .arg("--token-file")
+            .arg(&token)
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .arg("--socket")
+            .arg(dir.path().join("orco.sock"))
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let mut daemon = Daemon { child, dir, addr };
+        for _ in 0..400 {
+            if daemon.log().contains("CA pin") && std::net::TcpStream::connect(&daemon.addr).is_ok()
+            {
+                return daemon;
+            }
+            if let Some(status) = daemon.child.try_wait().unwrap() {
+                panic!("the daemon exited with {status}: {}", daemon.log());
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        panic!("the daemon did not start: {}", daemon.log());
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("daemon.log")).unwrap_or_default()
+    }
+
+    /// What the daemon printed after `prefix` on a line of its log.
+    fn printed(&self, prefix: &str) -> String {
+        let log = self.log();
+        let line = log
+            .lines()
+            .find_map(|l| l.strip_prefix(prefix))
+            .unwrap_or_else(|| panic!("no {prefix:?} in the daemon's log:\n{log}"));
+        line.split_whitespace().next().unwrap().to_string()
+    }
+
+    fn pin(&self) -> String {
+        self.printed("orco daemon: CA pin ")
+    }
+
+    fn ca_file(&self) -> PathBuf {
+        PathBuf::from(self.printed("orco daemon: CA file "))
+    }
+
+    fn host(&self) -> String {
+        format!("https://{}", self.addr)
+    }
+
+    fn token(&self) -> PathBuf {
+        self.dir.path().join("token")
+    }
+
+    /// `orco ARGS` against the unix socket.
+    fn local(&self, args: &[&str]) -> Output {
+        Command::new(ORCO)
+            .args(args)
+            .env(
+                "ORCO_HOST",
+                format!("unix://{}", self.dir.path().join("orco.sock").display()),
+            )
+            .env_remove("ORCO_CA")
+            .env_remove("ORCO_CA_PIN")
+            .env("NO_COLOR", "1")
+            .current_dir(self.dir.path())
+            .output()
+            .unwrap()
+    }
+
+    /// `orco VERB --host https://ADDR --token-file T EXTRA...` with `env`.
+    fn remote(&self, verb: &str, extra: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut command = Command::new(ORCO);
+        command
+            .arg(verb)
+            .args(["--host", &self.host()])
+            .arg("--token-file")
+            .arg(self.token())
+            .args(extra)
+            .env_remove("ORCO_HOST")
+            .env_remove("ORCO_CA")
+            .env_remove("ORCO_CA_PIN")
+            .env("NO_COLOR", "1")
+            .current_dir(self.dir.path());
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        command.output().unwrap()
+    }
+
+    fn apply_a_stack(&self) {
+        let file = self.dir.path().join("stack.yaml");
+        std::fs::write(
+            &file,
+            "version: 0.1\nstack: {name: demo}\nservices:\n  web: {command: [sleep, '1000'], replicas: 2}\n",
+        )
+        .unwrap();
+        let out = self.local(&["apply", "-f", file.to_str().unwrap()]);
+        assert!(out.status.success(), "{}", describe(&out));
+    }
+}
+
+fn describe(out: &Output) -> String {
+    format!(
+        "{}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn the_daemon_prints_its_ca_file_and_pin_and_status_works_over_https_with_either() {
+    let daemon = Daemon::start();
+    let ca_file = daemon.ca_file();
+    assert_eq!(ca_file, daemon.dir.path().join("data/pki/ca.crt"));
+    assert!(ca_file.exists());
+    let pin = daemon.pin();
+    assert_eq!(pin.len(), 64, "{pin}");
+    daemon.apply_a_stack();
+
+    let with_file = daemon.remote("status", &["--ca-file", ca_file.to_str().unwrap()], &[]);
+    assert!(with_file.status.success(), "{}", describe(&with_file));
+    let table = String::from_utf8_lossy(&with_file.stdout);
+    assert!(table.lines().any(|l| l.starts_with("web")), "{table}");
+
+    let ca_env = daemon.remote("status", &[], &[("ORCO_CA", ca_file.to_str().unwrap())]);
+    assert!(ca_env.status.success(), "{}", describe(&ca_env));
+    assert_eq!(ca_env.stdout, with_file.stdout);
+
+    let pem = std::fs::read_to_string(&ca_file).unwrap();
+    let ca_pem_env = daemon.remote("status", &[], &[("ORCO_CA", &pem)]);
+    assert!(ca_pem_env.status.success(), "{}", describe(&ca_pem_env));
+
+    let with_pin = daemon.remote("status", &[], &[("ORCO_CA_PIN", &pin)]);
+    assert!(with_pin.status.success(), "{}", describe(&with_pin));
+    assert_eq!(with_pin.stdout, with_file.stdout);
+
+    // The same through `tcp://`, which names the same TLS listener.
+    let tcp = Command::new(ORCO)
+        .args([
+            "ps",
+            "-o",
+            "json",
+            "--host",
+            &format!("tcp://{}", daemon.addr),
+        ])
+        .arg("--token-file")
+        .arg(daemon.token())
+        .env("ORCO_CA_PIN", &pin)
+        .env_remove("ORCO_CA")
+        .output()
+        .unwrap();
+    assert!(tcp.status.success(), "{}", describe(&tcp));
+}
+
+#[test]
+fn without_trust_or_with_a_wrong_pin_the_cli_fails_with_a_certificate_error() {
+    let daemon = Daemon::start();
+    daemon.apply_a_stack();
+
+    let untrusting = daemon.remote("status", &[], &[]);
+    assert_eq!(
+        untrusting.status.code(),
+        Some(1),
+        "{}",
+        describe(&untrusting)
+    );
+    let e = stderr(&untrusting);
+    assert!(e.contains("its certificate is not trusted"), "{e}");
+    assert!(e.contains("--ca-file") && e.contains("ORCO_CA_PIN"), "{e}");
+    assert!(untrusting.stdout.is_empty());
+
+    let pin = daemon.pin();
+    let first = if pin.starts_with('0') { "1" } else { "0" };
+    let wrong = format!("{first}{}", &pin[1..]);
+    let mismatched = daemon.remote("status", &[], &[("ORCO_CA_PIN", &wrong)]);
+    assert_eq!(
+        mismatched.status.code(),
+        Some(1),
+        "{}",
+        describe(&mismatched)
+    );
+    let e = stderr(&mismatched);
+    assert!(
+        e.contains("the daemon's CA does not match the pin given"),
+        "{e}"
+    );
+    assert!(e.contains(&pin), "the daemon's real pin is shown: {e}");
+
+    // Another daemon's CA file is no trust either.
+    let other = Daemon::start();
+    let foreign = daemon.remote(
+        "status",
+        &["--ca-file", other.ca_file().to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(foreign.status.code(), Some(1), "{}", describe(&foreign));
+    assert!(
+        stderr(&foreign).contains("is not signed by the CA in"),
+        "{}",
+        describe(&foreign)
+    );
+
+    let bad_pin = daemon.remote("status", &[], &[("ORCO_CA_PIN", "xyz")]);
+    assert_eq!(bad_pin.status.code(), Some(2), "{}", describe(&bad_pin));
+    assert!(
+        stderr(&bad_pin).contains("64 hexadecimal characters"),
+        "{}",
+        describe(&bad_pin)
+    );
+    let both = daemon.remote(
+        "status",
+        &["--ca-file", daemon.ca_file().to_str().unwrap()],
+        &[("ORCO_CA_PIN", &pin)],
+    );
+    assert_eq!(both.status.code(), Some(2), "{}", describe(&both));
+    assert!(stderr(&both).contains("not both"), "{}", describe(&both));
+}
+
+#[test]
+fn a_plain_http_request_to_the_listener_gets_no_data() {
+    let daemon = Daemon::start();
+    daemon.apply_a_stack();
+    for request in [
+        format!("GET /health HTTP/1.1\r\nHost: {}\r\n\r\n", daemon.addr),
+        format!(
+            "GET /api/v1/stacks HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {TOKEN}\r\n\r\n",
+            daemon.addr
+        ),
+    ] {
+        let mut stream = std::net::TcpStream::connect(&daemon.addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut got = Vec::new();
+        let _ = stream.read_to_end(&mut got);
+        let text = String::from_utf8_lossy(&got);
+        assert!(
+            !text.contains("HTTP/1."),
+            "plain HTTP got an HTTP answer: {text:?}"
+        );
+        assert!(
+            !text.contains("healthy") && !text.contains("demo"),
+            "{text:?}"
+        );
+    }
+    // And the CLI pointed at it with plain http:// is told the scheme is not understood.
+    let out = Command::new(ORCO)
+        .args(["status", "--host", &format!("http://{}", daemon.addr)])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    assert!(
+        stderr(&out).contains("https://host:port"),
+        "{}",
+        describe(&out)
+    );
+}
+
+#[test]
+fn the_ca_and_its_pin_survive_a_restart_of_the_daemon() {
+    let daemon = Daemon::start();
+    let pin = daemon.pin();
+    let key = daemon.dir.path().join("data/pki/ca.key");
+    let mode = std::fs::metadata(&key).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let mut daemon = daemon;
+    let _ = nix_kill(&mut daemon.child);
+    let dir = std::mem::replace(&mut daemon.dir, tempfile::tempdir().unwrap());
+    drop(daemon);
+    let again = Daemon::start_in(dir);
+    assert_eq!(again.pin(), pin);
+    again.apply_a_stack();
+    let out = again.remote("status", &[], &[("ORCO_CA_PIN", &pin)]);
+    assert!(out.status.success(), "{}", describe(&out));
+}
+
+/// Stops the daemon with SIGKILL and reaps it (the data dir's lock goes with it).
+fn nix_kill(child: &mut Child) -> std::io::Result<()> {
+    child.kill()?;
+    child.wait().map(|_| ())
+}
