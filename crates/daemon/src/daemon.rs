@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use orco_api::{ApiContext, LocalNode};
-use orco_pki::{Authority, Identity, Pin};
+use orco_pki::{Authority, Identity, Pin, ServerCerts};
 use orco_store::{Options, RedbStore, Store};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -136,7 +136,7 @@ impl Daemon {
             })??;
         let store = Arc::new(opened);
         tighten(&config.data_dir)?;
-        let authority = Authority::load_or_create(&config.data_dir.join(PKI_DIR))?;
+        let authority = Arc::new(Authority::load_or_create(&config.data_dir.join(PKI_DIR))?);
         let node = LocalNode::detect();
         let engine = match (config.engine, &config.program) {
             (false, _) => EngineHandle::disabled(),
@@ -185,7 +185,7 @@ impl Daemon {
         let mut tcp = None;
         let mut tls = None;
         if let (Some(addr), Some(token)) = (config.listen, token) {
-            let (identity, presented) = match &given {
+            let (server_config, presented) = match &given {
                 Some((cert, key)) => {
                     let identity = Identity::from_pem_files(cert, key)?;
                     let chain_pin = match identity.chain.len() {
@@ -196,17 +196,26 @@ impl Daemon {
                         cert: cert.clone(),
                         chain_pin,
                     };
-                    (identity, presented)
+                    (orco_pki::server_config(&identity, &authority)?, presented)
                 }
                 None => {
                     let mut names = config.tls_names.clone();
                     if !addr.ip().is_unspecified() {
                         names.push(addr.ip().to_string());
                     }
-                    (authority.server_identity(&names)?, Tls::OwnCa)
+                    let identity = authority.server_identity(&names)?;
+                    let certs = ServerCerts::new(&identity)?;
+                    let server_config =
+                        orco_pki::renewable_server_config(certs.clone(), &authority)?;
+                    servers.push(tokio::spawn(renew(
+                        authority.clone(),
+                        names,
+                        certs,
+                        stopped.clone(),
+                    )));
+                    (server_config, Tls::OwnCa)
                 }
             };
-            let server_config = orco_pki::server_config(&identity, &authority)?;
             let listener = tokio::net::TcpListener::bind(addr)
                 .await
                 .map_err(|e| DaemonError::io("listen on", addr, e))?;
@@ -324,6 +333,39 @@ impl Daemon {
             tracing::warn!("the event store is still in use after shutdown");
         }
         tracing::info!(revision = self.store.head(), "orco daemon stopped");
+    }
+}
+
+/// How often a running daemon checks whether its own server certificate is due (a third of
+/// its life left, or issued for other names): a renewed one is presented from the next
+/// handshake on, without a restart.
+pub const RENEW_CHECK: Duration = Duration::from_secs(3600);
+
+/// Renews the TCP listener's certificate from the daemon's CA while the daemon runs.
+async fn renew(
+    authority: Arc<Authority>,
+    names: Vec<String>,
+    certs: Arc<ServerCerts>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(RENEW_CHECK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            _ = stopped.wait_for(|stop| *stop) => return,
+            _ = tick.tick() => {}
+        }
+        let (ca, wanted) = (authority.clone(), names.clone());
+        match tokio::task::spawn_blocking(move || ca.server_identity(&wanted)).await {
+            Ok(Ok(identity)) => match certs.replace_if_changed(&identity) {
+                Ok(true) => tracing::info!("renewed the TLS certificate of the TCP listener"),
+                Ok(false) => {}
+                Err(e) => tracing::warn!("cannot present the renewed TLS certificate: {e}"),
+            },
+            Ok(Err(e)) => tracing::warn!("cannot renew the TLS certificate: {e}"),
+            Err(e) => tracing::warn!("the TLS certificate renewal stopped: {e}"),
+        }
     }
 }
 

@@ -27,6 +27,9 @@
 //!   the CA when presented; ALPN `http/1.1`. After the handshake, [`peer_of`] gives the
 //!   [`Peer`] (the verified node name, or `None`) that the daemon puts into each request's
 //!   extensions; [`peer_node`] reads the name from a certificate.
+//!   [`renewable_server_config`]`(certs, client_ca)` is the same presenting a [`ServerCerts`],
+//!   which a long-lived server renews in place ([`ServerCerts::replace_if_changed`] with what
+//!   [`Authority::server_identity`] returns now).
 //! - [`pinned_client_config`]`(pin, identity)`: trusts a server whose chain ends in a CA
 //!   with that pin and whose leaf that CA signed, is valid and has EKU serverAuth (a node's
 //!   client certificate never passes); no host name check. A wrong CA fails the handshake
@@ -63,7 +66,8 @@ pub use files::read_secret_file;
 pub use node::{NodeIdentity, NodeKey};
 pub use pin::Pin;
 pub use tls::{
-    Peer, ca_client_config, peer_node, peer_of, pinned_client_config, provider, server_config,
+    Peer, ServerCerts, ca_client_config, peer_node, peer_of, pinned_client_config, provider,
+    renewable_server_config, server_config,
 };
 pub use token::{JoinToken, hash_secret, secret_matches};
 

@@ -10,6 +10,7 @@ use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::server::{ParsedCertificate, WebPkiClientVerifier};
+use rustls::sign::CertifiedKey;
 use rustls::{
     CertificateError, ClientConfig, DigitallySignedStruct, OtherError, RootCertStore, ServerConfig,
     SignatureScheme,
@@ -57,11 +58,21 @@ pub(crate) fn server_config_for(
     identity: &Identity,
     client_ca: Option<&CertificateDer<'static>>,
 ) -> Result<ServerConfig, PkiError> {
+    let mut config = server_builder(client_ca)?
+        .with_single_cert(identity.chain.clone(), identity.key.clone_key())
+        .map_err(tls_error)?;
+    config.alpn_protocols = vec![ALPN_HTTP1.to_vec()];
+    Ok(config)
+}
+
+fn server_builder(
+    client_ca: Option<&CertificateDer<'static>>,
+) -> Result<rustls::ConfigBuilder<ServerConfig, rustls::server::WantsServerCert>, PkiError> {
     let provider = provider();
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(tls_error)?;
-    let builder = match client_ca {
+    Ok(match client_ca {
         Some(ca) => {
             let mut roots = RootCertStore::empty();
             roots.add(ca.clone()).map_err(tls_error)?;
@@ -72,12 +83,73 @@ pub(crate) fn server_config_for(
             builder.with_client_cert_verifier(verifier)
         }
         None => builder.with_no_client_auth(),
-    };
-    let mut config = builder
-        .with_single_cert(identity.chain.clone(), identity.key.clone_key())
-        .map_err(tls_error)?;
+    })
+}
+
+/// The certificate a running server presents, replaceable without a restart: a renewed
+/// certificate is presented from the next handshake on (connections already open keep the
+/// one they began with).
+#[derive(Debug)]
+pub struct ServerCerts {
+    current: std::sync::RwLock<Arc<CertifiedKey>>,
+}
+
+impl ServerCerts {
+    /// Presents `identity` until it is replaced.
+    pub fn new(identity: &Identity) -> Result<Arc<ServerCerts>, PkiError> {
+        Ok(Arc::new(ServerCerts {
+            current: std::sync::RwLock::new(certified(identity)?),
+        }))
+    }
+
+    /// The leaf certificate presented now.
+    pub fn leaf(&self) -> Option<CertificateDer<'static>> {
+        let current = self.current.read().unwrap_or_else(|e| e.into_inner());
+        current.cert.first().cloned()
+    }
+
+    /// Presents `identity` from the next handshake on, if its leaf is not the one presented
+    /// now; whether it was replaced.
+    pub fn replace_if_changed(&self, identity: &Identity) -> Result<bool, PkiError> {
+        if identity.chain.first() == self.leaf().as_ref() {
+            return Ok(false);
+        }
+        let next = certified(identity)?;
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = next;
+        Ok(true)
+    }
+}
+
+impl rustls::server::ResolvesServerCert for ServerCerts {
+    fn resolve(&self, _: rustls::server::ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(
+            self.current
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
+        )
+    }
+}
+
+fn certified(identity: &Identity) -> Result<Arc<CertifiedKey>, PkiError> {
+    CertifiedKey::from_der(
+        identity.chain.clone(),
+        identity.key.clone_key(),
+        &provider(),
+    )
+    .map(Arc::new)
+    .map_err(tls_error)
+}
+
+/// [`server_config`] presenting whatever `certs` holds at each handshake, so that a long-lived
+/// server renews its certificate with [`ServerCerts::replace_if_changed`] and no restart.
+pub fn renewable_server_config(
+    certs: Arc<ServerCerts>,
+    client_ca: &Authority,
+) -> Result<Arc<ServerConfig>, PkiError> {
+    let mut config = server_builder(Some(client_ca.cert_der()))?.with_cert_resolver(certs);
     config.alpn_protocols = vec![ALPN_HTTP1.to_vec()];
-    Ok(config)
+    Ok(Arc::new(config))
 }
 
 /// A client configuration that trusts a server only if the chain it presents ends in a CA

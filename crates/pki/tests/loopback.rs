@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use orco_pki::rustls::pki_types::ServerName;
 use orco_pki::{
-    Authority, NodeIdentity, NodeKey, Peer, Pin, ca_client_config, is_pin_mismatch, peer_of,
-    pin_mismatch, pinned_client_config, server_config,
+    Authority, NodeIdentity, NodeKey, Peer, Pin, ServerCerts, ca_client_config, is_pin_mismatch,
+    peer_of, pin_mismatch, pinned_client_config, renewable_server_config, server_config,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -35,7 +35,11 @@ impl Drop for Server {
 
 async fn serve(ca: &Authority) -> Server {
     let identity = ca.server_identity(&[]).unwrap();
-    let acceptor = TlsAcceptor::from(server_config(&identity, ca).unwrap());
+    serve_with(server_config(&identity, ca).unwrap()).await
+}
+
+async fn serve_with(config: Arc<orco_pki::rustls::ServerConfig>) -> Server {
+    let acceptor = TlsAcceptor::from(config);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, handshakes) = tokio::sync::mpsc::unbounded_channel();
@@ -208,4 +212,40 @@ async fn a_plain_text_client_gets_no_data() {
         "{got:?}"
     );
     assert!(server.handshakes.recv().await.unwrap().is_err());
+}
+
+/// The leaf certificate the server at `addr` presents to a pinned client.
+async fn presented(addr: SocketAddr, pin: Pin) -> Vec<u8> {
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let name = ServerName::try_from("127.0.0.1").unwrap();
+    let config = pinned_client_config(pin, None).unwrap();
+    let tls = TlsConnector::from(config).connect(name, tcp).await.unwrap();
+    tls.get_ref().1.peer_certificates().unwrap()[0].to_vec()
+}
+
+#[tokio::test]
+async fn a_renewed_certificate_is_presented_from_the_next_handshake_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Authority::load_or_create(dir.path()).unwrap();
+    let first = ca.server_identity(&[]).unwrap();
+    let certs = ServerCerts::new(&first).unwrap();
+    let server = serve_with(renewable_server_config(certs.clone(), &ca).unwrap()).await;
+    assert_eq!(
+        presented(server.addr, ca.pin()).await,
+        first.chain[0].to_vec()
+    );
+
+    assert!(
+        !certs.replace_if_changed(&first).unwrap(),
+        "the same certificate"
+    );
+    let second = ca
+        .server_identity(&["renewed.example".to_string()])
+        .unwrap();
+    assert_ne!(second.chain[0], first.chain[0]);
+    assert!(certs.replace_if_changed(&second).unwrap());
+    assert_eq!(
+        presented(server.addr, ca.pin()).await,
+        second.chain[0].to_vec()
+    );
 }
