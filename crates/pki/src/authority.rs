@@ -123,6 +123,7 @@ impl Authority {
     /// writes) gets its certificate again, with the same pin.
     pub fn load_or_create(dir: &Path) -> Result<Authority, PkiError> {
         files::private_dir(dir)?;
+        files::remove_leftovers(dir, &[CA_KEY, CA_CERT, SERVER_KEY, SERVER_CERT]);
         let key_path = dir.join(CA_KEY);
         let cert_path = dir.join(CA_CERT);
         let key_pem = files::read_if_exists(&key_path)?;

@@ -53,6 +53,29 @@ pub(crate) fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<()
     Ok(())
 }
 
+/// Removes what an interrupted [`write_atomic`] left in `dir`: `NAME.PID.tmp` of each of
+/// `names`.
+pub(crate) fn remove_leftovers(dir: &Path, names: &[&str]) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file = entry.file_name();
+        let Some(file) = file.to_str() else {
+            continue;
+        };
+        let leftover = names.iter().any(|name| {
+            file.strip_prefix(name)
+                .and_then(|rest| rest.strip_prefix('.'))
+                .and_then(|rest| rest.strip_suffix(".tmp"))
+                .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
+        });
+        if leftover {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// Reads a text file, or `None` when it does not exist.
 pub(crate) fn read_if_exists(path: &Path) -> Result<Option<String>, PkiError> {
     match std::fs::read(path) {

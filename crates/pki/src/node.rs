@@ -163,6 +163,7 @@ impl NodeIdentity {
     /// `node.crt`: the node has not joined). A file that is missing from the set, cannot be
     /// read, may be read by others or does not fit the others is an error naming it.
     pub fn load(dir: &Path) -> Result<Option<NodeIdentity>, PkiError> {
+        files::remove_leftovers(dir, &[NODE_KEY, NODE_CERT, NODE_CA]);
         let key_path = dir.join(NODE_KEY);
         let cert_path = dir.join(NODE_CERT);
         let ca_path = dir.join(NODE_CA);

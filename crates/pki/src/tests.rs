@@ -589,3 +589,16 @@ fn a_certificate_without_the_server_usage_is_refused_as_a_server() {
         "{e:?}"
     );
 }
+
+#[test]
+fn what_an_interrupted_write_left_is_removed_at_the_next_load() {
+    let dir = tempfile::tempdir().unwrap();
+    Authority::load_or_create(dir.path()).unwrap();
+    let leftover = dir.path().join("ca.key.4242.tmp");
+    std::fs::write(&leftover, "half a key").unwrap();
+    let other = dir.path().join("notes.tmp");
+    std::fs::write(&other, "not ours").unwrap();
+    Authority::load_or_create(dir.path()).unwrap();
+    assert!(!leftover.exists());
+    assert!(other.exists(), "only what orco writes is removed");
+}
