@@ -24,6 +24,7 @@ mod cli;
 mod cmd;
 mod discover;
 mod exit;
+mod hoist;
 mod output;
 mod printer;
 mod remote;
@@ -39,7 +40,8 @@ fn main() -> ExitCode {
     if std::env::args_os().len() <= 1 {
         return ExitCode::from(cmd::tui::bare());
     }
-    let cli = match Cli::try_parse() {
+    let args = hoist::connection_flags_after_the_verb(std::env::args_os().collect());
+    let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
             // clap prints help and version to stdout (exit 0) and usage errors to stderr (exit 2).

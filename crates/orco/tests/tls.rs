@@ -195,6 +195,26 @@ fn the_daemon_prints_its_ca_file_and_pin_and_status_works_over_https_with_either
     assert!(with_pin.status.success(), "{}", describe(&with_pin));
     assert_eq!(with_pin.stdout, with_file.stdout);
 
+    // The connection flags before the verb, too.
+    let before = Command::new(ORCO)
+        .args([
+            "--host",
+            &daemon.host(),
+            "--ca-file",
+            ca_file.to_str().unwrap(),
+        ])
+        .arg("--token-file")
+        .arg(daemon.token())
+        .arg("status")
+        .env_remove("ORCO_HOST")
+        .env_remove("ORCO_CA")
+        .env_remove("ORCO_CA_PIN")
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert!(before.status.success(), "{}", describe(&before));
+    assert_eq!(before.stdout, with_file.stdout);
+
     // The same through `tcp://`, which names the same TLS listener.
     let tcp = Command::new(ORCO)
         .args([
