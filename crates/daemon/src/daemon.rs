@@ -200,7 +200,9 @@ impl Daemon {
                 }
                 None => {
                     let mut names = config.tls_names.clone();
-                    if !addr.ip().is_unspecified() {
+                    if addr.ip().is_unspecified() {
+                        names.extend(interface_addresses(addr.is_ipv6()));
+                    } else {
                         names.push(addr.ip().to_string());
                     }
                     let identity = authority.server_identity(&names)?;
@@ -334,6 +336,32 @@ impl Daemon {
         }
         tracing::info!(revision = self.store.head(), "orco daemon stopped");
     }
+}
+
+/// The addresses of this machine's network interfaces, for the certificate of a listener
+/// bound to every address (`0.0.0.0`: IPv4 ones; `[::]`: both): without link-local IPv6
+/// addresses, which need a scope a certificate cannot carry.
+pub fn interface_addresses(ipv6_too: bool) -> Vec<String> {
+    let Ok(interfaces) = nix::ifaddrs::getifaddrs() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for interface in interfaces {
+        let Some(address) = interface.address else {
+            continue;
+        };
+        if let Some(v4) = address.as_sockaddr_in() {
+            out.push(v4.ip().to_string());
+        } else if let Some(v6) = address.as_sockaddr_in6()
+            && ipv6_too
+            && !v6.ip().is_unicast_link_local()
+        {
+            out.push(v6.ip().to_string());
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// How often a running daemon checks whether its own server certificate is due (a third of

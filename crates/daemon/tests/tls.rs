@@ -287,3 +287,38 @@ async fn a_silent_client_is_cut_at_the_head_deadline_during_the_handshake() {
     stop.send(true).unwrap();
     task.await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listener_on_every_address_has_a_certificate_for_each_interface_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.listen = Some("0.0.0.0:0".parse().unwrap());
+    let daemon = Daemon::start(cfg).await.unwrap();
+    let port = daemon.tcp_addr().unwrap().port();
+    let pem = std::fs::read_to_string(daemon.ca_file()).unwrap();
+    let config = orco_pki::ca_client_config(&pem).unwrap();
+    let addresses = orco_daemon::daemon::interface_addresses(false);
+    assert!(addresses.iter().any(|a| a == "127.0.0.1"), "{addresses:?}");
+    // Each address is checked as the name on a connection to loopback: the certificate says
+    // whether it is for that address, and no traffic leaves the machine.
+    for address in &addresses {
+        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
+        let name = ServerName::try_from(address.clone()).unwrap();
+        let connected = tokio_rustls::TlsConnector::from(config.clone())
+            .connect(name, tcp)
+            .await;
+        assert!(connected.is_ok(), "{address}: {:?}", connected.err());
+    }
+    // A name it was not issued for is refused.
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let name = ServerName::try_from("198.51.100.77").unwrap();
+    let refused = tokio_rustls::TlsConnector::from(config)
+        .connect(name, tcp)
+        .await;
+    assert!(refused.is_err());
+    daemon.shutdown().await;
+}

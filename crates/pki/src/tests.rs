@@ -602,3 +602,17 @@ fn what_an_interrupted_write_left_is_removed_at_the_next_load() {
     assert!(!leftover.exists());
     assert!(other.exists(), "only what orco writes is removed");
 }
+
+#[test]
+fn the_types_a_server_shares_between_tasks_are_send_and_sync() {
+    fn shared<T: Send + Sync>() {}
+    shared::<Authority>();
+    shared::<Identity>();
+    shared::<NodeIdentity>();
+    shared::<NodeKey>();
+    shared::<ServerCerts>();
+    shared::<JoinToken>();
+    shared::<Pin>();
+    shared::<Peer>();
+    shared::<PkiError>();
+}
