@@ -176,6 +176,34 @@ impl<R: Runtime + 'static> Agent<R> {
         &self.runtime
     }
 
+    /// Fences instances: SIGKILL to every process of each at once (no stop signal, no
+    /// timeout), for a node whose lease ended. The caller then assigns the node a set
+    /// without them, so that their supervisors forget them.
+    pub async fn kill(&self, instances: &[InstanceId]) {
+        for id in instances {
+            let name = launch::runtime_name(id);
+            if let Err(e) = self
+                .runtime
+                .signal(&name, orco_runtime::Signal::SIGKILL)
+                .await
+            {
+                tracing::debug!(instance = %id, "fence: {e}");
+            }
+        }
+    }
+
+    /// Hands the runtime the node's fence (see [`Runtime::fence`]): past `deadline_ms` on the
+    /// boot clock, `instances` are killed even if this agent hangs. Returns at once.
+    pub fn arm_fence(&self, deadline_ms: u64, instances: &[InstanceId]) {
+        let names = instances.iter().map(launch::runtime_name).collect();
+        let runtime = self.runtime.clone();
+        tokio::spawn(async move {
+            if let Err(e) = runtime.fence(deadline_ms, names).await {
+                tracing::warn!("cannot hand the node's fence to the runtime: {e}");
+            }
+        });
+    }
+
     /// Makes the node match the whole assignment set of the interface: task attempts first
     /// (so that they claim their processes before unclaimed ones are swept as orphans),
     /// then instances ([`Agent::assign_tasks`], [`Agent::assign`]).

@@ -29,6 +29,8 @@ struct Inner {
     started_at: Timestamp,
     engine: bool,
     logs: std::sync::OnceLock<orco_logs::Logs>,
+    /// A cluster server's CA and its nodes' streams.
+    cluster: std::sync::OnceLock<ClusterContext>,
     /// The current state, when a tokio runtime runs the task that keeps it.
     live: Option<Live>,
 }
@@ -40,6 +42,16 @@ impl std::fmt::Debug for ApiContext {
             .field("head", &self.inner.store.head())
             .finish()
     }
+}
+
+/// What a cluster server adds: its CA (it signs nodes' certificates and pins join tokens)
+/// and its nodes' streams.
+#[derive(Debug, Clone)]
+pub struct ClusterContext {
+    /// The cluster's CA.
+    pub authority: Arc<orco_pki::Authority>,
+    /// The nodes' streams into the engine.
+    pub streams: Arc<orco_cluster::Streams>,
 }
 
 /// A state read for a request: the state and the moment its ages are measured to.
@@ -70,6 +82,7 @@ impl ApiContext {
                 started_at: Timestamp::now(),
                 engine,
                 logs: std::sync::OnceLock::new(),
+                cluster: std::sync::OnceLock::new(),
                 live,
             }),
         }
@@ -80,6 +93,18 @@ impl ApiContext {
     pub fn with_logs(self, logs: orco_logs::Logs) -> ApiContext {
         let _ = self.inner.logs.set(logs);
         self
+    }
+
+    /// The context of a cluster server (set once; later calls are ignored): node routes
+    /// (join, certificates, streams, tokens) answer only with it.
+    pub fn with_cluster(self, cluster: ClusterContext) -> ApiContext {
+        let _ = self.inner.cluster.set(cluster);
+        self
+    }
+
+    /// The cluster server's context, when this is one.
+    pub fn cluster(&self) -> Option<&ClusterContext> {
+        self.inner.cluster.get()
     }
 
     /// The structured logs, when this daemon keeps them.

@@ -34,7 +34,7 @@ pub mod views;
 /// The wire types this API serves, from `orco-wire` (shared with its clients).
 pub use orco_wire::{model, paths, version};
 
-pub use context::ApiContext;
+pub use context::{ApiContext, ClusterContext};
 pub use error::{ApiError, ErrorBody, ErrorDetail};
 pub use node::LocalNode;
 pub use router::router;

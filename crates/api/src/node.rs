@@ -38,6 +38,13 @@ impl LocalNode {
             instances,
             version: VERSION.into(),
             os: format!("{}/{}", std::env::consts::OS, std::env::consts::ARCH),
+            address: None,
+            allocatable_cpu_millis: None,
+            allocatable_memory_bytes: None,
+            labels: Default::default(),
+            taints: Vec::new(),
+            cordoned: false,
+            epoch: 0,
         }
     }
 }

@@ -4,7 +4,8 @@ use utoipa::OpenApi;
 
 use crate::error::{ErrorBody, ErrorDetail, FieldProblem};
 use crate::model::{
-    Accepted, Blocked, ClusterInfo, DependencyView, EventView, Health, HistoryView, InstanceList,
+    Accepted, Blocked, CertificateRequest, ClusterInfo, JoinRequest, NodeCertificate, TokenCreated,
+    TokenList, TokenRequest, TokenView, DependencyView, EventView, Health, HistoryView, InstanceList,
     InstanceView, NodeList, NodeView, RollbackRequest, RolloutInstance, RolloutState, RolloutView,
     ScaleRequest, SpecRevision, StackDetail, StackList, StackView, WorkloadCreate, WorkloadDetail,
     WorkloadList, WorkloadView,
@@ -12,7 +13,9 @@ use crate::model::{
 use crate::routes::jobs::{
     JobList, JobRunView, JobSubmit, JobSubmitted, ProgressReport, ScheduleView, TaskView,
 };
-use crate::routes::{cluster, events, history, instances, jobs, logs, nodes, stacks, workloads};
+use crate::routes::{
+    cluster, events, history, instances, jobs, logs, members, nodes, stacks, workloads,
+};
 
 /// The API's OpenAPI description.
 #[derive(Debug, OpenApi)]
@@ -47,6 +50,15 @@ use crate::routes::{cluster, events, history, instances, jobs, logs, nodes, stac
         logs::read,
         nodes::list,
         nodes::get,
+        nodes::cordon,
+        nodes::uncordon,
+        nodes::remove,
+        members::list_tokens,
+        members::create_token,
+        members::revoke_token,
+        members::join,
+        members::certificate,
+        members::stream,
         events::stream,
         history::get,
         jobs::submit,
@@ -62,6 +74,8 @@ use crate::routes::{cluster, events, history, instances, jobs, logs, nodes, stac
         InstanceList, NodeView, NodeList, EventView, HistoryView, ClusterInfo, JobSubmit,
         JobSubmitted, JobRunView, TaskView, JobList, ProgressReport, ScheduleView, RolloutView,
         RolloutState, RolloutInstance, SpecRevision, RollbackRequest, Blocked, DependencyView,
+        JoinRequest, CertificateRequest, NodeCertificate, TokenRequest, TokenView, TokenCreated,
+        TokenList,
         orco_wire::WorkloadKind, orco_wire::WorkloadState, orco_wire::InstancePhase,
         orco_wire::RolloutStatus, orco_wire::JobState, orco_wire::TaskState,
         orco_wire::NodeStatus, orco_wire::HealthStatus, orco_wire::ClusterMode,

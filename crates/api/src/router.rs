@@ -16,7 +16,9 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::context::ApiContext;
 use crate::error::{ApiError, code_for_status};
 use crate::openapi::document;
-use crate::routes::{cluster, events, history, instances, jobs, logs, nodes, stacks, workloads};
+use crate::routes::{
+    cluster, events, history, instances, jobs, logs, members, nodes, stacks, workloads,
+};
 use crate::version::{self, VERSION, VERSION_HEADER};
 use orco_wire::route;
 
@@ -53,7 +55,17 @@ pub fn router(ctx: ApiContext) -> Router {
         .route(route::INSTANCE_LOGS, get(logs::instance))
         .route(route::LOGS, get(logs::read))
         .route(route::NODES, get(nodes::list))
-        .route(route::NODE, get(nodes::get))
+        .route(route::NODE, get(nodes::get).delete(nodes::remove))
+        .route(route::NODE_CORDON, post(nodes::cordon))
+        .route(route::NODE_UNCORDON, post(nodes::uncordon))
+        .route(route::NODE_CERTIFICATE, post(members::certificate))
+        .route(route::NODE_STREAM, get(members::stream))
+        .route(route::CLUSTER_JOIN, post(members::join))
+        .route(
+            route::CLUSTER_TOKENS,
+            get(members::list_tokens).post(members::create_token),
+        )
+        .route(route::CLUSTER_TOKEN, axum::routing::delete(members::revoke_token))
         .route(route::EVENTS, get(events::stream))
         .route(route::HISTORY, get(history::get))
         .route(route::CLUSTER, get(cluster::info))

@@ -459,6 +459,16 @@ pub fn event_type(kind: &EventKind) -> EventType {
         EventKind::JobScheduled { .. } => EventType::JobScheduled,
         EventKind::ScheduledRunSkipped { .. } => EventType::ScheduledRunSkipped,
         EventKind::KeeperLost { .. } => EventType::KeeperLost,
+        EventKind::NodeJoined { .. } => EventType::NodeJoined,
+        EventKind::NodeUnreachable { .. } => EventType::NodeUnreachable,
+        EventKind::NodeLost { .. } => EventType::NodeLost,
+        EventKind::NodeCordoned { .. } => EventType::NodeCordoned,
+        EventKind::NodeRemoved { .. } => EventType::NodeRemoved,
+        EventKind::NodeEventsStored { .. } => EventType::NodeEventsStored,
+        EventKind::InstancePlaced { .. } => EventType::InstancePlaced,
+        EventKind::JoinTokenCreated { .. } => EventType::JoinTokenCreated,
+        EventKind::JoinTokenRevoked { .. } => EventType::JoinTokenRevoked,
+        EventKind::JoinTokenUsed { .. } => EventType::JoinTokenUsed,
     }
 }
 
@@ -577,5 +587,36 @@ fn summary(kind: &EventKind) -> String {
         EventKind::KeeperLost { pid } => {
             format!("the node keeper (pid {pid}) died: a new keeper takes its instances over")
         }
+        EventKind::NodeJoined {
+            node,
+            address,
+            allocatable,
+            ..
+        } => format!(
+            "node {node} joined from {address} ({} cores, {} MiB allocatable)",
+            allocatable.cpu_millis as f64 / 1000.0,
+            allocatable.memory >> 20
+        ),
+        EventKind::NodeUnreachable { node } => {
+            format!("node {node} is unreachable: its lease lapsed")
+        }
+        EventKind::NodeLost { node, epoch } => {
+            format!("node {node} is lost (epoch {epoch}): its instances are placed elsewhere")
+        }
+        EventKind::NodeCordoned { node, cordoned } => if *cordoned {
+            format!("node {node} cordoned")
+        } else {
+            format!("node {node} uncordoned")
+        },
+        EventKind::NodeRemoved { node } => format!("node {node} removed"),
+        EventKind::NodeEventsStored { node, through } => {
+            format!("node {node}: events through {through} stored")
+        }
+        EventKind::InstancePlaced { instance, node } => format!("{instance} placed on {node}"),
+        EventKind::JoinTokenCreated { id, expires, .. } => {
+            format!("join token {id} created (expires {expires})")
+        }
+        EventKind::JoinTokenRevoked { id } => format!("join token {id} revoked"),
+        EventKind::JoinTokenUsed { id, node } => format!("node {node} joined with token {id}"),
     }
 }

@@ -517,6 +517,43 @@ impl Client {
         self.get(&path(route::NODE, &[name])).await
     }
 
+    /// `POST /api/v1/nodes/{name}/cordon` (or `uncordon`).
+    pub async fn cordon_node(&self, name: &str, cordoned: bool) -> Result<Accepted, ClientError> {
+        let route = if cordoned {
+            route::NODE_CORDON
+        } else {
+            route::NODE_UNCORDON
+        };
+        self.call(Method::POST, &path(route, &[name]), None::<&()>)
+            .await
+    }
+
+    /// `DELETE /api/v1/nodes/{name}`.
+    pub async fn remove_node(&self, name: &str) -> Result<Accepted, ClientError> {
+        self.call(Method::DELETE, &path(route::NODE, &[name]), None::<&()>)
+            .await
+    }
+
+    /// `POST /api/v1/cluster/tokens`.
+    pub async fn create_token(
+        &self,
+        request: &orco_wire::model::TokenRequest,
+    ) -> Result<orco_wire::model::TokenCreated, ClientError> {
+        self.call(Method::POST, &path(route::CLUSTER_TOKENS, &[]), Some(request))
+            .await
+    }
+
+    /// `GET /api/v1/cluster/tokens`.
+    pub async fn tokens(&self) -> Result<orco_wire::model::TokenList, ClientError> {
+        self.get(&path(route::CLUSTER_TOKENS, &[])).await
+    }
+
+    /// `DELETE /api/v1/cluster/tokens/{id}`.
+    pub async fn revoke_token(&self, id: &str) -> Result<Accepted, ClientError> {
+        self.call(Method::DELETE, &path(route::CLUSTER_TOKEN, &[id]), None::<&()>)
+            .await
+    }
+
     /// `GET /api/v1/history/{object}`.
     pub async fn history(
         &self,

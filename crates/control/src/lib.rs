@@ -6,16 +6,25 @@
 //!   reverse dependency order, follow events).
 //! - [`journal`]: where events are kept ([`Journal`], [`MemoryJournal`]).
 //! - `cycle`: when a plan is due, as a pure state machine the loop feeds.
+//! - [`place`]: in a cluster, which node each new instance goes to (the scheduler over the
+//!   state's nodes).
+//!
+//! In a cluster ([`Engine::start_server`]) there is no agent in the process: each plan places
+//! new instances on nodes and publishes every node's [`AssignmentSet`] ([`Cluster`]); the
+//! nodes' events come back through [`Handle::report`], stored once each.
 
 mod cycle;
 pub mod journal;
+pub mod place;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
 use orco_agent::{Agent, OutputSink};
-use orco_interface::{AssignmentSet, Position};
+use std::collections::{BTreeMap, HashMap};
+
+use orco_interface::{Ack, AssignmentSet, EventBatch, Position};
 use orco_reconciler::reconcile_with;
 use orco_runtime::Runtime;
 use orco_state::{Event, EventKind, Revision, SharedState, StackName, State, WorkloadId};
@@ -35,6 +44,27 @@ pub enum ControlError {
     /// The loop has ended.
     #[error("the control loop has stopped")]
     Stopped,
+    /// Node reports go to a server's loop, and this one runs its node in its own process.
+    #[error("this engine runs its node in its own process: it takes no reports of nodes")]
+    NotAServer,
+}
+
+/// The instance an event of a node is about, if it is about one.
+fn instance_of(kind: &EventKind) -> Option<&orco_state::InstanceId> {
+    match kind {
+        EventKind::InstanceStarting { instance, .. }
+        | EventKind::InstanceStarted { instance, .. }
+        | EventKind::InstancePulling { instance, .. }
+        | EventKind::InstanceReady { instance }
+        | EventKind::InstanceUnready { instance, .. }
+        | EventKind::InstanceStopping { instance, .. }
+        | EventKind::InstanceExited { instance, .. }
+        | EventKind::InstanceStopped { instance }
+        | EventKind::InstanceFailed { instance, .. }
+        | EventKind::InstanceBackoff { instance, .. }
+        | EventKind::InstanceFailuresReset { instance } => Some(instance),
+        _ => None,
+    }
 }
 
 enum Request {
@@ -42,6 +72,31 @@ enum Request {
         Vec<EventKind>,
         oneshot::Sender<Result<Revision, ControlError>>,
     ),
+    /// Events a node reported.
+    Report(EventBatch, oneshot::Sender<Result<Ack, ControlError>>),
+    /// A node's lease lapsed (`lost`: beyond the grace too).
+    Lapsed {
+        node: String,
+        lost: bool,
+        reply: oneshot::Sender<Result<(), ControlError>>,
+    },
+}
+
+/// Every node's assignment set, as the last plan left it.
+pub type NodeSets = BTreeMap<String, AssignmentSet>;
+
+/// The cluster side of an engine started by [`Engine::start_server`]: every node's
+/// assignments as they change.
+#[derive(Debug, Clone)]
+pub struct Cluster {
+    sets: watch::Receiver<Arc<NodeSets>>,
+}
+
+impl Cluster {
+    /// Every node's assignment set, updated after each plan.
+    pub fn assignments(&self) -> watch::Receiver<Arc<NodeSets>> {
+        self.sets.clone()
+    }
 }
 
 /// Talks to a running [`Engine`].
@@ -73,6 +128,35 @@ impl Handle {
     /// The state as of the latest event folded.
     pub fn state(&self) -> Arc<State> {
         self.state.snapshot()
+    }
+
+    /// Stores the events a node reported, once each: events it sent before (a batch sent
+    /// again after a reconnect) are acknowledged without being stored again, and events
+    /// about instances no longer placed on the node (it was declared lost meanwhile) are
+    /// dropped. Answers with the acknowledgement to send the node.
+    pub async fn report(&self, batch: EventBatch) -> Result<Ack, ControlError> {
+        let (tx, rx) = oneshot::channel();
+        self.requests
+            .send(Request::Report(batch, tx))
+            .await
+            .map_err(|_| ControlError::Stopped)?;
+        rx.await.map_err(|_| ControlError::Stopped)?
+    }
+
+    /// A node's lease lapsed: it is marked unreachable, or (`lost`) declared lost, its epoch
+    /// raised and its instances placed elsewhere, in one write. Nothing happens to a node
+    /// that is not ready (or unreachable, for `lost`) any more.
+    pub async fn lapsed(&self, node: &str, lost: bool) -> Result<(), ControlError> {
+        let (tx, rx) = oneshot::channel();
+        self.requests
+            .send(Request::Lapsed {
+                node: node.to_string(),
+                lost,
+                reply: tx,
+            })
+            .await
+            .map_err(|_| ControlError::Stopped)?;
+        rx.await.map_err(|_| ControlError::Stopped)?
     }
 
     /// Waits until `pred` holds for the state (checked after every event).
@@ -148,7 +232,7 @@ impl Engine {
     /// [`Engine::start`] with task-slot limits (`--max-concurrent-tasks`) and the API address
     /// tasks get as `ORCO_HOST`.
     pub async fn start_with<R: Runtime + 'static, J: Journal>(
-        mut journal: J,
+        journal: J,
         runtime: R,
         output: Option<Arc<dyn OutputSink>>,
         limits: Limits,
@@ -157,38 +241,45 @@ impl Engine {
         let (agent_tx, agent_rx) = mpsc::channel(4096);
         let mut agent = Agent::start(runtime, agent_tx, output).await?;
         agent.set_api_host(api_host);
-        let (req_tx, req_rx) = mpsc::channel(64);
-        // A broadcast channel allocates every slot up front: this bounds memory (a slot holds
-        // an event) against how far a follower of `events()` may fall behind.
-        let (events_tx, _) = broadcast::channel(EVENTS_BUFFER);
-        let recovered = journal.recovered();
-        let (folded_tx, folded_rx) = watch::channel(recovered.revision);
-        let state = Arc::new(SharedState::new(recovered));
-        let handle = Handle {
-            requests: req_tx,
-            events: events_tx.clone(),
-            state: state.clone(),
-            folded: folded_rx,
-        };
-        let run = Loop {
-            journal,
-            agent,
-            agent_rx,
-            requests: req_rx,
-            events: events_tx,
-            folded: folded_tx,
-            state,
-            limits,
-            failed: mpsc::unbounded_channel(),
-        };
+        let (handle, run) = Loop::new(journal, Some(agent), agent_rx, limits, None);
         tokio::spawn(run.run());
         Ok(handle)
     }
+
+    /// The loop of a server: no agent in this process; each plan places new instances on
+    /// the state's nodes and publishes every node's assignments through the [`Cluster`].
+    pub fn start_server<J: Journal>(journal: J, limits: Limits) -> (Handle, Cluster) {
+        let (_agent_tx, agent_rx) = mpsc::channel(1);
+        let (sets_tx, sets_rx) = watch::channel(Arc::new(NodeSets::new()));
+        let (handle, run) = Loop::<orco_runtime::ProcessRuntime, J>::new(
+            journal,
+            None,
+            agent_rx,
+            limits,
+            Some(ClusterPlane {
+                sets: sets_tx,
+                through: HashMap::new(),
+            }),
+        );
+        tokio::spawn(run.run());
+        (handle, Cluster { sets: sets_rx })
+    }
+}
+
+/// The loop's side of a cluster.
+struct ClusterPlane {
+    sets: watch::Sender<Arc<NodeSets>>,
+    /// Per node, the sequence number of the last event submitted for storing (ahead of the
+    /// state's `events_through` while the write is under way).
+    through: HashMap<String, u64>,
 }
 
 struct Loop<R: Runtime + 'static, J: Journal> {
     journal: J,
-    agent: Agent<R>,
+    /// The node in this process (`orco daemon`), which runs every instance.
+    agent: Option<Agent<R>>,
+    /// The nodes of a cluster (`orco server`).
+    cluster: Option<ClusterPlane>,
     agent_rx: mpsc::Receiver<Event>,
     requests: mpsc::Receiver<Request>,
     events: broadcast::Sender<(Revision, Event)>,
@@ -205,6 +296,182 @@ struct Loop<R: Runtime + 'static, J: Journal> {
 }
 
 impl<R: Runtime + 'static, J: Journal> Loop<R, J> {
+    fn new(
+        mut journal: J,
+        agent: Option<Agent<R>>,
+        agent_rx: mpsc::Receiver<Event>,
+        limits: Limits,
+        cluster: Option<ClusterPlane>,
+    ) -> (Handle, Loop<R, J>) {
+        let (req_tx, req_rx) = mpsc::channel(64);
+        // A broadcast channel allocates every slot up front: this bounds memory (a slot holds
+        // an event) against how far a follower of `events()` may fall behind.
+        let (events_tx, _) = broadcast::channel(EVENTS_BUFFER);
+        let recovered = journal.recovered();
+        let (folded_tx, folded_rx) = watch::channel(recovered.revision);
+        let state = Arc::new(SharedState::new(recovered));
+        let handle = Handle {
+            requests: req_tx,
+            events: events_tx.clone(),
+            state: state.clone(),
+            folded: folded_rx,
+        };
+        let run = Loop {
+            journal,
+            agent,
+            cluster,
+            agent_rx,
+            requests: req_rx,
+            events: events_tx,
+            folded: folded_tx,
+            state,
+            limits,
+            failed: mpsc::unbounded_channel(),
+        };
+        (handle, run)
+    }
+
+    /// Hands the plan's assignments to the node in this process, or (in a cluster) places
+    /// new instances and publishes each node's set. Answers the placement events to record.
+    fn assign(&mut self, plan_assignments: BTreeMap<orco_state::InstanceId, orco_interface::Assignment>, tasks: BTreeMap<orco_state::TaskId, orco_interface::TaskAssignment>, settled: bool) {
+        let revision = self.state.revision();
+        if let Some(agent) = &mut self.agent {
+            // One process: epoch 0, the set handed over as it is.
+            agent.apply(&AssignmentSet {
+                at: Position { epoch: 0, revision },
+                instances: plan_assignments,
+                tasks,
+                settled,
+            });
+            return;
+        }
+        let Some(cluster) = &self.cluster else {
+            return;
+        };
+        let sets = self.state.read(|s| {
+            let mut sets: NodeSets = s
+                .nodes
+                .iter()
+                .map(|(name, n)| {
+                    (
+                        name.clone(),
+                        AssignmentSet {
+                            at: Position {
+                                epoch: n.epoch,
+                                revision,
+                            },
+                            settled,
+                            ..AssignmentSet::default()
+                        },
+                    )
+                })
+                .collect();
+            for (id, a) in plan_assignments {
+                let node = s.instances.get(&id).and_then(|i| i.node.as_ref());
+                if let Some(set) = node.and_then(|n| sets.get_mut(n)) {
+                    set.instances.insert(id, a);
+                }
+            }
+            sets
+        });
+        cluster.sets.send_replace(Arc::new(sets));
+    }
+
+    /// Stores a node's events once each (see [`Handle::report`]): answers the journal's
+    /// future and the sequence number acknowledged, or the acknowledgement at once when
+    /// nothing is new.
+    #[allow(clippy::type_complexity)]
+    fn report(
+        &mut self,
+        batch: EventBatch,
+    ) -> Result<
+        Result<
+            (
+                u64,
+                impl Future<Output = Result<Revision, JournalError>> + Send + 'static,
+            ),
+            Ack,
+        >,
+        ControlError,
+    > {
+        let revision = self.state.revision();
+        let (stored, placed): (u64, BTreeMap<orco_state::InstanceId, bool>) =
+            self.state.read(|s| {
+                let stored = s.nodes.get(&batch.node).map_or(0, |n| n.events_through);
+                let placed = batch
+                    .events
+                    .iter()
+                    .filter_map(|e| instance_of(&e.kind))
+                    .map(|id| {
+                        let here = s
+                            .instances
+                            .get(id)
+                            .is_some_and(|i| i.node.as_deref() == Some(batch.node.as_str()));
+                        (id.clone(), here)
+                    })
+                    .collect();
+                (stored, placed)
+            });
+        let Some(cluster) = &mut self.cluster else {
+            return Err(ControlError::NotAServer);
+        };
+        let through = cluster.through.entry(batch.node.clone()).or_insert(0);
+        *through = (*through).max(stored);
+        let last = batch.last();
+        if last <= *through {
+            return Ok(Err(Ack {
+                through: *through,
+                revision,
+            }));
+        }
+        let skip = (*through + 1).saturating_sub(batch.first);
+        let mut events: Vec<Event> = batch
+            .events
+            .into_iter()
+            .skip(usize::try_from(skip).unwrap_or(usize::MAX))
+            .filter(|e| instance_of(&e.kind).is_none_or(|id| placed.get(id) == Some(&true)))
+            .collect();
+        *through = last;
+        events.push(Event::new(
+            Timestamp::now(),
+            EventKind::NodeEventsStored {
+                node: batch.node,
+                through: last,
+            },
+        ));
+        Ok(Ok((last, self.journal.submit(events)?)))
+    }
+
+    /// A node's lease lapsed (see [`Handle::lapsed`]): the events to record, in one write.
+    fn lapsed(&self, node: &str, lost: bool) -> Vec<EventKind> {
+        self.state.read(|s| {
+            let Some(n) = s.nodes.get(node) else {
+                return Vec::new();
+            };
+            use orco_state::NodeStatus::{Ready, Unreachable};
+            match (lost, n.status) {
+                (false, Ready) => vec![EventKind::NodeUnreachable {
+                    node: node.to_string(),
+                }],
+                (true, Ready | Unreachable) => {
+                    let lost = EventKind::NodeLost {
+                        node: node.to_string(),
+                        epoch: n.epoch + 1,
+                    };
+                    // The replacements' placements go in the same write, decided on the
+                    // state as it will be once the loss is folded.
+                    let mut after = s.clone();
+                    after.apply(&Event::new(Timestamp::now(), lost.clone()));
+                    let plan = reconcile_with(&after, Timestamp::now(), &self.limits);
+                    let mut kinds = vec![lost];
+                    kinds.extend(place::placements(&after, &plan.assignments, after.revision));
+                    kinds
+                }
+                _ => Vec::new(),
+            }
+        })
+    }
+
     async fn run(mut self) {
         let mut cycle = Cycle::new(self.state.revision());
         let mut wake_at: Option<tokio::time::Instant> = None;
@@ -213,31 +480,24 @@ impl<R: Runtime + 'static, J: Journal> Loop<R, J> {
                 let now = Timestamp::now();
                 let plan = self.state.read(|s| reconcile_with(s, now, &self.limits));
                 wake_at = plan.wake_at.map(instant_of);
-                let settled = plan.events.is_empty();
+                let mut kinds = plan.events;
+                if self.cluster.is_some() {
+                    kinds.extend(self.state.read(|s| {
+                        place::placements(s, &plan.assignments, s.revision)
+                    }));
+                }
+                let settled = kinds.is_empty();
                 let mut appended = None;
                 if !settled {
                     let now = Timestamp::now();
-                    let events = plan
-                        .events
-                        .into_iter()
-                        .map(|k| Event::new(now, k))
-                        .collect();
+                    let events = kinds.into_iter().map(|k| Event::new(now, k)).collect();
                     match self.journal.append(events).await {
                         Ok(rev) => appended = Some(rev),
                         Err(_) => return,
                     }
                 }
                 cycle.planned(appended);
-                // One process: epoch 0, the set handed over as it is.
-                self.agent.apply(&AssignmentSet {
-                    at: Position {
-                        epoch: 0,
-                        revision: self.state.revision(),
-                    },
-                    instances: plan.assignments,
-                    tasks: plan.tasks,
-                    settled,
-                });
+                self.assign(plan.assignments, plan.tasks, settled);
             }
             let wake = async {
                 match wake_at {
@@ -294,6 +554,44 @@ impl<R: Runtime + 'static, J: Journal> Loop<R, J> {
                             }
                             Err(e) => {
                                 let _ = reply.send(Err(e.into()));
+                            }
+                        }
+                    }
+                    Some(Request::Report(batch, reply)) => match self.report(batch) {
+                        Ok(Ok((through, recorded))) => {
+                            tokio::spawn(async move {
+                                let acked = recorded
+                                    .await
+                                    .map(|revision| Ack { through, revision })
+                                    .map_err(ControlError::from);
+                                let _ = reply.send(acked);
+                            });
+                        }
+                        Ok(Err(ack)) => {
+                            let _ = reply.send(Ok(ack));
+                        }
+                        Err(e) => {
+                            let _ = reply.send(Err(e));
+                        }
+                    },
+                    Some(Request::Lapsed { node, lost, reply }) => {
+                        let kinds = self.lapsed(&node, lost);
+                        if kinds.is_empty() {
+                            let _ = reply.send(Ok(()));
+                        } else {
+                            let now = Timestamp::now();
+                            let events = kinds.into_iter().map(|k| Event::new(now, k)).collect();
+                            match self.journal.submit(events) {
+                                Ok(recorded) => {
+                                    tokio::spawn(async move {
+                                        let _ = reply.send(
+                                            recorded.await.map(|_| ()).map_err(ControlError::from),
+                                        );
+                                    });
+                                }
+                                Err(e) => {
+                                    let _ = reply.send(Err(e.into()));
+                                }
                             }
                         }
                     }

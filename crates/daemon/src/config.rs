@@ -39,6 +39,28 @@ pub struct Config {
     /// Most job tasks running at once on this node (`--max-concurrent-tasks`); 0: the
     /// number of CPUs.
     pub max_concurrent_tasks: u32,
+    /// Run as a cluster server (`orco server`): no node in this process; agents join over
+    /// `--listen` with mutual TLS.
+    pub server: Option<ServerOptions>,
+}
+
+/// What `orco server` adds to the daemon's settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerOptions {
+    /// A node's lease: a node that does not renew it within this is unreachable.
+    pub lease: std::time::Duration,
+    /// After the lease, how long until a node is declared lost and its instances go
+    /// elsewhere.
+    pub grace: std::time::Duration,
+}
+
+impl Default for ServerOptions {
+    fn default() -> ServerOptions {
+        ServerOptions {
+            lease: orco_cluster::DEFAULT_LEASE,
+            grace: orco_cluster::DEFAULT_GRACE,
+        }
+    }
 }
 
 impl Config {
@@ -58,6 +80,7 @@ impl Config {
             log_queue_lines: orco_logs::config::DEFAULT_QUEUE_LINES,
             docker_scope: "orco".to_string(),
             max_concurrent_tasks: 0,
+            server: None,
         }
     }
 }

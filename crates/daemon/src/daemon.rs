@@ -66,7 +66,7 @@ pub enum Tls {
 }
 
 /// Creates `dir` (and its parents) with mode 0700, and makes it 0700 if it exists.
-fn private_dir(dir: &Path) -> Result<(), DaemonError> {
+pub(crate) fn private_dir(dir: &Path) -> Result<(), DaemonError> {
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
@@ -138,8 +138,36 @@ impl Daemon {
         tighten(&config.data_dir)?;
         let authority = Arc::new(Authority::load_or_create(&config.data_dir.join(PKI_DIR))?);
         let node = LocalNode::detect();
+        let mut cluster = None;
         let engine = match (config.engine, &config.program) {
             (false, _) => EngineHandle::disabled(),
+            (true, _) if config.server.is_some() => {
+                let options = config.server.unwrap_or_default();
+                if config.listen.is_none() {
+                    return Err(DaemonError::Config(
+                        "a server needs --listen ADDR: its nodes join it there".to_string(),
+                    ));
+                }
+                let pki = config.data_dir.join(crate::PKI_DIR);
+                let authority = tokio::task::spawn_blocking(move || {
+                    orco_pki::Authority::load_or_create(&pki)
+                })
+                .await
+                .map_err(|e| DaemonError::io("open the cluster CA in", config.data_dir.display(), e))?
+                .map_err(|e| DaemonError::Config(e.to_string()))?;
+                let (engine, streams) = crate::engine::start_server_engine(
+                    &store,
+                    config.max_concurrent_tasks,
+                    options.lease,
+                    options.grace,
+                )
+                .await?;
+                cluster = Some(orco_api::ClusterContext {
+                    authority: Arc::new(authority),
+                    streams,
+                });
+                engine
+            }
             (true, Some(program)) => {
                 start_engine(
                     &store,
@@ -164,6 +192,9 @@ impl Daemon {
         let mut ctx = ApiContext::new(dyn_store, node, engine.is_running());
         if let Some(logs) = engine.logs() {
             ctx = ctx.with_logs(logs.clone());
+        }
+        if let Some(cluster) = cluster {
+            ctx = ctx.with_cluster(cluster);
         }
         let router = orco_api::router(ctx);
         let (stop, stopped) = watch::channel(false);

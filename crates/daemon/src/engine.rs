@@ -252,3 +252,33 @@ pub async fn start_engine(
         watchers,
     })
 }
+
+/// Starts a cluster server's control loop over `store`: no keeper and no agent here; the
+/// nodes' agents take their assignments through [`orco_cluster::Streams`], with leases of
+/// `lease` and a grace of `grace`.
+pub async fn start_server_engine(
+    store: &Arc<RedbStore>,
+    max_concurrent_tasks: u32,
+    lease: std::time::Duration,
+    grace: std::time::Duration,
+) -> Result<(EngineHandle, Arc<orco_cluster::Streams>), DaemonError> {
+    let recovering = store.clone();
+    let recovered = tokio::task::spawn_blocking(move || recovering.state())
+        .await
+        .map_err(DaemonError::RecoveryAborted)?
+        .map_err(DaemonError::Recover)?;
+    let journal = StoreJournal::new(store.clone(), recovered).map_err(DaemonError::Watch)?;
+    let limits = orco_control::Limits {
+        max_concurrent_tasks: max_concurrent_tasks.max(1),
+    };
+    let (handle, cluster) = Engine::start_server(journal, limits);
+    let streams = orco_cluster::Streams::new(handle.clone(), cluster, lease, grace);
+    Ok((
+        EngineHandle {
+            engine: Some(handle),
+            logs: None,
+            watchers: Vec::new(),
+        },
+        streams,
+    ))
+}

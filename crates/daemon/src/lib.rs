@@ -8,6 +8,7 @@
 //! - [`output`]: [`LogSink`](output::LogSink), instances' output into the structured logs.
 //! - `pulls`: image pull progress as `InstancePulling` events.
 //! - [`config`]: [`Config`], the daemon's settings and their defaults.
+//! - [`member`]: `orco agent`, one node of a cluster ([`run_agent`](member::run_agent)).
 //! - [`lock`]: the exclusive lock on the data dir.
 //! - [`listen`]: the socket (0600) and the token-checked TCP listener.
 //! - [`serve`]: serving a listener within its connection cap and head deadline.
@@ -20,10 +21,15 @@ pub mod error;
 pub mod journal;
 pub mod listen;
 pub mod lock;
+pub mod member;
 pub mod output;
 mod pulls;
 pub mod serve;
 
-pub use config::Config;
+/// The certificates' directory inside the data dir (the CA, the server's certificate, a
+/// node's identity).
+pub const PKI_DIR: &str = "pki";
+
+pub use config::{Config, ServerOptions};
 pub use daemon::Daemon;
 pub use error::DaemonError;

@@ -165,6 +165,11 @@ impl<P: Runtime, D: Runtime> Runtime for Router<P, D> {
         Ok(all)
     }
 
+    /// The keeper holds the fence of process instances; containers are fenced by the agent.
+    async fn fence(&self, deadline_ms: u64, instances: Vec<String>) -> Result<(), RuntimeError> {
+        self.process.fence(deadline_ms, instances).await
+    }
+
     async fn forget(&self, instance: &str) -> Result<(), RuntimeError> {
         let forgotten = match (self.owner_of(instance).await, &self.docker) {
             (Some(Owner::Docker), Some(docker)) => docker.forget(instance).await,

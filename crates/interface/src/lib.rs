@@ -24,6 +24,6 @@ pub mod protocol;
 
 pub use assignment::{Assignment, Desired, LastSeen, Recorded, TaskAssignment, TaskDesired};
 pub use protocol::{
-    Ack, AssignmentSet, Changes, Down, Envelope, EventBatch, EventId, InterfaceError, NodeReport,
-    PROTOCOL_VERSION, Position, Up, decode, encode,
+    Ack, AssignmentSet, Changes, Down, Envelope, EventBatch, EventId, InterfaceError, Lease,
+    NodeReport, PROTOCOL_VERSION, Position, Renew, Up, decode, encode,
 };

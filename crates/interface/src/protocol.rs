@@ -14,7 +14,7 @@
 
 use std::collections::BTreeMap;
 
-use orco_state::{Event, InstanceId, Revision, TaskId};
+use orco_state::{Capacity, Event, InstanceId, Revision, TaskId};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -182,7 +182,7 @@ impl AssignmentSet {
                 self.instances.extend(changes.instances);
                 self.tasks.extend(changes.tasks);
             }
-            Down::Ack(_) => {}
+            Down::Ack(_) | Down::Lease(_) => {}
         }
         Ok(())
     }
@@ -199,6 +199,20 @@ pub enum Down {
     Changes(Changes),
     /// Events of the node stored.
     Ack(Ack),
+    /// A renewal of the node's lease granted.
+    Lease(Lease),
+}
+
+/// A node's lease renewed: the node may run its placements until `sent_ms + lease_ms` on its
+/// own clock (the renewal's send time, never its receive time, so that a delay in transit
+/// only shortens the lease).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Lease {
+    /// The send time of the renewal granted, as the node wrote it (its boot clock, ms).
+    pub sent_ms: u64,
+    /// How long the lease lasts from then.
+    pub lease_ms: u64,
 }
 
 /// Events of a node stored by the control plane.
@@ -219,6 +233,17 @@ pub enum Up {
     Report(NodeReport),
     /// Events, in the order they happened.
     Events(EventBatch),
+    /// A renewal of the node's lease, sent every second.
+    Renew(Renew),
+}
+
+/// A node asks for its lease to be renewed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Renew {
+    /// When the node sent it, on its boot clock (CLOCK_BOOTTIME, ms: it runs during
+    /// suspend).
+    pub sent_ms: u64,
 }
 
 /// A node's account of itself when its stream opens.
@@ -235,6 +260,21 @@ pub struct NodeReport {
     /// What the node runs, by runtime name: instances and task attempts its agent
     /// supervises or found running when it started.
     pub running: Vec<String>,
+    /// The address the node reached the control plane from.
+    #[serde(default)]
+    pub address: String,
+    /// The machine's cores and memory.
+    #[serde(default)]
+    pub capacity: Capacity,
+    /// The capacity minus the node's reserve.
+    #[serde(default)]
+    pub allocatable: Capacity,
+    /// Its labels.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    /// Its taints, `key=value[:NoSchedule|NoExecute]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub taints: Vec<String>,
 }
 
 /// The id of an event a node reported: the node and the event's sequence number on it.

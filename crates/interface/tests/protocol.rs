@@ -96,6 +96,10 @@ fn every_message_comes_back_from_the_wire_as_it_was_sent() {
             through: 12,
             revision: 1_240,
         }),
+        Down::Lease(orco_interface::Lease {
+            sent_ms: 1234,
+            lease_ms: 3000,
+        }),
     ];
     for message in down {
         let bytes = encode(&message).expect("encodes");
@@ -109,7 +113,19 @@ fn every_message_comes_back_from_the_wire_as_it_was_sent() {
             seen: set.at,
             acknowledged: 11,
             running: vec!["shop.web-1".into()],
+            address: "10.0.0.2:51234".into(),
+            capacity: orco_state::Capacity {
+                cpu_millis: 2000,
+                memory: 4 << 30,
+            },
+            allocatable: orco_state::Capacity {
+                cpu_millis: 1500,
+                memory: 3 << 30,
+            },
+            labels: [("disk".to_string(), "ssd".to_string())].into(),
+            taints: vec!["gpu=yes:NoSchedule".into()],
         }),
+        Up::Renew(orco_interface::Renew { sent_ms: 1234 }),
         Up::Events(EventBatch {
             node: "n1".into(),
             first: 12,

@@ -520,6 +520,12 @@ pub(crate) enum NodeVerb {
     List(PlainArgs),
     /// Show one node.
     Describe(NodeNameArgs),
+    /// Take no new instance on a node (a cluster's).
+    Cordon(NodeNameArgs),
+    /// Take new instances on a node again.
+    Uncordon(NodeNameArgs),
+    /// Remove a node: its instances go elsewhere and its certificate is refused from now on.
+    Remove(NodeNameArgs),
 }
 
 /// `orco node describe NAME`.
@@ -556,4 +562,91 @@ pub(crate) enum ClusterVerb {
     Info(PlainArgs),
     /// Whether the daemon answers (`/health`).
     Health(PlainArgs),
+    /// Join tokens of a server: create, list, revoke.
+    Token(TokenArgs),
+}
+
+/// `orco cluster token`.
+#[derive(Debug, Args)]
+pub(crate) struct TokenArgs {
+    #[command(subcommand)]
+    pub(crate) verb: TokenVerb,
+}
+
+/// The join token verbs.
+#[derive(Debug, Subcommand)]
+pub(crate) enum TokenVerb {
+    /// Create a join token and print it alone on stdout (shown this once).
+    Create(TokenCreateArgs),
+    /// List join tokens (never their secrets).
+    List(PlainArgs),
+    /// Revoke a join token by id.
+    Revoke(TokenIdArgs),
+}
+
+/// `orco cluster token create`.
+#[derive(Debug, Args)]
+pub(crate) struct TokenCreateArgs {
+    /// How long it is accepted (`30m`, `24h`, `7d`).
+    #[arg(long, value_name = "DURATION", default_value = "24h")]
+    pub(crate) ttl: orco_spec::Duration,
+    /// Several nodes may join with it.
+    #[arg(long)]
+    pub(crate) reusable: bool,
+    #[command(flatten)]
+    pub(crate) connect: ConnectArgs,
+}
+
+/// `orco cluster token revoke ID`.
+#[derive(Debug, Args)]
+pub(crate) struct TokenIdArgs {
+    /// The token's id (its second part).
+    pub(crate) id: String,
+    #[command(flatten)]
+    pub(crate) connect: ConnectArgs,
+}
+
+/// `orco server`.
+#[derive(Debug, Args)]
+pub(crate) struct ServerArgs {
+    #[command(flatten)]
+    pub(crate) daemon: DaemonArgs,
+    /// A node's lease: a node that does not renew it within this is unreachable.
+    #[arg(long, value_name = "DURATION", default_value = "3s")]
+    pub(crate) lease: orco_spec::Duration,
+    /// After the lease, how long until a node is lost and its instances go elsewhere.
+    #[arg(long, value_name = "DURATION", default_value = "1s")]
+    pub(crate) grace: orco_spec::Duration,
+}
+
+/// `orco agent`.
+#[derive(Debug, Args)]
+pub(crate) struct AgentArgs {
+    /// The servers to join, comma-separated: https://HOST:PORT[,…].
+    #[arg(long, value_name = "URL,...", value_delimiter = ',', required = true)]
+    pub(crate) join: Vec<String>,
+    /// The join token's file (0600), needed on the first start only.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) token_file: Option<PathBuf>,
+    /// The node's name. Default: the host name.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) node: Option<String>,
+    /// The node's data directory.
+    #[arg(long, env = "ORCO_DATA_DIR", value_name = "DIR")]
+    pub(crate) data_dir: Option<PathBuf>,
+    /// A label `KEY=VALUE` (repeatable).
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub(crate) labels: Vec<String>,
+    /// A taint `KEY=VALUE[:NoSchedule|NoExecute]` (repeatable).
+    #[arg(long = "taint", value_name = "TAINT")]
+    pub(crate) taints: Vec<String>,
+    /// What the node offers: `cpu=N,memory=SIZE` (default: the machine's cores and memory).
+    #[arg(long, value_name = "cpu=N,memory=SIZE")]
+    pub(crate) capacity: Option<String>,
+    /// Kept back for the system: `cpu=N,memory=SIZE`.
+    #[arg(long, value_name = "cpu=N,memory=SIZE")]
+    pub(crate) reserve: Option<String>,
+    /// The label scope of this node's containers.
+    #[arg(long, env = "ORCO_DOCKER_SCOPE", value_name = "NAME", default_value = "orco")]
+    pub(crate) docker_scope: String,
 }

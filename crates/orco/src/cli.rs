@@ -40,6 +40,11 @@ pub(crate) enum Command {
     Up(UpArgs),
     /// Run the daemon (API, event store and engine) in the foreground.
     Daemon(DaemonArgs),
+    /// Run a cluster server (API, event store, reconciler, scheduler) in the foreground:
+    /// agents join it over --listen with mutual TLS.
+    Server(crate::args::ServerArgs),
+    /// Run a cluster node in the foreground: join servers and run what they assign.
+    Agent(crate::args::AgentArgs),
     /// Submit a stack file to the daemon (start what is missing, change what changed).
     Apply(ApplyArgs),
     /// Remove the stack and its instances.
@@ -86,9 +91,9 @@ pub(crate) enum Command {
     /// Job runs: submit, list, status, retry, cancel (also `orco workflow`).
     #[command(alias = "workflow")]
     Job(crate::cmd::job::JobArgs),
-    /// Nodes: list, describe.
+    /// Nodes: list, describe, cordon, uncordon, remove.
     Node(NodeArgs),
-    /// The daemon: info, health.
+    /// The daemon or cluster: info, health, join tokens.
     Cluster(ClusterArgs),
     /// The node keeper (started by orco itself).
     #[command(hide = true)]

@@ -63,6 +63,8 @@ fn main() -> ExitCode {
         Command::Up(args) => cmd::up::run(&args),
         Command::Keeper { args } => cmd::keeper::run(&args),
         Command::Daemon(args) => cmd::daemon::run(&args),
+        Command::Server(args) => cmd::daemon::run_server(&args),
+        Command::Agent(args) => cmd::agent::run(&args),
         Command::Apply(args) => cmd::apply::run(&args),
         Command::Down(args) => cmd::down::run(&args),
         Command::Status(args) => cmd::status::run(&args),

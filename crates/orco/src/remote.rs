@@ -353,7 +353,9 @@ impl Toned for NodeStatus {
     }
     fn tone(&self) -> Tone {
         match self {
-            NodeStatus::Ready => Tone::Plain,
+            NodeStatus::Ready | NodeStatus::Left => Tone::Plain,
+            NodeStatus::Unreachable => Tone::Moving,
+            NodeStatus::Lost => Tone::Bad,
         }
     }
 }

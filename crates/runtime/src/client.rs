@@ -449,6 +449,14 @@ impl Runtime for ProcessRuntime {
         self.request(op).await.map(drop)
     }
 
+    async fn fence(&self, deadline_ms: u64, instances: Vec<String>) -> Result<(), RuntimeError> {
+        let op = Op::Fence {
+            deadline_ms,
+            instances,
+        };
+        self.request(op).await.map(drop)
+    }
+
     async fn watch(
         &self,
         from: BTreeMap<String, u64>,

@@ -76,6 +76,14 @@ pub enum Op {
     Shutdown {
         kill_all: bool,
     },
+    /// Arms (or moves) the node's fence: once the boot clock (CLOCK_BOOTTIME, ms) reaches
+    /// `deadline_ms`, SIGKILL to every process of each of `instances`. Each fence replaces
+    /// the last; an empty list disarms it. The keeper enforces it whether or not any client
+    /// still runs.
+    Fence {
+        deadline_ms: u64,
+        instances: Vec<String>,
+    },
 }
 
 /// What the keeper sends.

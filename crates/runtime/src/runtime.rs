@@ -108,6 +108,19 @@ pub trait Runtime: Send + Sync {
     /// Drops an ended instance's record and output log (after its exit is recorded).
     fn forget(&self, instance: &str) -> impl Future<Output = Result<(), RuntimeError>> + Send;
 
+    /// Arms (or moves) the node's fence: once the boot clock reaches `deadline_ms`, every
+    /// process of each of `instances` is killed, whether or not the agent still runs. An
+    /// empty list disarms it. Runtimes that cannot hold a fence do nothing (the agent's own
+    /// deadline still applies).
+    fn fence(
+        &self,
+        deadline_ms: u64,
+        instances: Vec<String>,
+    ) -> impl Future<Output = Result<(), RuntimeError>> + Send {
+        let _ = (deadline_ms, instances);
+        async { Ok(()) }
+    }
+
     /// Streams output and exits: output from now on, except that for each instance in
     /// `from` it starts at that offset of its log (no gap, no repeat); the exit of every
     /// instance that ended and is not forgotten, then each new exit. A slow reader delays

@@ -101,6 +101,39 @@ impl fmt::Display for Taint {
     }
 }
 
+impl std::str::FromStr for Taint {
+    type Err = String;
+
+    /// `key=value[:NoSchedule|NoExecute]`, or `key[:effect]`.
+    fn from_str(s: &str) -> Result<Taint, String> {
+        let (body, effect) = match s.rsplit_once(':') {
+            Some((body, "NoSchedule")) => (body, Effect::NoSchedule),
+            Some((body, "NoExecute")) => (body, Effect::NoExecute),
+            Some((_, other)) => {
+                return Err(format!(
+                    "taint {s:?}: unknown effect {other:?} (NoSchedule or NoExecute)"
+                ));
+            }
+            None => (s, Effect::NoSchedule),
+        };
+        let (key, value) = body.split_once('=').unwrap_or((body, ""));
+        if key.is_empty()
+            || !key
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
+        {
+            return Err(format!(
+                "taint {s:?}: the key must be letters, digits, `-`, `_`, `.` or `/` (key=value[:NoSchedule|NoExecute])"
+            ));
+        }
+        Ok(Taint {
+            key: key.to_string(),
+            value: value.to_string(),
+            effect,
+        })
+    }
+}
+
 /// One machine the scheduler may place on.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Node {

@@ -9,9 +9,12 @@
 //! version around it (see [`crate::codec`]).
 
 use jiff::Timestamp;
+use std::collections::BTreeMap;
+
 use orco_spec::Stack;
 use serde::{Deserialize, Serialize};
 
+use crate::node::Capacity;
 use crate::id::{InstanceId, JobRunId, StackName, TaskId, WorkloadId};
 
 /// One change, at one moment.
@@ -98,7 +101,21 @@ impl Event {
             | EventKind::TaskSkipped { task: t, .. }
             | EventKind::TaskStarting { task: t, .. }
             | EventKind::TaskRetrying { task: t, .. } => task(t),
-            EventKind::KeeperLost { .. } => Vec::new(),
+            EventKind::KeeperLost { .. }
+            | EventKind::JoinTokenCreated { .. }
+            | EventKind::JoinTokenRevoked { .. }
+            | EventKind::JoinTokenUsed { .. } => Vec::new(),
+            EventKind::NodeJoined { node, .. }
+            | EventKind::NodeUnreachable { node }
+            | EventKind::NodeLost { node, .. }
+            | EventKind::NodeCordoned { node, .. }
+            | EventKind::NodeRemoved { node }
+            | EventKind::NodeEventsStored { node, .. } => vec![format!("node/{node}")],
+            EventKind::InstancePlaced { instance: i, node } => {
+                let mut keys = instance(i);
+                keys.push(format!("node/{node}"));
+                keys
+            }
         }
     }
 }
@@ -416,11 +433,94 @@ pub enum EventKind {
         /// The keeper that died.
         pid: i32,
     },
+    /// A node's agent opened its stream: the node joined, or came back, with what it offers.
+    NodeJoined {
+        /// The node's name.
+        node: String,
+        /// The address its agent connected from.
+        address: String,
+        /// The machine's cores and memory.
+        capacity: Capacity,
+        /// The capacity minus the node's reserve.
+        allocatable: Capacity,
+        /// Its labels.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        labels: BTreeMap<String, String>,
+        /// Its taints.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        taints: Vec<String>,
+    },
+    /// A node's lease lapsed: it takes no new instance; its instances stay until it is lost.
+    NodeUnreachable {
+        /// The node.
+        node: String,
+    },
+    /// A node's lease lapsed beyond the grace: its epoch is raised and its instances are placed
+    /// elsewhere (those with `onDisconnect: keep` stay on it). Recorded in one write with the
+    /// replacements' placements.
+    NodeLost {
+        /// The node.
+        node: String,
+        /// Its new epoch.
+        epoch: u64,
+    },
+    /// A node was cordoned (no new instance) or uncordoned.
+    NodeCordoned {
+        /// The node.
+        node: String,
+        /// Cordoned or not.
+        cordoned: bool,
+    },
+    /// A node was removed (`orco node remove`): its certificate is no longer honoured and
+    /// every instance on it is placed elsewhere.
+    NodeRemoved {
+        /// The node.
+        node: String,
+    },
+    /// A node's events up to a sequence number are stored (in the same write as they are).
+    NodeEventsStored {
+        /// The node.
+        node: String,
+        /// The sequence number of the last stored.
+        through: u64,
+    },
+    /// An instance was placed on a node (by the scheduler: first placement, or again after its
+    /// node was lost).
+    InstancePlaced {
+        /// Which instance.
+        instance: InstanceId,
+        /// The node.
+        node: String,
+    },
+    /// A join token was created; its secret is kept only as a hash.
+    JoinTokenCreated {
+        /// Its id (the second part of the token).
+        id: String,
+        /// The SHA-256 of its secret, hex.
+        hash: String,
+        /// When it stops being accepted.
+        expires: Timestamp,
+        /// Whether several nodes may join with it.
+        #[serde(default)]
+        reusable: bool,
+    },
+    /// A join token was revoked.
+    JoinTokenRevoked {
+        /// Its id.
+        id: String,
+    },
+    /// A node joined with a join token.
+    JoinTokenUsed {
+        /// The token's id.
+        id: String,
+        /// The node.
+        node: String,
+    },
 }
 
 impl EventKind {
     /// Every kind's [`EventKind::name`].
-    pub const NAMES: [&'static str; 39] = [
+    pub const NAMES: [&'static str; 49] = [
         "stack_applied",
         "instance_revised",
         "rollout_finished",
@@ -460,6 +560,16 @@ impl EventKind {
         "job_scheduled",
         "scheduled_run_skipped",
         "keeper_lost",
+        "node_joined",
+        "node_unreachable",
+        "node_lost",
+        "node_cordoned",
+        "node_removed",
+        "node_events_stored",
+        "instance_placed",
+        "join_token_created",
+        "join_token_revoked",
+        "join_token_used",
     ];
 
     /// The kind's name as the log and the API spell it (`instance_started`), without
@@ -505,6 +615,16 @@ impl EventKind {
             EventKind::JobScheduled { .. } => "job_scheduled",
             EventKind::ScheduledRunSkipped { .. } => "scheduled_run_skipped",
             EventKind::KeeperLost { .. } => "keeper_lost",
+            EventKind::NodeJoined { .. } => "node_joined",
+            EventKind::NodeUnreachable { .. } => "node_unreachable",
+            EventKind::NodeLost { .. } => "node_lost",
+            EventKind::NodeCordoned { .. } => "node_cordoned",
+            EventKind::NodeRemoved { .. } => "node_removed",
+            EventKind::NodeEventsStored { .. } => "node_events_stored",
+            EventKind::InstancePlaced { .. } => "instance_placed",
+            EventKind::JoinTokenCreated { .. } => "join_token_created",
+            EventKind::JoinTokenRevoked { .. } => "join_token_revoked",
+            EventKind::JoinTokenUsed { .. } => "join_token_used",
         }
     }
 }

@@ -9,17 +9,20 @@
 //! - [`event`]: [`Event`], [`EventKind`] and the values events carry.
 //! - [`codec`]: the durable, versioned encoding of an event (`{"v":1,…}`) and of a state
 //!   snapshot; old schema versions are upgraded on decode.
+//! - [`node`]: nodes and join tokens ([`Node`], [`JoinToken`]).
 //! - [`state`]: [`State`], its parts and [`State::apply`].
 //! - [`shared`]: [`SharedState`], a state folded by one writer and read as snapshots by many.
 
 pub mod codec;
 pub mod event;
 pub mod id;
+pub mod node;
 pub mod shared;
 pub mod state;
 
 pub use codec::{DecodeError, SCHEMA_VERSION};
 pub use event::{Event, EventKind, ExitStatus, JobOutcome};
+pub use node::{Capacity, JoinToken, Node, NodeStatus};
 pub use id::{IdError, InstanceId, JobRunId, StackName, TaskId, WorkloadId};
 pub use shared::SharedState;
 pub use state::{

@@ -38,6 +38,12 @@ pub struct State {
     /// Where each scheduled job's `schedule` is, by job.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub schedules: BTreeMap<WorkloadId, ScheduleState>,
+    /// The cluster's nodes, by name (empty on a single machine).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub nodes: BTreeMap<String, crate::node::Node>,
+    /// Join tokens, by id.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub join_tokens: BTreeMap<String, crate::node::JoinToken>,
 }
 
 /// A job's `schedule` as the log knows it: the due times it has dealt with.
@@ -276,6 +282,16 @@ impl Phase {
             | EventKind::JobScheduled { .. }
             | EventKind::ScheduledRunSkipped { .. }
             | EventKind::KeeperLost { .. }
+            | EventKind::NodeJoined { .. }
+            | EventKind::NodeUnreachable { .. }
+            | EventKind::NodeLost { .. }
+            | EventKind::NodeCordoned { .. }
+            | EventKind::NodeRemoved { .. }
+            | EventKind::NodeEventsStored { .. }
+            | EventKind::InstancePlaced { .. }
+            | EventKind::JoinTokenCreated { .. }
+            | EventKind::JoinTokenRevoked { .. }
+            | EventKind::JoinTokenUsed { .. }
             | EventKind::InstanceRevised { .. }
             | EventKind::RolloutFinished { .. }
             | EventKind::RolloutRolledBack { .. }

@@ -89,11 +89,31 @@ pub enum EventType {
     ScheduledRunSkipped,
     /// `keeper_lost`.
     KeeperLost,
+    /// `node_joined`.
+    NodeJoined,
+    /// `node_unreachable`.
+    NodeUnreachable,
+    /// `node_lost`.
+    NodeLost,
+    /// `node_cordoned`.
+    NodeCordoned,
+    /// `node_removed`.
+    NodeRemoved,
+    /// `node_events_stored`.
+    NodeEventsStored,
+    /// `instance_placed`.
+    InstancePlaced,
+    /// `join_token_created`.
+    JoinTokenCreated,
+    /// `join_token_revoked`.
+    JoinTokenRevoked,
+    /// `join_token_used`.
+    JoinTokenUsed,
 }
 
 impl EventType {
     /// Every kind.
-    pub const ALL: [EventType; 39] = [
+    pub const ALL: [EventType; 49] = [
         EventType::StackApplied,
         EventType::InstanceRevised,
         EventType::RolloutFinished,
@@ -133,6 +153,16 @@ impl EventType {
         EventType::JobScheduled,
         EventType::ScheduledRunSkipped,
         EventType::KeeperLost,
+        EventType::NodeJoined,
+        EventType::NodeUnreachable,
+        EventType::NodeLost,
+        EventType::NodeCordoned,
+        EventType::NodeRemoved,
+        EventType::NodeEventsStored,
+        EventType::InstancePlaced,
+        EventType::JoinTokenCreated,
+        EventType::JoinTokenRevoked,
+        EventType::JoinTokenUsed,
     ];
 
     /// The name the log and the API spell it with.
@@ -177,6 +207,16 @@ impl EventType {
             EventType::JobScheduled => "job_scheduled",
             EventType::ScheduledRunSkipped => "scheduled_run_skipped",
             EventType::KeeperLost => "keeper_lost",
+            EventType::NodeJoined => "node_joined",
+            EventType::NodeUnreachable => "node_unreachable",
+            EventType::NodeLost => "node_lost",
+            EventType::NodeCordoned => "node_cordoned",
+            EventType::NodeRemoved => "node_removed",
+            EventType::NodeEventsStored => "node_events_stored",
+            EventType::InstancePlaced => "instance_placed",
+            EventType::JoinTokenCreated => "join_token_created",
+            EventType::JoinTokenRevoked => "join_token_revoked",
+            EventType::JoinTokenUsed => "join_token_used",
         }
     }
 }

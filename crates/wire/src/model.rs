@@ -378,6 +378,102 @@ pub struct NodeView {
     pub version: String,
     /// The operating system and architecture.
     pub os: String,
+    /// The address its agent connected from (cluster nodes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// Thousandths of a core instances may request (cluster nodes: capacity minus reserve).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allocatable_cpu_millis: Option<u64>,
+    /// Bytes of memory instances may request (cluster nodes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allocatable_memory_bytes: Option<u64>,
+    /// Its labels.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    /// Its taints.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub taints: Vec<String>,
+    /// Cordoned: it takes no new instance.
+    #[serde(default)]
+    pub cordoned: bool,
+    /// Raised each time it is declared lost.
+    #[serde(default)]
+    pub epoch: u64,
+}
+
+/// `POST /api/v1/cluster/join`: a node asks for its certificate with a join token.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct JoinRequest {
+    /// The token's id.
+    pub token_id: String,
+    /// The token's secret.
+    pub secret: String,
+    /// The node's name (the CSR's common name).
+    pub node: String,
+    /// The node's certificate signing request, PEM.
+    pub csr: String,
+}
+
+/// `POST /api/v1/node/certificate`: a node with a valid certificate asks for a new one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CertificateRequest {
+    /// The node's certificate signing request, PEM.
+    pub csr: String,
+}
+
+/// A node's certificate, signed by the cluster's CA.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct NodeCertificate {
+    /// The certificate, PEM.
+    pub certificate: String,
+    /// The cluster CA's certificate, PEM.
+    pub ca: String,
+}
+
+/// `POST /api/v1/cluster/tokens`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TokenRequest {
+    /// How long it is accepted, in seconds (default a day).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_seconds: Option<u64>,
+    /// Whether several nodes may join with it.
+    #[serde(default)]
+    pub reusable: bool,
+}
+
+/// A join token as listed (never its secret).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TokenView {
+    /// Its id.
+    pub id: String,
+    /// When it was created.
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+    /// When it stops being accepted.
+    #[schema(value_type = String, format = DateTime)]
+    pub expires: Timestamp,
+    /// Whether several nodes may join with it.
+    pub reusable: bool,
+    /// The nodes that joined with it.
+    pub used_by: Vec<String>,
+    /// `valid`, `expired`, `used` or `revoked`.
+    pub status: String,
+}
+
+/// `POST /api/v1/cluster/tokens`'s answer: the token, shown this once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TokenCreated {
+    /// The whole token, `orco1.ID.PIN.SECRET`.
+    pub token: String,
+    /// The token as listed.
+    pub view: TokenView,
+}
+
+/// `GET /api/v1/cluster/tokens`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TokenList {
+    /// The tokens.
+    pub items: Vec<TokenView>,
 }
 
 /// `GET /api/v1/nodes`.

@@ -50,6 +50,20 @@ pub const EVENTS: &str = "/events";
 pub const HISTORY: &str = "/history/{object}";
 /// `GET`.
 pub const CLUSTER: &str = "/cluster";
+/// `POST` (a node with a join token).
+pub const CLUSTER_JOIN: &str = "/cluster/join";
+/// `GET`, `POST`.
+pub const CLUSTER_TOKENS: &str = "/cluster/tokens";
+/// `DELETE`.
+pub const CLUSTER_TOKEN: &str = "/cluster/tokens/{id}";
+/// `POST`.
+pub const NODE_CORDON: &str = "/nodes/{name}/cordon";
+/// `POST`.
+pub const NODE_UNCORDON: &str = "/nodes/{name}/uncordon";
+/// `POST` (a node, by its certificate).
+pub const NODE_CERTIFICATE: &str = "/node/certificate";
+/// `GET` with `Upgrade: orco-interface` (a node, by its certificate).
+pub const NODE_STREAM: &str = "/node/stream";
 /// `GET`, `POST` (also under `/workflows`).
 pub const JOBS: &str = "/jobs";
 /// `GET`.
@@ -62,7 +76,7 @@ pub const JOB_RETRY: &str = "/jobs/{id}/retry";
 pub const JOB_PROGRESS: &str = "/jobs/{id}/tasks/{task}/progress";
 
 /// Every versioned route, for checks that the router and the OpenAPI document serve each.
-pub const ALL: [&str; 26] = [
+pub const ALL: [&str; 33] = [
     STACKS,
     STACK,
     STACK_STOP,
@@ -84,6 +98,13 @@ pub const ALL: [&str; 26] = [
     EVENTS,
     HISTORY,
     CLUSTER,
+    CLUSTER_JOIN,
+    CLUSTER_TOKENS,
+    CLUSTER_TOKEN,
+    NODE_CORDON,
+    NODE_UNCORDON,
+    NODE_CERTIFICATE,
+    NODE_STREAM,
     JOBS,
     JOB,
     JOB_CANCEL,

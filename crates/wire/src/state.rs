@@ -275,6 +275,12 @@ impl TaskState {
 pub enum NodeStatus {
     /// It answers and takes instances.
     Ready,
+    /// Its lease lapsed: no new instances until it is back.
+    Unreachable,
+    /// Its lease lapsed beyond the grace: its instances went elsewhere.
+    Lost,
+    /// Removed (`orco node remove`).
+    Left,
 }
 
 impl NodeStatus {
@@ -282,6 +288,9 @@ impl NodeStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             NodeStatus::Ready => "ready",
+            NodeStatus::Unreachable => "unreachable",
+            NodeStatus::Lost => "lost",
+            NodeStatus::Left => "left",
         }
     }
 }
@@ -309,6 +318,8 @@ impl HealthStatus {
 pub enum ClusterMode {
     /// One machine: the daemon is control plane and node at once.
     SingleNode,
+    /// A cluster server: its nodes are agents that joined it.
+    Server,
 }
 
 impl ClusterMode {
@@ -316,6 +327,7 @@ impl ClusterMode {
     pub fn as_str(self) -> &'static str {
         match self {
             ClusterMode::SingleNode => "single-node",
+            ClusterMode::Server => "server",
         }
     }
 }

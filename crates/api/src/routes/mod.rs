@@ -7,6 +7,7 @@ pub mod history;
 pub mod instances;
 pub mod jobs;
 pub mod logs;
+pub mod members;
 pub mod nodes;
 pub mod stacks;
 pub mod workloads;

@@ -1,11 +1,14 @@
-//! `/api/v1/nodes`: the local node with its capacity (a cluster lists its agents later).
+//! `/api/v1/nodes`: the local node with its capacity, or a cluster server's nodes; cordon,
+//! uncordon and remove a node of a cluster.
 
 use axum::extract::State;
 
 use crate::context::ApiContext;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiPath, ApiQuery};
-use crate::model::{NodeList, NodeView};
+use crate::model::{Accepted, NodeList, NodeView};
+use jiff::Timestamp;
+use orco_state::{Event, EventKind};
 use crate::routes::AtQuery;
 
 fn local(ctx: &ApiContext, state: &orco_state::State) -> NodeView {
@@ -18,6 +21,135 @@ fn local(ctx: &ApiContext, state: &orco_state::State) -> NodeView {
         .view(u32::try_from(instances).unwrap_or(u32::MAX))
 }
 
+/// A cluster node as the API shows it.
+fn member(name: &str, n: &orco_state::Node, state: &orco_state::State) -> NodeView {
+    let instances = state
+        .instances
+        .values()
+        .filter(|i| i.node.as_deref() == Some(name) && i.phase.is_live())
+        .count();
+    NodeView {
+        name: name.to_string(),
+        status: match n.status {
+            orco_state::NodeStatus::Ready => orco_wire::NodeStatus::Ready,
+            orco_state::NodeStatus::Unreachable => orco_wire::NodeStatus::Unreachable,
+            orco_state::NodeStatus::Lost => orco_wire::NodeStatus::Lost,
+            orco_state::NodeStatus::Left => orco_wire::NodeStatus::Left,
+        },
+        cpus: u32::try_from(n.capacity.cpu_millis.div_ceil(1000)).unwrap_or(u32::MAX),
+        memory_bytes: n.capacity.memory,
+        memory_available_bytes: n.allocatable.memory,
+        instances: u32::try_from(instances).unwrap_or(u32::MAX),
+        version: String::new(),
+        os: String::new(),
+        address: Some(n.address.clone()),
+        allocatable_cpu_millis: Some(n.allocatable.cpu_millis),
+        allocatable_memory_bytes: Some(n.allocatable.memory),
+        labels: n.labels.clone(),
+        taints: n.taints.clone(),
+        cordoned: n.cordoned,
+        epoch: n.epoch,
+    }
+}
+
+/// The nodes: a cluster server's members, or this daemon's own node.
+fn nodes(ctx: &ApiContext, state: &orco_state::State) -> Vec<NodeView> {
+    if ctx.cluster().is_some() {
+        state
+            .nodes
+            .iter()
+            .map(|(name, n)| member(name, n, state))
+            .collect()
+    } else {
+        vec![local(ctx, state)]
+    }
+}
+
+fn known_node<'s>(state: &'s orco_state::State, name: &str) -> Result<&'s orco_state::Node, ApiError> {
+    state.nodes.get(name).ok_or_else(|| {
+        ApiError::not_found(
+            "node_not_found",
+            format!("no node `{name}` in this cluster (see `orco node list`)"),
+        )
+    })
+}
+
+fn cordon_to(ctx: &ApiContext, name: &str, cordoned: bool) -> impl FnOnce(&orco_state::State) -> Result<Vec<Event>, ApiError> {
+    let server = ctx.cluster().is_some();
+    let name = name.to_string();
+    move |state| {
+        if !server {
+            return Err(not_a_server());
+        }
+        let node = known_node(state, &name)?;
+        if node.cordoned == cordoned {
+            return Ok(Vec::new());
+        }
+        Ok(vec![Event::new(
+            Timestamp::now(),
+            EventKind::NodeCordoned { node: name, cordoned },
+        )])
+    }
+}
+
+fn not_a_server() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::CONFLICT,
+        "not_a_server",
+        "this daemon runs its one node in its own process: nodes are managed on an `orco server`",
+    )
+}
+
+/// Cordon a node: it takes no new instance (what runs there stays).
+#[utoipa::path(post, path = "/api/v1/nodes/{name}/cordon", tag = "nodes",
+    params(("name" = String, Path, description = "The node's name")),
+    responses((status = 200, body = Accepted), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn cordon(
+    State(ctx): State<ApiContext>,
+    ApiPath(name): ApiPath<String>,
+) -> Result<axum::Json<Accepted>, ApiError> {
+    Ok(axum::Json(ctx.write(cordon_to(&ctx, &name, true)).await?))
+}
+
+/// Uncordon a node: it takes new instances again.
+#[utoipa::path(post, path = "/api/v1/nodes/{name}/uncordon", tag = "nodes",
+    params(("name" = String, Path, description = "The node's name")),
+    responses((status = 200, body = Accepted), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn uncordon(
+    State(ctx): State<ApiContext>,
+    ApiPath(name): ApiPath<String>,
+) -> Result<axum::Json<Accepted>, ApiError> {
+    Ok(axum::Json(ctx.write(cordon_to(&ctx, &name, false)).await?))
+}
+
+/// Remove a node: its instances (even `onDisconnect: keep` ones) are placed elsewhere and its
+/// certificate is no longer honoured; it may join again with a new token.
+#[utoipa::path(delete, path = "/api/v1/nodes/{name}", tag = "nodes",
+    params(("name" = String, Path, description = "The node's name")),
+    responses((status = 200, body = Accepted), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn remove(
+    State(ctx): State<ApiContext>,
+    ApiPath(name): ApiPath<String>,
+) -> Result<axum::Json<Accepted>, ApiError> {
+    let server = ctx.cluster().is_some();
+    let accepted = ctx
+        .write(|state| {
+            if !server {
+                return Err(not_a_server());
+            }
+            let node = known_node(state, &name)?;
+            if node.status == orco_state::NodeStatus::Left {
+                return Ok(Vec::new());
+            }
+            Ok(vec![Event::new(
+                Timestamp::now(),
+                EventKind::NodeRemoved { node: name.clone() },
+            )])
+        })
+        .await?;
+    Ok(axum::Json(accepted))
+}
+
 /// List the nodes.
 #[utoipa::path(get, path = "/api/v1/nodes", tag = "nodes", params(AtQuery),
     responses((status = 200, body = NodeList), (status = 400, body = ErrorBody)))]
@@ -28,7 +160,7 @@ pub async fn list(
     let read = ctx.read(q.at.as_deref()).await?;
     Ok(axum::Json(NodeList {
         revision: read.state.revision,
-        items: vec![local(&ctx, &read.state)],
+        items: nodes(&ctx, &read.state),
     }))
 }
 
@@ -42,6 +174,10 @@ pub async fn get(
     ApiQuery(q): ApiQuery<AtQuery>,
 ) -> Result<axum::Json<NodeView>, ApiError> {
     let read = ctx.read(q.at.as_deref()).await?;
+    if ctx.cluster().is_some() {
+        let node = known_node(&read.state, &name)?;
+        return Ok(axum::Json(member(&name, node, &read.state)));
+    }
     if name != ctx.node().name {
         return Err(ApiError::not_found(
             "node_not_found",

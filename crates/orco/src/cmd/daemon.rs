@@ -9,10 +9,10 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use orco_client::{Client, ClientError, Host};
 use orco_daemon::daemon::Tls;
-use orco_daemon::{Config, Daemon};
+use orco_daemon::{Config, Daemon, ServerOptions};
 use orco_wire::state::JobState;
 
-use crate::args::{DaemonArgs, DaemonCommand, DaemonStopArgs};
+use crate::args::{DaemonArgs, DaemonCommand, DaemonStopArgs, ServerArgs};
 use crate::exit;
 use crate::remote::{self, Failure};
 
@@ -20,6 +20,24 @@ pub(crate) fn run(args: &DaemonArgs) -> anyhow::Result<u8> {
     if let Some(DaemonCommand::Stop(stop_args)) = &args.command {
         return remote::run(stop(stop_args));
     }
+    serve(config(args))
+}
+
+/// `orco server`: the daemon without a node, its agents joining over `--listen`.
+pub(crate) fn run_server(args: &ServerArgs) -> anyhow::Result<u8> {
+    if let Some(DaemonCommand::Stop(stop_args)) = &args.daemon.command {
+        return remote::run(stop(stop_args));
+    }
+    let mut config = config(&args.daemon);
+    config.server = Some(ServerOptions {
+        lease: args.lease.into(),
+        grace: args.grace.into(),
+    });
+    serve(config)
+}
+
+/// Logs go to stderr, filtered by `ORCO_LOG` (default `info`).
+pub(crate) fn init_tracing() {
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let _ = tracing_subscriber::fmt()
@@ -30,8 +48,11 @@ pub(crate) fn run(args: &DaemonArgs) -> anyhow::Result<u8> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .try_init();
+}
+
+fn config(args: &DaemonArgs) -> Config {
     let defaults = Config::defaults();
-    let config = Config {
+    Config {
         data_dir: args.data_dir.clone().unwrap_or(defaults.data_dir),
         socket: args.socket.clone().unwrap_or(defaults.socket),
         listen: args.listen,
@@ -45,7 +66,12 @@ pub(crate) fn run(args: &DaemonArgs) -> anyhow::Result<u8> {
         log_queue_lines: args.log_queue_lines as usize,
         docker_scope: args.docker_scope.clone(),
         max_concurrent_tasks: args.max_concurrent_tasks,
-    };
+        server: None,
+    }
+}
+
+fn serve(config: Config) -> anyhow::Result<u8> {
+    init_tracing();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("orco-daemon")

@@ -1,5 +1,6 @@
 //! One module per verb.
 
+pub(crate) mod agent;
 pub(crate) mod apply;
 pub(crate) mod cluster;
 pub(crate) mod completions;

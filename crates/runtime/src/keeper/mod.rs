@@ -96,6 +96,9 @@ pub fn socket_path(dir: &std::path::Path) -> PathBuf {
 struct Shared {
     table: Mutex<Table>,
     shutdown: Notify,
+    /// The fence: a deadline on the boot clock and the instances it kills.
+    fence: Mutex<Option<(u64, Vec<String>)>>,
+    fence_moved: Notify,
 }
 
 impl Shared {
@@ -155,7 +158,10 @@ async fn serve(config: KeeperConfig) -> Result<(), RuntimeError> {
     let shared = Arc::new(Shared {
         table: Mutex::new(table),
         shutdown: Notify::new(),
+        fence: Mutex::new(None),
+        fence_moved: Notify::new(),
     });
+    tokio::spawn(enforce_fence(shared.clone()));
     for taken in adopted {
         let table::Adopted {
             name,
@@ -405,6 +411,15 @@ async fn handle(
             tokio::spawn(forward(shared.clone(), notify, cursors, tx.clone()));
             Ok(())
         }
+        Op::Fence {
+            deadline_ms,
+            instances,
+        } => {
+            *shared.fence.lock().unwrap_or_else(PoisonError::into_inner) =
+                (!instances.is_empty()).then_some((deadline_ms, instances));
+            shared.fence_moved.notify_one();
+            reply(tx, id, Answer::Done).await
+        }
         Op::Shutdown { kill_all } => {
             let busy = shared.table().alive();
             if busy > 0 && kill_all {
@@ -424,6 +439,51 @@ async fn handle(
             }
             reply(tx, id, Answer::Done).await?;
             tx.send(Vec::new()).await
+        }
+    }
+}
+
+/// Milliseconds on the boot clock (runs during suspend).
+fn boot_ms() -> u64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::Boottime);
+    u64::try_from(t.tv_sec).unwrap_or(0) * 1000 + u64::try_from(t.tv_nsec).unwrap_or(0) / 1_000_000
+}
+
+/// Kills the fenced instances when the fence's deadline passes: a node whose agent hangs or
+/// died, and so stopped pushing the deadline forward, stops its instances by itself before
+/// the control plane places them elsewhere.
+async fn enforce_fence(shared: Arc<Shared>) {
+    loop {
+        let armed = shared
+            .fence
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let wait = match &armed {
+            None => std::time::Duration::from_secs(3600),
+            Some((deadline, instances)) => {
+                let now = boot_ms();
+                if now >= *deadline {
+                    let mut table = shared.table();
+                    for name in instances {
+                        let _ = table.signal(name, nix::sys::signal::Signal::SIGKILL);
+                    }
+                    drop(table);
+                    eprintln!(
+                        "orco keeper: the node's lease ended: {} instance(s) killed",
+                        instances.len()
+                    );
+                    *shared.fence.lock().unwrap_or_else(PoisonError::into_inner) = None;
+                    continue;
+                }
+                // Checked again at least every 100 ms: the boot clock runs on in a suspend
+                // that the monotonic sleep does not count.
+                std::time::Duration::from_millis((deadline - now).min(100))
+            }
+        };
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = shared.fence_moved.notified() => {}
         }
     }
 }

@@ -8,6 +8,7 @@ use jiff::Timestamp;
 use orco_spec::{Job, Stack};
 
 use super::*;
+use crate::node::{JoinToken, Node, NodeStatus};
 use crate::event::{Event, EventKind, ExitStatus, JobOutcome};
 use crate::id::{InstanceId, JobRunId, StackName, TaskId, WorkloadId};
 
@@ -98,6 +99,106 @@ impl State {
             // A fact about the node, for the record: the instances are taken over by the next
             // keeper (or stopped and started again), and their own events say which.
             EventKind::KeeperLost { .. } => {}
+            EventKind::NodeJoined {
+                node,
+                address,
+                capacity,
+                allocatable,
+                labels,
+                taints,
+            } => {
+                let joined = self.nodes.entry(node.clone()).or_insert_with(|| Node {
+                    address: address.clone(),
+                    capacity: *capacity,
+                    allocatable: *allocatable,
+                    labels: BTreeMap::new(),
+                    taints: Vec::new(),
+                    status: NodeStatus::Ready,
+                    since: at,
+                    joined_at: at,
+                    cordoned: false,
+                    epoch: 0,
+                    events_through: 0,
+                });
+                joined.address = address.clone();
+                joined.capacity = *capacity;
+                joined.allocatable = *allocatable;
+                joined.labels = labels.clone();
+                joined.taints = taints.clone();
+                if joined.status != NodeStatus::Ready {
+                    joined.status = NodeStatus::Ready;
+                    joined.since = at;
+                }
+            }
+            EventKind::NodeUnreachable { node } => {
+                if let Some(n) = self.nodes.get_mut(node)
+                    && n.status == NodeStatus::Ready
+                {
+                    n.status = NodeStatus::Unreachable;
+                    n.since = at;
+                }
+            }
+            EventKind::NodeLost { node, epoch } => {
+                if let Some(n) = self.nodes.get_mut(node) {
+                    n.status = NodeStatus::Lost;
+                    n.since = at;
+                    n.epoch = n.epoch.max(*epoch);
+                    self.node_gone(node, false, at);
+                }
+            }
+            EventKind::NodeRemoved { node } => {
+                if let Some(n) = self.nodes.get_mut(node) {
+                    n.status = NodeStatus::Left;
+                    n.since = at;
+                    n.epoch += 1;
+                    self.node_gone(node, true, at);
+                }
+            }
+            EventKind::NodeCordoned { node, cordoned } => {
+                if let Some(n) = self.nodes.get_mut(node) {
+                    n.cordoned = *cordoned;
+                }
+            }
+            EventKind::NodeEventsStored { node, through } => {
+                if let Some(n) = self.nodes.get_mut(node) {
+                    n.events_through = n.events_through.max(*through);
+                }
+            }
+            EventKind::InstancePlaced { instance, node } => {
+                if let Some(i) = self.instances.get_mut(instance) {
+                    i.node = Some(node.clone());
+                }
+            }
+            EventKind::JoinTokenCreated {
+                id,
+                hash,
+                expires,
+                reusable,
+            } => {
+                self.join_tokens.insert(
+                    id.clone(),
+                    JoinToken {
+                        hash: hash.clone(),
+                        created_at: at,
+                        expires: *expires,
+                        reusable: *reusable,
+                        used_by: Vec::new(),
+                        revoked: false,
+                    },
+                );
+            }
+            EventKind::JoinTokenRevoked { id } => {
+                if let Some(t) = self.join_tokens.get_mut(id) {
+                    t.revoked = true;
+                }
+            }
+            EventKind::JoinTokenUsed { id, node } => {
+                if let Some(t) = self.join_tokens.get_mut(id)
+                    && !t.used_by.contains(node)
+                {
+                    t.used_by.push(node.clone());
+                }
+            }
             EventKind::JobFinished { run, outcome } => self.job_finished(run, *outcome, at),
             EventKind::TaskStarted { task, attempt, pid } => {
                 self.task_started(task, *attempt, *pid, at)
@@ -331,6 +432,36 @@ impl State {
                 waiting_since: Some(at),
             },
         );
+    }
+
+    /// A node was lost (`removed`: or removed): every instance on it — but those of services
+    /// with `onDisconnect: keep` on a node merely lost — is no longer placed and no longer
+    /// runs as far as the cluster knows (its node fences it), so it waits to be placed again.
+    fn node_gone(&mut self, node: &str, removed: bool, at: Timestamp) {
+        let stacks = &self.stacks;
+        for (id, i) in self.instances.iter_mut() {
+            if i.node.as_deref() != Some(node) {
+                continue;
+            }
+            let keep = stacks
+                .get(&id.workload.stack)
+                .and_then(|s| s.spec.services.get(id.workload.name.as_str()))
+                .is_some_and(|s| s.on_disconnect == orco_spec::OnDisconnect::Keep);
+            if keep && !removed {
+                continue;
+            }
+            i.node = None;
+            i.pid = None;
+            i.container = None;
+            i.port = None;
+            if i.phase.is_live() || i.phase == Phase::Pending {
+                i.phase = Phase::Pending;
+                i.since = at;
+                i.waiting_since = Some(at);
+                i.started_at = None;
+                i.reason = Some(format!("node {node} {}", if removed { "removed" } else { "lost" }));
+            }
+        }
     }
 
     /// Folds [`EventKind::InstanceRemoved`].

@@ -1,0 +1,337 @@
+//! The routes of a cluster server that nodes and their admins use: join tokens
+//! (`/api/v1/cluster/tokens`), a node's join (`/api/v1/cluster/join`, by join token), its
+//! certificate's rotation (`/api/v1/node/certificate`) and its stream
+//! (`/api/v1/node/stream`), both by its certificate.
+
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use jiff::{SignedDuration, Timestamp};
+use orco_state::{Event, EventKind, NodeStatus, State as Fold};
+
+use crate::context::{ApiContext, ClusterContext};
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{ApiPath, JsonBody};
+use crate::model::{
+    Accepted, CertificateRequest, JoinRequest, NodeCertificate, TokenCreated, TokenList,
+    TokenRequest, TokenView,
+};
+
+/// How long a join token is accepted by default.
+pub const DEFAULT_TOKEN_TTL: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+fn cluster(ctx: &ApiContext) -> Result<&ClusterContext, ApiError> {
+    ctx.cluster().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "not_a_server",
+            "this daemon runs its node in its own process and has no cluster: start `orco server` for nodes to join",
+        )
+    })
+}
+
+/// The node a request's client certificate proves, or 401.
+fn peer_node(req: &Request) -> Result<String, ApiError> {
+    match req.extensions().get::<orco_pki::Peer>() {
+        Some(orco_pki::Peer(Some(node))) => Ok(node.clone()),
+        _ => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "node_certificate_required",
+            "this route is for nodes: connect over TLS with the node's certificate (`orco agent` does)",
+        )),
+    }
+}
+
+fn token_view(id: &str, t: &orco_state::JoinToken, now: Timestamp) -> TokenView {
+    let status = if t.revoked {
+        "revoked"
+    } else if now >= t.expires {
+        "expired"
+    } else if !t.reusable && !t.used_by.is_empty() {
+        "used"
+    } else {
+        "valid"
+    };
+    TokenView {
+        id: id.to_string(),
+        created_at: t.created_at,
+        expires: t.expires,
+        reusable: t.reusable,
+        used_by: t.used_by.clone(),
+        status: status.to_string(),
+    }
+}
+
+/// A node name: lowercase letters, digits, `-` and `.`, starting with a letter or digit,
+/// at most 63 characters.
+pub fn check_node_name(name: &str) -> Result<(), ApiError> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+        && name.as_bytes()[0].is_ascii_alphanumeric();
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::unprocessable(
+            "invalid_node_name",
+            format!(
+                "`{name}` is not a node name: lowercase letters, digits, `-` and `.`, starting with a letter or digit, at most 63"
+            ),
+        )
+        .with_field("node"))
+    }
+}
+
+/// List join tokens (never their secrets).
+#[utoipa::path(get, path = "/api/v1/cluster/tokens", tag = "cluster",
+    responses((status = 200, body = TokenList), (status = 409, body = ErrorBody)))]
+pub async fn list_tokens(State(ctx): State<ApiContext>) -> Result<axum::Json<TokenList>, ApiError> {
+    cluster(&ctx)?;
+    let read = ctx.read(None).await?;
+    let now = Timestamp::now();
+    Ok(axum::Json(TokenList {
+        items: read
+            .state
+            .join_tokens
+            .iter()
+            .map(|(id, t)| token_view(id, t, now))
+            .collect(),
+    }))
+}
+
+/// Create a join token: the whole token is in this answer only; the log keeps a hash of its
+/// secret.
+#[utoipa::path(post, path = "/api/v1/cluster/tokens", tag = "cluster", request_body = TokenRequest,
+    responses((status = 200, body = TokenCreated), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn create_token(
+    State(ctx): State<ApiContext>,
+    JsonBody(body): JsonBody<TokenRequest>,
+) -> Result<axum::Json<TokenCreated>, ApiError> {
+    let cluster = cluster(&ctx)?;
+    let ttl = body.ttl_seconds.map_or(DEFAULT_TOKEN_TTL, std::time::Duration::from_secs);
+    if ttl.is_zero() || ttl > std::time::Duration::from_secs(365 * 24 * 3600) {
+        return Err(ApiError::unprocessable(
+            "invalid_ttl",
+            "a join token's ttl is between 1 second and 365 days",
+        )
+        .with_field("ttl_seconds"));
+    }
+    let token = orco_pki::JoinToken::generate(cluster.authority.pin()).map_err(|e| {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "token_failed", e.to_string())
+    })?;
+    let now = Timestamp::now();
+    let expires = now
+        .checked_add(SignedDuration::try_from(ttl).unwrap_or(SignedDuration::MAX))
+        .unwrap_or(Timestamp::MAX);
+    let id = token.id.clone();
+    let hash = token.secret_hash();
+    let reusable = body.reusable;
+    ctx.write(move |state| {
+        if state.join_tokens.contains_key(&id) {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "token_exists",
+                "a join token with this id exists: try again",
+            ));
+        }
+        Ok(vec![Event::new(
+            now,
+            EventKind::JoinTokenCreated {
+                id,
+                hash,
+                expires,
+                reusable,
+            },
+        )])
+    })
+    .await?;
+    let record = orco_state::JoinToken {
+        hash: String::new(),
+        created_at: now,
+        expires,
+        reusable,
+        used_by: Vec::new(),
+        revoked: false,
+    };
+    Ok(axum::Json(TokenCreated {
+        view: token_view(&token.id, &record, now),
+        token: token.to_string(),
+    }))
+}
+
+/// Revoke a join token: no node joins with it any more (nodes that joined stay).
+#[utoipa::path(delete, path = "/api/v1/cluster/tokens/{id}", tag = "cluster",
+    params(("id" = String, Path, description = "The token's id")),
+    responses((status = 200, body = Accepted), (status = 404, body = ErrorBody)))]
+pub async fn revoke_token(
+    State(ctx): State<ApiContext>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<axum::Json<Accepted>, ApiError> {
+    cluster(&ctx)?;
+    let accepted = ctx
+        .write(|state| {
+            match state.join_tokens.get(&id) {
+                None => Err(ApiError::not_found(
+                    "token_not_found",
+                    format!("no join token `{id}` (see `orco cluster token list`)"),
+                )),
+                Some(t) if t.revoked => Ok(Vec::new()),
+                Some(_) => Ok(vec![Event::new(
+                    Timestamp::now(),
+                    EventKind::JoinTokenRevoked { id: id.clone() },
+                )]),
+            }
+        })
+        .await?;
+    Ok(axum::Json(accepted))
+}
+
+/// Why `node` may not join now, if it may not.
+fn refuse_join(state: &Fold, req: &JoinRequest, now: Timestamp) -> Result<(), ApiError> {
+    let forbidden = |code: &str, message: String| ApiError::new(StatusCode::FORBIDDEN, code, message);
+    let token = state.join_tokens.get(&req.token_id).ok_or_else(|| {
+        forbidden(
+            "token_refused",
+            format!("join token `{}` is not known to this cluster", req.token_id),
+        )
+    })?;
+    if !orco_pki::secret_matches(&token.hash, &req.secret) {
+        return Err(forbidden(
+            "token_refused",
+            format!("the secret of join token `{}` is wrong", req.token_id),
+        ));
+    }
+    if let Some(why) = token.refusal(now) {
+        return Err(forbidden("token_refused", format!("{why} (token `{}`)", req.token_id)));
+    }
+    if let Some(node) = state.nodes.get(&req.node)
+        && matches!(node.status, NodeStatus::Ready | NodeStatus::Unreachable)
+    {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "node_name_taken",
+            format!(
+                "node name `{}` is held by a live node: pick another `--node`, or `orco node remove {}` first",
+                req.node, req.node
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A node joins: its CSR is signed if the join token is valid and its name is not held by a
+/// live node.
+#[utoipa::path(post, path = "/api/v1/cluster/join", tag = "cluster", request_body = JoinRequest,
+    responses((status = 200, body = NodeCertificate), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn join(
+    State(ctx): State<ApiContext>,
+    JsonBody(req): JsonBody<JoinRequest>,
+) -> Result<axum::Json<NodeCertificate>, ApiError> {
+    let cluster = cluster(&ctx)?.clone();
+    check_node_name(&req.node)?;
+    let mut signed = None;
+    ctx.write(|state| {
+        let now = Timestamp::now();
+        refuse_join(state, &req, now)?;
+        let certificate = cluster
+            .authority
+            .sign_node(&req.csr, &req.node, orco_pki::DEFAULT_NODE_TTL)
+            .map_err(|e| ApiError::unprocessable("invalid_csr", e.to_string()).with_field("csr"))?;
+        signed = Some(certificate);
+        Ok(vec![Event::new(
+            now,
+            EventKind::JoinTokenUsed {
+                id: req.token_id.clone(),
+                node: req.node.clone(),
+            },
+        )])
+    })
+    .await?;
+    let certificate = signed.ok_or_else(|| {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "join_failed", "no certificate")
+    })?;
+    tracing::info!(node = %req.node, token = %req.token_id, "node joined");
+    Ok(axum::Json(NodeCertificate {
+        certificate,
+        ca: cluster.authority.cert_pem().to_string(),
+    }))
+}
+
+/// A node rotates its certificate: a new one for the node its current certificate proves.
+#[utoipa::path(post, path = "/api/v1/node/certificate", tag = "cluster", request_body = CertificateRequest,
+    responses((status = 200, body = NodeCertificate), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn certificate(State(ctx): State<ApiContext>, req: Request) -> Result<axum::Json<NodeCertificate>, ApiError> {
+    let cluster = cluster(&ctx)?.clone();
+    let node = peer_node(&req)?;
+    let JsonBody(body) =
+        <JsonBody<CertificateRequest> as axum::extract::FromRequest<ApiContext>>::from_request(
+            req, &ctx,
+        )
+        .await?;
+    let read = ctx.read(None).await?;
+    if read.state.nodes.get(&node).is_none_or(|n| n.status == NodeStatus::Left) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "node_removed",
+            format!("node {node} was removed: join again with a new token"),
+        ));
+    }
+    let certificate = cluster
+        .authority
+        .sign_node(&body.csr, &node, orco_pki::DEFAULT_NODE_TTL)
+        .map_err(|e| ApiError::unprocessable("invalid_csr", e.to_string()).with_field("csr"))?;
+    Ok(axum::Json(NodeCertificate {
+        certificate,
+        ca: cluster.authority.cert_pem().to_string(),
+    }))
+}
+
+/// A node's stream: upgraded to the node interface (one JSON message per line each way).
+#[utoipa::path(get, path = "/api/v1/node/stream", tag = "cluster",
+    responses((status = 101, description = "Switched to the node interface"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn stream(State(ctx): State<ApiContext>, mut req: Request) -> Result<Response, ApiError> {
+    let cluster = cluster(&ctx)?.clone();
+    let node = peer_node(&req)?;
+    let wants = req
+        .headers()
+        .get(header::UPGRADE)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(orco_cluster::dial::UPGRADE.as_bytes()));
+    if !wants {
+        return Err(ApiError::bad_request(
+            "upgrade_required",
+            format!("a node's stream is an upgrade: send `Upgrade: {}`", orco_cluster::dial::UPGRADE),
+        ));
+    }
+    let read = ctx.read(None).await?;
+    if read.state.nodes.get(&node).is_some_and(|n| n.status == NodeStatus::Left) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "node_removed",
+            format!("node {node} was removed: join again with a new token"),
+        ));
+    }
+    let upgrade = hyper::upgrade::on(&mut req);
+    tokio::spawn(async move {
+        match upgrade.await {
+            Ok(upgraded) => {
+                let io = hyper_util::rt::TokioIo::new(upgraded);
+                if let Err(e) = cluster.streams.serve(io, &node).await {
+                    tracing::warn!(node, "node stream ended: {e}");
+                } else {
+                    tracing::info!(node, "node stream closed");
+                }
+            }
+            Err(e) => tracing::warn!(node, "node stream upgrade failed: {e}"),
+        }
+    });
+    Ok((
+        StatusCode::SWITCHING_PROTOCOLS,
+        [
+            (header::CONNECTION, "upgrade"),
+            (header::UPGRADE, orco_cluster::dial::UPGRADE),
+        ],
+    )
+        .into_response())
+}

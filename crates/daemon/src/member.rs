@@ -1,0 +1,276 @@
+//! `orco agent`: one node of a cluster. The node half of the daemon — the keeper, the
+//! runtimes, the agent's supervisors and the logs — with its assignments coming from a
+//! server over mutual TLS instead of an engine in the same process.
+//!
+//! Start-up: data dir (0700) → lock → the node's identity (`DATA/pki`: its key and the
+//! certificate the cluster's CA signed; on the first start, a join with the token: the
+//! server is trusted only if its CA matches the token's pin) → keeper → agent → the stream
+//! to a server, reopened (to the next server given) whenever it ends. The fence runs while
+//! no stream is open.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use orco_agent::Agent;
+use orco_cluster::dial::{self, ServerUrl};
+use orco_cluster::{Identity, Member};
+use orco_docker::{DockerOptions, DockerRuntime, Router};
+use orco_logs::{LogConfig, Logs};
+use orco_pki::{JoinToken, NodeIdentity, NodeKey};
+use orco_runtime::ProcessRuntime;
+use orco_state::Capacity;
+use orco_wire::model::{CertificateRequest, JoinRequest, NodeCertificate};
+
+use crate::engine::{KEEPER_DIR, LOGS_DIR};
+use crate::error::DaemonError;
+use crate::lock::DataDirLock;
+use crate::output::LogSink;
+
+/// Everything `orco agent` is told.
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    /// The node's data dir.
+    pub data_dir: PathBuf,
+    /// The servers to join and stream to, tried in turn.
+    pub servers: Vec<ServerUrl>,
+    /// The join token's file (needed on the first start only).
+    pub token_file: Option<PathBuf>,
+    /// The node's name.
+    pub node: String,
+    /// Its labels.
+    pub labels: BTreeMap<String, String>,
+    /// Its taints.
+    pub taints: Vec<String>,
+    /// Cores and memory offered; by default the machine's.
+    pub capacity: Option<Capacity>,
+    /// Kept back from the capacity for the system.
+    pub reserve: Capacity,
+    /// The orco executable that runs the keeper.
+    pub program: PathBuf,
+    /// The label scope of the node's containers.
+    pub docker_scope: String,
+    /// Output lines a stack's log queue holds.
+    pub log_queue_lines: usize,
+}
+
+/// The machine's cores (in thousandths) and memory, from the scheduler's view of this
+/// process and /proc/meminfo.
+pub fn machine_capacity() -> Capacity {
+    let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    Capacity {
+        cpu_millis: u64::try_from(cpus).unwrap_or(1) * 1000,
+        memory: orco_api::node::meminfo_bytes(&meminfo, "MemTotal"),
+    }
+}
+
+/// The node's identity: loaded from `DATA/pki`, or obtained by joining with the token.
+async fn identity(config: &AgentConfig) -> Result<NodeIdentity, DaemonError> {
+    let dir = config.data_dir.join(crate::PKI_DIR);
+    let loaded = NodeIdentity::load(&dir).map_err(|e| DaemonError::Config(e.to_string()))?;
+    if let Some(identity) = loaded {
+        if identity.node() != config.node {
+            return Err(DaemonError::Config(format!(
+                "the data dir {} belongs to node {}, not {}: give this node its own --data-dir",
+                config.data_dir.display(),
+                identity.node(),
+                config.node
+            )));
+        }
+        return Ok(identity);
+    }
+    let Some(token_file) = &config.token_file else {
+        return Err(DaemonError::Config(
+            "this node has not joined yet: give it --token-file FILE (from `orco cluster token create` on a server)"
+                .to_string(),
+        ));
+    };
+    let text =
+        orco_pki::read_secret_file(token_file).map_err(|e| DaemonError::Config(e.to_string()))?;
+    let token: JoinToken = text.parse().map_err(|e: orco_pki::PkiError| {
+        DaemonError::Config(format!("{}: {e}", token_file.display()))
+    })?;
+    let key = NodeKey::generate(&config.node).map_err(|e| DaemonError::Config(e.to_string()))?;
+    let csr = key.csr_pem().map_err(|e| DaemonError::Config(e.to_string()))?;
+    let tls = orco_pki::pinned_client_config(token.pin, None)
+        .map_err(|e| DaemonError::Config(e.to_string()))?;
+    let body = serde_json::to_vec(&JoinRequest {
+        token_id: token.id.clone(),
+        secret: token.secret.clone(),
+        node: config.node.clone(),
+        csr,
+    })
+    .map_err(|e| DaemonError::Config(e.to_string()))?;
+    let path = format!("{}{}", orco_wire::API_PREFIX, orco_wire::route::CLUSTER_JOIN);
+    let mut last = String::from("no server given (--join)");
+    for url in &config.servers {
+        match dial::post(url, tls.clone(), &path, body.clone()).await {
+            Ok((status, answer)) if status.is_success() => {
+                let signed: NodeCertificate = serde_json::from_slice(&answer).map_err(|e| {
+                    DaemonError::Config(format!("{url} answered the join with {e}"))
+                })?;
+                let identity = NodeIdentity::new(key, &signed.certificate, &signed.ca)
+                    .map_err(|e| DaemonError::Config(e.to_string()))?;
+                identity
+                    .save(&dir)
+                    .map_err(|e| DaemonError::Config(e.to_string()))?;
+                tracing::info!(node = %config.node, server = %url, "joined the cluster");
+                return Ok(identity);
+            }
+            Ok((status, answer)) => {
+                // A refusal is final: another server of the same cluster says the same.
+                return Err(DaemonError::Config(format!(
+                    "{url} refused the join ({status}): {}",
+                    dial::error_message(&String::from_utf8_lossy(&answer))
+                )));
+            }
+            Err(e) => last = e.to_string(),
+        }
+    }
+    Err(DaemonError::Config(format!("cannot join: {last}")))
+}
+
+/// Asks for a new certificate (a new key) when a third of the current one's life is left;
+/// the next stream uses it.
+async fn rotate(config: &AgentConfig, identity: &NodeIdentity) -> Option<NodeIdentity> {
+    if std::time::SystemTime::now() < identity.renew_at() {
+        return None;
+    }
+    let key = identity.rotate_key().ok()?;
+    let csr = key.csr_pem().ok()?;
+    let tls = orco_pki::pinned_client_config(identity.ca_pin(), Some(identity)).ok()?;
+    let body = serde_json::to_vec(&CertificateRequest { csr }).ok()?;
+    let path = format!("{}{}", orco_wire::API_PREFIX, orco_wire::route::NODE_CERTIFICATE);
+    for url in &config.servers {
+        match dial::post(url, tls.clone(), &path, body.clone()).await {
+            Ok((status, answer)) if status.is_success() => {
+                let signed: NodeCertificate = serde_json::from_slice(&answer).ok()?;
+                let renewed = NodeIdentity::new(key, &signed.certificate, &signed.ca).ok()?;
+                let dir = config.data_dir.join(crate::PKI_DIR);
+                if let Err(e) = renewed.save(&dir) {
+                    tracing::warn!("cannot save the node's new certificate: {e}");
+                    return None;
+                }
+                tracing::info!("the node's certificate was renewed");
+                return Some(renewed);
+            }
+            Ok((status, answer)) => {
+                tracing::warn!(
+                    "{url} refused to renew the node's certificate ({status}): {}",
+                    dial::error_message(&String::from_utf8_lossy(&answer))
+                );
+                return None;
+            }
+            Err(e) => tracing::warn!("cannot renew the node's certificate: {e}"),
+        }
+    }
+    None
+}
+
+/// Runs the node until SIGTERM or SIGINT; its instances keep running under the keeper (the
+/// keeper's fence stops them if the node's lease ends first).
+pub async fn run_agent(config: AgentConfig) -> Result<(), DaemonError> {
+    if config.servers.is_empty() {
+        return Err(DaemonError::Config(
+            "--join needs at least one server: https://HOST:PORT".to_string(),
+        ));
+    }
+    crate::daemon::private_dir(&config.data_dir)?;
+    let _lock = DataDirLock::acquire(&config.data_dir)?;
+    let mut identity = identity(&config).await?;
+    let keeper_dir = config.data_dir.join(KEEPER_DIR);
+    let args: [OsString; 3] = [
+        "keeper".into(),
+        "--dir".into(),
+        keeper_dir.clone().into_os_string(),
+    ];
+    let process = ProcessRuntime::connect_or_start(&keeper_dir, &config.program, &args)
+        .await
+        .map_err(DaemonError::Keeper)?;
+    let options = DockerOptions {
+        scope: config.docker_scope.clone(),
+        ..DockerOptions::default()
+    };
+    let docker = match tokio::time::timeout(Duration::from_secs(5), DockerRuntime::connect(options))
+        .await
+    {
+        Ok(Ok(docker)) => Some(docker),
+        _ => {
+            tracing::info!("no docker engine: docker services cannot start on this node");
+            None
+        }
+    };
+    let keeper = process.clone();
+    let runtime = Router::new(process, docker);
+    let log_dir = config.data_dir.join(LOGS_DIR);
+    let logs = Logs::new(LogConfig {
+        queue_lines: config.log_queue_lines,
+        ..LogConfig::new(&log_dir)
+    })
+    .map_err(DaemonError::Logs)?;
+    let sink = LogSink::new(logs.clone(), &log_dir).with_keeper(keeper);
+    sink.keep_saving();
+    let (tx, rx) = tokio::sync::mpsc::channel(4096);
+    let agent = Agent::start(runtime, tx, Some(Arc::new(sink)))
+        .await
+        .map_err(DaemonError::Agent)?;
+    let capacity = config.capacity.unwrap_or_else(machine_capacity);
+    let allocatable = Capacity {
+        cpu_millis: capacity.cpu_millis.saturating_sub(config.reserve.cpu_millis),
+        memory: capacity.memory.saturating_sub(config.reserve.memory),
+    };
+    let mut member = Member::new(
+        Identity {
+            node: config.node.clone(),
+            capacity,
+            allocatable,
+            labels: config.labels.clone(),
+            taints: config.taints.clone(),
+        },
+        agent,
+        rx,
+    );
+    tracing::info!(node = %config.node, "orco agent {} running", orco_api::VERSION);
+    let streams = async {
+        let mut pause = Duration::from_millis(200);
+        for url in config.servers.iter().cycle() {
+            if let Some(renewed) = rotate(&config, &identity).await {
+                identity = renewed;
+            }
+            let tls = match orco_pki::pinned_client_config(identity.ca_pin(), Some(&identity)) {
+                Ok(tls) => tls,
+                Err(e) => {
+                    tracing::error!("cannot use the node's certificate: {e}");
+                    return;
+                }
+            };
+            match dial::open_stream(url, tls).await {
+                Ok((io, local)) => {
+                    pause = Duration::from_millis(200);
+                    match member.session(io, local).await {
+                        Ok(()) => tracing::warn!(server = %url, "the stream ended"),
+                        Err(e) => tracing::warn!(server = %url, "the stream ended: {e}"),
+                    }
+                }
+                Err(e) => tracing::warn!(server = %url, "cannot open the stream: {e}"),
+            }
+            member.idle(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(2));
+        }
+    };
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term =
+        signal(SignalKind::terminate()).map_err(|e| DaemonError::io("handle", "SIGTERM", e))?;
+    let mut int =
+        signal(SignalKind::interrupt()).map_err(|e| DaemonError::io("handle", "SIGINT", e))?;
+    tokio::select! {
+        () = streams => {}
+        _ = term.recv() => tracing::info!("SIGTERM: the agent stops, its instances run on"),
+        _ = int.recv() => tracing::info!("SIGINT: the agent stops, its instances run on"),
+    }
+    let _ = tokio::task::spawn_blocking(move || logs.shutdown()).await;
+    Ok(())
+}
