@@ -17,7 +17,9 @@ use crate::ClusterError;
 /// The upgrade token of the node stream.
 pub const UPGRADE: &str = "orco-interface";
 /// The path of the node stream.
-pub const STREAM_PATH: &str = "/v1/node/stream";
+fn stream_path() -> String {
+    format!("{}{}", orco_wire::API_PREFIX, orco_wire::route::NODE_STREAM)
+}
 /// How long a connection may take to open (TCP and TLS).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a join or a certificate request may take.
@@ -156,7 +158,7 @@ pub async fn open_stream(
         .await
         .map_err(|e| ClusterError::Protocol(format!("HTTP: {e}")))?;
     tokio::spawn(connection.with_upgrades());
-    let request = hyper::Request::get(STREAM_PATH)
+    let request = hyper::Request::get(stream_path())
         .header(hyper::header::HOST, format!("{}:{}", url.host, url.port))
         .header(hyper::header::CONNECTION, "upgrade")
         .header(hyper::header::UPGRADE, UPGRADE)

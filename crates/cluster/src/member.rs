@@ -94,6 +94,17 @@ impl<R: Runtime + 'static> Member<R> {
             .collect()
     }
 
+    /// The keeper holds the same deadline over the same instances: it kills them if this
+    /// agent hangs or dies before it can. Handed over on every grant and every change of
+    /// the assignments.
+    fn hand_fence_to_keeper(&self) {
+        if self.fencing
+            && let Some(at) = self.deadline.at_ms()
+        {
+            self.agent.arm_fence(at, &self.fenced());
+        }
+    }
+
     /// The lease ended: every instance that may not outlive its node's connection
     /// (`onDisconnect: stop`) is killed at once and forgotten.
     async fn fence(&mut self) {
@@ -177,16 +188,13 @@ impl<R: Runtime + 'static> Member<R> {
                     Some(Down::Ack(ack)) => self.outbox.acknowledged(ack.through),
                     Some(Down::Lease(lease)) => {
                         self.deadline.granted(lease);
-                        if self.fencing
-                            && let Some(at) = self.deadline.at_ms()
-                        {
-                            // The keeper holds the same deadline: it kills them if this
-                            // agent hangs or dies before it can.
-                            self.agent.arm_fence(at, &self.fenced());
-                        }
+                        self.hand_fence_to_keeper();
                     }
                     Some(down) => match self.set.accept(down) {
-                        Ok(()) => self.agent.apply(&self.set),
+                        Ok(()) => {
+                            self.agent.apply(&self.set);
+                            self.hand_fence_to_keeper();
+                        }
                         Err(e @ InterfaceError::Stale { .. }) => {
                             tracing::warn!("assignments refused: {e}");
                         }

@@ -148,13 +148,6 @@ impl Daemon {
                         "a server needs --listen ADDR: its nodes join it there".to_string(),
                     ));
                 }
-                let pki = config.data_dir.join(crate::PKI_DIR);
-                let authority = tokio::task::spawn_blocking(move || {
-                    orco_pki::Authority::load_or_create(&pki)
-                })
-                .await
-                .map_err(|e| DaemonError::io("open the cluster CA in", config.data_dir.display(), e))?
-                .map_err(|e| DaemonError::Config(e.to_string()))?;
                 let (engine, streams) = crate::engine::start_server_engine(
                     &store,
                     config.max_concurrent_tasks,
@@ -163,7 +156,7 @@ impl Daemon {
                 )
                 .await?;
                 cluster = Some(orco_api::ClusterContext {
-                    authority: Arc::new(authority),
+                    authority: authority.clone(),
                     streams,
                 });
                 engine

@@ -26,10 +26,6 @@ pub mod output;
 mod pulls;
 pub mod serve;
 
-/// The certificates' directory inside the data dir (the CA, the server's certificate, a
-/// node's identity).
-pub const PKI_DIR: &str = "pki";
-
 pub use config::{Config, ServerOptions};
 pub use daemon::Daemon;
 pub use error::DaemonError;

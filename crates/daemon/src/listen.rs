@@ -109,7 +109,7 @@ pub fn with_token(router: Router, token: String) -> Router {
     router.layer(middleware::from_fn(move |request: Request, next: Next| {
         let expected = expected.clone();
         async move {
-            if request.uri().path() == OPEN_PATH {
+            if request.uri().path() == OPEN_PATH || is_node_path(request.uri().path()) {
                 return next.run(request).await;
             }
             let given = request
@@ -125,6 +125,15 @@ pub fn with_token(router: Router, token: String) -> Router {
             }
         }
     }))
+}
+
+/// The routes nodes use: they carry no bearer token but prove themselves otherwise (a join
+/// token in the body, or the node's certificate), and answer nothing else.
+fn is_node_path(path: &str) -> bool {
+    use orco_wire::route;
+    [route::CLUSTER_JOIN, route::NODE_CERTIFICATE, route::NODE_STREAM]
+        .iter()
+        .any(|r| path.strip_prefix(orco_wire::API_PREFIX) == Some(*r))
 }
 
 fn unauthorized() -> Response {

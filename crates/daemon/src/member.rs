@@ -69,7 +69,7 @@ pub fn machine_capacity() -> Capacity {
 
 /// The node's identity: loaded from `DATA/pki`, or obtained by joining with the token.
 async fn identity(config: &AgentConfig) -> Result<NodeIdentity, DaemonError> {
-    let dir = config.data_dir.join(crate::PKI_DIR);
+    let dir = config.data_dir.join(crate::daemon::PKI_DIR);
     let loaded = NodeIdentity::load(&dir).map_err(|e| DaemonError::Config(e.to_string()))?;
     if let Some(identity) = loaded {
         if identity.node() != config.node {
@@ -149,7 +149,7 @@ async fn rotate(config: &AgentConfig, identity: &NodeIdentity) -> Option<NodeIde
             Ok((status, answer)) if status.is_success() => {
                 let signed: NodeCertificate = serde_json::from_slice(&answer).ok()?;
                 let renewed = NodeIdentity::new(key, &signed.certificate, &signed.ca).ok()?;
-                let dir = config.data_dir.join(crate::PKI_DIR);
+                let dir = config.data_dir.join(crate::daemon::PKI_DIR);
                 if let Err(e) = renewed.save(&dir) {
                     tracing::warn!("cannot save the node's new certificate: {e}");
                     return None;

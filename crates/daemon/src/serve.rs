@@ -203,7 +203,6 @@ pub async fn serve<L: Accept>(
 ) {
     let open = Arc::new(AtomicUsize::new(0));
     let refused = AtomicUsize::new(0);
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
@@ -240,7 +239,6 @@ pub async fn serve<L: Accept>(
         let opening = listener.open(raw);
         let router = router.clone();
         let builder = builder.clone();
-        let watcher = graceful.watcher();
         let mut stop = stopped.clone();
         let head_timeout = limits.head_timeout;
         tokio::spawn(async move {
@@ -278,21 +276,33 @@ pub async fn serve<L: Accept>(
                     }
                 }
             });
-            let connection = watcher.watch(builder.serve_connection(TokioIo::new(io), service));
-            let cut = async {
-                let _ = stop.wait_for(|stop| *stop).await;
-                if !following.load(Ordering::Acquire) {
-                    std::future::pending::<()>().await;
+            // With upgrades: a node's stream leaves HTTP for the node interface.
+            let connection = builder
+                .serve_connection(TokioIo::new(io), service)
+                .with_upgrades();
+            let mut connection = std::pin::pin!(connection);
+            let mut stopping = false;
+            loop {
+                tokio::select! {
+                    _ = connection.as_mut() => break,
+                    _ = stop.wait_for(|stop| *stop), if !stopping => {
+                        stopping = true;
+                        // A stream that never ends by itself is cut; anything else finishes
+                        // the request under way and closes.
+                        if following.load(Ordering::Acquire) {
+                            break;
+                        }
+                        connection.as_mut().graceful_shutdown();
+                    }
                 }
-            };
-            tokio::select! {
-                _ = connection => {}
-                () = cut => {}
             }
             drop(place);
         });
     }
-    graceful.shutdown().await;
+    // Requests under way finish (the caller bounds how long).
+    while open.load(Ordering::Acquire) > 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
 
 /// The `follow` parameter of a request's query, if given.

@@ -35,6 +35,7 @@ fn config(dir: &Path) -> Config {
         log_queue_lines: 8192,
         docker_scope: "orco-tls-test".to_string(),
         max_concurrent_tasks: 0,
+        server: None,
     }
 }
 

@@ -1,0 +1,471 @@
+//! Cluster mode end to end with the real binary: `orco server` and `orco agent`s on
+//! loopback, each agent with its own data dir and keeper; join with a token over mutual TLS,
+//! instances spread over nodes, a node that crashes or hangs and its instances ready
+//! elsewhere — never two live processes for one slot.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{ORCO, shutdown_keeper};
+use nix::sys::signal::{Signal, kill, killpg};
+use nix::unistd::Pid;
+
+/// A server and its agents in a temp dir; everything is killed on drop.
+struct Cluster {
+    dir: tempfile::TempDir,
+    port: u16,
+    server: Option<Child>,
+    agents: BTreeMap<String, Option<Child>>,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|s| !s.contains(") Z ") && !s.contains(") X "))
+}
+
+/// The keeper serving `dir`, by its own answer.
+fn keeper_pid(dir: &Path) -> Option<i32> {
+    use orco_runtime::protocol::{Op, Request, VERSION, json_frame};
+    let mut stream = std::os::unix::net::UnixStream::connect(dir.join("keeper.sock")).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let frame = json_frame(&Request {
+        id: 0,
+        op: Op::Hello { version: VERSION },
+    })
+    .ok()?;
+    stream.write_all(&frame).ok()?;
+    let mut buf = vec![0u8; 4096];
+    let n = stream.read(&mut buf).ok()?;
+    let text = String::from_utf8_lossy(&buf[..n]);
+    let at = text.find("\"pid\":")? + 6;
+    text[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .ok()
+}
+
+impl Cluster {
+    fn new() -> Cluster {
+        Cluster {
+            dir: tempfile::tempdir().unwrap(),
+            port: free_port(),
+            server: None,
+            agents: BTreeMap::new(),
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn log(&self, name: &str) -> std::fs::File {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.path(&format!("{name}.log")))
+            .unwrap()
+    }
+
+    fn logs(&self) -> String {
+        let mut all = String::new();
+        for name in std::iter::once("server".to_string()).chain(self.agents.keys().cloned()) {
+            all += &format!(
+                "--- {name}.log\n{}\n",
+                std::fs::read_to_string(self.path(&format!("{name}.log"))).unwrap_or_default()
+            );
+        }
+        all
+    }
+
+    /// `orco ARGS` against the server's socket.
+    fn orco(&self, args: &[&str]) -> std::process::Output {
+        Command::new(ORCO)
+            .args(args)
+            .env("ORCO_HOST", format!("unix://{}", self.path("server.sock").display()))
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.orco(args);
+        assert!(
+            out.status.success(),
+            "orco {args:?} failed:\n{}\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            self.logs()
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn start_server(&mut self, extra: &[&str]) {
+        let token = self.path("api-token");
+        std::fs::write(&token, "api-secret-for-tests").unwrap();
+        std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let listen = format!("127.0.0.1:{}", self.port);
+        let child = Command::new(ORCO)
+            .args(["server", "--data-dir"])
+            .arg(self.path("server"))
+            .arg("--socket")
+            .arg(self.path("server.sock"))
+            .args(["--listen", &listen, "--token-file"])
+            .arg(&token)
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(self.log("server"))
+            .stderr(self.log("server"))
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        self.server = Some(child);
+        for _ in 0..600 {
+            if self.orco(&["cluster", "health"]).status.success() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("the server did not answer:\n{}", self.logs());
+    }
+
+    /// A join token in a 0600 file.
+    fn token_file(&self, name: &str, extra: &[&str]) -> PathBuf {
+        let mut args = vec!["cluster", "token", "create"];
+        args.extend_from_slice(extra);
+        let token = self.ok(&args);
+        let path = self.path(name);
+        std::fs::write(&path, token.trim()).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        path
+    }
+
+    fn agent_command(&self, node: &str, token: &Path) -> Command {
+        let mut command = Command::new(ORCO);
+        command
+            .args(["agent", "--join", &format!("https://127.0.0.1:{}", self.port)])
+            .arg("--token-file")
+            .arg(token)
+            .args(["--node", node, "--data-dir"])
+            .arg(self.path(node))
+            .args(["--capacity", "cpu=4,memory=8Gi"])
+            .env("ORCO_DOCKER_SCOPE", format!("orco-test-cluster-{node}"))
+            .stdin(Stdio::null());
+        command
+    }
+
+    fn start_agent(&mut self, node: &str, token: &Path) {
+        let child = self
+            .agent_command(node, token)
+            .stdout(self.log(node))
+            .stderr(self.log(node))
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        self.agents.insert(node.to_string(), Some(child));
+    }
+
+    fn agent_pid(&self, node: &str) -> i32 {
+        let child = self.agents[node].as_ref().unwrap();
+        i32::try_from(child.id()).unwrap()
+    }
+
+    /// `orco node list -o json` items by name.
+    fn nodes(&self) -> BTreeMap<String, serde_json::Value> {
+        let v: serde_json::Value =
+            serde_json::from_str(&self.ok(&["node", "list", "-o", "json"])).unwrap();
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| (n["name"].as_str().unwrap().to_string(), n.clone()))
+            .collect()
+    }
+
+    /// `orco ps -o json` items.
+    fn instances(&self) -> Vec<serde_json::Value> {
+        let v: serde_json::Value =
+            serde_json::from_str(&self.ok(&["ps", "-o", "json"])).unwrap();
+        v["items"].as_array().cloned().unwrap_or_default()
+    }
+
+    fn wait_for(&self, what: &str, limit: Duration, mut done: impl FnMut(&Cluster) -> bool) {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if done(self) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!(
+            "{what}: not within {limit:?}\nnodes: {:?}\ninstances: {:#?}\n{}",
+            self.nodes(),
+            self.instances(),
+            self.logs()
+        );
+    }
+
+    fn wait_nodes_ready(&self, names: &[&str]) {
+        self.wait_for("nodes ready", Duration::from_secs(30), |c| {
+            let nodes = c.nodes();
+            names
+                .iter()
+                .all(|n| nodes.get(*n).is_some_and(|v| v["status"] == "ready"))
+        });
+    }
+
+    fn apply(&self, name: &str, text: &str) {
+        let path = self.path(name);
+        std::fs::write(&path, text).unwrap();
+        self.ok(&["apply", "-f", path.to_str().unwrap()]);
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for (node, child) in &mut self.agents {
+            if let Some(child) = child {
+                let _ = kill(Pid::from_raw(i32::try_from(child.id()).unwrap()), Signal::SIGCONT);
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            shutdown_keeper(&self.dir.path().join(node).join("keeper"));
+        }
+        if let Some(server) = &mut self.server {
+            let _ = server.kill();
+            let _ = server.wait();
+        }
+    }
+}
+
+/// Running instances of the stack: (slot, node, pid).
+fn running(c: &Cluster) -> Vec<(String, String, i32)> {
+    c.instances()
+        .iter()
+        .filter(|i| i["phase"] == "running")
+        .filter_map(|i| {
+            Some((
+                i["id"].as_str()?.to_string(),
+                i["node"].as_str()?.to_string(),
+                i32::try_from(i["pid"].as_u64()?).ok()?,
+            ))
+        })
+        .collect()
+}
+
+const STACK: &str = "version: 0.1\nstack: {name: fleet}\nservices:\n  web:\n    command: [sleep, '3600']\n    replicas: 4\n";
+
+fn two_nodes_running_the_fleet() -> Cluster {
+    let mut c = Cluster::new();
+    c.start_server(&[]);
+    let token = c.token_file("join-token", &["--reusable"]);
+    c.start_agent("n1", &token);
+    c.start_agent("n2", &token);
+    c.wait_nodes_ready(&["n1", "n2"]);
+    c.apply("fleet.yaml", STACK);
+    c.wait_for("4 instances running on both nodes", Duration::from_secs(30), |c| {
+        let run = running(c);
+        run.len() == 4
+            && run.iter().any(|(_, n, _)| n == "n1")
+            && run.iter().any(|(_, n, _)| n == "n2")
+    });
+    c
+}
+
+#[test]
+fn agents_join_with_a_token_and_the_instances_spread_over_the_nodes() {
+    let c = two_nodes_running_the_fleet();
+    let nodes = c.nodes();
+    assert_eq!(nodes.len(), 2, "{nodes:?}");
+    assert_eq!(nodes["n1"]["allocatable_cpu_millis"], 4000);
+    let run = running(&c);
+    let per_node = |n: &str| run.iter().filter(|(_, node, _)| node == n).count();
+    assert_eq!((per_node("n1"), per_node("n2")), (2, 2), "{run:?}");
+    for (_, _, pid) in &run {
+        assert!(alive(*pid), "pid {pid} of a running instance is alive");
+    }
+    let tokens = c.ok(&["cluster", "token", "list", "-o", "json"]);
+    assert!(tokens.contains("\"n1\"") && tokens.contains("\"n2\""), "{tokens}");
+    assert!(!tokens.contains("orco1."), "a listed token shows no secret: {tokens}");
+}
+
+#[test]
+fn a_crashed_node_s_instances_are_ready_on_another_node_and_never_run_twice() {
+    let mut c = two_nodes_running_the_fleet();
+    let before = running(&c);
+    let on_n1: Vec<(String, i32)> = before
+        .iter()
+        .filter(|(_, n, _)| n == "n1")
+        .map(|(id, _, pid)| (id.clone(), *pid))
+        .collect();
+    // The machine dies: agent, keeper and instances at once.
+    let keeper = keeper_pid(&c.path("n1").join("keeper")).expect("n1's keeper answers");
+    let agent = c.agent_pid("n1");
+    let _ = killpg(Pid::from_raw(agent), Signal::SIGKILL);
+    let _ = kill(Pid::from_raw(keeper), Signal::SIGKILL);
+    for (_, pid) in &on_n1 {
+        let _ = kill(Pid::from_raw(*pid), Signal::SIGKILL);
+    }
+    if let Some(mut child) = c.agents.get_mut("n1").and_then(Option::take) {
+        let _ = child.wait();
+    }
+    c.wait_for("every slot running on n2", Duration::from_secs(30), |c| {
+        let run = running(c);
+        run.len() == 4 && run.iter().all(|(_, n, _)| n == "n2")
+    });
+    assert_eq!(c.nodes()["n1"]["status"], "lost");
+    let after = running(&c);
+    for (slot, _) in &on_n1 {
+        let live = after
+            .iter()
+            .filter(|(id, _, pid)| id == slot && alive(*pid))
+            .count();
+        assert_eq!(live, 1, "{slot}: one live process, {after:?}");
+    }
+    let history = c.ok(&["events", "-o", "json"]);
+    assert!(history.contains("node_lost"), "the loss is on record");
+}
+
+#[test]
+fn a_frozen_agent_s_keeper_kills_its_instances_before_they_run_elsewhere() {
+    let c = two_nodes_running_the_fleet();
+    let before = running(&c);
+    let old: BTreeMap<String, i32> = before
+        .iter()
+        .filter(|(_, n, _)| n == "n1")
+        .map(|(id, _, pid)| (id.clone(), *pid))
+        .collect();
+    assert!(!old.is_empty());
+    // The agent hangs; its keeper and instances go on, and nothing on the node answers.
+    let agent = c.agent_pid("n1");
+    kill(Pid::from_raw(agent), Signal::SIGSTOP).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut overlap = Vec::new();
+    loop {
+        let run = running(&c);
+        for (slot, old_pid) in &old {
+            let replaced = run
+                .iter()
+                .any(|(id, n, pid)| id == slot && n == "n2" && alive(*pid));
+            if replaced && alive(*old_pid) {
+                overlap.push(slot.clone());
+            }
+        }
+        if run.len() == 4 && run.iter().all(|(_, n, _)| n == "n2") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not moved: {run:?}\n{}", c.logs());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(overlap.is_empty(), "two live processes for {overlap:?}\n{}", c.logs());
+    for (slot, pid) in &old {
+        assert!(!alive(*pid), "{slot}'s old process {pid} was fenced");
+    }
+    // The agent comes back: it holds nothing it no longer owns, and the slots stay single.
+    kill(Pid::from_raw(agent), Signal::SIGCONT).unwrap();
+    c.wait_nodes_ready(&["n1", "n2"]);
+    std::thread::sleep(Duration::from_secs(2));
+    let run = running(&c);
+    assert_eq!(run.len(), 4, "{run:?}");
+    assert!(run.iter().all(|(_, n, pid)| n == "n2" && alive(*pid)), "{run:?}");
+}
+
+#[test]
+fn a_wrong_revoked_or_loose_token_and_a_foreign_ca_are_refused_with_a_reason() {
+    let mut c = Cluster::new();
+    c.start_server(&[]);
+    let run_agent = |c: &Cluster, node: &str, token: &Path| {
+        let out = c
+            .agent_command(node, token)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{node} joined");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    // A token file others may read.
+    let loose = c.token_file("loose-token", &[]);
+    std::fs::set_permissions(&loose, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let e = run_agent(&c, "n1", &loose);
+    assert!(e.contains("readable by others"), "{e}");
+    // A revoked token.
+    let revoked = c.token_file("revoked-token", &[]);
+    let text = std::fs::read_to_string(&revoked).unwrap();
+    let id = text.split('.').nth(1).unwrap().to_string();
+    c.ok(&["cluster", "token", "revoke", &id]);
+    let e = run_agent(&c, "n2", &revoked);
+    assert!(e.contains("revoked"), "{e}");
+    // A wrong secret.
+    let good = c.token_file("good-token", &[]);
+    let text = std::fs::read_to_string(&good).unwrap();
+    let mut parts: Vec<String> = text.trim().split('.').map(String::from).collect();
+    parts[3] = "x".repeat(parts[3].len());
+    let wrong = c.path("wrong-token");
+    std::fs::write(&wrong, parts.join(".")).unwrap();
+    std::fs::set_permissions(&wrong, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let e = run_agent(&c, "n3", &wrong);
+    assert!(e.contains("secret"), "{e}");
+    // Another CA's pin.
+    let mut parts: Vec<String> = text.trim().split('.').map(String::from).collect();
+    parts[2] = "0".repeat(64);
+    let foreign = c.path("foreign-token");
+    std::fs::write(&foreign, parts.join(".")).unwrap();
+    std::fs::set_permissions(&foreign, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let e = run_agent(&c, "n4", &foreign);
+    assert!(e.contains("does not match the pin"), "{e}");
+    // The good token joins, once.
+    c.start_agent("n5", &good);
+    c.wait_nodes_ready(&["n5"]);
+    let e = run_agent(&c, "n6", &good);
+    assert!(e.contains("already used"), "{e}");
+    // A name held by a live node.
+    let another = c.token_file("another-token", &[]);
+    std::fs::remove_dir_all(c.path("n5-copy")).ok();
+    let out = Command::new(ORCO)
+        .args(["agent", "--join", &format!("https://127.0.0.1:{}", c.port)])
+        .arg("--token-file")
+        .arg(&another)
+        .args(["--node", "n5", "--data-dir"])
+        .arg(c.path("n5-copy"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && e.contains("held by a live node"), "{e}");
+    // Nothing was recorded for the refused nodes.
+    let nodes = c.nodes();
+    assert_eq!(nodes.keys().collect::<Vec<_>>(), vec!["n5"]);
+    // A plain-text client of the node routes gets no stream.
+    let mut plain = std::net::TcpStream::connect(("127.0.0.1", c.port)).unwrap();
+    plain
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    plain
+        .write_all(b"GET /api/v1/node/stream HTTP/1.1\r\nHost: x\r\nUpgrade: orco-interface\r\nConnection: upgrade\r\n\r\n")
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = plain.read_to_end(&mut answer);
+    assert!(
+        !String::from_utf8_lossy(&answer).contains("101"),
+        "plain text got a stream"
+    );
+}
