@@ -4,11 +4,11 @@ use utoipa::OpenApi;
 
 use crate::error::{ErrorBody, ErrorDetail, FieldProblem};
 use crate::model::{
-    Accepted, Blocked, CertificateRequest, ClusterInfo, JoinRequest, NodeCertificate, TokenCreated,
-    TokenList, TokenRequest, TokenView, DependencyView, EventView, Health, HistoryView, InstanceList,
-    InstanceView, NodeList, NodeView, RollbackRequest, RolloutInstance, RolloutState, RolloutView,
-    ScaleRequest, SpecRevision, StackDetail, StackList, StackView, WorkloadCreate, WorkloadDetail,
-    WorkloadList, WorkloadView,
+    Accepted, Blocked, CertificateRequest, ClusterInfo, DependencyView, EventView, Health,
+    HistoryView, InstanceList, InstanceView, JoinRequest, NodeCertificate, NodeList, NodeView,
+    RollbackRequest, RolloutInstance, RolloutState, RolloutView, ScaleRequest, SpecRevision,
+    StackDetail, StackList, StackView, TokenCreated, TokenList, TokenRequest, TokenView,
+    WorkloadCreate, WorkloadDetail, WorkloadList, WorkloadView,
 };
 use crate::routes::jobs::{
     JobList, JobRunView, JobSubmit, JobSubmitted, ProgressReport, ScheduleView, TaskView,

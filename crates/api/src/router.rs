@@ -65,7 +65,10 @@ pub fn router(ctx: ApiContext) -> Router {
             route::CLUSTER_TOKENS,
             get(members::list_tokens).post(members::create_token),
         )
-        .route(route::CLUSTER_TOKEN, axum::routing::delete(members::revoke_token))
+        .route(
+            route::CLUSTER_TOKEN,
+            axum::routing::delete(members::revoke_token),
+        )
         .route(route::EVENTS, get(events::stream))
         .route(route::HISTORY, get(history::get))
         .route(route::CLUSTER, get(cluster::info))

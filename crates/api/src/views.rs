@@ -603,11 +603,13 @@ fn summary(kind: &EventKind) -> String {
         EventKind::NodeLost { node, epoch } => {
             format!("node {node} is lost (epoch {epoch}): its instances are placed elsewhere")
         }
-        EventKind::NodeCordoned { node, cordoned } => if *cordoned {
-            format!("node {node} cordoned")
-        } else {
-            format!("node {node} uncordoned")
-        },
+        EventKind::NodeCordoned { node, cordoned } => {
+            if *cordoned {
+                format!("node {node} cordoned")
+            } else {
+                format!("node {node} uncordoned")
+            }
+        }
         EventKind::NodeRemoved { node } => format!("node {node} removed"),
         EventKind::NodeEventsStored { node, through } => {
             format!("node {node}: events through {through} stored")

@@ -539,8 +539,12 @@ impl Client {
         &self,
         request: &orco_wire::model::TokenRequest,
     ) -> Result<orco_wire::model::TokenCreated, ClientError> {
-        self.call(Method::POST, &path(route::CLUSTER_TOKENS, &[]), Some(request))
-            .await
+        self.call(
+            Method::POST,
+            &path(route::CLUSTER_TOKENS, &[]),
+            Some(request),
+        )
+        .await
     }
 
     /// `GET /api/v1/cluster/tokens`.
@@ -550,8 +554,12 @@ impl Client {
 
     /// `DELETE /api/v1/cluster/tokens/{id}`.
     pub async fn revoke_token(&self, id: &str) -> Result<Accepted, ClientError> {
-        self.call(Method::DELETE, &path(route::CLUSTER_TOKEN, &[id]), None::<&()>)
-            .await
+        self.call(
+            Method::DELETE,
+            &path(route::CLUSTER_TOKEN, &[id]),
+            None::<&()>,
+        )
+        .await
     }
 
     /// `GET /api/v1/history/{object}`.

@@ -40,9 +40,9 @@ impl std::str::FromStr for ServerUrl {
     type Err = String;
 
     fn from_str(s: &str) -> Result<ServerUrl, String> {
-        let rest = s.strip_prefix("https://").ok_or_else(|| {
-            format!("{s:?}: a server is joined over TLS only: https://HOST:PORT")
-        })?;
+        let rest = s
+            .strip_prefix("https://")
+            .ok_or_else(|| format!("{s:?}: a server is joined over TLS only: https://HOST:PORT"))?;
         let rest = rest.trim_end_matches('/');
         let (host, port) = rest
             .rsplit_once(':')
@@ -82,8 +82,9 @@ async fn connect(
         let local = tcp.local_addr()?.to_string();
         // The name is not what is checked (the configuration pins the cluster's CA), but
         // rustls needs one.
-        let name = rustls::pki_types::ServerName::try_from(url.host.clone())
-            .unwrap_or_else(|_| rustls::pki_types::ServerName::try_from("orco-server").expect("a valid name"));
+        let name = rustls::pki_types::ServerName::try_from(url.host.clone()).unwrap_or_else(|_| {
+            rustls::pki_types::ServerName::try_from("orco-server").expect("a valid name")
+        });
         let stream = TlsConnector::from(tls).connect(name, tcp).await?;
         Ok::<_, std::io::Error>((stream, local))
     };
@@ -224,7 +225,13 @@ mod tests {
         let v6: ServerUrl = "https://[::1]:7443/".parse().expect("a url");
         assert_eq!(v6.host, "::1");
         assert_eq!(v6.to_string(), "https://[::1]:7443");
-        for bad in ["http://a:1", "https://a", "https://:1", "https://a:x", "a:1"] {
+        for bad in [
+            "http://a:1",
+            "https://a",
+            "https://:1",
+            "https://a:x",
+            "a:1",
+        ] {
             assert!(bad.parse::<ServerUrl>().is_err(), "{bad}");
         }
         let e = "http://a:1".parse::<ServerUrl>().expect_err("refused");

@@ -35,7 +35,9 @@ impl<R: AsyncRead + Unpin> Reader<R> {
                 return if self.line.is_empty() {
                     Ok(None)
                 } else {
-                    Err(ClusterError::Protocol("the stream ended inside a message".into()))
+                    Err(ClusterError::Protocol(
+                        "the stream ended inside a message".into(),
+                    ))
                 };
             }
             let (take, done) = match buf.iter().position(|b| *b == b'\n') {
@@ -81,7 +83,9 @@ mod tests {
         let (r, _) = tokio::io::split(b);
         let mut reader = Reader::new(r);
         for sent_ms in [1, 2, 3] {
-            write(&mut w, &Up::Renew(Renew { sent_ms })).await.expect("written");
+            write(&mut w, &Up::Renew(Renew { sent_ms }))
+                .await
+                .expect("written");
         }
         drop(w);
         for sent_ms in [1, 2, 3] {

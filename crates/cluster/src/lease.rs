@@ -139,7 +139,10 @@ mod tests {
             l.due(t0 + Duration::from_millis(4001)),
             vec![("n1".to_string(), Lapse::Lost)]
         );
-        assert!(l.due(t0 + Duration::from_secs(60)).is_empty(), "reported once");
+        assert!(
+            l.due(t0 + Duration::from_secs(60)).is_empty(),
+            "reported once"
+        );
         assert_eq!(l.next_due(), None);
     }
 

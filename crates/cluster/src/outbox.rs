@@ -73,7 +73,10 @@ impl Outbox {
 
     /// The next batch of `node`'s numbered events from sequence number `from` on.
     pub fn batch(&self, node: &str, from: u64) -> Option<EventBatch> {
-        let mut numbered = self.queue.iter().filter(|(seq, _)| *seq >= from && *seq > 0);
+        let mut numbered = self
+            .queue
+            .iter()
+            .filter(|(seq, _)| *seq >= from && *seq > 0);
         let (first, event) = numbered.next()?;
         let mut events = vec![event.clone()];
         events.extend(numbered.take(BATCH - 1).map(|(_, e)| e.clone()));

@@ -11,9 +11,9 @@ use orco_interface::{AssignmentSet, Down, Lease, Position, Up};
 use orco_state::{EventKind, NodeStatus};
 use tokio::io::{AsyncRead, AsyncWrite};
 
+use crate::ClusterError;
 use crate::frame::{Reader, write};
 use crate::lease::{Lapse, Leases};
-use crate::ClusterError;
 
 /// The lease and grace of DESIGN.md §11's defaults.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(3);
@@ -52,7 +52,10 @@ impl Streams {
             next_stream: std::sync::atomic::AtomicU64::new(1),
             woken: Arc::new(tokio::sync::Notify::new()),
         });
-        tokio::spawn(watch_leases(Arc::downgrade(&streams), streams.woken.clone()));
+        tokio::spawn(watch_leases(
+            Arc::downgrade(&streams),
+            streams.woken.clone(),
+        ));
         streams
     }
 
@@ -234,7 +237,9 @@ async fn watch_leases(streams: std::sync::Weak<Streams>, woken: Arc<tokio::sync:
         drop(s);
         let woken = woken.notified();
         let sleep = match next {
-            Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at) + Duration::from_millis(5)),
+            Some(at) => tokio::time::sleep_until(
+                tokio::time::Instant::from_std(at) + Duration::from_millis(5),
+            ),
             None => tokio::time::sleep(Duration::from_secs(1)),
         };
         tokio::select! {

@@ -333,7 +333,12 @@ impl<R: Runtime + 'static, J: Journal> Loop<R, J> {
 
     /// Hands the plan's assignments to the node in this process, or (in a cluster) places
     /// new instances and publishes each node's set. Answers the placement events to record.
-    fn assign(&mut self, plan_assignments: BTreeMap<orco_state::InstanceId, orco_interface::Assignment>, tasks: BTreeMap<orco_state::TaskId, orco_interface::TaskAssignment>, settled: bool) {
+    fn assign(
+        &mut self,
+        plan_assignments: BTreeMap<orco_state::InstanceId, orco_interface::Assignment>,
+        tasks: BTreeMap<orco_state::TaskId, orco_interface::TaskAssignment>,
+        settled: bool,
+    ) {
         let revision = self.state.revision();
         if let Some(agent) = &mut self.agent {
             // One process: epoch 0, the set handed over as it is.
@@ -482,9 +487,10 @@ impl<R: Runtime + 'static, J: Journal> Loop<R, J> {
                 wake_at = plan.wake_at.map(instant_of);
                 let mut kinds = plan.events;
                 if self.cluster.is_some() {
-                    kinds.extend(self.state.read(|s| {
-                        place::placements(s, &plan.assignments, s.revision)
-                    }));
+                    kinds.extend(
+                        self.state
+                            .read(|s| place::placements(s, &plan.assignments, s.revision)),
+                    );
                 }
                 let settled = kinds.is_empty();
                 let mut appended = None;

@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 
 use orco_interface::{Assignment, Desired};
-use orco_scheduler::{Decision, Node, NodeStatus, Pending, Placed, Resources, Snapshot, Workload, WorkloadRef};
+use orco_scheduler::{
+    Decision, Node, NodeStatus, Pending, Placed, Resources, Snapshot, Workload, WorkloadRef,
+};
 use orco_state::{EventKind, InstanceId, Phase, State};
 
 /// The placements of every instance that should run and has no node, on the state's ready,
@@ -32,7 +34,10 @@ pub fn placements(
     let index = |w: &WorkloadRef| snapshot.workloads.iter().position(|x| &x.id == w);
     let mut pending = Vec::new();
     for a in &unplaced {
-        let w = WorkloadRef::new(a.instance.workload.stack.as_str(), a.instance.workload.name.as_str());
+        let w = WorkloadRef::new(
+            a.instance.workload.stack.as_str(),
+            a.instance.workload.name.as_str(),
+        );
         pending.push(Pending {
             instance: a.instance.to_string(),
             workload: index(&w).unwrap_or(usize::MAX),
@@ -93,7 +98,9 @@ pub fn snapshot(state: &State) -> Snapshot {
         .iter()
         .filter(|(_, i)| !matches!(i.phase, Phase::Stopped | Phase::Succeeded))
         .filter_map(|(id, i)| {
-            let node = nodes.iter().position(|n| Some(&n.name) == i.node.as_ref())?;
+            let node = nodes
+                .iter()
+                .position(|n| Some(&n.name) == i.node.as_ref())?;
             let workload = workloads.iter().position(|w| {
                 w.id.stack == id.workload.stack.as_str() && w.id.name == id.workload.name.as_str()
             })?;

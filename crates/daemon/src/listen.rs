@@ -131,9 +131,13 @@ pub fn with_token(router: Router, token: String) -> Router {
 /// token in the body, or the node's certificate), and answer nothing else.
 fn is_node_path(path: &str) -> bool {
     use orco_wire::route;
-    [route::CLUSTER_JOIN, route::NODE_CERTIFICATE, route::NODE_STREAM]
-        .iter()
-        .any(|r| path.strip_prefix(orco_wire::API_PREFIX) == Some(*r))
+    [
+        route::CLUSTER_JOIN,
+        route::NODE_CERTIFICATE,
+        route::NODE_STREAM,
+    ]
+    .iter()
+    .any(|r| path.strip_prefix(orco_wire::API_PREFIX) == Some(*r))
 }
 
 fn unauthorized() -> Response {

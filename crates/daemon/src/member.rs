@@ -94,7 +94,9 @@ async fn identity(config: &AgentConfig) -> Result<NodeIdentity, DaemonError> {
         DaemonError::Config(format!("{}: {e}", token_file.display()))
     })?;
     let key = NodeKey::generate(&config.node).map_err(|e| DaemonError::Config(e.to_string()))?;
-    let csr = key.csr_pem().map_err(|e| DaemonError::Config(e.to_string()))?;
+    let csr = key
+        .csr_pem()
+        .map_err(|e| DaemonError::Config(e.to_string()))?;
     let tls = orco_pki::pinned_client_config(token.pin, None)
         .map_err(|e| DaemonError::Config(e.to_string()))?;
     let body = serde_json::to_vec(&JoinRequest {
@@ -104,7 +106,11 @@ async fn identity(config: &AgentConfig) -> Result<NodeIdentity, DaemonError> {
         csr,
     })
     .map_err(|e| DaemonError::Config(e.to_string()))?;
-    let path = format!("{}{}", orco_wire::API_PREFIX, orco_wire::route::CLUSTER_JOIN);
+    let path = format!(
+        "{}{}",
+        orco_wire::API_PREFIX,
+        orco_wire::route::CLUSTER_JOIN
+    );
     let mut last = String::from("no server given (--join)");
     for url in &config.servers {
         match dial::post(url, tls.clone(), &path, body.clone()).await {
@@ -143,7 +149,11 @@ async fn rotate(config: &AgentConfig, identity: &NodeIdentity) -> Option<NodeIde
     let csr = key.csr_pem().ok()?;
     let tls = orco_pki::pinned_client_config(identity.ca_pin(), Some(identity)).ok()?;
     let body = serde_json::to_vec(&CertificateRequest { csr }).ok()?;
-    let path = format!("{}{}", orco_wire::API_PREFIX, orco_wire::route::NODE_CERTIFICATE);
+    let path = format!(
+        "{}{}",
+        orco_wire::API_PREFIX,
+        orco_wire::route::NODE_CERTIFICATE
+    );
     for url in &config.servers {
         match dial::post(url, tls.clone(), &path, body.clone()).await {
             Ok((status, answer)) if status.is_success() => {
@@ -194,15 +204,14 @@ pub async fn run_agent(config: AgentConfig) -> Result<(), DaemonError> {
         scope: config.docker_scope.clone(),
         ..DockerOptions::default()
     };
-    let docker = match tokio::time::timeout(Duration::from_secs(5), DockerRuntime::connect(options))
-        .await
-    {
-        Ok(Ok(docker)) => Some(docker),
-        _ => {
-            tracing::info!("no docker engine: docker services cannot start on this node");
-            None
-        }
-    };
+    let docker =
+        match tokio::time::timeout(Duration::from_secs(5), DockerRuntime::connect(options)).await {
+            Ok(Ok(docker)) => Some(docker),
+            _ => {
+                tracing::info!("no docker engine: docker services cannot start on this node");
+                None
+            }
+        };
     let keeper = process.clone();
     let runtime = Router::new(process, docker);
     let log_dir = config.data_dir.join(LOGS_DIR);
@@ -219,7 +228,9 @@ pub async fn run_agent(config: AgentConfig) -> Result<(), DaemonError> {
         .map_err(DaemonError::Agent)?;
     let capacity = config.capacity.unwrap_or_else(machine_capacity);
     let allocatable = Capacity {
-        cpu_millis: capacity.cpu_millis.saturating_sub(config.reserve.cpu_millis),
+        cpu_millis: capacity
+            .cpu_millis
+            .saturating_sub(config.reserve.cpu_millis),
         memory: capacity.memory.saturating_sub(config.reserve.memory),
     };
     let mut member = Member::new(

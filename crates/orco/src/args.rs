@@ -647,6 +647,11 @@ pub(crate) struct AgentArgs {
     #[arg(long, value_name = "cpu=N,memory=SIZE")]
     pub(crate) reserve: Option<String>,
     /// The label scope of this node's containers.
-    #[arg(long, env = "ORCO_DOCKER_SCOPE", value_name = "NAME", default_value = "orco")]
+    #[arg(
+        long,
+        env = "ORCO_DOCKER_SCOPE",
+        value_name = "NAME",
+        default_value = "orco"
+    )]
     pub(crate) docker_scope: String,
 }

@@ -99,7 +99,10 @@ impl Cluster {
     fn orco(&self, args: &[&str]) -> std::process::Output {
         Command::new(ORCO)
             .args(args)
-            .env("ORCO_HOST", format!("unix://{}", self.path("server.sock").display()))
+            .env(
+                "ORCO_HOST",
+                format!("unix://{}", self.path("server.sock").display()),
+            )
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .output()
@@ -161,7 +164,11 @@ impl Cluster {
     fn agent_command(&self, node: &str, token: &Path) -> Command {
         let mut command = Command::new(ORCO);
         command
-            .args(["agent", "--join", &format!("https://127.0.0.1:{}", self.port)])
+            .args([
+                "agent",
+                "--join",
+                &format!("https://127.0.0.1:{}", self.port),
+            ])
             .arg("--token-file")
             .arg(token)
             .args(["--node", node, "--data-dir"])
@@ -202,8 +209,7 @@ impl Cluster {
 
     /// `orco ps -o json` items.
     fn instances(&self) -> Vec<serde_json::Value> {
-        let v: serde_json::Value =
-            serde_json::from_str(&self.ok(&["ps", "-o", "json"])).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&self.ok(&["ps", "-o", "json"])).unwrap();
         v["items"].as_array().cloned().unwrap_or_default()
     }
 
@@ -243,7 +249,10 @@ impl Drop for Cluster {
     fn drop(&mut self) {
         for (node, child) in &mut self.agents {
             if let Some(child) = child {
-                let _ = kill(Pid::from_raw(i32::try_from(child.id()).unwrap()), Signal::SIGCONT);
+                let _ = kill(
+                    Pid::from_raw(i32::try_from(child.id()).unwrap()),
+                    Signal::SIGCONT,
+                );
                 let _ = child.kill();
                 let _ = child.wait();
             }
@@ -281,12 +290,16 @@ fn two_nodes_running_the_fleet() -> Cluster {
     c.start_agent("n2", &token);
     c.wait_nodes_ready(&["n1", "n2"]);
     c.apply("fleet.yaml", STACK);
-    c.wait_for("4 instances running on both nodes", Duration::from_secs(30), |c| {
-        let run = running(c);
-        run.len() == 4
-            && run.iter().any(|(_, n, _)| n == "n1")
-            && run.iter().any(|(_, n, _)| n == "n2")
-    });
+    c.wait_for(
+        "4 instances running on both nodes",
+        Duration::from_secs(30),
+        |c| {
+            let run = running(c);
+            run.len() == 4
+                && run.iter().any(|(_, n, _)| n == "n1")
+                && run.iter().any(|(_, n, _)| n == "n2")
+        },
+    );
     c
 }
 
@@ -303,8 +316,14 @@ fn agents_join_with_a_token_and_the_instances_spread_over_the_nodes() {
         assert!(alive(*pid), "pid {pid} of a running instance is alive");
     }
     let tokens = c.ok(&["cluster", "token", "list", "-o", "json"]);
-    assert!(tokens.contains("\"n1\"") && tokens.contains("\"n2\""), "{tokens}");
-    assert!(!tokens.contains("orco1."), "a listed token shows no secret: {tokens}");
+    assert!(
+        tokens.contains("\"n1\"") && tokens.contains("\"n2\""),
+        "{tokens}"
+    );
+    assert!(
+        !tokens.contains("orco1."),
+        "a listed token shows no secret: {tokens}"
+    );
 }
 
 #[test]
@@ -372,10 +391,18 @@ fn a_frozen_agent_s_keeper_kills_its_instances_before_they_run_elsewhere() {
         if run.len() == 4 && run.iter().all(|(_, n, _)| n == "n2") {
             break;
         }
-        assert!(Instant::now() < deadline, "not moved: {run:?}\n{}", c.logs());
+        assert!(
+            Instant::now() < deadline,
+            "not moved: {run:?}\n{}",
+            c.logs()
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert!(overlap.is_empty(), "two live processes for {overlap:?}\n{}", c.logs());
+    assert!(
+        overlap.is_empty(),
+        "two live processes for {overlap:?}\n{}",
+        c.logs()
+    );
     for (slot, pid) in &old {
         assert!(!alive(*pid), "{slot}'s old process {pid} was fenced");
     }
@@ -385,7 +412,10 @@ fn a_frozen_agent_s_keeper_kills_its_instances_before_they_run_elsewhere() {
     std::thread::sleep(Duration::from_secs(2));
     let run = running(&c);
     assert_eq!(run.len(), 4, "{run:?}");
-    assert!(run.iter().all(|(_, n, pid)| n == "n2" && alive(*pid)), "{run:?}");
+    assert!(
+        run.iter().all(|(_, n, pid)| n == "n2" && alive(*pid)),
+        "{run:?}"
+    );
 }
 
 #[test]
@@ -450,7 +480,10 @@ fn a_wrong_revoked_or_loose_token_and_a_foreign_ca_are_refused_with_a_reason() {
         .output()
         .unwrap();
     let e = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && e.contains("held by a live node"), "{e}");
+    assert!(
+        !out.status.success() && e.contains("held by a live node"),
+        "{e}"
+    );
     // Nothing was recorded for the refused nodes.
     let nodes = c.nodes();
     assert_eq!(nodes.keys().collect::<Vec<_>>(), vec!["n5"]);

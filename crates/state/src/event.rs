@@ -14,8 +14,8 @@ use std::collections::BTreeMap;
 use orco_spec::Stack;
 use serde::{Deserialize, Serialize};
 
-use crate::node::Capacity;
 use crate::id::{InstanceId, JobRunId, StackName, TaskId, WorkloadId};
+use crate::node::Capacity;
 
 /// One change, at one moment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

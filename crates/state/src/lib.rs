@@ -22,8 +22,8 @@ pub mod state;
 
 pub use codec::{DecodeError, SCHEMA_VERSION};
 pub use event::{Event, EventKind, ExitStatus, JobOutcome};
-pub use node::{Capacity, JoinToken, Node, NodeStatus};
 pub use id::{IdError, InstanceId, JobRunId, StackName, TaskId, WorkloadId};
+pub use node::{Capacity, JoinToken, Node, NodeStatus};
 pub use shared::SharedState;
 pub use state::{
     Instance, JobRun, Phase, Restarts, Revisions, Rollout, RolloutStatus, ScheduleState,

@@ -104,7 +104,9 @@ impl JoinToken {
         } else if now >= self.expires {
             Some("the join token has expired")
         } else if !self.reusable && !self.used_by.is_empty() {
-            Some("the join token was already used (create one with --reusable to join several nodes)")
+            Some(
+                "the join token was already used (create one with --reusable to join several nodes)",
+            )
         } else {
             None
         }

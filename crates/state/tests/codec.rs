@@ -278,6 +278,51 @@ fn every_kind_names_itself_as_its_encoding_does() {
         },
         EventKind::TaskStarting { task, attempt: 1 },
         EventKind::KeeperLost { pid: 4242 },
+        EventKind::NodeJoined {
+            node: "n1".into(),
+            address: "10.0.0.2:40000".into(),
+            capacity: orco_state::Capacity {
+                cpu_millis: 2000,
+                memory: 1 << 30,
+            },
+            allocatable: orco_state::Capacity {
+                cpu_millis: 1500,
+                memory: 1 << 29,
+            },
+            labels: [("disk".to_string(), "ssd".to_string())].into(),
+            taints: vec!["gpu=yes:NoSchedule".into()],
+        },
+        EventKind::NodeUnreachable { node: "n1".into() },
+        EventKind::NodeLost {
+            node: "n1".into(),
+            epoch: 2,
+        },
+        EventKind::NodeCordoned {
+            node: "n1".into(),
+            cordoned: true,
+        },
+        EventKind::NodeRemoved { node: "n1".into() },
+        EventKind::NodeEventsStored {
+            node: "n1".into(),
+            through: 42,
+        },
+        EventKind::InstancePlaced {
+            instance: "demo/web-0".parse().unwrap(),
+            node: "n1".into(),
+        },
+        EventKind::JoinTokenCreated {
+            id: "abc123".into(),
+            hash: "00".repeat(32),
+            expires: at(60),
+            reusable: false,
+        },
+        EventKind::JoinTokenRevoked {
+            id: "abc123".into(),
+        },
+        EventKind::JoinTokenUsed {
+            id: "abc123".into(),
+            node: "n1".into(),
+        },
     ];
     let all: Vec<Event> = every_kind()
         .into_iter()

@@ -110,7 +110,9 @@ pub async fn create_token(
     JsonBody(body): JsonBody<TokenRequest>,
 ) -> Result<axum::Json<TokenCreated>, ApiError> {
     let cluster = cluster(&ctx)?;
-    let ttl = body.ttl_seconds.map_or(DEFAULT_TOKEN_TTL, std::time::Duration::from_secs);
+    let ttl = body
+        .ttl_seconds
+        .map_or(DEFAULT_TOKEN_TTL, std::time::Duration::from_secs);
     if ttl.is_zero() || ttl > std::time::Duration::from_secs(365 * 24 * 3600) {
         return Err(ApiError::unprocessable(
             "invalid_ttl",
@@ -119,7 +121,11 @@ pub async fn create_token(
         .with_field("ttl_seconds"));
     }
     let token = orco_pki::JoinToken::generate(cluster.authority.pin()).map_err(|e| {
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "token_failed", e.to_string())
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "token_failed",
+            e.to_string(),
+        )
     })?;
     let now = Timestamp::now();
     let expires = now
@@ -171,18 +177,16 @@ pub async fn revoke_token(
 ) -> Result<axum::Json<Accepted>, ApiError> {
     cluster(&ctx)?;
     let accepted = ctx
-        .write(|state| {
-            match state.join_tokens.get(&id) {
-                None => Err(ApiError::not_found(
-                    "token_not_found",
-                    format!("no join token `{id}` (see `orco cluster token list`)"),
-                )),
-                Some(t) if t.revoked => Ok(Vec::new()),
-                Some(_) => Ok(vec![Event::new(
-                    Timestamp::now(),
-                    EventKind::JoinTokenRevoked { id: id.clone() },
-                )]),
-            }
+        .write(|state| match state.join_tokens.get(&id) {
+            None => Err(ApiError::not_found(
+                "token_not_found",
+                format!("no join token `{id}` (see `orco cluster token list`)"),
+            )),
+            Some(t) if t.revoked => Ok(Vec::new()),
+            Some(_) => Ok(vec![Event::new(
+                Timestamp::now(),
+                EventKind::JoinTokenRevoked { id: id.clone() },
+            )]),
         })
         .await?;
     Ok(axum::Json(accepted))
@@ -190,7 +194,8 @@ pub async fn revoke_token(
 
 /// Why `node` may not join now, if it may not.
 fn refuse_join(state: &Fold, req: &JoinRequest, now: Timestamp) -> Result<(), ApiError> {
-    let forbidden = |code: &str, message: String| ApiError::new(StatusCode::FORBIDDEN, code, message);
+    let forbidden =
+        |code: &str, message: String| ApiError::new(StatusCode::FORBIDDEN, code, message);
     let token = state.join_tokens.get(&req.token_id).ok_or_else(|| {
         forbidden(
             "token_refused",
@@ -204,7 +209,10 @@ fn refuse_join(state: &Fold, req: &JoinRequest, now: Timestamp) -> Result<(), Ap
         ));
     }
     if let Some(why) = token.refusal(now) {
-        return Err(forbidden("token_refused", format!("{why} (token `{}`)", req.token_id)));
+        return Err(forbidden(
+            "token_refused",
+            format!("{why} (token `{}`)", req.token_id),
+        ));
     }
     if let Some(node) = state.nodes.get(&req.node)
         && matches!(node.status, NodeStatus::Ready | NodeStatus::Unreachable)
@@ -250,7 +258,11 @@ pub async fn join(
     })
     .await?;
     let certificate = signed.ok_or_else(|| {
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "join_failed", "no certificate")
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "join_failed",
+            "no certificate",
+        )
     })?;
     tracing::info!(node = %req.node, token = %req.token_id, "node joined");
     Ok(axum::Json(NodeCertificate {
@@ -262,7 +274,10 @@ pub async fn join(
 /// A node rotates its certificate: a new one for the node its current certificate proves.
 #[utoipa::path(post, path = "/api/v1/node/certificate", tag = "cluster", request_body = CertificateRequest,
     responses((status = 200, body = NodeCertificate), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
-pub async fn certificate(State(ctx): State<ApiContext>, req: Request) -> Result<axum::Json<NodeCertificate>, ApiError> {
+pub async fn certificate(
+    State(ctx): State<ApiContext>,
+    req: Request,
+) -> Result<axum::Json<NodeCertificate>, ApiError> {
     let cluster = cluster(&ctx)?.clone();
     let node = peer_node(&req)?;
     let JsonBody(body) =
@@ -271,7 +286,12 @@ pub async fn certificate(State(ctx): State<ApiContext>, req: Request) -> Result<
         )
         .await?;
     let read = ctx.read(None).await?;
-    if read.state.nodes.get(&node).is_none_or(|n| n.status == NodeStatus::Left) {
+    if read
+        .state
+        .nodes
+        .get(&node)
+        .is_none_or(|n| n.status == NodeStatus::Left)
+    {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "node_removed",
@@ -294,18 +314,26 @@ pub async fn certificate(State(ctx): State<ApiContext>, req: Request) -> Result<
 pub async fn stream(State(ctx): State<ApiContext>, mut req: Request) -> Result<Response, ApiError> {
     let cluster = cluster(&ctx)?.clone();
     let node = peer_node(&req)?;
-    let wants = req
-        .headers()
-        .get(header::UPGRADE)
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(orco_cluster::dial::UPGRADE.as_bytes()));
+    let wants = req.headers().get(header::UPGRADE).is_some_and(|v| {
+        v.as_bytes()
+            .eq_ignore_ascii_case(orco_cluster::dial::UPGRADE.as_bytes())
+    });
     if !wants {
         return Err(ApiError::bad_request(
             "upgrade_required",
-            format!("a node's stream is an upgrade: send `Upgrade: {}`", orco_cluster::dial::UPGRADE),
+            format!(
+                "a node's stream is an upgrade: send `Upgrade: {}`",
+                orco_cluster::dial::UPGRADE
+            ),
         ));
     }
     let read = ctx.read(None).await?;
-    if read.state.nodes.get(&node).is_some_and(|n| n.status == NodeStatus::Left) {
+    if read
+        .state
+        .nodes
+        .get(&node)
+        .is_some_and(|n| n.status == NodeStatus::Left)
+    {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "node_removed",

@@ -7,9 +7,9 @@ use crate::context::ApiContext;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiPath, ApiQuery};
 use crate::model::{Accepted, NodeList, NodeView};
+use crate::routes::AtQuery;
 use jiff::Timestamp;
 use orco_state::{Event, EventKind};
-use crate::routes::AtQuery;
 
 fn local(ctx: &ApiContext, state: &orco_state::State) -> NodeView {
     let instances = state
@@ -65,7 +65,10 @@ fn nodes(ctx: &ApiContext, state: &orco_state::State) -> Vec<NodeView> {
     }
 }
 
-fn known_node<'s>(state: &'s orco_state::State, name: &str) -> Result<&'s orco_state::Node, ApiError> {
+fn known_node<'s>(
+    state: &'s orco_state::State,
+    name: &str,
+) -> Result<&'s orco_state::Node, ApiError> {
     state.nodes.get(name).ok_or_else(|| {
         ApiError::not_found(
             "node_not_found",
@@ -74,7 +77,11 @@ fn known_node<'s>(state: &'s orco_state::State, name: &str) -> Result<&'s orco_s
     })
 }
 
-fn cordon_to(ctx: &ApiContext, name: &str, cordoned: bool) -> impl FnOnce(&orco_state::State) -> Result<Vec<Event>, ApiError> {
+fn cordon_to(
+    ctx: &ApiContext,
+    name: &str,
+    cordoned: bool,
+) -> impl FnOnce(&orco_state::State) -> Result<Vec<Event>, ApiError> {
     let server = ctx.cluster().is_some();
     let name = name.to_string();
     move |state| {
@@ -87,7 +94,10 @@ fn cordon_to(ctx: &ApiContext, name: &str, cordoned: bool) -> impl FnOnce(&orco_
         }
         Ok(vec![Event::new(
             Timestamp::now(),
-            EventKind::NodeCordoned { node: name, cordoned },
+            EventKind::NodeCordoned {
+                node: name,
+                cordoned,
+            },
         )])
     }
 }

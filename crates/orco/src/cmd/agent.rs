@@ -1,7 +1,6 @@
 //! `orco agent`: run one node of a cluster in the foreground until SIGTERM or SIGINT.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use orco_cluster::dial::ServerUrl;
 use orco_daemon::member::{AgentConfig, run_agent};
@@ -92,7 +91,7 @@ fn config(args: &AgentArgs) -> Result<AgentConfig, String> {
     Ok(AgentConfig {
         data_dir,
         servers,
-        token_file: args.token_file.clone().map(PathBuf::from),
+        token_file: args.token_file.clone(),
         node,
         labels,
         taints: args.taints.clone(),

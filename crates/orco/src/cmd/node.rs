@@ -94,7 +94,10 @@ async fn cordon(args: &NodeNameArgs, cordoned: bool) -> Result<u8, Failure> {
 async fn remove(args: &NodeNameArgs) -> Result<u8, Failure> {
     let client = remote::client(&args.connect)?;
     client.remove_node(&args.name).await?;
-    println!("node {} removed: its instances are placed elsewhere", args.name);
+    println!(
+        "node {} removed: its instances are placed elsewhere",
+        args.name
+    );
     Ok(exit::OK)
 }
 

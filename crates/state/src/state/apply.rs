@@ -8,9 +8,9 @@ use jiff::Timestamp;
 use orco_spec::{Job, Stack};
 
 use super::*;
-use crate::node::{JoinToken, Node, NodeStatus};
 use crate::event::{Event, EventKind, ExitStatus, JobOutcome};
 use crate::id::{InstanceId, JobRunId, StackName, TaskId, WorkloadId};
+use crate::node::{JoinToken, Node, NodeStatus};
 
 impl State {
     /// Folds one event: the revision advances by one and the event's change is applied.
@@ -459,7 +459,10 @@ impl State {
                 i.since = at;
                 i.waiting_since = Some(at);
                 i.started_at = None;
-                i.reason = Some(format!("node {node} {}", if removed { "removed" } else { "lost" }));
+                i.reason = Some(format!(
+                    "node {node} {}",
+                    if removed { "removed" } else { "lost" }
+                ));
             }
         }
     }

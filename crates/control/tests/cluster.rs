@@ -1,0 +1,201 @@
+//! The server's control loop (no agent in the process) over a journal in memory: instances
+//! placed on nodes, each node's assignments published, nodes' reports stored once, and a
+//! lost node's instances placed elsewhere in the same write as the loss.
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use orco_control::{Cluster, Engine, Handle, Limits, MemoryJournal};
+use orco_interface::EventBatch;
+use orco_state::{Capacity, Event, EventKind, InstanceId, NodeStatus};
+
+fn joined(node: &str) -> EventKind {
+    EventKind::NodeJoined {
+        node: node.into(),
+        address: "127.0.0.1:1".into(),
+        capacity: Capacity {
+            cpu_millis: 4000,
+            memory: 8 << 30,
+        },
+        allocatable: Capacity {
+            cpu_millis: 4000,
+            memory: 8 << 30,
+        },
+        labels: Default::default(),
+        taints: Vec::new(),
+    }
+}
+
+async fn server_with_two_nodes(replicas: u32) -> (Handle, Cluster) {
+    let (handle, cluster) = Engine::start_server(MemoryJournal::new(), Limits::default());
+    handle
+        .submit(vec![joined("n1"), joined("n2")])
+        .await
+        .unwrap();
+    let yaml = format!(
+        "version: 0.1\nstack: {{name: s}}\nservices:\n  web: {{command: [sleep, '9'], replicas: {replicas}}}\n"
+    );
+    let stack = orco_spec::load_str(Path::new("t.yaml"), &yaml, Path::new("/srv"))
+        .unwrap()
+        .stack;
+    handle
+        .submit(vec![EventKind::StackApplied {
+            stack: Box::new(stack),
+        }])
+        .await
+        .unwrap();
+    let placed = handle.wait_for(|s| {
+        s.instances.len() == replicas as usize && s.instances.values().all(|i| i.node.is_some())
+    });
+    tokio::time::timeout(Duration::from_secs(10), placed)
+        .await
+        .unwrap()
+        .unwrap();
+    (handle, cluster)
+}
+
+fn on(handle: &Handle, node: &str) -> Vec<InstanceId> {
+    handle
+        .state()
+        .instances
+        .iter()
+        .filter(|(_, i)| i.node.as_deref() == Some(node))
+        .map(|(id, _)| id.clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn instances_are_spread_over_the_nodes_and_each_node_gets_only_its_own() {
+    let (handle, cluster) = server_with_two_nodes(4).await;
+    assert_eq!((on(&handle, "n1").len(), on(&handle, "n2").len()), (2, 2));
+    let mut sets = cluster.assignments();
+    let sets = sets
+        .wait_for(|s| s.values().map(|set| set.instances.len()).sum::<usize>() == 4)
+        .await
+        .unwrap()
+        .clone();
+    for node in ["n1", "n2"] {
+        let ids: Vec<InstanceId> = sets[node].instances.keys().cloned().collect();
+        assert_eq!(ids, on(&handle, node), "{node} gets what is placed on it");
+    }
+}
+
+#[tokio::test]
+async fn a_batch_sent_again_is_stored_once_and_events_of_instances_placed_elsewhere_are_dropped() {
+    let (handle, _cluster) = server_with_two_nodes(2).await;
+    let mine = on(&handle, "n1")[0].clone();
+    let theirs = on(&handle, "n2")[0].clone();
+    let now = Timestamp::now();
+    let batch = EventBatch {
+        node: "n1".into(),
+        first: 1,
+        events: vec![
+            Event::new(
+                now,
+                EventKind::InstanceStarting {
+                    instance: mine.clone(),
+                    attempt: 1,
+                    port: None,
+                },
+            ),
+            Event::new(
+                now,
+                EventKind::InstanceStarting {
+                    instance: theirs.clone(),
+                    attempt: 1,
+                    port: None,
+                },
+            ),
+        ],
+    };
+    let ack = handle.report(batch.clone()).await.unwrap();
+    assert_eq!(ack.through, 2);
+    let revision = handle.state().revision;
+    handle
+        .wait_for(|s| s.revision >= ack.revision)
+        .await
+        .unwrap();
+    let again = handle.report(batch).await.unwrap();
+    assert_eq!(again.through, 2, "acknowledged again");
+    let state = handle.state();
+    assert!(
+        state.revision <= revision.max(ack.revision),
+        "nothing stored twice"
+    );
+    assert_eq!(state.nodes["n1"].events_through, 2);
+    assert_eq!(
+        state.instances[&mine].phase,
+        orco_state::Phase::Starting,
+        "the node's own instance took its event"
+    );
+    assert_eq!(
+        state.instances[&theirs].phase,
+        orco_state::Phase::Pending,
+        "an event about another node's instance was dropped"
+    );
+}
+
+#[tokio::test]
+async fn a_lost_node_s_instances_are_placed_on_another_node_in_the_same_write() {
+    let (handle, _cluster) = server_with_two_nodes(4).await;
+    let lost = on(&handle, "n1");
+    handle.lapsed("n1", false).await.unwrap();
+    let state = handle
+        .wait_for(|s| s.nodes["n1"].status == NodeStatus::Unreachable)
+        .await
+        .unwrap();
+    assert_eq!(on(&handle, "n1"), lost, "unreachable: nothing moves yet");
+    let before = state.revision;
+    handle.lapsed("n1", true).await.unwrap();
+    let state = handle
+        .wait_for(|s| s.nodes["n1"].status == NodeStatus::Lost)
+        .await
+        .unwrap();
+    assert_eq!(state.nodes["n1"].epoch, 1);
+    // The loss and the replacements' placements came as one write: no state in between
+    // has the lost node's instances unplaced.
+    assert_eq!(
+        state.revision,
+        before + 1 + lost.len() as u64,
+        "{:?}",
+        state.revision
+    );
+    for id in &lost {
+        assert_eq!(state.instances[id].node.as_deref(), Some("n2"), "{id}");
+    }
+    // Lost again: nothing more happens.
+    handle.lapsed("n1", true).await.unwrap();
+    assert_eq!(handle.state().revision, state.revision);
+}
+
+#[tokio::test]
+async fn a_cordoned_node_takes_no_new_instance() {
+    let (handle, _cluster) = server_with_two_nodes(2).await;
+    handle
+        .submit(vec![EventKind::NodeCordoned {
+            node: "n2".into(),
+            cordoned: true,
+        }])
+        .await
+        .unwrap();
+    let web = orco_state::WorkloadId::new("s".parse().unwrap(), "web").unwrap();
+    handle
+        .submit(vec![EventKind::ScaleChanged {
+            workload: web,
+            replicas: 6,
+        }])
+        .await
+        .unwrap();
+    let state = handle
+        .wait_for(|s| s.instances.len() == 6 && s.instances.values().all(|i| i.node.is_some()))
+        .await
+        .unwrap();
+    let on_n2 = state
+        .instances
+        .values()
+        .filter(|i| i.node.as_deref() == Some("n2"))
+        .count();
+    assert_eq!(on_n2, 1, "only what was there before the cordon");
+}
