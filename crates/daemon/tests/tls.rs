@@ -59,6 +59,16 @@ async fn the_tcp_listener_answers_over_tls_and_gives_plain_http_no_data() {
     let daemon = Daemon::start(config(dir.path())).await.unwrap();
     let addr = daemon.tcp_addr().unwrap();
     assert_eq!(daemon.ca_file(), dir.path().join("data/pki/ca.crt"));
+    // The CA's directory is private as the rest of the data dir, from the first start on.
+    let mode = |p: &Path| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+    };
+    let pki = dir.path().join("data/pki");
+    assert_eq!(mode(&pki), 0o700);
+    for file in ["ca.key", "ca.crt", "server.key", "server.crt"] {
+        assert_eq!(mode(&pki.join(file)), 0o600, "{file}");
+    }
 
     let by_pin = tcp_client(&daemon, Trust::Pin(daemon.ca_pin())).unwrap();
     assert_eq!(by_pin.health().await.unwrap().status.as_str(), "healthy");

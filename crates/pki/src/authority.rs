@@ -185,7 +185,7 @@ impl Authority {
             .self_signed(&key)
             .map_err(|e| PkiError::generate("sign the CA certificate", e))?;
         let cert_path = dir.join(CA_CERT);
-        files::write_atomic(&cert_path, certificate.pem().as_bytes(), 0o644)?;
+        files::write_atomic(&cert_path, certificate.pem().as_bytes(), 0o600)?;
         Authority::open(dir, key, &certificate.pem())
     }
 
@@ -283,7 +283,7 @@ impl Authority {
             key.serialize_pem().as_bytes(),
             0o600,
         )?;
-        files::write_atomic(&self.dir.join(SERVER_CERT), cert_pem.as_bytes(), 0o644)?;
+        files::write_atomic(&self.dir.join(SERVER_CERT), cert_pem.as_bytes(), 0o600)?;
         self.server_identity_of(&cert_pem, &key)
     }
 

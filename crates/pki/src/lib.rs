@@ -5,8 +5,8 @@
 //!
 //! The API, as the daemon and cluster mode use it:
 //!
-//! - [`Authority::load_or_create`]`(dir)`: the CA in `DATA/pki` (`ca.key` 0600, `ca.crt`;
-//!   ECDSA P-256, 10 years), created when neither file is there. A corrupt file is an error
+//! - [`Authority::load_or_create`]`(dir)`: the CA in `DATA/pki` (the directory 0700, every
+//!   file 0600: `ca.key`, `ca.crt`; ECDSA P-256, 10 years), created when neither file is there. A corrupt file is an error
 //!   naming it ([`PkiError::Corrupt`]), never a panic, never replaced.
 //!   [`Authority::pin`], [`Authority::cert_pem`], [`Authority::cert_path`].
 //! - [`Pin`]: sha256 of a CA certificate's SubjectPublicKeyInfo, 64 hex characters

@@ -150,13 +150,13 @@ impl NodeIdentity {
     /// `node.crt`, each whole.
     pub fn save(&self, dir: &Path) -> Result<(), PkiError> {
         files::private_dir(dir)?;
-        files::write_atomic(&dir.join(NODE_CA), self.ca_pem.as_bytes(), 0o644)?;
+        files::write_atomic(&dir.join(NODE_CA), self.ca_pem.as_bytes(), 0o600)?;
         files::write_atomic(
             &dir.join(NODE_KEY),
             self.key.serialize_pem().as_bytes(),
             0o600,
         )?;
-        files::write_atomic(&dir.join(NODE_CERT), self.cert_pem.as_bytes(), 0o644)
+        files::write_atomic(&dir.join(NODE_CERT), self.cert_pem.as_bytes(), 0o600)
     }
 
     /// The identity saved in `dir`, or `None` when it holds none (no `node.key` and no
