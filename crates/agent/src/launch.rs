@@ -64,6 +64,7 @@ fn with_env<const N: usize>(launch: Launch, vars: [(&'static str, String); N]) -
 /// environment (orco's own, then env files in order, then `env`, then [`instance_env`],
 /// with `PORT` when the instance has a `port` and `ORCO_HOST` when the agent knows the
 /// API's address), and the working directory (the service's, relative to the stack's).
+/// `ORCO_NODE` is the node's name when the agent knows it (a cluster's agent).
 /// `{{port}}` in the command becomes `port`. A docker service becomes a container
 /// ([`container`]).
 pub fn launch(
@@ -71,7 +72,12 @@ pub fn launch(
     assignment: &Assignment,
     port: Option<u16>,
     api_host: Option<&str>,
+    node: Option<&str>,
 ) -> Result<Launch, LaunchError> {
+    let on_node = |launch: Launch| match node {
+        Some(node) => launch.env("ORCO_NODE", node),
+        None => launch,
+    };
     let service = &assignment.service;
     let name = &id.workload.name;
     if service.runtime == RuntimeKind::Docker {
@@ -97,7 +103,8 @@ pub fn launch(
             _ => None,
         };
         let proxied = proxied.or(chosen);
-        return container(id, proxied.as_ref().unwrap_or(service), &assignment.workdir);
+        return container(id, proxied.as_ref().unwrap_or(service), &assignment.workdir)
+            .map(on_node);
     }
     let Some(command) = &service.command else {
         return Err(LaunchError::NoCommand(name.clone()));
@@ -132,7 +139,7 @@ pub fn launch(
     if let Some(host) = api_host {
         launch = launch.env("ORCO_HOST", host);
     }
-    Ok(launch)
+    Ok(on_node(launch))
 }
 
 /// The launch of a docker service's instance: its image; its command, which replaces the
@@ -273,9 +280,17 @@ mod tests {
             &assignment(&web(2), process),
             Some(4000),
             Some("unix:///run/orco.sock"),
+            Some("n2"),
         )
         .expect("process");
-        let c = container(&web(2), &docker, Path::new(".")).expect("container");
+        let c = launch(
+            &web(2),
+            &assignment(&web(2), docker),
+            None,
+            None,
+            Some("n2"),
+        )
+        .expect("container");
         for (key, value) in instance_env(&web(2)) {
             assert_eq!(p.env[key], value, "{key} of the process");
             assert_eq!(c.env[key], value, "{key} of the container");
@@ -284,6 +299,10 @@ mod tests {
         assert_eq!(p.env["ORCO_REPLICA"], "2");
         assert_eq!(p.env["PORT"], "4000");
         assert_eq!(p.env["ORCO_HOST"], "unix:///run/orco.sock");
+        assert_eq!(
+            (&p.env["ORCO_NODE"], &c.env["ORCO_NODE"]),
+            (&"n2".to_string(), &"n2".to_string())
+        );
     }
 
     fn assignment(id: &InstanceId, service: Service) -> Assignment {
@@ -312,7 +331,8 @@ mod tests {
         let svc = service("    image: busybox\n");
         let mut svc = svc;
         svc.runtime = RuntimeKind::Process;
-        let err = launch(&web(0), &assignment(&web(0), svc), None, None).expect_err("no command");
+        let err =
+            launch(&web(0), &assignment(&web(0), svc), None, None, None).expect_err("no command");
         assert!(
             matches!(err, LaunchError::NoCommand(ref n) if n == "web"),
             "{err}"

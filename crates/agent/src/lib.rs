@@ -112,6 +112,8 @@ pub struct Agent<R: Runtime + 'static> {
     fronts: BTreeMap<(WorkloadId, std::net::SocketAddr), Arc<Front>>,
     /// The API address instances and tasks get as `ORCO_HOST`.
     api_host: Option<String>,
+    /// The node's name, which instances get as `ORCO_NODE` (a cluster's agent).
+    node: Option<String>,
 }
 
 impl<R: Runtime + 'static> std::fmt::Debug for Agent<R> {
@@ -161,6 +163,7 @@ impl<R: Runtime + 'static> Agent<R> {
             output,
             fronts: BTreeMap::new(),
             api_host: None,
+            node: None,
         })
     }
 
@@ -169,6 +172,11 @@ impl<R: Runtime + 'static> Agent<R> {
     /// progress through it).
     pub fn set_api_host(&mut self, host: Option<String>) {
         self.api_host = host;
+    }
+
+    /// The node's name that instances started from now on get as `ORCO_NODE`.
+    pub fn set_node(&mut self, node: Option<String>) {
+        self.node = node;
     }
 
     /// The runtime the agent drives.
@@ -414,6 +422,7 @@ impl<R: Runtime + 'static> Agent<R> {
             adopted: self.adoptable.remove(&name),
             front,
             api_host: self.api_host.clone(),
+            node: self.node.clone(),
         };
         let routes = self.routes.clone();
         tokio::spawn(async move {

@@ -52,6 +52,8 @@ pub(crate) struct Supervisor<R: Runtime> {
     pub(crate) front: Option<Arc<Front>>,
     /// The API address the instance gets as `ORCO_HOST`.
     pub(crate) api_host: Option<String>,
+    /// The node's name, which the instance gets as `ORCO_NODE`.
+    pub(crate) node: Option<String>,
 }
 
 /// The IO of the current run: its port and its probes.
@@ -311,7 +313,13 @@ impl<R: Runtime + 'static> Supervisor<R> {
         .await;
         let started = match port {
             Ok(port) => {
-                match crate::launch::launch(&self.id, assignment, port, self.api_host.as_deref()) {
+                match crate::launch::launch(
+                    &self.id,
+                    assignment,
+                    port,
+                    self.api_host.as_deref(),
+                    self.node.as_deref(),
+                ) {
                     Ok(launch) => self
                         .runtime
                         .start(&self.name, &launch)
@@ -406,8 +414,13 @@ impl<R: Runtime + 'static> Supervisor<R> {
     /// the instance's working directory with its environment (as the instance runs).
     fn placed(&self, assignment: &Assignment, prober: Prober, port: Option<u16>) -> Prober {
         if assignment.service.runtime != orco_spec::RuntimeKind::Docker {
-            return match crate::launch::launch(&self.id, assignment, port, self.api_host.as_deref())
-            {
+            return match crate::launch::launch(
+                &self.id,
+                assignment,
+                port,
+                self.api_host.as_deref(),
+                self.node.as_deref(),
+            ) {
                 Ok(launch) => prober.in_context(orco_probe::Context {
                     workdir: launch.workdir,
                     env: Some(launch.env),

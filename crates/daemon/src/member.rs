@@ -223,9 +223,10 @@ pub async fn run_agent(config: AgentConfig) -> Result<(), DaemonError> {
     let sink = LogSink::new(logs.clone(), &log_dir).with_keeper(keeper);
     sink.keep_saving();
     let (tx, rx) = tokio::sync::mpsc::channel(4096);
-    let agent = Agent::start(runtime, tx, Some(Arc::new(sink)))
+    let mut agent = Agent::start(runtime, tx, Some(Arc::new(sink)))
         .await
         .map_err(DaemonError::Agent)?;
+    agent.set_node(Some(config.node.clone()));
     let capacity = config.capacity.unwrap_or_else(machine_capacity);
     let allocatable = Capacity {
         cpu_millis: capacity

@@ -312,8 +312,14 @@ fn agents_join_with_a_token_and_the_instances_spread_over_the_nodes() {
     let run = running(&c);
     let per_node = |n: &str| run.iter().filter(|(_, node, _)| node == n).count();
     assert_eq!((per_node("n1"), per_node("n2")), (2, 2), "{run:?}");
-    for (_, _, pid) in &run {
+    for (_, node, pid) in &run {
         assert!(alive(*pid), "pid {pid} of a running instance is alive");
+        let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+        let wanted = format!("ORCO_NODE={node}");
+        assert!(
+            environ.split(|b| *b == 0).any(|v| v == wanted.as_bytes()),
+            "{pid} has {wanted}"
+        );
     }
     let tokens = c.ok(&["cluster", "token", "list", "-o", "json"]);
     assert!(
