@@ -30,6 +30,8 @@ pub struct Streams {
     current: Mutex<HashMap<String, u64>>,
     next_stream: std::sync::atomic::AtomicU64,
     woken: Arc<tokio::sync::Notify>,
+    /// Set when the server stops: every stream ends at once.
+    closed: tokio::sync::watch::Sender<bool>,
 }
 
 impl Streams {
@@ -51,12 +53,19 @@ impl Streams {
             current: Mutex::new(HashMap::new()),
             next_stream: std::sync::atomic::AtomicU64::new(1),
             woken: Arc::new(tokio::sync::Notify::new()),
+            closed: tokio::sync::watch::channel(false).0,
         });
         tokio::spawn(watch_leases(
             Arc::downgrade(&streams),
             streams.woken.clone(),
         ));
         streams
+    }
+
+    /// Ends every stream (the server stops): the nodes reconnect to the next server, or to
+    /// this one once it is back.
+    pub fn close(&self) {
+        self.closed.send_replace(true);
     }
 
     /// The engine's handle.
@@ -138,6 +147,7 @@ impl Streams {
         .await?;
         tracing::info!(node, address = %report.address, "node stream open");
         let mut sets = self.cluster.assignments();
+        let mut closed = self.closed.subscribe();
         let mut sent: Option<AssignmentSet> = None;
         let lease_ms = u64::try_from(self.leases().lease().as_millis()).unwrap_or(u64::MAX);
         loop {
@@ -172,6 +182,7 @@ impl Streams {
                 sent = Some(empty);
             }
             tokio::select! {
+                _ = closed.changed() => return Ok(()),
                 changed = sets.changed() => {
                     if changed.is_err() {
                         return Ok(());

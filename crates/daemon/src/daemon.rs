@@ -47,6 +47,8 @@ pub struct Daemon {
     engine: Option<EngineHandle>,
     stop: watch::Sender<bool>,
     servers: Vec<JoinHandle<()>>,
+    /// A cluster server's node streams, ended at shutdown.
+    streams: Option<Arc<orco_cluster::Streams>>,
     _lock: DataDirLock,
 }
 
@@ -186,6 +188,7 @@ impl Daemon {
         if let Some(logs) = engine.logs() {
             ctx = ctx.with_logs(logs.clone());
         }
+        let streams = cluster.as_ref().map(|c| c.streams.clone());
         if let Some(cluster) = cluster {
             ctx = ctx.with_cluster(cluster);
         }
@@ -284,6 +287,7 @@ impl Daemon {
             engine: Some(engine),
             stop,
             servers,
+            streams,
             _lock: lock,
         })
     }
@@ -337,6 +341,9 @@ impl Daemon {
     /// stops the engine, removes the socket, closes the store and releases the lock.
     pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
+        if let Some(streams) = self.streams.take() {
+            streams.close();
+        }
         for server in self.servers.drain(..) {
             let abort = server.abort_handle();
             if tokio::time::timeout(DRAIN, server).await.is_err() {

@@ -332,6 +332,57 @@ fn agents_join_with_a_token_and_the_instances_spread_over_the_nodes() {
     );
 }
 
+/// (slot, node, pid, restarts) of every instance.
+fn placement(c: &Cluster) -> Vec<(String, String, u64, u64)> {
+    c.instances()
+        .iter()
+        .map(|i| {
+            (
+                i["id"].as_str().unwrap_or_default().to_string(),
+                i["node"].as_str().unwrap_or_default().to_string(),
+                i["pid"].as_u64().unwrap_or_default(),
+                i["restarts"].as_u64().unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_server_and_an_agent_restarted_twice_leave_every_instance_where_it_was() {
+    let mut c = two_nodes_running_the_fleet();
+    let before = placement(&c);
+    for round in 0..2 {
+        // The server: SIGTERM, then SIGKILL, each followed by a new server on the same data.
+        let mut server = c.server.take().unwrap();
+        let pid = Pid::from_raw(i32::try_from(server.id()).unwrap());
+        let signal = if round == 0 {
+            Signal::SIGTERM
+        } else {
+            Signal::SIGKILL
+        };
+        kill(pid, signal).unwrap();
+        server.wait().unwrap();
+        c.start_server(&[]);
+        c.wait_nodes_ready(&["n1", "n2"]);
+        // An agent: SIGTERM and back, within its lease.
+        let mut agent = c.agents.get_mut("n1").and_then(Option::take).unwrap();
+        kill(
+            Pid::from_raw(i32::try_from(agent.id()).unwrap()),
+            Signal::SIGTERM,
+        )
+        .unwrap();
+        agent.wait().unwrap();
+        let token = c.path("join-token");
+        c.start_agent("n1", &token);
+        c.wait_nodes_ready(&["n1", "n2"]);
+        std::thread::sleep(Duration::from_secs(1));
+        assert_eq!(placement(&c), before, "round {round}\n{}", c.logs());
+    }
+    for (_, _, pid, _) in &before {
+        assert!(alive(i32::try_from(*pid).unwrap()));
+    }
+}
+
 #[test]
 fn a_crashed_node_s_instances_are_ready_on_another_node_and_never_run_twice() {
     let mut c = two_nodes_running_the_fleet();
