@@ -44,6 +44,28 @@ impl std::fmt::Debug for ApiContext {
     }
 }
 
+/// A cluster server places services on its nodes, not job tasks yet: a stack with jobs, or a
+/// job run, is refused rather than accepted and never run.
+fn refuse_jobs_on_a_cluster(events: &[Event]) -> Result<(), ApiError> {
+    for event in events {
+        let job = match &event.kind {
+            orco_state::EventKind::StackApplied { stack } => stack.jobs.keys().next().cloned(),
+            orco_state::EventKind::JobSubmitted { run } => Some(run.job.name.clone()),
+            _ => None,
+        };
+        if let Some(job) = job {
+            return Err(ApiError::new(
+                axum::http::StatusCode::CONFLICT,
+                "jobs_not_on_cluster",
+                format!(
+                    "job `{job}`: a cluster server runs services only; jobs do not run on a cluster's nodes yet (run them with `orco daemon`)"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// What a cluster server adds: its CA (it signs nodes' certificates and pins join tokens)
 /// and its nodes' streams.
 #[derive(Debug, Clone)]
@@ -177,6 +199,9 @@ impl ApiContext {
         let current = self.read(None).await?;
         let events = decide(&current.state)?;
         crate::limits::check(&current.state, &events)?;
+        if self.cluster().is_some() {
+            refuse_jobs_on_a_cluster(&events)?;
+        }
         if events.is_empty() {
             return Ok(crate::model::Accepted {
                 revision: current.state.revision.max(self.inner.store.head()),
