@@ -330,6 +330,19 @@ fn agents_join_with_a_token_and_the_instances_spread_over_the_nodes() {
         !tokens.contains("orco1."),
         "a listed token shows no secret: {tokens}"
     );
+    // Jobs are not placed on a cluster's nodes yet: refused, not accepted and never run.
+    let jobs = c.path("jobs.yaml");
+    std::fs::write(
+        &jobs,
+        "version: 0.1\nstack: {name: batch}\njobs:\n  j: {tasks: {t: {command: [\"true\"]}}}\n",
+    )
+    .unwrap();
+    let out = c.orco(&["apply", "-f", jobs.to_str().unwrap()]);
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && e.contains("runs services only"),
+        "{e}"
+    );
 }
 
 /// (slot, node, pid, restarts) of every instance.
