@@ -330,6 +330,13 @@ fn agents_join_with_a_token_and_the_instances_spread_over_the_nodes() {
         !tokens.contains("orco1."),
         "a listed token shows no secret: {tokens}"
     );
+    let info: serde_json::Value =
+        serde_json::from_str(&c.ok(&["cluster", "info", "-o", "json"])).unwrap();
+    assert_eq!(
+        (&info["mode"], &info["nodes"]),
+        (&"server".into(), &2.into()),
+        "{info}"
+    );
     // Jobs are not placed on a cluster's nodes yet: refused, not accepted and never run.
     let jobs = c.path("jobs.yaml");
     std::fs::write(

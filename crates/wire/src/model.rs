@@ -522,7 +522,7 @@ pub struct ClusterInfo {
     pub version: String,
     /// The API version.
     pub api: String,
-    /// `single-node` (cluster mode comes later).
+    /// `single-node` (`orco daemon`) or `server` (`orco server`).
     pub mode: ClusterMode,
     /// The log's head revision.
     pub revision: u64,

@@ -35,7 +35,11 @@ pub async fn info(
     Ok(axum::Json(ClusterInfo {
         version: VERSION.into(),
         api: API_PREFIX.trim_start_matches("/api/").into(),
-        mode: orco_wire::ClusterMode::SingleNode,
+        mode: if ctx.cluster().is_some() {
+            orco_wire::ClusterMode::Server
+        } else {
+            orco_wire::ClusterMode::SingleNode
+        },
         revision: state.revision,
         horizon: ctx.store().horizon(),
         started_at: ctx.started_at(),
@@ -43,6 +47,14 @@ pub async fn info(
         stacks: n(state.stacks.len()),
         workloads: n(workloads),
         instances: n(state.instances.len()),
-        nodes: 1,
+        nodes: if ctx.cluster().is_some() {
+            n(state
+                .nodes
+                .values()
+                .filter(|node| node.status != orco_state::NodeStatus::Left)
+                .count())
+        } else {
+            1
+        },
     }))
 }
