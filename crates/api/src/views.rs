@@ -157,14 +157,16 @@ pub fn workload_views(
     at: Timestamp,
 ) -> Vec<WorkloadView> {
     let mut out = Vec::new();
+    // Judged once for the whole list: it counts every service of every stack.
+    let held = orco_reconciler::instances_over_limit(state);
     for service in stack.spec.services.keys() {
         if let Ok(id) = WorkloadId::new(name.clone(), service.clone()) {
-            out.extend(workload_view(state, &id, at));
+            out.extend(view_of(state, &id, at, held.as_deref()));
         }
     }
     for job in stack.spec.jobs.keys() {
         if let Ok(id) = WorkloadId::new(name.clone(), job.clone()) {
-            out.extend(workload_view(state, &id, at));
+            out.extend(view_of(state, &id, at, held.as_deref()));
         }
     }
     out
@@ -173,6 +175,18 @@ pub fn workload_views(
 /// The view of one workload at `at` (the moment its dependencies' timeouts are judged at);
 /// `None` when its stack or the workload is unknown.
 pub fn workload_view(state: &State, id: &WorkloadId, at: Timestamp) -> Option<WorkloadView> {
+    let held = orco_reconciler::instances_over_limit(state);
+    view_of(state, id, at, held.as_deref())
+}
+
+/// [`workload_view`], with why the reconciler creates no instance (the daemon's services ask
+/// for more instances than its limit), if it does not.
+fn view_of(
+    state: &State,
+    id: &WorkloadId,
+    at: Timestamp,
+    held: Option<&str>,
+) -> Option<WorkloadView> {
     let stack = state.stacks.get(&id.stack)?;
     if let Some(service) = stack.spec.services.get(&id.name) {
         let replicas = state.replicas(id).unwrap_or(service.replicas);
@@ -220,7 +234,13 @@ pub fn workload_view(state: &State, id: &WorkloadId, at: Timestamp) -> Option<Wo
         };
         // A count above the limit (recorded before it existed) is not acted on: say so first.
         let over_limit = orco_spec::limits::replicas_over_limit(replicas)
-            .map(|why| format!("not acted on: {why}; lower it with `orco scale`"));
+            .map(|why| format!("not acted on: {why}; lower it with `orco scale`"))
+            .or_else(|| {
+                // Above the daemon-wide limit: said of each service short of its instances.
+                let missing = instances.len() < usize::try_from(replicas).unwrap_or(usize::MAX);
+                held.filter(|_| missing)
+                    .map(|why| format!("not acted on: {why}"))
+            });
         let state_word = service_state(stopped, replicas, &instances);
         // Every service stopped: the stack was (Ctrl-C of `orco up`, `orco stop` without a
         // service, a stack stop through the API); that says more than an instance's
@@ -620,5 +640,55 @@ fn summary(kind: &EventKind) -> String {
         }
         EventKind::JoinTokenRevoked { id } => format!("join token {id} revoked"),
         EventKind::JoinTokenUsed { id, node } => format!("node {node} joined with token {id}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn applied(text: &str) -> Event {
+        let dir = std::env::temp_dir();
+        let stack = match orco_spec::load_str(std::path::Path::new("t.yaml"), text, &dir) {
+            Ok(loaded) => loaded.stack,
+            Err(report) => panic!("{}", report.render(false)),
+        };
+        Event::new(
+            Timestamp::UNIX_EPOCH,
+            EventKind::StackApplied {
+                stack: Box::new(stack),
+            },
+        )
+    }
+
+    #[test]
+    fn a_service_held_by_the_daemon_wide_instance_limit_says_why() {
+        // 21 services of 1,000 replicas, recorded before the daemon-wide limit existed.
+        let mut text = "version: 0.1\nstack: {name: a}\nservices:\n".to_string();
+        for i in 0..21 {
+            text.push_str(&format!(
+                "  s{i}: {{command: [\"true\"], replicas: 1000}}\n"
+            ));
+        }
+        let mut state = State::new();
+        state.apply(&applied(&text));
+        let name = StackName::new("a".to_string()).expect("a stack name");
+        let stack = state.stacks.get(&name).expect("applied");
+        let views = workload_views(&state, &name, stack, Timestamp::UNIX_EPOCH);
+        assert_eq!(views.len(), 21);
+        for view in &views {
+            let message = view.message.as_deref().unwrap_or_default();
+            assert!(
+                message.starts_with("not acted on: the daemon's services ask for 21000 instances, above its limit of 20000"),
+                "{message}"
+            );
+        }
+        let one = workload_view(
+            &state,
+            &views[0].id.parse().expect("an id"),
+            Timestamp::UNIX_EPOCH,
+        )
+        .expect("a view");
+        assert_eq!(one.message, views[0].message);
     }
 }

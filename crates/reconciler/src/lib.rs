@@ -21,7 +21,7 @@ pub mod tasks;
 
 pub use gate::{Blocked, condition, why_blocked};
 pub use orco_interface::{Assignment, Desired, LastSeen, Recorded, TaskAssignment, TaskDesired};
-pub use plan::{Plan, reconcile, reconcile_with};
+pub use plan::{Plan, instances_over_limit, instances_wanted, reconcile, reconcile_with};
 pub use tasks::Limits;
 
 use orco_state::EventKind;

@@ -31,6 +31,41 @@ pub struct Plan {
     /// recorded before the limit, or written around the API): not acted on — no instance is
     /// created, removed or revised for them — until the count is lowered.
     pub over_limit: Vec<(WorkloadId, u32)>,
+    /// The instances every service of every stack asks for, when that is above
+    /// [`orco_spec::limits::MAX_INSTANCES`] (a state recorded before the limit): no instance
+    /// is created anywhere until the count is lowered. Instances that exist keep running,
+    /// and scaling down or removing a stack still removes instances.
+    pub over_instance_limit: Option<u64>,
+}
+
+/// The instances the daemon's services ask for: every service of every stack at its replica
+/// count, those above [`orco_spec::limits::MAX_REPLICAS`] left out (they are held on their
+/// own, see [`Plan::over_limit`]).
+pub fn instances_wanted(state: &State) -> u64 {
+    state
+        .stacks
+        .iter()
+        .flat_map(|(stack_name, stack)| {
+            stack.spec.services.keys().filter_map(move |name| {
+                let workload = WorkloadId::new(stack_name.clone(), name.clone()).ok()?;
+                Some(state.replicas(&workload).unwrap_or(0))
+            })
+        })
+        .filter(|replicas| *replicas <= orco_spec::limits::MAX_REPLICAS)
+        .map(u64::from)
+        .sum()
+}
+
+/// Why no instance is created, when the daemon's services ask for more than
+/// [`orco_spec::limits::MAX_INSTANCES`] instances (a state recorded before the limit).
+pub fn instances_over_limit(state: &State) -> Option<String> {
+    let wanted = instances_wanted(state);
+    let limit = orco_spec::limits::MAX_INSTANCES;
+    (wanted > limit).then(|| {
+        format!(
+            "the daemon's services ask for {wanted} instances, above its limit of {limit}: no instance is created until services are scaled down or a stack is removed"
+        )
+    })
 }
 
 /// Reconciles `state` at `now` with no task-slot limit. Pure: no IO, no clock.
@@ -45,6 +80,14 @@ pub fn reconcile_with(state: &State, now: Timestamp, limits: &Limits) -> Plan {
     plan.events.extend(tasks.events);
     plan.tasks = tasks.tasks;
     plan.wake_at = tasks.wake_at;
+    // Over the daemon-wide limit, nothing is created (service instances are the only ones
+    // the plan creates; tasks run as task attempts).
+    let wanted = instances_wanted(state);
+    let hold = wanted > orco_spec::limits::MAX_INSTANCES;
+    if hold {
+        plan.over_instance_limit = Some(wanted);
+    }
+    let creates_before = plan.events.len();
     // Surge slots kept by rollouts under way, by service.
     let mut surges: BTreeMap<WorkloadId, u32> = BTreeMap::new();
     for (stack_name, stack) in &state.stacks {
@@ -77,6 +120,13 @@ pub fn reconcile_with(state: &State, now: Timestamp, limits: &Limits) -> Plan {
                 }
             }
         }
+    }
+    if hold {
+        let mut i = 0;
+        plan.events.retain(|e| {
+            i += 1;
+            i <= creates_before || !matches!(e, EventKind::InstanceCreated { .. })
+        });
     }
     for (id, instance) in &state.instances {
         let stack_name = &id.workload.stack;

@@ -568,6 +568,66 @@ fn a_recorded_replica_count_above_the_limit_is_reported_and_not_acted_on() {
 }
 
 #[test]
+fn a_recorded_state_above_the_daemon_wide_instance_limit_creates_no_instance() {
+    // 22 services within the per-service limit, their counts recorded before the daemon-wide
+    // limit existed: 22 × 1,000 = 22,000 instances asked for, above 20,000.
+    let mut yaml = "version: 0.1\nstack: {name: s}\nservices:\n".to_string();
+    for i in 0..22 {
+        yaml.push_str(&format!("  w{i}: {{command: x}}\n"));
+    }
+    let mut w = World::new(&yaml);
+    w.settle();
+    assert_eq!(w.state.instances.len(), 22);
+    w.start("s/w0-0");
+    for i in 0..22 {
+        w.apply(EventKind::ScaleChanged {
+            workload: format!("s/w{i}").parse().unwrap(),
+            replicas: 1_000,
+        });
+    }
+    assert_eq!(orco_reconciler::instances_wanted(&w.state), 22_000);
+    let plan = w.settle();
+    assert_eq!(plan.over_instance_limit, Some(22_000));
+    assert!(
+        plan.over_limit.is_empty(),
+        "every service is within its own limit"
+    );
+    assert_eq!(w.state.instances.len(), 22, "no instance created");
+    // What exists keeps running.
+    assert_eq!(plan.assignments[&id("s/w0-0")].desired, Desired::Run);
+    let why = orco_reconciler::instances_over_limit(&w.state).unwrap();
+    assert!(why.contains("22000 instances"), "{why}");
+    assert!(why.contains("limit of 20000"), "{why}");
+
+    // Scaling down is still acted on: w1 to 0 (21,000 asked for, still above).
+    w.apply(EventKind::ScaleChanged {
+        workload: "s/w1".parse().unwrap(),
+        replicas: 0,
+    });
+    let plan = w.settle();
+    assert_eq!(plan.over_instance_limit, Some(21_000));
+    assert!(!plan.assignments.contains_key(&id("s/w1-0")));
+    assert!(
+        !w.state.instances.contains_key(&id("s/w1-0"))
+            || matches!(
+                plan.assignments.get(&id("s/w1-0")).map(|a| &a.desired),
+                None | Some(Desired::Stop { .. })
+            )
+    );
+    assert!(w.state.instances.len() <= 22);
+
+    // Within the limit again (w2 to 0 as well: 20,000), instances are created again.
+    w.apply(EventKind::ScaleChanged {
+        workload: "s/w2".parse().unwrap(),
+        replicas: 0,
+    });
+    let plan = w.settle();
+    assert_eq!(plan.over_instance_limit, None);
+    assert_eq!(orco_reconciler::instances_over_limit(&w.state), None);
+    assert!(w.state.instances.len() >= 20_000);
+}
+
+#[test]
 fn a_dependent_restarted_with_its_target_goes_through_its_backoff() {
     let mut w = World::new(
         "version: 0.1\nstack: {name: s}\nservices:\n  db:\n    command: x\n  api:\n    command: x\n    restartPolicy: {backoff: {min: 10s, factor: 2}, resetAfter: 5m}\n    dependsOn: [{target: db, require: started, restart: true}]\n",

@@ -29,7 +29,7 @@ const BATCH: usize = 4096;
 pub struct Options {
     /// The daemon.
     pub client: Client,
-    /// The stack; default: the only one applied (or the first one applied later).
+    /// The stack; default: every stack applied (grouped by stack), and those applied later.
     pub stack: Option<String>,
     /// Where log lines come from.
     pub logs: Arc<dyn LogSource>,
@@ -54,50 +54,41 @@ pub async fn run(options: Options) -> Result<(), TuiError> {
         return Err(TuiError::NotATerminal);
     }
     // Read before touching the terminal: an unreachable daemon is a plain error message.
-    let stack = feed::pick_stack(&options.client, options.stack.as_deref()).await?;
-    let first = match &stack {
-        Some(s) => match feed::snapshot(&options.client, s).await {
-            Ok(snap) => Some(snap),
-            Err(e) if e.code() == Some("stack_not_found") => None,
-            Err(e) => return Err(e.into()),
-        },
-        None => None,
-    };
-    let after = first.as_ref().map_or(0, |s| s.revision);
+    let first = feed::snapshots(&options.client, options.stack.as_deref()).await?;
+    let after = first.iter().map(|s| s.revision).max().unwrap_or(0);
+    let followed: Vec<String> = first.iter().map(|s| s.stack.clone()).collect();
     let mut model = Model::new(jiff::Timestamp::now());
-    if let Some(snap) = first {
-        model.update(Msg::Snapshot(Box::new(snap)));
-    }
-    if options.stack.is_none()
-        && let Some(shown) = &stack
-        && let Some(text) = feed::others_notice(&options.client, shown).await
-    {
-        model.notice = Some(crate::model::Notice { text, error: false });
-    }
+    model.update(Msg::Snapshots(first));
 
     let (tx, mut rx) = mpsc::channel::<Msg>(1024);
     let (log_tx, mut log_rx) = mpsc::channel::<LogLine>(8192);
     let watch = tokio::spawn(feed::watch(
         options.client.clone(),
-        stack.clone(),
+        options.stack.clone(),
         after,
         tx.clone(),
     ));
-    let logs = stack.clone().map(|s| {
-        let source = Arc::clone(&options.logs);
-        let tx = tx.clone();
-        tokio::spawn(async move {
-            if let Err(e) = source.follow(&s, log_tx).await {
-                let _ = tx.send(Msg::ActionDone(Err(format!("logs: {e}")))).await;
-            }
+    // The logs of every stack shown when the TUI opened.
+    let logs: Vec<_> = followed
+        .into_iter()
+        .map(|s| {
+            let source = Arc::clone(&options.logs);
+            let tx = tx.clone();
+            let log_tx = log_tx.clone();
+            tokio::spawn(async move {
+                if let Err(e) = source.follow(&s, log_tx).await {
+                    let _ = tx.send(Msg::ActionDone(Err(format!("logs: {e}")))).await;
+                }
+            })
         })
-    });
+        .collect();
+    drop(log_tx);
 
     let mut guard = TerminalGuard::enter()?;
     let result = event_loop(&mut guard, &mut model, &options, &tx, &mut rx, &mut log_rx).await;
     watch.abort();
-    if let Some(logs) = logs {
-        logs.abort();
+    for follower in logs {
+        follower.abort();
     }
     drop(guard);
     result
@@ -189,9 +180,7 @@ async fn event_loop(
                 Command::Quit => return Ok(()),
                 Command::MouseCapture(on) => guard.set_mouse(on)?,
                 action => {
-                    if let Some(stack) = model.stack.clone() {
-                        tokio::spawn(feed::act(options.client.clone(), stack, action, tx.clone()));
-                    }
+                    tokio::spawn(feed::act(options.client.clone(), action, tx.clone()));
                 }
             }
         }

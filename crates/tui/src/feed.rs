@@ -7,10 +7,9 @@ use std::time::Duration;
 
 use orco_client::{Client, ClientError};
 use orco_wire::EventType;
-use orco_wire::model::{EventView, StackView};
+use orco_wire::model::EventView;
 use tokio::sync::mpsc;
 
-use crate::error::TuiError;
 use crate::graph::Topology;
 use crate::model::{Command, Connection, Msg, Snapshot, Usage};
 
@@ -19,40 +18,32 @@ const RECONNECT: Duration = Duration::from_millis(500);
 /// How often touched workloads are read again, at most.
 const REFRESH: Duration = Duration::from_millis(100);
 
-/// The stack to show: `wanted`, else the only one applied, else (several applied) the one
-/// [`choose`] picks; `None` when none is applied.
-pub async fn pick_stack(client: &Client, wanted: Option<&str>) -> Result<Option<String>, TuiError> {
-    if let Some(name) = wanted {
-        return Ok(Some(name.to_string()));
+/// Whole views of the stacks to show: `wanted` alone (none when it is not applied), else
+/// every applied stack.
+pub async fn snapshots(
+    client: &Client,
+    wanted: Option<&str>,
+) -> Result<Vec<Snapshot>, ClientError> {
+    let names = match wanted {
+        Some(name) => vec![name.to_string()],
+        None => client
+            .stacks(None)
+            .await?
+            .items
+            .into_iter()
+            .map(|s| s.name)
+            .collect(),
+    };
+    let mut out = Vec::with_capacity(names.len());
+    for name in names {
+        match snapshot(client, &name).await {
+            Ok(snap) => out.push(snap),
+            // Removed since it was listed.
+            Err(e) if e.code() == Some("stack_not_found") => {}
+            Err(e) => return Err(e),
+        }
     }
-    let stacks = client.stacks(None).await?;
-    Ok(choose(&stacks.items))
-}
-
-/// Of several stacks, the one to open on: the latest applied that has services (a job file's
-/// stack has none), else the latest applied.
-pub fn choose(stacks: &[StackView]) -> Option<String> {
-    stacks
-        .iter()
-        .max_by_key(|s| (!s.services.is_empty(), s.applied_at, s.name.clone()))
-        .map(|s| s.name.clone())
-}
-
-/// What the TUI says when it opens on `shown` while other stacks are applied.
-pub async fn others_notice(client: &Client, shown: &str) -> Option<String> {
-    let stacks = client.stacks(None).await.ok()?;
-    let others: Vec<&str> = stacks
-        .items
-        .iter()
-        .map(|s| s.name.as_str())
-        .filter(|name| *name != shown)
-        .collect();
-    (!others.is_empty()).then(|| {
-        format!(
-            "showing stack {shown}; also applied: {} (`orco tui --stack NAME`, or `orco status` for all)",
-            others.join(", ")
-        )
-    })
+    Ok(out)
 }
 
 /// Reads a whole view of `stack`.
@@ -70,18 +61,18 @@ pub async fn snapshot(client: &Client, stack: &str) -> Result<Snapshot, ClientEr
     })
 }
 
-/// What an event asks of the TUI's copy of the stack.
+/// What an event asks of the TUI's copy of the stacks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Touch {
-    /// Nothing (another stack).
+    /// Nothing (a stack not shown).
     Nothing,
-    /// Read these workloads (by name) again.
+    /// Read this workload (by id, `STACK/NAME`) again.
     Workload(String),
-    /// Read the whole stack again (applied, removed).
-    Stack,
+    /// Read this whole stack again (applied, removed).
+    Stack(String),
 }
 
-/// Which part of `stack` an event touched.
+/// Which part of the stacks shown an event touched: `stack` alone, or every stack (`None`).
 pub fn touched(stack: Option<&str>, event: &EventView) -> Touch {
     let object = event.object.as_str();
     let (object_stack, rest) = object.split_once('/').unwrap_or((object, ""));
@@ -90,12 +81,11 @@ pub fn touched(stack: Option<&str>, event: &EventView) -> Touch {
         EventType::StackApplied | EventType::StackRemoved
     ) {
         return match stack {
-            None => Touch::Stack,
-            Some(s) if s == object_stack => Touch::Stack,
-            Some(_) => Touch::Nothing,
+            Some(s) if s != object_stack => Touch::Nothing,
+            _ => Touch::Stack(object_stack.to_string()),
         };
     }
-    if stack != Some(object_stack) || rest.is_empty() {
+    if stack.is_some_and(|s| s != object_stack) || rest.is_empty() {
         return Touch::Nothing;
     }
     let name = match rest.split_once('#') {
@@ -105,20 +95,18 @@ pub fn touched(stack: Option<&str>, event: &EventView) -> Touch {
             _ => rest,
         },
     };
-    Touch::Workload(name.to_string())
+    Touch::Workload(format!("{object_stack}/{name}"))
 }
 
-/// Follows the event watch from `after`, sending each event and what it touched, re-reading
-/// touched workloads at most every 100 ms, and reconnecting when the stream breaks. Ends
-/// when `tx` is closed.
-pub async fn watch(
-    client: Client,
-    mut stack: Option<String>,
-    mut after: u64,
-    tx: mpsc::Sender<Msg>,
-) {
+/// Follows the event watch from `after` for `stack` (every stack: `None`), sending each event
+/// and what it touched, re-reading touched workloads at most every 100 ms, and reconnecting
+/// (then reading every stack shown again) when the stream breaks. Ends when `tx` is closed.
+pub async fn watch(client: Client, stack: Option<String>, mut after: u64, tx: mpsc::Sender<Msg>) {
+    // Touched workloads, by id.
     let mut dirty: BTreeSet<String> = BTreeSet::new();
-    let mut reload = false;
+    // Stacks to read again.
+    let mut reload: BTreeSet<String> = BTreeSet::new();
+    let mut reload_all = false;
     loop {
         let mut reader = match client.events(after, true, &[]).await {
             Ok(reader) => reader,
@@ -149,9 +137,11 @@ pub async fn watch(
                         after = after.max(event.revision);
                         match touched(stack.as_deref(), &event) {
                             Touch::Nothing => continue,
-                            Touch::Stack => reload = true,
-                            Touch::Workload(name) => {
-                                dirty.insert(name);
+                            Touch::Stack(name) => {
+                                reload.insert(name);
+                            }
+                            Touch::Workload(id) => {
+                                dirty.insert(id);
                             }
                         }
                         if tx.send(Msg::Event(Box::new(event))).await.is_err() {
@@ -172,20 +162,26 @@ pub async fn watch(
                     Ok(None) => break "the event stream ended".to_string(),
                     Err(e) => break e,
                 },
-                _ = flush.tick(), if reload || !dirty.is_empty() => {
-                    if reload {
-                        reload = false;
+                _ = flush.tick(), if reload_all || !reload.is_empty() || !dirty.is_empty() => {
+                    if std::mem::take(&mut reload_all) {
+                        reload.clear();
                         dirty.clear();
-                        stack = refresh_stack(&client, stack.as_deref(), &tx).await;
+                        match snapshots(&client, stack.as_deref()).await {
+                            Ok(all) => {
+                                if tx.send(Msg::Snapshots(all)).await.is_err() {
+                                    return;
+                                }
+                            }
+                            Err(_) => reload_all = true,
+                        }
                     }
-                    let touched = !dirty.is_empty();
-                    for name in std::mem::take(&mut dirty) {
-                        let Some(s) = &stack else { break };
-                        let msg = match client.workload(&format!("{s}/{name}"), None).await {
-                            Ok(detail) => Msg::Workload(Box::new(detail)),
-                            Err(e) if e.code() == Some("workload_not_found") => Msg::WorkloadGone(name),
+                    for name in std::mem::take(&mut reload) {
+                        dirty.retain(|id| id.split_once('/').is_none_or(|(s, _)| s != name));
+                        let msg = match snapshot(&client, &name).await {
+                            Ok(snap) => Msg::Snapshot(Box::new(snap)),
+                            Err(e) if e.code() == Some("stack_not_found") => Msg::StackGone(name),
                             Err(_) => {
-                                dirty.insert(name);
+                                reload.insert(name);
                                 continue;
                             }
                         };
@@ -193,13 +189,30 @@ pub async fn watch(
                             return;
                         }
                     }
+                    let mut stacks: BTreeSet<String> = BTreeSet::new();
+                    for id in std::mem::take(&mut dirty) {
+                        let msg = match client.workload(&id, None).await {
+                            Ok(detail) => Msg::Workload(Box::new(detail)),
+                            Err(e) if e.code() == Some("workload_not_found") => Msg::WorkloadGone(id.clone()),
+                            Err(_) => {
+                                dirty.insert(id);
+                                continue;
+                            }
+                        };
+                        if let Some((s, _)) = id.split_once('/') {
+                            stacks.insert(s.to_string());
+                        }
+                        if tx.send(msg).await.is_err() {
+                            return;
+                        }
+                    }
                     // What waits on what the events touched: the daemon judges it anew.
-                    if touched
-                        && let Some(s) = &stack
-                        && let Ok(list) = client.workloads(Some(s), None).await
-                        && tx.send(Msg::Workloads(list.items)).await.is_err()
-                    {
-                        return;
+                    for s in stacks {
+                        if let Ok(list) = client.workloads(Some(&s), None).await
+                            && tx.send(Msg::Workloads(list.items)).await.is_err()
+                        {
+                            return;
+                        }
                     }
                 }
             }
@@ -211,44 +224,13 @@ pub async fn watch(
         {
             return;
         }
-        reload = true;
+        reload_all = true;
         tokio::time::sleep(RECONNECT).await;
     }
 }
 
-/// Reads the stack again (or picks it, when none was shown yet); the stack shown after.
-async fn refresh_stack(
-    client: &Client,
-    stack: Option<&str>,
-    tx: &mpsc::Sender<Msg>,
-) -> Option<String> {
-    let name = match stack {
-        Some(s) => s.to_string(),
-        None => pick_stack(client, None).await.ok().flatten()?,
-    };
-    match snapshot(client, &name).await {
-        Ok(snap) => {
-            let _ = tx.send(Msg::Snapshot(Box::new(snap))).await;
-        }
-        Err(e) if e.code() == Some("stack_not_found") => {
-            let _ = tx
-                .send(Msg::Snapshot(Box::new(Snapshot {
-                    stack: name.clone(),
-                    revision: 0,
-                    as_of: jiff::Timestamp::now(),
-                    workloads: Vec::new(),
-                    instances: Vec::new(),
-                    topology: Topology::default(),
-                })))
-                .await;
-        }
-        Err(_) => {}
-    }
-    Some(name)
-}
-
-/// Carries out one action command against `stack`, reporting how it went.
-pub async fn act(client: Client, stack: String, command: Command, tx: mpsc::Sender<Msg>) {
+/// Carries out one action command on the workload it names by id, reporting how it went.
+pub async fn act(client: Client, command: Command, tx: mpsc::Sender<Msg>) {
     let (name, result) = match &command {
         Command::Restart(w) | Command::Stop(w) | Command::Start(w) => {
             let verb = match command {
@@ -257,14 +239,14 @@ pub async fn act(client: Client, stack: String, command: Command, tx: mpsc::Send
                 _ => "start",
             };
             let result = client
-                .workload_action(&format!("{stack}/{w}"), verb)
+                .workload_action(w, verb)
                 .await
                 .map(|a| format!("{w}: {verb} requested (revision {})", a.revision));
             (w, result)
         }
         Command::Scale(w, replicas) => {
             let result = client
-                .scale(&format!("{stack}/{w}"), *replicas)
+                .scale(w, *replicas)
                 .await
                 .map(|a| format!("{w}: scaled to {replicas} (revision {})", a.revision));
             (w, result)
@@ -334,32 +316,6 @@ fn read_proc(pid: u32) -> Option<(u64, u64)> {
 mod tests {
     use super::*;
 
-    fn stack(name: &str, services: &[&str], applied: i64) -> StackView {
-        StackView {
-            name: name.into(),
-            workdir: "/".into(),
-            applied_at: jiff::Timestamp::from_second(applied).unwrap(),
-            generation: 1,
-            services: services.iter().map(|s| s.to_string()).collect(),
-            jobs: Vec::new(),
-            instances: 0,
-            scale: Default::default(),
-            stopped: Vec::new(),
-        }
-    }
-
-    #[test]
-    fn with_several_stacks_the_latest_with_services_is_shown_not_a_job_file() {
-        let stacks = [
-            stack("web", &["api"], 10),
-            stack("batch", &[], 20),
-            stack("old", &["db"], 5),
-        ];
-        assert_eq!(choose(&stacks).as_deref(), Some("web"));
-        assert_eq!(choose(&stacks[1..2]).as_deref(), Some("batch"));
-        assert_eq!(choose(&[]), None);
-    }
-
     fn event(kind: &str, object: &str) -> EventView {
         EventView {
             revision: 1,
@@ -376,25 +332,37 @@ mod tests {
         let s = Some("demo");
         assert_eq!(
             touched(s, &event("instance_ready", "demo/web-0")),
-            Touch::Workload("web".into())
+            Touch::Workload("demo/web".into())
         );
         assert_eq!(
             touched(s, &event("scale_changed", "demo/web")),
-            Touch::Workload("web".into())
+            Touch::Workload("demo/web".into())
         );
         assert_eq!(
             touched(s, &event("task_started", "demo/etl#2/load")),
-            Touch::Workload("etl".into())
+            Touch::Workload("demo/etl".into())
         );
-        assert_eq!(touched(s, &event("stack_applied", "demo")), Touch::Stack);
-        assert_eq!(touched(s, &event("stack_applied", "other")), Touch::Nothing);
         assert_eq!(
-            touched(None, &event("stack_applied", "other")),
-            Touch::Stack
+            touched(s, &event("stack_applied", "demo")),
+            Touch::Stack("demo".into())
         );
+        assert_eq!(touched(s, &event("stack_applied", "other")), Touch::Nothing);
         assert_eq!(
             touched(s, &event("instance_ready", "other/web-0")),
             Touch::Nothing
+        );
+        // Every stack shown: each event touches its own stack's workload.
+        assert_eq!(
+            touched(None, &event("stack_applied", "other")),
+            Touch::Stack("other".into())
+        );
+        assert_eq!(
+            touched(None, &event("instance_ready", "other/web-0")),
+            Touch::Workload("other/web".into())
+        );
+        assert_eq!(
+            touched(None, &event("instance_ready", "demo/web-0")),
+            Touch::Workload("demo/web".into())
         );
     }
 

@@ -1,6 +1,11 @@
 //! The TUI's state, and the pure update: a message (a key, a snapshot, an event, a log
 //! line, a tick) changes the [`Model`] and yields the [`Command`]s the IO side carries out.
 //! Nothing here touches the terminal, the clock or the network.
+//!
+//! The model holds one stack (`orco tui --stack NAME`) or every applied stack: workloads are
+//! kept in stack order, and everything about a workload (its instances, resource use, job
+//! runs) and every action on it is keyed by its id, `STACK/NAME`, so that two stacks with a
+//! service of the same name never mix.
 
 use std::collections::BTreeMap;
 
@@ -103,12 +108,12 @@ pub enum Mode {
     Confirm {
         /// The action asked about.
         action: Action,
-        /// The workload's name.
+        /// The workload's id, `STACK/NAME`.
         workload: String,
     },
     /// The scale dialog: the replica count being typed.
     Scale {
-        /// The workload's name.
+        /// The workload's id, `STACK/NAME`.
         workload: String,
         /// The digits typed.
         input: String,
@@ -139,13 +144,13 @@ pub enum Mode {
 pub enum Command {
     /// Leave, restoring the terminal.
     Quit,
-    /// Restart every instance of the workload (by name).
+    /// Restart every instance of the workload (by id, `STACK/NAME`).
     Restart(String),
-    /// Stop the workload.
+    /// Stop the workload (by id).
     Stop(String),
-    /// Start the stopped workload.
+    /// Start the stopped workload (by id).
     Start(String),
-    /// Set the workload's replica count.
+    /// Set the workload's replica count (by id).
     Scale(String, u32),
     /// Capture the mouse (`true`) or release it so that text can be selected (`false`).
     MouseCapture(bool),
@@ -165,13 +170,17 @@ pub struct Notice {
 pub enum Msg {
     /// A key press.
     Key(KeyEvent),
-    /// A whole view of the stack.
+    /// A whole view of one stack: it replaces what the model holds of that stack.
     Snapshot(Box<Snapshot>),
+    /// Whole views of every stack shown: they replace everything the model holds.
+    Snapshots(Vec<Snapshot>),
+    /// A stack that is gone (removed).
+    StackGone(String),
     /// One workload read again after events touched it.
     Workload(Box<WorkloadDetail>),
-    /// Every workload of the stack read again (what waits on what may have changed).
+    /// Workloads read again (what waits on what may have changed).
     Workloads(Vec<WorkloadView>),
-    /// A workload that is gone (by name).
+    /// A workload that is gone (by id, `STACK/NAME`).
     WorkloadGone(String),
     /// An event from the watch.
     Event(Box<EventView>),
@@ -179,7 +188,7 @@ pub enum Msg {
     Log(LogLine),
     /// `n` log lines were dropped before reaching the pane (a flood).
     LogsDropped(u64),
-    /// Resource use by workload name.
+    /// Resource use by workload id.
     Usage(BTreeMap<String, Usage>),
     /// The clock moved (ages).
     Tick(Timestamp),
@@ -192,17 +201,17 @@ pub enum Msg {
 /// The TUI's state.
 #[derive(Debug, Clone)]
 pub struct Model {
-    /// The stack shown.
-    pub stack: Option<String>,
-    /// Its workloads, services then jobs.
+    /// The stacks shown, by name.
+    pub stacks: Vec<String>,
+    /// Their workloads: stack by stack, each stack's services then jobs.
     pub workloads: Vec<WorkloadView>,
-    /// Instances by workload name.
+    /// Instances by workload id.
     pub instances: BTreeMap<String, Vec<InstanceView>>,
-    /// Dependencies, tasks and layers.
-    pub topology: Topology,
-    /// Resource use by workload name.
+    /// Dependencies, tasks and layers, by stack.
+    pub topologies: BTreeMap<String, Topology>,
+    /// Resource use by workload id.
     pub usage: BTreeMap<String, Usage>,
-    /// Jobs' latest runs, by job name.
+    /// Jobs' latest runs, by job id.
     pub jobs: BTreeMap<String, JobProgress>,
     /// The moment ages are measured to.
     pub now: Timestamp,
@@ -240,10 +249,10 @@ impl Model {
     /// An empty model, connecting, at `now`.
     pub fn new(now: Timestamp) -> Model {
         Model {
-            stack: None,
+            stacks: Vec::new(),
             workloads: Vec::new(),
             instances: BTreeMap::new(),
-            topology: Topology::default(),
+            topologies: BTreeMap::new(),
             usage: BTreeMap::new(),
             jobs: BTreeMap::new(),
             now,
@@ -267,6 +276,30 @@ impl Model {
     /// The selected workload, if any.
     pub fn selected_workload(&self) -> Option<&WorkloadView> {
         self.workloads.get(self.selected)
+    }
+
+    /// The stack shown when there is exactly one.
+    pub fn stack(&self) -> Option<&str> {
+        match self.stacks.as_slice() {
+            [only] => Some(only),
+            _ => None,
+        }
+    }
+
+    /// Whether several stacks are shown (the table then groups them under a row each).
+    pub fn grouped(&self) -> bool {
+        self.stacks.len() > 1
+    }
+
+    /// What a workload is called on screen: its name with one stack, `STACK/NAME` with
+    /// several.
+    pub fn label<'a>(&self, id: &'a str) -> &'a str {
+        if self.grouped() { id } else { short_name(id) }
+    }
+
+    /// The dependencies, tasks and layers of `stack`'s file.
+    pub fn topology(&self, stack: &str) -> Option<&Topology> {
+        self.topologies.get(stack)
     }
 
     /// Why `workload` waits, if it waits on a dependency: the daemon's words for the
@@ -300,19 +333,41 @@ impl Model {
     pub fn update(&mut self, msg: Msg) -> Vec<Command> {
         match msg {
             Msg::Key(key) => return self.key(key),
-            Msg::Snapshot(snapshot) => self.snapshot(*snapshot),
+            Msg::Snapshot(snapshot) => {
+                let selected = self.selected_id();
+                self.snapshot(*snapshot);
+                self.reselect(selected.as_deref());
+            }
+            Msg::Snapshots(snapshots) => {
+                let selected = self.selected_id();
+                self.stacks.clear();
+                self.workloads.clear();
+                self.instances.clear();
+                self.topologies.clear();
+                for snapshot in snapshots {
+                    self.snapshot(snapshot);
+                }
+                self.connection = Connection::Live;
+                self.reselect(selected.as_deref());
+            }
+            Msg::StackGone(stack) => {
+                let selected = self.selected_id();
+                self.forget(&stack);
+                self.reselect(selected.as_deref());
+            }
             Msg::Workload(detail) => self.workload(*detail),
             Msg::Workloads(views) => {
                 for view in views {
-                    if let Some(slot) = self.workloads.iter_mut().find(|w| w.name == view.name) {
+                    if let Some(slot) = self.workloads.iter_mut().find(|w| w.id == view.id) {
                         *slot = view;
                     }
                 }
             }
-            Msg::WorkloadGone(name) => {
-                self.workloads.retain(|w| w.name != name);
-                self.instances.remove(&name);
-                self.clamp();
+            Msg::WorkloadGone(id) => {
+                let selected = self.selected_id();
+                self.workloads.retain(|w| w.id != id);
+                self.instances.remove(&id);
+                self.reselect(selected.as_deref());
             }
             Msg::Event(event) => self.event(&event),
             Msg::Log(line) => {
@@ -338,45 +393,78 @@ impl Model {
         Vec::new()
     }
 
+    fn selected_id(&self) -> Option<String> {
+        self.selected_workload().map(|w| w.id.clone())
+    }
+
+    /// Drops everything held of `stack`.
+    fn forget(&mut self, stack: &str) {
+        self.stacks.retain(|s| s != stack);
+        self.workloads.retain(|w| w.stack != stack);
+        self.instances
+            .retain(|id, _| id.split_once('/').is_none_or(|(s, _)| s != stack));
+        self.topologies.remove(stack);
+    }
+
+    /// Replaces what the model holds of the snapshot's stack (the selection is the caller's).
     fn snapshot(&mut self, snapshot: Snapshot) {
-        let selected = self.selected_workload().map(|w| w.name.clone());
-        self.stack = Some(snapshot.stack);
+        let stack = snapshot.stack;
+        self.forget(&stack);
         self.revision = self.revision.max(snapshot.revision);
         self.now = self.now.max(snapshot.as_of);
-        self.workloads = snapshot.workloads;
-        self.topology = snapshot.topology;
-        self.instances.clear();
-        for instance in snapshot.instances {
-            let name = short_name(&instance.workload).to_string();
-            self.instances.entry(name).or_default().push(instance);
+        for mut view in snapshot.workloads {
+            // Each workload is filed under the stack it was read for.
+            view.stack.clone_from(&stack);
+            self.workloads.push(view);
         }
+        self.topologies.insert(stack.clone(), snapshot.topology);
+        for instance in snapshot.instances {
+            self.instances
+                .entry(instance.workload.clone())
+                .or_default()
+                .push(instance);
+        }
+        self.stacks.push(stack);
+        self.stacks.sort();
+        // Stack by stack, each in the API's order.
+        self.workloads.sort_by(|a, b| a.stack.cmp(&b.stack));
         self.connection = Connection::Live;
-        self.reselect(selected.as_deref());
+    }
+
+    /// Stack by stack; in each, services first, then jobs, each by name: the API's order.
+    fn sort(&mut self) {
+        self.workloads.sort_by(|a, b| {
+            (&a.stack, a.kind != WorkloadKind::Service, &a.name).cmp(&(
+                &b.stack,
+                b.kind != WorkloadKind::Service,
+                &b.name,
+            ))
+        });
     }
 
     fn workload(&mut self, detail: WorkloadDetail) {
         self.revision = self.revision.max(detail.revision);
         let view = detail.workload;
-        let name = view.name.clone();
-        match self.workloads.iter_mut().find(|w| w.name == name) {
+        let id = view.id.clone();
+        match self.workloads.iter_mut().find(|w| w.id == id) {
             Some(slot) => *slot = view,
             None => {
-                let selected = self.selected_workload().map(|w| w.name.clone());
+                let selected = self.selected_id();
+                if !self.stacks.contains(&view.stack) {
+                    self.stacks.push(view.stack.clone());
+                    self.stacks.sort();
+                }
                 self.workloads.push(view);
-                // Services first, then jobs, each by name: the API's order.
-                self.workloads.sort_by(|a, b| {
-                    (a.kind != WorkloadKind::Service, &a.name)
-                        .cmp(&(b.kind != WorkloadKind::Service, &b.name))
-                });
+                self.sort();
                 self.reselect(selected.as_deref());
             }
         }
-        self.instances.insert(name, detail.instances);
+        self.instances.insert(id, detail.instances);
     }
 
-    fn reselect(&mut self, name: Option<&str>) {
-        if let Some(name) = name
-            && let Some(i) = self.workloads.iter().position(|w| w.name == name)
+    fn reselect(&mut self, id: Option<&str>) {
+        if let Some(id) = id
+            && let Some(i) = self.workloads.iter().position(|w| w.id == id)
         {
             self.selected = i;
         }
@@ -391,7 +479,7 @@ impl Model {
         self.revision = self.revision.max(event.revision);
         let (workload, _) = split_object(&event.object);
         if let Some((job, run, task)) = task_of(&event.object) {
-            let progress = self.jobs.entry(job.to_string()).or_default();
+            let progress = self.jobs.entry(job).or_default();
             if run > progress.run {
                 *progress = JobProgress {
                     run,
@@ -419,10 +507,9 @@ impl Model {
             EventType::InstanceExited if !event.summary.contains("(exit 0)") => Level::Warn,
             _ => Level::Info,
         };
-        // `demo/db-0 ready` reads `db-0 ready` in the pane of stack demo.
+        // `demo/db-0 ready` reads `db-0 ready` in the pane of stack demo alone.
         let summary = self
-            .stack
-            .as_deref()
+            .stack()
             .and_then(|stack| event.summary.strip_prefix(stack))
             .and_then(|rest| rest.strip_prefix('/'))
             .unwrap_or(&event.summary)
@@ -443,7 +530,7 @@ impl Model {
             Mode::Confirm { action, workload } => match key.code {
                 KeyCode::Char('y' | 'Y') | KeyCode::Enter => {
                     self.notice = Some(Notice {
-                        text: format!("{}: {} requested…", workload, action.word()),
+                        text: format!("{}: {} requested…", self.label(&workload), action.word()),
                         error: false,
                     });
                     vec![match action {
@@ -528,7 +615,7 @@ impl Model {
             KeyCode::Enter => match input.parse::<u32>() {
                 Ok(replicas) if replicas <= 1000 => {
                     self.notice = Some(Notice {
-                        text: format!("{workload}: scale to {replicas} requested…"),
+                        text: format!("{}: scale to {replicas} requested…", self.label(&workload)),
                         error: false,
                     });
                     return vec![Command::Scale(workload, replicas)];
@@ -570,9 +657,11 @@ impl Model {
     }
 
     fn normal_key(&mut self, key: KeyEvent) -> Vec<Command> {
+        // Actions address the workload by id: the selected row's own stack.
         let selected = self
             .selected_workload()
-            .map(|w| (w.name.clone(), w.kind == WorkloadKind::Service));
+            .map(|w| (w.id.clone(), w.kind == WorkloadKind::Service));
+        let label = |id: &str| self.label(id).to_string();
         match key.code {
             KeyCode::Char('q') => return vec![Command::Quit],
             KeyCode::Esc => {
@@ -595,21 +684,23 @@ impl Model {
                     self.mode = Mode::Confirm { action, workload };
                 }
                 Some((workload, false)) => self.refuse(format!(
-                    "{workload} is a job: only services can be restarted or stopped"
+                    "{} is a job: only services can be restarted or stopped",
+                    label(&workload)
                 )),
                 None => self.refuse("no service selected".into()),
             },
             KeyCode::Char('s') => match selected {
                 Some((workload, true)) => {
                     self.notice = Some(Notice {
-                        text: format!("{workload}: start requested…"),
+                        text: format!("{}: start requested…", label(&workload)),
                         error: false,
                     });
                     return vec![Command::Start(workload)];
                 }
-                Some((workload, false)) => {
-                    self.refuse(format!("{workload} is a job: only services can be started"))
-                }
+                Some((workload, false)) => self.refuse(format!(
+                    "{} is a job: only services can be started",
+                    label(&workload)
+                )),
                 None => self.refuse("no service selected".into()),
             },
             KeyCode::Char('c') => match selected {
@@ -625,9 +716,10 @@ impl Model {
                         error: None,
                     };
                 }
-                Some((workload, false)) => {
-                    self.refuse(format!("{workload} is a job: only services can be scaled"))
-                }
+                Some((workload, false)) => self.refuse(format!(
+                    "{} is a job: only services can be scaled",
+                    label(&workload)
+                )),
                 None => self.refuse("no service selected".into()),
             },
             KeyCode::Char('l') => {
@@ -705,13 +797,13 @@ impl Model {
         }
     }
 
-    /// How far along a job's latest run is: `run 2: 3/5 tasks done, 1 running`.
+    /// How far along a job's latest run is: `run 2: 3/5 tasks done, 1 running`; `job` is
+    /// its id, `STACK/NAME`.
     pub fn job_progress(&self, job: &str) -> Option<String> {
         let progress = self.jobs.get(job)?;
-        let total = self
-            .topology
-            .tasks
-            .get(job)
+        let total = job
+            .split_once('/')
+            .and_then(|(stack, name)| self.topology(stack)?.tasks.get(name))
             .map_or(progress.tasks.len(), Vec::len);
         let count = |s: TaskState| progress.tasks.values().filter(|t| **t == s).count();
         let done = count(TaskState::Succeeded);
@@ -769,12 +861,12 @@ fn split_object(object: &str) -> (String, &str) {
     }
 }
 
-/// `demo/etl#3/load` → (`etl`, 3, `load`).
-fn task_of(object: &str) -> Option<(&str, u64, &str)> {
-    let (_, rest) = object.split_once('/')?;
+/// `demo/etl#3/load` → (`demo/etl`, 3, `load`).
+fn task_of(object: &str) -> Option<(String, u64, &str)> {
+    let (stack, rest) = object.split_once('/')?;
     let (job, run_task) = rest.split_once('#')?;
     let (run, task) = run_task.split_once('/')?;
-    Some((job, run.parse().ok()?, task))
+    Some((format!("{stack}/{job}"), run.parse().ok()?, task))
 }
 
 #[cfg(test)]
@@ -789,7 +881,10 @@ mod tests {
         assert_eq!(split_object("demo/etl#3/load").0, "etl/load");
         assert_eq!(split_object("demo/etl#3").0, "etl");
         assert_eq!(split_object("demo").0, "");
-        assert_eq!(task_of("demo/etl#3/load"), Some(("etl", 3, "load")));
+        assert_eq!(
+            task_of("demo/etl#3/load"),
+            Some(("demo/etl".to_string(), 3, "load"))
+        );
         assert_eq!(task_of("demo/web-0"), None);
     }
 }

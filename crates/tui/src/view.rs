@@ -1,6 +1,7 @@
 //! Drawing the [`Model`] into a ratatui frame: the header, the status table, the detail or
 //! dependency-graph pane, the log pane, the footer with the keys (and the copy-mode
-//! indicator), and the dialogs. Pure: the same model always draws the same screen.
+//! indicator), and the dialogs. Pure: the same model always draws the same screen. With
+//! several stacks, the table groups their workloads under a row naming each stack.
 
 use jiff::Timestamp;
 use ratatui::Frame;
@@ -25,7 +26,7 @@ pub const COPY_MODE: &str = " COPY MODE: mouse released, select text to copy · 
 /// Draws the whole screen.
 pub fn draw(frame: &mut Frame<'_>, model: &Model) {
     let area = frame.area();
-    let table_height = u16::try_from(model.workloads.len())
+    let table_height = u16::try_from(model.workloads.len() + group_rows(model))
         .unwrap_or(u16::MAX)
         .saturating_add(3)
         .min(area.height.saturating_mul(2) / 5)
@@ -65,8 +66,12 @@ fn draw_header(frame: &mut Frame<'_>, model: &Model, area: Rect) {
             Style::new().add_modifier(Modifier::BOLD | Modifier::REVERSED),
         ),
         Span::raw(format!(
-            " stack {} · revision {} · {} workloads · ",
-            model.stack.as_deref().unwrap_or("-"),
+            " {} · revision {} · {} workloads · ",
+            match model.stacks.as_slice() {
+                [] => "stack -".to_string(),
+                [only] => format!("stack {only}"),
+                several => format!("stacks {}", several.join(", ")),
+            },
             model.revision,
             model.workloads.len()
         )),
@@ -121,11 +126,56 @@ pub fn bytes(n: u64) -> String {
     }
 }
 
+/// How many stack header rows the table has: one per stack when several are shown.
+fn group_rows(model: &Model) -> usize {
+    if model.grouped() {
+        model.stacks.len()
+    } else {
+        0
+    }
+}
+
+/// The table's rows: with several stacks, a header row before each stack's workloads. The
+/// index of the selected workload's row comes with them.
+fn table_rows<'a>(model: &'a Model, rows: Vec<Row<'a>>) -> (Vec<Row<'a>>, Option<usize>) {
+    if !model.grouped() {
+        let selected = (!rows.is_empty()).then_some(model.selected);
+        return (rows, selected);
+    }
+    let mut out = Vec::with_capacity(rows.len() + model.stacks.len());
+    let mut selected = None;
+    let mut current: Option<&str> = None;
+    for (i, (w, row)) in model.workloads.iter().zip(rows).enumerate() {
+        if current != Some(w.stack.as_str()) {
+            current = Some(w.stack.as_str());
+            out.push(
+                Row::new(vec![Cell::from(format!("stack {}", w.stack))])
+                    .style(Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD)),
+            );
+        }
+        if i == model.selected {
+            selected = Some(out.len());
+        }
+        out.push(row);
+    }
+    // A stack without workloads still gets its row.
+    for stack in &model.stacks {
+        if !model.workloads.iter().any(|w| &w.stack == stack) {
+            out.push(
+                Row::new(vec![Cell::from(format!("stack {stack} (no workloads)"))])
+                    .style(Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD)),
+            );
+        }
+    }
+    (out, selected)
+}
+
 fn draw_table(frame: &mut Frame<'_>, model: &Model, area: Rect) {
+    let indent = if model.grouped() { 2 } else { 0 };
     let name_width = model
         .workloads
         .iter()
-        .map(|w| w.name.chars().count())
+        .map(|w| w.name.chars().count() + indent)
         .max()
         .unwrap_or(7)
         .clamp(7, 28);
@@ -144,22 +194,23 @@ fn draw_table(frame: &mut Frame<'_>, model: &Model, area: Rect) {
         } else {
             ("-".into(), "-".into())
         };
-        let (cpu, mem) = match model.usage.get(&w.name) {
+        let (cpu, mem) = match model.usage.get(&w.id) {
             Some(u) => (format!("{:.0}%", u.cpu_percent), bytes(u.memory_bytes)),
             None => ("-".into(), "-".into()),
         };
         let message = blocked
             .or_else(|| {
                 (w.kind == WorkloadKind::Job)
-                    .then(|| model.job_progress(&w.name))
+                    .then(|| model.job_progress(&w.id))
                     .flatten()
             })
             .or_else(|| w.message.clone())
             .unwrap_or_default();
+        let pad = " ".repeat(indent);
         let name = if w.kind == WorkloadKind::Job {
-            format!("{} (job)", w.name)
+            format!("{pad}{} (job)", w.name)
         } else {
-            w.name.clone()
+            format!("{pad}{}", w.name)
         };
         Row::new(vec![
             Cell::from(name),
@@ -173,6 +224,7 @@ fn draw_table(frame: &mut Frame<'_>, model: &Model, area: Rect) {
             Cell::from(message),
         ])
     });
+    let (rows, selected) = table_rows(model, rows.collect());
     let widths = [
         Constraint::Length(u16::try_from(name_width + 6).unwrap_or(34)),
         Constraint::Length(14),
@@ -192,9 +244,7 @@ fn draw_table(frame: &mut Frame<'_>, model: &Model, area: Rect) {
         .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED))
         .highlight_symbol("▶ ");
     let mut state = TableState::default();
-    if !model.workloads.is_empty() {
-        state.select(Some(model.selected));
-    }
+    state.select(selected);
     frame.render_stateful_widget(table, area, &mut state);
 }
 
@@ -206,14 +256,14 @@ fn draw_detail(frame: &mut Frame<'_>, model: &Model, area: Rect) {
             _ => "no workload: apply a stack with `orco apply -f FILE` or `orco up`",
         })),
         Some(w) => {
-            let mut head = format!("{} · {}", w.name, w.kind);
+            let mut head = format!("{} · {}", model.label(&w.id), w.kind);
             if let Some(runtime) = &w.runtime {
                 head.push_str(&format!(" · {}", runtime.as_str()));
             }
             if let Some(command) = &w.command {
                 head.push_str(&format!(" · {command}"));
             }
-            if let Some(deps) = model.topology.deps.get(&w.name)
+            if let Some(deps) = model.topology(&w.stack).and_then(|t| t.deps.get(&w.name))
                 && !deps.is_empty()
             {
                 let names: Vec<String> = deps
@@ -234,7 +284,7 @@ fn draw_detail(frame: &mut Frame<'_>, model: &Model, area: Rect) {
             }
             let instances = model
                 .instances
-                .get(&w.name)
+                .get(&w.id)
                 .map(Vec::as_slice)
                 .unwrap_or_default();
             let parts: Vec<String> = instances
@@ -255,7 +305,7 @@ fn draw_detail(frame: &mut Frame<'_>, model: &Model, area: Rect) {
                 .collect();
             if !parts.is_empty() {
                 lines.push(Line::from(parts.join(" · ")));
-            } else if let Some(progress) = model.job_progress(&w.name) {
+            } else if let Some(progress) = model.job_progress(&w.id) {
                 lines.push(Line::from(progress));
             }
         }
@@ -270,15 +320,31 @@ fn draw_detail(frame: &mut Frame<'_>, model: &Model, area: Rect) {
 }
 
 fn draw_graph(frame: &mut Frame<'_>, model: &Model, area: Rect) {
+    // The graph of the selected workload's stack.
+    let stack = model
+        .selected_workload()
+        .map(|w| w.stack.clone())
+        .or_else(|| model.stacks.first().cloned())
+        .unwrap_or_default();
+    let workloads: Vec<_> = model
+        .workloads
+        .iter()
+        .filter(|w| w.stack == stack)
+        .cloned()
+        .collect();
     let lines: Vec<Line<'_>> = model
-        .topology
-        .lines(&model.workloads)
+        .topology(&stack)
+        .map(|t| t.lines(&workloads))
+        .unwrap_or_default()
         .into_iter()
         .map(Line::from)
         .collect();
-    let block = Block::new()
-        .borders(Borders::BOTTOM)
-        .title(" dependency graph (d: detail) ");
+    let title = if model.grouped() {
+        format!(" dependency graph of stack {stack} (d: detail) ")
+    } else {
+        " dependency graph (d: detail) ".to_string()
+    };
+    let block = Block::new().borders(Borders::BOTTOM).title(title);
     frame.render_widget(Paragraph::new(lines).block(block), area);
 }
 
@@ -391,15 +457,18 @@ fn draw_dialog(frame: &mut Frame<'_>, model: &Model, area: Rect) {
     };
     match &model.mode {
         Mode::Normal => {}
-        Mode::Confirm { action, workload } => dialog(
-            frame,
-            area,
-            &format!("{} {workload}", action.word()),
-            vec![
-                Line::from(format!("{} every instance of {workload}?", action.word())),
-                Line::from("y / Enter: yes · n / Esc: no"),
-            ],
-        ),
+        Mode::Confirm { action, workload } => {
+            let workload = model.label(workload);
+            dialog(
+                frame,
+                area,
+                &format!("{} {workload}", action.word()),
+                vec![
+                    Line::from(format!("{} every instance of {workload}?", action.word())),
+                    Line::from("y / Enter: yes · n / Esc: no"),
+                ],
+            )
+        }
         Mode::Scale {
             workload,
             input,
@@ -409,8 +478,9 @@ fn draw_dialog(frame: &mut Frame<'_>, model: &Model, area: Rect) {
             let current = model
                 .workloads
                 .iter()
-                .find(|w| &w.name == workload)
+                .find(|w| &w.id == workload)
                 .map_or(0, |w| w.replicas);
+            let workload = model.label(workload);
             let mut lines = vec![
                 Line::from(format!("scale {workload} (now {current} replicas)")),
                 Line::from(vec![

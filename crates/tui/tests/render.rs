@@ -332,7 +332,7 @@ fn the_scale_dialog_shows_the_count_being_typed_and_enter_asks_for_it() {
     let typed = screen(&model, 120, 30);
     assert!(typed.contains("replicas: 6"), "{typed}");
     let commands = model.update(key(KeyCode::Enter));
-    assert_eq!(commands, [Command::Scale("web".into(), 6)]);
+    assert_eq!(commands, [Command::Scale("demo/web".into(), 6)]);
     assert_eq!(model.mode, Mode::Normal);
     assert!(screen(&model, 120, 30).contains("web: scale to 6 requested"));
 }
@@ -345,7 +345,7 @@ fn a_digit_typed_in_the_scale_dialog_replaces_the_current_count() {
     assert!(screen(&model, 120, 30).contains("replicas: 3"));
     press(&mut model, "1");
     let commands = model.update(key(KeyCode::Enter));
-    assert_eq!(commands, [Command::Scale("web".into(), 31)]);
+    assert_eq!(commands, [Command::Scale("demo/web".into(), 31)]);
 }
 
 #[test]
@@ -388,11 +388,11 @@ fn restart_and_stop_ask_first_and_start_does_not() {
     let mut model = model();
     assert!(press(&mut model, "r").is_empty());
     assert!(screen(&model, 120, 30).contains("restart every instance of db?"));
-    assert_eq!(press(&mut model, "y"), [Command::Restart("db".into())]);
+    assert_eq!(press(&mut model, "y"), [Command::Restart("demo/db".into())]);
     assert!(press(&mut model, "x").is_empty());
     assert!(model.update(key(KeyCode::Esc)).is_empty());
     assert_eq!(model.mode, Mode::Normal);
-    assert_eq!(press(&mut model, "s"), [Command::Start("db".into())]);
+    assert_eq!(press(&mut model, "s"), [Command::Start("demo/db".into())]);
 }
 
 #[test]
@@ -530,4 +530,138 @@ fn no_key_sequence_or_terminal_size_makes_drawing_panic() {
         let height = (next() % 50) as u16 + 1;
         screen(&model, width, height);
     }
+}
+
+/// A workload of stack `stack`.
+fn workload_of(stack: &str, name: &str, state: &str, ready: u32, replicas: u32) -> WorkloadView {
+    WorkloadView {
+        id: format!("{stack}/{name}"),
+        stack: stack.into(),
+        ..workload(name, "service", state, ready, replicas)
+    }
+}
+
+/// Stack `shop` (web, cart) and stack `blog` (web, db): two stacks with a service of the
+/// same name, as every applied stack is shown when `--stack` is not given.
+fn two_stacks() -> Model {
+    let mut model = Model::new(now());
+    let snap = |stack: &str, workloads: Vec<WorkloadView>| Snapshot {
+        stack: stack.into(),
+        revision: 7,
+        as_of: now(),
+        workloads,
+        instances: Vec::new(),
+        topology: Topology::default(),
+    };
+    model.update(Msg::Snapshots(vec![
+        snap(
+            "shop",
+            vec![
+                workload_of("shop", "cart", "running", 1, 1),
+                workload_of("shop", "web", "running", 3, 3),
+            ],
+        ),
+        snap(
+            "blog",
+            vec![
+                workload_of("blog", "db", "starting", 0, 1),
+                workload_of("blog", "web", "running", 2, 2),
+            ],
+        ),
+    ]));
+    model
+}
+
+#[test]
+fn with_several_stacks_every_stacks_services_show_under_a_row_naming_their_stack() {
+    let mut model = two_stacks();
+    let text = screen(&model, 140, 30);
+    assert!(
+        line_with(&text, "revision 7").contains("stacks blog, shop"),
+        "{text}"
+    );
+    let rows: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !l.contains("SERVICE"))
+        .skip(1)
+        .take(6)
+        .map(str::trim)
+        .collect();
+    let names: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            r.trim_start_matches('▶')
+                .split("  ")
+                .map(str::trim)
+                .find(|w| !w.is_empty())
+                .unwrap_or("")
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        names,
+        ["stack blog", "db", "web", "stack shop", "cart", "web"],
+        "{text}"
+    );
+    // The replica counts tell the two `web`s apart: blog's has 2, shop's 3.
+    assert!(rows[2].contains("2/2"), "{text}");
+    assert!(rows[5].contains("3/3"), "{text}");
+
+    // Selection walks the workloads, never a stack's row, and the highlighted row is the
+    // selected workload's.
+    assert_eq!(model.selected_workload().unwrap().id, "blog/db");
+    assert!(line_with(&text, "▶").contains("db"), "{text}");
+    press(&mut model, "jj");
+    assert_eq!(model.selected_workload().unwrap().id, "shop/cart");
+    let text = screen(&model, 140, 30);
+    assert!(line_with(&text, "▶").contains("cart"), "{text}");
+    assert!(
+        line_with(&text, "cart · service").contains("shop/cart"),
+        "{text}"
+    );
+
+    // Actions address the selected row's own stack.
+    press(&mut model, "j");
+    assert_eq!(model.selected_workload().unwrap().id, "shop/web");
+    press(&mut model, "r");
+    let text = screen(&model, 140, 30);
+    assert!(
+        text.contains("restart every instance of shop/web?"),
+        "{text}"
+    );
+    assert_eq!(
+        press(&mut model, "y"),
+        [Command::Restart("shop/web".into())]
+    );
+    model.update(key(KeyCode::Up));
+    model.update(key(KeyCode::Up));
+    assert_eq!(model.selected_workload().unwrap().id, "blog/web");
+    model.update(key(KeyCode::Char('c')));
+    assert_eq!(press(&mut model, "5"), []);
+    assert_eq!(
+        model.update(key(KeyCode::Enter)),
+        [Command::Scale("blog/web".into(), 5)]
+    );
+    assert_eq!(press(&mut model, "x"), []);
+    assert_eq!(press(&mut model, "y"), [Command::Stop("blog/web".into())]);
+}
+
+#[test]
+fn a_stack_that_is_removed_leaves_the_others_shown() {
+    let mut model = two_stacks();
+    press(&mut model, "jjj");
+    assert_eq!(model.selected_workload().unwrap().id, "shop/web");
+    model.update(Msg::StackGone("blog".into()));
+    assert_eq!(model.stacks, ["shop"]);
+    // The selection stays on the same workload.
+    assert_eq!(model.selected_workload().unwrap().id, "shop/web");
+    let text = screen(&model, 140, 30);
+    assert!(
+        line_with(&text, "revision 7").contains("stack shop"),
+        "{text}"
+    );
+    assert!(!text.contains("stack blog"), "{text}");
+    // One stack left: no stack rows, names alone.
+    assert!(!text.contains("stack shop\n"), "{text}");
+    assert_eq!(press(&mut model, "s"), [Command::Start("shop/web".into())]);
 }
