@@ -72,6 +72,24 @@ fn run(dir: &Path) -> (bool, String, Option<String>) {
     (ok, strip(out), config.map(strip))
 }
 
+/// `text` with YAML's folded scalars (`>-` and the line it folds) on one line: whether the
+/// serializer folds a value depends on its length, and a path's length on where the
+/// checkout is, so the comparison must not.
+fn unfold(text: &str) -> String {
+    let mut out = Vec::new();
+    let mut lines = text.lines();
+    while let Some(line) = lines.next() {
+        match line.strip_suffix(">-") {
+            Some(head) => {
+                let next = lines.next().unwrap_or_default().trim_start();
+                out.push(format!("{head}{next}"));
+            }
+            None => out.push(line.to_string()),
+        }
+    }
+    out.join("\n")
+}
+
 fn cases() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cases");
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(root)
@@ -107,14 +125,14 @@ fn every_case_of_the_corpus_converts_or_fails_as_expected() {
         }
         if let Some(config) = config {
             let expected = std::fs::read_to_string(&config_path).unwrap_or_default();
-            if expected != config {
+            if unfold(&expected) != unfold(&config) {
                 failures.push(format!(
                     "== {name} (config)\n-- expected\n{expected}\n-- got\n{config}"
                 ));
             }
         }
         let expected = std::fs::read_to_string(&expected_path).unwrap_or_default();
-        if expected != got {
+        if unfold(&expected) != unfold(&got) {
             failures.push(format!("== {name}\n-- expected\n{expected}\n-- got\n{got}"));
         }
         // A case named `refused-…` must fail, any other must convert.
