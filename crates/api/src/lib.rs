@@ -29,6 +29,8 @@ pub mod node;
 pub mod openapi;
 pub mod router;
 pub mod routes;
+#[cfg(test)]
+mod testing;
 pub mod views;
 
 /// The wire types this API serves, from `orco-wire` (shared with its clients).

@@ -105,22 +105,9 @@ pub fn check(state: &State, events: &[Event]) -> Result<(), ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::applied;
     use jiff::Timestamp;
     use orco_state::WorkloadId;
-
-    fn applied(text: &str) -> Event {
-        let dir = std::env::temp_dir();
-        let stack = match orco_spec::load_str(std::path::Path::new("t.yaml"), text, &dir) {
-            Ok(loaded) => loaded.stack,
-            Err(report) => panic!("{}", report.render(false)),
-        };
-        Event::new(
-            Timestamp::UNIX_EPOCH,
-            EventKind::StackApplied {
-                stack: Box::new(stack),
-            },
-        )
-    }
 
     fn scale(stack: &str, service: &str, replicas: u32) -> Event {
         let workload = WorkloadId::new(

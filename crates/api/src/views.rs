@@ -646,20 +646,7 @@ fn summary(kind: &EventKind) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn applied(text: &str) -> Event {
-        let dir = std::env::temp_dir();
-        let stack = match orco_spec::load_str(std::path::Path::new("t.yaml"), text, &dir) {
-            Ok(loaded) => loaded.stack,
-            Err(report) => panic!("{}", report.render(false)),
-        };
-        Event::new(
-            Timestamp::UNIX_EPOCH,
-            EventKind::StackApplied {
-                stack: Box::new(stack),
-            },
-        )
-    }
+    use crate::testing::applied;
 
     #[test]
     fn a_service_held_by_the_daemon_wide_instance_limit_says_why() {

@@ -65,11 +65,6 @@ impl Leases {
         );
     }
 
-    /// Stops counting for a node (removed, or lost and not back).
-    pub fn forget(&mut self, node: &str) {
-        self.nodes.remove(node);
-    }
-
     /// Nodes whose lease lapsed further since the last call, each lapse reported once: a
     /// node that jumps past the grace at once is reported lost only.
     pub fn due(&mut self, now: Instant) -> Vec<(String, Lapse)> {

@@ -49,9 +49,6 @@ pub struct Member<R: Runtime + 'static> {
     /// Events not acknowledged yet.
     outbox: Outbox,
     deadline: Deadline,
-    /// Whether the node fences by itself when its lease ends (a cluster agent; not
-    /// `orco daemon`).
-    fencing: bool,
 }
 
 impl<R: Runtime + 'static> Member<R> {
@@ -64,13 +61,7 @@ impl<R: Runtime + 'static> Member<R> {
             set: AssignmentSet::default(),
             outbox: Outbox::default(),
             deadline: Deadline::default(),
-            fencing: true,
         }
-    }
-
-    /// The assignments the node holds.
-    pub fn assignments(&self) -> &AssignmentSet {
-        &self.set
     }
 
     fn push(&mut self, event: Event) {
@@ -98,9 +89,7 @@ impl<R: Runtime + 'static> Member<R> {
     /// agent hangs or dies before it can. Handed over on every grant and every change of
     /// the assignments.
     fn hand_fence_to_keeper(&self) {
-        if self.fencing
-            && let Some(at) = self.deadline.at_ms()
-        {
+        if let Some(at) = self.deadline.at_ms() {
             self.agent.arm_fence(at, &self.fenced());
         }
     }
@@ -134,7 +123,7 @@ impl<R: Runtime + 'static> Member<R> {
                 () = tokio::time::sleep_until(until) => return,
                 Some(event) = self.events.recv() => self.push(event),
                 _ = check.tick() => {
-                    if self.fencing && self.deadline.passed(boot_ms()) {
+                    if self.deadline.passed(boot_ms()) {
                         self.fence().await;
                     }
                 }
@@ -215,7 +204,7 @@ impl<R: Runtime + 'static> Member<R> {
                     write(&mut out, &Up::Renew(Renew { sent_ms: boot_ms() })).await?;
                 }
                 _ = check.tick() => {
-                    if self.fencing && self.deadline.passed(boot_ms()) {
+                    if self.deadline.passed(boot_ms()) {
                         self.fence().await;
                     }
                 }

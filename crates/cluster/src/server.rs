@@ -26,7 +26,8 @@ pub struct Streams {
     handle: Handle,
     cluster: Cluster,
     leases: Mutex<Leases>,
-    /// The current stream of each node: a newer stream of a node ends the older one.
+    /// The current stream of each node: a newer stream of a node ends the
+    /// older one at the older one's next renewal.
     current: Mutex<HashMap<String, u64>>,
     next_stream: std::sync::atomic::AtomicU64,
     woken: Arc<tokio::sync::Notify>,
@@ -68,11 +69,6 @@ impl Streams {
         self.closed.send_replace(true);
     }
 
-    /// The engine's handle.
-    pub fn handle(&self) -> &Handle {
-        &self.handle
-    }
-
     fn leases(&self) -> std::sync::MutexGuard<'_, Leases> {
         self.leases.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -85,7 +81,8 @@ impl Streams {
             == Some(&stream)
     }
 
-    /// Serves the stream of `node` (the name its client certificate proves) until it ends.
+    /// Serves the stream of `node` (the name its client certificate proves, of a node not
+    /// removed: the API's route checks both) until it ends.
     pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
         self: &Arc<Streams>,
         io: S,
@@ -106,13 +103,6 @@ impl Streams {
             return Err(ClusterError::Refused(format!(
                 "the stream reports node {:?} but its certificate is node {node:?}",
                 report.node
-            )));
-        }
-        if let Some(n) = self.handle.state().nodes.get(node)
-            && n.status == NodeStatus::Left
-        {
-            return Err(ClusterError::Refused(format!(
-                "node {node} was removed: join again with a new token"
             )));
         }
         let stream = self

@@ -85,20 +85,25 @@ pub struct ComposeConfig {
     pub warnings: Report,
 }
 
-/// Reads a compose file and resolves its model (interpolation, `include`, `extends`,
-/// `profiles`) without converting it; errors as [`load_file`] reports them.
-pub fn load_config(path: &Path, options: &Options<'_>) -> Result<ComposeConfig, Report> {
-    let (text, root) = match orco_spec::node::parse_file(path) {
-        Ok(parsed) => parsed,
+/// Reads and parses a compose file: its text and tree, or the report of why not.
+fn parse(path: &Path) -> Result<(String, orco_spec::node::Node), Report> {
+    match orco_spec::node::parse_file(path) {
+        Ok(parsed) => Ok(parsed),
         Err(orco_spec::node::ParseFileError::Io(e)) => {
             let d = error_at(0, 0, "", format!("cannot read the compose file: {e}"));
-            return Err(Report::new(path, String::new(), vec![d]));
+            Err(Report::new(path, String::new(), vec![d]))
         }
         Err(orco_spec::node::ParseFileError::Syntax(text, e)) => {
             let d = error_at(e.line, e.column, "", e.message);
-            return Err(Report::new(path, text, vec![d]));
+            Err(Report::new(path, text, vec![d]))
         }
-    };
+    }
+}
+
+/// Reads a compose file and resolves its model (interpolation, `include`, `extends`,
+/// `profiles`) without converting it; errors as [`load_file`] reports them.
+pub fn load_config(path: &Path, options: &Options<'_>) -> Result<ComposeConfig, Report> {
+    let (text, root) = parse(path)?;
     let dir = file_dir(path);
     let request = resolve::Request {
         env: options.env,
@@ -174,17 +179,7 @@ fn project_of(model: &resolve::Model, options: &Options<'_>, dir: &Path) -> Stri
 
 /// Reads and converts a compose file; `.env` is read from its directory.
 pub fn load_file(path: &Path, options: &Options<'_>) -> Result<Converted, Report> {
-    let (text, root) = match orco_spec::node::parse_file(path) {
-        Ok(parsed) => parsed,
-        Err(orco_spec::node::ParseFileError::Io(e)) => {
-            let d = error_at(0, 0, "", format!("cannot read the compose file: {e}"));
-            return Err(Report::new(path, String::new(), vec![d]));
-        }
-        Err(orco_spec::node::ParseFileError::Syntax(text, e)) => {
-            let d = error_at(e.line, e.column, "", e.message);
-            return Err(Report::new(path, text, vec![d]));
-        }
-    };
+    let (text, root) = parse(path)?;
     let dir = file_dir(path);
     convert_tree(path, text, &root, &dir, options)
 }

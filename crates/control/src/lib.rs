@@ -331,8 +331,8 @@ impl<R: Runtime + 'static, J: Journal> Loop<R, J> {
         (handle, run)
     }
 
-    /// Hands the plan's assignments to the node in this process, or (in a cluster) places
-    /// new instances and publishes each node's set. Answers the placement events to record.
+    /// Hands the plan's assignments to the node in this process, or (in a cluster) publishes
+    /// each node's set: the instances placed on it, at its epoch.
     fn assign(
         &mut self,
         plan_assignments: BTreeMap<orco_state::InstanceId, orco_interface::Assignment>,

@@ -170,8 +170,97 @@ async fn restart_when_the_keeper_dies(keeper: ProcessRuntime, store: Arc<RedbSto
     std::process::exit(1);
 }
 
-/// Starts the control loop over `store`: connect to (or start) the node keeper with
-/// `program keeper --dir DATA/keeper`, recover the state, and watch the store from there.
+/// A node's half, as `orco daemon` and `orco agent` both run it: the keeper (connected to,
+/// or started as `program keeper --dir DATA/keeper`), the Docker engine when one answers
+/// within [`DOCKER_PATIENCE`], and the logs with the sink that writes instances' output.
+pub(crate) struct NodeParts {
+    pub(crate) keeper: ProcessRuntime,
+    pub(crate) docker: Option<DockerRuntime>,
+    pub(crate) logs: Logs,
+    pub(crate) sink: LogSink,
+}
+
+impl NodeParts {
+    /// The runtime the node's agent drives: processes under the keeper, containers on Docker.
+    pub(crate) fn runtime(&self) -> Router<ProcessRuntime, DockerRuntime> {
+        Router::new(self.keeper.clone(), self.docker.clone())
+    }
+}
+
+/// Starts a node's half in `data_dir` (see [`NodeParts`]).
+pub(crate) async fn start_node(
+    data_dir: &Path,
+    program: &Path,
+    docker_scope: &str,
+    log_queue_lines: usize,
+) -> Result<NodeParts, DaemonError> {
+    let keeper_dir = data_dir.join(KEEPER_DIR);
+    let args: [OsString; 3] = [
+        "keeper".into(),
+        "--dir".into(),
+        keeper_dir.clone().into_os_string(),
+    ];
+    let keeper = ProcessRuntime::connect_or_start(&keeper_dir, program, &args)
+        .await
+        .map_err(DaemonError::Keeper)?;
+    let options = DockerOptions {
+        scope: docker_scope.to_string(),
+        ..DockerOptions::default()
+    };
+    // A Docker engine that does not answer must not keep the node from running.
+    let connect = tokio::time::timeout(DOCKER_PATIENCE, DockerRuntime::connect(options));
+    let docker = match connect.await.unwrap_or_else(|_| {
+        Err(orco_docker::DockerError::Unreachable(format!(
+            "the Docker engine did not answer within {DOCKER_PATIENCE:?}"
+        )))
+    }) {
+        Ok(docker) => Some(docker),
+        Err(e) => {
+            tracing::info!("no docker engine ({e}): docker services cannot start");
+            None
+        }
+    };
+    let log_dir = data_dir.join(LOGS_DIR);
+    let config = LogConfig {
+        queue_lines: log_queue_lines,
+        ..LogConfig::new(&log_dir)
+    };
+    let logs = Logs::new(config).map_err(DaemonError::Logs)?;
+    let sink = LogSink::new(logs.clone(), &log_dir).with_keeper(keeper.clone());
+    sink.keep_saving();
+    Ok(NodeParts {
+        keeper,
+        docker,
+        logs,
+        sink,
+    })
+}
+
+/// The engine's journal over `store`: the state recovered from it (off the async threads),
+/// and a watch from there.
+async fn recover(store: &Arc<RedbStore>) -> Result<StoreJournal, DaemonError> {
+    let recovering = store.clone();
+    let recovered = tokio::task::spawn_blocking(move || recovering.state())
+        .await
+        .map_err(DaemonError::RecoveryAborted)?
+        .map_err(DaemonError::Recover)?;
+    StoreJournal::new(store.clone(), recovered).map_err(DaemonError::Watch)
+}
+
+/// `--max-concurrent-tasks`: 0 means the number of CPUs.
+fn task_slots(max_concurrent_tasks: u32) -> orco_control::Limits {
+    let slots = match max_concurrent_tasks {
+        0 => std::thread::available_parallelism()
+            .map_or(1, |n| u32::try_from(n.get()).unwrap_or(u32::MAX)),
+        n => n,
+    };
+    orco_control::Limits {
+        max_concurrent_tasks: slots,
+    }
+}
+
+/// Starts the control loop over `store` with the node's half in `data_dir` (see
+/// [`start_node`]): recover the state, and watch the store from there.
 pub async fn start_engine(
     store: &Arc<RedbStore>,
     data_dir: &Path,
@@ -181,74 +270,33 @@ pub async fn start_engine(
     max_concurrent_tasks: u32,
     api_host: Option<String>,
 ) -> Result<EngineHandle, DaemonError> {
-    let keeper_dir = data_dir.join(KEEPER_DIR);
-    let args: [OsString; 3] = [
-        "keeper".into(),
-        "--dir".into(),
-        keeper_dir.clone().into_os_string(),
-    ];
-    let process = ProcessRuntime::connect_or_start(&keeper_dir, program, &args)
-        .await
-        .map_err(DaemonError::Keeper)?;
-    let options = DockerOptions {
-        scope: docker_scope.to_string(),
-        ..DockerOptions::default()
-    };
-    // A Docker engine that does not answer must not keep the daemon from serving.
-    let connect = tokio::time::timeout(DOCKER_PATIENCE, DockerRuntime::connect(options));
+    let node = start_node(data_dir, program, docker_scope, log_queue_lines).await?;
     let mut watchers = Vec::new();
-    let docker = match connect.await.unwrap_or_else(|_| {
-        Err(orco_docker::DockerError::Unreachable(format!(
-            "the Docker engine did not answer within {DOCKER_PATIENCE:?}"
-        )))
-    }) {
-        Ok(docker) => {
-            watchers.push(tokio::spawn(crate::pulls::report(
-                docker.pull_progress(),
-                store.clone(),
-            )));
-            watchers.push(tokio::spawn(remove_volumes(docker.clone(), store.clone())));
-            Some(docker)
-        }
-        Err(e) => {
-            tracing::info!("no docker engine ({e}): docker services cannot start");
-            None
-        }
-    };
-    let keeper = process.clone();
+    if let Some(docker) = &node.docker {
+        watchers.push(tokio::spawn(crate::pulls::report(
+            docker.pull_progress(),
+            store.clone(),
+        )));
+        watchers.push(tokio::spawn(remove_volumes(docker.clone(), store.clone())));
+    }
     watchers.push(tokio::spawn(restart_when_the_keeper_dies(
-        process.clone(),
+        node.keeper.clone(),
         store.clone(),
     )));
-    let runtime = Router::new(process, docker);
-    let log_dir = data_dir.join(LOGS_DIR);
-    let config = LogConfig {
-        queue_lines: log_queue_lines,
-        ..LogConfig::new(&log_dir)
-    };
-    let logs = Logs::new(config).map_err(DaemonError::Logs)?;
-    let sink = LogSink::new(logs.clone(), &log_dir).with_keeper(keeper);
-    sink.keep_saving();
-    let recovering = store.clone();
-    let recovered = tokio::task::spawn_blocking(move || recovering.state())
-        .await
-        .map_err(DaemonError::RecoveryAborted)?
-        .map_err(DaemonError::Recover)?;
-    let journal = StoreJournal::new(store.clone(), recovered).map_err(DaemonError::Watch)?;
-    let slots = match max_concurrent_tasks {
-        0 => std::thread::available_parallelism()
-            .map_or(1, |n| u32::try_from(n.get()).unwrap_or(u32::MAX)),
-        n => n,
-    };
-    let limits = orco_control::Limits {
-        max_concurrent_tasks: slots,
-    };
-    let engine = Engine::start_with(journal, runtime, Some(Arc::new(sink)), limits, api_host)
-        .await
-        .map_err(DaemonError::Agent)?;
+    let journal = recover(store).await?;
+    let runtime = node.runtime();
+    let engine = Engine::start_with(
+        journal,
+        runtime,
+        Some(Arc::new(node.sink)),
+        task_slots(max_concurrent_tasks),
+        api_host,
+    )
+    .await
+    .map_err(DaemonError::Agent)?;
     Ok(EngineHandle {
         engine: Some(engine),
-        logs: Some(logs),
+        logs: Some(node.logs),
         watchers,
     })
 }
@@ -262,16 +310,8 @@ pub async fn start_server_engine(
     lease: std::time::Duration,
     grace: std::time::Duration,
 ) -> Result<(EngineHandle, Arc<orco_cluster::Streams>), DaemonError> {
-    let recovering = store.clone();
-    let recovered = tokio::task::spawn_blocking(move || recovering.state())
-        .await
-        .map_err(DaemonError::RecoveryAborted)?
-        .map_err(DaemonError::Recover)?;
-    let journal = StoreJournal::new(store.clone(), recovered).map_err(DaemonError::Watch)?;
-    let limits = orco_control::Limits {
-        max_concurrent_tasks: max_concurrent_tasks.max(1),
-    };
-    let (handle, cluster) = Engine::start_server(journal, limits);
+    let journal = recover(store).await?;
+    let (handle, cluster) = Engine::start_server(journal, task_slots(max_concurrent_tasks));
     let streams = orco_cluster::Streams::new(handle.clone(), cluster, lease, grace);
     Ok((
         EngineHandle {

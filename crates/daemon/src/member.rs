@@ -9,7 +9,6 @@
 //! no stream is open.
 
 use std::collections::BTreeMap;
-use std::ffi::OsString;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,17 +16,13 @@ use std::time::Duration;
 use orco_agent::Agent;
 use orco_cluster::dial::{self, ServerUrl};
 use orco_cluster::{Identity, Member};
-use orco_docker::{DockerOptions, DockerRuntime, Router};
-use orco_logs::{LogConfig, Logs};
 use orco_pki::{JoinToken, NodeIdentity, NodeKey};
-use orco_runtime::ProcessRuntime;
 use orco_state::Capacity;
 use orco_wire::model::{CertificateRequest, JoinRequest, NodeCertificate};
 
-use crate::engine::{KEEPER_DIR, LOGS_DIR};
+use crate::engine::start_node;
 use crate::error::DaemonError;
 use crate::lock::DataDirLock;
-use crate::output::LogSink;
 
 /// Everything `orco agent` is told.
 #[derive(Debug, Clone)]
@@ -99,44 +94,54 @@ async fn identity(config: &AgentConfig) -> Result<NodeIdentity, DaemonError> {
         .map_err(|e| DaemonError::Config(e.to_string()))?;
     let tls = orco_pki::pinned_client_config(token.pin, None)
         .map_err(|e| DaemonError::Config(e.to_string()))?;
-    let body = serde_json::to_vec(&JoinRequest {
+    let request = JoinRequest {
         token_id: token.id.clone(),
         secret: token.secret.clone(),
         node: config.node.clone(),
         csr,
-    })
-    .map_err(|e| DaemonError::Config(e.to_string()))?;
-    let path = format!(
-        "{}{}",
-        orco_wire::API_PREFIX,
-        orco_wire::route::CLUSTER_JOIN
-    );
+    };
+    let identity = certify(config, tls, orco_wire::route::CLUSTER_JOIN, &request, key)
+        .await
+        .map_err(|e| DaemonError::Config(format!("cannot join: {e}")))?;
+    tracing::info!(node = %config.node, "joined the cluster");
+    Ok(identity)
+}
+
+/// Sends `request` to `route` of the servers in turn until one answers, and keeps the
+/// certificate it signs for `key` in `DATA/pki`. A refusal is final: another server of the
+/// same cluster says the same.
+async fn certify(
+    config: &AgentConfig,
+    tls: std::sync::Arc<orco_pki::rustls::ClientConfig>,
+    route: &str,
+    request: &impl serde::Serialize,
+    key: NodeKey,
+) -> Result<NodeIdentity, String> {
+    let body = serde_json::to_vec(request).map_err(|e| e.to_string())?;
+    let path = format!("{}{route}", orco_wire::API_PREFIX);
     let mut last = String::from("no server given (--join)");
     for url in &config.servers {
         match dial::post(url, tls.clone(), &path, body.clone()).await {
             Ok((status, answer)) if status.is_success() => {
-                let signed: NodeCertificate = serde_json::from_slice(&answer).map_err(|e| {
-                    DaemonError::Config(format!("{url} answered the join with {e}"))
-                })?;
+                let signed: NodeCertificate = serde_json::from_slice(&answer)
+                    .map_err(|e| format!("{url} answered with {e}"))?;
                 let identity = NodeIdentity::new(key, &signed.certificate, &signed.ca)
-                    .map_err(|e| DaemonError::Config(e.to_string()))?;
+                    .map_err(|e| e.to_string())?;
                 identity
-                    .save(&dir)
-                    .map_err(|e| DaemonError::Config(e.to_string()))?;
-                tracing::info!(node = %config.node, server = %url, "joined the cluster");
+                    .save(&config.data_dir.join(crate::daemon::PKI_DIR))
+                    .map_err(|e| e.to_string())?;
                 return Ok(identity);
             }
             Ok((status, answer)) => {
-                // A refusal is final: another server of the same cluster says the same.
-                return Err(DaemonError::Config(format!(
-                    "{url} refused the join ({status}): {}",
+                return Err(format!(
+                    "{url} refused ({status}): {}",
                     dial::error_message(&String::from_utf8_lossy(&answer))
-                )));
+                ));
             }
             Err(e) => last = e.to_string(),
         }
     }
-    Err(DaemonError::Config(format!("cannot join: {last}")))
+    Err(last)
 }
 
 /// Asks for a new certificate (a new key) when a third of the current one's life is left;
@@ -148,36 +153,25 @@ async fn rotate(config: &AgentConfig, identity: &NodeIdentity) -> Option<NodeIde
     let key = identity.rotate_key().ok()?;
     let csr = key.csr_pem().ok()?;
     let tls = orco_pki::pinned_client_config(identity.ca_pin(), Some(identity)).ok()?;
-    let body = serde_json::to_vec(&CertificateRequest { csr }).ok()?;
-    let path = format!(
-        "{}{}",
-        orco_wire::API_PREFIX,
-        orco_wire::route::NODE_CERTIFICATE
-    );
-    for url in &config.servers {
-        match dial::post(url, tls.clone(), &path, body.clone()).await {
-            Ok((status, answer)) if status.is_success() => {
-                let signed: NodeCertificate = serde_json::from_slice(&answer).ok()?;
-                let renewed = NodeIdentity::new(key, &signed.certificate, &signed.ca).ok()?;
-                let dir = config.data_dir.join(crate::daemon::PKI_DIR);
-                if let Err(e) = renewed.save(&dir) {
-                    tracing::warn!("cannot save the node's new certificate: {e}");
-                    return None;
-                }
-                tracing::info!("the node's certificate was renewed");
-                return Some(renewed);
-            }
-            Ok((status, answer)) => {
-                tracing::warn!(
-                    "{url} refused to renew the node's certificate ({status}): {}",
-                    dial::error_message(&String::from_utf8_lossy(&answer))
-                );
-                return None;
-            }
-            Err(e) => tracing::warn!("cannot renew the node's certificate: {e}"),
+    let request = CertificateRequest { csr };
+    match certify(
+        config,
+        tls,
+        orco_wire::route::NODE_CERTIFICATE,
+        &request,
+        key,
+    )
+    .await
+    {
+        Ok(renewed) => {
+            tracing::info!("the node's certificate was renewed");
+            Some(renewed)
+        }
+        Err(e) => {
+            tracing::warn!("cannot renew the node's certificate: {e}");
+            None
         }
     }
-    None
 }
 
 /// Runs the node until SIGTERM or SIGINT; its instances keep running under the keeper (the
@@ -191,39 +185,16 @@ pub async fn run_agent(config: AgentConfig) -> Result<(), DaemonError> {
     crate::daemon::private_dir(&config.data_dir)?;
     let _lock = DataDirLock::acquire(&config.data_dir)?;
     let mut identity = identity(&config).await?;
-    let keeper_dir = config.data_dir.join(KEEPER_DIR);
-    let args: [OsString; 3] = [
-        "keeper".into(),
-        "--dir".into(),
-        keeper_dir.clone().into_os_string(),
-    ];
-    let process = ProcessRuntime::connect_or_start(&keeper_dir, &config.program, &args)
-        .await
-        .map_err(DaemonError::Keeper)?;
-    let options = DockerOptions {
-        scope: config.docker_scope.clone(),
-        ..DockerOptions::default()
-    };
-    let docker =
-        match tokio::time::timeout(Duration::from_secs(5), DockerRuntime::connect(options)).await {
-            Ok(Ok(docker)) => Some(docker),
-            _ => {
-                tracing::info!("no docker engine: docker services cannot start on this node");
-                None
-            }
-        };
-    let keeper = process.clone();
-    let runtime = Router::new(process, docker);
-    let log_dir = config.data_dir.join(LOGS_DIR);
-    let logs = Logs::new(LogConfig {
-        queue_lines: config.log_queue_lines,
-        ..LogConfig::new(&log_dir)
-    })
-    .map_err(DaemonError::Logs)?;
-    let sink = LogSink::new(logs.clone(), &log_dir).with_keeper(keeper);
-    sink.keep_saving();
+    let node = start_node(
+        &config.data_dir,
+        &config.program,
+        &config.docker_scope,
+        config.log_queue_lines,
+    )
+    .await?;
+    let logs = node.logs.clone();
     let (tx, rx) = tokio::sync::mpsc::channel(4096);
-    let mut agent = Agent::start(runtime, tx, Some(Arc::new(sink)))
+    let mut agent = Agent::start(node.runtime(), tx, Some(Arc::new(node.sink)))
         .await
         .map_err(DaemonError::Agent)?;
     agent.set_node(Some(config.node.clone()));

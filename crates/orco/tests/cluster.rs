@@ -6,6 +6,8 @@
 
 mod common;
 
+use common::free_port;
+
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -24,14 +26,6 @@ struct Cluster {
     port: u16,
     server: Option<Child>,
     agents: BTreeMap<String, Option<Child>>,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn alive(pid: i32) -> bool {

@@ -9,6 +9,8 @@
 
 mod common;
 
+use common::free_port;
+
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -51,14 +53,6 @@ fn containers(scope: &str) -> Vec<String> {
 
 fn networks(scope: &str) -> Vec<String> {
     labelled(&["network", "ls"], scope)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// `orco up -d --wait -f FILE`, which must succeed.

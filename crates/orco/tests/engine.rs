@@ -10,6 +10,8 @@
 
 mod common;
 
+use common::free_port;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -23,14 +25,6 @@ const PATIENCE: Duration = Duration::from_secs(30);
 
 fn fixture() -> String {
     orco_fixture::path().unwrap().display().to_string()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn id(s: &str) -> InstanceId {

@@ -6,6 +6,8 @@
 
 mod common;
 
+use common::free_port;
+
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -15,15 +17,6 @@ use std::time::{Duration, Instant};
 
 fn fixture() -> String {
     orco_fixture::path().unwrap().display().to_string()
-}
-
-/// A port nobody listens on now (the kernel's choice).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// One `GET /` on a connection of its own: the body (`VERSION INSTANCE`), or why it failed.

@@ -6,6 +6,8 @@
 
 mod common;
 
+use common::free_port;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Stdio};
@@ -19,14 +21,6 @@ const PATIENCE: Duration = Duration::from_secs(30);
 
 fn fixture() -> String {
     orco_fixture::path().unwrap().display().to_string()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn alive(pid: i32) -> bool {

@@ -20,7 +20,8 @@ use crate::model::{
 /// How long a join token is accepted by default.
 pub const DEFAULT_TOKEN_TTL: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
-fn cluster(ctx: &ApiContext) -> Result<&ClusterContext, ApiError> {
+/// The cluster server's context: 409 on a daemon that is no server.
+pub(crate) fn cluster(ctx: &ApiContext) -> Result<&ClusterContext, ApiError> {
     ctx.cluster().ok_or_else(|| {
         ApiError::new(
             StatusCode::CONFLICT,
@@ -30,16 +31,30 @@ fn cluster(ctx: &ApiContext) -> Result<&ClusterContext, ApiError> {
     })
 }
 
-/// The node a request's client certificate proves, or 401.
-fn peer_node(req: &Request) -> Result<String, ApiError> {
-    match req.extensions().get::<orco_pki::Peer>() {
-        Some(orco_pki::Peer(Some(node))) => Ok(node.clone()),
-        _ => Err(ApiError::new(
+/// The node a request's client certificate proves: 401 without one, 403 once the node was
+/// removed (it joins again with a new token).
+async fn peer_node(ctx: &ApiContext, peer: Option<orco_pki::Peer>) -> Result<String, ApiError> {
+    let Some(orco_pki::Peer(Some(node))) = peer else {
+        return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "node_certificate_required",
             "this route is for nodes: connect over TLS with the node's certificate (`orco agent` does)",
-        )),
+        ));
+    };
+    let read = ctx.read(None).await?;
+    if read
+        .state
+        .nodes
+        .get(&node)
+        .is_some_and(|n| n.status == NodeStatus::Left)
+    {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "node_removed",
+            format!("node {node} was removed: join again with a new token"),
+        ));
     }
+    Ok(node)
 }
 
 fn token_view(id: &str, t: &orco_state::JoinToken, now: Timestamp) -> TokenView {
@@ -279,25 +294,12 @@ pub async fn certificate(
     req: Request,
 ) -> Result<axum::Json<NodeCertificate>, ApiError> {
     let cluster = cluster(&ctx)?.clone();
-    let node = peer_node(&req)?;
+    let node = peer_node(&ctx, req.extensions().get::<orco_pki::Peer>().cloned()).await?;
     let JsonBody(body) =
         <JsonBody<CertificateRequest> as axum::extract::FromRequest<ApiContext>>::from_request(
             req, &ctx,
         )
         .await?;
-    let read = ctx.read(None).await?;
-    if read
-        .state
-        .nodes
-        .get(&node)
-        .is_none_or(|n| n.status == NodeStatus::Left)
-    {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "node_removed",
-            format!("node {node} was removed: join again with a new token"),
-        ));
-    }
     let certificate = cluster
         .authority
         .sign_node(&body.csr, &node, orco_pki::DEFAULT_NODE_TTL)
@@ -313,7 +315,7 @@ pub async fn certificate(
     responses((status = 101, description = "Switched to the node interface"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn stream(State(ctx): State<ApiContext>, mut req: Request) -> Result<Response, ApiError> {
     let cluster = cluster(&ctx)?.clone();
-    let node = peer_node(&req)?;
+    let node = peer_node(&ctx, req.extensions().get::<orco_pki::Peer>().cloned()).await?;
     let wants = req.headers().get(header::UPGRADE).is_some_and(|v| {
         v.as_bytes()
             .eq_ignore_ascii_case(orco_cluster::dial::UPGRADE.as_bytes())
@@ -325,19 +327,6 @@ pub async fn stream(State(ctx): State<ApiContext>, mut req: Request) -> Result<R
                 "a node's stream is an upgrade: send `Upgrade: {}`",
                 orco_cluster::dial::UPGRADE
             ),
-        ));
-    }
-    let read = ctx.read(None).await?;
-    if read
-        .state
-        .nodes
-        .get(&node)
-        .is_some_and(|n| n.status == NodeStatus::Left)
-    {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "node_removed",
-            format!("node {node} was removed: join again with a new token"),
         ));
     }
     let upgrade = hyper::upgrade::on(&mut req);

@@ -77,37 +77,32 @@ fn known_node<'s>(
     })
 }
 
-fn cordon_to(
+/// Records what `change` makes of the cluster's node `name` (nothing when it answers
+/// `None`): 409 on a daemon that is no server, 404 for an unknown node.
+async fn change_node(
     ctx: &ApiContext,
     name: &str,
-    cordoned: bool,
-) -> impl FnOnce(&orco_state::State) -> Result<Vec<Event>, ApiError> {
-    let server = ctx.cluster().is_some();
-    let name = name.to_string();
-    move |state| {
-        if !server {
-            return Err(not_a_server());
-        }
-        let node = known_node(state, &name)?;
-        if node.cordoned == cordoned {
-            return Ok(Vec::new());
-        }
-        Ok(vec![Event::new(
-            Timestamp::now(),
-            EventKind::NodeCordoned {
-                node: name,
-                cordoned,
-            },
-        )])
-    }
+    change: impl FnOnce(&orco_state::Node) -> Option<EventKind>,
+) -> Result<Accepted, ApiError> {
+    crate::routes::members::cluster(ctx)?;
+    ctx.write(|state| {
+        let node = known_node(state, name)?;
+        Ok(change(node)
+            .map(|kind| Event::new(Timestamp::now(), kind))
+            .into_iter()
+            .collect())
+    })
+    .await
 }
 
-fn not_a_server() -> ApiError {
-    ApiError::new(
-        axum::http::StatusCode::CONFLICT,
-        "not_a_server",
-        "this daemon runs its one node in its own process: nodes are managed on an `orco server`",
-    )
+fn cordon_to(name: &str, cordoned: bool) -> impl FnOnce(&orco_state::Node) -> Option<EventKind> {
+    let name = name.to_string();
+    move |node| {
+        (node.cordoned != cordoned).then_some(EventKind::NodeCordoned {
+            node: name,
+            cordoned,
+        })
+    }
 }
 
 /// Cordon a node: it takes no new instance (what runs there stays).
@@ -118,7 +113,9 @@ pub async fn cordon(
     State(ctx): State<ApiContext>,
     ApiPath(name): ApiPath<String>,
 ) -> Result<axum::Json<Accepted>, ApiError> {
-    Ok(axum::Json(ctx.write(cordon_to(&ctx, &name, true)).await?))
+    Ok(axum::Json(
+        change_node(&ctx, &name, cordon_to(&name, true)).await?,
+    ))
 }
 
 /// Uncordon a node: it takes new instances again.
@@ -129,7 +126,9 @@ pub async fn uncordon(
     State(ctx): State<ApiContext>,
     ApiPath(name): ApiPath<String>,
 ) -> Result<axum::Json<Accepted>, ApiError> {
-    Ok(axum::Json(ctx.write(cordon_to(&ctx, &name, false)).await?))
+    Ok(axum::Json(
+        change_node(&ctx, &name, cordon_to(&name, false)).await?,
+    ))
 }
 
 /// Remove a node: its instances (even `onDisconnect: keep` ones) are placed elsewhere and its
@@ -141,23 +140,12 @@ pub async fn remove(
     State(ctx): State<ApiContext>,
     ApiPath(name): ApiPath<String>,
 ) -> Result<axum::Json<Accepted>, ApiError> {
-    let server = ctx.cluster().is_some();
-    let accepted = ctx
-        .write(|state| {
-            if !server {
-                return Err(not_a_server());
-            }
-            let node = known_node(state, &name)?;
-            if node.status == orco_state::NodeStatus::Left {
-                return Ok(Vec::new());
-            }
-            Ok(vec![Event::new(
-                Timestamp::now(),
-                EventKind::NodeRemoved { node: name.clone() },
-            )])
-        })
-        .await?;
-    Ok(axum::Json(accepted))
+    let removed = change_node(&ctx, &name, |node| {
+        (node.status != orco_state::NodeStatus::Left)
+            .then(|| EventKind::NodeRemoved { node: name.clone() })
+    })
+    .await?;
+    Ok(axum::Json(removed))
 }
 
 /// List the nodes.

@@ -37,6 +37,15 @@ impl Drop for KeeperGuard {
     }
 }
 
+/// A TCP port free on loopback now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// The orco binary under test.
 pub const ORCO: &str = env!("CARGO_BIN_EXE_orco");
 
