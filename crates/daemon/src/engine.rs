@@ -260,7 +260,7 @@ fn task_slots(max_concurrent_tasks: u32) -> orco_control::Limits {
 }
 
 /// Starts the control loop over `store` with the node's half in `data_dir` (see
-/// [`start_node`]): recover the state, and watch the store from there.
+/// `start_node`): recover the state, and watch the store from there.
 pub async fn start_engine(
     store: &Arc<RedbStore>,
     data_dir: &Path,
