@@ -6,6 +6,7 @@
 //! - [`member`]: the agent's side ([`Member`]): its assignments, its events numbered and
 //!   re-sent until acknowledged, renewals every second, and the fence.
 //! - [`lease`]: leases on the server, purely ([`Leases`]).
+//! - [`logs`]: a node's answers to the control plane's log requests (logs stay on the node).
 //! - [`deadline`]: the agent's lease deadline on the boot clock, purely ([`Deadline`]).
 //! - [`outbox`]: a node's events numbered, kept and re-sent until acknowledged, purely.
 //! - [`dial`]: an agent's TLS connections to a server: a request, or the upgrade to its
@@ -16,6 +17,7 @@ pub mod deadline;
 pub mod dial;
 pub mod frame;
 pub mod lease;
+pub mod logs;
 pub mod member;
 pub mod outbox;
 pub mod server;
@@ -23,6 +25,7 @@ pub mod server;
 pub use deadline::{Deadline, boot_ms};
 pub use lease::{Lapse, Leases};
 pub use member::{Identity, Member};
+pub use orco_interface::{LogChunk, LogRequest};
 pub use server::{DEFAULT_GRACE, DEFAULT_LEASE, Streams};
 
 /// Why a stream or a join failed.

@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use orco_agent::Agent;
-use orco_interface::{AssignmentSet, Down, InterfaceError, NodeReport, Renew, Up};
+use orco_interface::{AssignmentSet, Down, InterfaceError, LogChunk, NodeReport, Renew, Up};
+use orco_logs::Logs;
 use orco_runtime::Runtime;
 use orco_spec::OnDisconnect;
 use orco_state::{Capacity, Event, InstanceId};
@@ -17,6 +18,7 @@ use tokio::sync::mpsc;
 use crate::ClusterError;
 use crate::deadline::{Deadline, boot_ms};
 use crate::frame::{Reader, write};
+use crate::logs::Answers;
 use crate::outbox::Outbox;
 
 /// How often the lease is renewed.
@@ -49,6 +51,8 @@ pub struct Member<R: Runtime + 'static> {
     /// Events not acknowledged yet.
     outbox: Outbox,
     deadline: Deadline,
+    /// The node's logs, read on the control plane's requests.
+    logs: Option<Logs>,
 }
 
 impl<R: Runtime + 'static> Member<R> {
@@ -61,7 +65,14 @@ impl<R: Runtime + 'static> Member<R> {
             set: AssignmentSet::default(),
             outbox: Outbox::default(),
             deadline: Deadline::default(),
+            logs: None,
         }
+    }
+
+    /// Answers log requests from `logs`.
+    pub fn with_logs(mut self, logs: Logs) -> Member<R> {
+        self.logs = Some(logs);
+        self
     }
 
     fn push(&mut self, event: Event) {
@@ -170,11 +181,28 @@ impl<R: Runtime + 'static> Member<R> {
         }
         let mut renew = tokio::time::interval(RENEW_EVERY);
         let mut check = tokio::time::interval(FENCE_CHECK);
+        // Log answers share the stream with renewals, a chunk at a time: a flood of output
+        // never holds a renewal back longer than one chunk's write.
+        let (chunks, mut answered) = mpsc::channel::<LogChunk>(16);
+        let mut answers = Answers::default();
         loop {
             tokio::select! {
                 down = reader.next::<Down>() => match down? {
                     None => return Ok(()),
                     Some(Down::Ack(ack)) => self.outbox.acknowledged(ack.through),
+                    Some(Down::Logs(request)) => match &self.logs {
+                        Some(logs) => answers.start(logs.clone(), request, chunks.clone()),
+                        None => {
+                            let refusal = LogChunk {
+                                id: request.id,
+                                end: true,
+                                error: Some("this node keeps no logs".into()),
+                                ..LogChunk::default()
+                            };
+                            write(&mut out, &Up::Logs(refusal)).await?;
+                        }
+                    },
+                    Some(Down::LogsCancel(cancel)) => answers.cancel(cancel.id),
                     Some(Down::Lease(lease)) => {
                         self.deadline.granted(lease);
                         self.hand_fence_to_keeper();
@@ -202,6 +230,10 @@ impl<R: Runtime + 'static> Member<R> {
                 }
                 _ = renew.tick() => {
                     write(&mut out, &Up::Renew(Renew { sent_ms: boot_ms() })).await?;
+                }
+                Some(chunk) = answered.recv() => {
+                    answers.sent(&chunk);
+                    write(&mut out, &Up::Logs(chunk)).await?;
                 }
                 _ = check.tick() => {
                     if self.deadline.passed(boot_ms()) {

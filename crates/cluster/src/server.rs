@@ -7,9 +7,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use orco_control::{Cluster, Handle};
-use orco_interface::{AssignmentSet, Down, Lease, Position, Up};
+use orco_interface::{AssignmentSet, Down, Lease, LogChunk, LogRequest, LogsCancel, Position, Up};
 use orco_state::{EventKind, NodeStatus};
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::mpsc;
 
 use crate::ClusterError;
 use crate::frame::{Reader, write};
@@ -26,10 +27,11 @@ pub struct Streams {
     handle: Handle,
     cluster: Cluster,
     leases: Mutex<Leases>,
-    /// The current stream of each node: a newer stream of a node ends the
-    /// older one at the older one's next renewal.
-    current: Mutex<HashMap<String, u64>>,
+    /// The current stream of each node, and where to send it log requests: a newer stream
+    /// of a node ends the older one at the older one's next renewal.
+    current: Mutex<HashMap<String, (u64, mpsc::Sender<LogCall>)>>,
     next_stream: std::sync::atomic::AtomicU64,
+    next_request: std::sync::atomic::AtomicU64,
     woken: Arc<tokio::sync::Notify>,
     /// Set when the server stops: every stream ends at once.
     closed: tokio::sync::watch::Sender<bool>,
@@ -53,6 +55,7 @@ impl Streams {
             leases: Mutex::new(leases),
             current: Mutex::new(HashMap::new()),
             next_stream: std::sync::atomic::AtomicU64::new(1),
+            next_request: std::sync::atomic::AtomicU64::new(1),
             woken: Arc::new(tokio::sync::Notify::new()),
             closed: tokio::sync::watch::channel(false).0,
         });
@@ -73,12 +76,49 @@ impl Streams {
         self.leases.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    fn current(&self) -> std::sync::MutexGuard<'_, HashMap<String, (u64, mpsc::Sender<LogCall>)>> {
+        self.current.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn is_current(&self, node: &str, stream: u64) -> bool {
-        self.current
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(node)
-            == Some(&stream)
+        self.current().get(node).is_some_and(|(s, _)| *s == stream)
+    }
+
+    /// The nodes whose stream is open, by name.
+    pub fn connected(&self) -> Vec<String> {
+        let mut nodes: Vec<String> = self
+            .current()
+            .iter()
+            .filter(|(_, (_, calls))| !calls.is_closed())
+            .map(|(node, _)| node.clone())
+            .collect();
+        nodes.sort();
+        nodes
+    }
+
+    /// Asks `node` for its logs (`request.id` is chosen here): the answer's chunks come on
+    /// the receiver, which closes when the answer is complete or the node's stream ends.
+    /// Dropping the receiver cancels the request on the node.
+    pub async fn logs(
+        &self,
+        node: &str,
+        mut request: LogRequest,
+    ) -> Result<mpsc::Receiver<LogChunk>, ClusterError> {
+        let calls = self.current().get(node).map(|(_, calls)| calls.clone());
+        let Some(calls) = calls else {
+            return Err(ClusterError::Refused(format!(
+                "node {node} has no open stream"
+            )));
+        };
+        request.id = self
+            .next_request
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (reply, chunks) = mpsc::channel(LOG_CHUNKS_QUEUED);
+        calls
+            .send(LogCall { request, reply })
+            .await
+            .map_err(|_| ClusterError::Refused(format!("node {node}'s stream ended")))?;
+        Ok(chunks)
     }
 
     /// Serves the stream of `node` (the name its client certificate proves, of a node not
@@ -108,10 +148,9 @@ impl Streams {
         let stream = self
             .next_stream
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        self.current
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(node.to_string(), stream);
+        let (calls, mut called) = mpsc::channel::<LogCall>(16);
+        self.current().insert(node.to_string(), (stream, calls));
+        let mut pending = Pending::default();
         let revision = self
             .handle
             .submit(vec![EventKind::NodeJoined {
@@ -173,6 +212,11 @@ impl Streams {
             }
             tokio::select! {
                 _ = closed.changed() => return Ok(()),
+                Some(call) = called.recv() => {
+                    let id = call.request.id;
+                    pending.calls.insert(id, (call.reply, 0));
+                    write(&mut out, &Down::Logs(call.request)).await?;
+                }
                 changed = sets.changed() => {
                     if changed.is_err() {
                         return Ok(());
@@ -206,12 +250,62 @@ impl Streams {
                         let ack = self.handle.report(batch).await?;
                         write(&mut out, &Down::Ack(ack)).await?;
                     }
+                    Some(Up::Logs(chunk)) => {
+                        if let Some(id) = pending.deliver(chunk) {
+                            write(&mut out, &Down::LogsCancel(LogsCancel { id })).await?;
+                        }
+                    }
                     Some(Up::Report(_)) => {
                         return Err(ClusterError::Protocol("a second report on one stream".into()));
                     }
                 },
             }
         }
+    }
+}
+
+/// How many chunks of one log answer wait for their reader before chunks are dropped (and
+/// counted as lost): a slow reader never holds a node's stream back.
+const LOG_CHUNKS_QUEUED: usize = 64;
+
+/// A log request for a node's stream, and where its answer goes.
+#[derive(Debug)]
+pub struct LogCall {
+    request: LogRequest,
+    reply: mpsc::Sender<LogChunk>,
+}
+
+/// The log requests a stream sent and has not seen answered: where each answer goes, and
+/// how many records its reader missed.
+#[derive(Debug, Default)]
+struct Pending {
+    calls: HashMap<u64, (mpsc::Sender<LogChunk>, u64)>,
+}
+
+impl Pending {
+    /// Hands `chunk` to its reader without waiting: a full queue drops it and counts its
+    /// records, reported in the next chunk that fits. Returns the id of a request whose
+    /// reader went away (to cancel on the node).
+    fn deliver(&mut self, mut chunk: LogChunk) -> Option<u64> {
+        let id = chunk.id;
+        let (reply, lost) = self.calls.get_mut(&id)?;
+        let records = chunk.lines.lines().count() as u64;
+        if *lost > 0 {
+            chunk.lines = format!("{{\"lost\":{lost}}}\n{}", chunk.lines);
+        }
+        let end = chunk.end;
+        match reply.try_send(chunk) {
+            Ok(()) => *lost = 0,
+            Err(mpsc::error::TrySendError::Full(_)) => *lost += records,
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                self.calls.remove(&id);
+                return Some(id);
+            }
+        }
+        if end {
+            self.calls.remove(&id);
+        }
+        None
     }
 }
 
@@ -247,5 +341,48 @@ async fn watch_leases(streams: std::sync::Weak<Streams>, woken: Arc<tokio::sync:
             () = sleep => {}
             () = woken => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunk(id: u64, lines: &str, end: bool) -> LogChunk {
+        LogChunk {
+            id,
+            lines: lines.to_string(),
+            end,
+            ..LogChunk::default()
+        }
+    }
+
+    #[test]
+    fn a_slow_reader_loses_chunks_counted_and_never_holds_the_stream() {
+        let (reply, mut chunks) = mpsc::channel(1);
+        let mut pending = Pending::default();
+        pending.calls.insert(7, (reply, 0));
+        assert_eq!(pending.deliver(chunk(7, "a\n", false)), None);
+        // The queue is full: two records dropped at once, counted.
+        assert_eq!(pending.deliver(chunk(7, "b\nc\n", false)), None);
+        assert_eq!(chunks.try_recv().unwrap().lines, "a\n");
+        assert_eq!(pending.deliver(chunk(7, "d\n", true)), None);
+        assert_eq!(chunks.try_recv().unwrap().lines, "{\"lost\":2}\nd\n");
+        assert!(pending.calls.is_empty(), "the last chunk ends the request");
+    }
+
+    #[test]
+    fn a_reader_that_went_away_has_its_request_cancelled() {
+        let (reply, chunks) = mpsc::channel(4);
+        let mut pending = Pending::default();
+        pending.calls.insert(3, (reply, 0));
+        drop(chunks);
+        assert_eq!(pending.deliver(chunk(3, "a\n", false)), Some(3));
+        assert_eq!(pending.deliver(chunk(3, "b\n", false)), None, "once");
+        assert_eq!(
+            pending.deliver(chunk(9, "x\n", false)),
+            None,
+            "unknown ids ignored"
+        );
     }
 }

@@ -215,7 +215,8 @@ pub async fn run_agent(config: AgentConfig) -> Result<(), DaemonError> {
         },
         agent,
         rx,
-    );
+    )
+    .with_logs(logs.clone());
     tracing::info!(node = %config.node, "orco agent {} running", orco_api::VERSION);
     let streams = async {
         let mut pause = Duration::from_millis(200);

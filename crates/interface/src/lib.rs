@@ -25,5 +25,6 @@ pub mod protocol;
 pub use assignment::{Assignment, Desired, LastSeen, Recorded, TaskAssignment, TaskDesired};
 pub use protocol::{
     Ack, AssignmentSet, Changes, Down, Envelope, EventBatch, EventId, InterfaceError, Lease,
-    NodeReport, PROTOCOL_VERSION, Position, Renew, Up, decode, encode,
+    LogChunk, LogRequest, LogsCancel, NodeReport, PROTOCOL_VERSION, Position, Renew, Up, decode,
+    encode,
 };

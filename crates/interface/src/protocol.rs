@@ -22,7 +22,7 @@ use crate::{Assignment, TaskAssignment};
 
 /// The version of the interface this build speaks. Raised on any change to a message that an
 /// older peer would misread.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// Why a message was refused.
 #[derive(Debug, thiserror::Error)]
@@ -182,7 +182,7 @@ impl AssignmentSet {
                 self.instances.extend(changes.instances);
                 self.tasks.extend(changes.tasks);
             }
-            Down::Ack(_) | Down::Lease(_) => {}
+            Down::Ack(_) | Down::Lease(_) | Down::Logs(_) | Down::LogsCancel(_) => {}
         }
         Ok(())
     }
@@ -201,6 +201,62 @@ pub enum Down {
     Ack(Ack),
     /// A renewal of the node's lease granted.
     Lease(Lease),
+    /// Read the node's logs (they stay on the node: DESIGN.md §11).
+    Logs(LogRequest),
+    /// Stop answering a log request (its reader went away).
+    LogsCancel(LogsCancel),
+}
+
+/// A reading of a node's logs, asked for by the control plane on behalf of an API client.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogRequest {
+    /// Chosen by the control plane; every [`LogChunk`] of the answer carries it.
+    pub id: u64,
+    /// The stack.
+    pub stack: String,
+    /// Only this workload (a service or job name, or `JOB/TASK`).
+    pub workload: Option<String>,
+    /// Only this instance (`SERVICE-N`).
+    pub instance: Option<String>,
+    /// Only records at or after this time (RFC 3339).
+    pub since: Option<String>,
+    /// Only records whose message matches this regular expression.
+    pub grep: Option<String>,
+    /// Only records at least this severe (a level's name).
+    pub level: Option<String>,
+    /// At most this many records of history: the most recent ones.
+    pub tail: Option<usize>,
+    /// Keep sending new records after the history.
+    pub follow: bool,
+}
+
+/// The end of a log request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogsCancel {
+    /// The request's id.
+    pub id: u64,
+}
+
+/// A piece of the answer to a [`LogRequest`]: NDJSON records, in order.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogChunk {
+    /// The request's id.
+    pub id: u64,
+    /// Records, one JSON object per line (a line `{"lost":N}` counts records a slow reader
+    /// missed).
+    pub lines: String,
+    /// The history is complete: what follows is the live tail.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub history_end: bool,
+    /// The answer is complete (after the history when not following; on an error).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub end: bool,
+    /// Why the node could not answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// A node's lease renewed: the node may run its placements until `sent_ms + lease_ms` on its
@@ -233,6 +289,8 @@ pub enum Up {
     Report(NodeReport),
     /// Events, in the order they happened.
     Events(EventBatch),
+    /// A piece of the answer to a log request.
+    Logs(LogChunk),
     /// A renewal of the node's lease, sent every second.
     Renew(Renew),
 }

@@ -573,3 +573,71 @@ fn a_wrong_revoked_or_loose_token_and_a_foreign_ca_are_refused_with_a_reason() {
         "plain text got a stream"
     );
 }
+
+#[test]
+fn logs_of_instances_on_every_node_are_read_and_followed_through_the_server() {
+    let mut c = Cluster::new();
+    c.start_server(&[]);
+    let token = c.token_file("join-token", &["--reusable"]);
+    c.start_agent("n1", &token);
+    c.start_agent("n2", &token);
+    c.wait_nodes_ready(&["n1", "n2"]);
+    c.apply(
+        "talk.yaml",
+        "version: 0.1\nstack: {name: talk}\nservices:\n  talk:\n    command: [sh, -c, 'i=0; while true; do i=$((i+1)); echo \"line $i from $ORCO_NODE\"; sleep 0.1; done']\n    replicas: 2\n",
+    );
+    let from_both = |text: &str| text.contains("from n1") && text.contains("from n2");
+    c.wait_for("5 lines from each node", Duration::from_secs(30), |c| {
+        let text = String::from_utf8_lossy(&c.orco(&["logs"]).stdout).into_owned();
+        text.contains("line 5 from n1") && text.contains("line 5 from n2")
+    });
+    // `--tail` counts over the merged history of every node, not per node.
+    let tail = c.ok(&["logs", "--tail", "5", "-o", "json"]);
+    assert_eq!(tail.lines().count(), 5, "{tail}");
+    // Filters reach the nodes: one instance's lines only.
+    let one = c.ok(&["logs", "--grep", "from n2", "-o", "json"]);
+    assert!(!one.is_empty() && !one.contains("from n1"), "{one}");
+    // Following: with no history, every line read is live, from both nodes.
+    let mut follow = Command::new(ORCO)
+        .args(["logs", "-f", "--tail", "0"])
+        .env(
+            "ORCO_HOST",
+            format!("unix://{}", c.path("server.sock").display()),
+        )
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let pid = i32::try_from(follow.id()).unwrap();
+    let mut out = follow.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut seen = String::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = out.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            seen += &String::from_utf8_lossy(&buf[..n]);
+            if tx.send(seen.clone()).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut seen = String::new();
+    while !from_both(&seen) && Instant::now() < deadline {
+        if let Ok(more) = rx.recv_timeout(Duration::from_millis(200)) {
+            seen = more;
+        }
+    }
+    let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+    let _ = follow.wait();
+    assert!(
+        from_both(&seen),
+        "a follower sees new lines of both nodes: {seen}\n{}",
+        c.logs()
+    );
+}

@@ -219,6 +219,11 @@ async fn serve(
     filter: Filter,
     follow: bool,
 ) -> Result<Response, ApiError> {
+    if ctx.logs().is_none()
+        && let Some(cluster) = ctx.cluster()
+    {
+        return serve_nodes(&cluster.streams, stack, &filter, follow).await;
+    }
     let logs = logs_of(ctx)?;
     let ndjson = [(header::CONTENT_TYPE, "application/x-ndjson")];
     if !follow {
@@ -260,4 +265,109 @@ async fn next_chunk(mut live: Subscription) -> Option<(Result<Bytes, Infallible>
         }
     }
     Some((Ok(Bytes::from(out)), live))
+}
+
+/// How long a node may take to send its history before the answer goes on without it.
+const NODE_HISTORY_PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A cluster server keeps no logs: every node with an open stream is asked for its own, and
+/// their histories are merged by time (then the live tails interleaved as they come).
+async fn serve_nodes(
+    streams: &std::sync::Arc<orco_cluster::Streams>,
+    stack: String,
+    filter: &Filter,
+    follow: bool,
+) -> Result<Response, ApiError> {
+    let request = orco_cluster::LogRequest {
+        id: 0,
+        stack,
+        workload: filter.workload.clone(),
+        instance: filter.instance.clone(),
+        since: filter.since.map(|t| t.to_string()),
+        grep: filter.grep.as_ref().map(|re| re.as_str().to_string()),
+        level: filter.level.map(|l| l.as_str().to_string()),
+        tail: filter.limit,
+        follow,
+    };
+    let mut answers = Vec::new();
+    for node in streams.connected() {
+        match streams.logs(&node, request.clone()).await {
+            Ok(chunks) => answers.push((node, chunks)),
+            Err(e) => tracing::warn!(node, "the node's logs are left out: {e}"),
+        }
+    }
+    let mut history: Vec<(Option<Timestamp>, String)> = Vec::new();
+    let mut live = Vec::new();
+    for (node, mut chunks) in answers {
+        let read = tokio::time::timeout(NODE_HISTORY_PATIENCE, async {
+            let mut lines = Vec::new();
+            while let Some(chunk) = chunks.recv().await {
+                if let Some(error) = chunk.error {
+                    return Err(error);
+                }
+                lines.extend(chunk.lines.lines().map(str::to_string));
+                if chunk.history_end || chunk.end {
+                    return Ok((lines, !chunk.end));
+                }
+            }
+            Ok((lines, false))
+        })
+        .await;
+        match read {
+            Ok(Ok((lines, goes_on))) => {
+                history.extend(lines.into_iter().map(|line| (timestamp_of(&line), line)));
+                if goes_on {
+                    live.push(chunks);
+                }
+            }
+            Ok(Err(error)) => {
+                return Err(internal(format!(
+                    "node {node} cannot read its logs: {error}"
+                )));
+            }
+            Err(_) => tracing::warn!(
+                node,
+                "the node's logs are left out: it did not answer in time"
+            ),
+        }
+    }
+    // Each node's records are in order; a stable sort by time interleaves them.
+    history.sort_by_key(|a| a.0);
+    if let Some(tail) = filter.limit {
+        let extra = history.len().saturating_sub(tail);
+        history.drain(..extra);
+    }
+    let mut body = Vec::new();
+    for (_, line) in history {
+        body.extend_from_slice(line.as_bytes());
+        body.push(b'\n');
+    }
+    let ndjson = [(header::CONTENT_TYPE, "application/x-ndjson")];
+    if !follow {
+        return Ok((ndjson, Bytes::from(body)).into_response());
+    }
+    let tails = stream::select_all(live.into_iter().map(|chunks| {
+        Box::pin(stream::unfold(chunks, |mut chunks| async move {
+            let chunk = chunks.recv().await?;
+            Some((Bytes::from(chunk.lines), chunks))
+        }))
+    }));
+    let live = stream::unfold(tails, |mut tails| async move {
+        match tokio::time::timeout(crate::STREAM_KEEP_ALIVE, tails.next()).await {
+            Err(_) => Some((Ok::<Bytes, Infallible>(Bytes::from_static(b"\n")), tails)),
+            Ok(Some(lines)) => Some((Ok(lines), tails)),
+            Ok(None) => None,
+        }
+    });
+    let body = stream::once(async move { Ok::<Bytes, Infallible>(Bytes::from(body)) }).chain(live);
+    Ok((ndjson, Body::from_stream(body)).into_response())
+}
+
+/// The `ts` of a record's line (none for a line such as `{"lost":N}`).
+fn timestamp_of(line: &str) -> Option<Timestamp> {
+    #[derive(Deserialize)]
+    struct Ts {
+        ts: Option<Timestamp>,
+    }
+    serde_json::from_str::<Ts>(line).ok()?.ts
 }
