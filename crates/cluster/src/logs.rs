@@ -45,34 +45,27 @@ pub fn filter(request: &LogRequest) -> Result<Filter, String> {
     })
 }
 
-/// Records as NDJSON chunks of at most [`CHUNK_BYTES`] (a longer record is a chunk alone).
-fn chunks(records: &[Record]) -> Vec<String> {
-    let mut out = Vec::new();
+/// Hands `records` to `send` as NDJSON chunks of about [`CHUNK_BYTES`] (a longer record is
+/// a chunk alone), serialized one chunk at a time; false when `send` refused one.
+fn send_chunks(records: &[Record], mut send: impl FnMut(String) -> bool) -> bool {
     let mut current = Vec::new();
     for record in records {
-        let before = current.len();
         record.write_json_line(&mut current);
-        if current.len() > CHUNK_BYTES && before > 0 {
-            let tail = current.split_off(before);
-            out.push(String::from_utf8_lossy(&current).into_owned());
-            current = tail;
+        if current.len() >= CHUNK_BYTES
+            && !send(String::from_utf8_lossy(&std::mem::take(&mut current)).into_owned())
+        {
+            return false;
         }
     }
-    if !current.is_empty() {
-        out.push(String::from_utf8_lossy(&current).into_owned());
-    }
-    out
+    current.is_empty() || send(String::from_utf8_lossy(&current).into_owned())
 }
 
 /// Answers `request` from `logs` on `out` until the answer is complete, the reader cancels
-/// it (the task is aborted), or the stream ends (`out` closes).
+/// it (the task is aborted), or the stream ends (`out` closes). The history is read and
+/// serialized on a blocking thread, a chunk at a time as the stream takes them: a long
+/// history never holds the node's async threads (and so its renewals) back.
 pub async fn answer(logs: Logs, request: LogRequest, out: mpsc::Sender<LogChunk>) {
     let id = request.id;
-    let chunk = |lines: String| LogChunk {
-        id,
-        lines,
-        ..LogChunk::default()
-    };
     let failed = |error: String| LogChunk {
         id,
         end: true,
@@ -87,50 +80,44 @@ pub async fn answer(logs: Logs, request: LogRequest, out: mpsc::Sender<LogChunk>
         }
     };
     let stack = request.stack.clone();
-    if !request.follow {
-        let read = tokio::task::spawn_blocking(move || logs.read(&stack, &filter)).await;
-        let records = match read {
-            Ok(Ok(records)) => records,
-            Ok(Err(e)) => {
-                return drop(out.send(failed(format!("cannot read the logs: {e}"))).await);
-            }
-            Err(e) => return drop(out.send(failed(format!("the log read failed: {e}"))).await),
+    let follow = request.follow;
+    let sender = out.clone();
+    let history = tokio::task::spawn_blocking(move || {
+        let (records, live) = if follow {
+            let f = logs.follow(&stack, filter)?;
+            (f.history, Some(f.live))
+        } else {
+            (logs.read(&stack, &filter)?, None)
         };
-        for lines in chunks(&records) {
-            if out.send(chunk(lines)).await.is_err() {
-                return;
-            }
-        }
-        let _ = out
-            .send(LogChunk {
+        let sent = send_chunks(&records, |lines| {
+            let chunk = LogChunk {
                 id,
-                history_end: true,
-                end: true,
+                lines,
                 ..LogChunk::default()
-            })
-            .await;
-        return;
-    }
-    let follow = tokio::task::spawn_blocking(move || logs.follow(&stack, filter)).await;
-    let follow = match follow {
-        Ok(Ok(follow)) => follow,
+            };
+            sender.blocking_send(chunk).is_ok()
+        });
+        if !sent {
+            return Ok(None);
+        }
+        let end_of_history = LogChunk {
+            id,
+            history_end: true,
+            end: !follow,
+            ..LogChunk::default()
+        };
+        if sender.blocking_send(end_of_history).is_err() {
+            return Ok(None);
+        }
+        Ok::<_, orco_logs::LogError>(live)
+    })
+    .await;
+    let mut live = match history {
+        Ok(Ok(Some(live))) => live,
+        Ok(Ok(None)) => return,
         Ok(Err(e)) => return drop(out.send(failed(format!("cannot read the logs: {e}"))).await),
         Err(e) => return drop(out.send(failed(format!("the log read failed: {e}"))).await),
     };
-    for lines in chunks(&follow.history) {
-        if out.send(chunk(lines)).await.is_err() {
-            return;
-        }
-    }
-    let end_of_history = LogChunk {
-        id,
-        history_end: true,
-        ..LogChunk::default()
-    };
-    if out.send(end_of_history).await.is_err() {
-        return;
-    }
-    let mut live = follow.live;
     while let Some(first) = live.recv().await {
         let mut lines = Vec::new();
         let push = |delivery: Delivery, lines: &mut Vec<u8>| match delivery {
@@ -144,11 +131,12 @@ pub async fn answer(logs: Logs, request: LogRequest, out: mpsc::Sender<LogChunk>
                 None => break,
             }
         }
-        if out
-            .send(chunk(String::from_utf8_lossy(&lines).into_owned()))
-            .await
-            .is_err()
-        {
+        let chunk = LogChunk {
+            id,
+            lines: String::from_utf8_lossy(&lines).into_owned(),
+            ..LogChunk::default()
+        };
+        if out.send(chunk).await.is_err() {
             return;
         }
     }

@@ -227,18 +227,22 @@ async fn serve(
     let logs = logs_of(ctx)?;
     let ndjson = [(header::CONTENT_TYPE, "application/x-ndjson")];
     if !follow {
-        let records = tokio::task::spawn_blocking(move || logs.read(&stack, &filter))
-            .await
-            .map_err(|e| internal(format!("log read did not finish: {e}")))?
-            .map_err(|e| internal(format!("cannot read the logs: {e}")))?;
-        return Ok((ndjson, lines(&records)).into_response());
+        // Read and serialized on a blocking thread: a long history holds no async thread.
+        let body =
+            tokio::task::spawn_blocking(move || logs.read(&stack, &filter).map(|r| lines(&r)))
+                .await
+                .map_err(|e| internal(format!("log read did not finish: {e}")))?
+                .map_err(|e| internal(format!("cannot read the logs: {e}")))?;
+        return Ok((ndjson, body).into_response());
     }
-    let follow = tokio::task::spawn_blocking(move || logs.follow(&stack, filter))
-        .await
-        .map_err(|e| internal(format!("log read did not finish: {e}")))?
-        .map_err(|e| internal(format!("cannot read the logs: {e}")))?;
-    let history = lines(&follow.history);
-    let live = stream::unfold(follow.live, next_chunk);
+    let (history, live) = tokio::task::spawn_blocking(move || {
+        logs.follow(&stack, filter)
+            .map(|f| (lines(&f.history), f.live))
+    })
+    .await
+    .map_err(|e| internal(format!("log read did not finish: {e}")))?
+    .map_err(|e| internal(format!("cannot read the logs: {e}")))?;
+    let live = stream::unfold(live, next_chunk);
     let body = stream::once(async move { Ok::<Bytes, Infallible>(history) }).chain(live);
     Ok((ndjson, Body::from_stream(body)).into_response())
 }
@@ -267,11 +271,14 @@ async fn next_chunk(mut live: Subscription) -> Option<(Result<Bytes, Infallible>
     Some((Ok(Bytes::from(out)), live))
 }
 
-/// How long a node may take to send its history before the answer goes on without it.
-const NODE_HISTORY_PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long a node may take to send a piece of its history before the answer goes on
+/// without it. Generous: reading a long history takes time, and a node that hangs loses its
+/// stream (and so its part of the answer) when its lease lapses, long before this.
+const NODE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// A cluster server keeps no logs: every node with an open stream is asked for its own, and
-/// their histories are merged by time (then the live tails interleaved as they come).
+/// A cluster server keeps no logs: every node with an open stream is asked for its own. The
+/// answer starts at once; the nodes' histories are merged by time as they come (with
+/// `tail`, over every node's last records), then the live tails are interleaved.
 async fn serve_nodes(
     streams: &std::sync::Arc<orco_cluster::Streams>,
     stack: String,
@@ -289,78 +296,183 @@ async fn serve_nodes(
         tail: filter.limit,
         follow,
     };
-    let mut answers = Vec::new();
+    let mut sources = Vec::new();
     for node in streams.connected() {
         match streams.logs(&node, request.clone()).await {
-            Ok(chunks) => answers.push((node, chunks)),
+            Ok(chunks) => sources.push(Source {
+                node,
+                chunks,
+                lines: std::collections::VecDeque::new(),
+                history_done: false,
+                ended: false,
+            }),
             Err(e) => tracing::warn!(node, "the node's logs are left out: {e}"),
         }
     }
-    let mut history: Vec<(Option<Timestamp>, String)> = Vec::new();
-    let mut live = Vec::new();
-    for (node, mut chunks) in answers {
-        let read = tokio::time::timeout(NODE_HISTORY_PATIENCE, async {
-            let mut lines = Vec::new();
-            while let Some(chunk) = chunks.recv().await {
-                if let Some(error) = chunk.error {
-                    return Err(error);
-                }
-                lines.extend(chunk.lines.lines().map(str::to_string));
-                if chunk.history_end || chunk.end {
-                    return Ok((lines, !chunk.end));
-                }
-            }
-            Ok((lines, false))
-        })
-        .await;
-        match read {
-            Ok(Ok((lines, goes_on))) => {
-                history.extend(lines.into_iter().map(|line| (timestamp_of(&line), line)));
-                if goes_on {
-                    live.push(chunks);
-                }
-            }
-            Ok(Err(error)) => {
-                return Err(internal(format!(
-                    "node {node} cannot read its logs: {error}"
-                )));
-            }
-            Err(_) => tracing::warn!(
-                node,
-                "the node's logs are left out: it did not answer in time"
-            ),
-        }
-    }
-    // Each node's records are in order; a stable sort by time interleaves them.
-    history.sort_by_key(|a| a.0);
-    if let Some(tail) = filter.limit {
-        let extra = history.len().saturating_sub(tail);
-        history.drain(..extra);
-    }
-    let mut body = Vec::new();
-    for (_, line) in history {
-        body.extend_from_slice(line.as_bytes());
-        body.push(b'\n');
-    }
+    let merge = Merge {
+        sources,
+        tail: filter.limit,
+    };
+    let body = stream::unfold(Phase::History(merge, follow), next_piece);
     let ndjson = [(header::CONTENT_TYPE, "application/x-ndjson")];
-    if !follow {
-        return Ok((ndjson, Bytes::from(body)).into_response());
-    }
-    let tails = stream::select_all(live.into_iter().map(|chunks| {
-        Box::pin(stream::unfold(chunks, |mut chunks| async move {
-            let chunk = chunks.recv().await?;
-            Some((Bytes::from(chunk.lines), chunks))
-        }))
-    }));
-    let live = stream::unfold(tails, |mut tails| async move {
-        match tokio::time::timeout(crate::STREAM_KEEP_ALIVE, tails.next()).await {
-            Err(_) => Some((Ok::<Bytes, Infallible>(Bytes::from_static(b"\n")), tails)),
-            Ok(Some(lines)) => Some((Ok(lines), tails)),
-            Ok(None) => None,
-        }
-    });
-    let body = stream::once(async move { Ok::<Bytes, Infallible>(Bytes::from(body)) }).chain(live);
     Ok((ndjson, Body::from_stream(body)).into_response())
+}
+
+/// One node's answer.
+struct Source {
+    node: String,
+    chunks: tokio::sync::mpsc::Receiver<orco_cluster::LogChunk>,
+    /// Records received and not merged yet, with their time.
+    lines: std::collections::VecDeque<(Option<Timestamp>, String)>,
+    /// Its history is all received (or it is left out).
+    history_done: bool,
+    /// Its answer is over: nothing live follows.
+    ended: bool,
+}
+
+impl Source {
+    /// Receives the next chunk of the history, unless it is all received.
+    async fn receive(&mut self) {
+        if self.history_done {
+            return;
+        }
+        let node = &self.node;
+        match tokio::time::timeout(NODE_PATIENCE, self.chunks.recv()).await {
+            Ok(Some(chunk)) => {
+                if let Some(error) = chunk.error {
+                    tracing::warn!(node, "the node's logs are left out: {error}");
+                    (self.history_done, self.ended) = (true, true);
+                    return;
+                }
+                self.lines.extend(
+                    chunk
+                        .lines
+                        .lines()
+                        .map(|line| (timestamp_of(line), line.to_string())),
+                );
+                self.history_done = chunk.history_end || chunk.end;
+                self.ended = chunk.end;
+            }
+            Ok(None) => (self.history_done, self.ended) = (true, true),
+            Err(_) => {
+                tracing::warn!(
+                    node,
+                    "the node's logs are left out: it did not answer in time"
+                );
+                (self.history_done, self.ended) = (true, true);
+            }
+        }
+    }
+}
+
+/// The nodes' histories merged by time.
+struct Merge {
+    sources: Vec<Source>,
+    tail: Option<usize>,
+}
+
+impl Merge {
+    /// The next piece of the merged history (at most 64 KiB), or `None` when it is all out.
+    /// Cancel-safe (it is raced against keep-alives): it only waits while it holds nothing,
+    /// and a chunk received is kept in its source.
+    async fn next(&mut self) -> Option<Bytes> {
+        if let Some(tail) = self.tail {
+            // The last `tail` records of all: every node sent at most that many.
+            for source in &mut self.sources {
+                while !source.history_done {
+                    source.receive().await;
+                }
+            }
+            self.tail = None;
+            let mut all: Vec<_> = self
+                .sources
+                .iter_mut()
+                .flat_map(|s| s.lines.drain(..))
+                .collect();
+            // Each node's records are in order; a stable sort interleaves them.
+            all.sort_by_key(|(ts, _)| *ts);
+            let extra = all.len().saturating_sub(tail);
+            let mut out = Vec::new();
+            for (_, line) in all.into_iter().skip(extra) {
+                out.extend_from_slice(line.as_bytes());
+                out.push(b'\n');
+            }
+            if !out.is_empty() {
+                return Some(Bytes::from(out));
+            }
+        }
+        let mut out = Vec::new();
+        while out.len() < 64 * 1024 {
+            if let Some(source) = self
+                .sources
+                .iter_mut()
+                .find(|s| s.lines.is_empty() && !s.history_done)
+            {
+                if !out.is_empty() {
+                    break;
+                }
+                source.receive().await;
+                continue;
+            }
+            let earliest = self
+                .sources
+                .iter_mut()
+                .filter(|s| !s.lines.is_empty())
+                .min_by_key(|s| s.lines.front().map(|(ts, _)| *ts));
+            let Some((_, line)) = earliest.and_then(|s| s.lines.pop_front()) else {
+                break;
+            };
+            out.extend_from_slice(line.as_bytes());
+            out.push(b'\n');
+        }
+        (!out.is_empty()).then(|| Bytes::from(out))
+    }
+
+    /// The live tails of the nodes still answering, interleaved as they come.
+    fn live(self) -> stream::SelectAll<Tail> {
+        stream::select_all(self.sources.into_iter().filter(|s| !s.ended).map(|s| {
+            Box::pin(stream::unfold(s.chunks, |mut chunks| async move {
+                let chunk = chunks.recv().await?;
+                Some((Bytes::from(chunk.lines), chunks))
+            })) as Tail
+        }))
+    }
+}
+
+/// One node's live tail.
+type Tail = std::pin::Pin<Box<dyn futures_util::Stream<Item = Bytes> + Send>>;
+
+/// Where a cluster server's answer to a log read stands.
+enum Phase {
+    /// Sending the merged history; then the live tails when following.
+    History(Merge, bool),
+    /// Sending the live tails.
+    Live(stream::SelectAll<Tail>),
+}
+
+/// The next piece of a cluster server's answer: history, then the live tails, with an empty
+/// line (a keep-alive) after [`crate::STREAM_KEEP_ALIVE`] of silence.
+async fn next_piece(mut phase: Phase) -> Option<(Result<Bytes, Infallible>, Phase)> {
+    let keep_alive = || Ok(Bytes::from_static(b"\n"));
+    loop {
+        match phase {
+            Phase::History(mut merge, follow) => {
+                match tokio::time::timeout(crate::STREAM_KEEP_ALIVE, merge.next()).await {
+                    Err(_) => return Some((keep_alive(), Phase::History(merge, follow))),
+                    Ok(Some(piece)) => return Some((Ok(piece), Phase::History(merge, follow))),
+                    Ok(None) if follow => phase = Phase::Live(merge.live()),
+                    Ok(None) => return None,
+                }
+            }
+            Phase::Live(mut tails) => {
+                return match tokio::time::timeout(crate::STREAM_KEEP_ALIVE, tails.next()).await {
+                    Err(_) => Some((keep_alive(), Phase::Live(tails))),
+                    Ok(Some(lines)) => Some((Ok(lines), Phase::Live(tails))),
+                    Ok(None) => None,
+                };
+            }
+        }
+    }
 }
 
 /// The `ts` of a record's line (none for a line such as `{"lost":N}`).
