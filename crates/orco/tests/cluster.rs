@@ -174,8 +174,13 @@ impl Cluster {
     }
 
     fn start_agent(&mut self, node: &str, token: &Path) {
+        self.start_agent_with(node, token, &[]);
+    }
+
+    fn start_agent_with(&mut self, node: &str, token: &Path, extra: &[&str]) {
         let child = self
             .agent_command(node, token)
+            .args(extra)
             .stdout(self.log(node))
             .stderr(self.log(node))
             .process_group(0)
@@ -639,5 +644,47 @@ fn logs_of_instances_on_every_node_are_read_and_followed_through_the_server() {
         from_both(&seen),
         "a follower sees new lines of both nodes: {seen}\n{}",
         c.logs()
+    );
+}
+
+#[test]
+fn a_dependent_on_one_node_waits_for_its_target_s_readiness_on_another() {
+    let mut c = Cluster::new();
+    c.start_server(&[]);
+    let token = c.token_file("join-token", &["--reusable"]);
+    c.start_agent_with("n1", &token, &["--label", "role=db"]);
+    c.start_agent_with("n2", &token, &["--label", "role=app"]);
+    c.wait_nodes_ready(&["n1", "n2"]);
+    let gate = c.path("gate");
+    c.apply(
+        "gated.yaml",
+        &format!(
+            "version: 0.1\nstack: {{name: gated}}\nservices:\n  db:\n    command: [sh, -c, 'while [ ! -f {gate} ]; do sleep 0.1; done; echo db ready; exec sleep 3600']\n    health:\n      log: {{pattern: 'db ready'}}\n    placement: {{nodeSelector: {{role: db}}}}\n  app:\n    command: [sleep, '3600']\n    dependsOn: [{{target: db, require: ready}}]\n    placement: {{nodeSelector: {{role: app}}}}\n",
+            gate = gate.display()
+        ),
+    );
+    c.wait_for("db running on n1", Duration::from_secs(30), |c| {
+        running(c)
+            .iter()
+            .any(|(id, node, _)| id.ends_with("db-0") && node == "n1")
+    });
+    // db runs but is not ready: app, on the other node, waits (a few renewals' worth).
+    std::thread::sleep(Duration::from_secs(3));
+    let app_running = |c: &Cluster| {
+        running(c)
+            .into_iter()
+            .find(|(id, _, _)| id.ends_with("app-0"))
+    };
+    assert_eq!(
+        app_running(&c),
+        None,
+        "app waits for db's readiness:\n{}",
+        c.logs()
+    );
+    std::fs::write(&gate, "").unwrap();
+    c.wait_for(
+        "app running on n2 once db is ready",
+        Duration::from_secs(30),
+        |c| app_running(c).is_some_and(|(_, node, _)| node == "n2"),
     );
 }

@@ -326,7 +326,8 @@ impl Cx<'_> {
 
     /// Warns, at each key of `f` this version records without acting on it: requests
     /// (nothing is placed by them), limits of process workloads (enforced for docker services
-    /// only), `placement` and `onDisconnect` (every instance runs on the local node).
+    /// only), `placement` and `onDisconnect` (acted on by a cluster only: `orco daemon` runs
+    /// every instance on its local node).
     pub(super) fn warn_not_acted_on(
         &mut self,
         f: &super::Fields<'_>,
@@ -362,7 +363,7 @@ impl Cx<'_> {
                     v,
                     &join(path, key),
                     format!(
-                        "`{key}` is recorded but not acted on by this version: every instance runs on the one local node"
+                        "`{key}` is recorded but not acted on by `orco daemon`, where every instance runs on the one local node; a cluster (`orco server` and its agents) places by it"
                     ),
                     None,
                 );
