@@ -7,6 +7,7 @@
 //! - [`dotenv`]: env files.
 //! - [`output`]: line splitting and the output log's record format ([`OutputLine`]).
 //! - [`status`]: [`ExitStatus`] and signal names.
+//! - [`own_log`]: the keeper's and the daemon's own log files kept under a size.
 //! - [`keeper`]: the node keeper process that owns instances across engine restarts
 //!   ([`keeper::run`]).
 //! - [`protocol`]: the keeper's wire protocol.
@@ -19,6 +20,7 @@ pub mod error;
 pub mod keeper;
 pub mod launch;
 pub mod output;
+pub mod own_log;
 pub mod protocol;
 pub mod runtime;
 pub mod status;

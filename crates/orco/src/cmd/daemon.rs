@@ -36,8 +36,11 @@ pub(crate) fn run_server(args: &ServerArgs) -> anyhow::Result<u8> {
     serve(config)
 }
 
-/// Logs go to stderr, filtered by `ORCO_LOG` (default `info`).
+/// Logs go to stderr, filtered by `ORCO_LOG` (default `info`); when stderr is a file (the
+/// `daemon.log` of an autostarted daemon), it is kept under a size (see
+/// [`orco_runtime::own_log`]).
 pub(crate) fn init_tracing() {
+    orco_runtime::own_log::cap_stderr();
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let _ = tracing_subscriber::fmt()

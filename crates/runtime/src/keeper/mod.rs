@@ -129,6 +129,7 @@ pub fn run(config: KeeperConfig) -> Result<(), RuntimeError> {
         // Fails only when already a session leader, which is as good.
         let _ = nix::unistd::setsid();
     }
+    crate::own_log::cap_stderr();
     nix::sys::prctl::set_child_subreaper(true)
         .map_err(|e| RuntimeError::Keeper(format!("cannot become a subreaper: {e}")))?;
     let runtime = tokio::runtime::Builder::new_current_thread()
