@@ -188,7 +188,8 @@ impl ApiContext {
     }
 
     /// Runs `decide` on the current state under the API write lock, checks what it returns
-    /// against the daemon's limits ([`crate::limits`]) and appends it; answers once it is
+    /// against the daemon's limits ([`crate::limits`]) and appends it, each event naming the
+    /// request's caller ([`crate::access::caller`]) as its `by`; answers once it is
     /// durable. No events: nothing is appended and the head
     /// is returned.
     pub async fn write(
@@ -197,7 +198,12 @@ impl ApiContext {
     ) -> Result<crate::model::Accepted, ApiError> {
         let _guard = self.inner.writes.lock().await;
         let current = self.read(None).await?;
-        let events = decide(&current.state)?;
+        let mut events = decide(&current.state)?;
+        if let Some(caller) = crate::access::caller() {
+            for event in &mut events {
+                event.by.get_or_insert_with(|| caller.name.clone());
+            }
+        }
         crate::limits::check(&current.state, &events)?;
         if self.cluster().is_some() {
             refuse_jobs_on_a_cluster(&events)?;

@@ -28,6 +28,7 @@ impl ApiError {
                 field: None,
                 details: Vec::new(),
                 resume_after: None,
+                role: None,
             },
         }
     }

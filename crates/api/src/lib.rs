@@ -5,9 +5,12 @@
 //!
 //! - [`mod@router`] ([`router()`](router::router)): every route and the layers around them
 //!   (version exchange, JSON errors, body limit, latency).
+//! - [`access`]: the role each route needs, the caller a request runs as, and the checks
+//!   of the unix socket ([`access::on_socket`]) and the TCP listener
+//!   ([`access::on_network`]); [`throttle`]: failed token attempts per client address.
 //! - [`context`]: [`ApiContext`], what handlers share (store, node, metrics, write lock).
 //! - [`routes`]: the handlers, one module per resource (stacks, workloads, instances, nodes,
-//!   events, history, cluster).
+//!   events, history, cluster, API tokens).
 //! - [`model`] (from `orco-wire`): request and response bodies; [`views`]: computing them
 //!   from a `State`.
 //! - [`error`]: [`ApiError`] and the JSON error body; [`extract`]: extractors that reject
@@ -18,6 +21,7 @@
 //! - [`paths`] (from `orco-wire`): the default data dir and socket.
 //! - [`metrics`]: `/metrics`; [`node`]: the local node's capacity; [`openapi`]: the document.
 
+pub mod access;
 pub mod at;
 pub mod check;
 pub mod context;
@@ -31,6 +35,7 @@ pub mod router;
 pub mod routes;
 #[cfg(test)]
 mod testing;
+pub mod throttle;
 pub mod views;
 
 /// The wire types this API serves, from `orco-wire` (shared with its clients).

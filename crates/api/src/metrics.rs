@@ -22,6 +22,11 @@ struct PhaseLabel {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
     method: String,
     route: String,
@@ -44,6 +49,7 @@ pub struct Metrics {
     appended: Counter,
     last_head: AtomicU64,
     requests: Family<RequestLabels, Histogram, fn() -> Histogram>,
+    auth_failures: Family<ReasonLabel, Counter>,
     encode: Mutex<()>,
 }
 
@@ -85,6 +91,24 @@ impl Metrics {
             "API request latency, by method, route and status",
             requests.clone(),
         );
+        let auth_failures = Family::<ReasonLabel, Counter>::default();
+        registry.register(
+            "api_auth_failures",
+            "Requests on the TCP listener refused for their token, by reason (missing, invalid, revoked, expired, forbidden, throttled)",
+            auth_failures.clone(),
+        );
+        for reason in [
+            "missing",
+            "invalid",
+            "revoked",
+            "expired",
+            "forbidden",
+            "throttled",
+        ] {
+            let _ = auth_failures.get_or_create(&ReasonLabel {
+                reason: reason.into(),
+            });
+        }
         Metrics {
             registry,
             instances,
@@ -93,6 +117,7 @@ impl Metrics {
             appended,
             last_head: AtomicU64::new(head),
             requests,
+            auth_failures,
             encode: Mutex::new(()),
         }
     }
@@ -106,6 +131,15 @@ impl Metrics {
                 status: status.to_string(),
             })
             .observe(seconds);
+    }
+
+    /// Counts one request refused for its token, by `reason`.
+    pub fn auth_failure(&self, reason: &str) {
+        self.auth_failures
+            .get_or_create(&ReasonLabel {
+                reason: reason.into(),
+            })
+            .inc();
     }
 
     /// Encodes every metric as Prometheus text, refreshing the state-derived ones from

@@ -1,20 +1,27 @@
-//! The OpenAPI document (`/api/v1/openapi.json`), generated from the handlers' annotations.
+//! The OpenAPI document (`/api/v1/openapi.json`), generated from the handlers' annotations;
+//! each operation also says the role it needs (`x-orco-role`, from [`crate::access`]) and
+//! the bearer token it takes (`security`).
 
 use utoipa::OpenApi;
 
+use utoipa::openapi::extensions::Extensions;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
+
+use crate::access::{Access, access};
 use crate::error::{ErrorBody, ErrorDetail, FieldProblem};
 use crate::model::{
-    Accepted, Blocked, CertificateRequest, ClusterInfo, DependencyView, EventView, Health,
-    HistoryView, InstanceList, InstanceView, JoinRequest, NodeCertificate, NodeList, NodeView,
-    RollbackRequest, RolloutInstance, RolloutState, RolloutView, ScaleRequest, SpecRevision,
-    StackDetail, StackList, StackView, TokenCreated, TokenList, TokenRequest, TokenView,
-    WorkloadCreate, WorkloadDetail, WorkloadList, WorkloadView,
+    Accepted, ApiTokenCreated, ApiTokenList, ApiTokenRequest, ApiTokenView, Blocked,
+    CertificateRequest, ClusterInfo, DependencyView, EventView, Health, HistoryView, InstanceList,
+    InstanceView, JoinRequest, NodeCertificate, NodeList, NodeView, RollbackRequest,
+    RolloutInstance, RolloutState, RolloutView, ScaleRequest, SpecRevision, StackDetail, StackList,
+    StackView, TokenCreated, TokenList, TokenRequest, TokenView, WorkloadCreate, WorkloadDetail,
+    WorkloadList, WorkloadView,
 };
 use crate::routes::jobs::{
     JobList, JobRunView, JobSubmit, JobSubmitted, ProgressReport, ScheduleView, TaskView,
 };
 use crate::routes::{
-    cluster, events, history, instances, jobs, logs, members, nodes, stacks, workloads,
+    cluster, events, history, instances, jobs, logs, members, nodes, stacks, tokens, workloads,
 };
 
 /// The API's OpenAPI description.
@@ -22,7 +29,7 @@ use crate::routes::{
 #[openapi(
     info(
         title = "orco API",
-        description = "orco's REST API. Writes append desired-state events to the log and answer once they are on disk; reads answer from the state at any moment of the log (`?at=`). Every request and response carries an `Orco-Version` header; an incompatible pair is refused with code `incompatible_version`. Errors are `{\"error\": {\"code\", \"message\", \"field\"}}`."
+        description = "orco's REST API. On the TCP listener every route but `/health` needs `Authorization: Bearer TOKEN` whose role (`read` < `operate` < `admin`) is at least the operation's `x-orco-role` (`node`: a node's join token or certificate instead); the unix socket is `admin`. No or a bad token: 401; a role too weak: 403 with `role` in the error. Writes append desired-state events to the log and answer once they are on disk; reads answer from the state at any moment of the log (`?at=`). Every request and response carries an `Orco-Version` header; an incompatible pair is refused with code `incompatible_version`. Errors are `{\"error\": {\"code\", \"message\", \"field\"}}`."
     ),
     paths(
         cluster::health,
@@ -56,6 +63,9 @@ use crate::routes::{
         members::list_tokens,
         members::create_token,
         members::revoke_token,
+        tokens::list,
+        tokens::create,
+        tokens::revoke,
         members::join,
         members::certificate,
         members::stream,
@@ -75,7 +85,7 @@ use crate::routes::{
         JobSubmitted, JobRunView, TaskView, JobList, ProgressReport, ScheduleView, RolloutView,
         RolloutState, RolloutInstance, SpecRevision, RollbackRequest, Blocked, DependencyView,
         JoinRequest, CertificateRequest, NodeCertificate, TokenRequest, TokenView, TokenCreated,
-        TokenList,
+        TokenList, ApiTokenRequest, ApiTokenView, ApiTokenCreated, ApiTokenList, orco_wire::Role,
         orco_wire::WorkloadKind, orco_wire::WorkloadState, orco_wire::InstancePhase,
         orco_wire::RolloutStatus, orco_wire::JobState, orco_wire::TaskState,
         orco_wire::NodeStatus, orco_wire::HealthStatus, orco_wire::ClusterMode,
@@ -90,14 +100,52 @@ use crate::routes::{
         (name = "events", description = "The event log as a stream"),
         (name = "history", description = "The events of one object"),
         (name = "cluster", description = "The daemon itself"),
+        (name = "tokens", description = "API tokens with a role (read, operate, admin)"),
         (name = "jobs", description = "Job runs and their tasks (also under `/api/v1/workflows`)"),
     )
 )]
 pub struct ApiDoc;
 
-/// The document.
+/// The name of the bearer token's security scheme.
+pub const BEARER: &str = "bearer";
+
+/// The document, each operation with the role it needs.
 pub fn document() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
+    let mut doc = ApiDoc::openapi();
+    doc.components
+        .get_or_insert_with(Default::default)
+        .add_security_scheme(
+            BEARER,
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    for (path, item) in doc.paths.paths.iter_mut() {
+        let operations = [
+            (axum::http::Method::GET, &mut item.get),
+            (axum::http::Method::PUT, &mut item.put),
+            (axum::http::Method::POST, &mut item.post),
+            (axum::http::Method::DELETE, &mut item.delete),
+            (axum::http::Method::PATCH, &mut item.patch),
+        ];
+        for (method, operation) in operations {
+            let Some(operation) = operation else { continue };
+            let needed = access(&method, Some(path));
+            let extension: Extensions = [(
+                "x-orco-role".to_string(),
+                serde_json::json!(needed.as_str()),
+            )]
+            .into_iter()
+            .collect();
+            operation
+                .extensions
+                .get_or_insert_with(Default::default)
+                .merge(extension);
+            if let Access::Needs(_) = needed {
+                operation.security =
+                    Some(vec![SecurityRequirement::new(BEARER, Vec::<String>::new())]);
+            }
+        }
+    }
+    doc
 }
 
 #[cfg(test)]
@@ -122,5 +170,52 @@ mod tests {
         assert!(schemas["Blocked"]["properties"]["since"].is_object());
         let kinds = schemas["EventType"]["enum"].to_string();
         assert!(kinds.contains("\"instance_started\""), "{kinds}");
+    }
+
+    #[test]
+    fn every_operation_of_the_document_declares_its_role_from_the_access_table() {
+        let doc = serde_json::to_value(document()).unwrap_or_default();
+        let paths = doc["paths"].as_object().cloned().unwrap_or_default();
+        let mut declared = Vec::new();
+        for (path, item) in &paths {
+            for (method, operation) in item.as_object().cloned().unwrap_or_default() {
+                let role = operation["x-orco-role"].as_str().unwrap_or("missing");
+                let versioned = path.strip_prefix(orco_wire::API_PREFIX).unwrap_or(path);
+                let listed = crate::access::ROUTES
+                    .iter()
+                    .find(|(m, r, _)| m.eq_ignore_ascii_case(&method) && *r == versioned)
+                    .map(|(_, _, a)| a.as_str());
+                let expected = if path == orco_wire::route::HEALTH {
+                    Some("none")
+                } else {
+                    listed
+                };
+                assert_eq!(
+                    Some(role),
+                    expected,
+                    "{method} {path}: declare its role in access::ROUTES"
+                );
+                declared.push(format!("{} {versioned}", method.to_uppercase()));
+                let secured = operation["security"][0].get(BEARER).is_some();
+                assert_eq!(secured, !matches!(role, "none" | "node"), "{method} {path}");
+            }
+        }
+        for (method, route, _) in crate::access::ROUTES {
+            assert!(
+                declared.contains(&format!("{method} {route}")),
+                "{method} {route} is in access::ROUTES but not in the document"
+            );
+        }
+        let roles: Vec<&str> = ["GET /stacks", "POST /stacks", "POST /tokens"]
+            .iter()
+            .map(|want| {
+                let (method, route) = want.split_once(' ').unwrap_or_default();
+                let path = format!("{}{route}", orco_wire::API_PREFIX);
+                paths[&path][method.to_lowercase()]["x-orco-role"]
+                    .as_str()
+                    .unwrap_or("")
+            })
+            .collect();
+        assert_eq!(roles, ["read", "operate", "admin"]);
     }
 }

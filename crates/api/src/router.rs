@@ -1,5 +1,6 @@
 //! The router: every route, and the layers around them — version exchange, JSON errors for
-//! everything that fails outside a handler, body size limit and request latency.
+//! everything that fails outside a handler, body size limit and request latency. Who may
+//! call a route is the listener's layer's business ([`crate::access`]).
 
 use std::time::Instant;
 
@@ -17,7 +18,7 @@ use crate::context::ApiContext;
 use crate::error::{ApiError, code_for_status};
 use crate::openapi::document;
 use crate::routes::{
-    cluster, events, history, instances, jobs, logs, members, nodes, stacks, workloads,
+    cluster, events, history, instances, jobs, logs, members, nodes, stacks, tokens, workloads,
 };
 use crate::version::{self, VERSION, VERSION_HEADER};
 use orco_wire::route;
@@ -69,6 +70,8 @@ pub fn router(ctx: ApiContext) -> Router {
             route::CLUSTER_TOKEN,
             axum::routing::delete(members::revoke_token),
         )
+        .route(route::TOKENS, get(tokens::list).post(tokens::create))
+        .route(route::TOKEN, axum::routing::delete(tokens::revoke))
         .route(route::EVENTS, get(events::stream))
         .route(route::HISTORY, get(history::get))
         .route(route::CLUSTER, get(cluster::info))

@@ -433,6 +433,7 @@ pub fn event_view(revision: u64, event: &Event) -> EventView {
         kind,
         object,
         summary: summary(&event.kind),
+        by: event.by.clone(),
         event: json,
     }
 }
@@ -489,6 +490,8 @@ pub fn event_type(kind: &EventKind) -> EventType {
         EventKind::JoinTokenCreated { .. } => EventType::JoinTokenCreated,
         EventKind::JoinTokenRevoked { .. } => EventType::JoinTokenRevoked,
         EventKind::JoinTokenUsed { .. } => EventType::JoinTokenUsed,
+        EventKind::ApiTokenCreated { .. } => EventType::ApiTokenCreated,
+        EventKind::ApiTokenRevoked { .. } => EventType::ApiTokenRevoked,
     }
 }
 
@@ -640,6 +643,16 @@ fn summary(kind: &EventKind) -> String {
         }
         EventKind::JoinTokenRevoked { id } => format!("join token {id} revoked"),
         EventKind::JoinTokenUsed { id, node } => format!("node {node} joined with token {id}"),
+        EventKind::ApiTokenCreated {
+            name,
+            role,
+            expires,
+            ..
+        } => match expires {
+            Some(expires) => format!("token {name} ({role}) created (expires {expires})"),
+            None => format!("token {name} ({role}) created"),
+        },
+        EventKind::ApiTokenRevoked { name } => format!("token {name} revoked"),
     }
 }
 

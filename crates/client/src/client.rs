@@ -562,6 +562,26 @@ impl Client {
         .await
     }
 
+    /// `POST /api/v1/tokens`: a new API token (its secret is in this answer only).
+    pub async fn create_api_token(
+        &self,
+        request: &orco_wire::model::ApiTokenRequest,
+    ) -> Result<orco_wire::model::ApiTokenCreated, ClientError> {
+        self.call(Method::POST, &path(route::TOKENS, &[]), Some(request))
+            .await
+    }
+
+    /// `GET /api/v1/tokens`.
+    pub async fn api_tokens(&self) -> Result<orco_wire::model::ApiTokenList, ClientError> {
+        self.get(&path(route::TOKENS, &[])).await
+    }
+
+    /// `DELETE /api/v1/tokens/{name}`.
+    pub async fn revoke_api_token(&self, name: &str) -> Result<Accepted, ClientError> {
+        self.call(Method::DELETE, &path(route::TOKEN, &[name]), None::<&()>)
+            .await
+    }
+
     /// `GET /api/v1/history/{object}`.
     pub async fn history(
         &self,

@@ -77,13 +77,13 @@ pub enum ClientError {
 
 impl ClientError {
     /// Whether the request was refused as bad input (a 4xx other than a version mismatch, a
-    /// missing token or a conflict with the current state): the CLI exits 2 for these.
+    /// missing, refused or too weak token, too many failed attempts, or a conflict with the
+    /// current state): the CLI exits 2 for these.
     pub fn is_bad_input(&self) -> bool {
         match self {
             ClientError::Api { status, error } => {
                 (400..500).contains(status)
-                    && *status != 401
-                    && *status != 409
+                    && !matches!(status, 401 | 403 | 409 | 429)
                     && error.code != "incompatible_version"
             }
             ClientError::Unreachable { .. }

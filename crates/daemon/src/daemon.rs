@@ -22,7 +22,7 @@ use tokio::task::JoinHandle;
 use crate::config::Config;
 use crate::engine::{EngineHandle, start_engine};
 use crate::error::DaemonError;
-use crate::listen::{bind_socket, read_token, with_token};
+use crate::listen::{bind_socket, read_token};
 use crate::lock::DataDirLock;
 use crate::serve::{self, Limits, TlsListener};
 
@@ -192,7 +192,7 @@ impl Daemon {
         if let Some(cluster) = cluster {
             ctx = ctx.with_cluster(cluster);
         }
-        let router = orco_api::router(ctx);
+        let router = orco_api::router(ctx.clone());
         let (stop, stopped) = watch::channel(false);
         let mut servers = Vec::new();
 
@@ -204,7 +204,7 @@ impl Daemon {
         };
         servers.push(tokio::spawn(serve::serve(
             unix,
-            router.clone(),
+            orco_api::access::on_socket(router.clone()),
             unix_limits,
             stopped.clone(),
         )));
@@ -260,7 +260,10 @@ impl Daemon {
             };
             servers.push(tokio::spawn(serve::serve(
                 TlsListener::new(listener, server_config),
-                with_token(router, token),
+                orco_api::access::on_network(
+                    router,
+                    Arc::new(orco_api::access::Guard::new(ctx, Some(token))),
+                ),
                 tcp_limits,
                 stopped.clone(),
             )));

@@ -6,8 +6,8 @@
 //!
 //! On the TCP listener every connection is TLS ([`TlsListener`]): its handshake runs in the
 //! connection's own task within the head deadline, and each request it carries gets the
-//! [`Peer`] (the node name of a verified client certificate, if one was presented) in its
-//! extensions.
+//! [`Peer`] (the node name of a verified client certificate, if one was presented) and the
+//! client's address in its extensions.
 //!
 //! A connection over the cap is accepted and closed at once (so the listen backlog never
 //! fills with connections nobody will serve). Streams (event watches, log follows) are not
@@ -80,6 +80,17 @@ fn cap_for(limit: usize, listeners: usize) -> usize {
     (free / listeners.max(1)).clamp(4, MAX_CONNECTIONS)
 }
 
+/// Who is at the other end of a connection: the address it came from (TCP) and, on TLS, the
+/// [`Peer`] of its client certificate. Each of its requests carries both in its extensions
+/// (the address as [`orco_api::access::ClientAddress`]).
+#[derive(Debug, Clone, Default)]
+pub struct Remote {
+    /// The client's address.
+    pub address: Option<std::net::SocketAddr>,
+    /// Its certificate's node, on TLS.
+    pub peer: Option<Peer>,
+}
+
 /// What a listener gives: a connection, or the error of one accept; and how an accepted
 /// connection is made ready to serve (TLS: its handshake, which runs in the connection's own
 /// task, within the head deadline, never in the accept loop).
@@ -90,12 +101,12 @@ pub trait Accept: Send + 'static {
     type Io: AsyncRead + AsyncWrite + Send + Unpin + 'static;
     /// Waits for the next connection.
     fn accept(&self) -> impl Future<Output = std::io::Result<Self::Raw>> + Send;
-    /// Makes an accepted connection ready, and says who is at the other end: `Some` on TLS
-    /// (inserted into each of its requests' extensions), `None` on a plain listener.
+    /// Makes an accepted connection ready, and says who is at the other end (inserted into
+    /// each of its requests' extensions).
     fn open(
         &self,
         raw: Self::Raw,
-    ) -> impl Future<Output = std::io::Result<(Self::Io, Option<Peer>)>> + Send + 'static;
+    ) -> impl Future<Output = std::io::Result<(Self::Io, Remote)>> + Send + 'static;
 }
 
 impl Accept for tokio::net::UnixListener {
@@ -107,8 +118,8 @@ impl Accept for tokio::net::UnixListener {
     fn open(
         &self,
         raw: Self::Raw,
-    ) -> impl Future<Output = std::io::Result<(Self::Io, Option<Peer>)>> + Send + 'static {
-        std::future::ready(Ok((raw, None)))
+    ) -> impl Future<Output = std::io::Result<(Self::Io, Remote)>> + Send + 'static {
+        std::future::ready(Ok((raw, Remote::default())))
     }
 }
 
@@ -123,8 +134,12 @@ impl Accept for tokio::net::TcpListener {
     fn open(
         &self,
         raw: Self::Raw,
-    ) -> impl Future<Output = std::io::Result<(Self::Io, Option<Peer>)>> + Send + 'static {
-        std::future::ready(Ok((raw, None)))
+    ) -> impl Future<Output = std::io::Result<(Self::Io, Remote)>> + Send + 'static {
+        let remote = Remote {
+            address: raw.peer_addr().ok(),
+            peer: None,
+        };
+        std::future::ready(Ok((raw, remote)))
     }
 }
 
@@ -165,12 +180,19 @@ impl Accept for TlsListener {
     fn open(
         &self,
         raw: Self::Raw,
-    ) -> impl Future<Output = std::io::Result<(Self::Io, Option<Peer>)>> + Send + 'static {
+    ) -> impl Future<Output = std::io::Result<(Self::Io, Remote)>> + Send + 'static {
         let acceptor = self.acceptor.clone();
         async move {
+            let address = raw.peer_addr().ok();
             let tls = acceptor.accept(raw).await?;
             let peer = orco_pki::peer_of(tls.get_ref().1);
-            Ok((tls, Some(peer)))
+            Ok((
+                tls,
+                Remote {
+                    address,
+                    peer: Some(peer),
+                },
+            ))
         }
     }
 }
@@ -247,7 +269,7 @@ pub async fn serve<L: Accept>(
                 opened = tokio::time::timeout(head_timeout, opening) => opened,
                 _ = stop.wait_for(|stop| *stop) => return,
             };
-            let (io, peer) = match opened {
+            let (io, remote) = match opened {
                 Ok(Ok(opened)) => opened,
                 Ok(Err(e)) => {
                     tracing::debug!("a connection failed before its first request: {e}");
@@ -262,8 +284,13 @@ pub async fn serve<L: Accept>(
                     let router = router.clone();
                     let following = following.clone();
                     let follow = follows(request.uri().query());
-                    if let Some(peer) = &peer {
+                    if let Some(peer) = &remote.peer {
                         request.extensions_mut().insert(peer.clone());
+                    }
+                    if let Some(address) = remote.address {
+                        request
+                            .extensions_mut()
+                            .insert(orco_api::access::ClientAddress(address));
                     }
                     async move {
                         let response = router.oneshot(request).await;

@@ -95,6 +95,8 @@ pub(crate) enum Command {
     Node(NodeArgs),
     /// The daemon or cluster: info, health, join tokens.
     Cluster(ClusterArgs),
+    /// API tokens with a role (read, operate, admin): create, list, revoke.
+    Token(crate::cmd::token::TokenArgs),
     /// The node keeper (started by orco itself).
     #[command(hide = true)]
     Keeper {

@@ -87,6 +87,7 @@ fn main() -> ExitCode {
         Command::Job(args) => cmd::job::run(&args),
         Command::Node(args) => cmd::node::run(&args),
         Command::Cluster(args) => cmd::cluster::run(&args),
+        Command::Token(args) => cmd::token::run(&args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -40,6 +40,8 @@
 //!   against that CA alone, for `--ca-file`/`ORCO_CA`.
 //! - [`JoinToken`] `orco1.<id>.<pin>.<secret>` (`Display`/`FromStr` with precise errors),
 //!   [`JoinToken::generate`]`(pin)`, [`hash_secret`] and [`secret_matches`] (constant time).
+//! - [`BearerToken`] `orcot1.<id>.<secret>`: an API token (a role's, not a node's), its
+//!   secret kept by the daemon only as [`hash_secret`].
 //! - [`read_secret_file`]`(path)`: a token file, trimmed; refused when group or others may
 //!   read or write it (`FILE is readable by others (mode 0644): chmod 600 FILE`), missing or
 //!   empty.
@@ -48,10 +50,11 @@
 //! error is a [`PkiError`].
 //!
 //! Modules: [`authority`] (the CA, server and node issuance), [`node`] (the agent's key and
-//! identity), [`tls`] (configurations, verifier, peer), [`pin`], [`token`], [`files`] (atomic
+//! identity), [`tls`] (configurations, verifier, peer), [`pin`], [`token`], [`bearer`], [`files`] (atomic
 //! private files, secret files), [`error`]; `cert` holds the certificate helpers they share.
 
 pub mod authority;
+pub mod bearer;
 mod cert;
 pub mod error;
 pub mod files;
@@ -61,6 +64,7 @@ pub mod tls;
 pub mod token;
 
 pub use authority::{Authority, DEFAULT_NODE_TTL, Identity};
+pub use bearer::{BEARER_PREFIX, BearerToken};
 pub use error::{PinMismatch, PkiError, is_pin_mismatch, pin_mismatch};
 pub use files::read_secret_file;
 pub use node::{NodeIdentity, NodeKey};

@@ -19,8 +19,8 @@ pub const ID_LEN: usize = 6;
 /// Characters of a token secret.
 pub const SECRET_LEN: usize = 32;
 
-const LOWER_ALNUM: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
-const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+pub(crate) const LOWER_ALNUM: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+pub(crate) const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 
 /// A join token.
 #[derive(Clone, PartialEq, Eq)]
@@ -110,7 +110,7 @@ impl FromStr for JoinToken {
 }
 
 /// `len` characters of `alphabet`, drawn uniformly from the OS's random source.
-fn random(alphabet: &[u8], len: usize) -> Result<String, PkiError> {
+pub(crate) fn random(alphabet: &[u8], len: usize) -> Result<String, PkiError> {
     // Rejection sampling: a byte at or above the largest multiple of the alphabet's size is
     // drawn again, so that no character is more likely than another.
     let limit = 256 - (256 % alphabet.len());

@@ -1,6 +1,7 @@
 //! The durable form of events and state snapshots: JSON with a schema version.
 //!
-//! An event is stored as `{"v":1,"at":"2026-01-02T03:04:05Z","kind":{"instance_started":{…}}}`.
+//! An event is stored as `{"v":1,"at":"2026-01-02T03:04:05Z","kind":{"instance_started":{…}}}`,
+//! with `"by":"NAME"` when a caller of the API asked for it.
 //! JSON because it is self-describing: the stack model uses untagged enums and custom serde
 //! (commands, durations, probe expressions) that non-self-describing binary formats cannot
 //! decode, an old record can be upgraded as a `serde_json::Value` before it is typed, and a
@@ -50,6 +51,8 @@ struct EventRef<'a> {
     v: u16,
     at: &'a jiff::Timestamp,
     kind: &'a EventKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    by: Option<&'a str>,
 }
 
 #[derive(Deserialize)]
@@ -57,6 +60,8 @@ struct EventOwned {
     v: u16,
     at: jiff::Timestamp,
     kind: EventKind,
+    #[serde(default)]
+    by: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -77,6 +82,7 @@ pub fn encode_event(event: &Event) -> Vec<u8> {
         v: SCHEMA_VERSION,
         at: &event.at,
         kind: &event.kind,
+        by: event.by.as_deref(),
     };
     // Serializing these types cannot fail: every map key is a string and no custom
     // serializer returns an error; fall back to an empty object rather than panic.
@@ -91,6 +97,7 @@ pub fn decode_event(bytes: &[u8]) -> Result<Event, DecodeError> {
         return Ok(Event {
             at: record.at,
             kind: record.kind,
+            by: record.by,
         });
     }
     let mut value: Value =
@@ -114,6 +121,7 @@ pub fn decode_event(bytes: &[u8]) -> Result<Event, DecodeError> {
     Ok(Event {
         at: record.at,
         kind: record.kind,
+        by: record.by,
     })
 }
 

@@ -24,12 +24,16 @@ pub struct Event {
     pub at: Timestamp,
     /// What changed.
     pub kind: EventKind,
+    /// Who asked for it through the API: the name of the token (or `socket` for the unix
+    /// socket). `None` for what orco observed or decided itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
 }
 
 impl Event {
     /// An event of `kind` at `at`.
     pub fn new(at: Timestamp, kind: EventKind) -> Event {
-        Event { at, kind }
+        Event { at, kind, by: None }
     }
 
     /// The objects this event touches, as id strings, most specific first: an instance event
@@ -105,6 +109,9 @@ impl Event {
             | EventKind::JoinTokenCreated { .. }
             | EventKind::JoinTokenRevoked { .. }
             | EventKind::JoinTokenUsed { .. } => Vec::new(),
+            EventKind::ApiTokenCreated { name, .. } | EventKind::ApiTokenRevoked { name } => {
+                vec![format!("token/{name}")]
+            }
             EventKind::NodeJoined { node, .. }
             | EventKind::NodeUnreachable { node }
             | EventKind::NodeLost { node, .. }
@@ -516,11 +523,30 @@ pub enum EventKind {
         /// The node.
         node: String,
     },
+    /// An API token was created; its secret is kept only as a hash.
+    ApiTokenCreated {
+        /// Its name (unique among the tokens ever created).
+        name: String,
+        /// Its id (the second part of the token).
+        id: String,
+        /// What it may do.
+        role: crate::token::Role,
+        /// The SHA-256 of its secret, hex.
+        hash: String,
+        /// When it stops being accepted (never when absent).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expires: Option<Timestamp>,
+    },
+    /// An API token was revoked.
+    ApiTokenRevoked {
+        /// Its name.
+        name: String,
+    },
 }
 
 impl EventKind {
     /// Every kind's [`EventKind::name`].
-    pub const NAMES: [&'static str; 49] = [
+    pub const NAMES: [&'static str; 51] = [
         "stack_applied",
         "instance_revised",
         "rollout_finished",
@@ -570,6 +596,8 @@ impl EventKind {
         "join_token_created",
         "join_token_revoked",
         "join_token_used",
+        "api_token_created",
+        "api_token_revoked",
     ];
 
     /// The kind's name as the log and the API spell it (`instance_started`), without
@@ -625,6 +653,8 @@ impl EventKind {
             EventKind::JoinTokenCreated { .. } => "join_token_created",
             EventKind::JoinTokenRevoked { .. } => "join_token_revoked",
             EventKind::JoinTokenUsed { .. } => "join_token_used",
+            EventKind::ApiTokenCreated { .. } => "api_token_created",
+            EventKind::ApiTokenRevoked { .. } => "api_token_revoked",
         }
     }
 }

@@ -10,6 +10,7 @@
 //! - [`codec`]: the durable, versioned encoding of an event (`{"v":1,…}`) and of a state
 //!   snapshot; old schema versions are upgraded on decode.
 //! - [`node`]: nodes and join tokens ([`Node`], [`JoinToken`]).
+//! - [`token`]: API tokens and their roles ([`ApiToken`], [`Role`]).
 //! - [`state`]: [`State`], its parts and [`State::apply`].
 //! - [`shared`]: [`SharedState`], a state folded by one writer and read as snapshots by many.
 
@@ -19,6 +20,7 @@ pub mod id;
 pub mod node;
 pub mod shared;
 pub mod state;
+pub mod token;
 
 pub use codec::{DecodeError, SCHEMA_VERSION};
 pub use event::{Event, EventKind, ExitStatus, JobOutcome};
@@ -29,6 +31,7 @@ pub use state::{
     Instance, JobRun, Phase, Restarts, Revisions, Rollout, RolloutStatus, ScheduleState,
     StackState, State, TaskPhase, TaskRecord, spec_changed,
 };
+pub use token::{ApiToken, Role};
 
 /// A position in the event log: the first event has revision 1; revision 0 is the empty log.
 pub type Revision = u64;

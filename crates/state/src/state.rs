@@ -44,6 +44,9 @@ pub struct State {
     /// Join tokens, by id.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub join_tokens: BTreeMap<String, crate::node::JoinToken>,
+    /// API tokens, by name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub api_tokens: BTreeMap<String, crate::token::ApiToken>,
 }
 
 /// A job's `schedule` as the log knows it: the due times it has dealt with.
@@ -292,6 +295,8 @@ impl Phase {
             | EventKind::JoinTokenCreated { .. }
             | EventKind::JoinTokenRevoked { .. }
             | EventKind::JoinTokenUsed { .. }
+            | EventKind::ApiTokenCreated { .. }
+            | EventKind::ApiTokenRevoked { .. }
             | EventKind::InstanceRevised { .. }
             | EventKind::RolloutFinished { .. }
             | EventKind::RolloutRolledBack { .. }

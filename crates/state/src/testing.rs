@@ -206,7 +206,12 @@ pub fn event_kind() -> impl Strategy<Value = EventKind> {
 
 /// Any event over the small world.
 pub fn event() -> impl Strategy<Value = Event> {
-    (timestamp(), event_kind()).prop_map(|(at, kind)| Event { at, kind })
+    (
+        timestamp(),
+        event_kind(),
+        proptest::option::of(Just("ops".to_owned())),
+    )
+        .prop_map(|(at, kind, by)| Event { at, kind, by })
 }
 
 /// A sequence of up to `max` events.

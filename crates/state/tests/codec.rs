@@ -209,6 +209,34 @@ fn a_snapshot_without_schedules_or_due_times_decodes_as_it_did_before_they_exist
 }
 
 #[test]
+fn an_event_keeps_who_asked_for_it_and_a_record_without_a_caller_decodes_as_before() {
+    let at: jiff::Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+    let mut event = Event::new(at, EventKind::ApiTokenRevoked { name: "ci".into() });
+    let plain = String::from_utf8(encode_event(&event)).unwrap();
+    assert!(!plain.contains("\"by\""), "{plain}");
+    event.by = Some("deployer".into());
+    let text = String::from_utf8(encode_event(&event)).unwrap();
+    assert!(text.ends_with(",\"by\":\"deployer\"}"), "{text}");
+    assert_eq!(decode_event(text.as_bytes()).unwrap(), event);
+    // A token's creator is the caller of the event that created it.
+    let created = Event {
+        at,
+        kind: EventKind::ApiTokenCreated {
+            name: "ci".into(),
+            id: "abcdef1234".into(),
+            role: orco_state::Role::Read,
+            hash: "00".repeat(32),
+            expires: None,
+        },
+        by: Some("socket".into()),
+    };
+    let state = State::fold(&[created, event]);
+    let token = &state.api_tokens["ci"];
+    assert_eq!(token.created_by.as_deref(), Some("socket"));
+    assert!(token.revoked);
+}
+
+#[test]
 fn a_record_from_a_newer_schema_is_refused_with_advice() {
     let record = br#"{"v":9,"at":"2026-01-01T00:00:00Z","kind":{"future_thing":{}}}"#;
     let err = decode_event(record).unwrap_err();
@@ -322,6 +350,16 @@ fn every_kind_names_itself_as_its_encoding_does() {
         EventKind::JoinTokenUsed {
             id: "abc123".into(),
             node: "n1".into(),
+        },
+        EventKind::ApiTokenCreated {
+            name: "deployer".into(),
+            id: "abcdef1234".into(),
+            role: orco_state::Role::Operate,
+            hash: "00".repeat(32),
+            expires: Some(at(60)),
+        },
+        EventKind::ApiTokenRevoked {
+            name: "deployer".into(),
         },
     ];
     let all: Vec<Event> = every_kind()

@@ -323,6 +323,7 @@ mod tests {
             kind: kind.parse().unwrap(),
             object: object.into(),
             summary: String::new(),
+            by: None,
             event: serde_json::Value::Null,
         }
     }

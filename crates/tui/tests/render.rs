@@ -441,6 +441,7 @@ fn event(revision: u64, kind: &str, object: &str, summary: &str) -> Msg {
         kind: word(kind),
         object: object.into(),
         summary: summary.into(),
+        by: None,
         event: serde_json::Value::Null,
     }))
 }

@@ -1,5 +1,5 @@
 //! The body of every error answer: `{"error": {"code", "message", "field", "details",
-//! "resume_after"}}`, with a stable, machine-readable code.
+//! "resume_after", "role"}}`, with a stable, machine-readable code.
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -29,6 +29,9 @@ pub struct ErrorDetail {
     /// Where a watch can resume from (`too_slow`, `compacted`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resume_after: Option<u64>,
+    /// The role the route needs, when the token's role is too weak (`forbidden`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<crate::Role>,
 }
 
 /// One problem with one field.

@@ -109,11 +109,15 @@ pub enum EventType {
     JoinTokenRevoked,
     /// `join_token_used`.
     JoinTokenUsed,
+    /// `api_token_created`.
+    ApiTokenCreated,
+    /// `api_token_revoked`.
+    ApiTokenRevoked,
 }
 
 impl EventType {
     /// Every kind.
-    pub const ALL: [EventType; 49] = [
+    pub const ALL: [EventType; 51] = [
         EventType::StackApplied,
         EventType::InstanceRevised,
         EventType::RolloutFinished,
@@ -163,6 +167,8 @@ impl EventType {
         EventType::JoinTokenCreated,
         EventType::JoinTokenRevoked,
         EventType::JoinTokenUsed,
+        EventType::ApiTokenCreated,
+        EventType::ApiTokenRevoked,
     ];
 
     /// The name the log and the API spell it with.
@@ -217,6 +223,8 @@ impl EventType {
             EventType::JoinTokenCreated => "join_token_created",
             EventType::JoinTokenRevoked => "join_token_revoked",
             EventType::JoinTokenUsed => "join_token_used",
+            EventType::ApiTokenCreated => "api_token_created",
+            EventType::ApiTokenRevoked => "api_token_revoked",
         }
     }
 }

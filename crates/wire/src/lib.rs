@@ -26,7 +26,7 @@ pub use error::{ErrorBody, ErrorDetail, FieldProblem};
 pub use event::EventType;
 pub use level::Level;
 pub use state::{
-    ClusterMode, HealthStatus, InstancePhase, JobState, NodeStatus, RolloutStatus, TaskState,
+    ClusterMode, HealthStatus, InstancePhase, JobState, NodeStatus, Role, RolloutStatus, TaskState,
     WorkloadKind, WorkloadState,
 };
 pub use version::{API_PREFIX, VERSION, VERSION_HEADER};

@@ -476,6 +476,59 @@ pub struct TokenList {
     pub items: Vec<TokenView>,
 }
 
+/// `POST /api/v1/tokens`: a new API token.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApiTokenRequest {
+    /// What it may do.
+    pub role: crate::Role,
+    /// Its name, shown in `orco history` for what it changes (default: `ROLE-ID`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// How long it is accepted, in seconds (default: until revoked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_seconds: Option<u64>,
+}
+
+/// An API token as listed (never its secret).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ApiTokenView {
+    /// Its name.
+    pub name: String,
+    /// Its id (the second part of the token).
+    pub id: String,
+    /// What it may do.
+    pub role: crate::Role,
+    /// When it was created.
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+    /// When it stops being accepted (never when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub expires: Option<Timestamp>,
+    /// Who created it (a token's name, or `socket`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_by: Option<String>,
+    /// `valid`, `expired` or `revoked`.
+    pub status: String,
+}
+
+/// `POST /api/v1/tokens`'s answer: the token, shown this once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ApiTokenCreated {
+    /// The whole token, `orcot1.ID.SECRET`: the log keeps only a hash of its secret.
+    pub token: String,
+    /// The token as listed.
+    pub view: ApiTokenView,
+}
+
+/// `GET /api/v1/tokens`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ApiTokenList {
+    /// The tokens, by name.
+    pub items: Vec<ApiTokenView>,
+}
+
 /// `GET /api/v1/nodes`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct NodeList {
@@ -499,6 +552,10 @@ pub struct EventView {
     pub object: String,
     /// One line for people.
     pub summary: String,
+    /// Who asked for it through the API: a token's name, or `socket` (absent for what orco
+    /// did by itself).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
     /// The event itself (`{"at": …, "kind": {…}}`).
     #[schema(value_type = Object)]
     pub event: serde_json::Value,

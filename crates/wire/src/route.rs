@@ -56,6 +56,10 @@ pub const CLUSTER_JOIN: &str = "/cluster/join";
 pub const CLUSTER_TOKENS: &str = "/cluster/tokens";
 /// `DELETE`.
 pub const CLUSTER_TOKEN: &str = "/cluster/tokens/{id}";
+/// `GET`, `POST` (admin).
+pub const TOKENS: &str = "/tokens";
+/// `DELETE` (admin).
+pub const TOKEN: &str = "/tokens/{name}";
 /// `POST`.
 pub const NODE_CORDON: &str = "/nodes/{name}/cordon";
 /// `POST`.
@@ -76,7 +80,7 @@ pub const JOB_RETRY: &str = "/jobs/{id}/retry";
 pub const JOB_PROGRESS: &str = "/jobs/{id}/tasks/{task}/progress";
 
 /// Every versioned route, for checks that the router and the OpenAPI document serve each.
-pub const ALL: [&str; 33] = [
+pub const ALL: [&str; 35] = [
     STACKS,
     STACK,
     STACK_STOP,
@@ -101,6 +105,8 @@ pub const ALL: [&str; 33] = [
     CLUSTER_JOIN,
     CLUSTER_TOKENS,
     CLUSTER_TOKEN,
+    TOKENS,
+    TOKEN,
     NODE_CORDON,
     NODE_UNCORDON,
     NODE_CERTIFICATE,

@@ -27,6 +27,7 @@ display_as_str!(
     JobState,
     TaskState,
     NodeStatus,
+    Role,
     HealthStatus,
     ClusterMode
 );
@@ -292,6 +293,44 @@ impl NodeStatus {
             NodeStatus::Lost => "lost",
             NodeStatus::Left => "left",
         }
+    }
+}
+
+/// What an API token may do; each role may do all the one before it may.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Every `GET`, event watches, logs, `/metrics`.
+    Read,
+    /// Plus apply, remove, start, stop, restart, scale, rollback, job submit/cancel/retry.
+    Operate,
+    /// Plus tokens, nodes and the cluster.
+    Admin,
+}
+
+impl Role {
+    /// Every role, weakest first.
+    pub const ALL: [Role; 3] = [Role::Read, Role::Operate, Role::Admin];
+
+    /// The word the API sends.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Read => "read",
+            Role::Operate => "operate",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Role, String> {
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| format!("`{s}` is not a role: read, operate or admin"))
     }
 }
 

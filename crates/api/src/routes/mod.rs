@@ -10,6 +10,7 @@ pub mod logs;
 pub mod members;
 pub mod nodes;
 pub mod stacks;
+pub mod tokens;
 pub mod workloads;
 
 use orco_state::{InstanceId, StackName, State, WorkloadId};

@@ -1,4 +1,5 @@
-//! `orco history NAME`: every event that touched a stack, service or instance.
+//! `orco history NAME`: every event that touched a stack, service or instance, and who asked
+//! for it (a token's name, or `socket`).
 
 use crate::args::HistoryArgs;
 use crate::exit;
@@ -31,7 +32,10 @@ pub(crate) fn run(args: &HistoryArgs) -> anyhow::Result<u8> {
         }
         for view in &history.items {
             let at = view.at.strftime("%Y-%m-%dT%H:%M:%S%.3fZ");
-            println!("{:>6}  {at}  {}", view.revision, view.summary);
+            match &view.by {
+                Some(by) => println!("{:>6}  {at}  {}  (by {by})", view.revision, view.summary),
+                None => println!("{:>6}  {at}  {}", view.revision, view.summary),
+            }
         }
         if history.horizon > 0 {
             println!("(events up to revision {} were compacted)", history.horizon);

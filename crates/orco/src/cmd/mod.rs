@@ -29,6 +29,7 @@ pub(crate) mod schema;
 pub(crate) mod start;
 pub(crate) mod status;
 pub(crate) mod stop;
+pub(crate) mod token;
 pub(crate) mod tui;
 pub(crate) mod up;
 pub(crate) mod validate;

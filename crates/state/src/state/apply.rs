@@ -192,6 +192,31 @@ impl State {
                     t.revoked = true;
                 }
             }
+            EventKind::ApiTokenCreated {
+                name,
+                id,
+                role,
+                hash,
+                expires,
+            } => {
+                self.api_tokens.insert(
+                    name.clone(),
+                    crate::token::ApiToken {
+                        id: id.clone(),
+                        role: *role,
+                        hash: hash.clone(),
+                        created_at: at,
+                        expires: *expires,
+                        created_by: event.by.clone(),
+                        revoked: false,
+                    },
+                );
+            }
+            EventKind::ApiTokenRevoked { name } => {
+                if let Some(t) = self.api_tokens.get_mut(name) {
+                    t.revoked = true;
+                }
+            }
             EventKind::JoinTokenUsed { id, node } => {
                 if let Some(t) = self.join_tokens.get_mut(id)
                     && !t.used_by.contains(node)
