@@ -195,15 +195,17 @@ pub fn decide(
     token_file: Option<&[u8]>,
     tokens: &BTreeMap<String, ApiToken>,
     now: Timestamp,
-) -> Result<Option<Caller>, Refusal> {
+) -> Result<Option<Caller>, Box<Refusal>> {
     let needed = match needed {
         Access::Open | Access::Node => return Ok(None),
         Access::Needs(role) => role,
     };
-    let unauthorized = |code: &str, message: String, reason, failed_attempt| Refusal {
-        error: ApiError::new(StatusCode::UNAUTHORIZED, code, message),
-        reason,
-        failed_attempt,
+    let unauthorized = |code: &str, message: String, reason, failed_attempt| {
+        Box::new(Refusal {
+            error: ApiError::new(StatusCode::UNAUTHORIZED, code, message),
+            reason,
+            failed_attempt,
+        })
     };
     let Some(presented) = presented.filter(|p| !p.is_empty()) else {
         return Err(unauthorized(
@@ -273,11 +275,11 @@ pub fn decide(
             ),
         );
         error.detail.role = Some(wire_role(needed));
-        return Err(Refusal {
+        return Err(Box::new(Refusal {
             error,
             reason: "forbidden",
             failed_attempt: false,
-        });
+        }));
     }
     Ok(Some(caller))
 }

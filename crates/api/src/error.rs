@@ -13,8 +13,8 @@ pub use orco_wire::error::{ErrorBody, ErrorDetail, FieldProblem};
 pub struct ApiError {
     /// The HTTP status.
     pub status: StatusCode,
-    /// The body.
-    pub detail: ErrorDetail,
+    /// The body (boxed: an error stays small to return).
+    pub detail: Box<ErrorDetail>,
 }
 
 impl ApiError {
@@ -22,14 +22,14 @@ impl ApiError {
     pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> ApiError {
         ApiError {
             status,
-            detail: ErrorDetail {
+            detail: Box::new(ErrorDetail {
                 code: code.to_string(),
                 message: message.into(),
                 field: None,
                 details: Vec::new(),
                 resume_after: None,
                 role: None,
-            },
+            }),
         }
     }
 
@@ -57,7 +57,7 @@ impl ApiError {
     /// The response body.
     pub fn body(&self) -> ErrorBody {
         ErrorBody {
-            error: self.detail.clone(),
+            error: (*self.detail).clone(),
         }
     }
 }

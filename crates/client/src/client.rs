@@ -272,7 +272,7 @@ impl Client {
         match serde_json::from_slice::<ErrorBody>(bytes) {
             Ok(body) => ClientError::Api {
                 status: status.as_u16(),
-                error: body.error,
+                error: Box::new(body.error),
             },
             Err(_) => self.protocol(format!(
                 "status {status} with a body that is not an API error: {}",

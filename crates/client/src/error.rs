@@ -34,7 +34,7 @@ pub enum ClientError {
         /// The HTTP status.
         status: u16,
         /// The error body.
-        error: ErrorDetail,
+        error: Box<ErrorDetail>,
     },
     /// The daemon's version cannot talk to this client's.
     #[error("{0}")]
