@@ -54,7 +54,20 @@ impl Answer {
 
 impl Daemon {
     fn start() -> Daemon {
+        Daemon::start_in(tempfile::tempdir().unwrap())
+    }
+
+    /// Kills the daemon with SIGKILL and starts another on the same data dir.
+    fn restart(mut self) -> Daemon {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
         let dir = tempfile::tempdir().unwrap();
+        let old = std::mem::replace(&mut self.dir, dir);
+        drop(self);
+        Daemon::start_in(old)
+    }
+
+    fn start_in(dir: tempfile::TempDir) -> Daemon {
         let token = dir.path().join("token");
         std::fs::write(&token, format!("{TOKEN_FILE_TOKEN}\n")).unwrap();
         std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
@@ -468,6 +481,11 @@ fn history_names_the_token_that_made_each_change_and_the_socket_for_local_ones()
         "{text}"
     );
     assert!(text.lines().any(|l| l.ends_with("(by socket)")), "{text}");
+    // Tokens and who made each change survive a daemon killed and started again.
+    let daemon = daemon.restart();
+    let again = daemon.remote(&deployer, &["history", "--stack", "demo", "web"]);
+    assert!(again.status.success(), "{}", describe(&again));
+    assert_eq!(again.stdout, history.stdout);
     let json = daemon.local(&["history", "demo/web", "-o", "json"]);
     let json: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     let by: Vec<&str> = json["items"]
@@ -511,6 +529,39 @@ fn a_revoked_or_expired_token_is_refused_and_no_secret_reaches_the_log_or_an_ans
         "{}",
         describe(&cli)
     );
+    // A ttl of nothing, a role or a name that is not one, a name taken: precise errors, no
+    // token made.
+    let head = daemon.head();
+    for (args, code, says) in [
+        (
+            &["--role", "read", "--ttl", "0s"][..],
+            2,
+            "a token's ttl is between 1 second",
+        ),
+        (
+            &["--role", "root"][..],
+            2,
+            "`root` is not a role: read, operate or admin",
+        ),
+        (
+            &["--role", "read", "--name", "Bad Name"][..],
+            2,
+            "`Bad Name` is not a token name",
+        ),
+        (
+            &["--role", "read", "--name", "gone"][..],
+            1,
+            "a token named `gone` exists",
+        ),
+    ] {
+        let mut line = vec!["token", "create"];
+        line.extend(args);
+        let out = daemon.remote(&admin, &line);
+        assert_eq!(out.status.code(), Some(code), "{}", describe(&out));
+        assert!(stderr(&out).contains(says), "{}", describe(&out));
+        assert!(out.stdout.is_empty(), "{}", describe(&out));
+    }
+    assert_eq!(daemon.head(), head);
     // Revoking what is not there is an error naming it.
     let unknown = daemon.remote(&admin, &["token", "revoke", "nobody"]);
     assert_ne!(unknown.status.code(), Some(0), "{}", describe(&unknown));

@@ -77,9 +77,11 @@ async fn create_token(args: &TokenCreateArgs) -> Result<u8, Failure> {
         .create_api_token(&ApiTokenRequest {
             role: args.role,
             name: args.name.clone(),
-            ttl_seconds: args
-                .ttl
-                .map(|ttl| std::time::Duration::from(ttl).as_secs().max(1)),
+            // Whole seconds, rounded up; `0s` is sent as 0, which the daemon refuses.
+            ttl_seconds: args.ttl.map(|ttl| {
+                let ttl = std::time::Duration::from(ttl);
+                ttl.as_secs() + u64::from(ttl.subsec_nanos() > 0)
+            }),
         })
         .await?;
     if remote::print_structured(&created, args.format.output)? {
