@@ -44,6 +44,7 @@ impl LocalNode {
             labels: Default::default(),
             taints: Vec::new(),
             cordoned: false,
+            draining: false,
             epoch: 0,
         }
     }

@@ -12,7 +12,7 @@ use crate::error::{ErrorBody, ErrorDetail, FieldProblem};
 use crate::model::{
     Accepted, ApiTokenCreated, ApiTokenList, ApiTokenRequest, ApiTokenView, Blocked,
     CertificateRequest, ClusterInfo, DependencyView, EventView, Health, HistoryView, InstanceList,
-    InstanceView, JoinRequest, NodeCertificate, NodeList, NodeView, RollbackRequest,
+    InstanceView, JoinRequest, NodeCertificate, NodeEdits, NodeList, NodeView, RollbackRequest,
     RolloutInstance, RolloutState, RolloutView, ScaleRequest, SpecRevision, StackDetail, StackList,
     StackView, TokenCreated, TokenList, TokenRequest, TokenView, WorkloadCreate, WorkloadDetail,
     WorkloadList, WorkloadView,
@@ -59,6 +59,9 @@ use crate::routes::{
         nodes::get,
         nodes::cordon,
         nodes::uncordon,
+        nodes::drain,
+        nodes::label,
+        nodes::taint,
         nodes::remove,
         members::list_tokens,
         members::create_token,
@@ -81,7 +84,7 @@ use crate::routes::{
     components(schemas(
         ErrorBody, ErrorDetail, FieldProblem, Health, Accepted, StackView, StackDetail, StackList,
         WorkloadView, WorkloadDetail, WorkloadList, WorkloadCreate, ScaleRequest, InstanceView,
-        InstanceList, NodeView, NodeList, EventView, HistoryView, ClusterInfo, JobSubmit,
+        InstanceList, NodeView, NodeList, NodeEdits, EventView, HistoryView, ClusterInfo, JobSubmit,
         JobSubmitted, JobRunView, TaskView, JobList, ProgressReport, ScheduleView, RolloutView,
         RolloutState, RolloutInstance, SpecRevision, RollbackRequest, Blocked, DependencyView,
         JoinRequest, CertificateRequest, NodeCertificate, TokenRequest, TokenView, TokenCreated,

@@ -484,6 +484,10 @@ pub fn event_type(kind: &EventKind) -> EventType {
         EventKind::NodeUnreachable { .. } => EventType::NodeUnreachable,
         EventKind::NodeLost { .. } => EventType::NodeLost,
         EventKind::NodeCordoned { .. } => EventType::NodeCordoned,
+        EventKind::NodeDrainRequested { .. } => EventType::NodeDrainRequested,
+        EventKind::NodeLabeled { .. } => EventType::NodeLabeled,
+        EventKind::NodeTainted { .. } => EventType::NodeTainted,
+        EventKind::InstanceEvicted { .. } => EventType::InstanceEvicted,
         EventKind::NodeRemoved { .. } => EventType::NodeRemoved,
         EventKind::NodeEventsStored { .. } => EventType::NodeEventsStored,
         EventKind::InstancePlaced { .. } => EventType::InstancePlaced,
@@ -492,6 +496,14 @@ pub fn event_type(kind: &EventKind) -> EventType {
         EventKind::JoinTokenUsed { .. } => EventType::JoinTokenUsed,
         EventKind::ApiTokenCreated { .. } => EventType::ApiTokenCreated,
         EventKind::ApiTokenRevoked { .. } => EventType::ApiTokenRevoked,
+    }
+}
+
+fn or_none(items: &[String]) -> String {
+    if items.is_empty() {
+        "none".to_string()
+    } else {
+        items.join(", ")
     }
 }
 
@@ -632,6 +644,19 @@ fn summary(kind: &EventKind) -> String {
             } else {
                 format!("node {node} uncordoned")
             }
+        }
+        EventKind::NodeDrainRequested { node } => {
+            format!("node {node} is drained: cordoned, its instances move to other nodes")
+        }
+        EventKind::NodeLabeled { node, labels } => {
+            let labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            format!("node {node} labels: {}", or_none(&labels))
+        }
+        EventKind::NodeTainted { node, taints } => {
+            format!("node {node} taints: {}", or_none(taints))
+        }
+        EventKind::InstanceEvicted { instance, reason } => {
+            format!("{instance} moves to another node: {reason}")
         }
         EventKind::NodeRemoved { node } => format!("node {node} removed"),
         EventKind::NodeEventsStored { node, through } => {

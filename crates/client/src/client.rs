@@ -528,6 +528,30 @@ impl Client {
             .await
     }
 
+    /// `POST /api/v1/nodes/{name}/drain`.
+    pub async fn drain_node(&self, name: &str) -> Result<Accepted, ClientError> {
+        self.call(Method::POST, &path(route::NODE_DRAIN, &[name]), None::<&()>)
+            .await
+    }
+
+    /// `POST /api/v1/nodes/{name}/labels`.
+    pub async fn label_node(&self, name: &str, edits: &[String]) -> Result<Accepted, ClientError> {
+        let body = orco_wire::model::NodeEdits {
+            edits: edits.to_vec(),
+        };
+        self.call(Method::POST, &path(route::NODE_LABELS, &[name]), Some(&body))
+            .await
+    }
+
+    /// `POST /api/v1/nodes/{name}/taints`.
+    pub async fn taint_node(&self, name: &str, edits: &[String]) -> Result<Accepted, ClientError> {
+        let body = orco_wire::model::NodeEdits {
+            edits: edits.to_vec(),
+        };
+        self.call(Method::POST, &path(route::NODE_TAINTS, &[name]), Some(&body))
+            .await
+    }
+
     /// `DELETE /api/v1/nodes/{name}`.
     pub async fn remove_node(&self, name: &str) -> Result<Accepted, ClientError> {
         self.call(Method::DELETE, &path(route::NODE, &[name]), None::<&()>)

@@ -118,3 +118,37 @@ pub fn snapshot(state: &State) -> Snapshot {
         placed,
     }
 }
+
+/// Why the node `name` cannot be drained, if it cannot: some instance on it (of a service
+/// still applied) would fit on no other node, with the node cordoned. Pure: the scheduler
+/// over the state's snapshot, nothing recorded.
+pub fn drain_refusal(state: &State, name: &str) -> Option<String> {
+    let mut snapshot = snapshot(state);
+    let at = snapshot.nodes.iter().position(|n| n.name == name)?;
+    snapshot.nodes[at].cordoned = true;
+    let (leaving, staying): (Vec<Placed>, Vec<Placed>) = std::mem::take(&mut snapshot.placed)
+        .into_iter()
+        .partition(|p| p.node == at);
+    snapshot.placed = staying;
+    let pending: Vec<Pending> = leaving
+        .iter()
+        .map(|p| Pending {
+            instance: p.instance.clone(),
+            workload: p.workload,
+        })
+        .collect();
+    let stuck: Vec<String> = orco_scheduler::schedule(&snapshot, &pending, state.revision)
+        .into_iter()
+        .zip(&pending)
+        .filter_map(|(decision, p)| match decision {
+            Decision::Placed { .. } => None,
+            Decision::Pending(why) => Some(format!("{} has nowhere to go: {why}", p.instance)),
+        })
+        .collect();
+    (!stuck.is_empty()).then(|| {
+        format!(
+            "cannot drain node {name}: {}; nothing was changed",
+            stuck.join("; ")
+        )
+    })
+}

@@ -199,3 +199,210 @@ async fn a_cordoned_node_takes_no_new_instance() {
         .count();
     assert_eq!(on_n2, 1, "only what was there before the cordon");
 }
+
+/// Nodes simulated over the assignment sets: each starts (and makes ready) what it is told
+/// to run and stops what it is told to stop, reporting through [`Handle::report`]. Panics
+/// when a slot would run on two nodes at once; answers the fewest ready instances seen.
+struct Nodes {
+    running: std::collections::BTreeMap<InstanceId, String>,
+    sent: std::collections::BTreeMap<String, u64>,
+    fewest_ready: usize,
+}
+
+impl Nodes {
+    fn new() -> Nodes {
+        Nodes {
+            running: Default::default(),
+            sent: Default::default(),
+            fewest_ready: usize::MAX,
+        }
+    }
+
+    /// Acts on the current sets once; whether anything was reported.
+    async fn act(&mut self, handle: &Handle, cluster: &Cluster) -> bool {
+        let sets = cluster.assignments().borrow().clone();
+        let state = handle.state();
+        let mut acted = false;
+        for (node, set) in sets.iter() {
+            let mut events = Vec::new();
+            let now = Timestamp::now();
+            for (id, a) in &set.instances {
+                let Some(i) = state.instances.get(id) else {
+                    continue;
+                };
+                match &a.desired {
+                    orco_interface::Desired::Run if i.phase == orco_state::Phase::Pending => {
+                        if let Some(other) = self.running.get(id) {
+                            assert_eq!(other, node, "{id} told to run on {node} while on {other}");
+                        }
+                        self.running.insert(id.clone(), node.clone());
+                        events.push(EventKind::InstanceStarting {
+                            instance: id.clone(),
+                            attempt: 1,
+                            port: None,
+                        });
+                        events.push(EventKind::InstanceStarted {
+                            instance: id.clone(),
+                            pid: 100,
+                            container: None,
+                        });
+                        events.push(EventKind::InstanceReady {
+                            instance: id.clone(),
+                        });
+                    }
+                    orco_interface::Desired::Stop { .. } if i.phase.is_live() => {
+                        self.running.remove(id);
+                        events.push(EventKind::InstanceStopping {
+                            instance: id.clone(),
+                            reason: "told to".into(),
+                        });
+                        events.push(EventKind::InstanceStopped {
+                            instance: id.clone(),
+                        });
+                    }
+                    _ => {}
+                }
+            }
+            if events.is_empty() {
+                continue;
+            }
+            let sent = self.sent.entry(node.clone()).or_insert(0);
+            let batch = EventBatch {
+                node: node.clone(),
+                first: *sent + 1,
+                events: events.into_iter().map(|k| Event::new(now, k)).collect(),
+            };
+            *sent += batch.events.len() as u64;
+            let ack = handle.report(batch).await.unwrap();
+            handle
+                .wait_for(|s| s.revision >= ack.revision)
+                .await
+                .unwrap();
+            acted = true;
+        }
+        let state = handle.state();
+        let ready = state
+            .instances
+            .values()
+            .filter(|i| i.phase == (orco_state::Phase::Running { ready: true }))
+            .count();
+        self.fewest_ready = self.fewest_ready.min(ready);
+        acted
+    }
+
+    /// Acts until `done` holds for the state.
+    async fn until(
+        &mut self,
+        handle: &Handle,
+        cluster: &Cluster,
+        mut done: impl FnMut(&orco_state::State) -> bool,
+    ) {
+        let mut sets = cluster.assignments();
+        let run = async {
+            loop {
+                sets.borrow_and_update();
+                let acted = self.act(handle, cluster).await;
+                if done(&handle.state()) {
+                    return;
+                }
+                if !acted {
+                    sets.changed().await.unwrap();
+                }
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(20), run)
+            .await
+            .unwrap_or_else(|_| panic!("not done: {:#?}", handle.state().instances));
+    }
+}
+
+#[tokio::test]
+async fn a_drained_node_s_instances_move_through_a_surge_slot_and_never_run_on_two_nodes() {
+    let (handle, cluster) = server_with_two_nodes(4).await;
+    let mut nodes = Nodes::new();
+    nodes
+        .until(&handle, &cluster, |s| {
+            s.instances
+                .values()
+                .all(|i| i.phase == (orco_state::Phase::Running { ready: true }))
+        })
+        .await;
+    let leaving = on(&handle, "n1");
+    assert_eq!(leaving.len(), 2);
+    nodes.fewest_ready = usize::MAX;
+    handle
+        .submit(vec![EventKind::NodeDrainRequested { node: "n1".into() }])
+        .await
+        .unwrap();
+    nodes
+        .until(&handle, &cluster, |s| {
+            s.instances.len() == 4
+                && s.instances.values().all(|i| {
+                    i.node.as_deref() == Some("n2")
+                        && i.phase == (orco_state::Phase::Running { ready: true })
+                        && i.evicted.is_none()
+                })
+        })
+        .await;
+    assert!(
+        nodes.fewest_ready >= 4,
+        "never fewer ready than the replicas: {}",
+        nodes.fewest_ready
+    );
+    let state = handle.state();
+    assert!(state.nodes["n1"].cordoned && state.nodes["n1"].draining);
+    for id in &leaving {
+        assert!(state.instances.contains_key(id), "{id} kept its slot");
+    }
+}
+
+#[tokio::test]
+async fn a_no_execute_taint_moves_only_the_instances_that_do_not_tolerate_it() {
+    let (handle, cluster) = server_with_two_nodes(2).await;
+    let mut nodes = Nodes::new();
+    let yaml = "version: 0.1\nstack: {name: t}\nservices:\n  ok: {command: [sleep, '9'], replicas: 2, placement: {tolerations: [maint]}}\n";
+    let stack = orco_spec::load_str(Path::new("t.yaml"), yaml, Path::new("/srv"))
+        .unwrap()
+        .stack;
+    handle
+        .submit(vec![EventKind::StackApplied {
+            stack: Box::new(stack),
+        }])
+        .await
+        .unwrap();
+    nodes
+        .until(&handle, &cluster, |s| {
+            s.instances.len() == 4
+                && s.instances
+                    .values()
+                    .all(|i| i.phase == (orco_state::Phase::Running { ready: true }))
+        })
+        .await;
+    let tolerant: Vec<InstanceId> = on(&handle, "n1")
+        .into_iter()
+        .filter(|id| id.workload.stack.as_str() == "t")
+        .collect();
+    handle
+        .submit(vec![EventKind::NodeTainted {
+            node: "n1".into(),
+            taints: vec!["maint=now:NoExecute".into()],
+        }])
+        .await
+        .unwrap();
+    nodes
+        .until(&handle, &cluster, |s| {
+            s.instances.len() == 4
+                && s.instances.iter().all(|(id, i)| {
+                    i.phase == (orco_state::Phase::Running { ready: true })
+                        && (id.workload.stack.as_str() == "t" || i.node.as_deref() == Some("n2"))
+                })
+        })
+        .await;
+    for id in tolerant {
+        assert_eq!(
+            handle.state().instances[&id].node.as_deref(),
+            Some("n1"),
+            "{id} tolerates the taint and stays"
+        );
+    }
+}

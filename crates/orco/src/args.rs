@@ -526,6 +526,38 @@ pub(crate) enum NodeVerb {
     Uncordon(NodeNameArgs),
     /// Remove a node: its instances go elsewhere and its certificate is refused from now on.
     Remove(NodeNameArgs),
+    /// Cordon a node and move each of its instances to another node (a replacement ready
+    /// elsewhere before it stops); waits until the node is empty.
+    Drain(NodeDrainArgs),
+    /// Set (`KEY=VALUE`) or remove (`KEY-`) labels of a node.
+    Label(NodeEditArgs),
+    /// Add (`KEY=VALUE[:NoSchedule|NoExecute]`) or remove (`KEY-`) taints of a node; a
+    /// NoExecute taint moves the instances that do not tolerate it to other nodes.
+    Taint(NodeEditArgs),
+}
+
+/// `orco node drain NAME`.
+#[derive(Debug, Args)]
+pub(crate) struct NodeDrainArgs {
+    /// The node's name.
+    pub(crate) name: String,
+    /// Return once the drain is recorded, without waiting for the node to be empty.
+    #[arg(long)]
+    pub(crate) force: bool,
+    #[command(flatten)]
+    pub(crate) connect: ConnectArgs,
+}
+
+/// `orco node label|taint NAME EDIT…`.
+#[derive(Debug, Args)]
+pub(crate) struct NodeEditArgs {
+    /// The node's name.
+    pub(crate) name: String,
+    /// The edits, applied in order: all of them or, on the first bad one, none.
+    #[arg(required = true, value_name = "EDIT", allow_hyphen_values = true)]
+    pub(crate) edits: Vec<String>,
+    #[command(flatten)]
+    pub(crate) connect: ConnectArgs,
 }
 
 /// `orco node describe NAME`.

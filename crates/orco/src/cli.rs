@@ -91,7 +91,7 @@ pub(crate) enum Command {
     /// Job runs: submit, list, status, retry, cancel (also `orco workflow`).
     #[command(alias = "workflow")]
     Job(crate::cmd::job::JobArgs),
-    /// Nodes: list, describe, cordon, uncordon, remove.
+    /// Nodes: list, describe, cordon, uncordon, drain, label, taint, remove.
     Node(NodeArgs),
     /// The daemon or cluster: info, health, join tokens.
     Cluster(ClusterArgs),

@@ -688,3 +688,333 @@ fn a_dependent_on_one_node_waits_for_its_target_s_readiness_on_another() {
         |c| app_running(c).is_some_and(|(_, node, _)| node == "n2"),
     );
 }
+
+fn three_nodes_running_the_fleet() -> Cluster {
+    let mut c = Cluster::new();
+    c.start_server(&[]);
+    let token = c.token_file("join-token", &["--reusable"]);
+    for node in ["n1", "n2", "n3"] {
+        c.start_agent(node, &token);
+    }
+    c.wait_nodes_ready(&["n1", "n2", "n3"]);
+    c.apply("fleet.yaml", STACK);
+    c.wait_for(
+        "4 instances running, some on n1",
+        Duration::from_secs(30),
+        |c| {
+            let run = running(c);
+            run.len() == 4 && run.iter().any(|(_, n, _)| n == "n1")
+        },
+    );
+    c
+}
+
+/// Ready instances (slot, node, pid), from one `orco ps -o json`.
+fn ready(c: &Cluster) -> Vec<(String, String, i32)> {
+    c.instances()
+        .iter()
+        .filter(|i| i["phase"] == "running" && i["ready"] == true)
+        .filter_map(|i| {
+            Some((
+                i["id"].as_str()?.to_string(),
+                i["node"].as_str()?.to_string(),
+                i32::try_from(i["pid"].as_u64()?).ok()?,
+            ))
+        })
+        .collect()
+}
+
+/// Every process seen per slot; panics when two of one slot are alive at once.
+#[derive(Default)]
+struct SlotWatch {
+    seen: BTreeMap<String, Vec<i32>>,
+}
+
+impl SlotWatch {
+    fn look(&mut self, c: &Cluster) -> Vec<(String, String, i32)> {
+        let run = running(c);
+        for (slot, _, pid) in &run {
+            let pids = self.seen.entry(slot.clone()).or_default();
+            if !pids.contains(pid) {
+                pids.push(*pid);
+            }
+        }
+        for (slot, pids) in &self.seen {
+            let live: Vec<&i32> = pids.iter().filter(|p| alive(**p)).collect();
+            assert!(
+                live.len() <= 1,
+                "{slot} runs twice: {live:?}\n{run:?}\n{}",
+                c.logs()
+            );
+        }
+        run
+    }
+}
+
+#[test]
+fn a_drained_node_s_instances_are_ready_elsewhere_before_they_stop_and_never_run_twice() {
+    let c = three_nodes_running_the_fleet();
+    let old: Vec<(String, i32)> = running(&c)
+        .into_iter()
+        .filter(|(_, n, _)| n == "n1")
+        .map(|(id, _, pid)| (id, pid))
+        .collect();
+    let mut watch = SlotWatch::default();
+    watch.look(&c);
+    let host = format!("unix://{}", c.path("server.sock").display());
+    let drain = std::thread::spawn(move || {
+        Command::new(ORCO)
+            .args(["node", "drain", "n1"])
+            .env("ORCO_HOST", host)
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    });
+    let mut fewest_ready = usize::MAX;
+    while !drain.is_finished() {
+        watch.look(&c);
+        fewest_ready = fewest_ready.min(ready(&c).len());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = drain.join().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("node n1 drained"),
+        "{stdout}\n{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        c.logs()
+    );
+    assert!(stdout.contains("left on n1"), "progress is shown: {stdout}");
+    assert!(
+        fewest_ready >= 4,
+        "a replacement is ready before an instance stops: {fewest_ready} ready at one point"
+    );
+    // Once the surge slots are gone: 4 slots, none on n1, one process each.
+    c.wait_for("the surge slots removed", Duration::from_secs(30), |c| {
+        c.instances().len() == 4
+    });
+    let run = watch.look(&c);
+    assert_eq!(run.len(), 4, "{run:?}");
+    assert!(run.iter().all(|(_, n, _)| n != "n1"), "{run:?}");
+    for (slot, pid) in &old {
+        assert!(!alive(*pid), "{slot}'s process {pid} on n1 was stopped");
+    }
+    let n1 = &c.nodes()["n1"];
+    assert_eq!(
+        (&n1["cordoned"], &n1["draining"]),
+        (&true.into(), &true.into())
+    );
+    assert_eq!(n1["instances"], 0);
+    let listed = c.ok(&["node", "list"]);
+    assert!(listed.contains("ready,draining"), "{listed}");
+    let history = c.ok(&["events", "-o", "json"]);
+    assert!(
+        history.contains("node_drain_requested") && history.contains("instance_evicted"),
+        "the drain is on record"
+    );
+    // An uncordon ends the drain: n1 takes new instances again.
+    c.ok(&["node", "uncordon", "n1"]);
+    let n1 = &c.nodes()["n1"];
+    assert_eq!(
+        (&n1["cordoned"], &n1["draining"]),
+        (&false.into(), &false.into())
+    );
+}
+
+#[test]
+fn a_drain_with_nowhere_to_go_says_why_and_changes_nothing() {
+    let mut c = Cluster::new();
+    c.start_server(&[]);
+    let token = c.token_file("join-token", &["--reusable"]);
+    c.start_agent("n1", &token);
+    c.wait_nodes_ready(&["n1"]);
+    c.apply("fleet.yaml", STACK);
+    c.wait_for("4 instances running", Duration::from_secs(30), |c| {
+        running(c).len() == 4
+    });
+    let events = c.ok(&["events", "-o", "json"]);
+    let out = c.orco(&["node", "drain", "n1"]);
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{e}");
+    assert!(
+        e.contains("cannot drain node n1")
+            && e.contains("nowhere to go: 0/1 nodes fit (1 cordoned)"),
+        "{e}"
+    );
+    let n1 = &c.nodes()["n1"];
+    assert_eq!(
+        (&n1["cordoned"], &n1["draining"]),
+        (&false.into(), &false.into())
+    );
+    // Unknown nodes, for every verb.
+    for verb in [
+        vec!["node", "drain", "nope"],
+        vec!["node", "label", "nope", "a=b"],
+        vec!["node", "taint", "nope", "a=b"],
+    ] {
+        let out = c.orco(&verb);
+        let e = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && e.contains("no node `nope` in this cluster"),
+            "{verb:?}: {e}"
+        );
+    }
+    // Bad syntax: the edit named, exit 2, nothing recorded (not even the good edit before it).
+    for (verb, says) in [
+        (
+            ["node", "label", "n1", "zone=a", "disk"],
+            "label \"disk\": write KEY=VALUE to set a label, or KEY- to remove one",
+        ),
+        (
+            ["node", "label", "n1", "zone=a", "disk=s s"],
+            "label \"disk=s s\": the value may hold only",
+        ),
+        (
+            ["node", "taint", "n1", "zone=a", "gpu=a:NoRun"],
+            "taint \"gpu=a:NoRun\": unknown effect \"NoRun\" (NoSchedule or NoExecute)",
+        ),
+    ] {
+        let out = c.orco(&verb);
+        let e = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{verb:?}: {e}");
+        assert!(e.contains(says), "{verb:?}: {e}");
+    }
+    let n1 = &c.nodes()["n1"];
+    assert!(
+        n1.get("labels").is_none() && n1.get("taints").is_none(),
+        "{n1}"
+    );
+    assert_eq!(
+        c.ok(&["events", "-o", "json"]),
+        events,
+        "nothing was recorded"
+    );
+}
+
+#[test]
+fn labels_and_taints_are_kept_shown_and_a_no_execute_taint_moves_what_does_not_tolerate_it() {
+    let mut c = Cluster::new();
+    c.start_server(&[]);
+    let token = c.token_file("join-token", &["--reusable"]);
+    c.start_agent("n1", &token);
+    c.start_agent("n2", &token);
+    c.wait_nodes_ready(&["n1", "n2"]);
+    let out = c.ok(&["node", "taint", "n1", "dedicated=db"]);
+    assert!(out.contains("node n1 tainted: dedicated=db"), "{out}");
+    let out = c.ok(&["node", "label", "n2", "disk=ssd", "zone=b"]);
+    assert!(out.contains("node n2 labeled: disk=ssd, zone=b"), "{out}");
+    let out = c.ok(&["node", "label", "n2", "zone-"]);
+    assert!(out.contains("node n2 labeled: disk=ssd"), "{out}");
+    let described = c.ok(&["node", "describe", "n2"]);
+    assert!(described.contains("Labels:     disk=ssd"), "{described}");
+    // A NoSchedule taint keeps new instances off n1; a toleration lets them on.
+    let stack = "version: 0.1\nstack: {name: fleet}\nservices:\n  web:\n    command: [sleep, '3600']\n    replicas: 4\n  db:\n    command: [sleep, '3600']\n    replicas: 2\n    placement: {tolerations: [dedicated=db, maint], nodeSelector: {disk: ssd}}\n";
+    c.apply("fleet.yaml", stack);
+    c.wait_for("6 instances running", Duration::from_secs(30), |c| {
+        running(c).len() == 6
+    });
+    let run = running(&c);
+    assert!(run.iter().all(|(_, n, _)| n == "n2"), "{run:?}");
+    // The taints survive an agent's restart with its own (empty) flags.
+    let mut agent = c.agents.get_mut("n1").and_then(Option::take).unwrap();
+    kill(
+        Pid::from_raw(i32::try_from(agent.id()).unwrap()),
+        Signal::SIGTERM,
+    )
+    .unwrap();
+    agent.wait().unwrap();
+    c.start_agent("n1", &token);
+    c.wait_nodes_ready(&["n1", "n2"]);
+    assert_eq!(
+        c.nodes()["n1"]["taints"],
+        serde_json::json!(["dedicated=db"])
+    );
+    // n1 open to all, n2 NoExecute for what does not tolerate `maint`: web moves, db (which
+    // tolerates it) stays.
+    c.ok(&["node", "taint", "n1", "dedicated-"]);
+    let mut watch = SlotWatch::default();
+    watch.look(&c);
+    let out = c.ok(&["node", "taint", "n2", "maint=now:NoExecute"]);
+    assert!(
+        out.contains("node n2 tainted: maint=now:NoExecute"),
+        "{out}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let run = watch.look(&c);
+        let web_on_n1 = run
+            .iter()
+            .filter(|(id, n, _)| id.contains("/web-") && n == "n1")
+            .count();
+        if web_on_n1 == 4 && c.instances().len() == 6 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "web not moved: {run:?}\n{}",
+            c.logs()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let run = running(&c);
+    let db: Vec<_> = run
+        .iter()
+        .filter(|(id, _, _)| id.contains("/db-"))
+        .collect();
+    assert!(
+        db.len() == 2 && db.iter().all(|(_, n, _)| n == "n2"),
+        "{run:?}"
+    );
+    let json = c.nodes();
+    assert_eq!(
+        json["n2"]["taints"],
+        serde_json::json!(["maint=now:NoExecute"])
+    );
+    assert_eq!(json["n2"]["labels"], serde_json::json!({"disk": "ssd"}));
+}
+
+#[test]
+fn a_server_killed_during_a_drain_finishes_it_with_every_slot_once() {
+    let mut c = three_nodes_running_the_fleet();
+    let mut watch = SlotWatch::default();
+    watch.look(&c);
+    let out = c.ok(&["node", "drain", "n1", "--force"]);
+    assert!(out.contains("not waiting"), "{out}");
+    let mut server = c.server.take().unwrap();
+    kill(
+        Pid::from_raw(i32::try_from(server.id()).unwrap()),
+        Signal::SIGKILL,
+    )
+    .unwrap();
+    server.wait().unwrap();
+    c.start_server(&[]);
+    c.wait_nodes_ready(&["n1", "n2", "n3"]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let run = watch.look(&c);
+        if run.len() == 4 && run.iter().all(|(_, n, _)| n != "n1") && c.instances().len() == 4 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not drained: {run:?}\n{}",
+            c.logs()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // And once more, after it is done: nothing moves back, nothing doubles.
+    let before = placement(&c);
+    let mut server = c.server.take().unwrap();
+    kill(
+        Pid::from_raw(i32::try_from(server.id()).unwrap()),
+        Signal::SIGTERM,
+    )
+    .unwrap();
+    server.wait().unwrap();
+    c.start_server(&[]);
+    c.wait_nodes_ready(&["n1", "n2", "n3"]);
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(placement(&c), before);
+    watch.look(&c);
+}

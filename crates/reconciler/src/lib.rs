@@ -10,10 +10,13 @@
 //! - [`gate`]: dependency conditions (`require`) and why a dependent is [`Blocked`].
 //! - [`rollout`]: which instances of a changed service are replaced next (rolling or
 //!   recreate), and when a rollout is finished or rolled back.
+//! - `moves`: instances leaving a drained or NoExecute-tainted node, through surge slots as
+//!   a rolling update replaces instances.
 //! - [`tasks`]: which tasks of job runs start, are skipped or end a run ([`TaskAssignment`]s).
 //! - `periodic`: which due times of job schedules have come: a run, or a recorded skip.
 
 pub mod gate;
+mod moves;
 mod periodic;
 pub mod plan;
 pub mod rollout;

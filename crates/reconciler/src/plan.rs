@@ -8,7 +8,7 @@ use orco_spec::Service;
 use orco_state::{EventKind, Instance, InstanceId, Phase, StackName, State, WorkloadId};
 
 use crate::gate::{Blocked, condition, deadline, first_unmet};
-use crate::rollout;
+use crate::{moves, rollout};
 use crate::tasks::{Limits, schedule};
 use orco_state::TaskId;
 
@@ -91,7 +91,7 @@ pub fn reconcile_with(state: &State, now: Timestamp, limits: &Limits) -> Plan {
     // Surge slots kept by rollouts under way, by service.
     let mut surges: BTreeMap<WorkloadId, u32> = BTreeMap::new();
     for (stack_name, stack) in &state.stacks {
-        for name in stack.spec.services.keys() {
+        for (name, service) in &stack.spec.services {
             let Ok(workload) = WorkloadId::new(stack_name.clone(), name.clone()) else {
                 continue;
             };
@@ -108,6 +108,20 @@ pub fn reconcile_with(state: &State, now: Timestamp, limits: &Limits) -> Plan {
                 }
                 if step.surge > 0 {
                     surges.insert(workload.clone(), step.surge);
+                }
+            }
+            // Moves off nodes wait for a rollout of the service to finish.
+            let rolling = stack
+                .revisions
+                .get(name)
+                .and_then(|r| r.rollout.as_ref())
+                .is_some_and(|r| r.status.in_progress());
+            if !rolling {
+                let step = moves::step(state, &workload, service, replicas);
+                plan.events.extend(step.events);
+                if step.surge > 0 {
+                    let surge = surges.entry(workload.clone()).or_insert(0);
+                    *surge = (*surge).max(step.surge);
                 }
             }
             for replica in 0..replicas {
@@ -159,7 +173,11 @@ pub fn reconcile_with(state: &State, now: Timestamp, limits: &Limits) -> Plan {
                 spec
             });
         let service = revised.as_ref().unwrap_or(current);
-        let desired = if stack.stopped.contains(&id.workload.name) {
+        let desired = if let Some(eviction) = instance.evicted.as_ref().filter(|_| instance.leaving()) {
+            Desired::Stop {
+                reason: format!("moving off node {}: {}", eviction.from, eviction.reason),
+            }
+        } else if stack.stopped.contains(&id.workload.name) {
             let running = matches!(instance.phase, Phase::Starting | Phase::Running { .. });
             if running && dependents_still_live(state, &id.workload) {
                 // Stopped in reverse dependency order: dependents that are being stopped

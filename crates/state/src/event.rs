@@ -91,6 +91,7 @@ impl Event {
             | EventKind::InstanceBackoff { instance: i, .. }
             | EventKind::InstanceFailuresReset { instance: i }
             | EventKind::InstanceRemoved { instance: i }
+            | EventKind::InstanceEvicted { instance: i, .. }
             | EventKind::RestartRequested { instance: i } => instance(i),
             EventKind::JobSubmitted { run: r }
             | EventKind::JobFinished { run: r, .. }
@@ -116,6 +117,9 @@ impl Event {
             | EventKind::NodeUnreachable { node }
             | EventKind::NodeLost { node, .. }
             | EventKind::NodeCordoned { node, .. }
+            | EventKind::NodeDrainRequested { node }
+            | EventKind::NodeLabeled { node, .. }
+            | EventKind::NodeTainted { node, .. }
             | EventKind::NodeRemoved { node }
             | EventKind::NodeEventsStored { node, .. } => vec![format!("node/{node}")],
             EventKind::InstancePlaced { instance: i, node } => {
@@ -478,6 +482,37 @@ pub enum EventKind {
         /// Cordoned or not.
         cordoned: bool,
     },
+    /// A node is to be drained (`orco node drain`): it is cordoned, and each of its
+    /// instances moves to another node as a rolling update moves it (a surge instance ready
+    /// elsewhere first). An uncordon ends the drain.
+    NodeDrainRequested {
+        /// The node.
+        node: String,
+    },
+    /// A node's labels were set (`orco node label`): the whole set, which an agent's rejoin
+    /// keeps from then on.
+    NodeLabeled {
+        /// The node.
+        node: String,
+        /// Every label of the node now.
+        labels: BTreeMap<String, String>,
+    },
+    /// A node's taints were set (`orco node taint`): the whole list, each
+    /// `key[=value][:NoExecute]`, which an agent's rejoin keeps from then on.
+    NodeTainted {
+        /// The node.
+        node: String,
+        /// Every taint of the node now.
+        taints: Vec<String>,
+    },
+    /// An instance is to leave its node (a drain, or a NoExecute taint it does not
+    /// tolerate): the node stops it, and once it is stopped it is placed elsewhere.
+    InstanceEvicted {
+        /// Which instance.
+        instance: InstanceId,
+        /// Why, for people.
+        reason: String,
+    },
     /// A node was removed (`orco node remove`): its certificate is no longer honoured and
     /// every instance on it is placed elsewhere.
     NodeRemoved {
@@ -546,7 +581,7 @@ pub enum EventKind {
 
 impl EventKind {
     /// Every kind's [`EventKind::name`].
-    pub const NAMES: [&'static str; 51] = [
+    pub const NAMES: [&'static str; 55] = [
         "stack_applied",
         "instance_revised",
         "rollout_finished",
@@ -590,6 +625,10 @@ impl EventKind {
         "node_unreachable",
         "node_lost",
         "node_cordoned",
+        "node_drain_requested",
+        "node_labeled",
+        "node_tainted",
+        "instance_evicted",
         "node_removed",
         "node_events_stored",
         "instance_placed",
@@ -647,6 +686,10 @@ impl EventKind {
             EventKind::NodeUnreachable { .. } => "node_unreachable",
             EventKind::NodeLost { .. } => "node_lost",
             EventKind::NodeCordoned { .. } => "node_cordoned",
+            EventKind::NodeDrainRequested { .. } => "node_drain_requested",
+            EventKind::NodeLabeled { .. } => "node_labeled",
+            EventKind::NodeTainted { .. } => "node_tainted",
+            EventKind::InstanceEvicted { .. } => "instance_evicted",
             EventKind::NodeRemoved { .. } => "node_removed",
             EventKind::NodeEventsStored { .. } => "node_events_stored",
             EventKind::InstancePlaced { .. } => "instance_placed",

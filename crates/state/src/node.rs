@@ -67,6 +67,15 @@ pub struct Node {
     /// A cordoned node takes no new instance.
     #[serde(default)]
     pub cordoned: bool,
+    /// Being drained (`orco node drain`): its instances move to other nodes.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub draining: bool,
+    /// Its labels were set by hand (`orco node label`): an agent's rejoin keeps them.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub labels_set: bool,
+    /// Its taints were set by hand (`orco node taint`): an agent's rejoin keeps them.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub taints_set: bool,
     /// Raised each time the node is declared lost: assignments of an older epoch are stale.
     #[serde(default)]
     pub epoch: u64,
@@ -74,6 +83,34 @@ pub struct Node {
     /// reconnect is stored once.
     #[serde(default)]
     pub events_through: u64,
+}
+
+impl Node {
+    /// Its NoExecute taints as (key, value): instances that do not tolerate one move off.
+    pub fn no_execute(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.taints.iter().filter_map(|t| {
+            let body = t.strip_suffix(":NoExecute")?;
+            Some(body.split_once('=').unwrap_or((body, "")))
+        })
+    }
+
+    /// Why an instance of a service with these `tolerations` must leave this node, if it
+    /// must: the node is drained, or has a NoExecute taint it does not tolerate.
+    pub fn must_leave(&self, tolerations: &[orco_spec::Toleration]) -> Option<String> {
+        if self.draining {
+            return Some("its node is drained".to_string());
+        }
+        self.no_execute()
+            .find(|(k, v)| !tolerations.iter().any(|t| t.tolerates(k, v)))
+            .map(|(k, v)| {
+                let taint = if v.is_empty() {
+                    k.to_string()
+                } else {
+                    format!("{k}={v}")
+                };
+                format!("its node is tainted {taint}:NoExecute, not tolerated")
+            })
+    }
 }
 
 /// A join token as the log keeps it: its secret only as a hash.

@@ -289,6 +289,10 @@ impl Phase {
             | EventKind::NodeUnreachable { .. }
             | EventKind::NodeLost { .. }
             | EventKind::NodeCordoned { .. }
+            | EventKind::NodeDrainRequested { .. }
+            | EventKind::NodeLabeled { .. }
+            | EventKind::NodeTainted { .. }
+            | EventKind::InstanceEvicted { .. }
             | EventKind::NodeRemoved { .. }
             | EventKind::NodeEventsStored { .. }
             | EventKind::InstancePlaced { .. }
@@ -372,6 +376,57 @@ pub struct Instance {
     /// dependencies, and a dependency's `timeout` counts from here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub waiting_since: Option<Timestamp>,
+    /// Set while it moves off a node (a drain, a NoExecute taint): the node it leaves and
+    /// why; cleared once it is ready on another node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evicted: Option<Eviction>,
+}
+
+/// An instance's move off a node (DESIGN.md §11: moves retire the old instance once a
+/// surge instance serves, as rolling updates do).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Eviction {
+    /// The node it leaves.
+    pub from: String,
+    /// Why, for people.
+    pub reason: String,
+}
+
+impl Instance {
+    /// Whether it still is on the node it was evicted from (the node is to stop it).
+    pub fn leaving(&self) -> bool {
+        self.evicted
+            .as_ref()
+            .is_some_and(|e| self.node.as_deref() == Some(e.from.as_str()))
+    }
+
+    /// A move's progress after an event: once an evicted instance no longer runs on the
+    /// node it leaves, it is unplaced (its next start waits to be placed, and for its
+    /// dependencies, as a first start does); once it is ready on another node, the move is
+    /// over.
+    pub(crate) fn settle_move(&mut self, at: Timestamp) {
+        let Some(eviction) = &self.evicted else {
+            return;
+        };
+        if self.leaving() {
+            if !self.phase.is_live() {
+                self.reason = Some(format!(
+                    "moving off node {}: {}",
+                    eviction.from, eviction.reason
+                ));
+                self.node = None;
+                self.pid = None;
+                self.container = None;
+                self.port = None;
+                self.phase = Phase::Pending;
+                self.since = at;
+                self.started_at = None;
+                self.waiting_since = Some(at);
+            }
+        } else if self.node.is_some() && self.phase == (Phase::Running { ready: true }) {
+            self.evicted = None;
+        }
+    }
 }
 
 impl Instance {

@@ -329,6 +329,19 @@ fn every_kind_names_itself_as_its_encoding_does() {
             node: "n1".into(),
             cordoned: true,
         },
+        EventKind::NodeDrainRequested { node: "n1".into() },
+        EventKind::NodeLabeled {
+            node: "n1".into(),
+            labels: [("disk".to_string(), "ssd".to_string())].into(),
+        },
+        EventKind::NodeTainted {
+            node: "n1".into(),
+            taints: vec!["maint=now:NoExecute".into()],
+        },
+        EventKind::InstanceEvicted {
+            instance: "demo/web-0".parse().unwrap(),
+            reason: "its node is drained".into(),
+        },
         EventKind::NodeRemoved { node: "n1".into() },
         EventKind::NodeEventsStored {
             node: "n1".into(),

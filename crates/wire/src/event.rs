@@ -97,6 +97,14 @@ pub enum EventType {
     NodeLost,
     /// `node_cordoned`.
     NodeCordoned,
+    /// `node_drain_requested`.
+    NodeDrainRequested,
+    /// `node_labeled`.
+    NodeLabeled,
+    /// `node_tainted`.
+    NodeTainted,
+    /// `instance_evicted`.
+    InstanceEvicted,
     /// `node_removed`.
     NodeRemoved,
     /// `node_events_stored`.
@@ -117,7 +125,7 @@ pub enum EventType {
 
 impl EventType {
     /// Every kind.
-    pub const ALL: [EventType; 51] = [
+    pub const ALL: [EventType; 55] = [
         EventType::StackApplied,
         EventType::InstanceRevised,
         EventType::RolloutFinished,
@@ -161,6 +169,10 @@ impl EventType {
         EventType::NodeUnreachable,
         EventType::NodeLost,
         EventType::NodeCordoned,
+        EventType::NodeDrainRequested,
+        EventType::NodeLabeled,
+        EventType::NodeTainted,
+        EventType::InstanceEvicted,
         EventType::NodeRemoved,
         EventType::NodeEventsStored,
         EventType::InstancePlaced,
@@ -217,6 +229,10 @@ impl EventType {
             EventType::NodeUnreachable => "node_unreachable",
             EventType::NodeLost => "node_lost",
             EventType::NodeCordoned => "node_cordoned",
+            EventType::NodeDrainRequested => "node_drain_requested",
+            EventType::NodeLabeled => "node_labeled",
+            EventType::NodeTainted => "node_tainted",
+            EventType::InstanceEvicted => "instance_evicted",
             EventType::NodeRemoved => "node_removed",
             EventType::NodeEventsStored => "node_events_stored",
             EventType::InstancePlaced => "instance_placed",

@@ -396,9 +396,21 @@ pub struct NodeView {
     /// Cordoned: it takes no new instance.
     #[serde(default)]
     pub cordoned: bool,
+    /// Being drained: its instances move to other nodes.
+    #[serde(default)]
+    pub draining: bool,
     /// Raised each time it is declared lost.
     #[serde(default)]
     pub epoch: u64,
+}
+
+/// `POST /api/v1/nodes/{name}/labels` and `…/taints`: edits of a node's labels
+/// (`KEY=VALUE`, `KEY-`) or taints (`KEY[=VALUE][:NoSchedule|NoExecute]`, `KEY-`), applied
+/// in order, all or none.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct NodeEdits {
+    /// The edits.
+    pub edits: Vec<String>,
 }
 
 /// `POST /api/v1/cluster/join`: a node asks for its certificate with a join token.

@@ -64,6 +64,12 @@ pub const TOKEN: &str = "/tokens/{name}";
 pub const NODE_CORDON: &str = "/nodes/{name}/cordon";
 /// `POST`.
 pub const NODE_UNCORDON: &str = "/nodes/{name}/uncordon";
+/// `POST`.
+pub const NODE_DRAIN: &str = "/nodes/{name}/drain";
+/// `POST`.
+pub const NODE_LABELS: &str = "/nodes/{name}/labels";
+/// `POST`.
+pub const NODE_TAINTS: &str = "/nodes/{name}/taints";
 /// `POST` (a node, by its certificate).
 pub const NODE_CERTIFICATE: &str = "/node/certificate";
 /// `GET` with `Upgrade: orco-interface` (a node, by its certificate).
@@ -80,7 +86,7 @@ pub const JOB_RETRY: &str = "/jobs/{id}/retry";
 pub const JOB_PROGRESS: &str = "/jobs/{id}/tasks/{task}/progress";
 
 /// Every versioned route, for checks that the router and the OpenAPI document serve each.
-pub const ALL: [&str; 35] = [
+pub const ALL: [&str; 38] = [
     STACKS,
     STACK,
     STACK_STOP,
@@ -109,6 +115,9 @@ pub const ALL: [&str; 35] = [
     TOKEN,
     NODE_CORDON,
     NODE_UNCORDON,
+    NODE_DRAIN,
+    NODE_LABELS,
+    NODE_TAINTS,
     NODE_CERTIFICATE,
     NODE_STREAM,
     JOBS,

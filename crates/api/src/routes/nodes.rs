@@ -1,12 +1,12 @@
 //! `/api/v1/nodes`: the local node with its capacity, or a cluster server's nodes; cordon,
-//! uncordon and remove a node of a cluster.
+//! uncordon, drain, label, taint and remove a node of a cluster.
 
 use axum::extract::State;
 
 use crate::context::ApiContext;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{ApiPath, ApiQuery};
-use crate::model::{Accepted, NodeList, NodeView};
+use crate::extract::{ApiPath, ApiQuery, JsonBody};
+use crate::model::{Accepted, NodeEdits, NodeList, NodeView};
 use crate::routes::AtQuery;
 use jiff::Timestamp;
 use orco_state::{Event, EventKind};
@@ -48,6 +48,7 @@ fn member(name: &str, n: &orco_state::Node, state: &orco_state::State) -> NodeVi
         labels: n.labels.clone(),
         taints: n.taints.clone(),
         cordoned: n.cordoned,
+        draining: n.draining,
         epoch: n.epoch,
     }
 }
@@ -129,6 +130,113 @@ pub async fn uncordon(
     Ok(axum::Json(
         change_node(&ctx, &name, cordon_to(&name, false)).await?,
     ))
+}
+
+/// Drain a node: it is cordoned and each of its instances moves to another node, a
+/// replacement ready elsewhere before it stops. Refused (409, nothing recorded) when an
+/// instance would fit on no other node.
+#[utoipa::path(post, path = "/api/v1/nodes/{name}/drain", tag = "nodes",
+    params(("name" = String, Path, description = "The node's name")),
+    responses((status = 200, body = Accepted), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn drain(
+    State(ctx): State<ApiContext>,
+    ApiPath(name): ApiPath<String>,
+) -> Result<axum::Json<Accepted>, ApiError> {
+    crate::routes::members::cluster(&ctx)?;
+    let drained = ctx
+        .write(|state| {
+            let node = known_node(state, &name)?;
+            if node.status == orco_state::NodeStatus::Left {
+                return Err(ApiError::new(
+                    axum::http::StatusCode::CONFLICT,
+                    "node_left",
+                    format!("node `{name}` was removed: there is nothing to drain"),
+                ));
+            }
+            if node.draining {
+                return Ok(Vec::new());
+            }
+            if let Some(why) = orco_control::place::drain_refusal(state, &name) {
+                return Err(ApiError::new(
+                    axum::http::StatusCode::CONFLICT,
+                    "drain_nowhere_to_go",
+                    why,
+                ));
+            }
+            Ok(vec![Event::new(
+                Timestamp::now(),
+                EventKind::NodeDrainRequested { node: name.clone() },
+            )])
+        })
+        .await?;
+    Ok(axum::Json(drained))
+}
+
+/// Edits of a node's labels (`KEY=VALUE` sets, `KEY-` removes), all recorded in one event
+/// or, on the first bad one, none (400).
+#[utoipa::path(post, path = "/api/v1/nodes/{name}/labels", tag = "nodes",
+    params(("name" = String, Path, description = "The node's name")), request_body = NodeEdits,
+    responses((status = 200, body = Accepted), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn label(
+    State(ctx): State<ApiContext>,
+    ApiPath(name): ApiPath<String>,
+    JsonBody(body): JsonBody<NodeEdits>,
+) -> Result<axum::Json<Accepted>, ApiError> {
+    crate::routes::members::cluster(&ctx)?;
+    let labeled = ctx
+        .write(|state| {
+            let node = known_node(state, &name)?;
+            let labels = orco_scheduler::edit_labels(&node.labels, &body.edits)
+                .map_err(|e| ApiError::bad_request("bad_label", e))?;
+            Ok((labels != node.labels || !node.labels_set)
+                .then(|| {
+                    Event::new(
+                        Timestamp::now(),
+                        EventKind::NodeLabeled {
+                            node: name.clone(),
+                            labels,
+                        },
+                    )
+                })
+                .into_iter()
+                .collect())
+        })
+        .await?;
+    Ok(axum::Json(labeled))
+}
+
+/// Edits of a node's taints (`KEY[=VALUE][:NoSchedule|NoExecute]` adds, `KEY-` removes),
+/// all recorded in one event or, on the first bad one, none (400). A NoExecute taint moves
+/// the instances that do not tolerate it to other nodes.
+#[utoipa::path(post, path = "/api/v1/nodes/{name}/taints", tag = "nodes",
+    params(("name" = String, Path, description = "The node's name")), request_body = NodeEdits,
+    responses((status = 200, body = Accepted), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn taint(
+    State(ctx): State<ApiContext>,
+    ApiPath(name): ApiPath<String>,
+    JsonBody(body): JsonBody<NodeEdits>,
+) -> Result<axum::Json<Accepted>, ApiError> {
+    crate::routes::members::cluster(&ctx)?;
+    let tainted = ctx
+        .write(|state| {
+            let node = known_node(state, &name)?;
+            let taints = orco_scheduler::edit_taints(&node.taints, &body.edits)
+                .map_err(|e| ApiError::bad_request("bad_taint", e))?;
+            Ok((taints != node.taints || !node.taints_set)
+                .then(|| {
+                    Event::new(
+                        Timestamp::now(),
+                        EventKind::NodeTainted {
+                            node: name.clone(),
+                            taints,
+                        },
+                    )
+                })
+                .into_iter()
+                .collect())
+        })
+        .await?;
+    Ok(axum::Json(tainted))
 }
 
 /// Remove a node: its instances (even `onDisconnect: keep` ones) are placed elsewhere and its

@@ -117,14 +117,21 @@ impl State {
                     since: at,
                     joined_at: at,
                     cordoned: false,
+                    draining: false,
+                    labels_set: false,
+                    taints_set: false,
                     epoch: 0,
                     events_through: 0,
                 });
                 joined.address = address.clone();
                 joined.capacity = *capacity;
                 joined.allocatable = *allocatable;
-                joined.labels = labels.clone();
-                joined.taints = taints.clone();
+                if !joined.labels_set {
+                    joined.labels = labels.clone();
+                }
+                if !joined.taints_set {
+                    joined.taints = taints.clone();
+                }
                 if joined.status != NodeStatus::Ready {
                     joined.status = NodeStatus::Ready;
                     joined.since = at;
@@ -157,7 +164,30 @@ impl State {
             EventKind::NodeCordoned { node, cordoned } => {
                 if let Some(n) = self.nodes.get_mut(node) {
                     n.cordoned = *cordoned;
+                    // An uncordon ends a drain; what has not moved yet stays.
+                    n.draining &= *cordoned;
                 }
+            }
+            EventKind::NodeDrainRequested { node } => {
+                if let Some(n) = self.nodes.get_mut(node) {
+                    n.cordoned = true;
+                    n.draining = true;
+                }
+            }
+            EventKind::NodeLabeled { node, labels } => {
+                if let Some(n) = self.nodes.get_mut(node) {
+                    n.labels = labels.clone();
+                    n.labels_set = true;
+                }
+            }
+            EventKind::NodeTainted { node, taints } => {
+                if let Some(n) = self.nodes.get_mut(node) {
+                    n.taints = taints.clone();
+                    n.taints_set = true;
+                }
+            }
+            EventKind::InstanceEvicted { instance, reason } => {
+                self.instance_evicted(instance, reason, at)
             }
             EventKind::NodeEventsStored { node, through } => {
                 if let Some(n) = self.nodes.get_mut(node) {
@@ -455,8 +485,23 @@ impl State {
                 started_at: None,
                 restart_requested_at: None,
                 waiting_since: Some(at),
+                evicted: None,
             },
         );
+    }
+
+    /// Folds [`EventKind::InstanceEvicted`]: an instance placed on a node is marked to leave
+    /// it; one that does not run there is unplaced at once.
+    fn instance_evicted(&mut self, instance: &InstanceId, reason: &str, at: Timestamp) {
+        if let Some(i) = self.instances.get_mut(instance)
+            && let Some(node) = i.node.clone()
+        {
+            i.evicted = Some(crate::state::Eviction {
+                from: node,
+                reason: reason.to_string(),
+            });
+            i.settle_move(at);
+        }
     }
 
     /// A node was lost (`removed`: or removed): every instance on it — but those of services
@@ -937,6 +982,7 @@ impl State {
                 instance.since = at;
             }
             change(instance);
+            instance.settle_move(at);
         }
     }
 

@@ -1,0 +1,179 @@
+//! Moves as pure decisions: an instance on a drained or NoExecute-tainted node is evicted
+//! only while a surge instance of its service is ready, one per ready surge; what does not
+//! run is evicted at once; a service that cannot surge moves one at a time.
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+
+use jiff::Timestamp;
+use orco_reconciler::{Desired, reconcile};
+use orco_state::{Capacity, Event, EventKind, InstanceId, State};
+
+fn t(second: i64) -> Timestamp {
+    Timestamp::from_second(1_800_000_000 + second).unwrap()
+}
+
+fn fold(state: &mut State, kinds: Vec<EventKind>) {
+    for kind in kinds {
+        state.apply(&Event::new(t(state.revision as i64), kind));
+    }
+}
+
+fn id(s: &str) -> InstanceId {
+    s.parse().unwrap()
+}
+
+fn ready(id: &InstanceId) -> Vec<EventKind> {
+    vec![
+        EventKind::InstanceStarting {
+            instance: id.clone(),
+            attempt: 1,
+            port: None,
+        },
+        EventKind::InstanceStarted {
+            instance: id.clone(),
+            pid: 7,
+            container: None,
+        },
+        EventKind::InstanceReady {
+            instance: id.clone(),
+        },
+    ]
+}
+
+/// `web` with 3 replicas on n1 (0, 1) and n2 (2), every instance ready.
+fn world(service: &str) -> State {
+    let yaml = format!("version: 0.1\nstack: {{name: s}}\nservices:\n  web:\n{service}");
+    let stack = orco_spec::load_str(Path::new("t.yaml"), &yaml, &std::env::temp_dir())
+        .unwrap()
+        .stack;
+    let mut state = State::new();
+    let mut kinds = vec![EventKind::StackApplied {
+        stack: Box::new(stack),
+    }];
+    for node in ["n1", "n2"] {
+        kinds.push(EventKind::NodeJoined {
+            node: node.into(),
+            address: "a".into(),
+            capacity: Capacity::default(),
+            allocatable: Capacity::default(),
+            labels: Default::default(),
+            taints: Vec::new(),
+        });
+    }
+    for (r, node) in [(0, "n1"), (1, "n1"), (2, "n2")] {
+        let i = id(&format!("s/web-{r}"));
+        kinds.push(EventKind::InstanceCreated {
+            instance: i.clone(),
+            node: None,
+        });
+        kinds.push(EventKind::InstancePlaced {
+            instance: i.clone(),
+            node: node.into(),
+        });
+        kinds.extend(ready(&i));
+    }
+    fold(&mut state, kinds);
+    assert!(reconcile(&state, t(100)).events.is_empty());
+    state
+}
+
+fn evicted(events: &[EventKind]) -> Vec<String> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            EventKind::InstanceEvicted { instance, .. } => Some(instance.to_string()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_drain_creates_a_surge_slot_and_evicts_one_instance_per_ready_surge_instance() {
+    let mut state = world("    command: x\n    replicas: 3\n");
+    fold(
+        &mut state,
+        vec![EventKind::NodeDrainRequested { node: "n1".into() }],
+    );
+    let plan = reconcile(&state, t(100));
+    assert_eq!(
+        plan.events,
+        vec![EventKind::InstanceCreated {
+            instance: id("s/web-3"),
+            node: None,
+        }],
+        "a surge slot first, nothing evicted while it is not ready"
+    );
+    fold(&mut state, plan.events);
+    fold(
+        &mut state,
+        vec![EventKind::InstancePlaced {
+            instance: id("s/web-3"),
+            node: "n2".into(),
+        }],
+    );
+    assert!(evicted(&reconcile(&state, t(100)).events).is_empty());
+    fold(&mut state, ready(&id("s/web-3")));
+    let plan = reconcile(&state, t(100));
+    assert_eq!(evicted(&plan.events), vec!["s/web-0"], "one per ready surge");
+    fold(&mut state, plan.events);
+    let plan = reconcile(&state, t(100));
+    assert!(evicted(&plan.events).is_empty(), "web-1 waits for web-0's move");
+    assert!(
+        matches!(plan.assignments[&id("s/web-0")].desired, Desired::Stop { ref reason } if reason.contains("moving off node n1")),
+        "{:?}",
+        plan.assignments[&id("s/web-0")].desired
+    );
+    assert_eq!(plan.assignments[&id("s/web-1")].desired, Desired::Run);
+    assert_eq!(plan.assignments[&id("s/web-3")].desired, Desired::Run);
+}
+
+#[test]
+fn a_no_execute_taint_evicts_what_does_not_tolerate_it_and_a_stopped_instance_at_once() {
+    let mut state = world("    command: x\n    replicas: 3\n");
+    fold(
+        &mut state,
+        vec![
+            EventKind::InstanceExited {
+                instance: id("s/web-1"),
+                status: orco_state::ExitStatus::Code(1),
+            },
+            EventKind::NodeTainted {
+                node: "n1".into(),
+                taints: vec!["maint:NoExecute".into()],
+            },
+        ],
+    );
+    let plan = reconcile(&state, t(100));
+    assert_eq!(evicted(&plan.events), vec!["s/web-1"], "{:?}", plan.events);
+    // Tolerated: nothing moves.
+    let mut state = world("    command: x\n    replicas: 3\n    placement: {tolerations: [maint]}\n");
+    fold(
+        &mut state,
+        vec![EventKind::NodeTainted {
+            node: "n1".into(),
+            taints: vec!["maint:NoExecute".into()],
+        }],
+    );
+    assert!(reconcile(&state, t(100)).events.is_empty());
+}
+
+#[test]
+fn a_service_that_cannot_surge_moves_one_instance_at_a_time() {
+    let mut state = world("    command: x\n    replicas: 3\n    ports: ['8080:8080']\n    proxy: false\n");
+    fold(
+        &mut state,
+        vec![EventKind::NodeDrainRequested { node: "n1".into() }],
+    );
+    let plan = reconcile(&state, t(100));
+    assert_eq!(evicted(&plan.events), vec!["s/web-0"]);
+    assert!(
+        !plan
+            .events
+            .iter()
+            .any(|e| matches!(e, EventKind::InstanceCreated { .. })),
+        "no surge slot"
+    );
+    fold(&mut state, plan.events);
+    assert!(evicted(&reconcile(&state, t(100)).events).is_empty());
+}
