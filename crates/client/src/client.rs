@@ -539,8 +539,12 @@ impl Client {
         let body = orco_wire::model::NodeEdits {
             edits: edits.to_vec(),
         };
-        self.call(Method::POST, &path(route::NODE_LABELS, &[name]), Some(&body))
-            .await
+        self.call(
+            Method::POST,
+            &path(route::NODE_LABELS, &[name]),
+            Some(&body),
+        )
+        .await
     }
 
     /// `POST /api/v1/nodes/{name}/taints`.
@@ -548,8 +552,12 @@ impl Client {
         let body = orco_wire::model::NodeEdits {
             edits: edits.to_vec(),
         };
-        self.call(Method::POST, &path(route::NODE_TAINTS, &[name]), Some(&body))
-            .await
+        self.call(
+            Method::POST,
+            &path(route::NODE_TAINTS, &[name]),
+            Some(&body),
+        )
+        .await
     }
 
     /// `DELETE /api/v1/nodes/{name}`.

@@ -243,7 +243,7 @@ impl Nodes {
                         });
                         events.push(EventKind::InstanceStarted {
                             instance: id.clone(),
-                            pid: 100,
+                            pid: Some(100),
                             container: None,
                         });
                         events.push(EventKind::InstanceReady {

@@ -8,8 +8,8 @@ use orco_spec::Service;
 use orco_state::{EventKind, Instance, InstanceId, Phase, StackName, State, WorkloadId};
 
 use crate::gate::{Blocked, condition, deadline, first_unmet};
-use crate::{moves, rollout};
 use crate::tasks::{Limits, schedule};
+use crate::{moves, rollout};
 use orco_state::TaskId;
 
 /// What to do now.
@@ -173,44 +173,45 @@ pub fn reconcile_with(state: &State, now: Timestamp, limits: &Limits) -> Plan {
                 spec
             });
         let service = revised.as_ref().unwrap_or(current);
-        let desired = if let Some(eviction) = instance.evicted.as_ref().filter(|_| instance.leaving()) {
-            Desired::Stop {
-                reason: format!("moving off node {}: {}", eviction.from, eviction.reason),
-            }
-        } else if stack.stopped.contains(&id.workload.name) {
-            let running = matches!(instance.phase, Phase::Starting | Phase::Running { .. });
-            if running && dependents_still_live(state, &id.workload) {
-                // Stopped in reverse dependency order: dependents that are being stopped
-                // too go first.
-                Desired::Run
-            } else {
+        let desired =
+            if let Some(eviction) = instance.evicted.as_ref().filter(|_| instance.leaving()) {
                 Desired::Stop {
-                    reason: "stopped by request".into(),
+                    reason: format!("moving off node {}: {}", eviction.from, eviction.reason),
                 }
-            }
-        } else if let Some(since) = instance.gated_since() {
-            match first_unmet(state, stack_name, &service.depends_on, id, since, now) {
-                None => Desired::Run,
-                Some(blocked) => {
-                    if blocked.timed_out {
-                        let reason = blocked.to_string();
-                        if instance.reason.as_deref() != Some(reason.as_str()) {
-                            plan.events.push(EventKind::InstanceFailed {
-                                instance: id.clone(),
-                                reason,
-                            });
-                        }
-                    } else if let Some(t) = blocked.timeout {
-                        let due = deadline(since, t);
-                        plan.wake_at = Some(plan.wake_at.map_or(due, |w| w.min(due)));
+            } else if stack.stopped.contains(&id.workload.name) {
+                let running = matches!(instance.phase, Phase::Starting | Phase::Running { .. });
+                if running && dependents_still_live(state, &id.workload) {
+                    // Stopped in reverse dependency order: dependents that are being stopped
+                    // too go first.
+                    Desired::Run
+                } else {
+                    Desired::Stop {
+                        reason: "stopped by request".into(),
                     }
-                    plan.blocked.push(blocked);
-                    continue;
                 }
-            }
-        } else {
-            Desired::Run
-        };
+            } else if let Some(since) = instance.gated_since() {
+                match first_unmet(state, stack_name, &service.depends_on, id, since, now) {
+                    None => Desired::Run,
+                    Some(blocked) => {
+                        if blocked.timed_out {
+                            let reason = blocked.to_string();
+                            if instance.reason.as_deref() != Some(reason.as_str()) {
+                                plan.events.push(EventKind::InstanceFailed {
+                                    instance: id.clone(),
+                                    reason,
+                                });
+                            }
+                        } else if let Some(t) = blocked.timeout {
+                            let due = deadline(since, t);
+                            plan.wake_at = Some(plan.wake_at.map_or(due, |w| w.min(due)));
+                        }
+                        plan.blocked.push(blocked);
+                        continue;
+                    }
+                }
+            } else {
+                Desired::Run
+            };
         plan.assignments.insert(
             id.clone(),
             assignment(state, stack_name, service, id, instance, desired),

@@ -32,7 +32,7 @@ fn ready(id: &InstanceId) -> Vec<EventKind> {
         },
         EventKind::InstanceStarted {
             instance: id.clone(),
-            pid: 7,
+            pid: Some(7),
             container: None,
         },
         EventKind::InstanceReady {
@@ -115,10 +115,17 @@ fn a_drain_creates_a_surge_slot_and_evicts_one_instance_per_ready_surge_instance
     assert!(evicted(&reconcile(&state, t(100)).events).is_empty());
     fold(&mut state, ready(&id("s/web-3")));
     let plan = reconcile(&state, t(100));
-    assert_eq!(evicted(&plan.events), vec!["s/web-0"], "one per ready surge");
+    assert_eq!(
+        evicted(&plan.events),
+        vec!["s/web-0"],
+        "one per ready surge"
+    );
     fold(&mut state, plan.events);
     let plan = reconcile(&state, t(100));
-    assert!(evicted(&plan.events).is_empty(), "web-1 waits for web-0's move");
+    assert!(
+        evicted(&plan.events).is_empty(),
+        "web-1 waits for web-0's move"
+    );
     assert!(
         matches!(plan.assignments[&id("s/web-0")].desired, Desired::Stop { ref reason } if reason.contains("moving off node n1")),
         "{:?}",
@@ -147,7 +154,8 @@ fn a_no_execute_taint_evicts_what_does_not_tolerate_it_and_a_stopped_instance_at
     let plan = reconcile(&state, t(100));
     assert_eq!(evicted(&plan.events), vec!["s/web-1"], "{:?}", plan.events);
     // Tolerated: nothing moves.
-    let mut state = world("    command: x\n    replicas: 3\n    placement: {tolerations: [maint]}\n");
+    let mut state =
+        world("    command: x\n    replicas: 3\n    placement: {tolerations: [maint]}\n");
     fold(
         &mut state,
         vec![EventKind::NodeTainted {
@@ -160,7 +168,8 @@ fn a_no_execute_taint_evicts_what_does_not_tolerate_it_and_a_stopped_instance_at
 
 #[test]
 fn a_service_that_cannot_surge_moves_one_instance_at_a_time() {
-    let mut state = world("    command: x\n    replicas: 3\n    ports: ['8080:8080']\n    proxy: false\n");
+    let mut state =
+        world("    command: x\n    replicas: 3\n    ports: ['8080:8080']\n    proxy: false\n");
     fold(
         &mut state,
         vec![EventKind::NodeDrainRequested { node: "n1".into() }],

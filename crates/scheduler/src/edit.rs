@@ -134,7 +134,10 @@ mod tests {
             ("orco.anchor/web.db=true", "set by orco itself"),
         ] {
             let e = edit_labels(&before, &edits(&["zone=a", edit])).unwrap_err();
-            assert!(e.contains(&format!("{edit:?}")) && e.contains(says), "{edit}: {e}");
+            assert!(
+                e.contains(&format!("{edit:?}")) && e.contains(says),
+                "{edit}: {e}"
+            );
         }
     }
 

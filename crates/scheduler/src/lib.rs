@@ -23,11 +23,11 @@ mod schedule;
 mod view;
 mod why;
 
+pub use edit::{edit_labels, edit_taints};
 pub use model::{
     Effect, Node, NodeStatus, Pending, Placed, Placement, Resources, Snapshot, Spread, SpreadBy,
     Strategy, Taint, Toleration, Workload, WorkloadRef,
 };
-pub use edit::{edit_labels, edit_taints};
 pub use quantity::{format_cpu, format_memory};
 pub use repair::{Violation, ViolationReason, anchor_labels, violations};
 pub use schedule::{Decision, schedule};

@@ -35,7 +35,7 @@ fn ready(id: &InstanceId) -> Vec<EventKind> {
         },
         EventKind::InstanceStarted {
             instance: id.clone(),
-            pid: 7,
+            pid: Some(7),
             container: None,
         },
         EventKind::InstanceReady {
@@ -87,7 +87,10 @@ fn an_evicted_instance_is_unplaced_once_stopped_and_its_move_ends_when_ready_els
         ],
     );
     let i = &state.instances[&id];
-    assert_eq!((i.node.as_deref(), i.phase, i.pid), (None, Phase::Pending, None));
+    assert_eq!(
+        (i.node.as_deref(), i.phase, i.pid),
+        (None, Phase::Pending, None)
+    );
     assert!(i.waiting_since.is_some(), "its next start is gated again");
     assert!(i.reason.as_deref().unwrap().contains("moving off node n1"));
     assert!(i.evicted.is_some(), "the move is not over");
@@ -144,7 +147,10 @@ fn labels_and_taints_set_by_hand_outlive_a_rejoin_and_an_uncordon_ends_a_drain()
         ],
     );
     let n = &state.nodes["n1"];
-    assert_eq!(n.labels["zone"], "b", "labels not set by hand follow the agent");
+    assert_eq!(
+        n.labels["zone"], "b",
+        "labels not set by hand follow the agent"
+    );
     assert_eq!(n.taints, vec!["maint=now:NoExecute".to_string()]);
     assert_eq!(n.no_execute().collect::<Vec<_>>(), vec![("maint", "now")]);
     assert!(n.must_leave(&[]).unwrap().contains("maint=now:NoExecute"));
@@ -164,7 +170,10 @@ fn labels_and_taints_set_by_hand_outlive_a_rejoin_and_an_uncordon_ends_a_drain()
     assert_eq!(n.labels.len(), 1);
     assert_eq!(n.labels["disk"], "ssd");
     assert!(n.cordoned && n.draining);
-    assert_eq!(n.must_leave(&["maint".parse().unwrap()]).as_deref(), Some("its node is drained"));
+    assert_eq!(
+        n.must_leave(&["maint".parse().unwrap()]).as_deref(),
+        Some("its node is drained")
+    );
     fold(
         &mut state,
         vec![EventKind::NodeCordoned {

@@ -126,8 +126,16 @@ async fn label(args: &NodeEditArgs) -> Result<u8, Failure> {
     let client = remote::client(&args.connect)?;
     let done = client.label_node(&args.name, &args.edits).await?;
     let node = client.node(&args.name).await?;
-    let labels: Vec<String> = node.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    let word = if done.events == 0 { "unchanged" } else { "labeled" };
+    let labels: Vec<String> = node
+        .labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    let word = if done.events == 0 {
+        "unchanged"
+    } else {
+        "labeled"
+    };
     println!("node {} {word}: {}", args.name, or_none(&labels));
     Ok(exit::OK)
 }
@@ -136,7 +144,11 @@ async fn taint(args: &NodeEditArgs) -> Result<u8, Failure> {
     let client = remote::client(&args.connect)?;
     let done = client.taint_node(&args.name, &args.edits).await?;
     let node = client.node(&args.name).await?;
-    let word = if done.events == 0 { "unchanged" } else { "tainted" };
+    let word = if done.events == 0 {
+        "unchanged"
+    } else {
+        "tainted"
+    };
     println!("node {} {word}: {}", args.name, or_none(&node.taints));
     Ok(exit::OK)
 }
