@@ -7,8 +7,9 @@ cd "$(dirname "$0")/.."
 # Debian packages the tests use: graphviz renders `orco graph --dot`; tmux drives the TUI;
 # s6 supervises the daemon in the crash test; docker.io runs the docker runtime's tests, with
 # busybox-static for the test image and docker-registry for the pull test; a job task in the
-# tests reports progress with curl through ORCO_HOST.
-packages=(graphviz tmux s6 docker.io busybox-static docker-registry curl)
+# tests reports progress with curl through ORCO_HOST; iproute2 and iptables build the network
+# namespaces of the multi-node tests (crates/orco/tests/netns.rs, which need root).
+packages=(graphviz tmux s6 docker.io busybox-static docker-registry curl iproute2 iptables)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -2,6 +2,8 @@
 //! guard on drop), so that a failing test leaves no process behind.
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
+pub mod netns;
+
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
