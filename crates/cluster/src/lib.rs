@@ -48,6 +48,10 @@ pub enum ClusterError {
     /// A message of the interface that could not be read.
     #[error(transparent)]
     Interface(#[from] orco_interface::InterfaceError),
+    /// No renewal was granted within the lease: the node fenced its instances and opens
+    /// a new stream.
+    #[error("the lease ended without a renewal: the instances were fenced")]
+    LeaseEnded,
     /// The peer may not do this.
     #[error("refused: {0}")]
     Refused(String),

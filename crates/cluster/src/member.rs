@@ -238,6 +238,12 @@ impl<R: Runtime + 'static> Member<R> {
                 _ = check.tick() => {
                     if self.deadline.passed(boot_ms()) {
                         self.fence().await;
+                        // A whole lease without a grant: the stream may be half-open (a
+                        // partition leaves TCP silent for minutes), and the server's set
+                        // still holds the instances just fenced. A new stream brings the
+                        // full set again, so that they run once more if the node was not
+                        // declared lost meanwhile.
+                        return Err(ClusterError::LeaseEnded);
                     }
                 }
             }

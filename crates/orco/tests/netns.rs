@@ -195,6 +195,11 @@ impl Cluster {
 
     /// A server in its namespace, and three agents joined with one reusable token.
     fn start(agents: &[&str]) -> Cluster {
+        Cluster::start_with(agents, &[])
+    }
+
+    /// [`Cluster::start`] with more flags for `orco server`.
+    fn start_with(agents: &[&str], flags: &[&str]) -> Cluster {
         let mut net = Net::new();
         let server = net.host("srv");
         let mut hosts = BTreeMap::new();
@@ -207,7 +212,7 @@ impl Cluster {
             net,
             dir: tempfile::tempdir().unwrap(),
         };
-        c.start_server();
+        c.start_server(flags);
         let token = c.ok(&["cluster", "token", "create", "--reusable"]);
         let path = c.path("join-token");
         std::fs::write(&path, token.trim()).unwrap();
@@ -219,7 +224,7 @@ impl Cluster {
         c
     }
 
-    fn start_server(&mut self) {
+    fn start_server(&mut self, extra: &[&str]) {
         let token = self.path("api-token");
         std::fs::write(&token, "api-secret-for-tests").unwrap();
         std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
@@ -233,6 +238,7 @@ impl Cluster {
             .arg(self.path("server.sock"))
             .args(["--listen", &listen, "--token-file"])
             .arg(&token)
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(self.log("server"))
             .stderr(self.log("server"))
@@ -520,6 +526,32 @@ fn a_frozen_agent_s_slots_are_fenced_and_run_elsewhere_then_it_thaws_into_nothin
     kill(agent, Signal::SIGCONT).unwrap();
     c.wait_nodes(&["n1"], "ready");
     std::thread::sleep(Duration::from_secs(3));
+    c.wait_slots_live(&sampler, "fleet", &slots("web", 6), &[]);
+    c.assert_no_duplicates(&sampler);
+}
+
+#[test]
+fn a_node_cut_off_past_its_lease_but_within_the_grace_runs_its_slots_again_once_healed() {
+    // A long grace: the node is unreachable, never lost, while it is cut off.
+    let c = Cluster::start_with(&NODES, &["--grace", "60s"]);
+    let sampler = c.sampler();
+    c.apply("fleet.yaml", FLEET);
+    c.wait_for("the fleet on every node", Duration::from_secs(60), |c| {
+        let ready = c.ready();
+        ready.len() == 6 && NODES.iter().all(|n| ready.values().any(|v| v == n))
+    });
+    let n1 = c.host("n1").ns.clone();
+    c.net.partition(c.host("n1"));
+    // Past its lease, the node fences its slots by itself.
+    c.wait_for("n1's slots fenced", Duration::from_secs(60), |c| {
+        c.live_on(&sampler, "fleet")
+            .values()
+            .all(|ns| !ns.contains(&n1))
+    });
+    assert_eq!(c.nodes()["n1"]["status"], "unreachable");
+    c.net.heal(c.host("n1"));
+    c.wait_nodes(&["n1"], "ready");
+    // Every slot runs again: the server knows that the fenced ones stopped.
     c.wait_slots_live(&sampler, "fleet", &slots("web", 6), &[]);
     c.assert_no_duplicates(&sampler);
 }
