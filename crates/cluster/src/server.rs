@@ -221,6 +221,15 @@ impl Streams {
                     if changed.is_err() {
                         return Ok(());
                     }
+                    // Declared lost or removed while this stream stayed open (a frozen or
+                    // cut-off agent sends nothing that would end it): end it now rather than
+                    // hold a half-open stream; the node comes back through a new one.
+                    let status = self.handle.state().nodes.get(node).map(|n| n.status);
+                    if matches!(status, Some(NodeStatus::Lost | NodeStatus::Left)) {
+                        return Err(ClusterError::Refused(format!(
+                            "node {node} was declared lost: its stream ends"
+                        )));
+                    }
                 }
                 up = reader.next::<Up>() => match up? {
                     None => return Ok(()),

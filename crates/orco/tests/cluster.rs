@@ -439,6 +439,23 @@ fn a_crashed_node_s_instances_are_ready_on_another_node_and_never_run_twice() {
     assert!(history.contains("node_lost"), "the loss is on record");
 }
 
+/// Established TCP connections whose local port is `port` (the server's side of node
+/// streams on loopback).
+fn established_server_sides(port: u16) -> usize {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+    let local = format!(":{port:04X}");
+    table
+        .lines()
+        .skip(1)
+        .filter(|line| {
+            let mut fields = line.split_whitespace().skip(1);
+            let local_address = fields.next().unwrap_or("");
+            let state = fields.nth(1).unwrap_or("");
+            local_address.ends_with(&local) && state == "01"
+        })
+        .count()
+}
+
 #[test]
 fn a_frozen_agent_s_keeper_kills_its_instances_before_they_run_elsewhere() {
     let c = two_nodes_running_the_fleet();
@@ -482,6 +499,12 @@ fn a_frozen_agent_s_keeper_kills_its_instances_before_they_run_elsewhere() {
     for (slot, pid) in &old {
         assert!(!alive(*pid), "{slot}'s old process {pid} was fenced");
     }
+    // The server ends the lost node's stream itself: no half-open stream is kept for it.
+    c.wait_for(
+        "the lost node's stream closed by the server",
+        Duration::from_secs(15),
+        |c| established_server_sides(c.port) == 1,
+    );
     // The agent comes back: it holds nothing it no longer owns, and the slots stay single.
     kill(Pid::from_raw(agent), Signal::SIGCONT).unwrap();
     c.wait_nodes_ready(&["n1", "n2"]);
