@@ -320,6 +320,11 @@ fn agents_join_with_a_token_and_the_instances_spread_over_the_nodes() {
             "{pid} has {wanted}"
         );
     }
+    // `orco ps` shows NODE once instances run on more than one node.
+    let table = c.ok(&["ps"]);
+    let header = table.lines().find(|l| l.contains("INSTANCE")).unwrap_or("");
+    assert!(header.contains("NODE"), "{table}");
+    assert!(table.contains("n1") && table.contains("n2"), "{table}");
     let tokens = c.ok(&["cluster", "token", "list", "-o", "json"]);
     assert!(
         tokens.contains("\"n1\"") && tokens.contains("\"n2\""),

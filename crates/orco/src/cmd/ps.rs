@@ -54,6 +54,16 @@ fn print_stack(args: &StatusArgs, stack: &str, list: &InstanceList) {
     if ports {
         header.push("PORTS");
     }
+    // NODE where the instances run on more than one node (a cluster); always when wide.
+    let nodes: std::collections::BTreeSet<&str> = list
+        .items
+        .iter()
+        .filter_map(|i| i.node.as_deref())
+        .collect();
+    let node = !wide && nodes.len() > 1;
+    if node {
+        header.push("NODE");
+    }
     if wide {
         header.extend(["NODE", "LAST EXIT", "CONTAINER"]);
     }
@@ -70,6 +80,9 @@ fn print_stack(args: &StatusArgs, stack: &str, list: &InstanceList) {
         ];
         if ports {
             row.push(Cell::new(i.ports.join(", ")));
+        }
+        if node {
+            row.push(Cell::new(i.node.as_deref().unwrap_or("-")));
         }
         if wide {
             row.extend([
