@@ -1,7 +1,7 @@
 //! `BearerToken`: `orcot1.<id>.<secret>`, an API token as its holder sends it
 //! (`Authorization: Bearer …`). The id (10 lowercase letters and digits) finds the token's
 //! record without its secret; the secret (32 letters and digits, from the OS's random source)
-//! proves the holder. The daemon keeps only [`hash_secret`](crate::hash_secret) of the secret
+//! proves the holder. The daemon keeps only [`hash_secret`] of the secret
 //! and checks with [`secret_matches`](crate::secret_matches), in constant time. Not a join
 //! token: that one names a cluster's CA and lets a node join; this one lets a person or a
 //! script use the API with a role.
