@@ -287,7 +287,10 @@ fn status_at_a_past_revision_shows_the_past_and_history_lists_the_transitions() 
     let history = ok(&daemon.orco(&["history", "db"], dir.path()));
     let lines: Vec<_> = history.lines().collect();
     assert_eq!(lines.len(), 3, "{history}");
-    assert!(lines[0].contains("stack demo applied (2 services, 0 jobs)"), "{history}");
+    assert!(
+        lines[0].contains("stack demo applied (2 services, 0 jobs)"),
+        "{history}"
+    );
     assert!(lines[1].contains("demo/db stop requested"), "{history}");
     assert!(lines[2].contains("demo/db start requested"), "{history}");
     let stack_history = ok(&daemon.orco(&["history", "demo"], dir.path()));
