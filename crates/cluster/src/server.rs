@@ -279,7 +279,7 @@ const LOG_CHUNKS_QUEUED: usize = 64;
 
 /// A log request for a node's stream, and where its answer goes.
 #[derive(Debug)]
-pub struct LogCall {
+struct LogCall {
     request: LogRequest,
     reply: mpsc::Sender<LogChunk>,
 }

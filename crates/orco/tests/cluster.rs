@@ -71,11 +71,7 @@ impl Cluster {
     }
 
     fn log(&self, name: &str) -> std::fs::File {
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.path(&format!("{name}.log")))
-            .unwrap()
+        common::append_log(&self.path(&format!("{name}.log")))
     }
 
     fn logs(&self) -> String {
@@ -91,28 +87,23 @@ impl Cluster {
 
     /// `orco ARGS` against the server's socket.
     fn orco(&self, args: &[&str]) -> std::process::Output {
-        Command::new(ORCO)
-            .args(args)
-            .env(
-                "ORCO_HOST",
-                format!("unix://{}", self.path("server.sock").display()),
-            )
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
+        common::orco_on(&self.path("server.sock"), args)
     }
 
     fn ok(&self, args: &[&str]) -> String {
-        let out = self.orco(args);
-        assert!(
-            out.status.success(),
-            "orco {args:?} failed:\n{}\n{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr),
-            self.logs()
-        );
-        String::from_utf8(out.stdout).unwrap()
+        common::ok_on(&self.path("server.sock"), args, || self.logs())
+    }
+
+    /// A server and an agent for each of `nodes`, joined with one reusable token, all ready.
+    fn with_nodes(nodes: &[&str]) -> Cluster {
+        let mut c = Cluster::new();
+        c.start_server(&[]);
+        let token = c.token_file("join-token", &["--reusable"]);
+        for node in nodes {
+            c.start_agent(node, &token);
+        }
+        c.wait_nodes_ready(nodes);
+        c
     }
 
     fn start_server(&mut self, extra: &[&str]) {
@@ -196,20 +187,12 @@ impl Cluster {
 
     /// `orco node list -o json` items by name.
     fn nodes(&self) -> BTreeMap<String, serde_json::Value> {
-        let v: serde_json::Value =
-            serde_json::from_str(&self.ok(&["node", "list", "-o", "json"])).unwrap();
-        v["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|n| (n["name"].as_str().unwrap().to_string(), n.clone()))
-            .collect()
+        common::items_by_name(&self.ok(&["node", "list", "-o", "json"]))
     }
 
     /// `orco ps -o json` items.
     fn instances(&self) -> Vec<serde_json::Value> {
-        let v: serde_json::Value = serde_json::from_str(&self.ok(&["ps", "-o", "json"])).unwrap();
-        v["items"].as_array().cloned().unwrap_or_default()
+        common::items(&self.ok(&["ps", "-o", "json"]))
     }
 
     fn wait_for(&self, what: &str, limit: Duration, mut done: impl FnMut(&Cluster) -> bool) {
@@ -226,6 +209,33 @@ impl Cluster {
             self.instances(),
             self.logs()
         );
+    }
+
+    /// Stops the server with `signal`, starts another on the same data and waits until every
+    /// agent is back.
+    fn restart_server(&mut self, signal: Signal) {
+        let mut server = self.server.take().unwrap();
+        kill(Pid::from_raw(i32::try_from(server.id()).unwrap()), signal).unwrap();
+        server.wait().unwrap();
+        self.start_server(&[]);
+        let names: Vec<String> = self.agents.keys().cloned().collect();
+        self.wait_nodes_ready(&names.iter().map(String::as_str).collect::<Vec<_>>());
+    }
+
+    /// Stops `node`'s agent with SIGTERM (its instances run on), starts it again with the
+    /// join token and waits until every node is ready.
+    fn restart_agent(&mut self, node: &str) {
+        let mut agent = self.agents.get_mut(node).and_then(Option::take).unwrap();
+        kill(
+            Pid::from_raw(i32::try_from(agent.id()).unwrap()),
+            Signal::SIGTERM,
+        )
+        .unwrap();
+        agent.wait().unwrap();
+        let token = self.path("join-token");
+        self.start_agent(node, &token);
+        let names: Vec<String> = self.agents.keys().cloned().collect();
+        self.wait_nodes_ready(&names.iter().map(String::as_str).collect::<Vec<_>>());
     }
 
     fn wait_nodes_ready(&self, names: &[&str]) {
@@ -282,12 +292,7 @@ fn running(c: &Cluster) -> Vec<(String, String, i32)> {
 const STACK: &str = "version: 0.1\nstack: {name: fleet}\nservices:\n  web:\n    command: [sleep, '3600']\n    replicas: 4\n";
 
 fn two_nodes_running_the_fleet() -> Cluster {
-    let mut c = Cluster::new();
-    c.start_server(&[]);
-    let token = c.token_file("join-token", &["--reusable"]);
-    c.start_agent("n1", &token);
-    c.start_agent("n2", &token);
-    c.wait_nodes_ready(&["n1", "n2"]);
+    let c = Cluster::with_nodes(&["n1", "n2"]);
     c.apply("fleet.yaml", STACK);
     c.wait_for(
         "4 instances running on both nodes",
@@ -377,28 +382,13 @@ fn a_server_and_an_agent_restarted_twice_leave_every_instance_where_it_was() {
     let before = placement(&c);
     for round in 0..2 {
         // The server: SIGTERM, then SIGKILL, each followed by a new server on the same data.
-        let mut server = c.server.take().unwrap();
-        let pid = Pid::from_raw(i32::try_from(server.id()).unwrap());
-        let signal = if round == 0 {
+        c.restart_server(if round == 0 {
             Signal::SIGTERM
         } else {
             Signal::SIGKILL
-        };
-        kill(pid, signal).unwrap();
-        server.wait().unwrap();
-        c.start_server(&[]);
-        c.wait_nodes_ready(&["n1", "n2"]);
+        });
         // An agent: SIGTERM and back, within its lease.
-        let mut agent = c.agents.get_mut("n1").and_then(Option::take).unwrap();
-        kill(
-            Pid::from_raw(i32::try_from(agent.id()).unwrap()),
-            Signal::SIGTERM,
-        )
-        .unwrap();
-        agent.wait().unwrap();
-        let token = c.path("join-token");
-        c.start_agent("n1", &token);
-        c.wait_nodes_ready(&["n1", "n2"]);
+        c.restart_agent("n1");
         std::thread::sleep(Duration::from_secs(1));
         assert_eq!(placement(&c), before, "round {round}\n{}", c.logs());
     }
@@ -609,12 +599,7 @@ fn a_wrong_revoked_or_loose_token_and_a_foreign_ca_are_refused_with_a_reason() {
 
 #[test]
 fn logs_of_instances_on_every_node_are_read_and_followed_through_the_server() {
-    let mut c = Cluster::new();
-    c.start_server(&[]);
-    let token = c.token_file("join-token", &["--reusable"]);
-    c.start_agent("n1", &token);
-    c.start_agent("n2", &token);
-    c.wait_nodes_ready(&["n1", "n2"]);
+    let c = Cluster::with_nodes(&["n1", "n2"]);
     c.apply(
         "talk.yaml",
         "version: 0.1\nstack: {name: talk}\nservices:\n  talk:\n    command: [sh, -c, 'i=0; while true; do i=$((i+1)); echo \"line $i from $ORCO_NODE\"; sleep 0.1; done']\n    replicas: 2\n",
@@ -718,13 +703,7 @@ fn a_dependent_on_one_node_waits_for_its_target_s_readiness_on_another() {
 }
 
 fn three_nodes_running_the_fleet() -> Cluster {
-    let mut c = Cluster::new();
-    c.start_server(&[]);
-    let token = c.token_file("join-token", &["--reusable"]);
-    for node in ["n1", "n2", "n3"] {
-        c.start_agent(node, &token);
-    }
-    c.wait_nodes_ready(&["n1", "n2", "n3"]);
+    let c = Cluster::with_nodes(&["n1", "n2", "n3"]);
     c.apply("fleet.yaml", STACK);
     c.wait_for(
         "4 instances running, some on n1",
@@ -777,6 +756,29 @@ impl SlotWatch {
         }
         run
     }
+
+    /// Looks until `done` holds for what runs (and the cluster), within `limit`.
+    fn until(
+        &mut self,
+        c: &Cluster,
+        what: &str,
+        limit: Duration,
+        mut done: impl FnMut(&[(String, String, i32)], &Cluster) -> bool,
+    ) {
+        let deadline = Instant::now() + limit;
+        loop {
+            let run = self.look(c);
+            if done(&run, c) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what}: not within {limit:?}: {run:?}\n{}",
+                c.logs()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
 }
 
 #[test]
@@ -789,16 +791,8 @@ fn a_drained_node_s_instances_are_ready_elsewhere_before_they_stop_and_never_run
         .collect();
     let mut watch = SlotWatch::default();
     watch.look(&c);
-    let host = format!("unix://{}", c.path("server.sock").display());
-    let drain = std::thread::spawn(move || {
-        Command::new(ORCO)
-            .args(["node", "drain", "n1"])
-            .env("ORCO_HOST", host)
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
-    });
+    let socket = c.path("server.sock");
+    let drain = std::thread::spawn(move || common::orco_on(&socket, &["node", "drain", "n1"]));
     let mut fewest_ready = usize::MAX;
     while !drain.is_finished() {
         watch.look(&c);
@@ -852,11 +846,7 @@ fn a_drained_node_s_instances_are_ready_elsewhere_before_they_stop_and_never_run
 
 #[test]
 fn a_drain_with_nowhere_to_go_says_why_and_changes_nothing() {
-    let mut c = Cluster::new();
-    c.start_server(&[]);
-    let token = c.token_file("join-token", &["--reusable"]);
-    c.start_agent("n1", &token);
-    c.wait_nodes_ready(&["n1"]);
+    let c = Cluster::with_nodes(&["n1"]);
     c.apply("fleet.yaml", STACK);
     c.wait_for("4 instances running", Duration::from_secs(30), |c| {
         running(c).len() == 4
@@ -922,12 +912,7 @@ fn a_drain_with_nowhere_to_go_says_why_and_changes_nothing() {
 
 #[test]
 fn labels_and_taints_are_kept_shown_and_a_no_execute_taint_moves_what_does_not_tolerate_it() {
-    let mut c = Cluster::new();
-    c.start_server(&[]);
-    let token = c.token_file("join-token", &["--reusable"]);
-    c.start_agent("n1", &token);
-    c.start_agent("n2", &token);
-    c.wait_nodes_ready(&["n1", "n2"]);
+    let mut c = Cluster::with_nodes(&["n1", "n2"]);
     let out = c.ok(&["node", "taint", "n1", "dedicated=db"]);
     assert!(out.contains("node n1 tainted: dedicated=db"), "{out}");
     let out = c.ok(&["node", "label", "n2", "disk=ssd", "zone=b"]);
@@ -945,15 +930,7 @@ fn labels_and_taints_are_kept_shown_and_a_no_execute_taint_moves_what_does_not_t
     let run = running(&c);
     assert!(run.iter().all(|(_, n, _)| n == "n2"), "{run:?}");
     // The taints survive an agent's restart with its own (empty) flags.
-    let mut agent = c.agents.get_mut("n1").and_then(Option::take).unwrap();
-    kill(
-        Pid::from_raw(i32::try_from(agent.id()).unwrap()),
-        Signal::SIGTERM,
-    )
-    .unwrap();
-    agent.wait().unwrap();
-    c.start_agent("n1", &token);
-    c.wait_nodes_ready(&["n1", "n2"]);
+    c.restart_agent("n1");
     assert_eq!(
         c.nodes()["n1"]["taints"],
         serde_json::json!(["dedicated=db"])
@@ -968,23 +945,13 @@ fn labels_and_taints_are_kept_shown_and_a_no_execute_taint_moves_what_does_not_t
         out.contains("node n2 tainted: maint=now:NoExecute"),
         "{out}"
     );
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let run = watch.look(&c);
+    watch.until(&c, "web moved", Duration::from_secs(60), |run, c| {
         let web_on_n1 = run
             .iter()
             .filter(|(id, n, _)| id.contains("/web-") && n == "n1")
             .count();
-        if web_on_n1 == 4 && c.instances().len() == 6 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "web not moved: {run:?}\n{}",
-            c.logs()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+        web_on_n1 == 4 && c.instances().len() == 6
+    });
     let run = running(&c);
     let db: Vec<_> = run
         .iter()
@@ -1009,39 +976,13 @@ fn a_server_killed_during_a_drain_finishes_it_with_every_slot_once() {
     watch.look(&c);
     let out = c.ok(&["node", "drain", "n1", "--force"]);
     assert!(out.contains("not waiting"), "{out}");
-    let mut server = c.server.take().unwrap();
-    kill(
-        Pid::from_raw(i32::try_from(server.id()).unwrap()),
-        Signal::SIGKILL,
-    )
-    .unwrap();
-    server.wait().unwrap();
-    c.start_server(&[]);
-    c.wait_nodes_ready(&["n1", "n2", "n3"]);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let run = watch.look(&c);
-        if run.len() == 4 && run.iter().all(|(_, n, _)| n != "n1") && c.instances().len() == 4 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "not drained: {run:?}\n{}",
-            c.logs()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    c.restart_server(Signal::SIGKILL);
+    watch.until(&c, "drained", Duration::from_secs(60), |run, c| {
+        run.len() == 4 && run.iter().all(|(_, n, _)| n != "n1") && c.instances().len() == 4
+    });
     // And once more, after it is done: nothing moves back, nothing doubles.
     let before = placement(&c);
-    let mut server = c.server.take().unwrap();
-    kill(
-        Pid::from_raw(i32::try_from(server.id()).unwrap()),
-        Signal::SIGTERM,
-    )
-    .unwrap();
-    server.wait().unwrap();
-    c.start_server(&[]);
-    c.wait_nodes_ready(&["n1", "n2", "n3"]);
+    c.restart_server(Signal::SIGTERM);
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(placement(&c), before);
     watch.look(&c);

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -143,11 +143,7 @@ impl Cluster {
     }
 
     fn log(&self, name: &str) -> std::fs::File {
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.path(&format!("{name}.log")))
-            .unwrap()
+        common::append_log(&self.path(&format!("{name}.log")))
     }
 
     fn logs(&self) -> String {
@@ -169,28 +165,11 @@ impl Cluster {
     /// `orco ARGS` against the server's socket (a unix socket: reachable from any
     /// namespace).
     fn orco(&self, args: &[&str]) -> std::process::Output {
-        Command::new(ORCO)
-            .args(args)
-            .env(
-                "ORCO_HOST",
-                format!("unix://{}", self.path("server.sock").display()),
-            )
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
+        common::orco_on(&self.path("server.sock"), args)
     }
 
     fn ok(&self, args: &[&str]) -> String {
-        let out = self.orco(args);
-        assert!(
-            out.status.success(),
-            "orco {args:?} failed:\n{}\n{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr),
-            self.logs()
-        );
-        String::from_utf8(out.stdout).unwrap()
+        common::ok_on(&self.path("server.sock"), args, || self.logs())
     }
 
     /// A server in its namespace, and three agents joined with one reusable token.
@@ -295,20 +274,12 @@ impl Cluster {
 
     /// `orco node list -o json` items by name.
     fn nodes(&self) -> BTreeMap<String, serde_json::Value> {
-        let v: serde_json::Value =
-            serde_json::from_str(&self.ok(&["node", "list", "-o", "json"])).unwrap();
-        v["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|n| (n["name"].as_str().unwrap().to_string(), n.clone()))
-            .collect()
+        common::items_by_name(&self.ok(&["node", "list", "-o", "json"]))
     }
 
     /// `orco ps -o json` items.
     fn instances(&self) -> Vec<serde_json::Value> {
-        let v: serde_json::Value = serde_json::from_str(&self.ok(&["ps", "-o", "json"])).unwrap();
-        v["items"].as_array().cloned().unwrap_or_default()
+        common::items(&self.ok(&["ps", "-o", "json"]))
     }
 
     /// Ready instances by slot name (`web-0`) with their node, per the server.

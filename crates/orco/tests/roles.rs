@@ -7,30 +7,17 @@
 
 mod common;
 
-use common::free_port;
+use common::ORCO;
+use common::tls::{TOKEN, TlsDaemon, describe, stderr};
 
-use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::Duration;
 
-const ORCO: &str = env!("CARGO_BIN_EXE_orco");
-const TOKEN_FILE_TOKEN: &str = "0123456789abcdef0123456789abcdef";
-
-/// A daemon (no engine) with a TLS listener, in a temp dir; killed on drop.
-struct Daemon {
-    child: Child,
-    dir: tempfile::TempDir,
-    addr: String,
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+/// The daemon of these tests; its `--token-file` token is an admin token named
+/// `token-file`.
+type Daemon = TlsDaemon;
+const TOKEN_FILE_TOKEN: &str = TOKEN;
 
 /// What curl got: the status and the body.
 #[derive(Debug)]
@@ -52,79 +39,7 @@ impl Answer {
     }
 }
 
-impl Daemon {
-    fn start() -> Daemon {
-        Daemon::start_in(tempfile::tempdir().unwrap())
-    }
-
-    /// Kills the daemon with SIGKILL and starts another on the same data dir.
-    fn restart(mut self) -> Daemon {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let dir = tempfile::tempdir().unwrap();
-        let old = std::mem::replace(&mut self.dir, dir);
-        drop(self);
-        Daemon::start_in(old)
-    }
-
-    fn start_in(dir: tempfile::TempDir) -> Daemon {
-        let token = dir.path().join("token");
-        std::fs::write(&token, format!("{TOKEN_FILE_TOKEN}\n")).unwrap();
-        std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
-        let addr = format!("127.0.0.1:{}", free_port());
-        let log = std::fs::File::create(dir.path().join("daemon.log")).unwrap();
-        let child = Command::new(ORCO)
-            .args(["daemon", "--no-engine", "--listen", &addr])
-            .arg("--token-file")
-            .arg(&token)
-            .arg("--data-dir")
-            .arg(dir.path().join("data"))
-            .arg("--socket")
-            .arg(dir.path().join("orco.sock"))
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .process_group(0)
-            .spawn()
-            .unwrap();
-        let mut daemon = Daemon { child, dir, addr };
-        for _ in 0..400 {
-            let log =
-                std::fs::read_to_string(daemon.dir.path().join("daemon.log")).unwrap_or_default();
-            if log.contains("CA pin") && std::net::TcpStream::connect(&daemon.addr).is_ok() {
-                return daemon;
-            }
-            if let Some(status) = daemon.child.try_wait().unwrap() {
-                panic!("the daemon exited with {status}: {log}");
-            }
-            std::thread::sleep(Duration::from_millis(25));
-        }
-        panic!("the daemon did not start");
-    }
-
-    fn ca_file(&self) -> PathBuf {
-        self.dir.path().join("data/pki/ca.crt")
-    }
-
-    fn socket(&self) -> PathBuf {
-        self.dir.path().join("orco.sock")
-    }
-
-    /// `orco ARGS` on the unix socket.
-    fn local(&self, args: &[&str]) -> Output {
-        Command::new(ORCO)
-            .args(args)
-            .env("ORCO_HOST", format!("unix://{}", self.socket().display()))
-            .env_remove("ORCO_TOKEN")
-            .env_remove("ORCO_CA")
-            .env_remove("ORCO_CA_PIN")
-            .env("NO_COLOR", "1")
-            .current_dir(self.dir.path())
-            .output()
-            .unwrap()
-    }
-
+impl TlsDaemon {
     /// `orco ARGS` over HTTPS with `token` in ORCO_TOKEN (none when empty).
     fn remote(&self, token: &str, args: &[&str]) -> Output {
         let mut command = Command::new(ORCO);
@@ -209,19 +124,6 @@ impl Daemon {
         let out = self.local(&["apply", "-d", "-f", file.to_str().unwrap()]);
         assert!(out.status.success(), "{}", describe(&out));
     }
-}
-
-fn describe(out: &Output) -> String {
-    format!(
-        "{}\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// One request of a route class, and the role it needs.

@@ -6,119 +6,18 @@
 
 mod common;
 
-use common::free_port;
+use common::ORCO;
+use common::tls::{TOKEN, TlsDaemon, describe, stderr};
 
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::Duration;
 
-const ORCO: &str = env!("CARGO_BIN_EXE_orco");
-const TOKEN: &str = "0123456789abcdef0123456789abcdef";
+/// The daemon of these tests.
+type Daemon = TlsDaemon;
 
-/// A daemon (no engine) with a TLS listener, in a temp dir; killed on drop.
-struct Daemon {
-    child: Child,
-    dir: tempfile::TempDir,
-    addr: String,
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Daemon {
-    fn start() -> Daemon {
-        let dir = tempfile::tempdir().unwrap();
-        Daemon::start_in(dir)
-    }
-
-    fn start_in(dir: tempfile::TempDir) -> Daemon {
-        let token = dir.path().join("token");
-        std::fs::write(&token, format!("{TOKEN}\n")).unwrap();
-        std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
-        let addr = format!("127.0.0.1:{}", free_port());
-        let log = std::fs::File::create(dir.path().join("daemon.log")).unwrap();
-        let child = Command::new(ORCO)
-            .args(["daemon", "--no-engine", "--listen", &addr])
-            .arg("--token-file")
-            .arg(&token)
-            .arg("--data-dir")
-            .arg(dir.path().join("data"))
-            .arg("--socket")
-            .arg(dir.path().join("orco.sock"))
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .process_group(0)
-            .spawn()
-            .unwrap();
-        let mut daemon = Daemon { child, dir, addr };
-        for _ in 0..400 {
-            if daemon.log().contains("CA pin") && std::net::TcpStream::connect(&daemon.addr).is_ok()
-            {
-                return daemon;
-            }
-            if let Some(status) = daemon.child.try_wait().unwrap() {
-                panic!("the daemon exited with {status}: {}", daemon.log());
-            }
-            std::thread::sleep(Duration::from_millis(25));
-        }
-        panic!("the daemon did not start: {}", daemon.log());
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("daemon.log")).unwrap_or_default()
-    }
-
-    /// What the daemon printed after `prefix` on a line of its log.
-    fn printed(&self, prefix: &str) -> String {
-        let log = self.log();
-        let line = log
-            .lines()
-            .find_map(|l| l.strip_prefix(prefix))
-            .unwrap_or_else(|| panic!("no {prefix:?} in the daemon's log:\n{log}"));
-        line.split_whitespace().next().unwrap().to_string()
-    }
-
-    fn pin(&self) -> String {
-        self.printed("orco daemon: CA pin ")
-    }
-
-    fn ca_file(&self) -> PathBuf {
-        PathBuf::from(self.printed("orco daemon: CA file "))
-    }
-
-    fn host(&self) -> String {
-        format!("https://{}", self.addr)
-    }
-
-    fn token(&self) -> PathBuf {
-        self.dir.path().join("token")
-    }
-
-    /// `orco ARGS` against the unix socket.
-    fn local(&self, args: &[&str]) -> Output {
-        Command::new(ORCO)
-            .args(args)
-            .env(
-                "ORCO_HOST",
-                format!("unix://{}", self.dir.path().join("orco.sock").display()),
-            )
-            .env_remove("ORCO_CA")
-            .env_remove("ORCO_CA_PIN")
-            .env("NO_COLOR", "1")
-            .current_dir(self.dir.path())
-            .output()
-            .unwrap()
-    }
-
+impl TlsDaemon {
     /// `orco VERB --host https://ADDR --token-file T EXTRA...` with `env`.
     fn remote(&self, verb: &str, extra: &[&str], env: &[(&str, &str)]) -> Output {
         let mut command = Command::new(ORCO);
@@ -126,7 +25,7 @@ impl Daemon {
             .arg(verb)
             .args(["--host", &self.host()])
             .arg("--token-file")
-            .arg(self.token())
+            .arg(self.token_file())
             .args(extra)
             .env_remove("ORCO_HOST")
             .env_remove("ORCO_CA")
@@ -149,19 +48,6 @@ impl Daemon {
         let out = self.local(&["apply", "-f", file.to_str().unwrap()]);
         assert!(out.status.success(), "{}", describe(&out));
     }
-}
-
-fn describe(out: &Output) -> String {
-    format!(
-        "{}\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// A status table's cells without its AGE column (a duration that ticks between calls).
@@ -225,7 +111,7 @@ fn the_daemon_prints_its_ca_file_and_pin_and_status_works_over_https_with_either
             ca_file.to_str().unwrap(),
         ])
         .arg("--token-file")
-        .arg(daemon.token())
+        .arg(daemon.token_file())
         .arg("status")
         .env_remove("ORCO_HOST")
         .env_remove("ORCO_CA")
@@ -246,7 +132,7 @@ fn the_daemon_prints_its_ca_file_and_pin_and_status_works_over_https_with_either
             &format!("tcp://{}", daemon.addr),
         ])
         .arg("--token-file")
-        .arg(daemon.token())
+        .arg(daemon.token_file())
         .env("ORCO_CA_PIN", &pin)
         .env_remove("ORCO_CA")
         .output()
@@ -366,19 +252,9 @@ fn the_ca_and_its_pin_survive_a_restart_of_the_daemon() {
     let key = daemon.dir.path().join("data/pki/ca.key");
     let mode = std::fs::metadata(&key).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
-    let mut daemon = daemon;
-    let _ = nix_kill(&mut daemon.child);
-    let dir = std::mem::replace(&mut daemon.dir, tempfile::tempdir().unwrap());
-    drop(daemon);
-    let again = Daemon::start_in(dir);
+    let again = daemon.restart();
     assert_eq!(again.pin(), pin);
     again.apply_a_stack();
     let out = again.remote("status", &[], &[("ORCO_CA_PIN", &pin)]);
     assert!(out.status.success(), "{}", describe(&out));
-}
-
-/// Stops the daemon with SIGKILL and reaps it (the data dir's lock goes with it).
-fn nix_kill(child: &mut Child) -> std::io::Result<()> {
-    child.kill()?;
-    child.wait().map(|_| ())
 }

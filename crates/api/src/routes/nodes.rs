@@ -79,30 +79,38 @@ fn known_node<'s>(
 }
 
 /// Records what `change` makes of the cluster's node `name` (nothing when it answers
-/// `None`): 409 on a daemon that is no server, 404 for an unknown node.
+/// `None`; nothing either when it refuses): 409 on a daemon that is no server, 404 for an
+/// unknown node.
 async fn change_node(
     ctx: &ApiContext,
     name: &str,
-    change: impl FnOnce(&orco_state::Node) -> Option<EventKind>,
-) -> Result<Accepted, ApiError> {
+    change: impl FnOnce(&orco_state::State, &orco_state::Node) -> Result<Option<EventKind>, ApiError>,
+) -> Result<axum::Json<Accepted>, ApiError> {
     crate::routes::members::cluster(ctx)?;
-    ctx.write(|state| {
-        let node = known_node(state, name)?;
-        Ok(change(node)
-            .map(|kind| Event::new(Timestamp::now(), kind))
-            .into_iter()
-            .collect())
-    })
-    .await
+    let accepted = ctx
+        .write(|state| {
+            let node = known_node(state, name)?;
+            Ok(change(state, node)?
+                .map(|kind| Event::new(Timestamp::now(), kind))
+                .into_iter()
+                .collect())
+        })
+        .await?;
+    Ok(axum::Json(accepted))
 }
 
-fn cordon_to(name: &str, cordoned: bool) -> impl FnOnce(&orco_state::Node) -> Option<EventKind> {
+fn cordon_to(
+    name: &str,
+    cordoned: bool,
+) -> impl FnOnce(&orco_state::State, &orco_state::Node) -> Result<Option<EventKind>, ApiError> {
     let name = name.to_string();
-    move |node| {
-        (node.cordoned != cordoned).then_some(EventKind::NodeCordoned {
-            node: name,
-            cordoned,
-        })
+    move |_, node| {
+        Ok(
+            (node.cordoned != cordoned).then_some(EventKind::NodeCordoned {
+                node: name,
+                cordoned,
+            }),
+        )
     }
 }
 
@@ -114,9 +122,7 @@ pub async fn cordon(
     State(ctx): State<ApiContext>,
     ApiPath(name): ApiPath<String>,
 ) -> Result<axum::Json<Accepted>, ApiError> {
-    Ok(axum::Json(
-        change_node(&ctx, &name, cordon_to(&name, true)).await?,
-    ))
+    change_node(&ctx, &name, cordon_to(&name, true)).await
 }
 
 /// Uncordon a node: it takes new instances again.
@@ -127,9 +133,7 @@ pub async fn uncordon(
     State(ctx): State<ApiContext>,
     ApiPath(name): ApiPath<String>,
 ) -> Result<axum::Json<Accepted>, ApiError> {
-    Ok(axum::Json(
-        change_node(&ctx, &name, cordon_to(&name, false)).await?,
-    ))
+    change_node(&ctx, &name, cordon_to(&name, false)).await
 }
 
 /// Drain a node: it is cordoned and each of its instances moves to another node, a
@@ -142,34 +146,23 @@ pub async fn drain(
     State(ctx): State<ApiContext>,
     ApiPath(name): ApiPath<String>,
 ) -> Result<axum::Json<Accepted>, ApiError> {
-    crate::routes::members::cluster(&ctx)?;
-    let drained = ctx
-        .write(|state| {
-            let node = known_node(state, &name)?;
-            if node.status == orco_state::NodeStatus::Left {
-                return Err(ApiError::new(
-                    axum::http::StatusCode::CONFLICT,
-                    "node_left",
-                    format!("node `{name}` was removed: there is nothing to drain"),
-                ));
-            }
-            if node.draining {
-                return Ok(Vec::new());
-            }
-            if let Some(why) = orco_control::place::drain_refusal(state, &name) {
-                return Err(ApiError::new(
-                    axum::http::StatusCode::CONFLICT,
-                    "drain_nowhere_to_go",
-                    why,
-                ));
-            }
-            Ok(vec![Event::new(
-                Timestamp::now(),
-                EventKind::NodeDrainRequested { node: name.clone() },
-            )])
-        })
-        .await?;
-    Ok(axum::Json(drained))
+    change_node(&ctx, &name, |state, node| {
+        let conflict = |code, why| ApiError::new(axum::http::StatusCode::CONFLICT, code, why);
+        if node.status == orco_state::NodeStatus::Left {
+            return Err(conflict(
+                "node_left",
+                format!("node `{name}` was removed: there is nothing to drain"),
+            ));
+        }
+        if node.draining {
+            return Ok(None);
+        }
+        if let Some(why) = orco_control::place::drain_refusal(state, &name) {
+            return Err(conflict("drain_nowhere_to_go", why));
+        }
+        Ok(Some(EventKind::NodeDrainRequested { node: name.clone() }))
+    })
+    .await
 }
 
 /// Edits of a node's labels (`KEY=VALUE` sets, `KEY-` removes), all recorded in one event
@@ -182,27 +175,17 @@ pub async fn label(
     ApiPath(name): ApiPath<String>,
     JsonBody(body): JsonBody<NodeEdits>,
 ) -> Result<axum::Json<Accepted>, ApiError> {
-    crate::routes::members::cluster(&ctx)?;
-    let labeled = ctx
-        .write(|state| {
-            let node = known_node(state, &name)?;
-            let labels = orco_scheduler::edit_labels(&node.labels, &body.edits)
-                .map_err(|e| ApiError::bad_request("bad_label", e))?;
-            Ok((labels != node.labels || !node.labels_set)
-                .then(|| {
-                    Event::new(
-                        Timestamp::now(),
-                        EventKind::NodeLabeled {
-                            node: name.clone(),
-                            labels,
-                        },
-                    )
-                })
-                .into_iter()
-                .collect())
-        })
-        .await?;
-    Ok(axum::Json(labeled))
+    change_node(&ctx, &name, |_, node| {
+        let labels = orco_scheduler::edit_labels(&node.labels, &body.edits)
+            .map_err(|e| ApiError::bad_request("bad_label", e))?;
+        Ok(
+            (labels != node.labels || !node.labels_set).then(|| EventKind::NodeLabeled {
+                node: name.clone(),
+                labels,
+            }),
+        )
+    })
+    .await
 }
 
 /// Edits of a node's taints (`KEY[=VALUE][:NoSchedule|NoExecute]` adds, `KEY-` removes),
@@ -216,27 +199,17 @@ pub async fn taint(
     ApiPath(name): ApiPath<String>,
     JsonBody(body): JsonBody<NodeEdits>,
 ) -> Result<axum::Json<Accepted>, ApiError> {
-    crate::routes::members::cluster(&ctx)?;
-    let tainted = ctx
-        .write(|state| {
-            let node = known_node(state, &name)?;
-            let taints = orco_scheduler::edit_taints(&node.taints, &body.edits)
-                .map_err(|e| ApiError::bad_request("bad_taint", e))?;
-            Ok((taints != node.taints || !node.taints_set)
-                .then(|| {
-                    Event::new(
-                        Timestamp::now(),
-                        EventKind::NodeTainted {
-                            node: name.clone(),
-                            taints,
-                        },
-                    )
-                })
-                .into_iter()
-                .collect())
-        })
-        .await?;
-    Ok(axum::Json(tainted))
+    change_node(&ctx, &name, |_, node| {
+        let taints = orco_scheduler::edit_taints(&node.taints, &body.edits)
+            .map_err(|e| ApiError::bad_request("bad_taint", e))?;
+        Ok(
+            (taints != node.taints || !node.taints_set).then(|| EventKind::NodeTainted {
+                node: name.clone(),
+                taints,
+            }),
+        )
+    })
+    .await
 }
 
 /// Remove a node: its instances (even `onDisconnect: keep` ones) are placed elsewhere and its
@@ -248,12 +221,11 @@ pub async fn remove(
     State(ctx): State<ApiContext>,
     ApiPath(name): ApiPath<String>,
 ) -> Result<axum::Json<Accepted>, ApiError> {
-    let removed = change_node(&ctx, &name, |node| {
-        (node.status != orco_state::NodeStatus::Left)
-            .then(|| EventKind::NodeRemoved { node: name.clone() })
+    change_node(&ctx, &name, |_, node| {
+        Ok((node.status != orco_state::NodeStatus::Left)
+            .then(|| EventKind::NodeRemoved { node: name.clone() }))
     })
-    .await?;
-    Ok(axum::Json(removed))
+    .await
 }
 
 /// List the nodes.

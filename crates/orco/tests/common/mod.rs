@@ -3,6 +3,7 @@
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
 pub mod netns;
+pub mod tls;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -50,6 +51,54 @@ pub fn free_port() -> u16 {
 
 /// The orco binary under test.
 pub const ORCO: &str = env!("CARGO_BIN_EXE_orco");
+
+/// `orco ARGS` against the API on the unix socket `socket`.
+pub fn orco_on(socket: &Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(ORCO)
+        .args(args)
+        .env("ORCO_HOST", format!("unix://{}", socket.display()))
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// [`orco_on`], asserting it succeeded (showing its output and `context()`, e.g. the logs
+/// of the processes under test, when it did not); its stdout.
+pub fn ok_on(socket: &Path, args: &[&str], context: impl FnOnce() -> String) -> String {
+    let out = orco_on(socket, args);
+    assert!(
+        out.status.success(),
+        "orco {args:?} failed:\n{}\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        context()
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The `items` of a list the API printed as JSON (`orco ps -o json`, `orco node list -o json`).
+pub fn items(json: &str) -> Vec<serde_json::Value> {
+    let v: serde_json::Value = serde_json::from_str(json).unwrap();
+    v["items"].as_array().cloned().unwrap_or_default()
+}
+
+/// The same, by each item's `name`.
+pub fn items_by_name(json: &str) -> std::collections::BTreeMap<String, serde_json::Value> {
+    items(json)
+        .into_iter()
+        .map(|n| (n["name"].as_str().unwrap().to_string(), n))
+        .collect()
+}
+
+/// `path` opened to append a process's output to.
+pub fn append_log(path: &Path) -> std::fs::File {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap()
+}
 
 /// An isolated orco installation in a temp dir: `ORCO_HOST` and `ORCO_DATA_DIR` point into
 /// it, so `orco up` starts its own daemon there. On drop, the daemon (whoever started it) is
@@ -196,9 +245,7 @@ impl World {
 
     /// `orco ps -o json` items.
     pub fn instances(&self) -> Vec<serde_json::Value> {
-        let out = self.ok(&["ps", "-o", "json"]);
-        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-        v["items"].as_array().cloned().unwrap_or_default()
+        items(&self.ok(&["ps", "-o", "json"]))
     }
 }
 
