@@ -42,12 +42,27 @@ pub fn free_port() -> std::io::Result<u16> {
     Ok(listener.local_addr()?.port())
 }
 
-/// A free port on `ip` (loopback when none is given, as docker services publish there):
-/// the host port of a run whose port is chosen at start.
-pub fn free_port_at(ip: Option<IpAddr>) -> std::io::Result<u16> {
-    let ip = ip.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
-    let listener = std::net::TcpListener::bind((ip, 0))?;
-    Ok(listener.local_addr()?.port())
+/// A free port for each of `wanted` (its address, loopback when none is given, and whether
+/// it is UDP), all distinct: every socket is held until the last port is found.
+pub fn free_ports_at(wanted: &[(Option<IpAddr>, bool)]) -> std::io::Result<Vec<u16>> {
+    let (mut tcp, mut udp) = (Vec::new(), Vec::new());
+    let mut ports = Vec::with_capacity(wanted.len());
+    for (ip, is_udp) in wanted {
+        let ip = ip.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        let port = if *is_udp {
+            let socket = std::net::UdpSocket::bind((ip, 0))?;
+            let port = socket.local_addr()?.port();
+            udp.push(socket);
+            port
+        } else {
+            let listener = std::net::TcpListener::bind((ip, 0))?;
+            let port = listener.local_addr()?.port();
+            tcp.push(listener);
+            port
+        };
+        ports.push(port);
+    }
+    Ok(ports)
 }
 
 /// `text` with every `{{port}}` replaced by `port`.

@@ -6,7 +6,7 @@ use std::path::{Component, Path};
 
 use orco_interface::{Assignment, TaskAssignment};
 use orco_runtime::{Container, Launch, RuntimeError, Volume};
-use orco_spec::{Mount, MountSource, PortMapping, RuntimeKind, Service};
+use orco_spec::{Mount, MountSource, RuntimeKind, Service};
 use orco_state::{InstanceId, TaskId};
 
 /// Why an instance or a task attempt could not be launched.
@@ -60,6 +60,27 @@ fn with_env<const N: usize>(launch: Launch, vars: [(&'static str, String); N]) -
     vars.into_iter().fold(launch, |l, (k, v)| l.env(k, v))
 }
 
+/// The ports of one run: the instance's own port (`PORT`, `{{port}}`; behind the proxy, or
+/// its service's first published TCP port) and the host ports chosen at start for its
+/// service's ports published on a free port (`"80"`), one each, in their order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunPorts {
+    /// The instance's own port, if it has one.
+    pub own: Option<u16>,
+    /// The chosen host ports.
+    pub chosen: Vec<u16>,
+}
+
+impl RunPorts {
+    /// A run with its own port only (nothing chosen).
+    pub fn own(port: Option<u16>) -> RunPorts {
+        RunPorts {
+            own: port,
+            chosen: Vec::new(),
+        }
+    }
+}
+
 /// The launch of `assignment`: the command (a string runs through `/bin/sh -c`), the
 /// environment (orco's own, then env files in order, then `env`, then [`instance_env`],
 /// with `PORT` when the instance has a `port` and `ORCO_HOST` when the agent knows the
@@ -70,10 +91,11 @@ fn with_env<const N: usize>(launch: Launch, vars: [(&'static str, String); N]) -
 pub fn launch(
     id: &InstanceId,
     assignment: &Assignment,
-    port: Option<u16>,
+    ports: &RunPorts,
     api_host: Option<&str>,
     node: Option<&str>,
 ) -> Result<Launch, LaunchError> {
+    let port = ports.own;
     let on_node = |launch: Launch| match node {
         Some(node) => launch.env("ORCO_NODE", node),
         None => launch,
@@ -81,30 +103,23 @@ pub fn launch(
     let service = &assignment.service;
     let name = &id.workload.name;
     if service.runtime == RuntimeKind::Docker {
+        let mut service = service.clone();
         // Behind the proxy, the container's target port is published on the instance's own
         // loopback port instead of the service's published one.
-        let proxied = service.proxied_port().zip(port).map(|(published, own)| {
-            let mut service = service.clone();
+        if let (Some(published), Some(own)) = (service.proxied_port(), port) {
             for p in service.ports.iter_mut().filter(|p| **p == published) {
                 p.ip = Some(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
                 p.published = own;
             }
-            service
-        });
-        // A port chosen at start is published on this run's port.
-        let chosen = match (&proxied, port) {
-            (None, Some(own)) if service.ports.iter().any(PortMapping::is_ephemeral) => {
-                let mut service = service.clone();
-                for p in service.ports.iter_mut().filter(|p| p.is_ephemeral()) {
-                    p.published = own;
-                }
-                Some(service)
+        }
+        // Ports chosen at start are published on this run's choices, one each, in order.
+        let mut chosen = ports.chosen.iter();
+        for p in service.ports.iter_mut().filter(|p| p.is_ephemeral()) {
+            if let Some(port) = chosen.next() {
+                p.published = *port;
             }
-            _ => None,
-        };
-        let proxied = proxied.or(chosen);
-        return container(id, proxied.as_ref().unwrap_or(service), &assignment.workdir)
-            .map(on_node);
+        }
+        return container(id, &service, &assignment.workdir).map(on_node);
     }
     let Some(command) = &service.command else {
         return Err(LaunchError::NoCommand(name.clone()));
@@ -272,13 +287,32 @@ mod tests {
     }
 
     #[test]
+    fn each_port_published_on_a_free_port_gets_its_own_chosen_port() {
+        let svc =
+            service("    image: busybox\n    ports: [\"0:80\", \"127.0.0.1:0:81\", \"8080:82\"]\n");
+        let ports = RunPorts {
+            own: Some(40001),
+            chosen: vec![40001, 40002],
+        };
+        let launch =
+            launch(&web(0), &assignment(&web(0), svc), &ports, None, None).expect("launch");
+        let container = launch.container.expect("container");
+        let published: Vec<(u16, u16)> = container
+            .ports
+            .iter()
+            .map(|p| (p.target, p.published))
+            .collect();
+        assert_eq!(published, [(80, 40001), (81, 40002), (82, 8080)]);
+    }
+
+    #[test]
     fn a_process_and_a_container_of_one_instance_get_the_same_orco_variables() {
         let process = service("    command: \"sleep 1\"\n");
         let docker = service("    image: busybox\n");
         let p = launch(
             &web(2),
             &assignment(&web(2), process),
-            Some(4000),
+            &RunPorts::own(Some(4000)),
             Some("unix:///run/orco.sock"),
             Some("n2"),
         )
@@ -286,7 +320,7 @@ mod tests {
         let c = launch(
             &web(2),
             &assignment(&web(2), docker),
-            None,
+            &RunPorts::default(),
             None,
             Some("n2"),
         )
@@ -331,8 +365,14 @@ mod tests {
         let svc = service("    image: busybox\n");
         let mut svc = svc;
         svc.runtime = RuntimeKind::Process;
-        let err =
-            launch(&web(0), &assignment(&web(0), svc), None, None, None).expect_err("no command");
+        let err = launch(
+            &web(0),
+            &assignment(&web(0), svc),
+            &RunPorts::default(),
+            None,
+            None,
+        )
+        .expect_err("no command");
         assert!(
             matches!(err, LaunchError::NoCommand(ref n) if n == "web"),
             "{err}"

@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::front::{self, Front};
-use crate::launch::LaunchError;
+use crate::launch::{LaunchError, RunPorts};
 use crate::lifecycle::{Action, Adopted, Input, Lifecycle, Now, State, Timer};
 
 /// What a supervisor is told.
@@ -304,19 +304,25 @@ impl<R: Runtime + 'static> Supervisor<R> {
 
     /// Starts attempt `attempt`: its port, `InstanceStarting`, its launch, its process.
     async fn start(&self, assignment: &Assignment, attempt: u32) -> (Input, Option<u16>) {
-        let port = self.port(assignment);
+        let ports = self.ports(assignment);
+        let (port, chosen) = match &ports {
+            Ok(p) => (p.own, p.chosen.clone()),
+            Err(_) => (None, Vec::new()),
+        };
         self.emit(EventKind::InstanceStarting {
             instance: self.id.clone(),
             attempt,
-            port: port.as_ref().ok().copied().flatten(),
+            port,
+            chosen,
         })
         .await;
-        let started = match port {
-            Ok(port) => {
+        let started = match ports {
+            Ok(ports) => {
+                let port = ports.own;
                 match crate::launch::launch(
                     &self.id,
                     assignment,
-                    port,
+                    &ports,
                     self.api_host.as_deref(),
                     self.node.as_deref(),
                 ) {
@@ -348,27 +354,34 @@ impl<R: Runtime + 'static> Supervisor<R> {
         }
     }
 
-    /// The port of the next run: a free loopback port behind the proxy, else the service's
-    /// first published TCP port (the instance listens on it itself; one chosen at start,
-    /// `0:80`, is a free port of its address, kept in `InstanceStarting`), else none.
-    fn port(&self, assignment: &Assignment) -> Result<Option<u16>, LaunchError> {
-        if self.front.is_some() {
-            return front::free_port()
-                .map(Some)
-                .map_err(LaunchError::NoFreePort);
-        }
-        let first = assignment
-            .service
-            .ports
+    /// The ports of the next run: a free host port for each port of the service published
+    /// on a free one (`"80"`, kept in `InstanceStarting`), and the instance's own port: a
+    /// free loopback port behind the proxy, else the service's first published TCP port
+    /// (the instance listens on it itself; one chosen at start is its chosen port), else none.
+    fn ports(&self, assignment: &Assignment) -> Result<RunPorts, LaunchError> {
+        let ports = &assignment.service.ports;
+        let wanted: Vec<_> = ports
             .iter()
-            .find(|p| p.protocol == orco_spec::Protocol::Tcp);
-        match first {
-            Some(p) if p.is_ephemeral() => front::free_port_at(p.ip)
-                .map(Some)
-                .map_err(LaunchError::NoFreePort),
-            Some(p) => Ok(Some(p.published)),
-            None => Ok(None),
-        }
+            .filter(|p| p.is_ephemeral())
+            .map(|p| (p.ip, p.protocol == orco_spec::Protocol::Udp))
+            .collect();
+        let chosen = front::free_ports_at(&wanted).map_err(LaunchError::NoFreePort)?;
+        let own = if self.front.is_some() {
+            Some(front::free_port().map_err(LaunchError::NoFreePort)?)
+        } else {
+            let first = ports
+                .iter()
+                .position(|p| p.protocol == orco_spec::Protocol::Tcp);
+            first.and_then(|at| {
+                if ports[at].is_ephemeral() {
+                    let nth = ports[..at].iter().filter(|p| p.is_ephemeral()).count();
+                    chosen.get(nth).copied()
+                } else {
+                    Some(ports[at].published)
+                }
+            })
+        };
+        Ok(RunPorts { own, chosen })
     }
 
     /// The service's health with its probes aimed at this run's own port.
@@ -417,7 +430,7 @@ impl<R: Runtime + 'static> Supervisor<R> {
             return match crate::launch::launch(
                 &self.id,
                 assignment,
-                port,
+                &RunPorts::own(port),
                 self.api_host.as_deref(),
                 self.node.as_deref(),
             ) {

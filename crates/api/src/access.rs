@@ -70,6 +70,7 @@ const ADMIN: Access = Access::Needs(Role::Admin);
 pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", route::STACKS, READ),
     ("POST", route::STACKS, OPERATE),
+    ("POST", route::PLACEMENTS, READ),
     ("GET", route::STACK, READ),
     ("PUT", route::STACK, OPERATE),
     ("DELETE", route::STACK, OPERATE),
@@ -590,6 +591,7 @@ mod tests {
             (Method::GET, api(route::STACKS), READ),
             (Method::HEAD, api(route::STACKS), READ),
             (Method::POST, api(route::STACKS), OPERATE),
+            (Method::POST, api(route::PLACEMENTS), READ),
             (Method::PATCH, api(route::WORKLOAD_SCALE), OPERATE),
             (Method::POST, api("/workflows/{id}/cancel"), OPERATE),
             (Method::GET, api("/workflows"), READ),

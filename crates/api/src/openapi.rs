@@ -12,10 +12,10 @@ use crate::error::{ErrorBody, ErrorDetail, FieldProblem};
 use crate::model::{
     Accepted, ApiTokenCreated, ApiTokenList, ApiTokenRequest, ApiTokenView, Blocked,
     CertificateRequest, ClusterInfo, DependencyView, EventView, Health, HistoryView, InstanceList,
-    InstanceView, JoinRequest, NodeCertificate, NodeEdits, NodeList, NodeView, RollbackRequest,
-    RolloutInstance, RolloutState, RolloutView, ScaleRequest, SpecRevision, StackDetail, StackList,
-    StackView, TokenCreated, TokenList, TokenRequest, TokenView, WorkloadCreate, WorkloadDetail,
-    WorkloadList, WorkloadView,
+    InstanceView, JoinRequest, NodeCertificate, NodeEdits, NodeList, NodeView, PlacementPreview,
+    PlannedPlacement, RollbackRequest, RolloutInstance, RolloutState, RolloutView, ScaleRequest,
+    SpecRevision, StackDetail, StackList, StackView, TokenCreated, TokenList, TokenRequest,
+    TokenView, WorkloadCreate, WorkloadDetail, WorkloadList, WorkloadView,
 };
 use crate::routes::jobs::{
     JobList, JobRunView, JobSubmit, JobSubmitted, ProgressReport, ScheduleView, TaskView,
@@ -36,6 +36,7 @@ use crate::routes::{
         cluster::info,
         stacks::list,
         stacks::apply,
+        stacks::placements,
         stacks::get,
         stacks::put,
         stacks::delete,
@@ -83,6 +84,7 @@ use crate::routes::{
     ),
     components(schemas(
         ErrorBody, ErrorDetail, FieldProblem, Health, Accepted, StackView, StackDetail, StackList,
+        PlacementPreview, PlannedPlacement,
         WorkloadView, WorkloadDetail, WorkloadList, WorkloadCreate, ScaleRequest, InstanceView,
         InstanceList, NodeView, NodeList, NodeEdits, EventView, HistoryView, ClusterInfo, JobSubmit,
         JobSubmitted, JobRunView, TaskView, JobList, ProgressReport, ScheduleView, RolloutView,

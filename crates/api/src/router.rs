@@ -31,6 +31,7 @@ pub fn router(ctx: ApiContext) -> Router {
     let workflows = |jobs_route: &str| jobs_route.replacen("/jobs", "/workflows", 1);
     let api = Router::new()
         .route(route::STACKS, get(stacks::list).post(stacks::apply))
+        .route(route::PLACEMENTS, post(stacks::placements))
         .route(
             route::STACK,
             get(stacks::get).put(stacks::put).delete(stacks::delete),

@@ -91,7 +91,8 @@ fn exit_text(status: ExitStatus) -> String {
 }
 
 /// The host ports an instance publishes, docker-style (`127.0.0.1:49153->80/tcp`): its
-/// service's ports, one chosen at start (`0:80`) shown with the port its run was given.
+/// service's ports, each chosen at start (`"80"`) shown with the port its run was given
+/// (a run recorded before each had its own: its own port).
 fn published_ports(state: &State, id: &InstanceId, instance: &Instance) -> Vec<String> {
     let Some(service) = state
         .stacks
@@ -100,12 +101,13 @@ fn published_ports(state: &State, id: &InstanceId, instance: &Instance) -> Vec<S
     else {
         return Vec::new();
     };
+    let mut chosen = instance.chosen_ports.iter();
     service
         .ports
         .iter()
         .filter_map(|p| {
             let published = if p.is_ephemeral() {
-                instance.port?
+                chosen.next().copied().or(instance.port)?
             } else {
                 p.published
             };
@@ -126,7 +128,15 @@ fn published_ports(state: &State, id: &InstanceId, instance: &Instance) -> Vec<S
 }
 
 /// The view of one instance.
-pub fn instance_view(state: &State, id: &InstanceId, instance: &Instance) -> InstanceView {
+///
+/// `unplaced` is why instances wait for a node ([`orco_control::place::unplaced`]): an
+/// instance in it without a reason of its own shows the scheduler's.
+pub fn instance_view(
+    state: &State,
+    id: &InstanceId,
+    instance: &Instance,
+    unplaced: &Unplaced,
+) -> InstanceView {
     InstanceView {
         ports: published_ports(state, id, instance),
         id: id.to_string(),
@@ -141,13 +151,19 @@ pub fn instance_view(state: &State, id: &InstanceId, instance: &Instance) -> Ins
         pid: instance.pid,
         container: instance.container.clone(),
         last_exit: instance.last_exit.map(exit_text),
-        reason: instance.reason.clone(),
+        reason: instance
+            .reason
+            .clone()
+            .or_else(|| unplaced.get(id).cloned()),
         restarts: instance.restarts.total,
         failures: instance.restarts.failures,
         backoff_until: instance.restarts.backoff_until,
         restart_requests: instance.restart_requests,
     }
 }
+
+/// Why instances wait for a node, by instance ([`orco_control::place::unplaced`]).
+pub type Unplaced = std::collections::BTreeMap<InstanceId, String>;
 
 /// The view of every workload of `stack` at `at`, services then jobs, each by name.
 pub fn workload_views(
@@ -157,16 +173,17 @@ pub fn workload_views(
     at: Timestamp,
 ) -> Vec<WorkloadView> {
     let mut out = Vec::new();
-    // Judged once for the whole list: it counts every service of every stack.
+    // Judged once for the whole list: both count every service of every stack.
     let held = orco_reconciler::instances_over_limit(state);
+    let unplaced = orco_control::place::unplaced(state, at);
     for service in stack.spec.services.keys() {
         if let Ok(id) = WorkloadId::new(name.clone(), service.clone()) {
-            out.extend(view_of(state, &id, at, held.as_deref()));
+            out.extend(view_of(state, &id, at, held.as_deref(), &unplaced));
         }
     }
     for job in stack.spec.jobs.keys() {
         if let Ok(id) = WorkloadId::new(name.clone(), job.clone()) {
-            out.extend(view_of(state, &id, at, held.as_deref()));
+            out.extend(view_of(state, &id, at, held.as_deref(), &unplaced));
         }
     }
     out
@@ -176,16 +193,18 @@ pub fn workload_views(
 /// `None` when its stack or the workload is unknown.
 pub fn workload_view(state: &State, id: &WorkloadId, at: Timestamp) -> Option<WorkloadView> {
     let held = orco_reconciler::instances_over_limit(state);
-    view_of(state, id, at, held.as_deref())
+    let unplaced = orco_control::place::unplaced(state, at);
+    view_of(state, id, at, held.as_deref(), &unplaced)
 }
 
 /// [`workload_view`], with why the reconciler creates no instance (the daemon's services ask
-/// for more instances than its limit), if it does not.
+/// for more instances than its limit), if it does not, and why instances wait for a node.
 fn view_of(
     state: &State,
     id: &WorkloadId,
     at: Timestamp,
     held: Option<&str>,
+    unplaced: &Unplaced,
 ) -> Option<WorkloadView> {
     let stack = state.stacks.get(&id.stack)?;
     if let Some(service) = stack.spec.services.get(&id.name) {
@@ -257,13 +276,23 @@ fn view_of(
                 id.stack
             )
         });
-        let message = over_limit.or(rolling).or(stack_stopped).or_else(|| {
-            instances.iter().find_map(|(iid, i)| {
-                i.reason
-                    .as_ref()
-                    .map(|r| format!("{}-{}: {r}", iid.workload.name, iid.replica))
-            })
+        // An instance no node can take says so first: nothing else moves until one can.
+        let no_node = instances.iter().find_map(|(iid, _)| {
+            unplaced
+                .get(iid)
+                .map(|why| format!("{}-{} pending: {why}", iid.workload.name, iid.replica))
         });
+        let message = over_limit
+            .or(rolling)
+            .or(stack_stopped)
+            .or(no_node)
+            .or_else(|| {
+                instances.iter().find_map(|(iid, i)| {
+                    i.reason
+                        .as_ref()
+                        .map(|r| format!("{}-{}: {r}", iid.workload.name, iid.replica))
+                })
+            });
         // Why it waits, judged at `at` by the reconciler's gate (only a waiting service
         // asks): the first of its instances that waits for a dependency.
         let blocked = (state_word == WorkloadState::Pending)
@@ -488,6 +517,8 @@ pub fn event_type(kind: &EventKind) -> EventType {
         EventKind::NodeLabeled { .. } => EventType::NodeLabeled,
         EventKind::NodeTainted { .. } => EventType::NodeTainted,
         EventKind::InstanceEvicted { .. } => EventType::InstanceEvicted,
+        EventKind::PlacementBroken { .. } => EventType::PlacementBroken,
+        EventKind::PlacementRestored { .. } => EventType::PlacementRestored,
         EventKind::NodeRemoved { .. } => EventType::NodeRemoved,
         EventKind::NodeEventsStored { .. } => EventType::NodeEventsStored,
         EventKind::InstancePlaced { .. } => EventType::InstancePlaced,
@@ -657,6 +688,12 @@ fn summary(kind: &EventKind) -> String {
         }
         EventKind::InstanceEvicted { instance, reason } => {
             format!("{instance} moves to another node: {reason}")
+        }
+        EventKind::PlacementBroken { instance, reason } => {
+            format!("{instance}'s placement no longer holds: {reason}")
+        }
+        EventKind::PlacementRestored { instance } => {
+            format!("{instance}'s placement holds again: it stays")
         }
         EventKind::NodeRemoved { node } => format!("node {node} removed"),
         EventKind::NodeEventsStored { node, through } => {

@@ -64,20 +64,11 @@ fn query(pairs: &[(&str, Option<&str>)]) -> String {
     }
 }
 
-/// Reads a token file: its first line, trimmed.
+/// Reads a token file: its first line, trimmed. A file the group or others may read or
+/// write is refused, as a missing or empty one is.
 pub fn read_token(path: &Path) -> Result<String, ClientError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ClientError::Token {
-        path: path.display().to_string(),
-        detail: e.to_string(),
-    })?;
-    let token = text.lines().next().unwrap_or("").trim().to_string();
-    if token.is_empty() {
-        return Err(ClientError::Token {
-            path: path.display().to_string(),
-            detail: "the file is empty".into(),
-        });
-    }
-    Ok(token)
+    let text = orco_pki::files::read_secret_file(path).map_err(ClientError::Token)?;
+    Ok(text.lines().next().unwrap_or("").trim().to_string())
 }
 
 impl Client {
@@ -335,6 +326,16 @@ impl Client {
     /// `POST /api/v1/stacks`: apply a resolved stack.
     pub async fn apply(&self, stack: &orco_spec::Stack) -> Result<Accepted, ClientError> {
         self.call(Method::POST, &path(route::STACKS, &[]), Some(stack))
+            .await
+    }
+
+    /// `POST /api/v1/placements`: where the instances of `stack` would run if it were
+    /// applied now (empty on a single machine).
+    pub async fn placements(
+        &self,
+        stack: &orco_spec::Stack,
+    ) -> Result<orco_wire::model::PlacementPreview, ClientError> {
+        self.call(Method::POST, &path(route::PLACEMENTS, &[]), Some(stack))
             .await
     }
 

@@ -57,14 +57,9 @@ pub enum ClientError {
         /// What is wrong.
         detail: String,
     },
-    /// The token file could not be read.
-    #[error("cannot read the token file {path}: {detail}")]
-    Token {
-        /// The file.
-        path: String,
-        /// What the system said.
-        detail: String,
-    },
+    /// The token file cannot be used: missing, empty, or readable by others.
+    #[error("cannot use the token file: {0}")]
+    Token(orco_pki::PkiError),
     /// The daemon's answer could not be understood.
     #[error("unexpected answer from the daemon at {host}: {detail}")]
     Protocol {
@@ -91,7 +86,7 @@ impl ClientError {
             | ClientError::Incompatible(_)
             | ClientError::Tls { .. }
             | ClientError::Trust { .. }
-            | ClientError::Token { .. }
+            | ClientError::Token(_)
             | ClientError::Protocol { .. } => false,
         }
     }

@@ -259,7 +259,7 @@ fn ports(node: &Node) -> Value {
                 out.push(Value::Object(m));
             }
             _ => match short_ports(&key_text(item)) {
-                Ok((mappings, _)) => {
+                Ok(mappings) => {
                     for p in mappings {
                         let mut m = Map::new();
                         m.insert("mode".into(), json!("ingress"));

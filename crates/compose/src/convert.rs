@@ -885,17 +885,7 @@ impl<'a> Converter<'a> {
                         continue;
                     };
                     match short_ports(&text) {
-                        Ok((ports, random)) => {
-                            if random {
-                                self.warn(
-                                    item,
-                                    &p,
-                                    format!("`{text}` leaves the host ports of a range to chance in compose; orco publishes each container port on the same host port"),
-                                    Some("write `published:target` to choose the host ports".into()),
-                                );
-                            }
-                            out.extend(ports.into_iter().map(|port| (port, item)));
-                        }
+                        Ok(ports) => out.extend(ports.into_iter().map(|port| (port, item))),
                         Err(e) => self.error(
                             item,
                             &p,
@@ -911,33 +901,6 @@ impl<'a> Converter<'a> {
                     None,
                 ),
             }
-        }
-        // orco chooses one host port per instance, for a TCP port: any other port left to
-        // chance is published on its own number, as before compose chose ports at random.
-        let mut chosen = false;
-        for (port, at) in &mut out {
-            if !port.is_ephemeral() {
-                continue;
-            }
-            if port.protocol == orco_spec::Protocol::Tcp && !chosen {
-                chosen = true;
-                continue;
-            }
-            port.published = port.target;
-            let why = if port.protocol == orco_spec::Protocol::Tcp {
-                "orco chooses the host port of one port per service"
-            } else {
-                "orco chooses host ports for TCP ports only"
-            };
-            self.warn(
-                at,
-                path,
-                format!(
-                    "{why}: container port {} is published on the same host port",
-                    port.target
-                ),
-                Some("write `published:target` to choose the host port".into()),
-            );
         }
         out
     }
@@ -1215,10 +1178,10 @@ pub(crate) fn blank_service() -> Service {
 }
 
 /// Parses compose's short port syntax: `80`, `8080:80`, `127.0.0.1:8080:80`, `ip::80`,
-/// ranges `8000-8002:9000-9002`, each with an optional `/tcp|udp`. Answers the mappings
-/// (a single port without a host port as `0:PORT`, chosen at start) and whether it is a
-/// range whose host ports compose would have chosen at random (orco keeps their numbers).
-pub(crate) fn short_ports(text: &str) -> Result<(Vec<PortMapping>, bool), String> {
+/// ranges `8000-8002:9000-9002`, each with an optional `/tcp|udp`. Answers the mappings;
+/// a port without a host port (one, or each of a range) is `0:PORT`, chosen at start, as
+/// compose leaves it to chance.
+pub(crate) fn short_ports(text: &str) -> Result<Vec<PortMapping>, String> {
     let (body, proto) = match text.rsplit_once('/') {
         Some((body, proto)) => (body, format!("/{proto}")),
         None => (text, String::new()),
@@ -1257,12 +1220,8 @@ pub(crate) fn short_ports(text: &str) -> Result<(Vec<PortMapping>, bool), String
         Ok((a, b))
     };
     let (t0, t1) = range(&target)?;
-    // One port without a host port gets one chosen at start (`0`); a range keeps its numbers.
-    let (p0, p1) = match (random, t0 == t1) {
-        (true, true) => (0, 0),
-        (true, false) => (t0, t1),
-        (false, _) => range(&published)?,
-    };
+    // Without a host port, each port gets one chosen at start (`0`).
+    let (p0, p1) = if random { (0, 0) } else { range(&published)? };
     if p1 - p0 != t1 - t0 && p0 != p1 {
         return Err(format!(
             "`{text}`: the published and target ranges differ in size"
@@ -1280,7 +1239,7 @@ pub(crate) fn short_ports(text: &str) -> Result<(Vec<PortMapping>, bool), String
         let mapping = format!("{ip}{p}:{t}{proto}");
         out.push(PortMapping::from_str(&mapping).map_err(|e| format!("`{text}`: {e}"))?);
     }
-    Ok((out, random && t0 != t1))
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -1289,30 +1248,21 @@ mod tests {
 
     #[test]
     fn short_ports_cover_single_pairs_ips_ranges_and_protocols() {
-        let one = |t: &str| {
-            short_ports(t).map(|(p, r)| (p.iter().map(ToString::to_string).collect::<Vec<_>>(), r))
-        };
-        assert_eq!(one("8080:80"), Ok((vec!["8080:80".into()], false)));
-        assert_eq!(one("80"), Ok((vec!["0:80".into()], false)));
-        assert_eq!(
-            one("8000-8001"),
-            Ok((vec!["8000:8000".into(), "8001:8001".into()], true))
-        );
+        let one =
+            |t: &str| short_ports(t).map(|p| p.iter().map(ToString::to_string).collect::<Vec<_>>());
+        assert_eq!(one("8080:80"), Ok(vec!["8080:80".into()]));
+        assert_eq!(one("80"), Ok(vec!["0:80".into()]));
+        assert_eq!(one("8000-8001"), Ok(vec!["0:8000".into(), "0:8001".into()]));
         assert_eq!(
             one("127.0.0.1:8080:80"),
-            Ok((vec!["127.0.0.1:8080:80".into()], false))
+            Ok(vec!["127.0.0.1:8080:80".into()])
         );
-        assert_eq!(
-            one("127.0.0.1::80"),
-            Ok((vec!["127.0.0.1:0:80".into()], false))
-        );
-        assert_eq!(
-            one("5000:5000/udp"),
-            Ok((vec!["5000:5000/udp".into()], false))
-        );
+        assert_eq!(one("127.0.0.1::80"), Ok(vec!["127.0.0.1:0:80".into()]));
+        assert_eq!(one("53/udp"), Ok(vec!["0:53/udp".into()]));
+        assert_eq!(one("5000:5000/udp"), Ok(vec!["5000:5000/udp".into()]));
         assert_eq!(
             one("9090-9091:8080-8081"),
-            Ok((vec!["9090:8080".into(), "9091:8081".into()], false))
+            Ok(vec!["9090:8080".into(), "9091:8081".into()])
         );
         assert!(short_ports("x:80").is_err());
         assert!(short_ports("1-2:1-5").is_err());

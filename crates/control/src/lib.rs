@@ -33,7 +33,7 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use crate::cycle::Cycle;
 
 pub use journal::{Journal, JournalError, MemoryJournal};
-pub use orco_reconciler::Limits;
+pub use orco_reconciler::{DEFAULT_REPAIR_COOLDOWN, Limits};
 
 /// Why the engine could not do what was asked.
 #[derive(Debug, thiserror::Error)]

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use jiff::Timestamp;
 use orco_interface::{Assignment, Desired};
 use orco_scheduler::{
     Decision, Node, NodeStatus, Pending, Placed, Resources, Snapshot, Workload, WorkloadRef,
@@ -31,18 +32,10 @@ pub fn placements(
         return Vec::new();
     }
     let snapshot = snapshot(state);
-    let index = |w: &WorkloadRef| snapshot.workloads.iter().position(|x| &x.id == w);
-    let mut pending = Vec::new();
-    for a in &unplaced {
-        let w = WorkloadRef::new(
-            a.instance.workload.stack.as_str(),
-            a.instance.workload.name.as_str(),
-        );
-        pending.push(Pending {
-            instance: a.instance.to_string(),
-            workload: index(&w).unwrap_or(usize::MAX),
-        });
-    }
+    let pending: Vec<Pending> = unplaced
+        .iter()
+        .map(|a| pending_of(&snapshot, &a.instance))
+        .collect();
     orco_scheduler::schedule(&snapshot, &pending, seed)
         .into_iter()
         .zip(unplaced)
@@ -54,6 +47,117 @@ pub fn placements(
             Decision::Pending(_) => None,
         })
         .collect()
+}
+
+/// Why each instance that waits for a node has none, judged at `at`: the scheduler's
+/// explanation (`0/3 nodes fit (3 lack memory: need 2Gi, most free 1Gi)`) for every pending
+/// instance without a node whose dependencies let it start, decided together as one
+/// placement round would. Pure; empty on a single machine (no nodes on record). An instance
+/// the scheduler would place now is absent: the next plan places it.
+pub fn unplaced(state: &State, at: Timestamp) -> BTreeMap<InstanceId, String> {
+    if state.nodes.is_empty() {
+        return BTreeMap::new();
+    }
+    let waiting: Vec<&InstanceId> = state
+        .instances
+        .iter()
+        .filter(|(_, i)| i.node.is_none() && i.phase == Phase::Pending)
+        .filter(|(id, _)| {
+            state
+                .stacks
+                .get(&id.workload.stack)
+                .is_some_and(|s| !s.stopped.contains(&id.workload.name))
+        })
+        .filter(|(id, _)| orco_reconciler::why_blocked(state, id, at).is_none())
+        .map(|(id, _)| id)
+        .collect();
+    if waiting.is_empty() {
+        return BTreeMap::new();
+    }
+    let snapshot = snapshot(state);
+    let pending: Vec<Pending> = waiting.iter().map(|id| pending_of(&snapshot, id)).collect();
+    orco_scheduler::schedule(&snapshot, &pending, state.revision)
+        .into_iter()
+        .zip(waiting)
+        .filter_map(|(decision, id)| match decision {
+            Decision::Placed { .. } => None,
+            Decision::Pending(why) => Some((id.clone(), why.to_string())),
+        })
+        .collect()
+}
+
+/// Where each instance of `stack` would run if it were applied to `state` now, by the same
+/// functions the control loop runs (the reconciler's plans, then the scheduler's
+/// placements, folded until nothing more happens): `Ok(node)` or `Err(why no node fits)`,
+/// by instance. Pure: `state` is not changed. Empty on a single machine (no nodes).
+pub fn preview(
+    state: &State,
+    stack: orco_spec::Stack,
+    now: Timestamp,
+    limits: &orco_reconciler::Limits,
+) -> BTreeMap<InstanceId, Result<String, String>> {
+    if state.nodes.is_empty() {
+        return BTreeMap::new();
+    }
+    let Ok(name) = orco_state::StackName::new(stack.stack.name.clone()) else {
+        return BTreeMap::new();
+    };
+    let mut after = state.clone();
+    let fold = |after: &mut State, kinds: Vec<EventKind>| {
+        for kind in kinds {
+            after.apply(&orco_state::Event::new(now, kind));
+        }
+    };
+    fold(
+        &mut after,
+        vec![EventKind::StackApplied {
+            stack: Box::new(stack),
+        }],
+    );
+    // A few rounds settle creations and placements (a rollout's later steps wait for
+    // instances to become ready, which a preview does not pretend).
+    for _ in 0..4 {
+        let plan = orco_reconciler::reconcile_with(&after, now, limits);
+        let mut kinds = plan.events;
+        kinds.extend(placements(&after, &plan.assignments, after.revision));
+        if kinds.is_empty() {
+            break;
+        }
+        fold(&mut after, kinds);
+    }
+    let why = unplaced(&after, now);
+    after
+        .instances
+        .iter()
+        .filter(|(id, i)| {
+            id.workload.stack == name && !matches!(i.phase, Phase::Stopped | Phase::Succeeded)
+        })
+        .filter_map(|(id, i)| {
+            let place = match (&i.node, why.get(id)) {
+                (Some(node), _) => Ok(node.clone()),
+                (None, Some(why)) => Err(why.clone()),
+                (None, None) => Err(format!(
+                    "placed once it may start: {}",
+                    orco_reconciler::why_blocked(&after, id, now)?
+                )),
+            };
+            Some((id.clone(), place))
+        })
+        .collect()
+}
+
+/// `id` as the scheduler's pending instance of its workload in `snapshot` (an unknown
+/// workload, which the scheduler reports as such, when its service is gone).
+fn pending_of(snapshot: &Snapshot, id: &InstanceId) -> Pending {
+    let w = WorkloadRef::new(id.workload.stack.as_str(), id.workload.name.as_str());
+    Pending {
+        instance: id.to_string(),
+        workload: snapshot
+            .workloads
+            .iter()
+            .position(|x| x.id == w)
+            .unwrap_or(usize::MAX),
+    }
 }
 
 /// The scheduler's view of the state: nodes, every service as a workload, and the instances

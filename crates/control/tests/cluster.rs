@@ -98,6 +98,7 @@ async fn a_batch_sent_again_is_stored_once_and_events_of_instances_placed_elsewh
                     instance: mine.clone(),
                     attempt: 1,
                     port: None,
+                    chosen: Vec::new(),
                 },
             ),
             Event::new(
@@ -106,6 +107,7 @@ async fn a_batch_sent_again_is_stored_once_and_events_of_instances_placed_elsewh
                     instance: theirs.clone(),
                     attempt: 1,
                     port: None,
+                    chosen: Vec::new(),
                 },
             ),
         ],
@@ -240,6 +242,7 @@ impl Nodes {
                             instance: id.clone(),
                             attempt: 1,
                             port: None,
+                            chosen: Vec::new(),
                         });
                         events.push(EventKind::InstanceStarted {
                             instance: id.clone(),

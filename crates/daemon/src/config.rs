@@ -52,6 +52,8 @@ pub struct ServerOptions {
     /// After the lease, how long until a node is declared lost and its instances go
     /// elsewhere.
     pub grace: std::time::Duration,
+    /// How long an instance whose placement stopped holding stays before it moves.
+    pub repair_cooldown: std::time::Duration,
 }
 
 impl Default for ServerOptions {
@@ -59,6 +61,7 @@ impl Default for ServerOptions {
         ServerOptions {
             lease: orco_cluster::DEFAULT_LEASE,
             grace: orco_cluster::DEFAULT_GRACE,
+            repair_cooldown: orco_control::DEFAULT_REPAIR_COOLDOWN.unsigned_abs(),
         }
     }
 }

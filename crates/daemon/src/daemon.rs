@@ -153,8 +153,7 @@ impl Daemon {
                 let (engine, streams) = crate::engine::start_server_engine(
                     &store,
                     config.max_concurrent_tasks,
-                    options.lease,
-                    options.grace,
+                    options,
                 )
                 .await?;
                 cluster = Some(orco_api::ClusterContext {

@@ -256,6 +256,7 @@ fn task_slots(max_concurrent_tasks: u32) -> orco_control::Limits {
     };
     orco_control::Limits {
         max_concurrent_tasks: slots,
+        ..orco_control::Limits::default()
     }
 }
 
@@ -302,17 +303,21 @@ pub async fn start_engine(
 }
 
 /// Starts a cluster server's control loop over `store`: no keeper and no agent here; the
-/// nodes' agents take their assignments through [`orco_cluster::Streams`], with leases of
-/// `lease` and a grace of `grace`.
+/// nodes' agents take their assignments through [`orco_cluster::Streams`], with the
+/// leases, grace and repair cooldown of `options`.
 pub async fn start_server_engine(
     store: &Arc<RedbStore>,
     max_concurrent_tasks: u32,
-    lease: std::time::Duration,
-    grace: std::time::Duration,
+    options: crate::config::ServerOptions,
 ) -> Result<(EngineHandle, Arc<orco_cluster::Streams>), DaemonError> {
     let journal = recover(store).await?;
-    let (handle, cluster) = Engine::start_server(journal, task_slots(max_concurrent_tasks));
-    let streams = orco_cluster::Streams::new(handle.clone(), cluster, lease, grace);
+    let limits = orco_control::Limits {
+        repair_cooldown: jiff::SignedDuration::try_from(options.repair_cooldown)
+            .unwrap_or(orco_control::DEFAULT_REPAIR_COOLDOWN),
+        ..task_slots(max_concurrent_tasks)
+    };
+    let (handle, cluster) = Engine::start_server(journal, limits);
+    let streams = orco_cluster::Streams::new(handle.clone(), cluster, options.lease, options.grace);
     Ok((
         EngineHandle {
             engine: Some(handle),

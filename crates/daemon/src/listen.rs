@@ -58,14 +58,11 @@ fn temporary_name(path: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// Reads the bearer token from `path`: its first line, at least 16 characters.
+/// Reads the bearer token from `path`: its first line, at least 16 characters. A file the
+/// group or others may read or write is refused (`chmod 600`).
 pub fn read_token(path: &Path) -> Result<String, DaemonError> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        DaemonError::Config(format!(
-            "cannot read the token file {}: {e}",
-            path.display()
-        ))
-    })?;
+    let text = orco_pki::files::read_secret_file(path)
+        .map_err(|e| DaemonError::Config(format!("cannot use the token file: {e}")))?;
     let token = text.lines().next().unwrap_or("").trim().to_string();
     if token.len() < 16 {
         return Err(DaemonError::Config(format!(

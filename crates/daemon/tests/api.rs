@@ -89,6 +89,7 @@ async fn engine_runs(store: &dyn Store, instance: &str, pid: u32) {
             instance: instance.clone(),
             attempt: 0,
             port: None,
+            chosen: Vec::new(),
         },
         EventKind::InstanceStarted {
             instance: instance.clone(),
@@ -1070,12 +1071,21 @@ async fn the_tcp_listener_needs_a_token_and_rejects_requests_without_it_but_heal
     assert!(err.to_string().contains("--token-file"), "{err}");
     let token_file = dir.path().join("token");
     std::fs::write(&token_file, "short\n").unwrap();
+    std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o600)).unwrap();
     cfg.token_file = Some(token_file.clone());
     let err = Daemon::start(cfg.clone()).await.unwrap_err();
     assert!(err.to_string().contains("shorter than 16"), "{err}");
 
+    // A token others may read is refused, with the command that fixes it.
     let token = "0123456789abcdef0123456789abcdef";
     std::fs::write(&token_file, format!("{token}\n")).unwrap();
+    std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let err = Daemon::start(cfg.clone()).await.unwrap_err().to_string();
+    assert!(
+        err.contains("is readable by others (mode 0644): chmod 600"),
+        "{err}"
+    );
+    std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o600)).unwrap();
     let daemon = Daemon::start(cfg).await.unwrap();
     let addr = daemon.tcp_addr().unwrap();
     assert!(addr.ip().is_loopback());

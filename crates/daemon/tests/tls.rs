@@ -3,6 +3,7 @@
 //! node name when it presented a certificate the CA signed. Real sockets, real daemons.
 #![allow(clippy::unwrap_used)]
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +22,7 @@ const TOKEN: &str = "0123456789abcdef0123456789abcdef";
 fn config(dir: &Path) -> Config {
     let token = dir.join("token");
     std::fs::write(&token, format!("{TOKEN}\n")).unwrap();
+    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
     Config {
         data_dir: dir.join("data"),
         socket: dir.join("run/orco.sock"),

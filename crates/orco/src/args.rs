@@ -649,6 +649,10 @@ pub(crate) struct ServerArgs {
     /// After the lease, how long until a node is lost and its instances go elsewhere.
     #[arg(long, value_name = "DURATION", default_value = "1s")]
     pub(crate) grace: orco_spec::Duration,
+    /// How long an instance whose placement stopped holding (a label its nodeSelector needs
+    /// removed, its anchor gone from its node) stays before it moves.
+    #[arg(long, value_name = "DURATION", default_value = "30s")]
+    pub(crate) repair_cooldown: orco_spec::Duration,
 }
 
 /// `orco agent`.

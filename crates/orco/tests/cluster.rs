@@ -158,7 +158,6 @@ impl Cluster {
             .arg(token)
             .args(["--node", node, "--data-dir"])
             .arg(self.path(node))
-            .args(["--capacity", "cpu=4,memory=8Gi"])
             .env("ORCO_DOCKER_SCOPE", format!("orco-test-cluster-{node}"))
             .stdin(Stdio::null());
         command
@@ -168,9 +167,14 @@ impl Cluster {
         self.start_agent_with(node, token, &[]);
     }
 
+    /// Starts `node`'s agent with `extra` flags (a capacity of 4 cores and 8Gi unless they
+    /// give one).
     fn start_agent_with(&mut self, node: &str, token: &Path, extra: &[&str]) {
-        let child = self
-            .agent_command(node, token)
+        let mut command = self.agent_command(node, token);
+        if !extra.contains(&"--capacity") {
+            command.args(["--capacity", "cpu=4,memory=8Gi"]);
+        }
+        let child = command
             .args(extra)
             .stdout(self.log(node))
             .stderr(self.log(node))
@@ -986,4 +990,148 @@ fn a_server_killed_during_a_drain_finishes_it_with_every_slot_once() {
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(placement(&c), before);
     watch.look(&c);
+}
+
+#[test]
+fn an_instance_no_node_fits_stays_pending_with_the_reason_until_a_node_joins_that_fits() {
+    let mut c = Cluster::new();
+    c.start_server(&[]);
+    let token = c.token_file("join-token", &["--reusable"]);
+    c.start_agent_with("n1", &token, &["--capacity", "cpu=2,memory=1Gi"]);
+    c.start_agent_with("n2", &token, &["--capacity", "cpu=2,memory=1Gi"]);
+    c.wait_nodes_ready(&["n1", "n2"]);
+    let why = "0/2 nodes fit (2 lack memory: need 2Gi, most free 1Gi)";
+    let stack = "version: 0.1\nstack: {name: big}\nservices:\n  huge:\n    command: [sleep, '3600']\n    resources: {memory: 2Gi}\n  small:\n    command: [sleep, '3600']\n    resources: {memory: 512Mi}\n";
+    // A dry run says where each instance would go, by the server's own scheduler, and
+    // changes nothing.
+    let path = c.path("huge.yaml");
+    std::fs::write(&path, stack).unwrap();
+    let dry = c.ok(&[
+        "apply",
+        "--dry-run",
+        "-f",
+        path.to_str().unwrap(),
+        "-o",
+        "json",
+    ]);
+    let dry: serde_json::Value = serde_json::from_str(&dry).unwrap();
+    let placements = dry["placements"].as_array().cloned().unwrap_or_default();
+    let of = |instance: &str| {
+        placements
+            .iter()
+            .find(|p| p["instance"] == instance)
+            .cloned()
+            .unwrap_or_default()
+    };
+    assert_eq!(placements.len(), 2, "{dry}");
+    assert_eq!(of("big/huge-0")["reason"], why, "{dry}");
+    assert!(
+        ["n1", "n2"].contains(&of("big/small-0")["node"].as_str().unwrap_or("")),
+        "{dry}"
+    );
+    let table = c.ok(&["apply", "--dry-run", "-f", path.to_str().unwrap()]);
+    assert!(
+        table.contains("big/huge-0") && table.contains(&format!("pending: {why}")),
+        "{table}"
+    );
+    let ps = c.orco(&["ps", "-o", "json"]);
+    assert!(
+        String::from_utf8_lossy(&ps.stderr).contains("no stack is applied"),
+        "a dry run changes nothing: {ps:?}"
+    );
+    c.ok(&["apply", "-f", path.to_str().unwrap()]);
+    let message = |c: &Cluster| {
+        common::items(&c.ok(&["status", "-o", "json"]))
+            .into_iter()
+            .find(|w| w["name"] == "huge")
+            .and_then(|w| w["message"].as_str().map(str::to_string))
+    };
+    c.wait_for(
+        "huge pending with its reason",
+        Duration::from_secs(30),
+        |c| message(c).as_deref() == Some(&format!("huge-0 pending: {why}")),
+    );
+    // The instance says it too, in `ps -o json` and in `describe`; it runs nowhere.
+    let huge = c
+        .instances()
+        .into_iter()
+        .find(|i| i["name"] == "huge-0")
+        .unwrap();
+    assert_eq!(huge["phase"], "pending", "{huge}");
+    assert_eq!(huge["reason"], why, "{huge}");
+    assert!(huge["node"].is_null(), "{huge}");
+    let described = c.ok(&["workload", "describe", "big/huge"]);
+    assert!(described.contains(why), "{described}");
+
+    // A node with room joins: the instance is placed there and runs, the reason is gone.
+    c.start_agent_with("n3", &token, &["--capacity", "cpu=2,memory=4Gi"]);
+    c.wait_for("huge running on n3", Duration::from_secs(30), |c| {
+        running(c)
+            .iter()
+            .any(|(id, node, _)| id.ends_with("huge-0") && node == "n3")
+    });
+    assert_eq!(message(&c), None);
+}
+
+#[test]
+fn followers_land_with_their_anchor_and_a_broken_placement_moves_after_the_cooldown() {
+    let mut c = Cluster::new();
+    c.start_server(&["--repair-cooldown", "2s"]);
+    let token = c.token_file("join-token", &["--reusable"]);
+    c.start_agent_with("n1", &token, &["--label", "role=db"]);
+    c.start_agent("n2", &token);
+    c.start_agent("n3", &token);
+    c.wait_nodes_ready(&["n1", "n2", "n3"]);
+    c.apply(
+        "anchored.yaml",
+        "version: 0.1\nstack: {name: anchored}\nservices:\n  db:\n    command: [sleep, '3600']\n    placement: {nodeSelector: {role: db}}\n  app:\n    command: [sleep, '3600']\n    replicas: 2\n    placement: {anchor: db}\n  spread:\n    command: [sleep, '3600']\n    replicas: 3\n    placement: {antiAffinity: [spread]}\n",
+    );
+    let on = |c: &Cluster, service: &str| -> Vec<String> {
+        let mut nodes: Vec<String> = running(c)
+            .into_iter()
+            .filter(|(id, _, _)| id.contains(&format!("/{service}-")))
+            .map(|(_, n, _)| n)
+            .collect();
+        nodes.sort();
+        nodes
+    };
+    c.wait_for("6 instances running", Duration::from_secs(30), |c| {
+        running(c).len() == 6
+    });
+    assert_eq!(on(&c, "db"), ["n1"]);
+    assert_eq!(
+        on(&c, "app"),
+        ["n1", "n1"],
+        "followers land with their anchor"
+    );
+    assert_eq!(on(&c, "spread"), ["n1", "n2", "n3"], "one per node");
+    // The node shows the derived anchor label.
+    assert_eq!(
+        c.nodes()["n1"]["labels"]["orco.anchor/anchored.db"],
+        "true",
+        "{:?}",
+        c.nodes()
+    );
+
+    // The db role moves to n2: db's placement breaks, and after the cooldown db moves there
+    // through a surge slot; its followers, whose anchor then left n1, follow it.
+    let mut watch = SlotWatch::default();
+    watch.look(&c);
+    c.ok(&["node", "label", "n2", "role=db"]);
+    c.ok(&["node", "label", "n1", "role-"]);
+    watch.until(
+        &c,
+        "db and its followers on n2",
+        Duration::from_secs(60),
+        |_, c| on(c, "db") == ["n2"] && on(c, "app") == ["n2", "n2"] && running(c).len() == 6,
+    );
+    assert_eq!(on(&c, "spread"), ["n1", "n2", "n3"], "spread stayed");
+    let history = c.ok(&["history", "anchored/db"]);
+    assert!(
+        history.contains("placement no longer holds: node n1 no longer has the label role=db")
+            && history.contains(
+                "moves to another node: placement repair: node n1 no longer has the label role=db"
+            ),
+        "{history}"
+    );
 }

@@ -234,3 +234,52 @@ fn two_services_publishing_the_same_container_port_without_a_host_port_each_answ
     assert_eq!(out.status.code(), Some(2));
     world.ok(&["down"]);
 }
+
+#[test]
+fn a_service_publishing_two_ports_on_free_host_ports_gets_one_for_each() {
+    let image = orco_fixture::busybox_image().unwrap();
+    let world = World::new();
+    world.start_daemon();
+    let file = world.file(
+        "compose.yaml",
+        &format!(
+            "services:\n  web:\n    image: {image}\n    ports: [\"80\", \"127.0.0.1::81\"]\n    command: [sh, -c, 'mkdir -p /a /b && echo port 80 > /a/who && echo port 81 > /b/who && httpd -p 81 -h /b && exec httpd -f -p 80 -h /a']\n"
+        ),
+    );
+    world.ok(&[
+        "up",
+        "-d",
+        "--wait",
+        "--timeout",
+        "120s",
+        "-f",
+        file.to_str().unwrap(),
+    ]);
+    let mut addrs = Vec::new();
+    for target in ["80", "81"] {
+        let addr = world.ok(&["port", "web", target]).trim().to_string();
+        wait_until(&format!("port {target} answering on {addr}"), || {
+            http_get(&addr, "/who").is_ok_and(|b| b == format!("port {target}"))
+        });
+        addrs.push(addr);
+    }
+    assert_ne!(addrs[0], addrs[1], "each port has its own host port");
+    assert_eq!(
+        ports_of(&world, "web-0"),
+        vec![
+            format!("{}->80/tcp", addrs[0]),
+            format!("{}->81/tcp", addrs[1])
+        ]
+    );
+    // Kept across a daemon restart while the instance lives.
+    world.kill_daemon();
+    world.start_daemon();
+    wait_until("web ready again", || {
+        world.instances().iter().any(|i| i["ready"] == true)
+    });
+    for (target, addr) in ["80", "81"].iter().zip(&addrs) {
+        assert_eq!(world.ok(&["port", "web", target]).trim(), addr.as_str());
+        assert_eq!(http_get(addr, "/who").unwrap(), format!("port {target}"));
+    }
+    world.ok(&["down"]);
+}

@@ -223,6 +223,7 @@ fn apply_then_status_ps_and_their_json_and_yaml_forms() {
                         instance: instance.clone(),
                         attempt: 0,
                         port: None,
+                        chosen: Vec::new(),
                     },
                 ),
                 // A pid above Linux's largest: it can never name a real process.

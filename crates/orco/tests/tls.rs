@@ -258,3 +258,47 @@ fn the_ca_and_its_pin_survive_a_restart_of_the_daemon() {
     let out = again.remote("status", &[], &[("ORCO_CA_PIN", &pin)]);
     assert!(out.status.success(), "{}", describe(&out));
 }
+
+#[test]
+fn a_token_file_others_may_read_is_refused_by_the_cli_and_by_the_daemon() {
+    let daemon = Daemon::start();
+    let pin = daemon.pin();
+    let loose = daemon.dir.path().join("loose-token");
+    std::fs::write(&loose, format!("{TOKEN}\n")).unwrap();
+    std::fs::set_permissions(&loose, std::fs::Permissions::from_mode(0o644)).unwrap();
+
+    // The CLI refuses to send it, and says how to fix the file.
+    let out = Command::new(ORCO)
+        .args(["status", "--host", &daemon.host(), "--token-file"])
+        .arg(&loose)
+        .env("ORCO_CA_PIN", &pin)
+        .env_remove("ORCO_CA")
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{}", describe(&out));
+    let shown = loose.display();
+    assert!(
+        stderr(&out).contains(&format!(
+            "{shown} is readable by others (mode 0644): chmod 600 {shown}"
+        )),
+        "{}",
+        describe(&out)
+    );
+
+    // A daemon given it does not start, and names the file.
+    let out = Command::new(ORCO)
+        .args(["daemon", "--listen", "127.0.0.1:0", "--token-file"])
+        .arg(&loose)
+        .arg("--socket")
+        .arg(daemon.dir.path().join("other.sock"))
+        .env("ORCO_DATA_DIR", daemon.dir.path().join("other-data"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{}", describe(&out));
+    assert!(
+        stderr(&out).contains("is readable by others (mode 0644)"),
+        "{}",
+        describe(&out)
+    );
+    assert!(!daemon.dir.path().join("other.sock").exists());
+}

@@ -25,7 +25,7 @@ pub mod tasks;
 pub use gate::{Blocked, condition, why_blocked};
 pub use orco_interface::{Assignment, Desired, LastSeen, Recorded, TaskAssignment, TaskDesired};
 pub use plan::{Plan, instances_over_limit, instances_wanted, reconcile, reconcile_with};
-pub use tasks::Limits;
+pub use tasks::{DEFAULT_REPAIR_COOLDOWN, Limits};
 
 use orco_state::EventKind;
 

@@ -117,8 +117,18 @@ pub fn reconcile_with(state: &State, now: Timestamp, limits: &Limits) -> Plan {
                 .and_then(|r| r.rollout.as_ref())
                 .is_some_and(|r| r.status.in_progress());
             if !rolling {
-                let step = moves::step(state, &workload, service, replicas);
+                let step = moves::step(
+                    state,
+                    &workload,
+                    service,
+                    replicas,
+                    now,
+                    limits.repair_cooldown,
+                );
                 plan.events.extend(step.events);
+                if let Some(due) = step.wake_at {
+                    plan.wake_at = Some(plan.wake_at.map_or(due, |w| w.min(due)));
+                }
                 if step.surge > 0 {
                     let surge = surges.entry(workload.clone()).or_insert(0);
                     *surge = (*surge).max(step.surge);

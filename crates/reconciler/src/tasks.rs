@@ -24,11 +24,17 @@ use orco_state::{
 use crate::gate::condition;
 use orco_interface::{TaskAssignment, TaskDesired};
 
-/// Limits the scheduler respects.
+/// The default of [`Limits::repair_cooldown`]: 30 s.
+pub const DEFAULT_REPAIR_COOLDOWN: jiff::SignedDuration = jiff::SignedDuration::from_secs(30);
+
+/// What bounds a plan: task slots, and the placement-repair cooldown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Most tasks starting or running at once on the node, over every job.
     pub max_concurrent_tasks: u32,
+    /// How long a placement that stopped holding (a label its `nodeSelector` needs removed,
+    /// its anchor gone from its node) is left before the instance moves (`--repair-cooldown`).
+    pub repair_cooldown: jiff::SignedDuration,
 }
 
 impl Default for Limits {
@@ -36,6 +42,7 @@ impl Default for Limits {
     fn default() -> Limits {
         Limits {
             max_concurrent_tasks: u32::MAX,
+            repair_cooldown: DEFAULT_REPAIR_COOLDOWN,
         }
     }
 }

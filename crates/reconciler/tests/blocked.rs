@@ -60,6 +60,7 @@ fn start(state: &mut State, at: i64, instance: &str) {
             instance: id(instance),
             attempt: 0,
             port: None,
+            chosen: Vec::new(),
         },
     );
     apply(

@@ -65,6 +65,7 @@ impl World {
             instance: id(instance),
             attempt: 0,
             port: None,
+            chosen: Vec::new(),
         });
         self.apply(EventKind::InstanceStarted {
             instance: id(instance),
@@ -394,6 +395,7 @@ fn a_dependent_never_starts_while_its_target_only_retries_a_start_that_fails() {
             instance: id("s/broken-0"),
             attempt,
             port: None,
+            chosen: Vec::new(),
         });
         assert_eq!(running(&w.settle()), ["s/broken-0"], "attempt {attempt}");
         w.apply(EventKind::InstanceFailed {
@@ -434,6 +436,7 @@ fn a_target_restarting_after_a_run_still_counts_as_started() {
         instance: id("s/db-0"),
         attempt: 1,
         port: None,
+        chosen: Vec::new(),
     });
     assert_eq!(running(&w.settle()), ["s/app-0", "s/db-0"]);
 }
@@ -643,6 +646,7 @@ fn a_dependent_restarted_with_its_target_goes_through_its_backoff() {
             instance: id("s/db-0"),
             attempt,
             port: None,
+            chosen: Vec::new(),
         });
         w.apply(EventKind::InstanceStarted {
             instance: id("s/db-0"),

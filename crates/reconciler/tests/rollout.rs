@@ -120,6 +120,7 @@ impl World {
             instance: instance.clone(),
             attempt: 0,
             port: None,
+            chosen: Vec::new(),
         });
         self.apply(EventKind::InstanceStarted {
             instance: instance.clone(),

@@ -420,6 +420,7 @@ fn a_job_a_service_waits_for_is_submitted_once_and_its_tasks_wait_for_the_jobs_o
         instance: "s/db-0".parse().unwrap(),
         attempt: 0,
         port: None,
+        chosen: Vec::new(),
     });
     w.apply(EventKind::InstanceStarted {
         instance: "s/db-0".parse().unwrap(),

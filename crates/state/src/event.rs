@@ -92,6 +92,8 @@ impl Event {
             | EventKind::InstanceFailuresReset { instance: i }
             | EventKind::InstanceRemoved { instance: i }
             | EventKind::InstanceEvicted { instance: i, .. }
+            | EventKind::PlacementBroken { instance: i, .. }
+            | EventKind::PlacementRestored { instance: i }
             | EventKind::RestartRequested { instance: i } => instance(i),
             EventKind::JobSubmitted { run: r }
             | EventKind::JobFinished { run: r, .. }
@@ -215,6 +217,10 @@ pub enum EventKind {
         /// `{{port}}`): behind the built-in proxy, or the service's published port.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         port: Option<u16>,
+        /// The host ports chosen for this run for the service's ports published on a free
+        /// port (`"80"`, `"127.0.0.1::81"`: published 0), one per such port, in their order.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        chosen: Vec<u16>,
     },
     /// The process or container runs: phase `running`, not ready.
     InstanceStarted {
@@ -513,6 +519,20 @@ pub enum EventKind {
         /// Why, for people.
         reason: String,
     },
+    /// An instance's placement stopped holding: its node lost a label its `nodeSelector`
+    /// needs, or no instance of its anchor is placed on its node any more. It moves (as an
+    /// eviction does) once the repair cooldown has passed, unless it holds again before.
+    PlacementBroken {
+        /// Which instance.
+        instance: InstanceId,
+        /// Why, for people.
+        reason: String,
+    },
+    /// An instance's broken placement holds again before it was moved: it stays.
+    PlacementRestored {
+        /// Which instance.
+        instance: InstanceId,
+    },
     /// A node was removed (`orco node remove`): its certificate is no longer honoured and
     /// every instance on it is placed elsewhere.
     NodeRemoved {
@@ -581,7 +601,7 @@ pub enum EventKind {
 
 impl EventKind {
     /// Every kind's [`EventKind::name`].
-    pub const NAMES: [&'static str; 55] = [
+    pub const NAMES: [&'static str; 57] = [
         "stack_applied",
         "instance_revised",
         "rollout_finished",
@@ -629,6 +649,8 @@ impl EventKind {
         "node_labeled",
         "node_tainted",
         "instance_evicted",
+        "placement_broken",
+        "placement_restored",
         "node_removed",
         "node_events_stored",
         "instance_placed",
@@ -690,6 +712,8 @@ impl EventKind {
             EventKind::NodeLabeled { .. } => "node_labeled",
             EventKind::NodeTainted { .. } => "node_tainted",
             EventKind::InstanceEvicted { .. } => "instance_evicted",
+            EventKind::PlacementBroken { .. } => "placement_broken",
+            EventKind::PlacementRestored { .. } => "placement_restored",
             EventKind::NodeRemoved { .. } => "node_removed",
             EventKind::NodeEventsStored { .. } => "node_events_stored",
             EventKind::InstancePlaced { .. } => "instance_placed",

@@ -28,8 +28,8 @@ pub use id::{IdError, InstanceId, JobRunId, StackName, TaskId, WorkloadId};
 pub use node::{Capacity, JoinToken, Node, NodeStatus};
 pub use shared::SharedState;
 pub use state::{
-    Eviction, Instance, JobRun, Phase, Restarts, Revisions, Rollout, RolloutStatus, ScheduleState,
-    StackState, State, TaskPhase, TaskRecord, spec_changed,
+    Eviction, Instance, JobRun, Misplaced, Phase, Restarts, Revisions, Rollout, RolloutStatus,
+    ScheduleState, StackState, State, TaskPhase, TaskRecord, spec_changed,
 };
 pub use token::{ApiToken, Role};
 

@@ -293,6 +293,8 @@ impl Phase {
             | EventKind::NodeLabeled { .. }
             | EventKind::NodeTainted { .. }
             | EventKind::InstanceEvicted { .. }
+            | EventKind::PlacementBroken { .. }
+            | EventKind::PlacementRestored { .. }
             | EventKind::NodeRemoved { .. }
             | EventKind::NodeEventsStored { .. }
             | EventKind::InstancePlaced { .. }
@@ -356,6 +358,10 @@ pub struct Instance {
     /// The loopback port orco assigned to the current (or last) run, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<u16>,
+    /// The host ports chosen for the current (or last) run for its service's ports published
+    /// on a free port, in their order (see [`EventKind::InstanceStarting`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub chosen_ports: Vec<u16>,
     /// The revision of its service's spec it runs (0: recorded before revisions were kept,
     /// that is the service's current one).
     #[serde(default, skip_serializing_if = "is_zero")]
@@ -380,6 +386,20 @@ pub struct Instance {
     /// why; cleared once it is ready on another node.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub evicted: Option<Eviction>,
+    /// Set while its placement no longer holds ([`EventKind::PlacementBroken`]): it moves
+    /// once the repair cooldown has passed since.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub misplaced: Option<Misplaced>,
+}
+
+/// An instance whose placement no longer holds, waiting out the repair cooldown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Misplaced {
+    /// When it stopped holding.
+    pub since: Timestamp,
+    /// Why, for people.
+    pub reason: String,
 }
 
 /// An instance's move off a node (DESIGN.md §11: moves retire the old instance once a

@@ -95,6 +95,7 @@ pub fn event_kind() -> impl Strategy<Value = EventKind> {
                 instance,
                 attempt,
                 port,
+                chosen: port.into_iter().collect(),
             }
         ),
         (instance(), proptest::option::of(1u32..100_000)).prop_map(|(instance, pid)| {

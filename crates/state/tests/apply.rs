@@ -41,6 +41,7 @@ fn an_instance_walks_its_lifecycle() {
         instance: i.clone(),
         attempt: 0,
         port: None,
+        chosen: Vec::new(),
     });
     assert_eq!(fold(kinds.clone()).instances[&i].phase, Phase::Starting);
     kinds.push(EventKind::InstanceStarted {
@@ -89,6 +90,7 @@ fn an_exit_outside_a_stop_is_success_or_failure_by_its_code() {
             instance: i.clone(),
             attempt: 0,
             port: None,
+            chosen: Vec::new(),
         },
         EventKind::InstanceStarted {
             instance: i.clone(),
@@ -122,6 +124,7 @@ fn restart_counters_and_backoff_survive_in_the_state() {
             instance: i.clone(),
             attempt: 0,
             port: None,
+            chosen: Vec::new(),
         },
         EventKind::InstanceStarted {
             instance: i.clone(),
@@ -142,6 +145,7 @@ fn restart_counters_and_backoff_survive_in_the_state() {
             instance: i.clone(),
             attempt: 1,
             port: None,
+            chosen: Vec::new(),
         },
         EventKind::InstanceStarted {
             instance: i.clone(),

@@ -40,6 +40,7 @@ fn every_kind() -> Vec<Event> {
             instance: web0.clone(),
             attempt: 0,
             port: None,
+            chosen: Vec::new(),
         },
         EventKind::InstanceStarted {
             instance: web0.clone(),
@@ -341,6 +342,13 @@ fn every_kind_names_itself_as_its_encoding_does() {
         EventKind::InstanceEvicted {
             instance: "demo/web-0".parse().unwrap(),
             reason: "its node is drained".into(),
+        },
+        EventKind::PlacementBroken {
+            instance: "demo/web-0".parse().unwrap(),
+            reason: "node n1 no longer has the label disk=ssd".into(),
+        },
+        EventKind::PlacementRestored {
+            instance: "demo/web-0".parse().unwrap(),
         },
         EventKind::NodeRemoved { node: "n1".into() },
         EventKind::NodeEventsStored {

@@ -32,6 +32,7 @@ fn ready(id: &InstanceId) -> Vec<EventKind> {
             instance: id.clone(),
             attempt: 1,
             port: None,
+            chosen: Vec::new(),
         },
         EventKind::InstanceStarted {
             instance: id.clone(),

@@ -28,6 +28,7 @@ fn event(n: u64) -> Event {
             instance,
             attempt: (n % 7) as u32,
             port: None,
+            chosen: Vec::new(),
         },
         1 => EventKind::InstanceStarted {
             instance,

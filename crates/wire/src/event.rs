@@ -105,6 +105,10 @@ pub enum EventType {
     NodeTainted,
     /// `instance_evicted`.
     InstanceEvicted,
+    /// `placement_broken`.
+    PlacementBroken,
+    /// `placement_restored`.
+    PlacementRestored,
     /// `node_removed`.
     NodeRemoved,
     /// `node_events_stored`.
@@ -125,7 +129,7 @@ pub enum EventType {
 
 impl EventType {
     /// Every kind.
-    pub const ALL: [EventType; 55] = [
+    pub const ALL: [EventType; 57] = [
         EventType::StackApplied,
         EventType::InstanceRevised,
         EventType::RolloutFinished,
@@ -173,6 +177,8 @@ impl EventType {
         EventType::NodeLabeled,
         EventType::NodeTainted,
         EventType::InstanceEvicted,
+        EventType::PlacementBroken,
+        EventType::PlacementRestored,
         EventType::NodeRemoved,
         EventType::NodeEventsStored,
         EventType::InstancePlaced,
@@ -233,6 +239,8 @@ impl EventType {
             EventType::NodeLabeled => "node_labeled",
             EventType::NodeTainted => "node_tainted",
             EventType::InstanceEvicted => "instance_evicted",
+            EventType::PlacementBroken => "placement_broken",
+            EventType::PlacementRestored => "placement_restored",
             EventType::NodeRemoved => "node_removed",
             EventType::NodeEventsStored => "node_events_stored",
             EventType::InstancePlaced => "instance_placed",

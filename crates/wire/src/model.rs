@@ -32,6 +32,27 @@ pub struct Accepted {
     pub events: u32,
 }
 
+/// Where the instances of a stack would run if it were applied now (`orco apply --dry-run`
+/// on a cluster): each instance with its node, or why it would wait.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PlacementPreview {
+    /// Each instance of the stack, by id. Empty on a single machine.
+    pub items: Vec<PlannedPlacement>,
+}
+
+/// One instance of a [`PlacementPreview`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PlannedPlacement {
+    /// The instance (`STACK/SERVICE-N`).
+    pub instance: String,
+    /// The node it would run on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    /// Why it would wait instead (no node fits, or its dependencies).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
 /// An applied stack.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct StackView {

@@ -70,6 +70,8 @@ pub const NODE_DRAIN: &str = "/nodes/{name}/drain";
 pub const NODE_LABELS: &str = "/nodes/{name}/labels";
 /// `POST`.
 pub const NODE_TAINTS: &str = "/nodes/{name}/taints";
+/// `POST` with a stack: where its instances would run (a dry run; nothing changes).
+pub const PLACEMENTS: &str = "/placements";
 /// `POST` (a node, by its certificate).
 pub const NODE_CERTIFICATE: &str = "/node/certificate";
 /// `GET` with `Upgrade: orco-interface` (a node, by its certificate).
@@ -86,8 +88,9 @@ pub const JOB_RETRY: &str = "/jobs/{id}/retry";
 pub const JOB_PROGRESS: &str = "/jobs/{id}/tasks/{task}/progress";
 
 /// Every versioned route, for checks that the router and the OpenAPI document serve each.
-pub const ALL: [&str; 38] = [
+pub const ALL: [&str; 39] = [
     STACKS,
+    PLACEMENTS,
     STACK,
     STACK_STOP,
     WORKLOADS,

@@ -28,13 +28,14 @@ pub async fn list(
         Some(w) => Some(known_workload(&read.state, w, q.stack.as_deref())?),
         None => None,
     };
+    let unplaced = orco_control::place::unplaced(&read.state, read.as_of);
     let items = read
         .state
         .instances
         .iter()
         .filter(|(id, _)| stack.as_ref().is_none_or(|s| &id.workload.stack == s))
         .filter(|(id, _)| workload.as_ref().is_none_or(|w| &id.workload == w))
-        .map(|(id, i)| instance_view(&read.state, id, i))
+        .map(|(id, i)| instance_view(&read.state, id, i, &unplaced))
         .collect();
     Ok(axum::Json(InstanceList {
         revision: read.state.revision,
@@ -58,7 +59,13 @@ pub async fn get(
         read.state.instances.get(&id).ok_or_else(|| {
             ApiError::not_found("instance_not_found", format!("no instance `{id}`"))
         })?;
-    Ok(axum::Json(instance_view(&read.state, &id, instance)))
+    let unplaced = orco_control::place::unplaced(&read.state, read.as_of);
+    Ok(axum::Json(instance_view(
+        &read.state,
+        &id,
+        instance,
+        &unplaced,
+    )))
 }
 
 /// Restart one instance, once, through its stop policy, whatever its restart policy says.

@@ -8,6 +8,8 @@ use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiPath, ApiQuery, JsonBody};
 use crate::model::{Accepted, NodeEdits, NodeList, NodeView};
 use crate::routes::AtQuery;
+use std::collections::BTreeMap;
+
 use jiff::Timestamp;
 use orco_state::{Event, EventKind};
 
@@ -21,8 +23,25 @@ fn local(ctx: &ApiContext, state: &orco_state::State) -> NodeView {
         .view(u32::try_from(instances).unwrap_or(u32::MAX))
 }
 
-/// A cluster node as the API shows it.
-fn member(name: &str, n: &orco_state::Node, state: &orco_state::State) -> NodeView {
+/// The labels orco derives for each node: `orco.anchor/STACK.SERVICE=true` where an
+/// instance of a service that others follow (their `placement.anchor`) is placed.
+fn derived_labels(state: &orco_state::State) -> BTreeMap<String, BTreeMap<String, String>> {
+    let snapshot = orco_control::place::snapshot(state);
+    orco_scheduler::anchor_labels(&snapshot)
+        .into_iter()
+        .filter_map(|(i, labels)| Some((snapshot.nodes.get(i)?.name.clone(), labels)))
+        .collect()
+}
+
+/// A cluster node as the API shows it, with the labels orco derives for it.
+fn member(
+    name: &str,
+    n: &orco_state::Node,
+    state: &orco_state::State,
+    derived: &BTreeMap<String, BTreeMap<String, String>>,
+) -> NodeView {
+    let mut labels = n.labels.clone();
+    labels.extend(derived.get(name).cloned().unwrap_or_default());
     let instances = state
         .instances
         .values()
@@ -45,7 +64,7 @@ fn member(name: &str, n: &orco_state::Node, state: &orco_state::State) -> NodeVi
         address: Some(n.address.clone()),
         allocatable_cpu_millis: Some(n.allocatable.cpu_millis),
         allocatable_memory_bytes: Some(n.allocatable.memory),
-        labels: n.labels.clone(),
+        labels,
         taints: n.taints.clone(),
         cordoned: n.cordoned,
         draining: n.draining,
@@ -56,10 +75,11 @@ fn member(name: &str, n: &orco_state::Node, state: &orco_state::State) -> NodeVi
 /// The nodes: a cluster server's members, or this daemon's own node.
 fn nodes(ctx: &ApiContext, state: &orco_state::State) -> Vec<NodeView> {
     if ctx.cluster().is_some() {
+        let derived = derived_labels(state);
         state
             .nodes
             .iter()
-            .map(|(name, n)| member(name, n, state))
+            .map(|(name, n)| member(name, n, state, &derived))
             .collect()
     } else {
         vec![local(ctx, state)]
@@ -254,7 +274,8 @@ pub async fn get(
     let read = ctx.read(q.at.as_deref()).await?;
     if ctx.cluster().is_some() {
         let node = known_node(&read.state, &name)?;
-        return Ok(axum::Json(member(&name, node, &read.state)));
+        let derived = derived_labels(&read.state);
+        return Ok(axum::Json(member(&name, node, &read.state, &derived)));
     }
     if name != ctx.node().name {
         return Err(ApiError::not_found(

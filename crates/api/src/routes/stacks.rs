@@ -11,7 +11,7 @@ use crate::check::check_stack;
 use crate::context::ApiContext;
 use crate::error::{ApiError, ErrorBody, FieldProblem};
 use crate::extract::{ApiPath, ApiQuery, JsonBody};
-use crate::model::{Accepted, StackDetail, StackList};
+use crate::model::{Accepted, PlacementPreview, PlannedPlacement, StackDetail, StackList};
 use crate::routes::{AtQuery, known_stack};
 use crate::views::stack_view;
 
@@ -114,6 +114,43 @@ pub async fn put(
     let stack = validate(&stack)?;
     let accepted = ctx.write(|state| apply_events(state, stack)).await?;
     Ok(axum::Json(accepted))
+}
+
+/// Where the instances of a stack would run if it were applied now (a dry run: nothing is
+/// recorded), by the reconciler and the scheduler the server runs. Empty on a single machine.
+#[utoipa::path(post, path = "/api/v1/placements", tag = "stacks",
+    request_body(content = Object, description = "The resolved stack, as `POST /api/v1/stacks` takes it"),
+    responses(
+        (status = 200, description = "Each instance with its node or why it would wait", body = PlacementPreview),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 422, description = "Wrong types, unknown fields or an invalid stack", body = ErrorBody),
+    ))]
+pub async fn placements(
+    State(ctx): State<ApiContext>,
+    JsonBody(stack): JsonBody<Stack>,
+) -> Result<axum::Json<PlacementPreview>, ApiError> {
+    let stack = validate(&stack)?;
+    let read = ctx.read(None).await?;
+    let items = orco_control::place::preview(
+        &read.state,
+        stack,
+        read.as_of,
+        &orco_control::Limits::default(),
+    )
+    .into_iter()
+    .map(|(id, place)| {
+        let (node, reason) = match place {
+            Ok(node) => (Some(node), None),
+            Err(why) => (None, Some(why)),
+        };
+        PlannedPlacement {
+            instance: id.to_string(),
+            node,
+            reason,
+        }
+    })
+    .collect();
+    Ok(axum::Json(PlacementPreview { items }))
 }
 
 /// List the applied stacks.

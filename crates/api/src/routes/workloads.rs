@@ -152,10 +152,11 @@ pub async fn get(
         None => serde_json::to_value(stack.spec.jobs.get(&id.name)),
     }
     .unwrap_or_default();
+    let unplaced = orco_control::place::unplaced(&read.state, read.as_of);
     let instances = read
         .state
         .instances_of(&id)
-        .map(|(iid, i)| instance_view(&read.state, iid, i))
+        .map(|(iid, i)| instance_view(&read.state, iid, i, &unplaced))
         .collect();
     Ok(axum::Json(WorkloadDetail {
         revision: read.state.revision,

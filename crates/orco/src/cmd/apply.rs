@@ -21,6 +21,17 @@ struct Current {
     stopped: BTreeSet<String>,
 }
 
+/// What `apply --dry-run -o json|yaml` prints: the plan and, on a cluster, where each
+/// instance would run.
+#[derive(Debug, Serialize)]
+struct DryRun<'a> {
+    #[serde(flatten)]
+    plan: &'a Plan,
+    /// Each instance with its node or why it would wait (a cluster only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    placements: Vec<orco_wire::model::PlannedPlacement>,
+}
+
 /// What `apply -o json|yaml` prints: the write's answer and its plan.
 #[derive(Debug, Serialize)]
 struct Applied<'a> {
@@ -62,7 +73,13 @@ pub(crate) fn run(args: &ApplyArgs) -> anyhow::Result<u8> {
             &loaded.stack,
         );
         if args.dry_run {
-            if remote::print_structured(&plan, args.format.output)? {
+            // On a cluster, the server's reconciler and scheduler say where each would run.
+            let placements = client.placements(&loaded.stack).await?.items;
+            let dry = DryRun {
+                plan: &plan,
+                placements,
+            };
+            if remote::print_structured(&dry, args.format.output)? {
                 return Ok(exit::OK);
             }
             if plan.is_empty() {
@@ -71,6 +88,7 @@ pub(crate) fn run(args: &ApplyArgs) -> anyhow::Result<u8> {
                 print_plan(&plan);
                 println!("stack {name}: {} (dry run)", plan.summary());
             }
+            print_placements(&dry.placements);
             return Ok(exit::OK);
         }
         let accepted = client.apply(&loaded.stack).await?;
@@ -153,6 +171,23 @@ fn print_plan(plan: &Plan) {
             Cell::new(instances(w)),
             Cell::new(changes.join("; ")),
         ]);
+    }
+    remote::print_table(&table);
+}
+
+/// `INSTANCE NODE` rows: the node each instance would run on, or `pending: WHY`.
+fn print_placements(placements: &[orco_wire::model::PlannedPlacement]) {
+    if placements.is_empty() {
+        return;
+    }
+    let mut table = remote::table(&["INSTANCE", "NODE"]);
+    for p in placements {
+        let node = match (&p.node, &p.reason) {
+            (Some(node), _) => node.clone(),
+            (None, Some(why)) => format!("pending: {why}"),
+            (None, None) => "pending".to_string(),
+        };
+        table.add_row(vec![Cell::new(&p.instance), Cell::new(node)]);
     }
     remote::print_table(&table);
 }

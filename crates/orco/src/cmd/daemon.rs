@@ -32,6 +32,7 @@ pub(crate) fn run_server(args: &ServerArgs) -> anyhow::Result<u8> {
     config.server = Some(ServerOptions {
         lease: args.lease.into(),
         grace: args.grace.into(),
+        repair_cooldown: args.repair_cooldown.into(),
     });
     serve(config)
 }

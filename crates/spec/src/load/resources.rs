@@ -325,7 +325,7 @@ impl Cx<'_> {
     }
 
     /// Warns, at each key of `f` this version records without acting on it: requests
-    /// (nothing is placed by them), limits of process workloads (enforced for docker services
+    /// (nothing is placed by them on one machine; a cluster's scheduler is), limits of process workloads (enforced for docker services
     /// only), `placement` and `onDisconnect` (acted on by a cluster only: `orco daemon` runs
     /// every instance on its local node).
     pub(super) fn warn_not_acted_on(
@@ -340,11 +340,11 @@ impl Cx<'_> {
             let limits = !r.limits.is_empty() && !limits_enforced;
             let why = match (requests, limits) {
                 (true, true) => Some(
-                    "requests place nothing (every instance runs on the one local node), and limits are enforced for docker services only",
+                    "requests place nothing on `orco daemon`, where every instance runs on the one local node (a cluster places by them), and limits are enforced for docker services only",
                 ),
-                (true, false) => {
-                    Some("requests place nothing: every instance runs on the one local node")
-                }
+                (true, false) => Some(
+                    "requests place nothing on `orco daemon`, where every instance runs on the one local node; a cluster places by them",
+                ),
                 (false, true) => Some("limits are enforced for docker services only"),
                 (false, false) => None,
             };

@@ -79,7 +79,7 @@ impl Cx<'_> {
             _ => {}
         }
         let ports = match f.get("ports") {
-            Some(v) => self.port_list(v, &p("ports")),
+            Some(v) => self.port_list(v, &p("ports"), runtime == Some(RuntimeKind::Docker)),
             None => Vec::new(),
         };
         // `entrypoint: []` clears the image's entrypoint.
@@ -224,7 +224,9 @@ impl Cx<'_> {
         })
     }
 
-    fn port_list(&mut self, n: &Node, path: &str) -> Vec<PortMapping> {
+    /// The ports of a service. A container (`docker`) may leave any of its ports' host
+    /// ports to orco; a process learns one chosen port only (`PORT`), a TCP one.
+    fn port_list(&mut self, n: &Node, path: &str, docker: bool) -> Vec<PortMapping> {
         let Value::Seq(items) = &n.value else {
             self.type_error(n, path, "a list of ports such as [\"8080:80\"]");
             return Vec::new();
@@ -237,13 +239,15 @@ impl Cx<'_> {
                 continue;
             };
             match text.parse::<PortMapping>() {
-                Ok(m) if m.is_ephemeral() && m.protocol != crate::Protocol::Tcp => {
+                Ok(m) if !docker && m.is_ephemeral() && m.protocol != crate::Protocol::Tcp => {
                     let hint = Some("give a UDP port its host port, e.g. \"5000:5000/udp\"".into());
-                    self.error(item, &p, format!("bad port `{text}`: only a TCP port can have its host port chosen at start"), hint);
+                    self.error(item, &p, format!("bad port `{text}`: a process learns one chosen port (`PORT`), a TCP one; a UDP port needs its host port"), hint);
                 }
-                Ok(m) if m.is_ephemeral() && out.iter().any(PortMapping::is_ephemeral) => {
+                Ok(m)
+                    if !docker && m.is_ephemeral() && out.iter().any(PortMapping::is_ephemeral) =>
+                {
                     let hint = Some("give the other ports their host ports".into());
-                    self.error(item, &p, format!("bad port `{text}`: orco chooses one host port per instance, and another port of this service already leaves it to orco"), hint);
+                    self.error(item, &p, format!("bad port `{text}`: a process learns one chosen port (`PORT`), and another port of this service already leaves it to orco"), hint);
                 }
                 Ok(m) => out.push(m),
                 Err(e) => {

@@ -54,7 +54,8 @@ impl State {
                 instance,
                 attempt,
                 port,
-            } => self.instance_starting(instance, *attempt, *port, &event.kind, at),
+                chosen,
+            } => self.instance_starting(instance, *attempt, *port, chosen, &event.kind, at),
             EventKind::InstanceStarted {
                 instance,
                 pid,
@@ -189,6 +190,19 @@ impl State {
             EventKind::InstanceEvicted { instance, reason } => {
                 self.instance_evicted(instance, reason, at)
             }
+            EventKind::PlacementBroken { instance, reason } => {
+                if let Some(i) = self.instances.get_mut(instance) {
+                    i.misplaced = Some(crate::state::Misplaced {
+                        since: at,
+                        reason: reason.clone(),
+                    });
+                }
+            }
+            EventKind::PlacementRestored { instance } => {
+                if let Some(i) = self.instances.get_mut(instance) {
+                    i.misplaced = None;
+                }
+            }
             EventKind::NodeEventsStored { node, through } => {
                 if let Some(n) = self.nodes.get_mut(node) {
                     n.events_through = n.events_through.max(*through);
@@ -197,6 +211,7 @@ impl State {
             EventKind::InstancePlaced { instance, node } => {
                 if let Some(i) = self.instances.get_mut(instance) {
                     i.node = Some(node.clone());
+                    i.misplaced = None;
                 }
             }
             EventKind::JoinTokenCreated {
@@ -476,6 +491,7 @@ impl State {
                 restart_requests: 0,
                 restart_streak: 0,
                 port: None,
+                chosen_ports: Vec::new(),
                 revision: self
                     .stacks
                     .get(&instance.workload.stack)
@@ -486,6 +502,7 @@ impl State {
                 restart_requested_at: None,
                 waiting_since: Some(at),
                 evicted: None,
+                misplaced: None,
             },
         );
     }
@@ -500,6 +517,7 @@ impl State {
                 from: node,
                 reason: reason.to_string(),
             });
+            i.misplaced = None;
             i.settle_move(at);
         }
     }
@@ -521,6 +539,7 @@ impl State {
                 continue;
             }
             i.node = None;
+            i.misplaced = None;
             i.pid = None;
             i.container = None;
             i.port = None;
@@ -592,11 +611,13 @@ impl State {
         instance: &InstanceId,
         attempt: u32,
         port: Option<u16>,
+        chosen: &[u16],
         kind: &EventKind,
         at: Timestamp,
     ) {
         self.with_instance(instance, kind, at, |i| {
             i.port = port;
+            i.chosen_ports = chosen.to_vec();
             i.started_at = Some(at);
             i.waiting_since = None;
             if attempt > 0 {
