@@ -871,6 +871,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/cluster"),
     ("get", "/api/v1/stacks"),
     ("post", "/api/v1/stacks"),
+    ("post", "/api/v1/placements"),
     ("get", "/api/v1/stacks/{name}"),
     ("put", "/api/v1/stacks/{name}"),
     ("delete", "/api/v1/stacks/{name}"),
