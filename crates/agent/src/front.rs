@@ -6,12 +6,18 @@
 //! the front adds as a backend; the supervisor marks it ready or unready as its health goes,
 //! and drains it before stopping it. Probes aimed at the published port are retargeted to the
 //! instance's own port ([`retarget`]). UDP ports are never proxied.
+//!
+//! In a cluster a front is also a node's end of the routing mesh (DESIGN.md §11): it
+//! listens on every proxied published port of the cluster, and the instances of other nodes
+//! behind it ([`Front::route`], from the assignment set's routes) are backends beside the
+//! node's own, at their node's address and own port.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
+use orco_interface::{Endpoint, EndpointState};
 use orco_proxy::{Desired, Drain, Proxy};
 use orco_spec::{Health, PortMapping, Service};
 
@@ -39,6 +45,12 @@ pub fn published_addr(port: &PortMapping) -> SocketAddr {
 /// A free loopback port for an instance behind the proxy (the kernel's choice).
 pub fn free_port() -> std::io::Result<u16> {
     let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// A free TCP port on `ip` (`0.0.0.0`: free on every address of the node).
+pub fn free_port_on(ip: IpAddr) -> std::io::Result<u16> {
+    let listener = std::net::TcpListener::bind((ip, 0))?;
     Ok(listener.local_addr()?.port())
 }
 
@@ -129,21 +141,27 @@ fn is_local(host: &str) -> bool {
 #[derive(Debug)]
 pub struct Front {
     addr: SocketAddr,
+    meshed: bool,
     inner: Mutex<Inner>,
 }
 
 #[derive(Debug, Default)]
 struct Inner {
     proxy: Option<Proxy>,
+    /// The node's own instances, by runtime name.
     backends: BTreeMap<String, Desired>,
+    /// Instances of other nodes (the routing mesh), by [`Endpoint::backend_id`].
+    remote: BTreeMap<String, Desired>,
 }
 
 impl Front {
     /// A front on `addr`; it binds at once if it can, else keeps trying in the background
-    /// until it can or it is dropped. Call inside a tokio runtime.
-    pub fn start(addr: SocketAddr) -> Arc<Front> {
+    /// until it can or it is dropped. `meshed`: the node is part of a cluster, whose other
+    /// nodes' proxies may hold connections to its instances. Call inside a tokio runtime.
+    pub fn start(addr: SocketAddr, meshed: bool) -> Arc<Front> {
         let front = Arc::new(Front {
             addr,
+            meshed,
             inner: Mutex::new(Inner::default()),
         });
         tokio::spawn(bind_loop(Arc::downgrade(&front), addr));
@@ -153,6 +171,84 @@ impl Front {
     /// The published address.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Whether other nodes' proxies may send connections to this node's instances: a stop
+    /// then gives them its whole drain wait to hear of the drain, since their connections
+    /// are not counted here.
+    pub fn meshed(&self) -> bool {
+        self.meshed
+    }
+
+    /// Makes the instances of other nodes behind this front exactly `endpoints`: new ones
+    /// are added, known ones take their readiness (or move), draining ones get no new
+    /// connection and their open ones the endpoint's grace, and the others are removed at
+    /// once (their instance ended or their node is lost). The node's own instances are left
+    /// alone.
+    pub fn route(&self, endpoints: &[Endpoint]) {
+        let mut inner = self.inner();
+        let mut next = BTreeMap::new();
+        let mut draining = Vec::new();
+        for e in endpoints {
+            let id = e.backend_id();
+            match e.state {
+                EndpointState::Draining => {
+                    draining.push((id, Duration::from_millis(e.grace_ms)));
+                }
+                EndpointState::Ready | EndpointState::Unready => {
+                    let ready = e.state == EndpointState::Ready;
+                    next.insert(
+                        id.clone(),
+                        Desired {
+                            id,
+                            addr: e.addr,
+                            ready,
+                        },
+                    );
+                }
+            }
+        }
+        if next == inner.remote && draining.iter().all(|(id, _)| !inner.remote.contains_key(id))
+        {
+            return;
+        }
+        let old = std::mem::replace(&mut inner.remote, next);
+        if let Some(proxy) = &inner.proxy {
+            for (id, grace) in &draining {
+                if old.contains_key(id) {
+                    // Goes on by itself; nobody waits for it here.
+                    drop(proxy.drain(id, *grace));
+                }
+            }
+            for id in old.keys() {
+                if !inner.remote.contains_key(id) && !draining.iter().any(|(d, _)| d == id) {
+                    proxy.remove(id);
+                }
+            }
+            for d in inner.remote.values() {
+                proxy.add(&d.id, d.addr);
+                proxy.set_ready(&d.id, d.ready);
+            }
+        }
+        let table: Vec<String> = inner
+            .remote
+            .values()
+            .map(|d| {
+                let state = if d.ready { "ready" } else { "unready" };
+                format!("{} at {} {state}", d.id, d.addr)
+            })
+            .chain(draining.iter().map(|(id, _)| format!("{id} draining")))
+            .collect();
+        tracing::info!(addr = %self.addr, "routing mesh: [{}]", table.join(", "));
+    }
+
+    /// The proxy's backends as it holds them (none until it is bound): the node's own
+    /// instances and those of other nodes, live ones first, then those draining.
+    pub fn backends(&self) -> Vec<orco_proxy::BackendStatus> {
+        self.inner()
+            .proxy
+            .as_ref()
+            .map_or_else(Vec::new, Proxy::backends)
     }
 
     /// Whether the proxy listens on the published address.
@@ -216,7 +312,12 @@ async fn bind_loop(front: Weak<Front>, addr: SocketAddr) {
             Ok(proxy) => {
                 let Some(front) = front.upgrade() else { return };
                 let mut inner = front.inner();
-                let backends: Vec<Desired> = inner.backends.values().cloned().collect();
+                let backends: Vec<Desired> = inner
+                    .backends
+                    .values()
+                    .chain(inner.remote.values())
+                    .cloned()
+                    .collect();
                 proxy.update(&backends, Duration::ZERO);
                 inner.proxy = Some(proxy);
                 tracing::info!(%addr, "proxy: listening");
@@ -281,6 +382,88 @@ mod tests {
             h.cmd.unwrap().command,
             orco_spec::Command::Exec(vec!["check".into(), "41000".into()])
         );
+    }
+
+    fn endpoint(node: &str, n: u8, state: EndpointState) -> Endpoint {
+        Endpoint {
+            instance: format!("s/w-{n}").parse().unwrap(),
+            node: node.into(),
+            addr: SocketAddr::from(([10, 0, 0, n], 40_000)),
+            state,
+            grace_ms: 60_000,
+        }
+    }
+
+    /// The proxy's backends as (id, address, state).
+    fn table(front: &Front) -> Vec<(String, SocketAddr, orco_proxy::BackendState)> {
+        front
+            .backends()
+            .into_iter()
+            .map(|b| (b.id, b.addr, b.state))
+            .collect()
+    }
+
+    async fn bound(front: &Front) {
+        while !front.bound() {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    #[tokio::test]
+    async fn other_nodes_instances_join_the_node_s_own_behind_its_proxy_and_leave_it_alone() {
+        use orco_proxy::BackendState::{Draining, Ready, Unready};
+        let front = Front::start(SocketAddr::from(([127, 0, 0, 1], 0)), true);
+        bound(&front).await;
+        front.add("own", 41_000, true);
+        let at = |n: u8| SocketAddr::from(([10, 0, 0, n], 40_000));
+        let local = ("own".to_string(), SocketAddr::from(([127, 0, 0, 1], 41_000)), Ready);
+        front.route(&[
+            endpoint("n2", 1, EndpointState::Ready),
+            endpoint("n3", 2, EndpointState::Unready),
+        ]);
+        assert_eq!(
+            table(&front),
+            vec![
+                ("n2/s/w-1".into(), at(1), Ready),
+                ("n3/s/w-2".into(), at(2), Unready),
+                local.clone(),
+            ]
+        );
+        // w-1 drains on its node; w-2 became ready.
+        front.route(&[
+            endpoint("n2", 1, EndpointState::Draining),
+            endpoint("n3", 2, EndpointState::Ready),
+        ]);
+        assert_eq!(
+            table(&front),
+            vec![
+                ("n3/s/w-2".into(), at(2), Ready),
+                local.clone(),
+                ("n2/s/w-1".into(), at(1), Draining),
+            ]
+        );
+        // n3 is lost: its instance leaves at once; the drain of w-1 (idle) ends by itself.
+        front.route(&[]);
+        for _ in 0..1000 {
+            if table(&front).len() == 1 {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(table(&front), vec![local]);
+    }
+
+    #[tokio::test]
+    async fn a_front_bound_late_starts_with_the_mesh_it_was_given() {
+        let taken = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let addr = taken.local_addr().unwrap();
+        let front = Front::start(addr, true);
+        front.route(&[endpoint("n2", 1, EndpointState::Ready)]);
+        assert!(!front.bound());
+        drop(taken);
+        bound(&front).await;
+        let ids: Vec<String> = front.backends().into_iter().map(|b| b.id).collect();
+        assert_eq!(ids, ["n2/s/w-1"]);
     }
 
     #[test]

@@ -105,10 +105,15 @@ pub fn launch(
     if service.runtime == RuntimeKind::Docker {
         let mut service = service.clone();
         // Behind the proxy, the container's target port is published on the instance's own
-        // loopback port instead of the service's published one.
+        // loopback port instead of the service's published one; in a cluster on every
+        // address of the node, where other nodes' proxies reach it (the routing mesh).
+        let own_ip = match node {
+            Some(_) => std::net::Ipv4Addr::UNSPECIFIED,
+            None => std::net::Ipv4Addr::LOCALHOST,
+        };
         if let (Some(published), Some(own)) = (service.proxied_port(), port) {
             for p in service.ports.iter_mut().filter(|p| **p == published) {
-                p.ip = Some(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
+                p.ip = Some(std::net::IpAddr::V4(own_ip));
                 p.published = own;
             }
         }
@@ -303,6 +308,27 @@ mod tests {
             .map(|p| (p.target, p.published))
             .collect();
         assert_eq!(published, [(80, 40001), (81, 40002), (82, 8080)]);
+    }
+
+    #[test]
+    fn a_proxied_container_is_published_on_loopback_alone_and_in_a_cluster_on_every_address() {
+        let docker = service(
+            "    image: busybox\n    ports: [\"8080:80\"]\n    replicas: 2\n",
+        );
+        let published = |node: Option<&str>| {
+            let l = launch(
+                &web(0),
+                &assignment(&web(0), docker.clone()),
+                &RunPorts::own(Some(41_000)),
+                None,
+                node,
+            )
+                .expect("container");
+            let p = l.container.expect("container").ports[0];
+            (p.ip.map(|ip| ip.to_string()), p.published, p.target)
+        };
+        assert_eq!(published(None), (Some("127.0.0.1".into()), 41_000, 80));
+        assert_eq!(published(Some("n1")), (Some("0.0.0.0".into()), 41_000, 80));
     }
 
     #[test]

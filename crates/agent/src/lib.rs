@@ -110,6 +110,9 @@ pub struct Agent<R: Runtime + 'static> {
     output: Option<Arc<dyn OutputSink>>,
     /// The built-in proxy of every proxied (service, published address).
     fronts: BTreeMap<(WorkloadId, std::net::SocketAddr), Arc<Front>>,
+    /// The routing mesh as last assigned: the instances of other nodes behind each proxied
+    /// (service, published address) of the cluster.
+    mesh: BTreeMap<(WorkloadId, std::net::SocketAddr), Vec<orco_interface::Endpoint>>,
     /// The API address instances and tasks get as `ORCO_HOST`.
     api_host: Option<String>,
     /// The node's name, which instances get as `ORCO_NODE` (a cluster's agent).
@@ -162,6 +165,7 @@ impl<R: Runtime + 'static> Agent<R> {
             assigned_once: false,
             output,
             fronts: BTreeMap::new(),
+            mesh: BTreeMap::new(),
             api_host: None,
             node: None,
         })
@@ -217,6 +221,11 @@ impl<R: Runtime + 'static> Agent<R> {
     /// then instances ([`Agent::assign_tasks`], [`Agent::assign`]).
     pub fn apply(&mut self, set: &AssignmentSet) {
         self.assign_tasks(&set.tasks);
+        self.mesh = set
+            .routes
+            .iter()
+            .map(|r| ((r.workload.clone(), r.addr), r.endpoints.clone()))
+            .collect();
         self.assign(&set.instances, set.settled);
     }
 
@@ -229,7 +238,7 @@ impl<R: Runtime + 'static> Agent<R> {
     /// claimed, stopped as orphans.
     pub fn assign(&mut self, assignments: &BTreeMap<InstanceId, Assignment>, settled: bool) {
         // One proxy per proxied (service, published address), for as long as an instance of
-        // the service is assigned with a spec that proxies it.
+        // the service is assigned with a spec that proxies it, or the routing mesh has it.
         let wanted: BTreeMap<InstanceId, (WorkloadId, std::net::SocketAddr)> = assignments
             .iter()
             .filter_map(|(id, a)| {
@@ -240,12 +249,18 @@ impl<R: Runtime + 'static> Agent<R> {
                 ))
             })
             .collect();
+        let mesh = &self.mesh;
         self.fronts
-            .retain(|key, _| wanted.values().any(|k| k == key));
-        for key in wanted.values() {
+            .retain(|key, _| wanted.values().any(|k| k == key) || mesh.contains_key(key));
+        let meshed = self.node.is_some();
+        for key in wanted.values().chain(self.mesh.keys()) {
             if !self.fronts.contains_key(key) {
-                self.fronts.insert(key.clone(), Front::start(key.1));
+                self.fronts
+                    .insert(key.clone(), Front::start(key.1, meshed));
             }
+        }
+        for (key, front) in &self.fronts {
+            front.route(self.mesh.get(key).map_or(&[], Vec::as_slice));
         }
         let fronts = self.fronts.clone();
         let front_of = |id: &InstanceId| wanted.get(id).and_then(|k| fronts.get(k)).cloned();

@@ -271,8 +271,16 @@ impl<R: Runtime + 'static> Supervisor<R> {
                 }
             }
             Action::Drain { wait, timeout } => {
+                let meshed = drain_through.is_some_and(|f| f.meshed());
                 if let Some(drain) = drain_through.and_then(|f| f.drain(&self.name, timeout)) {
-                    let _ = tokio::time::timeout(wait, drain.wait()).await;
+                    if meshed {
+                        // Other nodes' proxies hold connections this node cannot count, and
+                        // hear of the drain through the control plane: the whole wait is
+                        // theirs to stop sending new ones and finish the open ones.
+                        tokio::time::sleep(wait).await;
+                    } else {
+                        let _ = tokio::time::timeout(wait, drain.wait()).await;
+                    }
                 }
             }
             Action::Stop { signal, timeout } => {
@@ -356,8 +364,9 @@ impl<R: Runtime + 'static> Supervisor<R> {
 
     /// The ports of the next run: a free host port for each port of the service published
     /// on a free one (`"80"`, kept in `InstanceStarting`), and the instance's own port: a
-    /// free loopback port behind the proxy, else the service's first published TCP port
-    /// (the instance listens on it itself; one chosen at start is its chosen port), else none.
+    /// free loopback port behind the proxy (in a cluster, free on every address of the node),
+    /// else the service's first published TCP port (the instance listens on it itself; one
+    /// chosen at start is its chosen port), else none.
     fn ports(&self, assignment: &Assignment) -> Result<RunPorts, LaunchError> {
         let ports = &assignment.service.ports;
         let wanted: Vec<_> = ports
@@ -367,7 +376,13 @@ impl<R: Runtime + 'static> Supervisor<R> {
             .collect();
         let chosen = front::free_ports_at(&wanted).map_err(LaunchError::NoFreePort)?;
         let own = if self.front.is_some() {
-            Some(front::free_port().map_err(LaunchError::NoFreePort)?)
+            // In a cluster other nodes reach the instance at its node's address: its port
+            // must be free on every address, not only on loopback.
+            let port = match self.node {
+                Some(_) => front::free_port_on(std::net::Ipv4Addr::UNSPECIFIED.into()),
+                None => front::free_port(),
+            };
+            Some(port.map_err(LaunchError::NoFreePort)?)
         } else {
             let first = ports
                 .iter()

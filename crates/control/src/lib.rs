@@ -8,6 +8,8 @@
 //! - `cycle`: when a plan is due, as a pure state machine the loop feeds.
 //! - [`place`]: in a cluster, which node each new instance goes to (the scheduler over the
 //!   state's nodes).
+//! - [`mesh`]: in a cluster, the routing mesh each node is sent: every proxied published
+//!   port with the instances of the other nodes behind it.
 //!
 //! In a cluster ([`Engine::start_server`]) there is no agent in the process: each plan places
 //! new instances on nodes and publishes every node's [`AssignmentSet`] ([`Cluster`]); the
@@ -15,6 +17,7 @@
 
 mod cycle;
 pub mod journal;
+pub mod mesh;
 pub mod place;
 
 use std::sync::Arc;
@@ -347,6 +350,7 @@ impl<R: Runtime + 'static, J: Journal> Loop<R, J> {
                 instances: plan_assignments,
                 tasks,
                 settled,
+                routes: Vec::new(),
             });
             return;
         }
@@ -354,6 +358,7 @@ impl<R: Runtime + 'static, J: Journal> Loop<R, J> {
             return;
         };
         let sets = self.state.read(|s| {
+            let routes = mesh::routes(s, &plan_assignments);
             let mut sets: NodeSets = s
                 .nodes
                 .iter()
@@ -366,6 +371,7 @@ impl<R: Runtime + 'static, J: Journal> Loop<R, J> {
                                 revision,
                             },
                             settled,
+                            routes: mesh::routes_for(&routes, name),
                             ..AssignmentSet::default()
                         },
                     )

@@ -1,8 +1,10 @@
 //! The server's control loop (no agent in the process) over a journal in memory: instances
 //! placed on nodes, each node's assignments published, nodes' reports stored once, and a
-//! lost node's instances placed elsewhere in the same write as the loss.
+//! lost node's instances placed elsewhere in the same write as the loss; the routing mesh
+//! each node is sent.
 #![allow(clippy::unwrap_used)]
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -408,4 +410,220 @@ async fn a_no_execute_taint_moves_only_the_instances_that_do_not_tolerate_it() {
             "{id} tolerates the taint and stays"
         );
     }
+}
+
+/// Node `n` joined from 10.0.0.`n`.
+fn joined_from(node: &str, n: u8) -> EventKind {
+    let EventKind::NodeJoined {
+        node,
+        capacity,
+        allocatable,
+        labels,
+        taints,
+        ..
+    } = joined(node)
+    else {
+        unreachable!()
+    };
+    EventKind::NodeJoined {
+        node,
+        address: format!("10.0.0.{n}:5000"),
+        capacity,
+        allocatable,
+        labels,
+        taints,
+    }
+}
+
+/// What `node` reports of its instances, in one batch from sequence number `first`.
+async fn report(handle: &Handle, node: &str, first: u64, kinds: Vec<EventKind>) -> u64 {
+    let now = Timestamp::now();
+    let events: Vec<Event> = kinds.into_iter().map(|k| Event::new(now, k)).collect();
+    let next = first + events.len() as u64;
+    let ack = handle
+        .report(EventBatch {
+            node: node.into(),
+            first,
+            events,
+        })
+        .await
+        .unwrap();
+    handle.wait_for(|s| s.revision >= ack.revision).await.unwrap();
+    next
+}
+
+/// The endpoints of `s/web` on 127.0.0.1:8080 in `node`'s set, as (instance, address, state).
+fn mesh_of(
+    sets: &orco_control::NodeSets,
+    node: &str,
+) -> Option<Vec<(String, String, orco_interface::EndpointState)>> {
+    let route = sets.get(node)?.routes.iter().find(|r| {
+        r.workload.to_string() == "s/web" && r.addr.to_string() == "127.0.0.1:8080"
+    })?;
+    Some(
+        route
+            .endpoints
+            .iter()
+            .map(|e| (e.instance.to_string(), e.addr.to_string(), e.state))
+            .collect(),
+    )
+}
+
+#[tokio::test]
+async fn every_node_is_sent_the_other_nodes_instances_behind_each_proxied_port() {
+    use orco_interface::EndpointState::{Draining, Ready, Unready};
+    let (handle, cluster) = Engine::start_server(MemoryJournal::new(), Limits::default());
+    handle
+        .submit(vec![
+            joined_from("n1", 1),
+            joined_from("n2", 2),
+            joined_from("n3", 3),
+        ])
+        .await
+        .unwrap();
+    let yaml = "version: 0.1\nstack: {name: s}\nservices:\n  web: {command: [sleep, '9'], replicas: 2, ports: ['8080:8080']}\n";
+    let stack = orco_spec::load_str(Path::new("t.yaml"), yaml, Path::new("/srv"))
+        .unwrap()
+        .stack;
+    handle
+        .submit(vec![EventKind::StackApplied {
+            stack: Box::new(stack),
+        }])
+        .await
+        .unwrap();
+    let placed = handle.wait_for(|s| {
+        s.instances.len() == 2 && s.instances.values().all(|i| i.node.is_some())
+    });
+    tokio::time::timeout(Duration::from_secs(10), placed)
+        .await
+        .unwrap()
+        .unwrap();
+    let state = handle.state();
+    let mut homes: Vec<(InstanceId, String)> = state
+        .instances
+        .iter()
+        .map(|(id, i)| (id.clone(), i.node.clone().unwrap()))
+        .collect();
+    homes.sort_by(|a, b| a.1.cmp(&b.1));
+    let [(a, na), (b, nb)] = [homes[0].clone(), homes[1].clone()];
+    assert_ne!(na, nb, "spread over two nodes");
+    let free = ["n1", "n2", "n3"]
+        .into_iter()
+        .find(|n| *n != na && *n != nb)
+        .unwrap()
+        .to_string();
+    let ip = |node: &str| format!("10.0.0.{}", &node[1..]);
+    let mut sets = cluster.assignments();
+    // Not started yet: every node is sent the route (its proxy listens), with no endpoint.
+    let s = sets
+        .wait_for(|s| mesh_of(s, &free).is_some_and(|m| m.is_empty()))
+        .await
+        .unwrap()
+        .clone();
+    assert_eq!(mesh_of(&s, &na), Some(vec![]));
+
+    let mut seq = BTreeMap::new();
+    for (id, node, port) in [(&a, &na, 41_000u16), (&b, &nb, 42_000)] {
+        let next = report(
+            &handle,
+            node,
+            1,
+            vec![
+                EventKind::InstanceStarting {
+                    instance: id.clone(),
+                    attempt: 0,
+                    port: Some(port),
+                },
+                EventKind::InstanceStarted {
+                    instance: id.clone(),
+                    pid: Some(7),
+                    container: None,
+                },
+            ],
+        )
+        .await;
+        seq.insert(node.clone(), next);
+    }
+    let (ea, eb) = (
+        (a.to_string(), format!("{}:41000", ip(&na))),
+        (b.to_string(), format!("{}:42000", ip(&nb))),
+    );
+    let s = sets
+        .wait_for(|s| mesh_of(s, &free).is_some_and(|m| m.len() == 2))
+        .await
+        .unwrap()
+        .clone();
+    assert_eq!(
+        mesh_of(&s, &free).unwrap(),
+        vec![
+            (ea.0.clone(), ea.1.clone(), Unready),
+            (eb.0.clone(), eb.1.clone(), Unready)
+        ],
+        "started, not ready: listed, sent nothing"
+    );
+    let next = report(
+        &handle,
+        &na,
+        seq[&na],
+        vec![EventKind::InstanceReady {
+            instance: a.clone(),
+        }],
+    )
+    .await;
+    seq.insert(na.clone(), next);
+    let s = sets
+        .wait_for(|s| {
+            mesh_of(s, &free).is_some_and(|m| m.first().is_some_and(|e| e.2 == Ready))
+        })
+        .await
+        .unwrap()
+        .clone();
+    // Each node of an instance is sent the other's alone; its own it proxies itself.
+    assert_eq!(
+        mesh_of(&s, &nb).unwrap(),
+        vec![(ea.0.clone(), ea.1.clone(), Ready)]
+    );
+    assert_eq!(
+        mesh_of(&s, &na).unwrap(),
+        vec![(eb.0.clone(), eb.1.clone(), Unready)]
+    );
+
+    // a drains on its node: draining everywhere else.
+    report(
+        &handle,
+        &na,
+        seq[&na],
+        vec![EventKind::InstanceStopping {
+            instance: a.clone(),
+            reason: "test".into(),
+        }],
+    )
+    .await;
+    let s = sets
+        .wait_for(|s| {
+            mesh_of(s, &free).is_some_and(|m| m.first().is_some_and(|e| e.2 == Draining))
+        })
+        .await
+        .unwrap()
+        .clone();
+    assert_eq!(
+        mesh_of(&s, &nb).unwrap(),
+        vec![(ea.0.clone(), ea.1.clone(), Draining)]
+    );
+
+    // b's node is lost: b leaves every table at once (its replacement starts elsewhere).
+    handle.lapsed(&nb, true).await.unwrap();
+    let s = sets
+        .wait_for(|s| mesh_of(s, &free).is_some_and(|m| m.iter().all(|e| e.0 != eb.0)))
+        .await
+        .unwrap()
+        .clone();
+    assert!(
+        mesh_of(&s, &na)
+            .unwrap()
+            .iter()
+            .all(|e| !e.1.starts_with(&ip(&nb))),
+        "{:?}",
+        mesh_of(&s, &na)
+    );
 }

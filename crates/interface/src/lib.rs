@@ -7,6 +7,8 @@
 //!
 //! - down: the node's whole [`AssignmentSet`] with the node's epoch ([`Position`]), then
 //!   [`Changes`]; a node refuses assignments older than the highest position it has seen;
+//!   the set carries the routing mesh ([`Route`]: each proxied published port and the
+//!   [`Endpoint`]s of other nodes behind it);
 //! - up: a [`NodeReport`] when the stream opens, then events ([`orco_state::Event`]) in
 //!   [`EventBatch`]es, each acknowledged ([`Ack`]) by the revision it was stored at,
 //!   re-sent after a reconnect and stored once by [`EventId`].
@@ -24,7 +26,7 @@ pub mod protocol;
 
 pub use assignment::{Assignment, Desired, LastSeen, Recorded, TaskAssignment, TaskDesired};
 pub use protocol::{
-    Ack, AssignmentSet, Changes, Down, Envelope, EventBatch, EventId, InterfaceError, Lease,
-    LogChunk, LogRequest, LogsCancel, NodeReport, PROTOCOL_VERSION, Position, Renew, Up, decode,
-    encode,
+    Ack, AssignmentSet, Changes, Down, Endpoint, EndpointState, Envelope, EventBatch, EventId,
+    InterfaceError, Lease, LogChunk, LogRequest, LogsCancel, NodeReport, PROTOCOL_VERSION,
+    Position, Renew, Route, Up, decode, encode,
 };

@@ -14,7 +14,9 @@
 
 use std::collections::BTreeMap;
 
-use orco_state::{Capacity, Event, InstanceId, Revision, TaskId};
+use std::net::SocketAddr;
+
+use orco_state::{Capacity, Event, InstanceId, Revision, TaskId, WorkloadId};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -22,7 +24,7 @@ use crate::{Assignment, TaskAssignment};
 
 /// The version of the interface this build speaks. Raised on any change to a message that an
 /// older peer would misread.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// Why a message was refused.
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +91,62 @@ pub struct AssignmentSet {
     /// The control plane has nothing left to create: instances the runtime ran before the
     /// node's agent started, and that nobody claimed, may now be stopped as orphans.
     pub settled: bool,
+    /// The routing mesh: every proxied published port of the cluster, with the instances
+    /// of other nodes behind it. The node's built-in proxy listens on each and forwards to
+    /// them as to its own instances.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub routes: Vec<Route>,
+}
+
+/// A proxied published port of a service and its instances on other nodes (DESIGN.md §11,
+/// routing mesh). The node's own instances are not listed: its agent puts them behind its
+/// proxy itself, as on one machine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Route {
+    /// The service.
+    pub workload: WorkloadId,
+    /// The published address the proxy listens on (the port's ip, or 127.0.0.1).
+    pub addr: SocketAddr,
+    /// The service's instances on other nodes, by instance id.
+    pub endpoints: Vec<Endpoint>,
+}
+
+/// One instance on another node behind a [`Route`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Endpoint {
+    /// The instance.
+    pub instance: InstanceId,
+    /// The node it runs on.
+    pub node: String,
+    /// Where it listens: its node's address and its own port.
+    pub addr: SocketAddr,
+    /// Whether the proxy may send it new connections.
+    pub state: EndpointState,
+    /// How long its open connections may go on once it drains (its stop timeout), ms.
+    pub grace_ms: u64,
+}
+
+/// Where an [`Endpoint`] is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum EndpointState {
+    /// Ready: sent new connections, round robin.
+    Ready,
+    /// Running but not ready (or its node is unreachable): sent no new connection; its
+    /// open ones go on.
+    Unready,
+    /// Being stopped: sent no new connection; its open ones go on for the grace.
+    Draining,
+}
+
+impl Endpoint {
+    /// The id its proxy backend goes by: `NODE/STACK/SERVICE-N`, never an id of a local
+    /// instance's backend (a runtime name).
+    pub fn backend_id(&self) -> String {
+        format!("{}/{}", self.node, self.instance)
+    }
 }
 
 /// Changes to an [`AssignmentSet`]: what is new or changed, and what is gone.
@@ -111,6 +169,9 @@ pub struct Changes {
     pub removed_tasks: Vec<TaskId>,
     /// The set's new `settled`.
     pub settled: bool,
+    /// The whole routing mesh again, when it changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routes: Option<Vec<Route>>,
 }
 
 impl AssignmentSet {
@@ -143,6 +204,7 @@ impl AssignmentSet {
                 .cloned()
                 .collect(),
             settled: next.settled,
+            routes: (self.routes != next.routes).then(|| next.routes.clone()),
         }
     }
 
@@ -181,6 +243,9 @@ impl AssignmentSet {
                 }
                 self.instances.extend(changes.instances);
                 self.tasks.extend(changes.tasks);
+                if let Some(routes) = changes.routes {
+                    self.routes = routes;
+                }
             }
             Down::Ack(_) | Down::Lease(_) | Down::Logs(_) | Down::LogsCancel(_) => {}
         }

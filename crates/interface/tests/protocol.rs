@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 
 use jiff::Timestamp;
 use orco_interface::{
-    Ack, Assignment, AssignmentSet, Desired, Down, EventBatch, InterfaceError, LastSeen,
-    NodeReport, PROTOCOL_VERSION, Position, Recorded, TaskAssignment, TaskDesired, Up, decode,
-    encode,
+    Ack, Assignment, AssignmentSet, Desired, Down, Endpoint, EndpointState, EventBatch,
+    InterfaceError, LastSeen, NodeReport, PROTOCOL_VERSION, Position, Recorded, Route,
+    TaskAssignment, TaskDesired, Up, decode, encode,
 };
 use orco_state::{Event, EventKind, ExitStatus, InstanceId, Phase, Restarts, TaskId};
 
@@ -83,6 +83,22 @@ fn set() -> AssignmentSet {
         instances: BTreeMap::from([(id, assignment)]),
         tasks: BTreeMap::from([(task, task_assignment)]),
         settled: true,
+        routes: vec![route(EndpointState::Ready)],
+    }
+}
+
+/// `shop/web` on 127.0.0.1:8080 with `shop/web-0` on node n2.
+fn route(state: EndpointState) -> Route {
+    Route {
+        workload: "shop/web".parse().expect("a workload id"),
+        addr: "127.0.0.1:8080".parse().expect("an address"),
+        endpoints: vec![Endpoint {
+            instance: "shop/web-0".parse().expect("an instance id"),
+            node: "n2".into(),
+            addr: "10.0.0.2:41000".parse().expect("an address"),
+            state,
+            grace_ms: 10_000,
+        }],
     }
 }
 
@@ -222,4 +238,44 @@ fn a_node_takes_changes_of_its_epoch_and_refuses_older_assignments() {
         node.accept(Down::Changes(full.changes_to(&next))),
         Err(InterfaceError::Stale { .. })
     ));
+}
+
+#[test]
+fn the_routing_mesh_goes_down_whole_when_it_changes_and_not_at_all_when_it_does_not() {
+    let full = set();
+    let mut node = AssignmentSet::default();
+    node.accept(Down::Assignments(full.clone()))
+        .expect("the full set");
+    assert_eq!(node.routes, full.routes);
+
+    let mut same = full.clone();
+    same.at.revision += 1;
+    let changes = full.changes_to(&same);
+    assert_eq!(changes.routes, None, "unchanged routes are not sent again");
+    let wire = encode(&Down::Changes(changes)).expect("encoded");
+    assert!(!String::from_utf8_lossy(&wire).contains("routes"));
+    node.accept(decode(&wire).expect("decoded"))
+        .expect("changes");
+    assert_eq!(node, same);
+
+    // The instance drains on its node: every other node hears it.
+    let mut draining = same.clone();
+    draining.at.revision += 1;
+    draining.routes = vec![route(EndpointState::Draining)];
+    let changes = same.changes_to(&draining);
+    assert_eq!(changes.routes.as_deref(), Some(&draining.routes[..]));
+    node.accept(Down::Changes(changes)).expect("changes");
+    assert_eq!(node, draining);
+
+    // Its node is lost: the route is left with no endpoint.
+    let mut gone = draining.clone();
+    gone.at.revision += 1;
+    gone.routes[0].endpoints.clear();
+    node.accept(Down::Changes(draining.changes_to(&gone)))
+        .expect("changes");
+    assert_eq!(node.routes[0].endpoints, []);
+    assert_eq!(
+        route(EndpointState::Ready).endpoints[0].backend_id(),
+        "n2/shop/web-0"
+    );
 }

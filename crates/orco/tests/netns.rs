@@ -634,3 +634,202 @@ fn the_harness_cleans_up_its_namespaces_and_processes_even_when_a_test_panics() 
         "{bridge} removed"
     );
 }
+
+/// The routing mesh's service: busybox httpd answering `INSTANCE vV on NODE` at once on `/`
+/// and after 300 ms on `/cgi-bin/slow` (a request in flight when a stop comes), behind the
+/// built-in proxy on 8080, `replicas` of them. Its pages are written in `dir` beforehand.
+fn mesh_stack(dir: &Path, replicas: u32, version: u32) -> String {
+    for i in 0..replicas + 1 {
+        let www = dir.join(format!("www/v{version}/api-{i}"));
+        std::fs::create_dir_all(www.join("cgi-bin")).unwrap();
+        std::fs::write(www.join("index.html"), format!("api-{i} v{version}\n")).unwrap();
+        let slow = www.join("cgi-bin/slow");
+        std::fs::write(
+            &slow,
+            format!(
+                "#!/bin/sh\nsleep 0.3\nprintf 'Content-Type: text/plain\\r\\n\\r\\napi-{i} v{version} on %s\\n' \"$ORCO_NODE\"\n"
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&slow, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    format!(
+        "version: 0.1
+stack: {{name: mesh}}
+services:
+  api:
+    command: [sh, -c, 'exec busybox httpd -f -p \"$PORT\" -h \"www/v$V/$ORCO_INSTANCE\"']
+    env: {{V: '{version}'}}
+    replicas: {replicas}
+    proxy: true
+    ports: ['8080:8080']
+    health:
+      http: {{url: 'http://127.0.0.1:8080/'}}
+      interval: 200ms
+"
+    )
+}
+
+/// `curl http://127.0.0.1:8080/cgi-bin/slow` from inside `node`'s namespace: the body, or
+/// why not.
+fn curl_on(c: &Cluster, node: &str) -> Result<String, String> {
+    let out = c
+        .net
+        .command(c.host(node), "curl")
+        .args(["-sS", "--max-time", "5", "http://127.0.0.1:8080/cgi-bin/slow"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+    }
+}
+
+/// The routing mesh of 127.0.0.1:8080 as `node`'s agent last logged it (its proxy's table
+/// of other nodes' instances), if it logged one.
+fn mesh_table(c: &Cluster, node: &str) -> Option<String> {
+    let log = std::fs::read_to_string(c.path(&format!("{node}.log"))).unwrap_or_default();
+    log.lines()
+        .rfind(|l| l.contains("routing mesh:") && l.contains("127.0.0.1:8080"))
+        .map(str::to_string)
+}
+
+/// A cluster running the mesh's service, ready: (cluster, the nodes its instances run on).
+fn mesh(replicas: u32) -> (Cluster, BTreeSet<String>) {
+    let c = Cluster::start(&NODES);
+    c.apply("mesh.yaml", &mesh_stack(c.dir.path(), replicas, 1));
+    c.wait_for("api ready", Duration::from_secs(60), |c| {
+        c.ready().keys().filter(|k| k.starts_with("api-")).count() == replicas as usize
+    });
+    let on = c.ready().into_values().collect();
+    (c, on)
+}
+
+#[test]
+fn a_service_on_one_node_answers_on_127_0_0_1_of_every_other_node() {
+    let (c, on) = mesh(1);
+    let home = on.iter().next().unwrap().clone();
+    for node in NODES.iter().filter(|n| **n != home) {
+        // The node's proxy learns of the instance through the server: wait for it.
+        let mut last = Err(String::new());
+        for _ in 0..100 {
+            last = curl_on(&c, node);
+            if last.is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert_eq!(
+            last,
+            Ok(format!("api-0 v1 on {home}")),
+            "from {node}\n{}",
+            c.logs()
+        );
+    }
+    assert_eq!(curl_on(&c, &home), Ok(format!("api-0 v1 on {home}")));
+}
+
+#[test]
+fn a_rolling_update_across_nodes_loses_no_request_of_another_node() {
+    let (c, on) = mesh(2);
+    // Load from a node that runs no instance: every request crosses to another node.
+    let from = NODES
+        .iter()
+        .find(|n| !on.contains(**n))
+        .expect("two replicas leave a node free")
+        .to_string();
+    c.wait_for("the mesh on the free node", Duration::from_secs(30), |c| {
+        curl_on(c, &from).is_ok_and(|b| b.contains("v1"))
+    });
+    // Three clients at once, each request 300 ms long: some are in flight whenever an old
+    // instance is stopped.
+    let stop = c.path("stop");
+    let mut loads = Vec::new();
+    for k in 0..3 {
+        let codes = c.path(&format!("codes-{k}"));
+        let script = format!(
+            "i=0; while [ ! -e {stop} ] && [ $i -lt 2000 ]; do \
+             curl -s -o /dev/null -w '%{{http_code}}\\n' --max-time 5 http://127.0.0.1:8080/cgi-bin/slow >> {codes}; \
+             i=$((i+1)); done",
+            stop = stop.display(),
+            codes = codes.display()
+        );
+        let load = c
+            .net
+            .command(c.host(&from), "sh")
+            .args(["-c", &script])
+            .stdin(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        loads.push((load, codes));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    // A new spec: every instance is replaced, a surge instance first; apply follows the
+    // rollout to its end.
+    c.apply("mesh.yaml", &mesh_stack(c.dir.path(), 2, 2));
+    for _ in 0..4 {
+        let body = curl_on(&c, &from);
+        assert!(body.as_ref().is_ok_and(|b| b.contains("v2")), "{body:?}");
+    }
+    std::fs::write(&stop, "").unwrap();
+    let mut all = String::new();
+    for (mut load, codes) in loads {
+        let status = load.wait().unwrap();
+        assert!(status.success(), "{status:?}");
+        all += &std::fs::read_to_string(&codes).unwrap();
+    }
+    let total = all.lines().count();
+    let failed: Vec<&str> = all.lines().filter(|l| *l != "200").collect();
+    assert!(total >= 20, "the load ran through the rollout: {total} requests");
+    assert!(
+        failed.is_empty(),
+        "{} of {total} requests failed: {:?}\n{}",
+        failed.len(),
+        &failed[..failed.len().min(10)],
+        c.logs()
+    );
+    // The rollout did cross nodes: the new instances run off the loading node too.
+    let after: BTreeSet<String> = c.ready().into_values().collect();
+    assert!(after.iter().any(|n| *n != from), "{after:?}");
+    eprintln!("rolling update across nodes: {total} requests from {from}, 0 failed");
+}
+
+#[test]
+fn a_crashed_node_s_instances_leave_every_other_node_s_mesh() {
+    let (mut c, on) = mesh(2);
+    let crashed = on.iter().next().unwrap().clone();
+    let others: Vec<&str> = NODES.iter().copied().filter(|n| *n != crashed).collect();
+    let gone = format!("[{crashed}/mesh/api-");
+    let listed = |table: &str| table.contains(&gone) || table.contains(&format!(" {crashed}/mesh/api-"));
+    c.wait_for("the crashed node's instance in every mesh", Duration::from_secs(30), |c| {
+        others
+            .iter()
+            .all(|n| mesh_table(c, n).is_some_and(|t| listed(&t) && t.contains("ready")))
+    });
+    c.net.kill_all(c.host(&crashed));
+    if let Some(mut child) = c.agents.get_mut(&crashed).and_then(|a| a.1.take()) {
+        let _ = child.wait();
+    }
+    c.wait_nodes(&[&crashed], "lost");
+    c.wait_for("the crashed node out of every mesh", Duration::from_secs(30), |c| {
+        others
+            .iter()
+            .all(|n| mesh_table(c, n).is_some_and(|t| !listed(&t)))
+    });
+    // Both replicas answer again, from every node left.
+    c.wait_for("api ready off the crashed node", Duration::from_secs(60), |c| {
+        let ready = c.ready();
+        ready.len() == 2 && ready.values().all(|n| *n != crashed)
+    });
+    for node in &others {
+        let body = curl_on(&c, node);
+        assert!(
+            body.as_ref().is_ok_and(|b| !b.ends_with(&crashed)),
+            "{node}: {body:?}\n{}",
+            c.logs()
+        );
+    }
+}

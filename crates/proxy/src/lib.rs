@@ -6,8 +6,8 @@
 //! added, marked ready or unready, drained and removed at any moment while connections flow:
 //! a draining backend gets no new connection, and its open ones go on until they close or
 //! the drain's deadline passes, when they are cut. A connection that finds no ready backend
-//! (or none that accepts) is closed at once and counted. UDP is never proxied: the type only
-//! handles TCP.
+//! (or none that accepts within [`CONNECT_TIMEOUT`]) is closed and counted. UDP is never
+//! proxied: the type only handles TCP.
 //!
 //! - `table.rs`: the backend set and the round-robin choice, without IO.
 //! - `proxy.rs`: the listener, the per-connection copy, drains and [`Proxy`] itself.
@@ -18,5 +18,5 @@ mod proxy;
 mod table;
 
 pub use error::ProxyError;
-pub use proxy::{Drain, Proxy, Stats};
+pub use proxy::{CONNECT_TIMEOUT, Drain, Proxy, Stats};
 pub use table::{BackendState, BackendStatus, Desired};

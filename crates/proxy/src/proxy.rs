@@ -17,6 +17,10 @@ use crate::table::{BackendStatus, Desired, Shared, Table};
 /// so that a persistent failure does not spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
+/// How long a backend has to accept a connection before the next one is tried: a backend on
+/// another node that was cut off answers nothing at all.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// Counters over the proxy's life.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stats {
@@ -273,7 +277,9 @@ async fn serve(inner: Arc<Inner>, mut client: TcpStream) {
         tried.push(lease.addr);
         let mut cut = lease.shared.cut_signal();
         let connected = tokio::select! {
-            c = TcpStream::connect(lease.addr) => c,
+            c = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(lease.addr)) => {
+                c.unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()))
+            }
             () = fired(&mut cut) => continue,
             () = fired(&mut stop) => return,
         };

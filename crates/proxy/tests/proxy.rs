@@ -312,6 +312,42 @@ async fn a_backend_that_refuses_is_skipped_for_the_next_ready_one() {
 }
 
 #[tokio::test]
+async fn a_backend_that_never_answers_is_given_up_for_the_next_ready_one() {
+    // A listener whose accept queue is full drops every new SYN: a connect to it hangs, as
+    // one to a node cut off does.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let stuck = socket.listen(0).unwrap();
+    let silent = stuck.local_addr().unwrap();
+    let mut queued = Vec::new();
+    for _ in 0..2 {
+        // Fill the queue (never accepted); the second may itself hang, which is the point.
+        if let Ok(Ok(s)) =
+            tokio::time::timeout(Duration::from_millis(200), TcpStream::connect(silent)).await
+        {
+            queued.push(s);
+        }
+    }
+    let a = Echo::start("a").await;
+    let p = proxy().await;
+    p.add("silent", silent);
+    p.add("a", a.addr);
+    p.set_ready("silent", true);
+    p.set_ready("a", true);
+    // The first connection goes to the silent backend first, waits out the connect timeout,
+    // and is served by the next; well within ten times that timeout.
+    let bound = orco_proxy::CONNECT_TIMEOUT * 10;
+    for _ in 0..2 {
+        let conn = tokio::time::timeout(bound, Conn::open(p.local_addr()))
+            .await
+            .expect("served within ten connect timeouts");
+        assert_eq!(conn.unwrap().name, "a");
+    }
+    assert_eq!(p.stats().refused, 0);
+    drop((stuck, queued));
+}
+
+#[tokio::test]
 async fn stopping_the_proxy_frees_the_port_and_cuts_connections() {
     let a = Echo::start("a").await;
     let p = proxy().await;
