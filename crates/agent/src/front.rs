@@ -208,7 +208,10 @@ impl Front {
                 }
             }
         }
-        if next == inner.remote && draining.iter().all(|(id, _)| !inner.remote.contains_key(id))
+        if next == inner.remote
+            && draining
+                .iter()
+                .all(|(id, _)| !inner.remote.contains_key(id))
         {
             return;
         }
@@ -416,7 +419,11 @@ mod tests {
         bound(&front).await;
         front.add("own", 41_000, true);
         let at = |n: u8| SocketAddr::from(([10, 0, 0, n], 40_000));
-        let local = ("own".to_string(), SocketAddr::from(([127, 0, 0, 1], 41_000)), Ready);
+        let local = (
+            "own".to_string(),
+            SocketAddr::from(([127, 0, 0, 1], 41_000)),
+            Ready,
+        );
         front.route(&[
             endpoint("n2", 1, EndpointState::Ready),
             endpoint("n3", 2, EndpointState::Unready),

@@ -255,8 +255,7 @@ impl<R: Runtime + 'static> Agent<R> {
         let meshed = self.node.is_some();
         for key in wanted.values().chain(self.mesh.keys()) {
             if !self.fronts.contains_key(key) {
-                self.fronts
-                    .insert(key.clone(), Front::start(key.1, meshed));
+                self.fronts.insert(key.clone(), Front::start(key.1, meshed));
             }
         }
         for (key, front) in &self.fronts {

@@ -32,8 +32,10 @@ pub fn routes(state: &State, assignments: &BTreeMap<InstanceId, Assignment>) -> 
         let Some(n) = state.nodes.get(node) else {
             continue;
         };
-        let (Some(ip), Some(state)) = (node_ip(&n.address), endpoint_state(instance.phase, n.status))
-        else {
+        let (Some(ip), Some(state)) = (
+            node_ip(&n.address),
+            endpoint_state(instance.phase, n.status),
+        ) else {
             continue;
         };
         endpoints.push(Endpoint {
@@ -124,7 +126,12 @@ mod tests {
             endpoint_state(Phase::Stopping, NodeStatus::Ready),
             Some(EndpointState::Draining)
         );
-        for gone in [Phase::Pending, Phase::Stopped, Phase::Succeeded, Phase::Failed] {
+        for gone in [
+            Phase::Pending,
+            Phase::Stopped,
+            Phase::Succeeded,
+            Phase::Failed,
+        ] {
             assert_eq!(endpoint_state(gone, NodeStatus::Ready), None, "{gone:?}");
         }
         for gone in [NodeStatus::Lost, NodeStatus::Left] {
@@ -161,7 +168,11 @@ mod tests {
         let n3 = routes_for(&all, "n3");
         assert_eq!(n3, all);
         let n2_alone = routes_for(&routes_for(&all, "n1"), "n2");
-        assert_eq!(n2_alone.len(), 1, "the route stays: the node's proxy listens on");
+        assert_eq!(
+            n2_alone.len(),
+            1,
+            "the route stays: the node's proxy listens on"
+        );
         assert!(n2_alone[0].endpoints.is_empty());
     }
 }

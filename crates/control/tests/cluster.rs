@@ -448,7 +448,10 @@ async fn report(handle: &Handle, node: &str, first: u64, kinds: Vec<EventKind>) 
         })
         .await
         .unwrap();
-    handle.wait_for(|s| s.revision >= ack.revision).await.unwrap();
+    handle
+        .wait_for(|s| s.revision >= ack.revision)
+        .await
+        .unwrap();
     next
 }
 
@@ -457,9 +460,10 @@ fn mesh_of(
     sets: &orco_control::NodeSets,
     node: &str,
 ) -> Option<Vec<(String, String, orco_interface::EndpointState)>> {
-    let route = sets.get(node)?.routes.iter().find(|r| {
-        r.workload.to_string() == "s/web" && r.addr.to_string() == "127.0.0.1:8080"
-    })?;
+    let route =
+        sets.get(node)?.routes.iter().find(|r| {
+            r.workload.to_string() == "s/web" && r.addr.to_string() == "127.0.0.1:8080"
+        })?;
     Some(
         route
             .endpoints
@@ -491,9 +495,8 @@ async fn every_node_is_sent_the_other_nodes_instances_behind_each_proxied_port()
         }])
         .await
         .unwrap();
-    let placed = handle.wait_for(|s| {
-        s.instances.len() == 2 && s.instances.values().all(|i| i.node.is_some())
-    });
+    let placed = handle
+        .wait_for(|s| s.instances.len() == 2 && s.instances.values().all(|i| i.node.is_some()));
     tokio::time::timeout(Duration::from_secs(10), placed)
         .await
         .unwrap()
@@ -572,9 +575,7 @@ async fn every_node_is_sent_the_other_nodes_instances_behind_each_proxied_port()
     .await;
     seq.insert(na.clone(), next);
     let s = sets
-        .wait_for(|s| {
-            mesh_of(s, &free).is_some_and(|m| m.first().is_some_and(|e| e.2 == Ready))
-        })
+        .wait_for(|s| mesh_of(s, &free).is_some_and(|m| m.first().is_some_and(|e| e.2 == Ready)))
         .await
         .unwrap()
         .clone();
@@ -600,9 +601,7 @@ async fn every_node_is_sent_the_other_nodes_instances_behind_each_proxied_port()
     )
     .await;
     let s = sets
-        .wait_for(|s| {
-            mesh_of(s, &free).is_some_and(|m| m.first().is_some_and(|e| e.2 == Draining))
-        })
+        .wait_for(|s| mesh_of(s, &free).is_some_and(|m| m.first().is_some_and(|e| e.2 == Draining)))
         .await
         .unwrap()
         .clone();

@@ -676,7 +676,12 @@ fn curl_on(c: &Cluster, node: &str) -> Result<String, String> {
     let out = c
         .net
         .command(c.host(node), "curl")
-        .args(["-sS", "--max-time", "5", "http://127.0.0.1:8080/cgi-bin/slow"])
+        .args([
+            "-sS",
+            "--max-time",
+            "5",
+            "http://127.0.0.1:8080/cgi-bin/slow",
+        ])
         .stdin(Stdio::null())
         .output()
         .unwrap();
@@ -783,7 +788,10 @@ fn a_rolling_update_across_nodes_loses_no_request_of_another_node() {
     }
     let total = all.lines().count();
     let failed: Vec<&str> = all.lines().filter(|l| *l != "200").collect();
-    assert!(total >= 20, "the load ran through the rollout: {total} requests");
+    assert!(
+        total >= 20,
+        "the load ran through the rollout: {total} requests"
+    );
     assert!(
         failed.is_empty(),
         "{} of {total} requests failed: {:?}\n{}",
@@ -803,27 +811,40 @@ fn a_crashed_node_s_instances_leave_every_other_node_s_mesh() {
     let crashed = on.iter().next().unwrap().clone();
     let others: Vec<&str> = NODES.iter().copied().filter(|n| *n != crashed).collect();
     let gone = format!("[{crashed}/mesh/api-");
-    let listed = |table: &str| table.contains(&gone) || table.contains(&format!(" {crashed}/mesh/api-"));
-    c.wait_for("the crashed node's instance in every mesh", Duration::from_secs(30), |c| {
-        others
-            .iter()
-            .all(|n| mesh_table(c, n).is_some_and(|t| listed(&t) && t.contains("ready")))
-    });
+    let listed =
+        |table: &str| table.contains(&gone) || table.contains(&format!(" {crashed}/mesh/api-"));
+    c.wait_for(
+        "the crashed node's instance in every mesh",
+        Duration::from_secs(30),
+        |c| {
+            others
+                .iter()
+                .all(|n| mesh_table(c, n).is_some_and(|t| listed(&t) && t.contains("ready")))
+        },
+    );
     c.net.kill_all(c.host(&crashed));
     if let Some(mut child) = c.agents.get_mut(&crashed).and_then(|a| a.1.take()) {
         let _ = child.wait();
     }
     c.wait_nodes(&[&crashed], "lost");
-    c.wait_for("the crashed node out of every mesh", Duration::from_secs(30), |c| {
-        others
-            .iter()
-            .all(|n| mesh_table(c, n).is_some_and(|t| !listed(&t)))
-    });
+    c.wait_for(
+        "the crashed node out of every mesh",
+        Duration::from_secs(30),
+        |c| {
+            others
+                .iter()
+                .all(|n| mesh_table(c, n).is_some_and(|t| !listed(&t)))
+        },
+    );
     // Both replicas answer again, from every node left.
-    c.wait_for("api ready off the crashed node", Duration::from_secs(60), |c| {
-        let ready = c.ready();
-        ready.len() == 2 && ready.values().all(|n| *n != crashed)
-    });
+    c.wait_for(
+        "api ready off the crashed node",
+        Duration::from_secs(60),
+        |c| {
+            let ready = c.ready();
+            ready.len() == 2 && ready.values().all(|n| *n != crashed)
+        },
+    );
     for node in &others {
         let body = curl_on(&c, node);
         assert!(
