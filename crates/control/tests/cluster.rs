@@ -556,12 +556,14 @@ async fn every_node_is_sent_the_other_nodes_instances_behind_each_proxied_port()
         .await
         .unwrap()
         .clone();
+    let mut both = vec![
+        (ea.0.clone(), ea.1.clone(), Unready),
+        (eb.0.clone(), eb.1.clone(), Unready),
+    ];
+    both.sort();
     assert_eq!(
         mesh_of(&s, &free).unwrap(),
-        vec![
-            (ea.0.clone(), ea.1.clone(), Unready),
-            (eb.0.clone(), eb.1.clone(), Unready)
-        ],
+        both,
         "started, not ready: listed, sent nothing"
     );
     let next = report(
@@ -575,7 +577,9 @@ async fn every_node_is_sent_the_other_nodes_instances_behind_each_proxied_port()
     .await;
     seq.insert(na.clone(), next);
     let s = sets
-        .wait_for(|s| mesh_of(s, &free).is_some_and(|m| m.first().is_some_and(|e| e.2 == Ready)))
+        .wait_for(|s| {
+            mesh_of(s, &free).is_some_and(|m| m.iter().any(|e| e.0 == ea.0 && e.2 == Ready))
+        })
         .await
         .unwrap()
         .clone();
@@ -601,13 +605,44 @@ async fn every_node_is_sent_the_other_nodes_instances_behind_each_proxied_port()
     )
     .await;
     let s = sets
-        .wait_for(|s| mesh_of(s, &free).is_some_and(|m| m.first().is_some_and(|e| e.2 == Draining)))
+        .wait_for(|s| {
+            mesh_of(s, &free).is_some_and(|m| m.iter().any(|e| e.0 == ea.0 && e.2 == Draining))
+        })
         .await
         .unwrap()
         .clone();
     assert_eq!(
         mesh_of(&s, &nb).unwrap(),
         vec![(ea.0.clone(), ea.1.clone(), Draining)]
+    );
+
+    // b's node is out of reach: b gets no new connection, keeps its open ones.
+    let next = report(
+        &handle,
+        &nb,
+        seq[&nb],
+        vec![EventKind::InstanceReady {
+            instance: b.clone(),
+        }],
+    )
+    .await;
+    seq.insert(nb.clone(), next);
+    sets.wait_for(|s| {
+        mesh_of(s, &free).is_some_and(|m| m.iter().any(|e| e.0 == eb.0 && e.2 == Ready))
+    })
+    .await
+    .unwrap();
+    handle.lapsed(&nb, false).await.unwrap();
+    let s = sets
+        .wait_for(|s| {
+            mesh_of(s, &free).is_some_and(|m| m.iter().any(|e| e.0 == eb.0 && e.2 == Unready))
+        })
+        .await
+        .unwrap()
+        .clone();
+    assert_eq!(
+        mesh_of(&s, &na).unwrap(),
+        vec![(eb.0.clone(), eb.1.clone(), Unready)]
     );
 
     // b's node is lost: b leaves every table at once (its replacement starts elsewhere).

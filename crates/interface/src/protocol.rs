@@ -129,7 +129,7 @@ pub struct Endpoint {
 }
 
 /// Where an [`Endpoint`] is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum EndpointState {
     /// Ready: sent new connections, round robin.
