@@ -312,9 +312,7 @@ mod tests {
 
     #[test]
     fn a_proxied_container_is_published_on_loopback_alone_and_in_a_cluster_on_every_address() {
-        let docker = service(
-            "    image: busybox\n    ports: [\"8080:80\"]\n    replicas: 2\n",
-        );
+        let docker = service("    image: busybox\n    ports: [\"8080:80\"]\n    replicas: 2\n");
         let published = |node: Option<&str>| {
             let l = launch(
                 &web(0),
@@ -323,7 +321,7 @@ mod tests {
                 None,
                 node,
             )
-                .expect("container");
+            .expect("container");
             let p = l.container.expect("container").ports[0];
             (p.ip.map(|ip| ip.to_string()), p.published, p.target)
         };

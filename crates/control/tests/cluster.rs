@@ -536,6 +536,7 @@ async fn every_node_is_sent_the_other_nodes_instances_behind_each_proxied_port()
                     instance: id.clone(),
                     attempt: 0,
                     port: Some(port),
+                    chosen: Vec::new(),
                 },
                 EventKind::InstanceStarted {
                     instance: id.clone(),
