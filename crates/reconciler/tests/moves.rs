@@ -44,39 +44,11 @@ fn ready(id: &InstanceId) -> Vec<EventKind> {
 
 /// `web` with 3 replicas on n1 (0, 1) and n2 (2), every instance ready.
 fn world(service: &str) -> State {
-    let yaml = format!("version: 0.1\nstack: {{name: s}}\nservices:\n  web:\n{service}");
-    let stack = orco_spec::load_str(Path::new("t.yaml"), &yaml, &std::env::temp_dir())
-        .unwrap()
-        .stack;
-    let mut state = State::new();
-    let mut kinds = vec![EventKind::StackApplied {
-        stack: Box::new(stack),
-    }];
-    for node in ["n1", "n2"] {
-        kinds.push(EventKind::NodeJoined {
-            node: node.into(),
-            address: "a".into(),
-            capacity: Capacity::default(),
-            allocatable: Capacity::default(),
-            labels: Default::default(),
-            taints: Vec::new(),
-        });
-    }
-    for (r, node) in [(0, "n1"), (1, "n1"), (2, "n2")] {
-        let i = id(&format!("s/web-{r}"));
-        kinds.push(EventKind::InstanceCreated {
-            instance: i.clone(),
-            node: None,
-        });
-        kinds.push(EventKind::InstancePlaced {
-            instance: i.clone(),
-            node: node.into(),
-        });
-        kinds.extend(ready(&i));
-    }
-    fold(&mut state, kinds);
-    assert!(reconcile(&state, t(100)).events.is_empty());
-    state
+    world_of(
+        &format!("  web:\n{service}"),
+        &[],
+        &[("s/web-0", "n1"), ("s/web-1", "n1"), ("s/web-2", "n2")],
+    )
 }
 
 fn evicted(events: &[EventKind]) -> Vec<String> {
@@ -188,9 +160,9 @@ fn a_service_that_cannot_surge_moves_one_instance_at_a_time() {
     assert!(evicted(&reconcile(&state, t(100)).events).is_empty());
 }
 
-/// `yaml`'s services in stack `s` on n1 and n2 (labelled `disk=ssd`), each instance of
-/// `placed` ready on its node.
-fn labelled_world(yaml: &str, placed: &[(&str, &str)]) -> State {
+/// `yaml`'s services in stack `s` on nodes n1 and n2 with `labels`, each instance of
+/// `placed` ready on its node, and nothing left to do.
+fn world_of(yaml: &str, labels: &[(&str, &str)], placed: &[(&str, &str)]) -> State {
     let yaml = format!("version: 0.1\nstack: {{name: s}}\nservices:\n{yaml}");
     let stack = orco_spec::load_str(Path::new("t.yaml"), &yaml, &std::env::temp_dir())
         .unwrap()
@@ -205,7 +177,10 @@ fn labelled_world(yaml: &str, placed: &[(&str, &str)]) -> State {
             address: "a".into(),
             capacity: Capacity::default(),
             allocatable: Capacity::default(),
-            labels: [("disk".to_string(), "ssd".to_string())].into(),
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             taints: Vec::new(),
         });
     }
@@ -224,6 +199,11 @@ fn labelled_world(yaml: &str, placed: &[(&str, &str)]) -> State {
     fold(&mut state, kinds);
     assert!(reconcile(&state, t(100)).events.is_empty());
     state
+}
+
+/// `yaml`'s services on n1 and n2, both labelled `disk=ssd`, `placed` ready.
+fn labelled_world(yaml: &str, placed: &[(&str, &str)]) -> State {
+    world_of(yaml, &[("disk", "ssd")], placed)
 }
 
 fn broken(events: &[EventKind]) -> Vec<(String, String)> {
