@@ -151,7 +151,7 @@ pub fn launch(
     };
     let launch = Launch::from_command(&command)
         .inherit_env()
-        .env_files(&files, &service.env)?;
+        .env_files(&files, &service.secret_use().plain_env())?;
     let mut launch = with_env(launch, instance_env(id)).workdir(workdir);
     if let Some(port) = port {
         launch = launch.env("PORT", port.to_string());
@@ -187,7 +187,7 @@ pub fn container(
         .as_ref()
         .map(orco_spec::Command::argv)
         .unwrap_or_default();
-    let launch = Launch::new(argv).env_files(&files, &service.env)?;
+    let launch = Launch::new(argv).env_files(&files, &service.secret_use().plain_env())?;
     let mut launch = with_env(launch, instance_env(id)).container(Container {
         image: image.clone(),
         stack: stack.to_string(),
@@ -223,7 +223,7 @@ pub fn task(a: &TaskAssignment, api_host: Option<&str>) -> Result<Launch, Launch
     };
     let launch = Launch::from_command(&a.spec.command)
         .inherit_env()
-        .env_files(&files, &a.spec.env)?;
+        .env_files(&files, &a.spec.secret_use().plain_env())?;
     let launch = with_env(launch, task_env(&a.task, a.attempt)).workdir(workdir);
     Ok(match api_host {
         Some(host) => launch.env("ORCO_HOST", host),

@@ -10,13 +10,24 @@ use std::path::Path;
 
 use orco_spec::Stack;
 use orco_spec::diag::{Diagnostic, Report, Severity};
+#[cfg(test)]
 use orco_spec::load_str;
+use orco_spec::load_submitted;
 
 /// Checks `stack` by every rule the loader applies to a stack file; the stack as the loader
 /// resolves it, or every problem found (each with its YAML path, e.g.
 /// `services.api.dependsOn[0].target`). `name` labels the report (e.g. `request body`).
 pub fn check_stack(name: &Path, stack: &Stack) -> Result<Stack, Report> {
-    let text = match serde_json::to_string(stack) {
+    // The digests of secrets are no keys of the stack file: they are taken out for the
+    // loader, then put back and checked here.
+    let mut bare = stack.clone();
+    for s in bare.services.values_mut() {
+        s.secret_digests.clear();
+    }
+    for t in bare.jobs.values_mut().flat_map(|j| j.tasks.values_mut()) {
+        t.secret_digests.clear();
+    }
+    let text = match serde_json::to_string(&bare) {
         Ok(text) => text,
         Err(e) => {
             return Err(single(
@@ -36,7 +47,50 @@ pub fn check_stack(name: &Path, stack: &Stack) -> Result<Stack, Report> {
             ),
         ));
     }
-    load_str(name, &text, Path::new("/")).map(|loaded| loaded.stack)
+    let mut loaded = load_submitted(name, &text, Path::new("/"))?.stack;
+    let mut problems = Vec::new();
+    for (n, s) in &mut loaded.services {
+        if let Some(given) = stack.services.get(n) {
+            s.secret_digests = given.secret_digests.clone();
+        }
+        unstamped(&format!("services.{n}"), s.secret_use(), &mut problems);
+    }
+    for (j, job) in &mut loaded.jobs {
+        for (n, t) in &mut job.tasks {
+            if let Some(given) = stack.jobs.get(j).and_then(|g| g.tasks.get(n)) {
+                t.secret_digests = given.secret_digests.clone();
+            }
+            unstamped(
+                &format!("jobs.{j}.tasks.{n}"),
+                t.secret_use(),
+                &mut problems,
+            );
+        }
+    }
+    if problems.is_empty() {
+        Ok(loaded)
+    } else {
+        Err(Report::new(name, String::new(), problems))
+    }
+}
+
+/// A problem for each secret `used` receives without the digest of a value sent before
+/// (`POST /api/v1/stacks/{name}/secrets`, which the CLI does when it applies a stack).
+fn unstamped(path: &str, used: orco_spec::SecretUse<'_>, problems: &mut Vec<Diagnostic>) {
+    for name in used.names() {
+        if used.digest(name).is_none() {
+            problems.push(Diagnostic {
+                severity: Severity::Error,
+                line: 0,
+                column: 0,
+                path: format!("{path}.secretDigests.{name}"),
+                message: format!(
+                    "secret `{name}` has no value: send it first (POST /api/v1/stacks/{{name}}/secrets, as `orco apply` does) and give its digest"
+                ),
+                hint: None,
+            });
+        }
+    }
 }
 
 fn single(name: &Path, path: &str, message: String) -> Report {
@@ -122,6 +176,31 @@ jobs:
     fn a_resolved_stack_checks_back_to_itself() {
         let stack = example(FULL);
         let checked = check_stack(Path::new("body"), &stack).unwrap();
+        assert_eq!(checked, stack);
+    }
+
+    #[test]
+    fn a_secret_received_without_a_digest_is_refused_and_with_one_it_is_kept() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("pw"), "hunter2").expect("write");
+        let text = "version: 0.1\nstack: {name: s}\nsecrets:\n  pw: {file: pw}\nservices:\n  web:\n    command: [\"true\"]\n    env: {PW: {secret: pw}}\n";
+        let mut stack = load_str(Path::new("t.yaml"), text, dir.path())
+            .expect("loads")
+            .stack;
+        let report = check_stack(Path::new("body"), &stack).unwrap_err();
+        let paths: Vec<_> = report.errors().map(|d| d.path.as_str()).collect();
+        assert_eq!(paths, ["services.web.secretDigests.pw"]);
+        orco_spec::stamp_secret_digests(
+            &mut stack,
+            &std::collections::BTreeMap::from([("pw".to_string(), "abc".to_string())]),
+        );
+        // Checked where the file is not: the daemon never reads the source.
+        std::fs::remove_file(dir.path().join("pw")).expect("remove");
+        let checked = check_stack(Path::new("body"), &stack).expect("checks");
+        assert_eq!(
+            checked.services["web"].secret_use().digest("pw"),
+            Some("abc")
+        );
         assert_eq!(checked, stack);
     }
 

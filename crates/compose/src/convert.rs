@@ -48,7 +48,7 @@ const SERVICE_KEYS: [&str; 21] = [
 
 /// The other service keys of the compose specification (orco ignores them with a warning):
 /// a real key is never taken for a typo of one of [`SERVICE_KEYS`].
-const OTHER_SERVICE_KEYS: [&str; 71] = [
+const OTHER_SERVICE_KEYS: [&str; 70] = [
     "annotations",
     "attach",
     "blkio_config",
@@ -106,7 +106,6 @@ const OTHER_SERVICE_KEYS: [&str; 71] = [
     "pull_policy",
     "read_only",
     "runtime",
-    "secrets",
     "security_opt",
     "shm_size",
     "stdin_open",
@@ -272,6 +271,7 @@ impl<'a> Converter<'a> {
     /// Converts the whole file.
     pub(crate) fn stack(&mut self, root: &Node) -> Stack {
         let mut services = BTreeMap::new();
+        let mut secrets = BTreeMap::new();
         if !matches!(root.value, Value::Map(_)) {
             self.error(
                 root,
@@ -377,6 +377,7 @@ impl<'a> Converter<'a> {
                         }
                     }
                 }
+                "secrets" => secrets = self.secrets(value),
                 other if other.starts_with("x-") => {}
                 _ => self.unsupported(key, &name, ""),
             }
@@ -411,7 +412,85 @@ impl<'a> Converter<'a> {
             defaults: orco_spec::Defaults::default(),
             services,
             jobs: BTreeMap::new(),
+            secrets,
         }
+    }
+
+    /// The top-level `secrets:`: `file` and `environment` become the stack's secrets (the
+    /// same names); `external` and `name` have no orco meaning and are warned about.
+    fn secrets(&mut self, node: &Node) -> BTreeMap<String, orco_spec::Secret> {
+        let mut out = BTreeMap::new();
+        if !matches!(node.value, Value::Map(_) | Value::Null) {
+            let message = format!("expected a mapping of secrets, found {}", node.value.kind());
+            self.error(node, "secrets", message, None);
+            return out;
+        }
+        for (key, value) in entries(node) {
+            let name = key_text(key);
+            let path = format!("secrets.{name}");
+            self.site(path.clone(), key, &path);
+            let mut secret = orco_spec::Secret {
+                file: None,
+                env: None,
+            };
+            for (k, v) in entries(value) {
+                let field = key_text(k);
+                let p = format!("{path}.{field}");
+                match field.as_str() {
+                    "file" => {
+                        self.site(format!("{path}.file"), v, &p);
+                        secret.file = self.text(v, &p).map(PathBuf::from);
+                    }
+                    "environment" => {
+                        self.site(format!("{path}.env"), v, &p);
+                        secret.env = self.text(v, &p);
+                    }
+                    _ => self.unsupported(
+                        k,
+                        &p,
+                        ": a secret's value is a `file` or an `environment` variable",
+                    ),
+                }
+            }
+            out.insert(name, secret);
+        }
+        out
+    }
+
+    /// A service's `secrets:`: each a name (or `{source: NAME}`), received as
+    /// `/run/secrets/NAME`; `target`, `uid`, `gid` and `mode` are warned about.
+    fn service_secrets(&mut self, name: &str, node: &Node, path: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for (i, item) in self.list(node, path).iter().enumerate() {
+            let p = format!("{path}[{i}]");
+            let source = if let Value::Map(_) = item.value {
+                let mut source = None;
+                for (k, v) in entries(item) {
+                    let field = key_text(k);
+                    let kp = format!("{p}.{field}");
+                    match field.as_str() {
+                        "source" => source = self.text(v, &kp),
+                        "target" if v.scalar_text() == source => {}
+                        _ => self.unsupported(
+                            k,
+                            &kp,
+                            ": a secret is mounted at /run/secrets/NAME, read-only, as the instance's user",
+                        ),
+                    }
+                }
+                if source.is_none() {
+                    self.error(item, &p, "a secret entry needs a `source`".into(), None);
+                }
+                source
+            } else {
+                self.text(item, &p)
+            };
+            if let Some(source) = source {
+                self.site(format!("services.{name}.secrets[{}]", out.len()), item, &p);
+                out.push(source);
+            }
+        }
+        out
     }
 
     fn service(&mut self, name: &str, node: &Node, path: &str) -> Option<Service> {
@@ -443,6 +522,7 @@ impl<'a> Converter<'a> {
                     s.entrypoint = self.entrypoint(value, &p);
                 }
                 "environment" => self.environment(value, &p, &mut s.env),
+                "secrets" => s.secrets = self.service_secrets(name, value, &p),
                 "env_file" => {
                     let files = self.env_files(value, &p);
                     for (i, (file, at)) in files.into_iter().enumerate() {
@@ -771,7 +851,12 @@ impl<'a> Converter<'a> {
         })
     }
 
-    fn environment(&mut self, node: &Node, path: &str, env: &mut BTreeMap<String, String>) {
+    fn environment(
+        &mut self,
+        node: &Node,
+        path: &str,
+        env: &mut BTreeMap<String, orco_spec::EnvValue>,
+    ) {
         match &node.value {
             Value::Map(entries) => {
                 for (k, v) in entries {
@@ -780,7 +865,7 @@ impl<'a> Converter<'a> {
                     match &v.value {
                         Value::Null => {
                             if let Some(value) = self.input.vars.get(&key) {
-                                env.insert(key, value.clone());
+                                env.insert(key, value.clone().into());
                             }
                         }
                         Value::Seq(_) | Value::Map(_) => self.error(
@@ -791,7 +876,7 @@ impl<'a> Converter<'a> {
                         ),
                         _ => {
                             if let Some(value) = self.text(v, &p) {
-                                env.insert(key, value);
+                                env.insert(key, value.into());
                             }
                         }
                     }
@@ -805,11 +890,11 @@ impl<'a> Converter<'a> {
                     };
                     match text.split_once('=') {
                         Some((k, v)) => {
-                            env.insert(k.to_string(), v.to_string());
+                            env.insert(k.to_string(), v.into());
                         }
                         None => {
                             if let Some(value) = self.input.vars.get(&text) {
-                                env.insert(text, value.clone());
+                                env.insert(text, value.clone().into());
                             }
                         }
                     }

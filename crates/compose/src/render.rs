@@ -62,5 +62,11 @@ pub fn to_yaml(stack: &Stack) -> String {
     } else {
         out.push_str("services: {}\n");
     }
+    if !stack.secrets.is_empty() {
+        out.push_str(
+            &serde_saphyr::to_string(&serde_json::json!({ "secrets": stack.secrets }))
+                .unwrap_or_default(),
+        );
+    }
     out
 }

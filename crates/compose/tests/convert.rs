@@ -251,13 +251,13 @@ fn every_unsupported_key_is_a_warning_with_its_line() {
         "  db:\n",                     // 2
         "    image: pg\n",             // 3
         "    user: postgres\n",        // 4
-        "    secrets: [pw]\n",         // 5
+        "    privileged: true\n",      // 5
         "    container_name: db1\n",   // 6
         "    expose: [5432]\n",        // 7
         "    deploy:\n",               // 8
         "      restart_policy: {}\n",  // 9
         "    x-custom: ignored\n",     // 10
-        "secrets:\n",                  // 11
+        "configs:\n",                  // 11
         "  pw: {file: pw.txt}\n",      // 12
         "networks:\n",                 // 13
         "  front:\n",                  // 14
@@ -522,4 +522,63 @@ fn a_real_compose_key_orco_ignores_is_not_taken_for_a_typo() {
         assert!(d.hint.is_none(), "{d:?}");
         assert!(d.message.contains("not supported by orco"), "{d:?}");
     }
+}
+
+#[test]
+fn top_level_secrets_and_a_service_s_secrets_become_the_stack_s_secrets_received_as_files() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("db_pw.txt"), "s3cret").unwrap();
+    let text = concat!(
+        "secrets:\n",
+        "  db_pw:\n    file: ./db_pw.txt\n",
+        "  path:\n    environment: PATH\n",
+        "services:\n",
+        "  a:\n    image: x\n    secrets:\n      - db_pw\n      - source: path\n        target: other\n",
+    );
+    let c = convert_in(dir.path(), text, &[], &[]).unwrap();
+    let stack = &c.loaded.stack;
+    assert_eq!(
+        stack.secrets["db_pw"].file.as_deref(),
+        Some(std::path::Path::new("./db_pw.txt"))
+    );
+    assert_eq!(stack.secrets["path"].env.as_deref(), Some("PATH"));
+    assert_eq!(stack.services["a"].secrets, ["db_pw", "path"]);
+    // A target other than the name is not supported: a warning at its line.
+    let warned = warnings(&c);
+    assert!(
+        warned
+            .iter()
+            .any(|(line, m)| *line == 12 && m.contains("`target` is not supported")),
+        "{warned:?}"
+    );
+    // The value is read by the loader's check, never kept in the stack.
+    assert!(!c.yaml.contains("s3cret"), "{}", c.yaml);
+}
+
+#[test]
+fn a_compose_secret_whose_file_is_missing_or_that_is_unknown_is_an_error_at_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = concat!(
+        "secrets:\n",
+        "  db_pw:\n    file: ./missing.txt\n",
+        "services:\n",
+        "  a:\n    image: x\n    secrets: [db_pw, nope]\n",
+    );
+    let errs = match convert_in(dir.path(), text, &[], &[]) {
+        Ok(_) => panic!("converted"),
+        Err(report) => report
+            .diagnostics
+            .iter()
+            .filter(|d| d.severity == orco_spec::diag::Severity::Error)
+            .map(|d| (d.line, d.message.clone()))
+            .collect::<Vec<_>>(),
+    };
+    assert!(
+        errs.contains(&(3, "secret file `./missing.txt` does not exist".to_string())),
+        "{errs:?}"
+    );
+    assert!(
+        errs.contains(&(7, "unknown secret `nope`".to_string())),
+        "{errs:?}"
+    );
 }

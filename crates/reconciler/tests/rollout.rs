@@ -77,7 +77,13 @@ impl World {
     /// rule: the assignment's revision changed).
     fn node(&mut self, plan: &Plan, specs: &mut std::collections::BTreeMap<InstanceId, String>) {
         for (i, a) in &plan.assignments {
-            let spec = a.service.env.get("VERSION").cloned().unwrap_or_default();
+            let spec = a
+                .service
+                .env
+                .get("VERSION")
+                .and_then(|v| v.value())
+                .unwrap_or_default()
+                .to_string();
             let runs = self.state.instances[i].phase.is_live();
             match &a.desired {
                 Desired::Run if !runs => {

@@ -5,6 +5,7 @@
 //! - [`resources`]: `resources`, `placement` and `onDisconnect` (cores, memory sizes,
 //!   tolerations).
 //! - [`dotenv`]: env files (`envFromFile`), read at validation and when an instance starts.
+//! - [`secret`]: a secret's value read from its source (`{file: PATH}`, `{env: VAR}`).
 
 pub mod duration;
 pub mod expr;
@@ -20,5 +21,6 @@ pub mod limits;
 pub mod load;
 pub mod node;
 
-pub use load::{Loaded, did_you_mean, graph, load_file, load_jobs_file, load_str};
+pub use load::{Loaded, did_you_mean, graph, load_file, load_jobs_file, load_str, load_submitted};
 pub mod schema;
+pub mod secret;

@@ -41,6 +41,168 @@ pub struct Stack {
     /// Workloads that run to completion, by name; each is a graph of tasks.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub jobs: BTreeMap<String, Job>,
+    /// Secrets the workloads may receive, by name: where the CLI that applies the stack reads
+    /// each value (`{file: PATH}` or `{env: VAR}`). A workload receives a secret it names in
+    /// `env` (`{secret: NAME}`) or `secrets`; the value itself is never part of the stack.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub secrets: BTreeMap<String, Secret>,
+}
+
+/// Where a secret's value comes from: exactly one of `file` and `env`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(with = "SecretSchema")]
+pub struct Secret {
+    /// A file whose whole content is the value (at most 1 MiB), relative to `stack.workdir`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<PathBuf>,
+    /// An environment variable of the CLI that applies the stack, holding the value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<String>,
+}
+
+/// A secret's source: `{file: PATH}` or `{env: VAR}`.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code, unreachable_pub)]
+enum SecretSchema {
+    /// `{file: PATH}`: the file's whole content, relative to `stack.workdir`.
+    File {
+        /// The file holding the value.
+        file: PathBuf,
+    },
+    /// `{env: VAR}`: an environment variable of the CLI that applies the stack.
+    Env {
+        /// The variable holding the value.
+        env: String,
+    },
+}
+
+/// The value of an environment variable: written in the stack file, or a secret's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum EnvValue {
+    /// The value as written.
+    Value(String),
+    /// `{secret: NAME}`: the value of the stack's secret `NAME`, given to the instance only.
+    Secret(SecretRef),
+}
+
+/// `{secret: NAME}` in `env`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SecretRef {
+    /// A name of the stack's `secrets`.
+    pub secret: String,
+}
+
+impl EnvValue {
+    /// The written value, or `None` for a secret.
+    pub fn value(&self) -> Option<&str> {
+        match self {
+            EnvValue::Value(v) => Some(v),
+            EnvValue::Secret(_) => None,
+        }
+    }
+
+    /// The secret's name, for `{secret: NAME}`.
+    pub fn secret(&self) -> Option<&str> {
+        match self {
+            EnvValue::Value(_) => None,
+            EnvValue::Secret(r) => Some(&r.secret),
+        }
+    }
+}
+
+impl fmt::Display for EnvValue {
+    /// The value as written, or `<secret NAME>`: what views show.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EnvValue::Value(v) => f.write_str(v),
+            EnvValue::Secret(r) => write!(f, "<secret {}>", r.secret),
+        }
+    }
+}
+
+impl PartialEq<&str> for EnvValue {
+    /// A written value equal to the text (a secret equals no text).
+    fn eq(&self, other: &&str) -> bool {
+        self.value() == Some(*other)
+    }
+}
+
+impl From<&str> for EnvValue {
+    fn from(v: &str) -> EnvValue {
+        EnvValue::Value(v.to_string())
+    }
+}
+
+impl From<String> for EnvValue {
+    fn from(v: String) -> EnvValue {
+        EnvValue::Value(v)
+    }
+}
+
+/// What a service or a task receives of the stack's secrets, from its `env`, `secrets` and
+/// `secretDigests`.
+#[derive(Debug, Clone, Copy)]
+pub struct SecretUse<'a> {
+    env: &'a BTreeMap<String, EnvValue>,
+    secrets: &'a [String],
+    digests: &'a BTreeMap<String, String>,
+}
+
+impl<'a> SecretUse<'a> {
+    /// The environment variables written as values (no secret among them).
+    pub fn plain_env(&self) -> BTreeMap<String, String> {
+        self.env
+            .iter()
+            .filter_map(|(k, v)| Some((k.clone(), v.value()?.to_string())))
+            .collect()
+    }
+
+    /// `(VAR, secret name)` of each `{secret: NAME}` in `env`.
+    pub fn env(&self) -> impl Iterator<Item = (&'a str, &'a str)> + use<'a> {
+        self.env
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str(), v.secret()?)))
+    }
+
+    /// Every secret received (each delivered as a file): those of `env` and of `secrets`.
+    pub fn names(&self) -> std::collections::BTreeSet<&'a str> {
+        self.env()
+            .map(|(_, n)| n)
+            .chain(self.secrets.iter().map(String::as_str))
+            .collect()
+    }
+
+    /// The digest of each received secret's value, as stamped at apply (`None` before).
+    pub fn digest(&self, name: &str) -> Option<&'a str> {
+        self.digests.get(name).map(String::as_str)
+    }
+}
+
+/// Stamps `digests` (secret name → digest of its value) into every workload that receives
+/// those secrets, so that a changed value changes the workload's spec (the restart rule,
+/// [`Service::replaced_by`]). Digests of secrets a workload does not receive are left out.
+pub fn stamp_secret_digests(stack: &mut Stack, digests: &BTreeMap<String, String>) {
+    fn pick(
+        names: std::collections::BTreeSet<&str>,
+        digests: &BTreeMap<String, String>,
+    ) -> BTreeMap<String, String> {
+        names
+            .into_iter()
+            .filter_map(|n| Some((n.to_string(), digests.get(n)?.clone())))
+            .collect()
+    }
+    for s in stack.services.values_mut() {
+        s.secret_digests = pick(s.secret_use().names(), digests);
+    }
+    for j in stack.jobs.values_mut() {
+        for t in j.tasks.values_mut() {
+            t.secret_digests = pick(t.secret_use().names(), digests);
+        }
+    }
 }
 
 /// `version` accepts the number `0.1` or the string `"0.1"`.
@@ -106,14 +268,24 @@ pub struct Service {
     /// Container image (docker services only, where it is required).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
-    /// Environment variables.
+    /// Environment variables: a value, or `{secret: NAME}` for the value of a stack's secret.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub env: BTreeMap<String, String>,
+    pub env: BTreeMap<String, EnvValue>,
     /// Dotenv files read into the environment (before `env`, which wins); a path or a list,
     /// relative to `stack.workdir`. A missing file is an error.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(with = "OneOrMany<PathBuf>")]
     pub env_from_file: Vec<PathBuf>,
+    /// Names of the stack's secrets each instance receives as a file only (those of `env`
+    /// are received as files too): `/run/secrets/NAME` in a container, `$ORCO_SECRETS_DIR/NAME`
+    /// for a process.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<String>,
+    /// The digest (an HMAC under the daemon's key) of each secret received, stamped when the
+    /// stack is applied: a changed value is a changed spec. Not a key of the stack file.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(skip)]
+    pub secret_digests: BTreeMap<String, String>,
     /// Working directory, relative to `stack.workdir`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workdir: Option<PathBuf>,
@@ -180,6 +352,8 @@ impl Default for Service {
             image: None,
             env: BTreeMap::new(),
             env_from_file: Vec::new(),
+            secrets: Vec::new(),
+            secret_digests: BTreeMap::new(),
             workdir: None,
             ports: Vec::new(),
             entrypoint: None,
@@ -1282,13 +1456,20 @@ pub enum Overlap {
 pub struct Task {
     /// What to run (as for services).
     pub command: Command,
-    /// Environment variables.
+    /// Environment variables: a value, or `{secret: NAME}` (as for services).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub env: BTreeMap<String, String>,
+    pub env: BTreeMap<String, EnvValue>,
     /// Dotenv files (as for services).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(with = "OneOrMany<PathBuf>")]
     pub env_from_file: Vec<PathBuf>,
+    /// Names of the stack's secrets received as files only (as for services).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<String>,
+    /// The digest of each secret received, stamped at apply (as for services).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(skip)]
+    pub secret_digests: BTreeMap<String, String>,
     /// Working directory, relative to `stack.workdir`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workdir: Option<PathBuf>,
@@ -1348,6 +1529,28 @@ pub enum WorkloadKind {
     Service,
     /// A job that runs to completion.
     Job,
+}
+
+impl Service {
+    /// What the service receives of the stack's secrets.
+    pub fn secret_use(&self) -> SecretUse<'_> {
+        SecretUse {
+            env: &self.env,
+            secrets: &self.secrets,
+            digests: &self.secret_digests,
+        }
+    }
+}
+
+impl Task {
+    /// What the task receives of the stack's secrets.
+    pub fn secret_use(&self) -> SecretUse<'_> {
+        SecretUse {
+            env: &self.env,
+            secrets: &self.secrets,
+            digests: &self.secret_digests,
+        }
+    }
 }
 
 impl Stack {

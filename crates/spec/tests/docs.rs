@@ -387,6 +387,7 @@ fn loader_keys() -> BTreeMap<&'static str, &'static [&'static str]> {
         ("Limits", keys::LIMITS),
         ("Placement", keys::PLACEMENT),
         ("Spread", keys::SPREAD),
+        ("SecretRef", keys::SECRET_REF),
     ])
 }
 

@@ -111,6 +111,7 @@ pub async fn create(
                     defaults: Default::default(),
                     services: Default::default(),
                     jobs: Default::default(),
+                    secrets: Default::default(),
                 },
             };
             if stack.jobs.contains_key(&body.name) {

@@ -205,6 +205,8 @@ impl Cx<'_> {
             command: process.command?,
             env: process.env,
             env_from_file: process.env_from_file,
+            secrets: process.secrets,
+            secret_digests: std::collections::BTreeMap::new(),
             workdir: process.workdir,
             timeout: process.timeout?,
             retry: retry?,

@@ -2,7 +2,13 @@
 //! and the JSON Schema name the same keys.
 
 /// Top level.
-pub const STACK: &[&str] = &["version", "stack", "defaults", "services", "jobs"];
+pub const STACK: &[&str] = &[
+    "version", "stack", "defaults", "services", "jobs", "secrets",
+];
+/// `{secret: NAME}` in `env`.
+pub const SECRET_REF: &[&str] = &["secret"];
+/// A secret of the top-level `secrets:`.
+pub const SECRET: &[&str] = &["file", "env"];
 /// `stack:`.
 pub const META: &[&str] = &["name", "workdir"];
 /// `defaults:`.
@@ -14,6 +20,7 @@ pub const SERVICE: &[&str] = &[
     "image",
     "env",
     "envFromFile",
+    "secrets",
     "workdir",
     "ports",
     "entrypoint",
@@ -79,6 +86,7 @@ pub const TASK: &[&str] = &[
     "command",
     "env",
     "envFromFile",
+    "secrets",
     "workdir",
     "timeout",
     "retry",

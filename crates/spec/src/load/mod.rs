@@ -19,6 +19,7 @@ mod policy;
 mod process;
 mod read;
 mod resources;
+mod secrets;
 mod service;
 mod stack;
 
@@ -72,13 +73,24 @@ fn load_file_with(path: &Path, jobs_stack: Option<String>) -> Result<Loaded, Rep
     } else {
         dir
     };
-    load_tree(path, text, &root, &dir, jobs_stack)
+    load_tree(path, text, &root, &dir, jobs_stack, true)
 }
 
 /// Loads and validates stack-file text; relative paths start from `dir`.
 pub fn load_str(name: &Path, text: &str, dir: &Path) -> Result<Loaded, Report> {
+    load_text(name, text, dir, true)
+}
+
+/// Loads and validates a stack submitted to the API (as JSON, which is YAML): as
+/// [`load_str`], except that the sources of secrets (their files, their environment
+/// variables) are not looked for, since the CLI that applied the stack read the values.
+pub fn load_submitted(name: &Path, text: &str, dir: &Path) -> Result<Loaded, Report> {
+    load_text(name, text, dir, false)
+}
+
+fn load_text(name: &Path, text: &str, dir: &Path, check_sources: bool) -> Result<Loaded, Report> {
     match node::parse_str(text) {
-        Ok(root) => load_tree(name, text.to_string(), &root, dir, None),
+        Ok(root) => load_tree(name, text.to_string(), &root, dir, None, check_sources),
         Err(e) => {
             let d = diagnostic(e.line, e.column, "", e.message, None);
             Err(Report::new(name, text.to_string(), vec![d]))
@@ -92,6 +104,7 @@ fn load_tree(
     root: &Node,
     dir: &Path,
     jobs_stack: Option<String>,
+    check_sources: bool,
 ) -> Result<Loaded, Report> {
     let mut cx = Cx {
         diags: Vec::new(),
@@ -99,6 +112,8 @@ fn load_tree(
         dir: dir.to_path_buf(),
         edges: HashMap::new(),
         jobs_stack,
+        secret_names: Some(Default::default()),
+        check_sources,
     };
     let stack = cx.stack(root);
     let report = Report::new(name, text.clone(), std::mem::take(&mut cx.diags));

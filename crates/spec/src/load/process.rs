@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use super::{Cx, Fields, join};
 use crate::duration::Duration;
-use crate::model::Command;
+use crate::model::{Command, EnvValue, SecretRef};
 use crate::node::{Node, Value};
 
 /// The fields a service and a task share, as read from either.
@@ -15,7 +15,9 @@ pub(super) struct Process {
     /// `command`: `None` when absent or invalid (its problem is reported).
     pub(super) command: Option<Command>,
     /// `env` (empty when absent).
-    pub(super) env: BTreeMap<String, String>,
+    pub(super) env: BTreeMap<String, EnvValue>,
+    /// `secrets` (empty when absent): names of the stack's secrets, each checked to exist.
+    pub(super) secrets: Vec<String>,
     /// `envFromFile`, as written (each checked to exist and to read).
     pub(super) env_from_file: Vec<PathBuf>,
     /// `workdir`.
@@ -42,7 +44,11 @@ impl Cx<'_> {
         .and_then(|v| self.command(v, &p("command")));
         let env = f
             .get("env")
-            .map(|v| self.string_map(v, &p("env"), "environment variable"))
+            .map(|v| self.env(v, &p("env")))
+            .unwrap_or_default();
+        let secrets = f
+            .get("secrets")
+            .map(|v| self.secret_list(v, &p("secrets")))
             .unwrap_or_default();
         let env_from_file = f
             .get("envFromFile")
@@ -59,10 +65,92 @@ impl Cx<'_> {
         Process {
             command,
             env,
+            secrets,
             env_from_file,
             workdir,
             timeout,
         }
+    }
+
+    /// `env`: each variable a value, or `{secret: NAME}` naming one of the stack's secrets.
+    fn env(&mut self, n: &Node, path: &str) -> BTreeMap<String, EnvValue> {
+        let mut out = BTreeMap::new();
+        for (k, name, v) in self.named(n, path, "environment variables") {
+            let p = join(path, &name);
+            if name.is_empty() || name.contains('=') || name.contains('\0') {
+                let message = format!("`{name}` is not a valid environment variable name");
+                self.error(k, &p, message, None);
+                continue;
+            }
+            if let Value::Map(_) = &v.value {
+                let Some(f) = self.fields(v, &p, "a secret reference", super::keys::SECRET_REF)
+                else {
+                    continue;
+                };
+                let Some(secret) = self.required(&f, "secret", &p, "a secret reference") else {
+                    continue;
+                };
+                if let Some(secret) = self.secret_name(secret, &join(&p, "secret")) {
+                    out.insert(name, EnvValue::Secret(SecretRef { secret }));
+                }
+                continue;
+            }
+            match v.scalar_text() {
+                Some(value) => {
+                    out.insert(name, EnvValue::Value(value));
+                }
+                None if v.value == Value::Null => {
+                    let hint = Some(format!("write `{name}: \"\"` for an empty value"));
+                    self.error(v, &p, format!("`{p}` has no value"), hint);
+                }
+                None => self.type_error(v, &p, "a string or `{secret: NAME}`"),
+            }
+        }
+        out
+    }
+
+    /// `secrets`: a list of names of the stack's secrets.
+    fn secret_list(&mut self, n: &Node, path: &str) -> Vec<String> {
+        let Value::Seq(items) = &n.value else {
+            self.type_error(n, path, "a list of secret names");
+            return Vec::new();
+        };
+        let mut out: Vec<String> = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let p = format!("{path}[{i}]");
+            if let Some(name) = self.secret_name(item, &p) {
+                if out.contains(&name) {
+                    self.error(item, &p, format!("secret `{name}` is listed twice"), None);
+                } else {
+                    out.push(name);
+                }
+            }
+        }
+        out
+    }
+
+    /// A reference to one of the stack's secrets: a string naming a secret that exists.
+    fn secret_name(&mut self, n: &Node, path: &str) -> Option<String> {
+        let name = self.string(n, path)?;
+        let Some(known) = &self.secret_names else {
+            // The stack's `secrets` has an error of its own: it is reported there.
+            return Some(name);
+        };
+        if known.contains(&name) {
+            return Some(name);
+        }
+        let hint = super::suggest(&name, known.iter().map(String::as_str)).or_else(|| {
+            Some(if known.is_empty() {
+                format!("declare it at the top level: `secrets: {{{name}: {{file: PATH}}}}`")
+            } else {
+                format!(
+                    "the stack's secrets are: {}",
+                    known.iter().cloned().collect::<Vec<_>>().join(", ")
+                )
+            })
+        });
+        self.error(n, path, format!("unknown secret `{name}`"), hint);
+        None
     }
 
     /// A command: a shell string, or a list of arguments (neither empty).
@@ -203,6 +291,11 @@ mod tests {
             "env: {\"A=B\": x}",
             "env: [A]",
             "envFromFile: no-such-file.env",
+            "env: {A: {secret: nope}}",
+            "env: {A: {secret: [x]}}",
+            "env: {A: {secrets: x}}",
+            "secrets: [nope]",
+            "secrets: nope",
             "envFromFile: [\"\"]",
             "envFromFile: {a: b}",
             "workdir: \"\"",

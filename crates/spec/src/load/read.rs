@@ -35,6 +35,12 @@ pub(super) struct Cx<'s> {
     pub(super) edges: HashMap<(String, String), Site>,
     /// The stack's name when a file of jobs alone has no `stack:` (see [`load_jobs_file`]).
     pub(super) jobs_stack: Option<String>,
+    /// The names of the stack's `secrets`, once read (`None` while unread or when the
+    /// section has an error of its own, so that references are not reported twice).
+    pub(super) secret_names: Option<std::collections::BTreeSet<String>>,
+    /// Whether each secret's source (its file, its environment variable) must be there: true
+    /// for a stack file, false for a stack submitted to the API (the CLI read the values).
+    pub(super) check_sources: bool,
 }
 
 impl Cx<'_> {

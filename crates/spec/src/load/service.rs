@@ -207,6 +207,8 @@ impl Cx<'_> {
             image,
             env: process.env,
             env_from_file: process.env_from_file,
+            secrets: process.secrets,
+            secret_digests: std::collections::BTreeMap::new(),
             workdir: process.workdir,
             ports,
             entrypoint,

@@ -94,6 +94,10 @@ impl Cx<'_> {
         if let Some(meta) = &meta {
             self.dir = self.dir.join(&meta.workdir);
         }
+        let secrets = match f.get("secrets") {
+            Some(n) => self.secrets(n),
+            None => BTreeMap::new(),
+        };
         let (defaults, default_nodes) = match f.get("defaults") {
             Some(n) => self.defaults(n),
             None => (Defaults::default(), Vec::new()),
@@ -176,6 +180,7 @@ impl Cx<'_> {
             defaults,
             services,
             jobs,
+            secrets,
         };
         Some(stack)
     }
