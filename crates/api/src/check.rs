@@ -74,8 +74,9 @@ pub fn check_stack(name: &Path, stack: &Stack) -> Result<Stack, Report> {
     }
 }
 
-/// A problem for each secret `used` receives without the digest of a value sent before
-/// (`POST /api/v1/stacks/{name}/secrets`, which the CLI does when it applies a stack).
+/// A problem for each secret `used` receives without the digest of a value the daemon holds.
+/// No route takes secret values yet, so every stack that uses a secret is refused rather
+/// than run without it.
 fn unstamped(path: &str, used: orco_spec::SecretUse<'_>, problems: &mut Vec<Diagnostic>) {
     for name in used.names() {
         if used.digest(name).is_none() {
@@ -85,7 +86,7 @@ fn unstamped(path: &str, used: orco_spec::SecretUse<'_>, problems: &mut Vec<Diag
                 column: 0,
                 path: format!("{path}.secretDigests.{name}"),
                 message: format!(
-                    "secret `{name}` has no value: send it first (POST /api/v1/stacks/{{name}}/secrets, as `orco apply` does) and give its digest"
+                    "secret `{name}` has no digest of a value held by the daemon: this version validates secrets but does not deliver them yet, so a stack that uses one is refused"
                 ),
                 hint: None,
             });
