@@ -110,6 +110,7 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", route::CLUSTER_TOKENS, ADMIN),
     ("POST", route::CLUSTER_TOKENS, ADMIN),
     ("DELETE", route::CLUSTER_TOKEN, ADMIN),
+    ("GET", route::CLUSTER_MEMBERS, READ),
     ("GET", route::TOKENS, ADMIN),
     ("POST", route::TOKENS, ADMIN),
     ("DELETE", route::TOKEN, ADMIN),

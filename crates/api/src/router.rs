@@ -66,6 +66,7 @@ pub fn router(ctx: ApiContext) -> Router {
         .route(route::NODE_CERTIFICATE, post(members::certificate))
         .route(route::NODE_STREAM, get(members::stream))
         .route(route::CLUSTER_JOIN, post(members::join))
+        .route(route::CLUSTER_MEMBERS, get(members::members))
         .route(
             route::CLUSTER_TOKENS,
             get(members::list_tokens).post(members::create_token),

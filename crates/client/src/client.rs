@@ -585,6 +585,11 @@ impl Client {
         self.get(&path(route::CLUSTER_TOKENS, &[])).await
     }
 
+    /// `GET /api/v1/cluster/members`: the SWIM group as the server sees it.
+    pub async fn members(&self) -> Result<orco_wire::model::MemberList, ClientError> {
+        self.get(&path(route::CLUSTER_MEMBERS, &[])).await
+    }
+
     /// `DELETE /api/v1/cluster/tokens/{id}`.
     pub async fn revoke_token(&self, id: &str) -> Result<Accepted, ClientError> {
         self.call(

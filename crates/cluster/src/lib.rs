@@ -12,10 +12,13 @@
 //! - [`dial`]: an agent's TLS connections to a server: a request, or the upgrade to its
 //!   stream.
 //! - [`frame`]: one JSON envelope per line on a byte stream.
+//! - [`gossip`]: SWIM membership with foca over UDP, every datagram authenticated with the
+//!   cluster's gossip key: a hint (faster suspicion, the peer view), never a loss.
 
 pub mod deadline;
 pub mod dial;
 pub mod frame;
+pub mod gossip;
 pub mod lease;
 pub mod logs;
 pub mod member;
@@ -26,7 +29,7 @@ pub use deadline::{Deadline, boot_ms};
 pub use lease::{Lapse, Leases};
 pub use member::{Identity, Member};
 pub use orco_interface::{LogChunk, LogRequest};
-pub use server::{DEFAULT_GRACE, DEFAULT_LEASE, Streams};
+pub use server::{DEFAULT_GRACE, DEFAULT_LEASE, MembersView, Streams};
 
 /// Why a stream or a join failed.
 #[derive(Debug, thiserror::Error)]

@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use orco_agent::Agent;
-use orco_interface::{AssignmentSet, Down, InterfaceError, LogChunk, NodeReport, Renew, Up};
+use orco_interface::{
+    AssignmentSet, Down, GossipOffer, InterfaceError, LogChunk, NodeReport, Renew, Up,
+};
 use orco_logs::Logs;
 use orco_runtime::Runtime;
 use orco_spec::OnDisconnect;
@@ -53,6 +55,7 @@ pub struct Member<R: Runtime + 'static> {
     deadline: Deadline,
     /// The node's logs, read on the control plane's requests.
     logs: Option<Logs>,
+    gossip: Option<tokio::sync::watch::Sender<Option<GossipOffer>>>,
 }
 
 impl<R: Runtime + 'static> Member<R> {
@@ -66,12 +69,23 @@ impl<R: Runtime + 'static> Member<R> {
             outbox: Outbox::default(),
             deadline: Deadline::default(),
             logs: None,
+            gossip: None,
         }
     }
 
     /// Answers log requests from `logs`.
     pub fn with_logs(mut self, logs: Logs) -> Member<R> {
         self.logs = Some(logs);
+        self
+    }
+
+    /// Hands every [`GossipOffer`] a server sends on to `offers` (whoever runs the node's
+    /// member of the SWIM group).
+    pub fn with_gossip(
+        mut self,
+        offers: tokio::sync::watch::Sender<Option<GossipOffer>>,
+    ) -> Member<R> {
+        self.gossip = Some(offers);
         self
     }
 
@@ -203,6 +217,11 @@ impl<R: Runtime + 'static> Member<R> {
                         }
                     },
                     Some(Down::LogsCancel(cancel)) => answers.cancel(cancel.id),
+                    Some(Down::Gossip(offer)) => {
+                        if let Some(offers) = &self.gossip {
+                            offers.send_replace(Some(offer));
+                        }
+                    }
                     Some(Down::Lease(lease)) => {
                         self.deadline.granted(lease);
                         self.hand_fence_to_keeper();

@@ -7,13 +7,16 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use orco_control::{Cluster, Handle};
-use orco_interface::{AssignmentSet, Down, Lease, LogChunk, LogRequest, LogsCancel, Position, Up};
+use orco_interface::{
+    AssignmentSet, Down, GossipOffer, Lease, LogChunk, LogRequest, LogsCancel, Position, Up,
+};
 use orco_state::{EventKind, NodeStatus};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
 
 use crate::ClusterError;
 use crate::frame::{Reader, write};
+use crate::gossip::{Gossip, GossipKey, Peer, Seen};
 use crate::lease::{Lapse, Leases};
 
 /// The lease and grace of DESIGN.md §11's defaults.
@@ -35,6 +38,23 @@ pub struct Streams {
     woken: Arc<tokio::sync::Notify>,
     /// Set when the server stops: every stream ends at once.
     closed: tokio::sync::watch::Sender<bool>,
+    /// The server's member of the SWIM group, and what each node's stream is handed to
+    /// join it.
+    gossip: std::sync::OnceLock<(Gossip, GossipOffer)>,
+    /// Nodes marked unreachable because SWIM held them down while their lease still ran: a
+    /// renewal on their stream makes them ready again (the lease decides, not the hint).
+    hinted: Mutex<std::collections::HashSet<String>>,
+}
+
+/// The server's SWIM view, for `orco cluster members`.
+#[derive(Debug, Clone)]
+pub struct MembersView {
+    /// The server itself.
+    pub me: Peer,
+    /// Every other member, its newest generation.
+    pub members: Vec<Seen>,
+    /// Datagrams dropped: a wrong key, garbage, or unreadable.
+    pub dropped: u64,
 }
 
 impl Streams {
@@ -58,12 +78,60 @@ impl Streams {
             next_request: std::sync::atomic::AtomicU64::new(1),
             woken: Arc::new(tokio::sync::Notify::new()),
             closed: tokio::sync::watch::channel(false).0,
+            gossip: std::sync::OnceLock::new(),
+            hinted: Mutex::new(std::collections::HashSet::new()),
         });
         tokio::spawn(watch_leases(
             Arc::downgrade(&streams),
             streams.woken.clone(),
         ));
         streams
+    }
+
+    /// Runs the server's member of the SWIM group: every node's stream is handed `key` and
+    /// the member's address, and a node the group holds down while the state has it ready
+    /// is marked unreachable at once — a hint: only its lease and the grace make it lost.
+    pub fn set_gossip(self: &Arc<Streams>, gossip: Gossip, key: &GossipKey) {
+        let offer = GossipOffer {
+            key: key.to_hex(),
+            server: gossip.me().name.clone(),
+            generation: gossip.me().generation,
+            address: gossip.me().addr,
+        };
+        let view = gossip.watch();
+        if self.gossip.set((gossip, offer)).is_ok() {
+            tokio::spawn(hint_downs(Arc::downgrade(self), view));
+        }
+    }
+
+    /// The server's SWIM view; `None` without gossip.
+    pub fn members(&self) -> Option<MembersView> {
+        self.gossip.get().map(|(gossip, _)| MembersView {
+            me: gossip.me().clone(),
+            members: gossip.members(),
+            dropped: gossip.dropped(),
+        })
+    }
+
+    fn hinted(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<String>> {
+        self.hinted.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// SWIM holds `node` down: a ready node is marked unreachable now (it takes no new
+    /// instance); its loss still waits for its lease and the grace.
+    async fn hint_down(&self, node: &str) {
+        let status = self.handle.state().nodes.get(node).map(|n| n.status);
+        if status != Some(NodeStatus::Ready) {
+            return;
+        }
+        tracing::warn!(
+            node,
+            "node unreachable: SWIM holds it down (a hint; its lease decides whether it is lost)"
+        );
+        self.hinted().insert(node.to_string());
+        if let Err(e) = self.handle.lapsed(node, false).await {
+            tracing::warn!(node, "cannot record the node as unreachable: {e}");
+        }
     }
 
     /// Ends every stream (the server stops): the nodes reconnect to the next server, or to
@@ -174,6 +242,9 @@ impl Streams {
             }),
         )
         .await?;
+        if let Some((_, offer)) = self.gossip.get() {
+            write(&mut out, &Down::Gossip(offer.clone())).await?;
+        }
         tracing::info!(node, address = %report.address, "node stream open");
         let mut sets = self.cluster.assignments();
         let mut closed = self.closed.subscribe();
@@ -248,6 +319,21 @@ impl Streams {
                             )));
                         }
                         self.leases().renew(node, Instant::now());
+                        if self.hinted().remove(node) && status == Some(NodeStatus::Unreachable) {
+                            // SWIM held it down, yet it renews: the lease decides, so it is
+                            // ready again.
+                            tracing::info!(node, "node renews its lease: ready again despite the SWIM hint");
+                            self.handle
+                                .submit(vec![EventKind::NodeJoined {
+                                    node: node.to_string(),
+                                    address: report.address.clone(),
+                                    capacity: report.capacity,
+                                    allocatable: report.allocatable,
+                                    labels: report.labels.clone(),
+                                    taints: report.taints.clone(),
+                                }])
+                                .await?;
+                        }
                         write(&mut out, &Down::Lease(Lease { sent_ms: renew.sent_ms, lease_ms })).await?;
                     }
                     Some(Up::Events(batch)) => {
@@ -315,6 +401,25 @@ impl Pending {
             self.calls.remove(&id);
         }
         None
+    }
+}
+
+/// Hints every agent the SWIM view newly holds down (see [`Streams::set_gossip`]).
+async fn hint_downs(
+    streams: std::sync::Weak<Streams>,
+    mut view: tokio::sync::watch::Receiver<Vec<Seen>>,
+) {
+    let mut before = view.borrow_and_update().clone();
+    while view.changed().await.is_ok() {
+        let after = view.borrow_and_update().clone();
+        let down = crate::gossip::newly_down(&before, &after);
+        before = after;
+        let Some(streams) = streams.upgrade() else {
+            return;
+        };
+        for node in down {
+            streams.hint_down(&node).await;
+        }
     }
 }
 

@@ -54,6 +54,9 @@ pub struct ServerOptions {
     pub grace: std::time::Duration,
     /// How long an instance whose placement stopped holding stays before it moves.
     pub repair_cooldown: std::time::Duration,
+    /// Where the server gossips (SWIM, UDP): by default the `--listen` address (the same
+    /// port number, over UDP).
+    pub gossip: Option<SocketAddr>,
 }
 
 impl Default for ServerOptions {
@@ -62,6 +65,7 @@ impl Default for ServerOptions {
             lease: orco_cluster::DEFAULT_LEASE,
             grace: orco_cluster::DEFAULT_GRACE,
             repair_cooldown: orco_control::DEFAULT_REPAIR_COOLDOWN.unsigned_abs(),
+            gossip: None,
         }
     }
 }

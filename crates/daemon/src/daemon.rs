@@ -156,6 +156,12 @@ impl Daemon {
                     options,
                 )
                 .await?;
+                let bind = options
+                    .gossip
+                    .or(config.listen)
+                    .unwrap_or_else(|| ([127, 0, 0, 1], 0).into());
+                let (gossip, key) = start_gossip(&config.data_dir, bind, &node.name).await?;
+                streams.set_gossip(gossip, &key);
                 cluster = Some(orco_api::ClusterContext {
                     authority: authority.clone(),
                     streams,
@@ -395,6 +401,29 @@ pub fn interface_addresses(ipv6_too: bool) -> Vec<String> {
     out.sort();
     out.dedup();
     out
+}
+
+/// The server's member of the SWIM group, on `bind` (UDP; by default the `--listen` address,
+/// the same port number), with the cluster's gossip key (`DATA/gossip.key`, made at the first
+/// start).
+async fn start_gossip(
+    data_dir: &std::path::Path,
+    bind: std::net::SocketAddr,
+    name: &str,
+) -> Result<
+    (
+        orco_cluster::gossip::Gossip,
+        orco_cluster::gossip::GossipKey,
+    ),
+    DaemonError,
+> {
+    use orco_cluster::gossip::{Gossip, GossipKey, KEY_FILE, Role};
+    let key = GossipKey::load_or_create(&data_dir.join(KEY_FILE))
+        .map_err(|e| DaemonError::Config(e.to_string()))?;
+    let gossip = Gossip::start(bind, None, name, Role::Server, key.clone())
+        .await
+        .map_err(|e| DaemonError::Config(e.to_string()))?;
+    Ok((gossip, key))
 }
 
 /// How often a running daemon checks whether its own server certificate is due (a third of

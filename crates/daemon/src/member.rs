@@ -49,6 +49,9 @@ pub struct AgentConfig {
     pub docker_scope: String,
     /// Output lines a stack's log queue holds.
     pub log_queue_lines: usize,
+    /// Where the node gossips (SWIM, UDP); by default an ephemeral port on the address its
+    /// stream goes out from.
+    pub gossip: Option<std::net::SocketAddr>,
 }
 
 /// The machine's cores (in thousandths) and memory, from the scheduler's view of this
@@ -174,6 +177,19 @@ async fn rotate(config: &AgentConfig, identity: &NodeIdentity) -> Option<NodeIde
     }
 }
 
+/// Where a stream to `url` that goes out from `local` gossips from and to.
+async fn gossip_route(url: &ServerUrl, local: &str) -> Option<orco_cluster::gossip::Route> {
+    let local: std::net::SocketAddr = local.parse().ok()?;
+    let server = tokio::net::lookup_host((url.host.as_str(), url.port))
+        .await
+        .ok()?
+        .next()?;
+    Some(orco_cluster::gossip::Route {
+        local: local.ip(),
+        server: server.ip(),
+    })
+}
+
 /// Runs the node until SIGTERM or SIGINT; its instances keep running under the keeper (the
 /// keeper's fence stops them if the node's lease ends first).
 pub async fn run_agent(config: AgentConfig) -> Result<(), DaemonError> {
@@ -217,6 +233,15 @@ pub async fn run_agent(config: AgentConfig) -> Result<(), DaemonError> {
         rx,
     )
     .with_logs(logs.clone());
+    let (offers, offered) = tokio::sync::watch::channel(None);
+    let (route, routed) = tokio::sync::watch::channel(None);
+    member = member.with_gossip(offers);
+    let gossip = tokio::spawn(orco_cluster::gossip::follow_offers(
+        config.node.clone(),
+        config.gossip,
+        offered,
+        routed,
+    ));
     tracing::info!(node = %config.node, "orco agent {} running", orco_api::VERSION);
     let streams = async {
         let mut pause = Duration::from_millis(200);
@@ -234,6 +259,9 @@ pub async fn run_agent(config: AgentConfig) -> Result<(), DaemonError> {
             match dial::open_stream(url, tls).await {
                 Ok((io, local)) => {
                     pause = Duration::from_millis(200);
+                    if let Some(way) = gossip_route(url, &local).await {
+                        route.send_replace(Some(way));
+                    }
                     match member.session(io, local).await {
                         Ok(()) => tracing::warn!(server = %url, "the stream ended"),
                         Err(e) => tracing::warn!(server = %url, "the stream ended: {e}"),
@@ -255,6 +283,7 @@ pub async fn run_agent(config: AgentConfig) -> Result<(), DaemonError> {
         _ = term.recv() => tracing::info!("SIGTERM: the agent stops, its instances run on"),
         _ = int.recv() => tracing::info!("SIGINT: the agent stops, its instances run on"),
     }
+    gossip.abort();
     let _ = tokio::task::spawn_blocking(move || logs.shutdown()).await;
     Ok(())
 }

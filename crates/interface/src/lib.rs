@@ -27,6 +27,6 @@ pub mod protocol;
 pub use assignment::{Assignment, Desired, LastSeen, Recorded, TaskAssignment, TaskDesired};
 pub use protocol::{
     Ack, AssignmentSet, Changes, Down, Endpoint, EndpointState, Envelope, EventBatch, EventId,
-    InterfaceError, Lease, LogChunk, LogRequest, LogsCancel, NodeReport, PROTOCOL_VERSION,
-    Position, Renew, Route, Up, decode, encode,
+    GossipOffer, InterfaceError, Lease, LogChunk, LogRequest, LogsCancel, NodeReport,
+    PROTOCOL_VERSION, Position, Renew, Route, Up, decode, encode,
 };

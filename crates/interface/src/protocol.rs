@@ -24,7 +24,7 @@ use crate::{Assignment, TaskAssignment};
 
 /// The version of the interface this build speaks. Raised on any change to a message that an
 /// older peer would misread.
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
 
 /// Why a message was refused.
 #[derive(Debug, thiserror::Error)]
@@ -247,7 +247,11 @@ impl AssignmentSet {
                     self.routes = routes;
                 }
             }
-            Down::Ack(_) | Down::Lease(_) | Down::Logs(_) | Down::LogsCancel(_) => {}
+            Down::Ack(_)
+            | Down::Lease(_)
+            | Down::Logs(_)
+            | Down::LogsCancel(_)
+            | Down::Gossip(_) => {}
         }
         Ok(())
     }
@@ -270,6 +274,34 @@ pub enum Down {
     Logs(LogRequest),
     /// Stop answering a log request (its reader went away).
     LogsCancel(LogsCancel),
+    /// Join the cluster's SWIM group (a hint of who is up; never what declares a node
+    /// lost): the key that authenticates its datagrams, and where the server gossips. Sent
+    /// after the first acknowledgement of every stream.
+    Gossip(GossipOffer),
+}
+
+/// The cluster's gossip group, handed to a node over its mutual-TLS stream.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GossipOffer {
+    /// The key every datagram is authenticated with (32 bytes, hex).
+    pub key: String,
+    /// The server's name in the group.
+    pub server: String,
+    /// The server's generation in the group.
+    pub generation: u64,
+    /// Where the server gossips (UDP). An unspecified IP (`0.0.0.0`) means the address the
+    /// node reached the server at.
+    pub address: std::net::SocketAddr,
+}
+
+impl std::fmt::Debug for GossipOffer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GossipOffer")
+            .field("server", &self.server)
+            .field("address", &self.address)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A reading of a node's logs, asked for by the control plane on behalf of an API client.

@@ -116,6 +116,12 @@ fn every_message_comes_back_from_the_wire_as_it_was_sent() {
             sent_ms: 1234,
             lease_ms: 3000,
         }),
+        Down::Gossip(orco_interface::GossipOffer {
+            key: "ab".repeat(32),
+            server: "srv".into(),
+            generation: 1_800_000_000_000,
+            address: "10.0.0.2:7946".parse().expect("an address"),
+        }),
     ];
     for message in down {
         let bytes = encode(&message).expect("encodes");
@@ -278,4 +284,17 @@ fn the_routing_mesh_goes_down_whole_when_it_changes_and_not_at_all_when_it_does_
         route(EndpointState::Ready).endpoints[0].backend_id(),
         "n2/shop/web-0"
     );
+}
+
+#[test]
+fn a_gossip_offer_never_shows_its_key_in_debug() {
+    let offer = orco_interface::GossipOffer {
+        key: "ab".repeat(32),
+        server: "srv".into(),
+        generation: 1,
+        address: "10.0.0.2:7946".parse().expect("an address"),
+    };
+    let shown = format!("{offer:?}");
+    assert!(!shown.contains("abab"), "{shown}");
+    assert!(shown.contains("srv"), "{shown}");
 }

@@ -596,6 +596,8 @@ pub(crate) enum ClusterVerb {
     Health(PlainArgs),
     /// Join tokens of a server: create, list, revoke.
     Token(TokenArgs),
+    /// The SWIM group as the server sees it, beside each node's lease status.
+    Members(PlainArgs),
 }
 
 /// `orco cluster token`.
@@ -653,6 +655,10 @@ pub(crate) struct ServerArgs {
     /// removed, its anchor gone from its node) stays before it moves.
     #[arg(long, value_name = "DURATION", default_value = "30s")]
     pub(crate) repair_cooldown: orco_spec::Duration,
+    /// Where the SWIM group gossips (UDP, authenticated with the cluster's key); default:
+    /// the --listen address, same port number over UDP.
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) gossip: Option<std::net::SocketAddr>,
 }
 
 /// `orco agent`.
@@ -690,4 +696,8 @@ pub(crate) struct AgentArgs {
         default_value = "orco"
     )]
     pub(crate) docker_scope: String,
+    /// Where this node gossips (SWIM, UDP; `0.0.0.0:PORT` is announced with the address its
+    /// stream goes out from); default: an ephemeral port on that address.
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) gossip: Option<std::net::SocketAddr>,
 }

@@ -1133,5 +1133,167 @@ fn followers_land_with_their_anchor_and_a_broken_placement_moves_after_the_coold
                 "moves to another node: placement repair: node n1 no longer has the label role=db"
             ),
         "{history}"
+/// `orco cluster members -o json` agents by name (the server left out), and the count of
+/// dropped datagrams.
+fn swim_members(c: &Cluster) -> (BTreeMap<String, serde_json::Value>, u64) {
+    let json = c.ok(&["cluster", "members", "-o", "json"]);
+    let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let agents = common::items(&json)
+        .into_iter()
+        .filter(|m| m["role"] == "agent")
+        .map(|m| (m["name"].as_str().unwrap().to_string(), m))
+        .collect();
+    (agents, value["dropped"].as_u64().unwrap())
+}
+
+fn swim_state(c: &Cluster, node: &str) -> String {
+    swim_members(c).0.get(node).map_or(String::new(), |m| {
+        m["swim"].as_str().unwrap_or_default().to_string()
+    })
+}
+
+/// Sends `payload` to the server's gossip port (UDP, the `--listen` port number).
+fn send_datagram(c: &Cluster, payload: &[u8]) {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket.send_to(payload, ("127.0.0.1", c.port)).unwrap();
+}
+
+#[test]
+fn three_agents_are_alive_in_cluster_members_a_wrong_key_changes_nothing_and_a_killed_one_goes_down()
+ {
+    let mut c = Cluster::with_nodes(&["n1", "n2", "n3"]);
+    c.wait_for(
+        "every agent alive in the SWIM view",
+        Duration::from_secs(30),
+        |c| {
+            let (agents, _) = swim_members(c);
+            agents.len() == 3
+                && agents
+                    .values()
+                    .all(|m| m["swim"] == "alive" && m["lease"] == "ready")
+        },
+    );
+    let json = c.ok(&["cluster", "members", "-o", "json"]);
+    let server = &common::items(&json)[0];
+    assert_eq!(server["role"], "server", "{json}");
+    assert_eq!(server["swim"], "alive");
+    assert!(
+        server.get("lease").is_none(),
+        "a server holds no lease: {json}"
+    );
+    let table = c.ok(&["cluster", "members"]);
+    assert!(table.contains("SWIM") && table.contains("LEASE"), "{table}");
+    assert!(
+        table
+            .lines()
+            .any(|l| l.contains("n2") && l.contains("alive") && l.contains("ready")),
+        "{table}"
+    );
+    let yaml = c.ok(&["cluster", "members", "-o", "yaml"]);
+    assert!(yaml.contains("swim: alive"), "{yaml}");
+
+    // Garbage, a datagram sealed with another key, an empty one: dropped and counted,
+    // nothing else changes.
+    let (before, dropped) = swim_members(&c);
+    let stranger = orco_cluster::gossip::GossipKey::generate().unwrap();
+    send_datagram(&c, b"not gossip at all");
+    send_datagram(&c, &stranger.seal(b"\x00\x01\x02 a forged foca message"));
+    send_datagram(&c, b"");
+    c.wait_for(
+        "the datagrams counted as dropped",
+        Duration::from_secs(10),
+        |c| swim_members(c).1 >= dropped + 3,
+    );
+    let (after, _) = swim_members(&c);
+    let states = |m: &BTreeMap<String, serde_json::Value>| {
+        m.iter()
+            .map(|(n, v)| (n.clone(), v["swim"].clone(), v["address"].clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(states(&before), states(&after));
+    assert!(c.logs().contains("gossip datagram dropped"), "{}", c.logs());
+
+    // n3's agent killed: the group holds it suspect, then down.
+    let pid = c.agent_pid("n3");
+    kill(Pid::from_raw(pid), Signal::SIGKILL).unwrap();
+    c.agents
+        .get_mut("n3")
+        .unwrap()
+        .take()
+        .unwrap()
+        .wait()
+        .unwrap();
+    c.wait_for("n3 down in the SWIM view", Duration::from_secs(30), |c| {
+        swim_state(c, "n3") == "down"
+    });
+    assert_eq!(swim_state(&c, "n1"), "alive");
+    assert_eq!(swim_state(&c, "n2"), "alive");
+    // Back: a new generation, alive again.
+    let token = c.path("join-token");
+    c.start_agent("n3", &token);
+    c.wait_for("n3 alive again", Duration::from_secs(30), |c| {
+        let (agents, _) = swim_members(c);
+        agents
+            .get("n3")
+            .is_some_and(|m| m["swim"] == "alive" && m["lease"] == "ready")
+    });
+}
+
+#[test]
+fn swim_marks_a_dead_node_unreachable_early_but_only_its_lease_makes_it_lost() {
+    let mut c = Cluster::new();
+    // A long lease: SWIM holds a dead agent down long before the lease lapses.
+    c.start_server(&["--lease", "15s", "--grace", "1s"]);
+    let token = c.token_file("join-token", &["--reusable"]);
+    for node in ["n1", "n2"] {
+        c.start_agent(node, &token);
+    }
+    c.wait_nodes_ready(&["n1", "n2"]);
+    c.wait_for(
+        "both agents alive in the SWIM view",
+        Duration::from_secs(30),
+        |c| {
+            let (agents, _) = swim_members(c);
+            agents.len() == 2 && agents.values().all(|m| m["swim"] == "alive")
+        },
+    );
+    let pid = c.agent_pid("n2");
+    kill(Pid::from_raw(pid), Signal::SIGKILL).unwrap();
+    c.agents
+        .get_mut("n2")
+        .unwrap()
+        .take()
+        .unwrap()
+        .wait()
+        .unwrap();
+    // Unreachable well within the 15 s lease: the hint.
+    c.wait_for(
+        "n2 unreachable by the SWIM hint",
+        Duration::from_secs(10),
+        |c| c.nodes()["n2"]["status"] == "unreachable",
+    );
+    let (agents, _) = swim_members(&c);
+    assert_eq!(agents["n2"]["swim"], "down");
+    assert_eq!(agents["n2"]["lease"], "unreachable");
+    assert!(
+        c.logs().contains("SWIM holds it down"),
+        "the hint marked it: {}",
+        c.logs()
+    );
+    assert!(
+        !c.logs().contains("node lost"),
+        "not lost before its lease and grace: {}",
+        c.logs()
+    );
+    assert_eq!(c.nodes()["n1"]["status"], "ready");
+    // Lost only once the lease and the grace have passed.
+    c.wait_for("n2 lost by its lease", Duration::from_secs(30), |c| {
+        c.nodes()["n2"]["status"] == "lost"
+    });
+    assert!(
+        c.logs()
+            .contains("node lost: its lease lapsed beyond the grace"),
+        "{}",
+        c.logs()
     );
 }

@@ -598,6 +598,55 @@ fn a_kept_service_runs_on_through_a_partition_and_moves_only_when_its_node_is_re
     c.assert_no_duplicates(&sampler);
 }
 
+/// `orco cluster members -o json` agents by name.
+fn swim_members(c: &Cluster) -> BTreeMap<String, serde_json::Value> {
+    common::items(&c.ok(&["cluster", "members", "-o", "json"]))
+        .into_iter()
+        .filter(|m| m["role"] == "agent")
+        .map(|m| (m["name"].as_str().unwrap().to_string(), m))
+        .collect()
+}
+
+#[test]
+fn the_swim_group_sees_every_agent_at_its_address_and_holds_a_cut_off_one_down() {
+    let c = Cluster::start(&["n1", "n2", "n3"]);
+    c.wait_for(
+        "three agents alive in the SWIM view",
+        Duration::from_secs(30),
+        |c| {
+            let agents = swim_members(c);
+            agents.len() == 3 && agents.values().all(|m| m["swim"] == "alive")
+        },
+    );
+    // Each gossips from its own namespace's address.
+    let agents = swim_members(&c);
+    for node in ["n1", "n2", "n3"] {
+        let address = agents[node]["address"].as_str().unwrap();
+        assert!(
+            address.starts_with(&format!("{}:", c.host(node).ip)),
+            "{node} gossips at {address}"
+        );
+    }
+    // n1 cut off by iptables inside its namespace: the group holds it suspect, then down,
+    // while the others stay alive.
+    c.net.partition(c.host("n1"));
+    c.wait_for("n1 down in the SWIM view", Duration::from_secs(30), |c| {
+        swim_members(c)["n1"]["swim"] == "down"
+    });
+    let agents = swim_members(&c);
+    assert_eq!(agents["n2"]["swim"], "alive");
+    assert_eq!(agents["n3"]["swim"], "alive");
+    // Its lease decides: lost after the lease and the grace.
+    c.wait_nodes(&["n1"], "lost");
+    assert_eq!(swim_members(&c)["n1"]["lease"], "lost");
+    // Healed: it rejoins the group and its node is ready again.
+    c.net.heal(c.host("n1"));
+    c.wait_nodes(&["n1"], "ready");
+    c.wait_for("n1 alive again", Duration::from_secs(30), |c| {
+        swim_members(c)["n1"]["swim"] == "alive"
+    });
+}
+
 #[test]
 fn the_harness_cleans_up_its_namespaces_and_processes_even_when_a_test_panics() {
     use std::os::unix::process::ExitStatusExt;

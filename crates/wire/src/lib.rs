@@ -26,8 +26,8 @@ pub use error::{ErrorBody, ErrorDetail, FieldProblem};
 pub use event::EventType;
 pub use level::Level;
 pub use state::{
-    ClusterMode, HealthStatus, InstancePhase, JobState, NodeStatus, Role, RolloutStatus, TaskState,
-    WorkloadKind, WorkloadState,
+    ClusterMode, HealthStatus, InstancePhase, JobState, MemberRole, NodeStatus, Role,
+    RolloutStatus, SwimState, TaskState, WorkloadKind, WorkloadState,
 };
 pub use version::{API_PREFIX, VERSION, VERSION_HEADER};
 

@@ -509,6 +509,36 @@ pub struct TokenList {
     pub items: Vec<TokenView>,
 }
 
+/// `GET /api/v1/cluster/members`: the SWIM group as the server sees it (a hint), beside each
+/// node's lease status (the decision).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MemberList {
+    /// Every member: the server first, then the others by role and name.
+    pub items: Vec<MemberView>,
+    /// Gossip datagrams the server dropped: a wrong key, garbage, or unreadable.
+    pub dropped: u64,
+}
+
+/// One member of the SWIM group.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MemberView {
+    /// The node's name (a server: its host name).
+    pub name: String,
+    /// `server` or `agent`.
+    pub role: crate::MemberRole,
+    /// Where it gossips (UDP).
+    pub address: String,
+    /// What the group says of it: `alive`, `suspect` or `down`.
+    pub swim: crate::SwimState,
+    /// How often it refuted a suspicion.
+    pub incarnation: u16,
+    /// The node's status by its lease (what decides); none for a server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease: Option<crate::NodeStatus>,
+}
+
 /// `POST /api/v1/tokens`: a new API token.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -56,6 +56,8 @@ pub const CLUSTER_JOIN: &str = "/cluster/join";
 pub const CLUSTER_TOKENS: &str = "/cluster/tokens";
 /// `DELETE`.
 pub const CLUSTER_TOKEN: &str = "/cluster/tokens/{id}";
+/// `GET`: the SWIM group as the server sees it.
+pub const CLUSTER_MEMBERS: &str = "/cluster/members";
 /// `GET`, `POST` (admin).
 pub const TOKENS: &str = "/tokens";
 /// `DELETE` (admin).
@@ -114,6 +116,7 @@ pub const ALL: [&str; 39] = [
     CLUSTER_JOIN,
     CLUSTER_TOKENS,
     CLUSTER_TOKEN,
+    CLUSTER_MEMBERS,
     TOKENS,
     TOKEN,
     NODE_CORDON,

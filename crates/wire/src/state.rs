@@ -270,6 +270,49 @@ impl TaskState {
     }
 }
 
+/// What the SWIM group says of a member (a hint: a node's lease decides its loss).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SwimState {
+    /// It answers probes.
+    Alive,
+    /// A probe failed; it may still refute.
+    Suspect,
+    /// It did not refute: the group holds it down.
+    Down,
+}
+
+impl SwimState {
+    /// The word the API sends.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SwimState::Alive => "alive",
+            SwimState::Suspect => "suspect",
+            SwimState::Down => "down",
+        }
+    }
+}
+
+/// What a member of the SWIM group is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum MemberRole {
+    /// `orco server`.
+    Server,
+    /// `orco agent`.
+    Agent,
+}
+
+impl MemberRole {
+    /// The word the API sends.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MemberRole::Server => "server",
+            MemberRole::Agent => "agent",
+        }
+    }
+}
+
 /// A node's status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]

@@ -13,8 +13,8 @@ use crate::context::{ApiContext, ClusterContext};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiPath, JsonBody};
 use crate::model::{
-    Accepted, CertificateRequest, JoinRequest, NodeCertificate, TokenCreated, TokenList,
-    TokenRequest, TokenView,
+    Accepted, CertificateRequest, JoinRequest, MemberList, MemberView, NodeCertificate,
+    TokenCreated, TokenList, TokenRequest, TokenView,
 };
 
 /// How long a join token is accepted by default.
@@ -96,6 +96,69 @@ pub fn check_node_name(name: &str) -> Result<(), ApiError> {
             ),
         )
         .with_field("node"))
+    }
+}
+
+/// The SWIM group as the server sees it (a hint), beside each node's lease status (what
+/// decides).
+#[utoipa::path(get, path = "/api/v1/cluster/members", tag = "cluster",
+    responses((status = 200, body = MemberList), (status = 409, body = ErrorBody)))]
+pub async fn members(State(ctx): State<ApiContext>) -> Result<axum::Json<MemberList>, ApiError> {
+    let cluster = cluster(&ctx)?;
+    let read = ctx.read(None).await?;
+    let view = cluster.streams.members().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "no_gossip",
+            "this server runs no SWIM group",
+        )
+    })?;
+    Ok(axum::Json(member_list(&view, &read.state)))
+}
+
+/// The members of `view` with the lease status `state` holds for each agent.
+pub(crate) fn member_list(
+    view: &orco_cluster::MembersView,
+    state: &orco_state::State,
+) -> MemberList {
+    use orco_cluster::gossip::{Role, Seen, SwimState};
+    let show = |seen: &Seen| {
+        let lease = match seen.peer.role {
+            Role::Server => None,
+            Role::Agent => state.nodes.get(&seen.peer.name).map(|n| match n.status {
+                orco_state::NodeStatus::Ready => orco_wire::NodeStatus::Ready,
+                orco_state::NodeStatus::Unreachable => orco_wire::NodeStatus::Unreachable,
+                orco_state::NodeStatus::Lost => orco_wire::NodeStatus::Lost,
+                orco_state::NodeStatus::Left => orco_wire::NodeStatus::Left,
+            }),
+        };
+        MemberView {
+            name: seen.peer.name.clone(),
+            role: match seen.peer.role {
+                Role::Server => orco_wire::MemberRole::Server,
+                Role::Agent => orco_wire::MemberRole::Agent,
+            },
+            address: seen.peer.addr.to_string(),
+            swim: match seen.state {
+                SwimState::Alive => orco_wire::SwimState::Alive,
+                SwimState::Suspect => orco_wire::SwimState::Suspect,
+                SwimState::Down => orco_wire::SwimState::Down,
+            },
+            incarnation: seen.incarnation,
+            lease,
+        }
+    };
+    let me = Seen {
+        peer: view.me.clone(),
+        state: SwimState::Alive,
+        incarnation: 0,
+    };
+    MemberList {
+        items: std::iter::once(&me)
+            .chain(view.members.iter())
+            .map(show)
+            .collect(),
+        dropped: view.dropped,
     }
 }
 
@@ -351,4 +414,92 @@ pub async fn stream(State(ctx): State<ApiContext>, mut req: Request) -> Result<R
         ],
     )
         .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use orco_cluster::gossip::{Peer, Role, Seen, SwimState};
+
+    fn peer(name: &str, role: Role) -> Peer {
+        Peer {
+            name: name.to_string(),
+            addr: "10.0.0.3:40000".parse().unwrap(),
+            role,
+            generation: 1,
+        }
+    }
+
+    #[test]
+    fn members_show_the_swim_state_beside_each_node_s_lease_and_the_server_first() {
+        let mut state = orco_state::State::default();
+        state.nodes.insert(
+            "n1".to_string(),
+            orco_state::Node {
+                address: "10.0.0.3:51000".to_string(),
+                capacity: orco_state::Capacity::default(),
+                allocatable: orco_state::Capacity::default(),
+                labels: std::collections::BTreeMap::new(),
+                taints: Vec::new(),
+                status: orco_state::NodeStatus::Unreachable,
+                since: jiff::Timestamp::UNIX_EPOCH,
+                joined_at: jiff::Timestamp::UNIX_EPOCH,
+                cordoned: false,
+                draining: false,
+                labels_set: false,
+                taints_set: false,
+                epoch: 0,
+                events_through: 0,
+            },
+        );
+        let view = orco_cluster::MembersView {
+            me: peer("srv", Role::Server),
+            members: vec![
+                Seen {
+                    peer: peer("n1", Role::Agent),
+                    state: SwimState::Down,
+                    incarnation: 2,
+                },
+                Seen {
+                    peer: peer("n9", Role::Agent),
+                    state: SwimState::Suspect,
+                    incarnation: 0,
+                },
+            ],
+            dropped: 4,
+        };
+        let list = member_list(&view, &state);
+        assert_eq!(list.dropped, 4);
+        let rows: Vec<_> = list
+            .items
+            .iter()
+            .map(|m| (m.name.as_str(), m.role, m.swim, m.lease))
+            .collect();
+        assert_eq!(
+            rows,
+            vec![
+                (
+                    "srv",
+                    orco_wire::MemberRole::Server,
+                    orco_wire::SwimState::Alive,
+                    None
+                ),
+                (
+                    "n1",
+                    orco_wire::MemberRole::Agent,
+                    orco_wire::SwimState::Down,
+                    Some(orco_wire::NodeStatus::Unreachable)
+                ),
+                (
+                    "n9",
+                    orco_wire::MemberRole::Agent,
+                    orco_wire::SwimState::Suspect,
+                    None
+                ),
+            ]
+        );
+        assert_eq!(list.items[1].address, "10.0.0.3:40000");
+        assert_eq!(list.items[1].incarnation, 2);
+    }
 }

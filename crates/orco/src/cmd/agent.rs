@@ -100,6 +100,7 @@ fn config(args: &AgentArgs) -> Result<AgentConfig, String> {
         program,
         docker_scope: args.docker_scope.clone(),
         log_queue_lines: orco_logs::config::DEFAULT_QUEUE_LINES,
+        gossip: args.gossip,
     })
 }
 

@@ -1,5 +1,5 @@
-//! `orco cluster info|health|token`: the daemon's version, mode and contents; whether it
-//! answers; a server's join tokens.
+//! `orco cluster info|health|token|members`: the daemon's version, mode and contents;
+//! whether it answers; a server's join tokens; its SWIM group beside each node's lease.
 
 use comfy_table::Cell;
 use orco_wire::model::TokenRequest;
@@ -12,6 +12,7 @@ pub(crate) fn run(args: &ClusterArgs) -> anyhow::Result<u8> {
     match &args.verb {
         ClusterVerb::Info(plain) => remote::run(info(plain)),
         ClusterVerb::Health(plain) => remote::run(health(plain)),
+        ClusterVerb::Members(plain) => remote::run(members(plain)),
         ClusterVerb::Token(token) => match &token.verb {
             TokenVerb::Create(create) => remote::run(create_token(create)),
             TokenVerb::List(plain) => remote::run(list_tokens(plain)),
@@ -61,6 +62,33 @@ async fn list_tokens(args: &PlainArgs) -> Result<u8, Failure> {
         ]);
     }
     remote::print_table(&table);
+    Ok(exit::OK)
+}
+
+/// The SWIM view (a hint) beside each node's lease status (the decision).
+async fn members(args: &PlainArgs) -> Result<u8, Failure> {
+    let client = remote::client(&args.connect)?;
+    let list = client.members().await?;
+    if remote::print_structured(&list, args.format.output)? {
+        return Ok(exit::OK);
+    }
+    let mut table = remote::table(&["NAME", "ROLE", "ADDRESS", "SWIM", "LEASE"]);
+    for m in &list.items {
+        table.add_row(vec![
+            Cell::new(&m.name),
+            Cell::new(m.role.as_str()),
+            Cell::new(&m.address),
+            Cell::new(m.swim.as_str()),
+            Cell::new(m.lease.map_or("-", |l| l.as_str())),
+        ]);
+    }
+    remote::print_table(&table);
+    if list.dropped > 0 {
+        eprintln!(
+            "{} gossip datagram(s) dropped (a wrong key, or not gossip)",
+            list.dropped
+        );
+    }
     Ok(exit::OK)
 }
 

@@ -33,6 +33,7 @@ pub(crate) fn run_server(args: &ServerArgs) -> anyhow::Result<u8> {
         lease: args.lease.into(),
         grace: args.grace.into(),
         repair_cooldown: args.repair_cooldown.into(),
+        gossip: args.gossip,
     });
     serve(config)
 }
