@@ -648,6 +648,48 @@ fn the_swim_group_sees_every_agent_at_its_address_and_holds_a_cut_off_one_down()
 }
 
 #[test]
+fn a_node_swim_holds_down_while_its_lease_renews_is_ready_again_and_never_lost() {
+    let c = Cluster::start(&["n1", "n2"]);
+    c.wait_for(
+        "both agents alive in the SWIM view",
+        Duration::from_secs(30),
+        |c| {
+            let agents = swim_members(c);
+            agents.len() == 2 && agents.values().all(|m| m["swim"] == "alive")
+        },
+    );
+    // Only n1's gossip is cut (UDP dropped inside its namespace); its stream, and so its
+    // lease, go on.
+    let status = c
+        .net
+        .command(c.host("n1"), "iptables")
+        .args(["-w", "-A", "INPUT", "-p", "udp", "-j", "DROP"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    c.wait_for("n1 down in the SWIM view", Duration::from_secs(30), |c| {
+        swim_members(c)["n1"]["swim"] == "down"
+    });
+    // The hint may have marked it unreachable; its next renewal makes it ready again, and
+    // it stays so: SWIM never makes a node lost.
+    c.wait_nodes(&["n1"], "ready");
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(c.nodes()["n1"]["status"], "ready", "{}", c.logs());
+    assert_eq!(swim_members(&c)["n1"]["swim"], "down");
+    assert!(
+        c.logs().contains("SWIM holds it down"),
+        "the hint was given: {}",
+        c.logs()
+    );
+    assert!(
+        c.logs().contains("ready again despite the SWIM hint"),
+        "{}",
+        c.logs()
+    );
+    assert!(!c.logs().contains("node lost"), "{}", c.logs());
+}
+
+#[test]
 fn the_harness_cleans_up_its_namespaces_and_processes_even_when_a_test_panics() {
     use std::os::unix::process::ExitStatusExt;
     let mut net = Net::new();
