@@ -1297,3 +1297,20 @@ fn swim_marks_a_dead_node_unreachable_early_but_only_its_lease_makes_it_lost() {
         c.logs()
     );
 }
+
+#[test]
+fn after_the_server_restarts_twice_every_agent_is_alive_in_its_swim_view_again_with_the_same_key() {
+    let mut c = Cluster::with_nodes(&["n1", "n2"]);
+    let key_file = c.path("server").join("gossip.key");
+    let key = std::fs::read_to_string(&key_file).unwrap();
+    let mode = std::fs::metadata(&key_file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "the gossip key is private");
+    for signal in [Signal::SIGKILL, Signal::SIGTERM] {
+        c.restart_server(signal);
+        c.wait_for("both agents alive again", Duration::from_secs(30), |c| {
+            let (agents, _) = swim_members(c);
+            agents.len() == 2 && agents.values().all(|m| m["swim"] == "alive")
+        });
+    }
+    assert_eq!(std::fs::read_to_string(&key_file).unwrap(), key, "kept");
+}
