@@ -156,11 +156,9 @@ impl Daemon {
                     options,
                 )
                 .await?;
-                let bind = options
-                    .gossip
-                    .or(config.listen)
-                    .unwrap_or_else(|| ([127, 0, 0, 1], 0).into());
-                let (gossip, key) = start_gossip(&config.data_dir, bind, &node.name).await?;
+                let (gossip, key) =
+                    start_gossip(&config.data_dir, options.gossip, config.listen, &node.name)
+                        .await?;
                 streams.set_gossip(gossip, &key);
                 cluster = Some(orco_api::ClusterContext {
                     authority: authority.clone(),
@@ -403,12 +401,14 @@ pub fn interface_addresses(ipv6_too: bool) -> Vec<String> {
     out
 }
 
-/// The server's member of the SWIM group, on `bind` (UDP; by default the `--listen` address,
-/// the same port number), with the cluster's gossip key (`DATA/gossip.key`, made at the first
-/// start).
+/// The server's member of the SWIM group, with the cluster's gossip key (`DATA/gossip.key`,
+/// made at the first start), on `given` (`--gossip`; a failure to bind it stops the start) or
+/// else on the `--listen` address with the same port number over UDP — or, when that UDP port
+/// is taken, an ephemeral one on the same address (agents are told where it is).
 async fn start_gossip(
     data_dir: &std::path::Path,
-    bind: std::net::SocketAddr,
+    given: Option<std::net::SocketAddr>,
+    listen: Option<std::net::SocketAddr>,
     name: &str,
 ) -> Result<
     (
@@ -420,9 +420,19 @@ async fn start_gossip(
     use orco_cluster::gossip::{Gossip, GossipKey, KEY_FILE, Role};
     let key = GossipKey::load_or_create(&data_dir.join(KEY_FILE))
         .map_err(|e| DaemonError::Config(e.to_string()))?;
-    let gossip = Gossip::start(bind, None, name, Role::Server, key.clone())
-        .await
-        .map_err(|e| DaemonError::Config(e.to_string()))?;
+    let start = |at| Gossip::start(at, None, name, Role::Server, key.clone());
+    let gossip = match (given, listen) {
+        (Some(at), _) => start(at).await,
+        (None, Some(listen)) => match start(listen).await {
+            Ok(gossip) => Ok(gossip),
+            Err(e) => {
+                tracing::warn!("{e}: gossiping on another UDP port of {}", listen.ip());
+                start(std::net::SocketAddr::new(listen.ip(), 0)).await
+            }
+        },
+        (None, None) => start(([127, 0, 0, 1], 0).into()).await,
+    }
+    .map_err(|e| DaemonError::Config(e.to_string()))?;
     Ok((gossip, key))
 }
 

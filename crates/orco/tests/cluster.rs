@@ -1314,3 +1314,45 @@ fn after_the_server_restarts_twice_every_agent_is_alive_in_its_swim_view_again_w
     }
     assert_eq!(std::fs::read_to_string(&key_file).unwrap(), key, "kept");
 }
+
+#[test]
+fn a_taken_gossip_port_stops_a_server_given_it_and_moves_a_default_one_elsewhere() {
+    // The UDP port of the server's --listen number is taken: it gossips on another and its
+    // agents still see it.
+    let mut c = Cluster::new();
+    let taken = std::net::UdpSocket::bind(("127.0.0.1", c.port)).unwrap();
+    c.start_server(&[]);
+    let token = c.token_file("join-token", &["--reusable"]);
+    c.start_agent("n1", &token);
+    c.wait_nodes_ready(&["n1"]);
+    c.wait_for("n1 alive in the SWIM view", Duration::from_secs(30), |c| {
+        swim_state(c, "n1") == "alive"
+    });
+    let json = c.ok(&["cluster", "members", "-o", "json"]);
+    let server = &common::items(&json)[0];
+    assert_ne!(server["address"], format!("127.0.0.1:{}", c.port), "{json}");
+    // Given with --gossip, a taken port is an error that names it, and no server runs.
+    let taken_at = taken.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(ORCO)
+        .args(["server", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .arg("--socket")
+        .arg(dir.path().join("s.sock"))
+        .args([
+            "--listen",
+            &format!("127.0.0.1:{}", free_port()),
+            "--token-file",
+        ])
+        .arg(c.path("api-token"))
+        .args(["--gossip", &taken_at])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cannot bind the gossip socket") && stderr.contains(&taken_at),
+        "{stderr}"
+    );
+}

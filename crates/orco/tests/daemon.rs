@@ -499,6 +499,14 @@ fn run_workload_node_and_cluster_verbs_go_through_the_api() {
     ))
     .unwrap();
     assert_eq!(health["status"], "healthy");
+    // A daemon is a cluster of one: no SWIM group to show, said plainly.
+    let members = daemon.orco(&["cluster", "members"], dir.path());
+    assert!(!members.status.success());
+    assert!(
+        text(&members.stderr).contains("orco server"),
+        "{}",
+        text(&members.stderr)
+    );
 
     ok(&daemon.orco(&["workload", "delete", "ticker"], dir.path()));
     let out = daemon.orco(&["status"], dir.path());
