@@ -12,10 +12,10 @@ use crate::error::{ErrorBody, ErrorDetail, FieldProblem};
 use crate::model::{
     Accepted, ApiTokenCreated, ApiTokenList, ApiTokenRequest, ApiTokenView, Blocked,
     CertificateRequest, ClusterInfo, DependencyView, EventView, Health, HistoryView, InstanceList,
-    InstanceView, JoinRequest, MemberList, MemberView, NodeCertificate, NodeEdits, NodeList, NodeView, PlacementPreview,
-    PlannedPlacement, RollbackRequest, RolloutInstance, RolloutState, RolloutView, ScaleRequest,
-    SpecRevision, StackDetail, StackList, StackView, TokenCreated, TokenList, TokenRequest,
-    TokenView, WorkloadCreate, WorkloadDetail, WorkloadList, WorkloadView,
+    InstanceView, JoinRequest, MemberList, MemberView, NodeCertificate, NodeEdits, NodeList,
+    NodeView, PlacementPreview, PlannedPlacement, RollbackRequest, RolloutInstance, RolloutState,
+    RolloutView, ScaleRequest, SpecRevision, StackDetail, StackList, StackView, TokenCreated,
+    TokenList, TokenRequest, TokenView, WorkloadCreate, WorkloadDetail, WorkloadList, WorkloadView,
 };
 use crate::routes::jobs::{
     JobList, JobRunView, JobSubmit, JobSubmitted, ProgressReport, ScheduleView, TaskView,

@@ -1133,6 +1133,9 @@ fn followers_land_with_their_anchor_and_a_broken_placement_moves_after_the_coold
                 "moves to another node: placement repair: node n1 no longer has the label role=db"
             ),
         "{history}"
+    );
+}
+
 /// `orco cluster members -o json` agents by name (the server left out), and the count of
 /// dropped datagrams.
 fn swim_members(c: &Cluster) -> (BTreeMap<String, serde_json::Value>, u64) {

@@ -90,7 +90,7 @@ pub const JOB_RETRY: &str = "/jobs/{id}/retry";
 pub const JOB_PROGRESS: &str = "/jobs/{id}/tasks/{task}/progress";
 
 /// Every versioned route, for checks that the router and the OpenAPI document serve each.
-pub const ALL: [&str; 39] = [
+pub const ALL: [&str; 40] = [
     STACKS,
     PLACEMENTS,
     STACK,
