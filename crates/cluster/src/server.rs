@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use orco_control::{Cluster, Handle};
 use orco_interface::{
-    AssignmentSet, Down, GossipOffer, Lease, LogChunk, LogRequest, LogsCancel, Position, Up,
+    AssignmentSet, Down, GossipOffer, Lease, LogChunk, LogRequest, LogsCancel, NodeReport,
+    Position, Up,
 };
 use orco_state::{EventKind, NodeStatus};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -219,17 +220,7 @@ impl Streams {
         let (calls, mut called) = mpsc::channel::<LogCall>(16);
         self.current().insert(node.to_string(), (stream, calls));
         let mut pending = Pending::default();
-        let revision = self
-            .handle
-            .submit(vec![EventKind::NodeJoined {
-                node: node.to_string(),
-                address: report.address.clone(),
-                capacity: report.capacity,
-                allocatable: report.allocatable,
-                labels: report.labels.clone(),
-                taints: report.taints.clone(),
-            }])
-            .await?;
+        let revision = self.handle.submit(vec![joined(node, &report)]).await?;
         let state = self.handle.wait_for(|s| s.revision >= revision).await?;
         self.leases().renew(node, Instant::now());
         self.woken.notify_one();
@@ -319,19 +310,15 @@ impl Streams {
                             )));
                         }
                         self.leases().renew(node, Instant::now());
-                        if self.hinted().remove(node) && status == Some(NodeStatus::Unreachable) {
+                        // The hint is taken back only once it is on record: a renewal that
+                        // comes while the hint's write is in flight leaves it for the next
+                        // renewal, or the node would stay unreachable while it renews.
+                        if status == Some(NodeStatus::Unreachable) && self.hinted().remove(node) {
                             // SWIM held it down, yet it renews: the lease decides, so it is
                             // ready again.
                             tracing::info!(node, "node renews its lease: ready again despite the SWIM hint");
                             self.handle
-                                .submit(vec![EventKind::NodeJoined {
-                                    node: node.to_string(),
-                                    address: report.address.clone(),
-                                    capacity: report.capacity,
-                                    allocatable: report.allocatable,
-                                    labels: report.labels.clone(),
-                                    taints: report.taints.clone(),
-                                }])
+                                .submit(vec![joined(node, &report)])
                                 .await?;
                         }
                         write(&mut out, &Down::Lease(Lease { sent_ms: renew.sent_ms, lease_ms })).await?;
@@ -375,6 +362,19 @@ struct LogCall {
 #[derive(Debug, Default)]
 struct Pending {
     calls: HashMap<u64, (mpsc::Sender<LogChunk>, u64)>,
+}
+
+/// `NodeJoined` for `node` as its `report` describes it: at its join, and again when it
+/// renews while SWIM held it down.
+fn joined(node: &str, report: &NodeReport) -> EventKind {
+    EventKind::NodeJoined {
+        node: node.to_string(),
+        address: report.address.clone(),
+        capacity: report.capacity,
+        allocatable: report.allocatable,
+        labels: report.labels.clone(),
+        taints: report.taints.clone(),
+    }
 }
 
 impl Pending {
