@@ -869,6 +869,7 @@ async fn metrics_parse_as_prometheus_text_and_count_what_the_log_holds() {
 const ROUTES: &[(&str, &str)] = &[
     ("get", "/health"),
     ("get", "/api/v1/cluster"),
+    ("get", "/api/v1/cluster/members"),
     ("get", "/api/v1/stacks"),
     ("post", "/api/v1/stacks"),
     ("post", "/api/v1/placements"),
