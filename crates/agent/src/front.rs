@@ -42,13 +42,8 @@ pub fn published_addr(port: &PortMapping) -> SocketAddr {
     )
 }
 
-/// A free loopback port for an instance behind the proxy (the kernel's choice).
-pub fn free_port() -> std::io::Result<u16> {
-    let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
-    Ok(listener.local_addr()?.port())
-}
-
-/// A free TCP port on `ip` (`0.0.0.0`: free on every address of the node).
+/// A free TCP port on `ip` for an instance behind the proxy (the kernel's choice):
+/// loopback on one machine, `0.0.0.0` (free on every address of the node) in a cluster.
 pub fn free_port_on(ip: IpAddr) -> std::io::Result<u16> {
     let listener = std::net::TcpListener::bind((ip, 0))?;
     Ok(listener.local_addr()?.port())

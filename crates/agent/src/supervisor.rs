@@ -378,11 +378,11 @@ impl<R: Runtime + 'static> Supervisor<R> {
         let own = if self.front.is_some() {
             // In a cluster other nodes reach the instance at its node's address: its port
             // must be free on every address, not only on loopback.
-            let port = match self.node {
-                Some(_) => front::free_port_on(std::net::Ipv4Addr::UNSPECIFIED.into()),
-                None => front::free_port(),
+            let on = match self.node {
+                Some(_) => std::net::Ipv4Addr::UNSPECIFIED,
+                None => std::net::Ipv4Addr::LOCALHOST,
             };
-            Some(port.map_err(LaunchError::NoFreePort)?)
+            Some(front::free_port_on(on.into()).map_err(LaunchError::NoFreePort)?)
         } else {
             let first = ports
                 .iter()

@@ -165,25 +165,22 @@ pub fn instance_view(
 /// Why instances wait for a node, by instance ([`orco_control::place::unplaced`]).
 pub type Unplaced = std::collections::BTreeMap<InstanceId, String>;
 
-/// The view of every workload of `stack` at `at`, services then jobs, each by name.
-pub fn workload_views(
-    state: &State,
-    name: &StackName,
-    stack: &StackState,
-    at: Timestamp,
-) -> Vec<WorkloadView> {
+/// The view of every workload at `at` (of the stack `only`, when given), stack by stack,
+/// services then jobs, each by name.
+pub fn workload_views(state: &State, only: Option<&StackName>, at: Timestamp) -> Vec<WorkloadView> {
     let mut out = Vec::new();
     // Judged once for the whole list: both count every service of every stack.
     let held = orco_reconciler::instances_over_limit(state);
     let unplaced = orco_control::place::unplaced(state, at);
-    for service in stack.spec.services.keys() {
-        if let Ok(id) = WorkloadId::new(name.clone(), service.clone()) {
-            out.extend(view_of(state, &id, at, held.as_deref(), &unplaced));
+    for (name, stack) in &state.stacks {
+        if only.is_some_and(|o| o != name) {
+            continue;
         }
-    }
-    for job in stack.spec.jobs.keys() {
-        if let Ok(id) = WorkloadId::new(name.clone(), job.clone()) {
-            out.extend(view_of(state, &id, at, held.as_deref(), &unplaced));
+        let names = stack.spec.services.keys().chain(stack.spec.jobs.keys());
+        for workload in names {
+            if let Ok(id) = WorkloadId::new(name.clone(), workload.clone()) {
+                out.extend(view_of(state, &id, at, held.as_deref(), &unplaced));
+            }
         }
     }
     out
@@ -735,8 +732,7 @@ mod tests {
         let mut state = State::new();
         state.apply(&applied(&text));
         let name = StackName::new("a".to_string()).expect("a stack name");
-        let stack = state.stacks.get(&name).expect("applied");
-        let views = workload_views(&state, &name, stack, Timestamp::UNIX_EPOCH);
+        let views = workload_views(&state, Some(&name), Timestamp::UNIX_EPOCH);
         assert_eq!(views.len(), 21);
         for view in &views {
             let message = view.message.as_deref().unwrap_or_default();

@@ -208,14 +208,7 @@ impl Cluster {
             std::thread::sleep(Duration::from_millis(100));
         }
         // What the server says, as text: a failing read must not hide the timeout.
-        let said = |args: &[&str]| {
-            let out = self.orco(args);
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            )
-        };
+        let said = |args: &[&str]| common::said_on(&self.path("server.sock"), args);
         panic!(
             "{what}: not within {limit:?}\nnodes:\n{}\ninstances:\n{}\n{}",
             said(&["node", "list"]),

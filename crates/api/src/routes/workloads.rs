@@ -70,12 +70,7 @@ pub async fn list(
         Some(s) => Some(known_stack(&read.state, s)?),
         None => None,
     };
-    let mut items = Vec::new();
-    for (name, stack) in &read.state.stacks {
-        if only.as_ref().is_none_or(|o| o == name) {
-            items.extend(workload_views(&read.state, name, stack, read.as_of));
-        }
-    }
+    let items = workload_views(&read.state, only.as_ref(), read.as_of);
     Ok(axum::Json(WorkloadList {
         revision: read.state.revision,
         as_of: read.as_of,

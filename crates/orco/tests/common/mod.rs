@@ -63,6 +63,17 @@ pub fn orco_on(socket: &Path, args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// [`orco_on`]'s stdout and stderr as text, whether it succeeded or not: what a server says,
+/// for a failure message that must not fail itself.
+pub fn said_on(socket: &Path, args: &[&str]) -> String {
+    let out = orco_on(socket, args);
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
 /// [`orco_on`], asserting it succeeded (showing its output and `context()`, e.g. the logs
 /// of the processes under test, when it did not); its stdout.
 pub fn ok_on(socket: &Path, args: &[&str], context: impl FnOnce() -> String) -> String {
